@@ -1,0 +1,64 @@
+import type { ChatBroadcast, ErrorReply, WelcomeInfo } from '@worldmind/shared';
+
+/** A plain snapshot of an avatar, as last replicated. */
+export interface AvatarInfo {
+  sessionId: string;
+  name: string;
+  x: number;
+  y: number;
+  z: number;
+  heading: number;
+  anim: string;
+  vx: number;
+  vz: number;
+  connected: boolean;
+}
+
+/** A plain snapshot of an NPC, as last replicated. */
+export interface NpcInfo {
+  id: string;
+  name: string;
+  role: string;
+  x: number;
+  y: number;
+  z: number;
+  heading: number;
+  anim: string;
+}
+
+export interface WorldClientEvents {
+  /** An avatar entered this client's area of interest (or joined nearby). Includes the local avatar. */
+  avatarAdd: [avatar: AvatarInfo];
+  avatarChange: [avatar: AvatarInfo];
+  /** An avatar left this client's area of interest or the world. */
+  avatarRemove: [avatar: AvatarInfo];
+  npcAdd: [npc: NpcInfo];
+  npcChange: [npc: NpcInfo];
+  npcRemove: [npc: NpcInfo];
+  chat: [message: ChatBroadcast];
+  /** The server rejected one of this client's messages. */
+  serverError: [error: ErrorReply];
+  welcome: [info: WelcomeInfo];
+  /** The connection dropped; the SDK is trying to reconnect. */
+  drop: [code: number, reason?: string];
+  reconnect: [];
+  /** The client left the world for good (by request, kick, or failed reconnection). */
+  leave: [code: number, reason?: string];
+}
+
+/** One streamed piece of an NPC's reply. */
+export interface TalkChunk {
+  text: string;
+}
+
+/** How an NPC turn ended. */
+export interface TalkResult {
+  text: string;
+  action: { name: string; args: Record<string, string> } | null;
+  finishReason: 'stop' | 'length' | 'fallback' | 'cancelled' | 'error';
+}
+
+/** A conversation turn in progress: iterate for text chunks, await `result` for the end. */
+export interface TalkTurn extends AsyncIterable<TalkChunk> {
+  result: Promise<TalkResult>;
+}

@@ -1,0 +1,223 @@
+/**
+ * WorldClient: the typed Worldmind client for Node and browsers. Connects, joins the world room,
+ * sends movement intents and chat, and turns replicated state into plain snapshots and typed events.
+ */
+import { Callbacks, Client, type Room } from '@colyseus/sdk';
+import {
+  ChatMessageSchema,
+  ClientMessage,
+  JoinOptionsSchema,
+  MoveIntentSchema,
+  ServerMessage,
+  WORLD_ROOM,
+  WorldState,
+  type Avatar,
+  type ChatBroadcast,
+  type ErrorReply,
+  type MoveIntent,
+  type Npc,
+  type WelcomeInfo,
+} from '@worldmind/shared';
+import { TypedEmitter } from './emitter.ts';
+import type { AvatarInfo, NpcInfo, TalkTurn, WorldClientEvents } from './types.ts';
+
+export interface ReconnectOptions {
+  /** Retry a dropped connection automatically. Default true. */
+  enabled?: boolean;
+  maxRetries?: number;
+  /** The connection must have been up this long before a drop is retried (ms). Default 1000. */
+  minUptimeMs?: number;
+  minDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+export interface WorldClientOptions {
+  /** Server address, e.g. `ws://localhost:2567`. */
+  endpoint: string;
+  /** Display name shown to other players. */
+  name: string;
+  /** Authentication token; reserved until auth lands, sent with the join request. */
+  token?: string;
+  reconnect?: ReconnectOptions;
+  /** Give up joining after this long (ms). Default 10 s. */
+  joinTimeoutMs?: number;
+}
+
+export class WorldClientError extends Error {
+  override name = 'WorldClientError';
+}
+
+export class WorldClient extends TypedEmitter<WorldClientEvents> {
+  readonly avatars = new Map<string, AvatarInfo>();
+  readonly npcs = new Map<string, NpcInfo>();
+  welcome: WelcomeInfo | undefined;
+  #room: Room<unknown, WorldState>;
+  #left = false;
+
+  private constructor(room: Room<unknown, WorldState>) {
+    super();
+    this.#room = room;
+  }
+
+  /** Connect and join the world. Rejects with a clear error if the server refuses or does not answer in time. */
+  static async connect(options: WorldClientOptions): Promise<WorldClient> {
+    const join = JoinOptionsSchema.safeParse({ name: options.name, token: options.token });
+    if (!join.success) throw new WorldClientError(`invalid join options: ${join.error.issues[0]!.message}`);
+    const sdk = new Client(options.endpoint);
+    const timeoutMs = options.joinTimeoutMs ?? 10_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new WorldClientError(`joining ${options.endpoint} timed out after ${timeoutMs} ms`)), timeoutMs);
+    });
+    let room: Room<unknown, WorldState>;
+    try {
+      room = (await Promise.race([sdk.joinOrCreate(WORLD_ROOM, join.data, WorldState), timeout])) as Room<unknown, WorldState>;
+    } catch (err) {
+      if (err instanceof WorldClientError) throw err;
+      throw new WorldClientError(`could not join the world at ${options.endpoint}: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+    const client = new WorldClient(room);
+    client.#configureReconnection(options.reconnect ?? {});
+    client.#bind();
+    return client;
+  }
+
+  get sessionId(): string {
+    return this.#room.sessionId;
+  }
+
+  get roomId(): string {
+    return this.#room.roomId;
+  }
+
+  /** This player's own avatar, once the server has replicated it. */
+  get me(): AvatarInfo | undefined {
+    return this.avatars.get(this.#room.sessionId);
+  }
+
+  /** The underlying Colyseus room, for advanced use. */
+  get room(): Room<unknown, WorldState> {
+    return this.#room;
+  }
+
+  /** Send a movement intent: a direction to walk/run in, a point to walk to, or `{ stop: true }`. */
+  move(intent: MoveIntent): void {
+    const parsed = MoveIntentSchema.safeParse(intent);
+    if (!parsed.success) throw new WorldClientError(`invalid move intent: ${parsed.error.issues[0]!.message}`);
+    this.#room.send(ClientMessage.Move, parsed.data);
+  }
+
+  /** Say something to nearby players. */
+  say(text: string): void {
+    const parsed = ChatMessageSchema.safeParse({ text });
+    if (!parsed.success) throw new WorldClientError(`invalid chat message: ${parsed.error.issues[0]!.message}`);
+    this.#room.send(ClientMessage.Chat, parsed.data);
+  }
+
+  /**
+   * Talk to an NPC: returns the reply as a stream of text chunks plus a final result. NPC dialogue
+   * arrives with the NPC brains; until a server supports it, this rejects with a clear error.
+   */
+  talk(npcId: string, _text: string): TalkTurn {
+    const error = new WorldClientError(`NPC dialogue is not available on this server yet (npc "${npcId}")`);
+    const result = Promise.reject(error);
+    result.catch(() => undefined);
+    return {
+      result,
+      [Symbol.asyncIterator]: async function* () {
+        throw error;
+      },
+    };
+  }
+
+  /** Wait for the next event of a kind, with a bound. */
+  next<K extends keyof WorldClientEvents>(event: K, timeoutMs = 5_000, predicate?: (...args: WorldClientEvents[K]) => boolean): Promise<WorldClientEvents[K]> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new WorldClientError(`no "${String(event)}" event within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const off = this.on(event, (...args) => {
+        if (predicate && !predicate(...args)) return;
+        clearTimeout(timer);
+        off();
+        resolve(args);
+      });
+    });
+  }
+
+  /** Leave the world for good. */
+  async leave(): Promise<void> {
+    if (this.#left) return;
+    this.#left = true;
+    await this.#room.leave(true).catch(() => undefined);
+  }
+
+  #configureReconnection(opts: ReconnectOptions): void {
+    const r = this.#room.reconnection;
+    r.enabled = opts.enabled ?? true;
+    r.maxRetries = opts.maxRetries ?? 15;
+    r.minUptime = opts.minUptimeMs ?? 1_000;
+    r.minDelay = opts.minDelayMs ?? 100;
+    r.maxDelay = opts.maxDelayMs ?? 5_000;
+  }
+
+  #bind(): void {
+    const room = this.#room;
+    const $ = Callbacks.get(room);
+    $.onAdd('avatars', (avatar: Avatar, key: string) => {
+      const info = avatarInfo(avatar);
+      this.avatars.set(key, info);
+      this.emit('avatarAdd', info);
+      $.onChange(avatar, () => {
+        if (!this.avatars.has(key)) return;
+        const updated = avatarInfo(avatar);
+        this.avatars.set(key, updated);
+        this.emit('avatarChange', updated);
+      });
+    });
+    $.onRemove('avatars', (avatar: Avatar, key: string) => {
+      const info = this.avatars.get(key) ?? avatarInfo(avatar);
+      this.avatars.delete(key);
+      this.emit('avatarRemove', info);
+    });
+    $.onAdd('npcs', (npc: Npc, key: string) => {
+      const info = npcInfo(npc);
+      this.npcs.set(key, info);
+      this.emit('npcAdd', info);
+      $.onChange(npc, () => {
+        if (!this.npcs.has(key)) return;
+        const updated = npcInfo(npc);
+        this.npcs.set(key, updated);
+        this.emit('npcChange', updated);
+      });
+    });
+    $.onRemove('npcs', (npc: Npc, key: string) => {
+      const info = this.npcs.get(key) ?? npcInfo(npc);
+      this.npcs.delete(key);
+      this.emit('npcRemove', info);
+    });
+    room.onMessage(ServerMessage.Chat, (message: ChatBroadcast) => this.emit('chat', message));
+    room.onMessage(ServerMessage.Error, (error: ErrorReply) => this.emit('serverError', error));
+    room.onMessage(ServerMessage.Welcome, (info: WelcomeInfo) => {
+      this.welcome = info;
+      this.emit('welcome', info);
+    });
+    room.onDrop((code, reason) => this.emit('drop', code, reason));
+    room.onReconnect(() => this.emit('reconnect'));
+    room.onLeave((code, reason) => {
+      this.#left = true;
+      this.emit('leave', code, reason);
+    });
+  }
+}
+
+function avatarInfo(a: Avatar): AvatarInfo {
+  return { sessionId: a.sessionId, name: a.name, x: a.x, y: a.y, z: a.z, heading: a.heading, anim: a.anim, vx: a.vx, vz: a.vz, connected: a.connected };
+}
+
+function npcInfo(n: Npc): NpcInfo {
+  return { id: n.id, name: n.name, role: n.role, x: n.x, y: n.y, z: n.z, heading: n.heading, anim: n.anim };
+}

@@ -1,0 +1,63 @@
+/**
+ * Server configuration from environment variables, validated once at start-up. Every bad value is
+ * reported with its variable name, the value given and what is expected — the server then refuses to
+ * start rather than run on a half-understood configuration.
+ */
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const num = (min: number, max: number) => z.coerce.number().finite().min(min).max(max);
+
+/** Each entry: env var → schema with default. Kept as data so the README table can be checked against it. */
+export const ConfigSchema = z.object({
+  PORT: int(0, 65535).default(2567).describe('TCP port to listen on (0 = any free port)'),
+  HOST: z.string().min(1).default('0.0.0.0').describe('address to bind'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level'),
+  WORLD_MAP: z.string().min(1).default(`${repoRoot}assets/world/town.json`).describe('world map JSON file'),
+  TICK_RATE: int(1, 120).default(20).describe('simulation steps per second'),
+  PATCH_RATE_MS: int(10, 1000).default(50).describe('state patch interval in ms'),
+  MAX_CLIENTS_PER_ROOM: int(1, 10_000).default(500).describe('players per world shard; a full shard makes a new one open'),
+  AOI_RADIUS: num(1, 10_000).default(40).describe('area-of-interest radius in world units'),
+  CHAT_RADIUS: num(1, 10_000).default(25).describe('proximity chat radius in world units'),
+  CHAT_BURST: int(1, 100).default(5).describe('chat messages a player may send in a burst'),
+  CHAT_PER_SECOND: num(0.01, 100).default(0.5).describe('chat messages per second refilled after the burst'),
+  WALK_SPEED: num(0.1, 100).default(4).describe('walking speed, units per second'),
+  RUN_SPEED: num(0.1, 100).default(8).describe('running speed, units per second'),
+  RECONNECT_WINDOW_S: num(0, 3600).default(20).describe('seconds a dropped player keeps its avatar'),
+  MAX_MESSAGES_PER_SECOND: int(1, 10_000).default(60).describe('messages per second before a client is disconnected'),
+  MAX_INVALID_MESSAGES: int(1, 1000).default(10).describe('rejected messages within 10 s before a client is disconnected'),
+  MAX_PAYLOAD_BYTES: int(256, 16 * 1024 * 1024).default(16 * 1024).describe('largest WebSocket frame accepted; bigger frames close the connection'),
+  ALLOW_UWS_FALLBACK: bool.default(false).describe('start even if the native uWebSockets binding failed to load (slow ws shim)'),
+});
+
+export type ServerConfig = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads known variables from `env`; unknown variables are ignored. Throws ConfigError listing every problem. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<ServerConfig> = {}): ServerConfig {
+  const picked: Record<string, string> = {};
+  for (const key of Object.keys(ConfigSchema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') picked[key] = value;
+  }
+  const parsed = ConfigSchema.safeParse(picked);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0]);
+      return `  ${key}=${JSON.stringify(picked[key])}: ${issue.message}`;
+    });
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const config = { ...parsed.data, ...overrides };
+  if (config.RUN_SPEED < config.WALK_SPEED) {
+    throw new ConfigError(`invalid configuration:\n  RUN_SPEED=${config.RUN_SPEED}: must be at least WALK_SPEED (${config.WALK_SPEED})`);
+  }
+  return config;
+}

@@ -1,0 +1,71 @@
+/**
+ * Builds and starts a Worldmind game server from a validated configuration. Used by `main.ts` and by
+ * the tests, which start real servers on ephemeral loopback ports.
+ */
+import { Server } from '@colyseus/core';
+import { WORLD_ROOM } from '@worldmind/shared';
+import type { ServerConfig } from './config.ts';
+import { createLogger, type Logger } from './observability/logger.ts';
+import { checkUwsBinding, createTransport } from './transport.ts';
+import { loadWorldMap } from './world/world-map.ts';
+import { defineWorldRoom, WorldRoom } from './world/world-room.ts';
+
+export interface RunningServer {
+  port: number;
+  host: string;
+  config: ServerConfig;
+  log: Logger;
+  /** Stops accepting players, disconnects everyone, disposes rooms. Safe to call twice. */
+  shutdown(): Promise<void>;
+  /** Live world rooms in this process (for tests and benchmarks). */
+  worldRooms(): WorldRoom[];
+}
+
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+export async function startServer(config: ServerConfig, log: Logger = createLogger(config.LOG_LEVEL)): Promise<RunningServer> {
+  const binding = checkUwsBinding();
+  if (!binding.native) {
+    if (!config.ALLOW_UWS_FALLBACK) {
+      throw new StartupError(`${binding.detail}. Refusing to start on the slow fallback; set ALLOW_UWS_FALLBACK=true to allow it.`);
+    }
+    log.warn(binding.detail + '; running on the slow fallback because ALLOW_UWS_FALLBACK=true');
+  }
+
+  const map = loadWorldMap(config.WORLD_MAP, 0.5);
+  const transport = createTransport(config.MAX_PAYLOAD_BYTES);
+  // Colyseus's own SIGTERM handler calls process.exit; main.ts owns signals so shutdown can be ordered.
+  const server = new Server({ transport, gracefullyShutdown: false, greet: false });
+  const rooms = new Set<WorldRoom>();
+  server.define(WORLD_ROOM, defineWorldRoom({ config, map, log, rooms }));
+
+  await server.listen(config.PORT, config.HOST);
+  const port = transport.boundPort;
+  if (!port) {
+    await server.gracefullyShutdown(false).catch(() => undefined);
+    throw new StartupError(`could not listen on ${config.HOST}:${config.PORT} (port in use or address not available)`);
+  }
+  log.info({ port, host: config.HOST, map: map.id, transport: binding.detail }, 'worldmind server listening');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port,
+    host: config.HOST,
+    config,
+    log,
+    shutdown() {
+      stopping ??= (async () => {
+        log.info('shutting down');
+        await server.gracefullyShutdown(false);
+        log.info('shutdown complete');
+      })();
+      return stopping;
+    },
+    worldRooms() {
+      return [...rooms];
+    },
+  };
+}
+

@@ -1,0 +1,61 @@
+/**
+ * The WebSocket transport: Colyseus on uWebSockets.js. The uWebSockets.js package we install (an
+ * npm republish, see package.json) silently falls back to a slow pure-JS `ws` shim when its native
+ * binary cannot load; this module detects that so the server can refuse to start on it.
+ */
+import { createRequire } from 'node:module';
+import { uWebSocketsTransport } from '@colyseus/uwebsockets-transport';
+
+interface UwsModule {
+  App?: unknown;
+  us_socket_local_port(socket: unknown): number;
+}
+
+// Resolve uWebSockets.js exactly as the transport does, so we inspect the copy it really uses.
+const requireFromTransport = createRequire(createRequire(import.meta.url).resolve('@colyseus/uwebsockets-transport'));
+const uws = requireFromTransport('uWebSockets.js') as UwsModule;
+
+export interface NativeBindingStatus {
+  native: boolean;
+  detail: string;
+}
+
+export function checkUwsBinding(): NativeBindingStatus {
+  const app = uws.App;
+  const native = typeof app === 'function' && Function.prototype.toString.call(app).includes('[native code]');
+  const detail = native
+    ? `native uWebSockets.js binding for ${process.platform}-${process.arch}, ABI ${process.versions.modules}`
+    : `uWebSockets.js fell back to its JavaScript shim: no native binary for ${process.platform}-${process.arch} ABI ${process.versions.modules} (Node ${process.versions.node})`;
+  return { native, detail };
+}
+
+/**
+ * The stock transport binds every interface and ignores the host, and reports success even when the
+ * port is taken. This subclass binds the configured host and surfaces a failed bind.
+ */
+export class WorldTransport extends uWebSocketsTransport {
+  #boundPort = 0;
+
+  get boundPort(): number {
+    return this.#boundPort;
+  }
+
+  override listen(port: number, hostname?: string, _backlog?: number, listeningListener?: () => void): this {
+    const onListen = (socket: unknown) => {
+      (this as unknown as { _listeningSocket: unknown })._listeningSocket = socket;
+      this.#boundPort = socket ? uws.us_socket_local_port(socket) : 0;
+      listeningListener?.();
+    };
+    if (hostname) this.app.listen(hostname, port, onListen);
+    else this.app.listen(port, onListen);
+    return this;
+  }
+}
+
+export function createTransport(maxPayloadBytes: number): WorldTransport {
+  return new WorldTransport({
+    // Oversized frames are closed by uWS before they reach a room.
+    maxPayloadLength: maxPayloadBytes,
+    idleTimeout: 60,
+  });
+}

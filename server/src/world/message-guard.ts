@@ -1,0 +1,54 @@
+/**
+ * Validation for client messages. Colyseus's built-in validation disconnects a client on the first
+ * malformed payload; the protocol promises an error reply instead, with disconnection reserved for
+ * repeated abuse, so messages are validated here with the shared zod schemas.
+ */
+import type { Client } from '@colyseus/core';
+import { ErrorCode, ServerMessage, type ErrorCodeValue, type ErrorReply } from '@worldmind/shared';
+import type { z } from 'zod';
+import type { Logger } from '../observability/logger.ts';
+import { StrikeCounter } from './rate-limiter.ts';
+
+/** Close code sent to clients disconnected for repeated protocol abuse (application range 4000–4999). */
+export const CLOSE_ABUSE = 4400;
+
+export class MessageGuard {
+  readonly #strikes = new Map<string, StrikeCounter>();
+
+  constructor(
+    private readonly maxInvalidPerWindow: number,
+    private readonly log: Logger,
+    private readonly windowMs = 10_000,
+  ) {}
+
+  /** Wraps a handler: the payload reaches it only if it parses; otherwise the sender gets an error reply. */
+  handler<S extends z.ZodType>(type: string, schema: S, handle: (client: Client, message: z.infer<S>) => void) {
+    return (client: Client, payload: unknown) => {
+      const parsed = schema.safeParse(payload);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+        this.reject(client, type, ErrorCode.InvalidMessage, `${where}${issue?.message ?? 'invalid payload'}`);
+        return;
+      }
+      handle(client, parsed.data);
+    };
+  }
+
+  /** Sends an error reply and counts a strike; too many strikes in the window disconnect the client. */
+  reject(client: Client, type: string, code: ErrorCodeValue, message: string): void {
+    const reply: ErrorReply = { type, code, message };
+    client.send(ServerMessage.Error, reply);
+    let counter = this.#strikes.get(client.sessionId);
+    if (!counter) this.#strikes.set(client.sessionId, (counter = new StrikeCounter(this.maxInvalidPerWindow, this.windowMs)));
+    if (counter.strike(Date.now())) {
+      this.log.warn({ sessionId: client.sessionId, type, code }, 'disconnecting client after repeated rejected messages');
+      this.#strikes.delete(client.sessionId);
+      client.leave(CLOSE_ABUSE, 'too many rejected messages');
+    }
+  }
+
+  forget(sessionId: string): void {
+    this.#strikes.delete(sessionId);
+  }
+}

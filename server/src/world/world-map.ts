@@ -1,0 +1,99 @@
+/**
+ * The static world: walkable bounds, obstacles, landmarks, spawn points and NPC homes, loaded from
+ * `assets/world/*.json` and validated so a broken map fails at start-up with the field that is wrong.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const finite = z.number().finite();
+
+const BoxObstacle = z.object({ id: z.string().min(1), kind: z.literal('box'), minX: finite, minZ: finite, maxX: finite, maxZ: finite, note: z.string().optional() })
+  .refine((b) => b.minX < b.maxX && b.minZ < b.maxZ, { message: 'box obstacle needs minX < maxX and minZ < maxZ' });
+const CircleObstacle = z.object({ id: z.string().min(1), kind: z.literal('circle'), x: finite, z: finite, r: finite.positive(), note: z.string().optional() });
+const Obstacle = z.union([BoxObstacle, CircleObstacle]);
+
+const Point = z.object({ x: finite, z: finite });
+
+export const WorldMapSchema = z.object({
+  id: z.string().min(1),
+  name: z.string().min(1),
+  description: z.string().default(''),
+  bounds: z.object({ minX: finite, minZ: finite, maxX: finite, maxZ: finite })
+    .refine((b) => b.minX < b.maxX && b.minZ < b.maxZ, { message: 'bounds need minX < maxX and minZ < maxZ' }),
+  obstacles: z.array(Obstacle).default([]),
+  landmarks: z.array(z.object({ id: z.string().min(1), name: z.string().min(1), x: finite, z: finite })).default([]),
+  spawnPoints: z.array(Point).min(1, 'the map needs at least one spawn point'),
+  npcs: z.array(z.object({ id: z.string().min(1), name: z.string().min(1), role: z.string().min(1), x: finite, z: finite, heading: finite.default(0) })).default([]),
+});
+
+export type WorldMap = z.infer<typeof WorldMapSchema>;
+export type ObstacleShape = z.infer<typeof Obstacle>;
+
+export class WorldMapError extends Error {
+  override name = 'WorldMapError';
+}
+
+/** Parse and check a map object; `source` names the file in error messages. */
+export function parseWorldMap(raw: unknown, source: string, bodyRadius: number): WorldMap {
+  const parsed = WorldMapSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new WorldMapError(`${source}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  const map = parsed.data;
+  const ids = new Set<string>();
+  for (const list of [map.landmarks, map.npcs] as const) {
+    for (const { id } of list) {
+      if (ids.has(id)) throw new WorldMapError(`${source}: duplicate id "${id}" among landmarks and NPCs`);
+      ids.add(id);
+    }
+  }
+  // A spawn point inside an obstacle would trap new players; refuse the map instead.
+  map.spawnPoints.forEach((p, i) => {
+    if (!insideBounds(map, p.x, p.z, bodyRadius) || collidesAny(map.obstacles, p.x, p.z, bodyRadius)) {
+      throw new WorldMapError(`${source}: spawnPoints.${i} (${p.x}, ${p.z}) is outside the walkable area or inside an obstacle`);
+    }
+  });
+  return map;
+}
+
+export function loadWorldMap(path: string, bodyRadius: number): WorldMap {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new WorldMapError(`cannot read world map ${path}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new WorldMapError(`${path}: not valid JSON: ${(err as Error).message}`);
+  }
+  return parseWorldMap(raw, path, bodyRadius);
+}
+
+export function insideBounds(map: Pick<WorldMap, 'bounds'>, x: number, z: number, radius: number): boolean {
+  const b = map.bounds;
+  return x - radius >= b.minX && x + radius <= b.maxX && z - radius >= b.minZ && z + radius <= b.maxZ;
+}
+
+/** True when a body (circle of `radius` at x,z) overlaps the obstacle. */
+export function collides(o: ObstacleShape, x: number, z: number, radius: number): boolean {
+  if (o.kind === 'circle') {
+    const dx = x - o.x;
+    const dz = z - o.z;
+    const r = o.r + radius;
+    return dx * dx + dz * dz < r * r;
+  }
+  const cx = Math.max(o.minX, Math.min(x, o.maxX));
+  const cz = Math.max(o.minZ, Math.min(z, o.maxZ));
+  const dx = x - cx;
+  const dz = z - cz;
+  return dx * dx + dz * dz < radius * radius;
+}
+
+export function collidesAny(obstacles: readonly ObstacleShape[], x: number, z: number, radius: number): boolean {
+  for (const o of obstacles) if (collides(o, x, z, radius)) return true;
+  return false;
+}

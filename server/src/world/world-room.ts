@@ -1,0 +1,227 @@
+/**
+ * The authoritative world room ("world"). One fixed-timestep loop per room: apply each player's latest
+ * movement intent, then, before each patch, refresh every client's area of interest. Clients only
+ * send intents; the room owns positions.
+ */
+import { Room, type Client } from '@colyseus/core';
+import { StateView } from '@colyseus/schema';
+import {
+  Avatar,
+  ChatMessageSchema,
+  ClientMessage,
+  ErrorCode,
+  JoinOptionsSchema,
+  MoveIntentSchema,
+  Npc,
+  ServerMessage,
+  WorldState,
+  type ChatBroadcast,
+  type WelcomeInfo,
+} from '@worldmind/shared';
+import type { ServerConfig } from '../config.ts';
+import type { Logger } from '../observability/logger.ts';
+import { InterestManager } from './interest.ts';
+import { MessageGuard } from './message-guard.ts';
+import { stepBody, toActiveIntent, type ActiveIntent, type MovementParams } from './movement.ts';
+import { TokenBucket } from './rate-limiter.ts';
+import { SpatialGrid } from './spatial-grid.ts';
+import type { WorldMap } from './world-map.ts';
+
+/** What every world room shares: configuration, the map and the logger. */
+export interface WorldContext {
+  config: ServerConfig;
+  map: WorldMap;
+  log: Logger;
+  /** Registry of live rooms in this process, for metrics, tests and benchmarks. */
+  rooms: Set<WorldRoom>;
+}
+
+/** Options a room is created with (set by the server, not by clients). */
+export interface WorldRoomOptions {
+  /** Overrides the configured AOI radius; `null` = full-state sync (used by benchmarks). */
+  aoiRadius?: number | null;
+}
+
+/** Per-player server-side data that is not replicated. */
+interface PlayerSession {
+  avatar: Avatar;
+  intent: ActiveIntent;
+  chat: TokenBucket;
+}
+
+const BODY_RADIUS = 0.5;
+
+export class WorldRoom extends Room<{ state: WorldState }> {
+  /** Injected by `defineWorldRoom`; a room cannot run without it. */
+  protected context!: WorldContext;
+
+  #players = new Map<string, PlayerSession>();
+  #interest!: InterestManager;
+  #chatGrid!: SpatialGrid<PlayerSession>;
+  #guard!: MessageGuard;
+  #movement!: MovementParams;
+  #log!: Logger;
+  #spawnIndex = 0;
+  /** Duration of the last fixed steps, in ms, for metrics and benchmarks. */
+  readonly tickDurations: number[] = [];
+
+  override onCreate(options: WorldRoomOptions = {}): void {
+    const { config, map } = this.context;
+    this.#log = this.context.log.child({ module: 'world-room', roomId: this.roomId });
+    this.state = new WorldState();
+    this.maxClients = config.MAX_CLIENTS_PER_ROOM;
+    this.maxMessagesPerSecond = config.MAX_MESSAGES_PER_SECOND;
+    this.patchRate = config.PATCH_RATE_MS;
+    this.#movement = { walkSpeed: config.WALK_SPEED, runSpeed: config.RUN_SPEED, bodyRadius: BODY_RADIUS };
+    this.#interest = new InterestManager({ radius: options.aoiRadius === undefined ? config.AOI_RADIUS : options.aoiRadius });
+    this.#chatGrid = new SpatialGrid(config.CHAT_RADIUS);
+    this.#guard = new MessageGuard(config.MAX_INVALID_MESSAGES, this.#log);
+
+    for (const home of map.npcs) {
+      const npc = new Npc();
+      Object.assign(npc, { id: home.id, name: home.name, role: home.role, x: home.x, y: 0, z: home.z, heading: home.heading });
+      this.state.npcs.set(home.id, npc);
+      this.#interest.track(npc);
+    }
+
+    this.onMessage(ClientMessage.Move, this.#guard.handler(ClientMessage.Move, MoveIntentSchema, (client, intent) => {
+      const player = this.#players.get(client.sessionId);
+      if (player) player.intent = toActiveIntent(intent);
+    }));
+    this.onMessage(ClientMessage.Chat, this.#guard.handler(ClientMessage.Chat, ChatMessageSchema, (client, msg) => this.#chat(client, msg.text)));
+    // Any other type: an error reply, counted as a strike.
+    this.onMessage('*', (client: Client, type: string | number) => {
+      this.#guard.reject(client, String(type), ErrorCode.UnknownMessage, `unknown message type "${String(type)}"`);
+    });
+
+    this.setFixedTimestep((ctx) => this.#step(ctx.dt), config.TICK_RATE);
+    this.context.rooms.add(this);
+  }
+
+  override onDispose(): void {
+    this.context.rooms.delete(this);
+  }
+
+  override onAuth(_client: Client, options: unknown): unknown {
+    const parsed = JoinOptionsSchema.safeParse(options ?? {});
+    if (!parsed.success) throw new Error(`cannot join: ${parsed.error.issues[0]!.message}`);
+    return parsed.data;
+  }
+
+  override onJoin(client: Client, options: unknown): void {
+    const { name } = JoinOptionsSchema.parse(options ?? {});
+    const { map, config } = this.context;
+    const spawn = map.spawnPoints[this.#spawnIndex++ % map.spawnPoints.length]!;
+    const avatar = new Avatar();
+    Object.assign(avatar, { sessionId: client.sessionId, name, x: spawn.x, y: 0, z: spawn.z, heading: 0, anim: 'idle', vx: 0, vz: 0 });
+    const player: PlayerSession = { avatar, intent: { kind: 'idle' }, chat: new TokenBucket(config.CHAT_BURST, config.CHAT_PER_SECOND, Date.now()) };
+    this.#players.set(client.sessionId, player);
+    this.state.avatars.set(client.sessionId, avatar);
+    this.#interest.track(avatar);
+    this.#chatGrid.set(player, avatar.x, avatar.z);
+    this.#attachView(client, avatar);
+    const welcome: WelcomeInfo = {
+      roomId: this.roomId,
+      worldName: map.name,
+      bounds: map.bounds,
+      landmarks: map.landmarks,
+      aoiRadius: config.AOI_RADIUS,
+      chatRadius: config.CHAT_RADIUS,
+      walkSpeed: config.WALK_SPEED,
+      runSpeed: config.RUN_SPEED,
+      tickRate: config.TICK_RATE,
+    };
+    client.send(ServerMessage.Welcome, welcome);
+    this.#log.debug({ sessionId: client.sessionId, name, clients: this.clients.length }, 'player joined');
+  }
+
+  override async onDrop(client: Client): Promise<void> {
+    const player = this.#players.get(client.sessionId);
+    if (!player) return;
+    // Hold the avatar where it stands; others keep seeing it, marked disconnected, so there is no leave/join flicker.
+    player.intent = { kind: 'idle' };
+    player.avatar.connected = false;
+    this.#interest.detach(client.sessionId);
+    this.#log.debug({ sessionId: client.sessionId }, 'player dropped; holding seat');
+    await this.allowReconnection(client, this.context.config.RECONNECT_WINDOW_S);
+  }
+
+  override onReconnect(client: Client): void {
+    const player = this.#players.get(client.sessionId);
+    if (!player) return;
+    player.avatar.connected = true;
+    this.#attachView(client, player.avatar);
+    this.#log.debug({ sessionId: client.sessionId }, 'player reconnected');
+  }
+
+  override onLeave(client: Client): void {
+    const player = this.#players.get(client.sessionId);
+    if (!player) return;
+    this.#players.delete(client.sessionId);
+    this.#interest.detach(client.sessionId);
+    this.#interest.untrack(player.avatar);
+    this.#chatGrid.delete(player);
+    this.#guard.forget(client.sessionId);
+    this.state.avatars.delete(client.sessionId);
+    this.#log.debug({ sessionId: client.sessionId }, 'player left');
+  }
+
+  override onBeforePatch(): void {
+    this.#interest.refresh();
+  }
+
+  override onUncaughtException(error: Error, methodName: string): void {
+    // The room must survive a bug in one handler; log it with enough context to fix it.
+    this.#log.error({ err: error, methodName }, 'uncaught exception in world room');
+  }
+
+  /** Number of players currently holding an avatar (connected or within their reconnection window). */
+  get playerCount(): number {
+    return this.#players.size;
+  }
+
+  /** The interest manager, exposed for tests and benchmarks. */
+  get interest(): InterestManager {
+    return this.#interest;
+  }
+
+  #attachView(client: Client, avatar: Avatar): void {
+    client.view = new StateView();
+    this.#interest.attach(client.sessionId, client.view, avatar);
+  }
+
+  #step(dt: number): void {
+    const started = performance.now();
+    const { map } = this.context;
+    for (const player of this.#players.values()) {
+      if (player.intent.kind === 'idle' && player.avatar.anim === 'idle') continue;
+      player.intent = stepBody(player.avatar, player.intent, dt, map, this.#movement);
+      this.#chatGrid.set(player, player.avatar.x, player.avatar.z);
+    }
+    const durations = this.tickDurations;
+    durations.push(performance.now() - started);
+    if (durations.length > 1024) durations.splice(0, durations.length - 1024);
+  }
+
+  #chat(client: Client, text: string): void {
+    const sender = this.#players.get(client.sessionId);
+    if (!sender) return;
+    if (!sender.chat.tryTake(Date.now())) {
+      this.#guard.reject(client, ClientMessage.Chat, ErrorCode.RateLimited, 'you are sending chat messages too fast');
+      return;
+    }
+    const message: ChatBroadcast = { from: client.sessionId, name: sender.avatar.name, text, at: Date.now() };
+    const { avatar } = sender;
+    this.#chatGrid.forEachWithin(avatar.x, avatar.z, this.context.config.CHAT_RADIUS, (listener) => {
+      const target = this.clients.getById(listener.avatar.sessionId);
+      target?.send(ServerMessage.Chat, message);
+    });
+  }
+}
+
+/** Binds a world context to the room class, so rooms never read configuration from client-supplied options. */
+export function defineWorldRoom(context: WorldContext): typeof WorldRoom {
+  return class ConfiguredWorldRoom extends WorldRoom {
+    protected override context = context;
+  };
+}

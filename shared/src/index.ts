@@ -1,0 +1,3 @@
+export * from './protocol.ts';
+export * from './messages.ts';
+export * from './state.ts';

@@ -1,0 +1,68 @@
+/**
+ * Message payloads and their validators (zod, a Standard Schema library). The server validates every
+ * client message against these; clients get the same types for free.
+ */
+import { z } from 'zod';
+import { Limits, type ErrorCodeValue } from './protocol.ts';
+
+const finite = z.number().finite();
+const coordinate = finite.min(-Limits.coordinateMax).max(Limits.coordinateMax);
+
+/**
+ * A movement intent. Clients never send positions: either a direction to walk in (normalised by the
+ * server; a zero vector means stop), or a point to walk to, or an explicit stop.
+ */
+export const MoveIntentSchema = z.union([
+  z.strictObject({ dir: z.strictObject({ x: finite, z: finite }), run: z.boolean().optional() }),
+  z.strictObject({ target: z.strictObject({ x: coordinate, z: coordinate }), run: z.boolean().optional() }),
+  z.strictObject({ stop: z.literal(true) }),
+]);
+export type MoveIntent = z.infer<typeof MoveIntentSchema>;
+
+export const ChatMessageSchema = z.strictObject({
+  text: z.string().trim().min(1, 'chat text is empty').max(Limits.chatMaxLength, `chat text is longer than ${Limits.chatMaxLength} characters`),
+});
+export type ChatMessage = z.infer<typeof ChatMessageSchema>;
+
+/** Options a client passes when joining the world room. */
+export const JoinOptionsSchema = z.object({
+  name: z.string().trim().min(1, 'display name is empty').max(Limits.displayNameMaxLength, `display name is longer than ${Limits.displayNameMaxLength} characters`),
+  /** Reserved for authentication; accepted and ignored until auth lands. */
+  token: z.string().max(4096).optional(),
+});
+export type JoinOptions = z.infer<typeof JoinOptionsSchema>;
+
+/** Server → client payloads. */
+export interface ErrorReply {
+  /** The message type that was rejected. */
+  type: string;
+  code: ErrorCodeValue;
+  message: string;
+}
+
+export interface ChatBroadcast {
+  from: string;
+  name: string;
+  text: string;
+  /** Server time in ms since the epoch. */
+  at: number;
+}
+
+export interface Landmark {
+  id: string;
+  name: string;
+  x: number;
+  z: number;
+}
+
+export interface WelcomeInfo {
+  roomId: string;
+  worldName: string;
+  bounds: { minX: number; minZ: number; maxX: number; maxZ: number };
+  landmarks: Landmark[];
+  aoiRadius: number;
+  chatRadius: number;
+  walkSpeed: number;
+  runSpeed: number;
+  tickRate: number;
+}

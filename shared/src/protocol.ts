@@ -1,0 +1,50 @@
+/**
+ * Protocol constants shared by server and clients. Changing one is a wire-protocol change.
+ */
+
+/** Name external clients join the world room by. */
+export const WORLD_ROOM = 'world';
+
+/** Client → server message types. */
+export const ClientMessage = {
+  Move: 'move',
+  Chat: 'chat',
+  Talk: 'talk',
+} as const;
+export type ClientMessageType = (typeof ClientMessage)[keyof typeof ClientMessage];
+
+/** Server → client message types. */
+export const ServerMessage = {
+  /** A message was rejected; the sender gets the reason. */
+  Error: 'error',
+  /** Proximity chat from a nearby player. */
+  Chat: 'chat',
+  /** Sent once after join: the world's static description (bounds, landmarks) and the room's limits. */
+  Welcome: 'welcome',
+} as const;
+export type ServerMessageType = (typeof ServerMessage)[keyof typeof ServerMessage];
+
+/** Limits the server enforces; clients use them to avoid being rejected. */
+export const Limits = {
+  displayNameMaxLength: 24,
+  chatMaxLength: 280,
+  /** Largest accepted target-point coordinate magnitude (world units); keeps NaN/huge values out. */
+  coordinateMax: 100_000,
+} as const;
+
+/** Error codes carried by ServerMessage.Error. */
+export const ErrorCode = {
+  InvalidMessage: 'invalid_message',
+  UnknownMessage: 'unknown_message',
+  RateLimited: 'rate_limited',
+  TooLong: 'too_long',
+} as const;
+export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Animation states an avatar can be in; derived by the server from movement. */
+export const AnimationState = {
+  Idle: 'idle',
+  Walk: 'walk',
+  Run: 'run',
+} as const;
+export type AnimationStateValue = (typeof AnimationState)[keyof typeof AnimationState];
