@@ -5,6 +5,7 @@
 import { Callbacks, Client, type Room } from '@colyseus/sdk';
 import {
   ChatMessageSchema,
+  describeIssue,
   ClientMessage,
   JoinOptionsSchema,
   MoveIntentSchema,
@@ -62,7 +63,7 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
   /** Connect and join the world. Rejects with a clear error if the server refuses or does not answer in time. */
   static async connect(options: WorldClientOptions): Promise<WorldClient> {
     const join = JoinOptionsSchema.safeParse({ name: options.name, token: options.token });
-    if (!join.success) throw new WorldClientError(`invalid join options: ${join.error.issues[0]!.message}`);
+    if (!join.success) throw new WorldClientError(`invalid join options: ${describeIssue(join.error)}`);
     const sdk = new Client(options.endpoint);
     const timeoutMs = options.joinTimeoutMs ?? 10_000;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -105,14 +106,14 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
   /** Send a movement intent: a direction to walk/run in, a point to walk to, or `{ stop: true }`. */
   move(intent: MoveIntent): void {
     const parsed = MoveIntentSchema.safeParse(intent);
-    if (!parsed.success) throw new WorldClientError(`invalid move intent: ${parsed.error.issues[0]!.message}`);
+    if (!parsed.success) throw new WorldClientError(`invalid move intent: ${describeIssue(parsed.error)}`);
     this.#room.send(ClientMessage.Move, parsed.data);
   }
 
   /** Say something to nearby players. */
   say(text: string): void {
     const parsed = ChatMessageSchema.safeParse({ text });
-    if (!parsed.success) throw new WorldClientError(`invalid chat message: ${parsed.error.issues[0]!.message}`);
+    if (!parsed.success) throw new WorldClientError(`invalid chat message: ${describeIssue(parsed.error)}`);
     this.#room.send(ClientMessage.Chat, parsed.data);
   }
 

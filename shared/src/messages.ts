@@ -32,6 +32,25 @@ export const JoinOptionsSchema = z.object({
 });
 export type JoinOptions = z.infer<typeof JoinOptionsSchema>;
 
+/**
+ * One readable sentence for a failed parse. For unions, reports the branch that got furthest (the
+ * deepest path) instead of zod's generic "Invalid input", so `{dir:{x:"north"}}` says `dir.x: ...`.
+ */
+export function describeIssue(error: z.ZodError): string {
+  let issue: z.core.$ZodIssue | undefined = error.issues[0];
+  while (issue && issue.code === 'invalid_union' && issue.errors.length > 0) {
+    const branches = issue.errors.map((branch) => branch[0]).filter((i): i is z.core.$ZodIssue => i !== undefined);
+    const best = branches.reduce((a, b) => (b.path.length > a.path.length ? b : a), branches[0]!);
+    issue = { ...best, path: [...issue.path, ...best.path] } as z.core.$ZodIssue;
+    if (best.path.length === 0) {
+      return 'expected one of: {dir:{x,z},run?}, {target:{x,z},run?} or {stop:true}';
+    }
+  }
+  if (!issue) return 'invalid payload';
+  const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+  return `${where}${issue.message}`;
+}
+
 /** Server → client payloads. */
 export interface ErrorReply {
   /** The message type that was rejected. */

@@ -4,7 +4,7 @@
  * repeated abuse, so messages are validated here with the shared zod schemas.
  */
 import type { Client } from '@colyseus/core';
-import { ErrorCode, ServerMessage, type ErrorCodeValue, type ErrorReply } from '@worldmind/shared';
+import { describeIssue, ErrorCode, ServerMessage, type ErrorCodeValue, type ErrorReply } from '@worldmind/shared';
 import type { z } from 'zod';
 import type { Logger } from '../observability/logger.ts';
 import { StrikeCounter } from './rate-limiter.ts';
@@ -26,9 +26,7 @@ export class MessageGuard {
     return (client: Client, payload: unknown) => {
       const parsed = schema.safeParse(payload);
       if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-        this.reject(client, type, ErrorCode.InvalidMessage, `${where}${issue?.message ?? 'invalid payload'}`);
+        this.reject(client, type, ErrorCode.InvalidMessage, describeIssue(parsed.error));
         return;
       }
       handle(client, parsed.data);

@@ -3,11 +3,12 @@
  * movement intent, then, before each patch, refresh every client's area of interest. Clients only
  * send intents; the room owns positions.
  */
-import { Room, type Client } from '@colyseus/core';
+import { CloseCode, Room, type Client } from '@colyseus/core';
 import { StateView } from '@colyseus/schema';
 import {
   Avatar,
   ChatMessageSchema,
+  describeIssue,
   ClientMessage,
   ErrorCode,
   JoinOptionsSchema,
@@ -50,6 +51,9 @@ interface PlayerSession {
 }
 
 const BODY_RADIUS = 0.5;
+
+/** Close codes that mean "the network dropped", as opposed to a kick or a deliberate leave. */
+const RECONNECTABLE_CLOSE_CODES = new Set<number>([CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RECEIVED, CloseCode.ABNORMAL_CLOSURE, CloseCode.MAY_TRY_RECONNECT]);
 
 export class WorldRoom extends Room<{ state: WorldState }> {
   /** Injected by `defineWorldRoom`; a room cannot run without it. */
@@ -104,7 +108,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
 
   override onAuth(_client: Client, options: unknown): unknown {
     const parsed = JoinOptionsSchema.safeParse(options ?? {});
-    if (!parsed.success) throw new Error(`cannot join: ${parsed.error.issues[0]!.message}`);
+    if (!parsed.success) throw new Error(`cannot join: ${describeIssue(parsed.error)}`);
     return parsed.data;
   }
 
@@ -135,9 +139,10 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     this.#log.debug({ sessionId: client.sessionId, name, clients: this.clients.length }, 'player joined');
   }
 
-  override async onDrop(client: Client): Promise<void> {
+  override async onDrop(client: Client, code?: number): Promise<void> {
     const player = this.#players.get(client.sessionId);
-    if (!player) return;
+    // Kicked clients (abuse, flooding, errors) get no seat to come back to; Colyseus calls onLeave next.
+    if (!player || (code !== undefined && !RECONNECTABLE_CLOSE_CODES.has(code))) return;
     // Hold the avatar where it stands; others keep seeing it, marked disconnected, so there is no leave/join flicker.
     player.intent = { kind: 'idle' };
     player.avatar.connected = false;

@@ -1,0 +1,30 @@
+/**
+ * Test support: a real Worldmind server on an ephemeral loopback port, and helpers to wait on real
+ * clients with bounded timeouts.
+ */
+import { loadConfig, type ServerConfig } from '../../server/src/config.ts';
+import { startServer, type RunningServer } from '../../server/src/server.ts';
+import { WorldClient, type WorldClientOptions } from '../../client-sdk/src/index.ts';
+
+export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer & { endpoint: string }> {
+  const config = loadConfig({}, { PORT: 0, HOST: '127.0.0.1', LOG_LEVEL: 'silent', ...overrides });
+  const server = await startServer(config);
+  return Object.assign(server, { endpoint: `ws://127.0.0.1:${server.port}` });
+}
+
+export function connect(endpoint: string, name: string, extra: Partial<WorldClientOptions> = {}): Promise<WorldClient> {
+  return WorldClient.connect({ endpoint, name, ...extra });
+}
+
+/** Polls `check` until it returns a truthy value; fails after `timeoutMs` with `what` in the message. */
+export async function waitFor<T>(what: string, check: () => T | undefined | false | null, timeoutMs = 5_000, intervalMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
