@@ -2,6 +2,7 @@
  * Builds and starts a Worldmind game server from a validated configuration. Used by `main.ts` and by
  * the tests, which start real servers on ephemeral loopback ports.
  */
+import './node-compat.ts';
 import { Server } from '@colyseus/core';
 import { WORLD_ROOM } from '@worldmind/shared';
 import type { ServerConfig } from './config.ts';
