@@ -6,6 +6,8 @@
 import { createRequire } from 'node:module';
 import { uWebSocketsTransport } from '@colyseus/uwebsockets-transport';
 
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
+
 interface UwsModule {
   App?: unknown;
   us_socket_local_port(socket: unknown): number;
@@ -46,8 +48,11 @@ export class WorldTransport extends uWebSocketsTransport {
       this.#boundPort = socket ? uws.us_socket_local_port(socket) : 0;
       listeningListener?.();
     };
-    if (hostname) this.app.listen(hostname, port, onListen);
-    else this.app.listen(port, onListen);
+    // uWS binds with SO_REUSEPORT by default, so a second server on a taken port would silently share
+    // it; LIBUS_LISTEN_EXCLUSIVE_PORT makes the bind fail instead. (The host+options overload exists in
+    // the native binding though its typings omit it.)
+    const listen = this.app.listen as unknown as (...args: unknown[]) => void;
+    listen.call(this.app, hostname || '0.0.0.0', port, LIBUS_LISTEN_EXCLUSIVE_PORT, onListen);
     return this;
   }
 }
