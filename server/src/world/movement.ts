@@ -28,6 +28,8 @@ export interface MovementParams {
 
 /** Within this distance of a target the body counts as arrived (avoids jitter around the point). */
 const ARRIVE_EPSILON = 0.05;
+/** A target walk that makes less than this share of its step (blocked by a wall) is abandoned. */
+const MIN_PROGRESS = 0.2;
 
 export function toActiveIntent(intent: MoveIntent): ActiveIntent {
   if ('stop' in intent) return { kind: 'idle' };
@@ -77,10 +79,11 @@ export function stepBody(body: Body, intent: ActiveIntent, dt: number, map: Worl
   const moved = Math.hypot(body.x - startX, body.z - startZ);
   body.vx = dt > 0 ? (body.x - startX) / dt : 0;
   body.vz = dt > 0 ? (body.z - startZ) / dt : 0;
+  // Heading for a target but (nearly) blocked: give up rather than creep along a wall forever.
+  // Straight-line targets only; routing around obstacles belongs to a path planner.
+  if (next.kind === 'target' && maxStep > 0 && moved < maxStep * MIN_PROGRESS) next = { kind: 'idle' };
   if (moved < 1e-6) {
     body.anim = AnimationState.Idle;
-    // Blocked on both axes while heading for a target: give up rather than push against the wall forever.
-    if (next.kind === 'target') next = { kind: 'idle' };
   } else {
     body.anim = moved / dt > p.walkSpeed + 1e-6 ? AnimationState.Run : AnimationState.Walk;
   }
