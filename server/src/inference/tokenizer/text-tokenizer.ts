@@ -44,6 +44,7 @@ export class TextTokenizer {
   }
 
   decode(ids: readonly number[], options: DecodeOptions = {}): string {
+    if (ids.length === 0) return ''; // the library rejects an empty list
     return this.inner.decode(ids as number[], { skip_special_tokens: options.skipSpecialTokens ?? true });
   }
 
