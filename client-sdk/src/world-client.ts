@@ -133,6 +133,17 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
     };
   }
 
+  /**
+   * Subscribe to an event. `avatarAdd` and `npcAdd` listeners are also called at once for every
+   * entity already in view, so nothing replicated before the subscription is missed.
+   */
+  override on<K extends keyof WorldClientEvents>(event: K, listener: (...args: WorldClientEvents[K]) => void): () => void {
+    const off = super.on(event, listener);
+    if (event === 'avatarAdd') for (const a of [...this.avatars.values()]) (listener as (a: AvatarInfo) => void)(a);
+    if (event === 'npcAdd') for (const n of [...this.npcs.values()]) (listener as (n: NpcInfo) => void)(n);
+    return off;
+  }
+
   /** Wait for the next event of a kind, with a bound. */
   next<K extends keyof WorldClientEvents>(event: K, timeoutMs = 5_000, predicate?: (...args: WorldClientEvents[K]) => boolean): Promise<WorldClientEvents[K]> {
     return new Promise((resolve, reject) => {

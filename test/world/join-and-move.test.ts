@@ -28,6 +28,11 @@ describe('joining the world and moving', () => {
     expect(alice.welcome?.worldName).toBe('Emberfall');
     expect(alice.welcome?.landmarks.some((l) => l.id === 'forge')).toBe(true);
 
+    // Late subscribers still hear about everything already in view.
+    const seenLate: string[] = [];
+    bob.on('avatarAdd', (a) => seenLate.push(a.name));
+    expect(seenLate.sort()).toEqual(['Alice', 'Bob']);
+
     const start = { ...bob.avatars.get(alice.sessionId)! };
     alice.move({ dir: { x: 0, z: 1 } });
     const moved = await waitFor('Bob to see Alice walk north', () => {
