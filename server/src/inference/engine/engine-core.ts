@@ -1,0 +1,585 @@
+/**
+ * The engine inside the worker: owns the scheduler, the runner, the prefix cache and every live sequence,
+ * and runs one iteration per `step()`:
+ *
+ *   expire deadlines → admit by priority → plan → decode run (all decoding rows, S = 1)
+ *                    → prefill run (chunks within the token budget) → stream the step's tokens.
+ *
+ * It talks to the outside world only through a `CoreSink` (the worker wires it to postMessage), so it can
+ * also be driven in-process.
+ */
+import type { DecoderModel } from '../model/index.ts';
+import { IncrementalDetokenizer } from '../tokenizer/index.ts';
+import type { ConstraintContext, TokenConstraint } from './constraint-spec.ts';
+import { createConstraint } from './constraints.ts';
+import { EngineError } from './errors.ts';
+import { KvBlock, gatherSpansIntoRow, kvBytesPerToken, type KvLayout } from './kv-cache.ts';
+import { ThroughputWindow, type EngineMetrics, type StepStats } from './metrics.ts';
+import { PrefixCache, type PrefixEntry, type PrefixMatch } from './prefix-cache.ts';
+import type { DoneMessage, FinishReason, ModelInfo, SchedulerSettings, TokensMessage, WireRequest } from './protocol.ts';
+import { createRowSampler, type RowSampler } from './row-sampler.ts';
+import { Runner } from './runner.ts';
+import { Scheduler, type KvLedger } from './scheduler.ts';
+import { Sequence } from './sequence.ts';
+import { TextStream } from './text-stream.ts';
+
+export interface CoreSink {
+  /** All tokens of one step; the arrays may be transferred. */
+  tokens(message: TokensMessage): void;
+  done(message: DoneMessage): void;
+  failed(id: number, error: EngineError): void;
+}
+
+/** Per-request objects the scheduler doesn't need to know about. */
+interface RequestRuntime {
+  sampler: RowSampler;
+  text: TextStream;
+  constraint: TokenConstraint | null;
+}
+
+export function epochNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Most distinct shared-prefix strings whose tokenization is remembered. */
+const PREFIX_TOKENIZATION_MEMORY = 256;
+
+export class EngineCore {
+  readonly info: ModelInfo;
+  private readonly model: DecoderModel;
+  private readonly settings: SchedulerSettings;
+  private readonly sink: CoreSink;
+  private readonly layout: KvLayout;
+  private readonly bytesPerToken: number;
+  private readonly scheduler: Scheduler;
+  private readonly runner: Runner;
+  private readonly cache: PrefixCache;
+  private readonly ledger: KvLedger;
+  private reservedBytes = 0;
+
+  private readonly sequences = new Map<number, Sequence>();
+  private readonly runtimes = new Map<Sequence, RequestRuntime>();
+  /** Prefix jobs in flight, by prefix key: the same prefix is computed once however many wait for it. */
+  private readonly prefixJobs = new Map<string, Sequence>();
+  private readonly prefixTokenization = new Map<string, Int32Array>();
+  private nextJobId = -1;
+
+  private stepping = false;
+  /** Cancels that arrived mid-run (or before their submit finished), by id → arrival time. */
+  private readonly pendingCancels = new Map<number, number>();
+  // Tokens and completions of the current step, sent together at its end.
+  private stepIds: number[] = [];
+  private stepTokens: number[] = [];
+  private stepTexts: string[] = [];
+  private stepDone: DoneMessage[] = [];
+
+  private readonly startedAt = epochNow();
+  private readonly throughput = new ThroughputWindow(10_000);
+  private readonly histogram: Record<number, number> = {};
+  private readonly stepStats: StepStats = {
+    decodeSteps: 0,
+    prefillSteps: 0,
+    decodeMs: 0,
+    prefillMs: 0,
+    kvAssembleMs: 0,
+    kvAssembles: 0,
+    samplingMs: 0,
+  };
+  private generatedTokens = 0;
+  private completed = 0;
+  private readonly failures: Partial<Record<string, number>> = {};
+
+  constructor(model: DecoderModel, settings: SchedulerSettings, sink: CoreSink) {
+    this.model = model;
+    this.settings = settings;
+    this.sink = sink;
+    this.layout = { numLayers: model.numLayers, kvHeads: model.io.kvHeads, headDim: model.io.headDim, dtype: model.io.kvDtype };
+    this.bytesPerToken = kvBytesPerToken(this.layout);
+    this.info = {
+      modelDir: model.dir,
+      contextLength: model.contextLength,
+      vocabSize: model.vocabSize,
+      numLayers: model.numLayers,
+      kvHeads: model.io.kvHeads,
+      headDim: model.io.headDim,
+      kvDtype: model.io.kvDtype,
+      kvBytesPerToken: this.bytesPerToken,
+      eosTokenIds: [...model.specialTokens.eos],
+    };
+    this.scheduler = new Scheduler({
+      maxBatchSize: settings.maxBatchSize,
+      maxQueue: settings.maxQueue,
+      stepTokenBudget: settings.stepTokenBudget,
+      minPrefillChunk: settings.minPrefillChunk,
+      ambientShare: settings.ambientShare,
+      contextLength: model.contextLength,
+      kvBudgetBytes: settings.kvBudgetBytes,
+      kvBytesPerToken: this.bytesPerToken,
+    });
+    this.runner = new Runner({
+      session: model.session,
+      io: model.io,
+      layout: this.layout,
+      vocabSize: model.vocabSize,
+      contextLength: model.contextLength,
+      strategy: settings.kvStrategy,
+      padTokenId: model.specialTokens.pad,
+    });
+    this.cache = new PrefixCache(Math.min(settings.prefixCacheBytes, settings.kvBudgetBytes));
+    this.ledger = {
+      tryReserve: (bytes) => {
+        const free = () => this.settings.kvBudgetBytes - this.reservedBytes - this.cache.byteSize;
+        if (free() < bytes) this.cache.shrinkBy(bytes - free());
+        if (free() < bytes) return false;
+        this.reservedBytes += bytes;
+        return true;
+      },
+      release: (bytes) => {
+        this.reservedBytes -= bytes;
+      },
+    };
+  }
+
+  /** Anything left to run (the worker sleeps until a message arrives when not). */
+  get hasWork(): boolean {
+    return this.scheduler.waiting.length > 0 || this.scheduler.admittedCount > 0;
+  }
+
+  // ---- requests in -----------------------------------------------------------------------------------
+
+  async submit(id: number, request: WireRequest, submittedAt: number): Promise<void> {
+    let seq: Sequence;
+    let runtime: RequestRuntime;
+    try {
+      const { prompt, sharedPrefixLength } = this.tokenizePrompt(request);
+      validateRequest(request, prompt, this.model.vocabSize);
+      seq = new Sequence({ id, kind: 'request', request, submittedAt, prompt, sharedPrefixLength, contextLength: this.model.contextLength });
+      runtime = {
+        sampler: createRowSampler(request.sampling, this.model.usableVocabSize),
+        text: new TextStream(new IncrementalDetokenizer(this.model.tokenizer), request.stop),
+        constraint: request.constraint ? await createConstraint(request.constraint, this.constraintContext()) : null,
+      };
+    } catch (error) {
+      this.reportFailure(id, error instanceof EngineError ? error : new EngineError('invalid-request', (error as Error).message));
+      return;
+    }
+    if (this.pendingCancels.delete(id)) return;
+    const outcome = this.scheduler.enqueue(seq);
+    if (outcome.rejected) {
+      this.reportFailure(id, outcome.rejected);
+      return;
+    }
+    this.sequences.set(id, seq);
+    this.runtimes.set(seq, runtime);
+    if (outcome.shed) {
+      this.fail(outcome.shed, new EngineError('shed', 'A higher-priority request took this queued request\'s place; retry later.'));
+    }
+  }
+
+  /** Abort: the sequence's KV is freed now, or right after the run in progress. */
+  cancel(id: number): void {
+    const seq = this.sequences.get(id);
+    if (this.stepping || !seq) {
+      this.pendingCancels.set(id, epochNow());
+      return;
+    }
+    this.fail(seq, new EngineError('aborted', 'The request was aborted by its caller.'));
+  }
+
+  // ---- one iteration ---------------------------------------------------------------------------------
+
+  /** Runs one step; resolves false when there was nothing to do. */
+  async step(): Promise<boolean> {
+    this.stepping = true;
+    try {
+      this.applyCancels();
+      const now = epochNow();
+      for (const seq of this.scheduler.expire(now)) this.fail(seq, this.deadlineError(seq, now));
+      for (const seq of this.scheduler.admit(this.ledger, now)) this.attachPrefix(seq);
+      const plan = this.scheduler.plan();
+      if (plan.decode.length === 0 && plan.prefill.length === 0) return false;
+      if (plan.decode.length > 0) await this.runDecode(plan.decode);
+      const prefill = plan.prefill.filter((c) => c.seq.phase === 'prefilling');
+      if (prefill.length > 0) await this.runPrefill(prefill, plan.prefillWidth);
+      return true;
+    } finally {
+      this.stepping = false;
+      this.applyCancels();
+      this.flushStep();
+      if (this.scheduler.decoding.length === 0) this.runner.releaseBatch();
+    }
+  }
+
+  private async runDecode(rows: Sequence[]): Promise<void> {
+    const t0 = performance.now();
+    const result = await this.runner.decode(rows);
+    this.stepStats.decodeSteps++;
+    this.stepStats.decodeMs += performance.now() - t0;
+    if (result.assembled) {
+      this.stepStats.kvAssembles++;
+      this.stepStats.kvAssembleMs += result.assembleMs;
+    }
+    this.histogram[rows.length] = (this.histogram[rows.length] ?? 0) + 1;
+    // Their KV now lives in the resident batch: drop the private copies and cache pins.
+    for (const seq of result.absorbed) this.releaseSpans(seq);
+    this.applyCancels();
+    const vocab = this.model.vocabSize;
+    const ts = performance.now();
+    rows.forEach((seq, i) => {
+      if (seq.phase !== 'decoding') return;
+      const token = this.sample(seq, result.logits.subarray(i * vocab, (i + 1) * vocab));
+      this.emitToken(seq, token);
+    });
+    this.stepStats.samplingMs += performance.now() - ts;
+    this.throughput.record(epochNow(), rows.length);
+  }
+
+  private async runPrefill(chunks: Array<{ seq: Sequence; tokens: number }>, width: number): Promise<void> {
+    const t0 = performance.now();
+    const results = await this.runner.prefill(chunks, width);
+    this.stepStats.prefillSteps++;
+    this.stepStats.prefillMs += performance.now() - t0;
+    this.applyCancels();
+    for (const { seq, logits } of results) {
+      if (seq.phase !== 'prefilling' || seq.remainingPrompt > 0) continue;
+      if (seq.kind === 'prefix-job') {
+        this.completePrefixJob(seq);
+        continue;
+      }
+      const token = this.sample(seq, logits);
+      this.scheduler.startDecoding(seq);
+      this.emitToken(seq, token);
+    }
+  }
+
+  private sample(seq: Sequence, logits: Float32Array): number {
+    const runtime = this.runtimes.get(seq)!;
+    runtime.constraint?.mask(logits);
+    const token = runtime.sampler.sample(logits, seq.generated);
+    runtime.constraint?.accept(token);
+    return token;
+  }
+
+  /** Record a sampled token, stream it, and finish the sequence when a stop condition is met. */
+  private emitToken(seq: Sequence, token: number): void {
+    const runtime = this.runtimes.get(seq)!;
+    seq.generated.push(token);
+    this.generatedTokens++;
+    const isEos = this.model.isEos(token);
+    const text = isEos ? '' : runtime.text.push(token);
+    this.stepIds.push(seq.id);
+    this.stepTokens.push(token);
+    this.stepTexts.push(text);
+    let reason: FinishReason | null = null;
+    if (isEos) reason = 'eos';
+    else if (runtime.text.stopped) reason = 'stop';
+    else if (runtime.constraint?.isComplete()) reason = 'constraint';
+    else if (seq.generated.length >= seq.maxNewTokens) reason = 'length';
+    if (reason) this.finish(seq, reason);
+  }
+
+  private finish(seq: Sequence, reason: FinishReason): void {
+    const runtime = this.runtimes.get(seq)!;
+    const finalText = reason === 'stop' ? '' : runtime.text.finish();
+    if (seq.request.retainKv) this.retainConversation(seq);
+    this.stepDone.push({
+      type: 'done',
+      id: seq.id,
+      finalText,
+      finishReason: reason,
+      promptTokens: seq.prompt.length,
+      cachedPromptTokens: seq.cachedTokens,
+      queueMs: seq.admittedAt - seq.submittedAt,
+    });
+    this.completed++;
+    this.release(seq);
+  }
+
+  // ---- prefix cache ----------------------------------------------------------------------------------
+
+  /** On admission: reuse the longest cached prefix, or wait for the declared shared prefix to be computed. */
+  private attachPrefix(seq: Sequence): void {
+    const maxMatch = seq.prompt.length - 1; // at least one token must run to produce logits
+    const shared = Math.min(seq.sharedPrefixLength, maxMatch);
+    if (shared > 0 && (this.cache.peek(seq.prompt, maxMatch)?.matched ?? 0) < shared) {
+      const key = prefixKey(seq.prompt, shared);
+      let job = this.prefixJobs.get(key);
+      if (!job) job = this.startPrefixJob(seq, shared, key);
+      seq.phase = 'awaiting-prefix';
+      seq.waitingFor = job;
+      job.dependents.push(seq);
+      return;
+    }
+    const match = this.cache.lookup(seq.prompt, maxMatch);
+    if (match) this.useCached(seq, match);
+  }
+
+  private startPrefixJob(owner: Sequence, length: number, key: string): Sequence {
+    const job = new Sequence({
+      id: this.nextJobId--,
+      kind: 'prefix-job',
+      request: { ...owner.request, maxTokens: 0, retainKv: false, stop: [], firstTokenDeadlineMs: undefined },
+      submittedAt: owner.submittedAt,
+      prompt: owner.prompt.slice(0, length),
+      sharedPrefixLength: 0,
+      contextLength: this.model.contextLength,
+    });
+    this.prefixJobs.set(key, job);
+    this.scheduler.addAdmitted(job, epochNow());
+    // The job may itself extend a shorter cached prefix.
+    const match = this.cache.lookup(job.prompt, length - 1);
+    if (match) this.useCached(job, match);
+    return job;
+  }
+
+  private completePrefixJob(job: Sequence): void {
+    const tokens = job.prompt;
+    const block = compact(this.layout, job);
+    this.prefixJobs.delete(prefixKey(tokens, tokens.length));
+    const entry = this.insertIntoCache('shared-prefix', tokens, block);
+    const dependents = job.dependents.splice(0);
+    this.release(job);
+    for (const seq of dependents) {
+      if (seq.phase !== 'awaiting-prefix') continue;
+      seq.waitingFor = null;
+      seq.phase = 'prefilling';
+      const match = this.cache.lookup(seq.prompt, seq.prompt.length - 1);
+      if (match && match.matched >= tokens.length) this.useCached(seq, match);
+      else if (!entry) {
+        // The cache had no room: share the block privately with the waiting sequences.
+        seq.sharedKv = { block, count: tokens.length };
+        seq.computed = seq.cachedTokens = tokens.length;
+      } else if (match) this.useCached(seq, match);
+    }
+  }
+
+  private useCached(seq: Sequence, match: PrefixMatch): void {
+    this.cache.pin(match.entry);
+    seq.pinned = match.entry;
+    seq.sharedKv = { block: match.entry.block, count: match.matched };
+    seq.computed = seq.cachedTokens = match.matched;
+  }
+
+  /** Keep a finished conversation's KV so the next turn only prefills what is new. */
+  private retainConversation(seq: Sequence): void {
+    const length = seq.prompt.length + seq.generated.length - 1;
+    // Still in its spans if it finished on its first token, else in the decode batch.
+    const block = this.runner.extractFromBatch(seq) ?? compact(this.layout, seq);
+    if (!block || block.length !== length) return;
+    const tokens = new Int32Array(length);
+    tokens.set(seq.prompt);
+    tokens.set(seq.generated.slice(0, -1), seq.prompt.length);
+    const previous = seq.pinned;
+    this.insertIntoCache('conversation', tokens, block);
+    // The previous turn's entry is superseded by this longer one.
+    if (previous?.kind === 'conversation') {
+      this.cache.unpin(previous);
+      seq.pinned = null;
+      this.cache.remove(previous);
+    }
+  }
+
+  /** Insert within the cache's own bound *and* the KV budget left over by admitted requests. */
+  private insertIntoCache(kind: PrefixEntry['kind'], tokens: Int32Array, block: KvBlock): PrefixEntry | null {
+    const free = this.settings.kvBudgetBytes - this.reservedBytes - this.cache.byteSize;
+    if (free < block.byteLength) this.cache.shrinkBy(block.byteLength - free);
+    if (this.settings.kvBudgetBytes - this.reservedBytes - this.cache.byteSize < block.byteLength) return null;
+    return this.cache.insert(kind, tokens, block);
+  }
+
+  // ---- leaving ---------------------------------------------------------------------------------------
+
+  private fail(seq: Sequence, error: EngineError): void {
+    if (seq.kind === 'prefix-job') {
+      // A prefix job only fails with the engine; its dependents go through their own path.
+      this.release(seq);
+      return;
+    }
+    this.release(seq);
+    this.reportFailure(seq.id, error);
+  }
+
+  private reportFailure(id: number, error: EngineError): void {
+    this.failures[error.code] = (this.failures[error.code] ?? 0) + 1;
+    this.sink.failed(id, error);
+  }
+
+  /** Free everything a sequence holds: queue place, KV, cache pins, reservation. */
+  private release(seq: Sequence): void {
+    if (seq.phase === 'finished') return;
+    this.scheduler.remove(seq);
+    seq.phase = 'finished';
+    this.releaseSpans(seq);
+    if (seq.reservedBytes > 0) {
+      this.ledger.release(seq.reservedBytes);
+      seq.reservedBytes = 0;
+    }
+    if (seq.waitingFor) {
+      const list = seq.waitingFor.dependents;
+      const i = list.indexOf(seq);
+      if (i >= 0) list.splice(i, 1);
+      seq.waitingFor = null;
+    }
+    if (seq.kind === 'request') {
+      this.sequences.delete(seq.id);
+      this.runtimes.delete(seq);
+    }
+  }
+
+  private releaseSpans(seq: Sequence): void {
+    if (seq.pinned) {
+      this.cache.unpin(seq.pinned);
+      seq.pinned = null;
+    }
+    seq.sharedKv = null;
+    if (this.settings.kvStrategy === 'resident' || seq.phase === 'finished') seq.ownKv = null;
+  }
+
+  /** Apply cancels that arrived during a run (never while one is in flight: its rows are in use). */
+  private applyCancels(): void {
+    const now = epochNow();
+    for (const [id, at] of this.pendingCancels) {
+      const seq = this.sequences.get(id);
+      if (seq) {
+        this.pendingCancels.delete(id);
+        this.fail(seq, new EngineError('aborted', 'The request was aborted by its caller.'));
+      } else if (now - at > 60_000) {
+        // A cancel that crossed its request's completion: nothing left to cancel.
+        this.pendingCancels.delete(id);
+      }
+    }
+  }
+
+  private flushStep(): void {
+    if (this.stepIds.length > 0) {
+      this.sink.tokens({
+        type: 'tokens',
+        ids: Uint32Array.from(this.stepIds),
+        tokens: Int32Array.from(this.stepTokens),
+        texts: this.stepTexts,
+        at: epochNow(),
+      });
+      this.stepIds = [];
+      this.stepTokens = [];
+      this.stepTexts = [];
+    }
+    for (const done of this.stepDone) this.sink.done(done);
+    this.stepDone = [];
+  }
+
+  private deadlineError(seq: Sequence, now: number): EngineError {
+    const where =
+      seq.phase === 'waiting'
+        ? `still queued behind ${this.scheduler.queuePosition(seq)} request(s)`
+        : seq.phase === 'awaiting-prefix'
+          ? 'waiting for its shared prefix'
+          : `prefill ${seq.computed}/${seq.prompt.length} tokens done`;
+    return new EngineError(
+      'deadline-exceeded',
+      `No first token within the ${seq.request.firstTokenDeadlineMs} ms deadline (${Math.round(now - seq.submittedAt)} ms elapsed, ${where}).`,
+    );
+  }
+
+  // ---- helpers ---------------------------------------------------------------------------------------
+
+  private tokenizePrompt(request: WireRequest): { prompt: Int32Array; sharedPrefixLength: number } {
+    if (request.promptTokens) {
+      return { prompt: Int32Array.from(request.promptTokens), sharedPrefixLength: request.sharedPrefixTokens ?? 0 };
+    }
+    if (typeof request.prompt !== 'string') throw new EngineError('invalid-request', 'Give either prompt or promptTokens.');
+    const tokenizer = this.model.tokenizer;
+    if (!request.sharedPrefix) return { prompt: Int32Array.from(tokenizer.encode(request.prompt)), sharedPrefixLength: 0 };
+    if (!request.prompt.startsWith(request.sharedPrefix)) {
+      throw new EngineError('invalid-request', 'The prompt does not start with its sharedPrefix.');
+    }
+    // The shared prefix is tokenized on its own so every conversation gets byte-identical prefix tokens.
+    let head = this.prefixTokenization.get(request.sharedPrefix);
+    if (!head) {
+      head = Int32Array.from(tokenizer.encode(request.sharedPrefix));
+      if (this.prefixTokenization.size >= PREFIX_TOKENIZATION_MEMORY) this.prefixTokenization.clear();
+      this.prefixTokenization.set(request.sharedPrefix, head);
+    }
+    const tail = tokenizer.encode(request.prompt.slice(request.sharedPrefix.length));
+    const prompt = new Int32Array(head.length + tail.length);
+    prompt.set(head);
+    prompt.set(tail, head.length);
+    return { prompt, sharedPrefixLength: head.length };
+  }
+
+  private constraintContext(): ConstraintContext {
+    const tokenizer = this.model.tokenizer;
+    return {
+      vocabSize: this.model.usableVocabSize,
+      eosTokenIds: this.model.specialTokens.eos,
+      tokenText: (id) => tokenizer.decode([id], { skipSpecialTokens: false }),
+    };
+  }
+
+  metrics(): EngineMetrics {
+    let sequenceBytes = 0;
+    for (const list of [this.scheduler.prefilling, this.scheduler.decoding]) for (const s of list) sequenceBytes += s.ownBytes;
+    const decodeBatchBytes = this.runner.batchBytes;
+    const prefixCacheBytes = this.cache.byteSize;
+    const now = epochNow();
+    return {
+      uptimeMs: now - this.startedAt,
+      queueDepth: this.scheduler.waiting.length,
+      prefilling: this.scheduler.prefilling.filter((s) => s.kind === 'request').length,
+      decoding: this.scheduler.decoding.length,
+      batchSizeHistogram: { ...this.histogram },
+      decodeTokensPerSecond: this.throughput.perSecond(now),
+      windowMs: this.throughput.windowMs,
+      generatedTokens: this.generatedTokens,
+      steps: { ...this.stepStats },
+      kv: {
+        bytesInUse: decodeBatchBytes + sequenceBytes + prefixCacheBytes,
+        decodeBatchBytes,
+        sequenceBytes,
+        prefixCacheBytes,
+        bytesReserved: this.reservedBytes,
+        budgetBytes: this.settings.kvBudgetBytes,
+      },
+      prefixCache: this.cache.stats(),
+      requests: { completed: this.completed, failed: { ...this.failures } },
+    };
+  }
+
+  /** Fail everything still queued or running and free the model session. */
+  async dispose(): Promise<void> {
+    for (const seq of [...this.sequences.values()]) this.fail(seq, new EngineError('closed', 'The inference engine shut down.'));
+    this.runner.releaseBatch();
+    this.cache.clear();
+    await this.model.dispose();
+  }
+
+  /** Drop every unpinned prefix-cache entry (tests and operators: "forget all personas"). */
+  clearPrefixCache(): void {
+    this.cache.clear();
+  }
+}
+
+function prefixKey(tokens: Int32Array, length: number): string {
+  return Array.prototype.join.call(tokens.subarray(0, length), ',');
+}
+
+/** A sequence's spans as one compact block (for the prefix cache). */
+function compact(layout: KvLayout, seq: Sequence): KvBlock {
+  const spans = seq.spans;
+  if (spans.length === 1 && spans[0]!.count === spans[0]!.block.length) return spans[0]!.block;
+  const length = spans.reduce((n, s) => n + s.count, 0);
+  const block = new KvBlock(layout, length);
+  gatherSpansIntoRow(layout, spans, block.tensors, 0, length, length);
+  return block;
+}
+
+function validateRequest(request: WireRequest, prompt: Int32Array, vocabSize: number): void {
+  const bad = (what: string) => new EngineError('invalid-request', what);
+  if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) throw bad(`maxTokens must be a positive integer, got ${request.maxTokens}.`);
+  for (const id of prompt) if (id < 0 || id >= vocabSize) throw bad(`Prompt token ${id} is outside the model's vocabulary (0..${vocabSize - 1}).`);
+  const shared = request.sharedPrefixTokens;
+  if (shared !== undefined && (!Number.isInteger(shared) || shared < 0 || shared > prompt.length)) {
+    throw bad(`sharedPrefixTokens must be between 0 and the prompt length (${prompt.length}).`);
+  }
+  const t = request.sampling.temperature;
+  if (t !== undefined && (!(t >= 0) || !Number.isFinite(t))) throw bad(`temperature must be ≥ 0, got ${t}.`);
+}

@@ -1,0 +1,163 @@
+/**
+ * KV memory in the layout the model graph wants: one tensor per layer and kind, shaped [B, kvH, P, hd].
+ *
+ * - `KvBlock`: the compact, immutable KV of a run of consecutive tokens of one sequence ([kvH, n, hd] per
+ *   layer and kind, all in one ArrayBuffer). Prefix-cache entries and finished prefills are blocks.
+ * - `KvSpan`: "the first `count` tokens of `block`" — a sequence's KV is a list of spans (e.g. a shared
+ *   persona block from the prefix cache followed by the sequence's own block), so shared prefixes are
+ *   stored once and only copied when a batch tensor is assembled.
+ * - gather / extract: copy spans into a batch row (right-aligned, left padding masked) and copy a row's
+ *   valid columns back out into a block.
+ *
+ * The copies are dtype-agnostic (fp32 and fp16 KV both occur): elements are moved as raw 4- or 2-byte words.
+ */
+
+export type KvDtype = 'float32' | 'float16';
+
+/** Raw word view used for copying; ORT represents float16 tensors as Uint16Array. */
+export type KvWords = Float32Array | Uint16Array;
+
+export interface KvLayout {
+  numLayers: number;
+  kvHeads: number;
+  headDim: number;
+  dtype: KvDtype;
+}
+
+export function bytesPerElement(dtype: KvDtype): number {
+  return dtype === 'float32' ? 4 : 2;
+}
+
+/** Keys and values of every layer for one token. */
+export function kvBytesPerToken(layout: KvLayout): number {
+  return 2 * layout.numLayers * layout.kvHeads * layout.headDim * bytesPerElement(layout.dtype);
+}
+
+export function allocWords(dtype: KvDtype, length: number): KvWords {
+  return dtype === 'float32' ? new Float32Array(length) : new Uint16Array(length);
+}
+
+/** Index of a layer's key (kind 0) or value (kind 1) tensor in per-layer arrays. */
+export function tensorIndex(layer: number, kind: 0 | 1): number {
+  return layer * 2 + kind;
+}
+
+export class KvBlock {
+  readonly layout: KvLayout;
+  readonly length: number;
+  /** 2 × numLayers views, ordered by `tensorIndex`, each [kvH, length, hd]. */
+  readonly tensors: KvWords[];
+  readonly byteLength: number;
+
+  constructor(layout: KvLayout, length: number) {
+    this.layout = layout;
+    this.length = length;
+    const perTensor = layout.kvHeads * length * layout.headDim;
+    const all = allocWords(layout.dtype, perTensor * 2 * layout.numLayers);
+    this.byteLength = all.byteLength;
+    this.tensors = [];
+    for (let t = 0; t < 2 * layout.numLayers; t++) this.tensors.push(all.subarray(t * perTensor, (t + 1) * perTensor));
+  }
+}
+
+export interface KvSpan {
+  block: KvBlock;
+  /** How many leading tokens of the block belong to the sequence (a prefix hit may use only part). */
+  count: number;
+}
+
+export function spansLength(spans: readonly KvSpan[]): number {
+  let n = 0;
+  for (const s of spans) n += s.count;
+  return n;
+}
+
+/**
+ * Copy a sequence's spans into row `row` of batch tensors shaped [B, kvH, P, hd], ending at column
+ * `endColumn` (exclusive). Columns before the sequence's start are left as they are (the caller zeroes
+ * fresh tensors; padding is masked anyway).
+ */
+export function gatherSpansIntoRow(
+  layout: KvLayout,
+  spans: readonly KvSpan[],
+  dst: readonly KvWords[],
+  row: number,
+  batchColumns: number,
+  endColumn: number,
+): void {
+  const { kvHeads, headDim } = layout;
+  let column = endColumn - spansLength(spans);
+  for (const span of spans) {
+    if (span.count === 0) continue;
+    const srcColumns = span.block.length;
+    for (let t = 0; t < dst.length; t++) {
+      const src = span.block.tensors[t]!;
+      const out = dst[t]!;
+      for (let h = 0; h < kvHeads; h++) {
+        const from = h * srcColumns * headDim;
+        const to = ((row * kvHeads + h) * batchColumns + column) * headDim;
+        out.set(src.subarray(from, from + span.count * headDim), to);
+      }
+    }
+    column += span.count;
+  }
+}
+
+/**
+ * Copy the listed columns of row `row` of batch tensors [B, kvH, P, hd] into a new compact block.
+ * `columns` are ascending runs [start, end) so masked holes (padded prefill slots) are skipped.
+ */
+export function extractRow(
+  layout: KvLayout,
+  src: readonly KvWords[],
+  row: number,
+  batchColumns: number,
+  runs: ReadonlyArray<readonly [start: number, end: number]>,
+): KvBlock {
+  let length = 0;
+  for (const [a, b] of runs) length += b - a;
+  const block = new KvBlock(layout, length);
+  const { kvHeads, headDim } = layout;
+  for (let t = 0; t < src.length; t++) {
+    const from = src[t]!;
+    const out = block.tensors[t]!;
+    for (let h = 0; h < kvHeads; h++) {
+      let to = h * length * headDim;
+      const rowBase = (row * kvHeads + h) * batchColumns;
+      for (const [a, b] of runs) {
+        out.set(from.subarray((rowBase + a) * headDim, (rowBase + b) * headDim), to);
+        to += (b - a) * headDim;
+      }
+    }
+  }
+  return block;
+}
+
+/**
+ * Copy row `srcRow` (columns [srcStart, srcEnd)) of one batch into row `dstRow` of another, ending at
+ * `dstEnd`. Used when the decode batch changes membership: survivors move without a detour through blocks.
+ */
+export function moveRow(
+  layout: KvLayout,
+  src: readonly KvWords[],
+  srcRow: number,
+  srcColumns: number,
+  srcStart: number,
+  srcEnd: number,
+  dst: readonly KvWords[],
+  dstRow: number,
+  dstColumns: number,
+  dstEnd: number,
+): void {
+  const { kvHeads, headDim } = layout;
+  const n = srcEnd - srcStart;
+  const dstStart = dstEnd - n;
+  for (let t = 0; t < src.length; t++) {
+    const from = src[t]!;
+    const out = dst[t]!;
+    for (let h = 0; h < kvHeads; h++) {
+      const a = ((srcRow * kvHeads + h) * srcColumns + srcStart) * headDim;
+      out.set(from.subarray(a, a + n * headDim), ((dstRow * kvHeads + h) * dstColumns + dstStart) * headDim);
+    }
+  }
+}

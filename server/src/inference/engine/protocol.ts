@@ -1,0 +1,205 @@
+/**
+ * Messages between the engine client (main thread) and the engine worker, plus the request/result shapes
+ * both sides share. Everything here must survive structured cloning; token arrays travel as typed arrays
+ * listed in the transfer list (moved, not copied).
+ */
+import type { ConstraintSpec } from './constraint-spec.ts';
+import type { EngineErrorInfo } from './errors.ts';
+import type { EngineMetrics } from './metrics.ts';
+
+/** Interactive dialogue is always scheduled before ambient/background chatter. */
+export type Priority = 'interactive' | 'ambient';
+
+export const PRIORITY_RANK: Record<Priority, number> = { interactive: 0, ambient: 1 };
+
+export interface SamplingSettings {
+  /** 0 (default) = greedy. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  repetitionPenalty?: number;
+  /** Same seed → same tokens, alone or batched. */
+  seed?: number;
+}
+
+/** A generation request as the worker receives it. */
+export interface WireRequest {
+  /**
+   * The full prompt, already rendered through the chat template (the NPC layer owns prompt assembly).
+   * Exactly one of `prompt` / `promptTokens`.
+   */
+  prompt?: string;
+  promptTokens?: Int32Array;
+  /**
+   * The shareable head of the prompt (an NPC's persona and instructions). With `prompt` it is text that
+   * `prompt` must start with; it is tokenized on its own so every conversation with this NPC gets the very
+   * same prefix tokens. With `promptTokens` give `sharedPrefixTokens` (a count) instead.
+   */
+  sharedPrefix?: string;
+  sharedPrefixTokens?: number;
+  maxTokens: number;
+  sampling: SamplingSettings;
+  /** Generation stops before any of these strings; they are not part of the output. */
+  stop: string[];
+  priority: Priority;
+  /** Drop the request if its first token can't come within this many ms of submission. */
+  firstTokenDeadlineMs?: number;
+  /** Keep this conversation's KV after the turn so the next turn doesn't prefill the history again. */
+  retainKv: boolean;
+  constraint?: ConstraintSpec;
+}
+
+export type FinishReason = 'eos' | 'stop' | 'length' | 'constraint';
+
+export interface RequestTimings {
+  /** Submission → admitted into the running set (worker clock). */
+  queueMs: number;
+  /** Submission → first token, measured where the result is read. */
+  ttftMs: number;
+  /** Gaps between consecutive tokens (ms). */
+  interTokenMs: number[];
+  totalMs: number;
+}
+
+export interface GenerationResult {
+  text: string;
+  tokens: number[];
+  finishReason: FinishReason;
+  promptTokens: number;
+  /** Prompt tokens whose KV came from the prefix cache instead of a prefill. */
+  cachedPromptTokens: number;
+  timings: RequestTimings;
+}
+
+export interface ModelInfo {
+  modelDir: string;
+  contextLength: number;
+  vocabSize: number;
+  numLayers: number;
+  kvHeads: number;
+  headDim: number;
+  kvDtype: 'float32' | 'float16';
+  /** KV bytes of one token across all layers (keys and values). */
+  kvBytesPerToken: number;
+  eosTokenIds: number[];
+}
+
+// ---- main → worker ------------------------------------------------------------------------------------
+
+export interface SubmitMessage {
+  type: 'submit';
+  id: number;
+  request: WireRequest;
+  /** Epoch ms (performance.timeOrigin + now) so both threads share one clock. */
+  submittedAt: number;
+}
+
+export interface CancelMessage {
+  type: 'cancel';
+  id: number;
+}
+
+export interface MetricsQueryMessage {
+  type: 'metrics';
+  queryId: number;
+}
+
+export interface ShutdownMessage {
+  type: 'shutdown';
+}
+
+/** Test hook: make the worker fail the way a native crash or a bug would. */
+export interface CrashMessage {
+  type: 'crash';
+  how: 'throw' | 'exit';
+}
+
+export type ToWorker = SubmitMessage | CancelMessage | MetricsQueryMessage | ShutdownMessage | CrashMessage;
+
+// ---- worker → main ------------------------------------------------------------------------------------
+
+export interface ReadyMessage {
+  type: 'ready';
+  model: ModelInfo;
+}
+
+/**
+ * Every token produced by one engine step, for all requests at once (one message per step, not per token).
+ * `ids[i]` produced `tokens[i]`, whose new printable text is `texts[i]` (may be '' while a multi-byte
+ * character or a possible stop string is held back).
+ */
+export interface TokensMessage {
+  type: 'tokens';
+  ids: Uint32Array;
+  tokens: Int32Array;
+  texts: string[];
+  /** Epoch ms when the step finished. */
+  at: number;
+}
+
+export interface DoneMessage {
+  type: 'done';
+  id: number;
+  /** Trailing text released at the end (held-back bytes), to append after the streamed texts. */
+  finalText: string;
+  finishReason: FinishReason;
+  promptTokens: number;
+  cachedPromptTokens: number;
+  queueMs: number;
+}
+
+export interface FailedMessage {
+  type: 'failed';
+  id: number;
+  error: EngineErrorInfo;
+}
+
+export interface MetricsReplyMessage {
+  type: 'metrics';
+  queryId: number;
+  metrics: EngineMetrics;
+}
+
+/** The worker could not start (bad model dir...) — restarting won't help. */
+export interface StartupFailedMessage {
+  type: 'startup-failed';
+  message: string;
+}
+
+export type FromWorker = ReadyMessage | TokensMessage | DoneMessage | FailedMessage | MetricsReplyMessage | StartupFailedMessage;
+
+/** `workerData` of the engine worker. */
+export interface WorkerConfig {
+  modelDir: string;
+  session: SessionSettings;
+  scheduler: SchedulerSettings;
+}
+
+export interface SessionSettings {
+  intraOpThreads: number;
+  interOpThreads: number;
+  executionProviders: string[];
+}
+
+export interface SchedulerSettings {
+  /** Most sequences decoding at once (rows of a decode step). */
+  maxBatchSize: number;
+  /** Most requests waiting for admission; beyond that new requests are rejected (retry later). */
+  maxQueue: number;
+  /** KV memory the engine may hold, in bytes (running sequences + prefix cache). */
+  kvBudgetBytes: number;
+  /** Tokens per engine step: one per decoding sequence, the rest goes to prefill chunks. */
+  stepTokenBudget: number;
+  /** Smallest prefill chunk a step runs even when decodes use the whole budget (prefills never starve). */
+  minPrefillChunk: number;
+  /** Share of batch slots ambient requests may fill (0..1], so interactive ones always find room. */
+  ambientShare: number;
+  /** Prefix-cache share of the KV budget, in bytes. */
+  prefixCacheBytes: number;
+  /**
+   * `resident`: the decode batch's KV stays in the tensors the model returned and is fed back as-is while
+   * the batch doesn't change. `rebuild`: gather every sequence's KV into fresh tensors every step (the naive
+   * way, kept for measurement).
+   */
+  kvStrategy: 'resident' | 'rebuild';
+}

@@ -1,0 +1,232 @@
+/**
+ * The scheduler decides; it never touches tensors. Between two engine steps it
+ *  - rejects what can never fit and bounds the queue (shedding lower-priority work first),
+ *  - drops requests whose first-token deadline passed,
+ *  - admits waiting requests by priority while batch slots and KV memory allow,
+ *  - plans the next step: every decoding sequence gets one token, prefill chunks share the rest of the
+ *    per-step token budget (chunked prefill: a long prompt never stalls the running decodes for long).
+ *
+ * Why a step is (up to) two `session.run`s: the graph takes `input_ids [B,S]` with one S for the whole
+ * batch, so a decode row (1 token) batched with a prefill chunk (S tokens) would be padded to S and cost S
+ * tokens of compute. Decodes therefore run together at S = 1 and prefill chunks together at their own S.
+ */
+import { EngineError } from './errors.ts';
+import type { Sequence } from './sequence.ts';
+
+export interface SchedulerLimits {
+  maxBatchSize: number;
+  maxQueue: number;
+  stepTokenBudget: number;
+  minPrefillChunk: number;
+  /** Share of batch slots ambient requests may fill, so interactive ones always find room. */
+  ambientShare: number;
+  contextLength: number;
+  kvBudgetBytes: number;
+  kvBytesPerToken: number;
+}
+
+/** Books worst-case KV for admitted sequences (the engine core frees prefix-cache memory to make room). */
+export interface KvLedger {
+  tryReserve(bytes: number): boolean;
+  release(bytes: number): void;
+}
+
+export interface PrefillChunk {
+  seq: Sequence;
+  /** Prompt tokens this step computes for the sequence. */
+  tokens: number;
+}
+
+export interface StepPlan {
+  decode: Sequence[];
+  prefill: PrefillChunk[];
+  /** S of the prefill run: every prefill row is padded to this many tokens. */
+  prefillWidth: number;
+}
+
+export interface EnqueueOutcome {
+  /** Set when the new request is refused. */
+  rejected?: EngineError;
+  /** A queued lower-priority request that lost its place to the new one. */
+  shed?: Sequence;
+}
+
+const AMBIENT_RANK = 1;
+
+export class Scheduler {
+  /** Sorted: priority rank, then arrival. */
+  readonly waiting: Sequence[] = [];
+  /** Admitted, prompt not done (includes those awaiting a prefix job). */
+  readonly prefilling: Sequence[] = [];
+  readonly decoding: Sequence[] = [];
+  /** What stopped the last admission round short of the queue head (for the rejection reason). */
+  private blockedBy: 'slots' | 'kv' | null = null;
+
+  constructor(readonly limits: SchedulerLimits) {}
+
+  get admittedCount(): number {
+    return this.prefilling.length + this.decoding.length;
+  }
+
+  /** Check a new request against hard limits and the queue bound, then queue it. */
+  enqueue(seq: Sequence): EnqueueOutcome {
+    const never = this.neverFits(seq);
+    if (never) return { rejected: never };
+    let shed: Sequence | undefined;
+    if (this.waiting.length >= this.limits.maxQueue) {
+      const worst = this.waiting[this.waiting.length - 1];
+      if (!worst || worst.priorityRank <= seq.priorityRank) {
+        return {
+          rejected:
+            this.blockedBy === 'kv'
+              ? new EngineError(
+                  'kv-exhausted',
+                  `KV memory is fully booked by running requests and ${this.limits.maxQueue} are waiting; retry later.`,
+                )
+              : new EngineError('queue-full', `Inference queue is full (${this.limits.maxQueue} waiting); retry later.`),
+        };
+      }
+      shed = worst;
+      this.remove(worst);
+    }
+    seq.phase = 'waiting';
+    this.insertWaiting(seq);
+    return shed ? { shed } : {};
+  }
+
+  /** Why a request can never run on this engine, or null. */
+  neverFits(seq: Sequence): EngineError | null {
+    const { contextLength, kvBudgetBytes, kvBytesPerToken } = this.limits;
+    if (seq.prompt.length === 0) return new EngineError('invalid-request', 'The prompt is empty.');
+    if (seq.prompt.length >= contextLength) {
+      return new EngineError(
+        'never-fits',
+        `The prompt has ${seq.prompt.length} tokens but the model's context is ${contextLength}; it can never fit.`,
+      );
+    }
+    // Admission books the worst case (prompt + max tokens); a request whose worst case exceeds the whole
+    // budget would wait forever, so it is refused now.
+    const worstBytes = seq.worstCaseTokens * kvBytesPerToken;
+    if (worstBytes > kvBudgetBytes) {
+      return new EngineError(
+        'never-fits',
+        `The prompt (${seq.prompt.length} tokens) plus ${seq.maxNewTokens} max tokens need ${worstBytes} bytes of KV but the engine's whole KV budget is ${kvBudgetBytes}; it can never fit (lower maxTokens or shorten the prompt).`,
+      );
+    }
+    return null;
+  }
+
+  /** Remove and return every sequence whose first token is now overdue. */
+  expire(now: number): Sequence[] {
+    const overdue: Sequence[] = [];
+    for (const list of [this.waiting, this.prefilling]) {
+      for (const seq of list) if (!seq.hasFirstToken && now > seq.firstTokenDeadline) overdue.push(seq);
+    }
+    for (const seq of overdue) this.remove(seq);
+    return overdue;
+  }
+
+  /**
+   * Admit waiting sequences in priority order while batch slots and KV allow. Strict order: a big request
+   * at the head is not overtaken by smaller ones behind it (no starvation).
+   */
+  admit(ledger: KvLedger, now: number): Sequence[] {
+    const admitted: Sequence[] = [];
+    this.blockedBy = null;
+    const ambientSlots = Math.max(1, Math.floor(this.limits.maxBatchSize * this.limits.ambientShare));
+    while (this.waiting.length > 0 && this.admittedCount < this.limits.maxBatchSize) {
+      const head = this.waiting[0]!;
+      if (head.priorityRank >= AMBIENT_RANK && this.admittedAmbient() >= ambientSlots) {
+        // Ambient work is capped; interactive requests behind it can still go.
+        const interactive = this.waiting.find((s) => s.priorityRank < AMBIENT_RANK);
+        if (!interactive) break;
+        if (!this.book(interactive, ledger, now)) {
+          this.blockedBy = 'kv';
+          break;
+        }
+        admitted.push(interactive);
+        continue;
+      }
+      if (!this.book(head, ledger, now)) {
+        this.blockedBy = 'kv';
+        break;
+      }
+      admitted.push(head);
+    }
+    if (this.waiting.length > 0 && this.blockedBy === null) this.blockedBy = 'slots';
+    return admitted;
+  }
+
+  /** Plan the next step within the per-step token budget. */
+  plan(): StepPlan {
+    const decode = this.decoding.slice();
+    const ready = this.prefilling.filter((s) => s.phase === 'prefilling' && s.remainingPrompt > 0);
+    if (ready.length === 0) return { decode, prefill: [], prefillWidth: 0 };
+    // Interactive prompts first, then admission order (stable sort).
+    ready.sort((a, b) => a.priorityRank - b.priorityRank);
+    const budget = Math.max(this.limits.minPrefillChunk, this.limits.stepTokenBudget - decode.length);
+    const first = ready[0]!;
+    const width = Math.min(first.remainingPrompt, budget);
+    const prefill: PrefillChunk[] = [{ seq: first, tokens: width }];
+    // More rows join while their padded cost (width each) still fits the budget.
+    for (const seq of ready.slice(1)) {
+      if ((prefill.length + 1) * width > budget) break;
+      prefill.push({ seq, tokens: Math.min(seq.remainingPrompt, width) });
+    }
+    return { decode, prefill, prefillWidth: width };
+  }
+
+  /** Put an engine-internal sequence (a prefix job) straight into the admitted set. */
+  addAdmitted(seq: Sequence, now: number): void {
+    seq.admittedAt = now;
+    seq.phase = 'prefilling';
+    this.prefilling.push(seq);
+  }
+
+  startDecoding(seq: Sequence): void {
+    removeFrom(this.prefilling, seq);
+    seq.phase = 'decoding';
+    this.decoding.push(seq);
+  }
+
+  /** Take a sequence out of whichever list holds it (finish, cancel, drop). */
+  remove(seq: Sequence): void {
+    removeFrom(this.waiting, seq) || removeFrom(this.prefilling, seq) || removeFrom(this.decoding, seq);
+  }
+
+  /** Position in the queue (0 = next), or -1. */
+  queuePosition(seq: Sequence): number {
+    return this.waiting.indexOf(seq);
+  }
+
+  private book(seq: Sequence, ledger: KvLedger, now: number): boolean {
+    const bytes = seq.worstCaseTokens * this.limits.kvBytesPerToken;
+    if (!ledger.tryReserve(bytes)) return false;
+    removeFrom(this.waiting, seq);
+    seq.reservedBytes = bytes;
+    seq.admittedAt = now;
+    seq.phase = 'prefilling';
+    this.prefilling.push(seq);
+    return true;
+  }
+
+  private admittedAmbient(): number {
+    let n = 0;
+    for (const s of this.prefilling) if (s.priorityRank >= AMBIENT_RANK) n++;
+    for (const s of this.decoding) if (s.priorityRank >= AMBIENT_RANK) n++;
+    return n;
+  }
+
+  private insertWaiting(seq: Sequence): void {
+    let i = this.waiting.length;
+    while (i > 0 && this.waiting[i - 1]!.priorityRank > seq.priorityRank) i--;
+    this.waiting.splice(i, 0, seq);
+  }
+}
+
+function removeFrom(list: Sequence[], seq: Sequence): boolean {
+  const i = list.indexOf(seq);
+  if (i < 0) return false;
+  list.splice(i, 1);
+  return true;
+}
