@@ -6,7 +6,9 @@ import './node-compat.ts';
 import { Server } from '@colyseus/core';
 import { WORLD_ROOM } from '@worldmind/shared';
 import type { ServerConfig } from './config.ts';
+import { mountHttpRoutes } from './http-routes.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
+import { createMetrics, type ServerMetrics } from './observability/metrics.ts';
 import { checkUwsBinding, createTransport } from './transport.ts';
 import { loadWorldMap } from './world/world-map.ts';
 import { defineWorldRoom, WorldRoom } from './world/world-room.ts';
@@ -16,6 +18,7 @@ export interface RunningServer {
   host: string;
   config: ServerConfig;
   log: Logger;
+  metrics: ServerMetrics;
   /** Stops accepting players, disconnects everyone, disposes rooms. Safe to call twice. */
   shutdown(): Promise<void>;
   /** Live world rooms in this process (for tests and benchmarks). */
@@ -40,7 +43,14 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   // Colyseus's own SIGTERM handler calls process.exit; main.ts owns signals so shutdown can be ordered.
   const server = new Server({ transport, gracefullyShutdown: false, greet: false });
   const rooms = new Set<WorldRoom>();
-  server.define(WORLD_ROOM, defineWorldRoom({ config, map, log, rooms }));
+  const metrics = createMetrics();
+  metrics.setWorldStats(() => {
+    let clients = 0;
+    for (const room of rooms) clients += room.clients.length;
+    return { rooms: rooms.size, clients };
+  });
+  server.define(WORLD_ROOM, defineWorldRoom({ config, map, log, rooms, metrics }));
+  mountHttpRoutes(transport, metrics, log);
 
   await server.listen(config.PORT, config.HOST);
   const port = transport.boundPort;
@@ -56,6 +66,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     host: config.HOST,
     config,
     log,
+    metrics,
     shutdown() {
       stopping ??= (async () => {
         log.info('shutting down');

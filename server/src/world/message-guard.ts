@@ -7,6 +7,7 @@ import type { Client } from '@colyseus/core';
 import { describeIssue, ErrorCode, ServerMessage, type ErrorCodeValue, type ErrorReply } from '@worldmind/shared';
 import type { z } from 'zod';
 import type { Logger } from '../observability/logger.ts';
+import type { ServerMetrics } from '../observability/metrics.ts';
 import { StrikeCounter } from './rate-limiter.ts';
 
 /** Close code sent to clients disconnected for repeated protocol abuse (application range 4000–4999). */
@@ -18,12 +19,14 @@ export class MessageGuard {
   constructor(
     private readonly maxInvalidPerWindow: number,
     private readonly log: Logger,
+    private readonly metrics: Pick<ServerMetrics, 'messagesIn' | 'messagesRejected'>,
     private readonly windowMs = 10_000,
   ) {}
 
   /** Wraps a handler: the payload reaches it only if it parses; otherwise the sender gets an error reply. */
   handler<S extends z.ZodType>(type: string, schema: S, handle: (client: Client, message: z.infer<S>) => void) {
     return (client: Client, payload: unknown) => {
+      this.metrics.messagesIn.inc({ type });
       const parsed = schema.safeParse(payload);
       if (!parsed.success) {
         this.reject(client, type, ErrorCode.InvalidMessage, describeIssue(parsed.error));
@@ -36,6 +39,7 @@ export class MessageGuard {
   /** Sends an error reply and counts a strike; too many strikes in the window disconnect the client. */
   reject(client: Client, type: string, code: ErrorCodeValue, message: string): void {
     const reply: ErrorReply = { type, code, message };
+    this.metrics.messagesRejected.inc({ type, code });
     client.send(ServerMessage.Error, reply);
     let counter = this.#strikes.get(client.sessionId);
     if (!counter) this.#strikes.set(client.sessionId, (counter = new StrikeCounter(this.maxInvalidPerWindow, this.windowMs)));

@@ -21,6 +21,7 @@ import {
 } from '@worldmind/shared';
 import type { ServerConfig } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { ServerMetrics } from '../observability/metrics.ts';
 import { InterestManager } from './interest.ts';
 import { MessageGuard } from './message-guard.ts';
 import { stepBody, toActiveIntent, type ActiveIntent, type MovementParams } from './movement.ts';
@@ -35,6 +36,7 @@ export interface WorldContext {
   log: Logger;
   /** Registry of live rooms in this process, for metrics, tests and benchmarks. */
   rooms: Set<WorldRoom>;
+  metrics: ServerMetrics;
 }
 
 /** Options a room is created with (set by the server, not by clients). */
@@ -79,7 +81,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     this.#movement = { walkSpeed: config.WALK_SPEED, runSpeed: config.RUN_SPEED, bodyRadius: BODY_RADIUS };
     this.#interest = new InterestManager({ radius: options.aoiRadius === undefined ? config.AOI_RADIUS : options.aoiRadius });
     this.#chatGrid = new SpatialGrid(config.CHAT_RADIUS);
-    this.#guard = new MessageGuard(config.MAX_INVALID_MESSAGES, this.#log);
+    this.#guard = new MessageGuard(config.MAX_INVALID_MESSAGES, this.#log, this.context.metrics);
 
     for (const home of map.npcs) {
       const npc = new Npc();
@@ -203,8 +205,10 @@ export class WorldRoom extends Room<{ state: WorldState }> {
       player.intent = stepBody(player.avatar, player.intent, dt, map, this.#movement);
       this.#chatGrid.set(player, player.avatar.x, player.avatar.z);
     }
+    const elapsed = performance.now() - started;
+    this.context.metrics.tickDuration.observe({ room: 'world' }, elapsed / 1000);
     const durations = this.tickDurations;
-    durations.push(performance.now() - started);
+    durations.push(elapsed);
     if (durations.length > 1024) durations.splice(0, durations.length - 1024);
   }
 
