@@ -31,6 +31,7 @@ export const ConfigSchema = z.object({
   MAX_MESSAGES_PER_SECOND: int(1, 10_000).default(60).describe('messages per second before a client is disconnected'),
   MAX_INVALID_MESSAGES: int(1, 1000).default(10).describe('rejected messages within 10 s before a client is disconnected'),
   MAX_PAYLOAD_BYTES: int(256, 16 * 1024 * 1024).default(16 * 1024).describe('largest WebSocket frame accepted; bigger frames close the connection'),
+  MONITOR_ENABLED: bool.default(false).describe('serve the @colyseus/monitor room inspector at /monitor (it can kick players: keep it off in public deployments)'),
   ALLOW_UWS_FALLBACK: bool.default(false).describe('start even if the native uWebSockets binding failed to load (slow ws shim)'),
 });
 

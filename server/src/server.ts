@@ -3,7 +3,8 @@
  * the tests, which start real servers on ephemeral loopback ports.
  */
 import './node-compat.ts';
-import { Server } from '@colyseus/core';
+import { createRouter, Server } from '@colyseus/core';
+import { monitor } from '@colyseus/monitor';
 import { WORLD_ROOM } from '@worldmind/shared';
 import type { ServerConfig } from './config.ts';
 import { mountHttpRoutes } from './http-routes.ts';
@@ -49,6 +50,8 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     for (const room of rooms) clients += room.clients.length;
     return { rooms: rooms.size, clients };
   });
+  // Colyseus's room inspector (UI + API at /monitor) can kick players and dispose rooms: opt-in only.
+  if (config.MONITOR_ENABLED) server.router = createRouter({ ...monitor() });
   server.define(WORLD_ROOM, defineWorldRoom({ config, map, log, rooms, metrics }));
   mountHttpRoutes(transport, metrics, log);
 

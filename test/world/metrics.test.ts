@@ -18,7 +18,7 @@ describe('GET /metrics', () => {
   let server: Awaited<ReturnType<typeof startTestServer>>;
 
   beforeAll(async () => {
-    server = await startTestServer();
+    server = await startTestServer({ MONITOR_ENABLED: true });
   });
   afterAll(async () => {
     await server.shutdown();
@@ -59,6 +59,14 @@ describe('GET /metrics', () => {
       void scrape(server.port).then((t) => (text = t));
       return value(text, 'worldmind_ccu') === 0;
     });
+  });
+
+  it('serves the @colyseus/monitor API when enabled', async () => {
+    const a = await connect(server.endpoint, 'Monitored');
+    const res = await fetch(`http://127.0.0.1:${server.port}/monitor/api`, { signal: AbortSignal.timeout(5_000) });
+    const body = (await res.json()) as { rooms: { name: string; clients: number }[] };
+    expect(body.rooms.find((r) => r.name === 'world')?.clients).toBe(1);
+    await a.leave();
   });
 
   it('answers /healthz', async () => {
