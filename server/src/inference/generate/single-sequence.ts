@@ -99,7 +99,8 @@ export async function* streamGenerate(
     const accepted = output.accept(id);
     finishReason = accepted.finishReason;
     if (request.signal?.aborted && finishReason === undefined) finishReason = output.finish('aborted').finishReason;
-    const cacheFull = step.present.length + 1 > model.contextLength;
+    // Prompt + reply never exceed the context (HF's max_length semantics).
+    const cacheFull = step.present.length + 1 >= model.contextLength;
     if (cacheFull && finishReason === undefined) finishReason = output.finish('length').finishReason;
     yield { id, text: accepted.text };
     if (finishReason !== undefined) break;

@@ -24,8 +24,12 @@ export class ModelLoadError extends Error {
   }
 }
 
-/** First line of a lower-level error, trimmed, so our one-sentence messages stay one sentence. */
+/**
+ * First line of a lower-level error, trimmed and ending in a full stop, so our one-sentence messages stay
+ * one sentence.
+ */
 export function firstLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  return (text.split('\n').find((line) => line.trim().length > 0) ?? text).trim().slice(0, 300);
+  const line = (text.split('\n').find((candidate) => candidate.trim().length > 0) ?? text).trim().slice(0, 300);
+  return /[.!?"]$/.test(line) ? line : `${line}.`;
 }

@@ -32,7 +32,7 @@ export function readJson(dir: string, relativePath: string, why: string): unknow
   } catch (error) {
     throw new ModelLoadError(
       'invalid-json',
-      `Model file ${join(dir, relativePath)} is not valid JSON: ${firstLine(error)}.`,
+      `Model file ${join(dir, relativePath)} is not valid JSON: ${firstLine(error)}`,
       { cause: error },
     );
   }
