@@ -1,0 +1,250 @@
+/**
+ * The NPC script format: the zod schema that is the single source of truth for `assets/npcs/*.yaml`,
+ * the JSON Schema published from it for editors, the checks against a world map, and the action types
+ * the dialogue code consumes (what an NPC may do, and one concrete action call).
+ *
+ * YAML field names are snake_case (designer-facing); `samplingOverrides()` maps them to the engine's
+ * camelCase options.
+ */
+import { z } from 'zod';
+import type { WorldMap } from '../world/world-map.ts';
+import { collidesAny, insideBounds } from '../world/world-map.ts';
+
+/** Lower-case slug used for NPC, item and landmark ids. */
+const SLUG = /^[a-z][a-z0-9_-]*$/;
+const slug = (what: string) => z.string().regex(SLUG, `${what} must be a lower-case id (letters, digits, - and _), e.g. "forge"`);
+const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
+const finite = z.number().finite();
+
+/** Emotes the room knows how to play. A closed list so a typo is caught here, not at run time. */
+export const EMOTES = [
+  'wave', 'bow', 'nod', 'shrug', 'laugh', 'cheer', 'point', 'salute', 'frown', 'think', 'sigh', 'wink',
+  'clap', 'dance', 'kneel', 'sit', 'cross_arms', 'hammer', 'pour', 'count_coins', 'play_lute', 'sing',
+] as const;
+export type Emote = (typeof EMOTES)[number];
+
+/** Every action kind a script may allow; the order is the documented one. */
+export const ACTION_TYPES = ['walk_to', 'give_item', 'emote', 'follow', 'stop'] as const;
+export type NpcActionType = (typeof ACTION_TYPES)[number];
+
+const Point = z.strictObject({ x: finite, z: finite }).describe('a point on the map, in world units');
+/** A place is a landmark id from the world map or an explicit point. */
+const Place = z.union([slug('a landmark id'), Point], { error: 'expected a landmark id (e.g. forge) or a point {x, z}' })
+  .describe('a landmark id from the world map (e.g. forge) or a point {x, z}');
+
+/** What an NPC may do, each with its argument domain. Absent = not allowed. */
+export const NpcActionsSchema = z.strictObject({
+  walk_to: z.strictObject({
+    landmark: z.array(slug('a landmark id')).min(1, 'list at least one landmark').describe('landmark ids (from the world map) this NPC may walk to'),
+  }).optional().describe('walk to one of these landmarks'),
+  give_item: z.strictObject({
+    item: z.array(slug('an item id')).min(1, 'list at least one item').describe('item ids this NPC may hand over; each must be in its inventory'),
+  }).optional().describe('hand one item from its inventory to the player'),
+  emote: z.array(z.enum(EMOTES)).min(1, 'list at least one emote').optional().describe('emotes this NPC may play'),
+  follow: z.boolean().optional().describe('may follow the player until told to stop'),
+  stop: z.boolean().optional().describe('may stop what it is doing (walking, following)'),
+}).describe('allowed actions with their argument domains; an action not listed here can never be produced');
+
+/** One concrete action call, as the dialogue code produces and the room executes it. */
+export const NpcActionSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('walk_to'), landmark: slug('a landmark id') }),
+  z.strictObject({ type: z.literal('give_item'), item: slug('an item id') }),
+  z.strictObject({ type: z.literal('emote'), emote: z.enum(EMOTES) }),
+  z.strictObject({ type: z.literal('follow') }),
+  z.strictObject({ type: z.literal('stop') }),
+]).describe('one action call, e.g. {type: give_item, item: bread}');
+
+const Example = z.strictObject({
+  player: text(500).describe('what the player says'),
+  npc: text(800).describe('what the NPC answers, in its own voice'),
+  action: NpcActionSchema.optional().describe('the action the NPC takes with that answer; must be allowed by `actions`'),
+});
+
+const ScheduleEntry = z.strictObject({
+  at: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time of day "HH:MM" (24-hour)').describe('game time of day, "HH:MM"'),
+  place: Place,
+  activity: text(200).optional().describe('what the NPC does there, for the prompt ("hammering horseshoes")'),
+});
+
+const Sampling = z.strictObject({
+  temperature: z.number().min(0).max(2).optional().describe('0 = greedy'),
+  top_p: z.number().gt(0).max(1).optional(),
+  top_k: z.number().int().min(0).optional().describe('0 = off'),
+  max_tokens: z.number().int().min(1).max(1024).optional().describe('longest reply, in tokens'),
+  repetition_penalty: z.number().gt(0).max(3).optional().describe('1 = off'),
+}).describe('per-NPC overrides of the model\'s sampling settings');
+
+const NpcScriptObject = z.strictObject({
+  id: slug('id').describe('unique NPC id; the world map places the NPC with the same id'),
+  name: text(80).describe('display name, as on the world map'),
+  role: text(80).describe('what the NPC is in the town ("blacksmith")'),
+  persona: text(4000).describe('who the NPC is: backstory, temperament, wants; written in the second person ("You are …")'),
+  style: text(1000).describe('how the NPC speaks: register, verbal tics, sentence length'),
+  greeting: text(300).describe('first line when a player walks up'),
+  lore: z.array(text(400)).min(1, 'give at least one lore fact').max(200).describe('facts the NPC knows; the most relevant ones are retrieved into each prompt'),
+  examples: z.array(Example).max(12).default([]).describe('sample exchanges that show the voice and how actions are used'),
+  actions: NpcActionsSchema,
+  inventory: z.record(slug('an item id'), z.number().int().min(0, 'must be 0 or more')).default({})
+    .describe('starting stock: item id → count; items it can give must be here'),
+  home: z.strictObject({
+    x: finite,
+    z: finite,
+    heading: finite.optional().describe('facing, radians'),
+  }).describe('where the NPC stands when idle; must match where the world map places it'),
+  patrol: z.strictObject({
+    waypoints: z.array(Place).min(2, 'a patrol needs at least two waypoints'),
+    pause_s: z.number().min(0).max(3600).default(10).describe('seconds to linger at each waypoint'),
+  }).optional().describe('walk these waypoints in a loop between conversations'),
+  schedule: z.array(ScheduleEntry).min(1).optional().describe('daily routine: where to be from each time of day on'),
+  sampling: Sampling.default({}),
+  fallback: z.array(text(300)).min(1, 'give at least one fallback line').describe('scripted lines said when the model cannot answer in time'),
+});
+
+/** The NPC script schema, including checks that span fields (no map needed). */
+export const NpcScriptSchema = NpcScriptObject.superRefine((s, ctx) => {
+  const a = s.actions;
+  const dupes = (list: readonly string[] | undefined, path: (string | number)[], what: string) => {
+    const seen = new Set<string>();
+    list?.forEach((v, i) => {
+      if (seen.has(v)) ctx.addIssue({ code: 'custom', path: [...path, i], message: `${what} "${v}" is listed twice` });
+      seen.add(v);
+    });
+  };
+  dupes(a.walk_to?.landmark, ['actions', 'walk_to', 'landmark'], 'landmark');
+  dupes(a.give_item?.item, ['actions', 'give_item', 'item'], 'item');
+  dupes(a.emote, ['actions', 'emote'], 'emote');
+  a.give_item?.item.forEach((item, i) => {
+    if (!(item in s.inventory)) {
+      ctx.addIssue({ code: 'custom', path: ['actions', 'give_item', 'item', i], message: `item "${item}" can be given but is not in the inventory; add it under inventory` });
+    }
+  });
+  s.examples.forEach((ex, i) => {
+    if (ex.action && !isActionAllowed(a, ex.action)) {
+      ctx.addIssue({ code: 'custom', path: ['examples', i, 'action'], message: `example action ${describeAction(ex.action)} is not allowed by this NPC's actions` });
+    }
+  });
+  if (s.patrol && s.schedule) {
+    ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'give either patrol or schedule, not both' });
+  }
+  s.schedule?.forEach((entry, i) => {
+    const prev = s.schedule![i - 1];
+    if (prev && prev.at >= entry.at) ctx.addIssue({ code: 'custom', path: ['schedule', i, 'at'], message: `schedule times must increase (${entry.at} comes after ${prev.at})` });
+  });
+});
+
+export type NpcScript = z.output<typeof NpcScriptSchema>;
+export type NpcScriptInput = z.input<typeof NpcScriptSchema>;
+export type NpcActions = z.output<typeof NpcActionsSchema>;
+export type NpcAction = z.output<typeof NpcActionSchema>;
+export type NpcExample = z.output<typeof Example>;
+export type NpcPlace = z.output<typeof Place>;
+export type NpcScheduleEntry = z.output<typeof ScheduleEntry>;
+export type NpcSamplingOverrides = z.output<typeof Sampling>;
+
+/** True when `action` is one this NPC's script allows, arguments included. */
+export function isActionAllowed(actions: NpcActions, action: NpcAction): boolean {
+  switch (action.type) {
+    case 'walk_to': return actions.walk_to?.landmark.includes(action.landmark) ?? false;
+    case 'give_item': return actions.give_item?.item.includes(action.item) ?? false;
+    case 'emote': return actions.emote?.includes(action.emote) ?? false;
+    case 'follow': return actions.follow === true;
+    case 'stop': return actions.stop === true;
+  }
+}
+
+/** Every concrete action the script allows, in a stable order (the grammar's alternatives). */
+export function legalActions(actions: NpcActions): NpcAction[] {
+  const out: NpcAction[] = [];
+  for (const landmark of actions.walk_to?.landmark ?? []) out.push({ type: 'walk_to', landmark });
+  for (const item of actions.give_item?.item ?? []) out.push({ type: 'give_item', item });
+  for (const emote of actions.emote ?? []) out.push({ type: 'emote', emote });
+  if (actions.follow) out.push({ type: 'follow' });
+  if (actions.stop) out.push({ type: 'stop' });
+  return out;
+}
+
+export function describeAction(a: NpcAction): string {
+  switch (a.type) {
+    case 'walk_to': return `walk_to(${a.landmark})`;
+    case 'give_item': return `give_item(${a.item})`;
+    case 'emote': return `emote(${a.emote})`;
+    default: return `${a.type}()`;
+  }
+}
+
+/** The script's sampling overrides as engine options (`GenerateOptions` field names); absent = model default. */
+export function samplingOverrides(script: Pick<NpcScript, 'sampling'>): { temperature?: number; topP?: number; topK?: number; maxTokens?: number; repetitionPenalty?: number } {
+  const s = script.sampling;
+  return {
+    ...(s.temperature !== undefined ? { temperature: s.temperature } : {}),
+    ...(s.top_p !== undefined ? { topP: s.top_p } : {}),
+    ...(s.top_k !== undefined ? { topK: s.top_k } : {}),
+    ...(s.max_tokens !== undefined ? { maxTokens: s.max_tokens } : {}),
+    ...(s.repetition_penalty !== undefined ? { repetitionPenalty: s.repetition_penalty } : {}),
+  };
+}
+
+/** The parts of a world map the script checks need. */
+export type ScriptMap = Pick<WorldMap, 'id' | 'bounds' | 'obstacles' | 'landmarks' | 'npcs'>;
+
+/** A problem found in a valid-shaped script, with the path of the offending field. */
+export interface ScriptIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+/** How far (world units) the script's home may be from where the map places the NPC. */
+const HOME_TOLERANCE = 1;
+/** Body radius of an NPC, as the room simulates it. */
+const BODY_RADIUS = 0.5;
+
+/**
+ * Checks a parsed script against a world map: every landmark it names exists, its home and explicit
+ * points are walkable, and its id/name/home agree with the map's placement of that NPC.
+ */
+export function checkScriptAgainstMap(s: NpcScript, map: ScriptMap): ScriptIssue[] {
+  const issues: ScriptIssue[] = [];
+  const landmarks = new Set(map.landmarks.map((l) => l.id));
+  const known = () => [...landmarks].join(', ');
+  const checkLandmark = (id: string, path: (string | number)[]) => {
+    if (!landmarks.has(id)) issues.push({ path, message: `"${id}" is not a landmark on the map "${map.id}" (landmarks: ${known()})` });
+  };
+  const checkPoint = (p: { x: number; z: number }, path: (string | number)[], what: string) => {
+    if (!insideBounds(map, p.x, p.z, BODY_RADIUS)) issues.push({ path, message: `${what} (${p.x}, ${p.z}) is outside the map's walkable bounds` });
+    else if (collidesAny(map.obstacles, p.x, p.z, BODY_RADIUS)) issues.push({ path, message: `${what} (${p.x}, ${p.z}) is inside an obstacle` });
+  };
+  const checkPlace = (place: NpcPlace, path: (string | number)[]) => {
+    if (typeof place === 'string') checkLandmark(place, path);
+    else checkPoint(place, path, 'point');
+  };
+
+  s.actions.walk_to?.landmark.forEach((id, i) => checkLandmark(id, ['actions', 'walk_to', 'landmark', i]));
+  s.examples.forEach((ex, i) => {
+    if (ex.action?.type === 'walk_to') checkLandmark(ex.action.landmark, ['examples', i, 'action', 'landmark']);
+  });
+  s.patrol?.waypoints.forEach((w, i) => checkPlace(w, ['patrol', 'waypoints', i]));
+  s.schedule?.forEach((e, i) => checkPlace(e.place, ['schedule', i, 'place']));
+  checkPoint(s.home, ['home'], 'home');
+
+  const placed = map.npcs.find((n) => n.id === s.id);
+  if (!placed) {
+    issues.push({ path: ['id'], message: `the map "${map.id}" places no NPC with id "${s.id}" (placed: ${map.npcs.map((n) => n.id).join(', ') || 'none'})` });
+  } else {
+    if (placed.name !== s.name) issues.push({ path: ['name'], message: `name "${s.name}" differs from the map's "${placed.name}"` });
+    if (Math.hypot(placed.x - s.home.x, placed.z - s.home.z) > HOME_TOLERANCE) {
+      issues.push({ path: ['home'], message: `home (${s.home.x}, ${s.home.z}) is not where the map places ${s.id} (${placed.x}, ${placed.z})` });
+    }
+  }
+  return issues;
+}
+
+/** The JSON Schema published at `assets/npcs/npc.schema.json` (input shape: defaulted fields are optional). */
+export function npcJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(NpcScriptObject, { io: 'input', target: 'draft-07' }) as Record<string, unknown>;
+  return {
+    $schema: schema.$schema,
+    title: 'Worldmind NPC script',
+    description: 'One NPC per YAML file under assets/npcs/. Generated from server/src/npc/script-schema.ts by `npm run npc:validate -- --write-schema`; do not edit by hand.',
+    ...Object.fromEntries(Object.entries(schema).filter(([k]) => k !== '$schema')),
+  };
+}
