@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { InferenceEngine } from '../../server/src/inference/engine/engine-client.ts';
 import type { DecoderModel } from '../../server/src/inference/model/index.ts';
-import { PLAYER_LINES, buildTestModel, openModel, referenceGreedy } from './support.ts';
+import { PLAYER_LINES, buildTestModel, openModel, referenceTokens } from './support.ts';
 
 describe.each(['float32', 'float16'] as const)('continuous batching (%s KV)', (kvDtype) => {
   let built: ReturnType<typeof buildTestModel>;
@@ -23,7 +23,7 @@ describe.each(['float32', 'float16'] as const)('continuous batching (%s KV)', (k
   test.each(['resident', 'rebuild'] as const)('batched greedy equals one-at-a-time greedy (%s KV strategy)', async (kvStrategy) => {
     const prompts = PLAYER_LINES.map((line) => model.tokenizer.encode(line));
     const maxTokens = prompts.map((_, i) => 6 + ((i * 5) % 17));
-    const expected = await Promise.all(prompts.map((p, i) => referenceGreedy(model, p, maxTokens[i]!)));
+    const expected = await Promise.all(prompts.map((p, i) => referenceTokens(model, p, maxTokens[i]!)));
 
     // Small token budget so long prompts prefill in several chunks while others decode.
     const engine = await InferenceEngine.start({
@@ -46,6 +46,23 @@ describe.each(['float32', 'float16'] as const)('continuous batching (%s KV)', (k
       const sizes = Object.keys(metrics.batchSizeHistogram).map(Number);
       expect(Math.max(...sizes)).toBeGreaterThan(3);
       expect(metrics.steps.prefillSteps).toBeGreaterThan(prompts.length / 2);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test('a seeded sampled request yields the same tokens alone or batched', async () => {
+    const prompts = PLAYER_LINES.slice(0, 5).map((line) => model.tokenizer.encode(line));
+    const sampling = (i: number) => ({ temperature: 0.9, topK: 40, topP: 0.95, seed: 1000 + i });
+    const expected = await Promise.all(prompts.map((p, i) => referenceTokens(model, p, 20, sampling(i))));
+    const engine = await InferenceEngine.start({ modelDir: built.dir, intraOpThreads: 1 });
+    try {
+      const alone = await engine.generate({ promptTokens: prompts[0]!, maxTokens: 20, ...sampling(0) }).result;
+      const batched = await Promise.all(prompts.map((p, i) => engine.generate({ promptTokens: p, maxTokens: 20, ...sampling(i) }).result));
+      expect(alone.tokens).toEqual(expected[0]);
+      batched.forEach((r, i) => expect(r.tokens, `prompt ${i}`).toEqual(expected[i]));
+      // Different seeds really sample differently (the test would be vacuous otherwise).
+      expect(new Set(batched.map((r) => r.tokens.join(','))).size).toBeGreaterThan(1);
     } finally {
       await engine.close();
     }

@@ -1,13 +1,15 @@
 /**
- * Shared helpers for the engine suites: tiny real models built on the spot (no stubs), and a reference
- * greedy decoder that runs one sequence alone through the model layer's own step (no engine involved).
+ * Shared helpers for the engine suites: tiny real models built on the spot (no stubs), and the reference
+ * output of one sequence generated alone by the model layer (no engine involved).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildModelDirectory } from '../../tools/model-builder/build-model-dir.ts';
 import { PRESETS } from '../../tools/model-builder/presets.ts';
+import { generate } from '../../server/src/inference/generate/index.ts';
 import { loadModel, type DecoderModel } from '../../server/src/inference/model/index.ts';
+import type { SamplingParamsInput } from '../../server/src/inference/sampling/index.ts';
 
 export interface TestModelOptions {
   kvDtype?: 'float32' | 'float16';
@@ -39,31 +41,17 @@ export function buildTestModel(options: TestModelOptions = {}): { dir: string; c
   return { dir, cleanup: () => rmSync(root, { recursive: true, force: true }) };
 }
 
-/** Greedy continuation of one prompt, alone, one token per step with the KV cache. Stops at EOS. */
-export async function referenceGreedy(model: DecoderModel, prompt: readonly number[], maxTokens: number): Promise<number[]> {
-  let past = model.emptyCache(1);
-  let ids = BigInt64Array.from(prompt, (t) => BigInt(t));
-  let position = 0;
-  const out: number[] = [];
-  while (out.length < maxTokens) {
-    const S = ids.length;
-    const step = await model.step({
-      batchSize: 1,
-      inputIds: ids,
-      attentionMask: new BigInt64Array(past.length + S).fill(1n),
-      positionIds: BigInt64Array.from({ length: S }, (_, i) => BigInt(position + i)),
-      past,
-    });
-    position += S;
-    past = step.present;
-    const row = step.logits.subarray((S - 1) * step.vocabSize, S * step.vocabSize);
-    let best = 0;
-    for (let i = 1; i < model.usableVocabSize; i++) if (row[i]! > row[best]!) best = i;
-    out.push(best);
-    if (model.isEos(best)) break;
-    ids = BigInt64Array.from([BigInt(best)]);
-  }
-  return out;
+/**
+ * The reference: the model layer's single-sequence generator (one prompt alone, KV cache, no engine).
+ * Tokens exclude EOS, as the engine's do.
+ */
+export async function referenceTokens(
+  model: DecoderModel,
+  prompt: readonly number[],
+  maxTokens: number,
+  sampling: SamplingParamsInput = { temperature: 0 },
+): Promise<number[]> {
+  return (await generate(model, { prompt: { tokens: prompt }, maxTokens, sampling })).tokens;
 }
 
 export async function openModel(dir: string): Promise<DecoderModel> {

@@ -47,9 +47,9 @@ export interface GenerateOptions {
   sharedPrefix?: string;
   /** With `promptTokens`: how many leading tokens form the shared prefix. */
   sharedPrefixTokens?: number;
-  /** Default 128. */
+  /** Default 128 (clamped so prompt + reply fit the context). */
   maxTokens?: number;
-  /** 0 (default) = greedy. */
+  /** Sampling fields left unset take the model's generation_config defaults. 0 = greedy. */
   temperature?: number;
   topK?: number;
   topP?: number;

@@ -9,7 +9,7 @@
  * also be driven in-process.
  */
 import type { DecoderModel } from '../model/index.ts';
-import { IncrementalDetokenizer } from '../tokenizer/index.ts';
+import { NoAllowedTokenError, Sampler, SequenceOutput } from '../sampling/index.ts';
 import type { ConstraintContext, TokenConstraint } from './constraint-spec.ts';
 import { createConstraint } from './constraints.ts';
 import { EngineError } from './errors.ts';
@@ -17,11 +17,9 @@ import { KvBlock, gatherSpansIntoRow, kvBytesPerToken, type KvLayout } from './k
 import { ThroughputWindow, type EngineMetrics, type StepStats } from './metrics.ts';
 import { PrefixCache, type PrefixEntry, type PrefixMatch } from './prefix-cache.ts';
 import type { DoneMessage, FinishReason, ModelInfo, SchedulerSettings, TokensMessage, WireRequest } from './protocol.ts';
-import { createRowSampler, type RowSampler } from './row-sampler.ts';
 import { Runner } from './runner.ts';
 import { Scheduler, type KvLedger } from './scheduler.ts';
 import { Sequence } from './sequence.ts';
-import { TextStream } from './text-stream.ts';
 
 export interface CoreSink {
   /** All tokens of one step; the arrays may be transferred. */
@@ -32,9 +30,12 @@ export interface CoreSink {
 
 /** Per-request objects the scheduler doesn't need to know about. */
 interface RequestRuntime {
-  sampler: RowSampler;
-  text: TextStream;
+  sampler: Sampler;
+  /** Detokenization, EOS, stop strings and max tokens: the same rules as single-sequence generation. */
+  output: SequenceOutput;
   constraint: TokenConstraint | null;
+  /** Prompt + reply, kept only when a repetition penalty needs it. */
+  history: number[] | null;
 }
 
 export function epochNow(): number {
@@ -81,6 +82,7 @@ export class EngineCore {
     prefillSteps: 0,
     decodeMs: 0,
     prefillMs: 0,
+    prefillTokens: 0,
     kvAssembleMs: 0,
     kvAssembles: 0,
     samplingMs: 0,
@@ -106,16 +108,31 @@ export class EngineCore {
       kvBytesPerToken: this.bytesPerToken,
       eosTokenIds: [...model.specialTokens.eos],
     };
-    this.scheduler = new Scheduler({
-      maxBatchSize: settings.maxBatchSize,
-      maxQueue: settings.maxQueue,
-      stepTokenBudget: settings.stepTokenBudget,
-      minPrefillChunk: settings.minPrefillChunk,
-      ambientShare: settings.ambientShare,
-      contextLength: model.contextLength,
-      kvBudgetBytes: settings.kvBudgetBytes,
-      kvBytesPerToken: this.bytesPerToken,
-    });
+    this.cache = new PrefixCache(Math.min(settings.prefixCacheBytes, settings.kvBudgetBytes));
+    this.ledger = {
+      tryReserve: (bytes) => {
+        if (!this.makeRoom(bytes)) return false;
+        this.reservedBytes += bytes;
+        return true;
+      },
+      canReserve: (bytes) => this.freeBytes() + this.cache.evictableBytes() >= bytes,
+      release: (bytes) => {
+        this.reservedBytes -= bytes;
+      },
+    };
+    this.scheduler = new Scheduler(
+      {
+        maxBatchSize: settings.maxBatchSize,
+        maxQueue: settings.maxQueue,
+        stepTokenBudget: settings.stepTokenBudget,
+        minPrefillChunk: settings.minPrefillChunk,
+        ambientShare: settings.ambientShare,
+        contextLength: model.contextLength,
+        kvBudgetBytes: settings.kvBudgetBytes,
+        kvBytesPerToken: this.bytesPerToken,
+      },
+      this.ledger,
+    );
     this.runner = new Runner({
       session: model.session,
       io: model.io,
@@ -125,19 +142,22 @@ export class EngineCore {
       strategy: settings.kvStrategy,
       padTokenId: model.specialTokens.pad,
     });
-    this.cache = new PrefixCache(Math.min(settings.prefixCacheBytes, settings.kvBudgetBytes));
-    this.ledger = {
-      tryReserve: (bytes) => {
-        const free = () => this.settings.kvBudgetBytes - this.reservedBytes - this.cache.byteSize;
-        if (free() < bytes) this.cache.shrinkBy(bytes - free());
-        if (free() < bytes) return false;
-        this.reservedBytes += bytes;
-        return true;
-      },
-      release: (bytes) => {
-        this.reservedBytes -= bytes;
-      },
-    };
+  }
+
+  /** KV budget not booked by admitted requests nor held by the prefix cache. */
+  private freeBytes(): number {
+    return this.settings.kvBudgetBytes - this.reservedBytes - this.cache.byteSize;
+  }
+
+  /**
+   * Make `bytes` of the KV budget free, evicting unpinned prefix-cache entries if needed. Evicts nothing
+   * when even a full eviction would not be enough.
+   */
+  private makeRoom(bytes: number): boolean {
+    if (this.freeBytes() >= bytes) return true;
+    if (this.freeBytes() + this.cache.evictableBytes() < bytes) return false;
+    this.cache.shrinkBy(bytes - this.freeBytes());
+    return this.freeBytes() >= bytes;
   }
 
   /** Anything left to run (the worker sleeps until a message arrives when not). */
@@ -154,13 +174,30 @@ export class EngineCore {
       const { prompt, sharedPrefixLength } = this.tokenizePrompt(request);
       validateRequest(request, prompt, this.model.vocabSize);
       seq = new Sequence({ id, kind: 'request', request, submittedAt, prompt, sharedPrefixLength, contextLength: this.model.contextLength });
+      const defaults = this.model.generationDefaults;
+      // Unset sampling fields take the model's generation_config defaults (greedy unless it says do_sample).
+      const sampler = new Sampler(
+        {
+          temperature: defaults.temperature,
+          topK: defaults.topK,
+          topP: defaults.topP,
+          repetitionPenalty: defaults.repetitionPenalty,
+          ...request.sampling,
+        },
+        this.model.usableVocabSize,
+      );
       runtime = {
-        sampler: createRowSampler(request.sampling, this.model.usableVocabSize),
-        text: new TextStream(new IncrementalDetokenizer(this.model.tokenizer), request.stop),
+        sampler,
+        output: new SequenceOutput(this.model.tokenizer, {
+          eosTokenIds: this.model.specialTokens.eos,
+          maxTokens: seq.maxNewTokens,
+          stop: request.stop,
+        }),
         constraint: request.constraint ? await createConstraint(request.constraint, this.constraintContext()) : null,
+        history: sampler.params.repetitionPenalty !== 1 ? Array.from(prompt) : null,
       };
     } catch (error) {
-      this.reportFailure(id, error instanceof EngineError ? error : new EngineError('invalid-request', (error as Error).message));
+      this.reportFailure(id, error instanceof EngineError ? error : new EngineError('invalid-request', describe(error)));
       return;
     }
     if (this.pendingCancels.delete(id)) return;
@@ -195,7 +232,7 @@ export class EngineCore {
       this.applyCancels();
       const now = epochNow();
       for (const seq of this.scheduler.expire(now)) this.fail(seq, this.deadlineError(seq, now));
-      for (const seq of this.scheduler.admit(this.ledger, now)) this.attachPrefix(seq);
+      for (const seq of this.scheduler.admit(now)) this.attachPrefix(seq);
       const plan = this.scheduler.plan();
       if (plan.decode.length === 0 && plan.prefill.length === 0) return false;
       if (plan.decode.length > 0) await this.runDecode(plan.decode);
@@ -228,7 +265,7 @@ export class EngineCore {
     rows.forEach((seq, i) => {
       if (seq.phase !== 'decoding') return;
       const token = this.sample(seq, result.logits.subarray(i * vocab, (i + 1) * vocab));
-      this.emitToken(seq, token);
+      if (token >= 0) this.emitToken(seq, token);
     });
     this.stepStats.samplingMs += performance.now() - ts;
     this.throughput.record(epochNow(), rows.length);
@@ -239,6 +276,7 @@ export class EngineCore {
     const results = await this.runner.prefill(chunks, width);
     this.stepStats.prefillSteps++;
     this.stepStats.prefillMs += performance.now() - t0;
+    for (const c of chunks) this.stepStats.prefillTokens += c.tokens;
     this.applyCancels();
     for (const { seq, logits } of results) {
       if (seq.phase !== 'prefilling' || seq.remainingPrompt > 0) continue;
@@ -247,17 +285,26 @@ export class EngineCore {
         continue;
       }
       const token = this.sample(seq, logits);
+      if (token < 0) continue;
       this.scheduler.startDecoding(seq);
       this.emitToken(seq, token);
     }
   }
 
+  /** Sample one row; -1 when the request failed instead (its constraint allowed nothing). */
   private sample(seq: Sequence, logits: Float32Array): number {
     const runtime = this.runtimes.get(seq)!;
-    runtime.constraint?.mask(logits);
-    const token = runtime.sampler.sample(logits, seq.generated);
-    runtime.constraint?.accept(token);
-    return token;
+    try {
+      runtime.constraint?.mask(logits);
+      const token = runtime.sampler.sample(logits, runtime.history ? { history: runtime.history } : {});
+      runtime.constraint?.accept(token);
+      runtime.history?.push(token);
+      return token;
+    } catch (error) {
+      const why = error instanceof NoAllowedTokenError ? 'its constraint allowed no token' : describe(error);
+      this.fail(seq, new EngineError('invalid-request', `Sampling failed after ${seq.generated.length} tokens: ${why}.`));
+      return -1;
+    }
   }
 
   /** Record a sampled token, stream it, and finish the sequence when a stop condition is met. */
@@ -265,22 +312,25 @@ export class EngineCore {
     const runtime = this.runtimes.get(seq)!;
     seq.generated.push(token);
     this.generatedTokens++;
-    const isEos = this.model.isEos(token);
-    const text = isEos ? '' : runtime.text.push(token);
-    this.stepIds.push(seq.id);
-    this.stepTokens.push(token);
-    this.stepTexts.push(text);
-    let reason: FinishReason | null = null;
-    if (isEos) reason = 'eos';
-    else if (runtime.text.stopped) reason = 'stop';
-    else if (runtime.constraint?.isComplete()) reason = 'constraint';
-    else if (seq.generated.length >= seq.maxNewTokens) reason = 'length';
-    if (reason) this.finish(seq, reason);
+    const accepted = runtime.output.accept(token);
+    let reason: FinishReason | undefined = accepted.finishReason === 'aborted' ? 'stop' : accepted.finishReason;
+    let trailing = '';
+    if (this.model.isEos(token)) {
+      // EOS ends the reply and is not part of it; text it released goes out with the completion.
+      trailing = accepted.text;
+    } else {
+      this.stepIds.push(seq.id);
+      this.stepTokens.push(token);
+      this.stepTexts.push(accepted.text);
+    }
+    if (!reason && runtime.constraint?.isComplete()) {
+      trailing += runtime.output.finish('stop').text;
+      reason = 'constraint';
+    }
+    if (reason) this.finish(seq, reason, trailing);
   }
 
-  private finish(seq: Sequence, reason: FinishReason): void {
-    const runtime = this.runtimes.get(seq)!;
-    const finalText = reason === 'stop' ? '' : runtime.text.finish();
+  private finish(seq: Sequence, reason: FinishReason, finalText: string): void {
     if (seq.request.retainKv) this.retainConversation(seq);
     this.stepDone.push({
       type: 'done',
@@ -381,9 +431,7 @@ export class EngineCore {
 
   /** Insert within the cache's own bound *and* the KV budget left over by admitted requests. */
   private insertIntoCache(kind: PrefixEntry['kind'], tokens: Int32Array, block: KvBlock): PrefixEntry | null {
-    const free = this.settings.kvBudgetBytes - this.reservedBytes - this.cache.byteSize;
-    if (free < block.byteLength) this.cache.shrinkBy(block.byteLength - free);
-    if (this.settings.kvBudgetBytes - this.reservedBytes - this.cache.byteSize < block.byteLength) return null;
+    if (!this.makeRoom(block.byteLength)) return null;
     return this.cache.insert(kind, tokens, block);
   }
 
@@ -424,6 +472,8 @@ export class EngineCore {
       this.sequences.delete(seq.id);
       this.runtimes.delete(seq);
     }
+    // Nobody decodes any more: give the batch buffers back now (mid-step, the step's end does it).
+    if (!this.stepping && this.scheduler.decoding.length === 0) this.runner.releaseBatch();
   }
 
   private releaseSpans(seq: Sequence): void {
@@ -572,6 +622,15 @@ function compact(layout: KvLayout, seq: Sequence): KvBlock {
   return block;
 }
 
+function describe(error: unknown): string {
+  if (error && typeof error === 'object' && 'issues' in error && Array.isArray(error.issues)) {
+    // zod: name the field and the rule.
+    const issue = error.issues[0] as { path: PropertyKey[]; message: string };
+    return `${issue.path.map(String).join('.')}: ${issue.message}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
 function validateRequest(request: WireRequest, prompt: Int32Array, vocabSize: number): void {
   const bad = (what: string) => new EngineError('invalid-request', what);
   if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) throw bad(`maxTokens must be a positive integer, got ${request.maxTokens}.`);
@@ -580,6 +639,4 @@ function validateRequest(request: WireRequest, prompt: Int32Array, vocabSize: nu
   if (shared !== undefined && (!Number.isInteger(shared) || shared < 0 || shared > prompt.length)) {
     throw bad(`sharedPrefixTokens must be between 0 and the prompt length (${prompt.length}).`);
   }
-  const t = request.sampling.temperature;
-  if (t !== undefined && (!(t >= 0) || !Number.isFinite(t))) throw bad(`temperature must be ≥ 0, got ${t}.`);
 }

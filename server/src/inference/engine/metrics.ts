@@ -33,6 +33,8 @@ export interface StepStats {
   prefillSteps: number;
   decodeMs: number;
   prefillMs: number;
+  /** Prompt tokens computed by prefill runs (excluding padding): what the prefix cache saves shows here. */
+  prefillTokens: number;
   /** Time spent assembling KV tensors for decode steps (membership changes, or every step with `rebuild`). */
   kvAssembleMs: number;
   kvAssembles: number;

@@ -130,7 +130,8 @@ export class PrefixCache {
       this.touch(existing);
       return existing;
     }
-    if (block.byteLength > this.maxBytes) return null;
+    // Don't evict anything for an insert that can't succeed anyway (pinned entries stay).
+    if (this.bytes - this.evictableBytes() + block.byteLength > this.maxBytes) return null;
     this.evictFor(block.byteLength);
     if (this.bytes + block.byteLength > this.maxBytes) return null;
     const entry: PrefixEntry = { id: this.nextId++, kind, tokens, block, pins: 0 };

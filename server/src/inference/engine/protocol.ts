@@ -12,8 +12,9 @@ export type Priority = 'interactive' | 'ambient';
 
 export const PRIORITY_RANK: Record<Priority, number> = { interactive: 0, ambient: 1 };
 
+/** Unset fields take the model's generation_config defaults (greedy unless it says do_sample). */
 export interface SamplingSettings {
-  /** 0 (default) = greedy. */
+  /** 0 = greedy. */
   temperature?: number;
   topK?: number;
   topP?: number;
@@ -49,7 +50,8 @@ export interface WireRequest {
   constraint?: ConstraintSpec;
 }
 
-export type FinishReason = 'eos' | 'stop' | 'length' | 'constraint';
+/** 'stop': EOS or a stop string; 'length': max tokens or the context is full; 'constraint': the constraint completed. */
+export type FinishReason = 'stop' | 'length' | 'constraint';
 
 export interface RequestTimings {
   /** Submission → admitted into the running set (worker clock). */

@@ -28,6 +28,8 @@ export interface SchedulerLimits {
 /** Books worst-case KV for admitted sequences (the engine core frees prefix-cache memory to make room). */
 export interface KvLedger {
   tryReserve(bytes: number): boolean;
+  /** Whether `bytes` could be reserved now (evicting prefix-cache entries if needed), without reserving. */
+  canReserve(bytes: number): boolean;
   release(bytes: number): void;
 }
 
@@ -59,10 +61,17 @@ export class Scheduler {
   /** Admitted, prompt not done (includes those awaiting a prefix job). */
   readonly prefilling: Sequence[] = [];
   readonly decoding: Sequence[] = [];
-  /** What stopped the last admission round short of the queue head (for the rejection reason). */
-  private blockedBy: 'slots' | 'kv' | null = null;
+  constructor(
+    readonly limits: SchedulerLimits,
+    private readonly ledger: KvLedger,
+  ) {}
 
-  constructor(readonly limits: SchedulerLimits) {}
+  /** The queue is stuck on KV memory (not on batch slots): the head's worst case doesn't fit now. */
+  private blockedByKv(): boolean {
+    const head = this.waiting[0];
+    if (!head || this.admittedCount >= this.limits.maxBatchSize) return false;
+    return !this.ledger.canReserve(head.worstCaseTokens * this.limits.kvBytesPerToken);
+  }
 
   get admittedCount(): number {
     return this.prefilling.length + this.decoding.length;
@@ -78,7 +87,7 @@ export class Scheduler {
       if (!worst || worst.priorityRank <= seq.priorityRank) {
         return {
           rejected:
-            this.blockedBy === 'kv'
+            this.blockedByKv()
               ? new EngineError(
                   'kv-exhausted',
                   `KV memory is fully booked by running requests and ${this.limits.maxQueue} are waiting; retry later.`,
@@ -130,9 +139,9 @@ export class Scheduler {
    * Admit waiting sequences in priority order while batch slots and KV allow. Strict order: a big request
    * at the head is not overtaken by smaller ones behind it (no starvation).
    */
-  admit(ledger: KvLedger, now: number): Sequence[] {
+  admit(now: number): Sequence[] {
+    const ledger = this.ledger;
     const admitted: Sequence[] = [];
-    this.blockedBy = null;
     const ambientSlots = Math.max(1, Math.floor(this.limits.maxBatchSize * this.limits.ambientShare));
     while (this.waiting.length > 0 && this.admittedCount < this.limits.maxBatchSize) {
       const head = this.waiting[0]!;
@@ -140,20 +149,13 @@ export class Scheduler {
         // Ambient work is capped; interactive requests behind it can still go.
         const interactive = this.waiting.find((s) => s.priorityRank < AMBIENT_RANK);
         if (!interactive) break;
-        if (!this.book(interactive, ledger, now)) {
-          this.blockedBy = 'kv';
-          break;
-        }
+        if (!this.book(interactive, ledger, now)) break;
         admitted.push(interactive);
         continue;
       }
-      if (!this.book(head, ledger, now)) {
-        this.blockedBy = 'kv';
-        break;
-      }
+      if (!this.book(head, ledger, now)) break;
       admitted.push(head);
     }
-    if (this.waiting.length > 0 && this.blockedBy === null) this.blockedBy = 'slots';
     return admitted;
   }
 
