@@ -15,9 +15,20 @@ export interface TestModelOptions {
   kvDtype?: 'float32' | 'float16';
   seed?: number;
   maxPositionEmbeddings?: number;
-  /** Bigger than tiny, for tests that need steps that take a while. */
-  size?: 'tiny' | 'small';
+  /** `medium` (~11M parameters): for tests that need engine steps that take a while. */
+  size?: 'tiny' | 'small' | 'medium';
 }
+
+const MEDIUM = {
+  vocabSize: 2048,
+  hiddenSize: 384,
+  numLayers: 6,
+  numAttentionHeads: 6,
+  numKeyValueHeads: 2,
+  intermediateSize: 1024,
+  maxPositionEmbeddings: 1024,
+  tieWordEmbeddings: true,
+};
 
 /**
  * Builds a model directory in a fresh temp dir. Weights use a wide initializer range so greedy output
@@ -27,7 +38,7 @@ export interface TestModelOptions {
 export function buildTestModel(options: TestModelOptions = {}): { dir: string; cleanup: () => void } {
   const root = mkdtempSync(join(tmpdir(), 'wm-engine-'));
   const dir = join(root, 'model');
-  const base = PRESETS[options.size ?? 'tiny'];
+  const base = options.size === 'medium' ? MEDIUM : PRESETS[options.size ?? 'tiny'];
   buildModelDirectory({
     outDir: dir,
     architecture: {

@@ -86,6 +86,7 @@ export class EngineCore {
     kvAssembleMs: 0,
     kvAssembles: 0,
     samplingMs: 0,
+    longestRunMs: 0,
   };
   private generatedTokens = 0;
   private completed = 0;
@@ -252,6 +253,7 @@ export class EngineCore {
     const result = await this.runner.decode(rows);
     this.stepStats.decodeSteps++;
     this.stepStats.decodeMs += performance.now() - t0;
+    this.stepStats.longestRunMs = Math.max(this.stepStats.longestRunMs, performance.now() - t0);
     if (result.assembled) {
       this.stepStats.kvAssembles++;
       this.stepStats.kvAssembleMs += result.assembleMs;
@@ -276,6 +278,7 @@ export class EngineCore {
     const results = await this.runner.prefill(chunks, width);
     this.stepStats.prefillSteps++;
     this.stepStats.prefillMs += performance.now() - t0;
+    this.stepStats.longestRunMs = Math.max(this.stepStats.longestRunMs, performance.now() - t0);
     for (const c of chunks) this.stepStats.prefillTokens += c.tokens;
     this.applyCancels();
     for (const { seq, logits } of results) {

@@ -39,6 +39,8 @@ export interface StepStats {
   kvAssembleMs: number;
   kvAssembles: number;
   samplingMs: number;
+  /** Longest single run (decode or prefill) so far. */
+  longestRunMs: number;
 }
 
 export interface KvStats {
