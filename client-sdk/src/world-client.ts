@@ -2,7 +2,10 @@
  * WorldClient: the typed Worldmind client for Node and browsers. Connects, joins the world room,
  * sends movement intents and chat, and turns replicated state into plain snapshots and typed events.
  */
-import { Callbacks, Client, type Room } from '@colyseus/sdk';
+import { Callbacks, Client, Protocol, type Room } from '@colyseus/sdk';
+
+/** Low bits of a frame's first byte carry the protocol code; high bits are modifiers. */
+const PROTOCOL_CODE_MASK = 0x1f; // as in @colyseus/shared-types
 import {
   ChatMessageSchema,
   describeIssue,
@@ -42,6 +45,17 @@ export interface WorldClientOptions {
   reconnect?: ReconnectOptions;
   /** Give up joining after this long (ms). Default 10 s. */
   joinTimeoutMs?: number;
+  /**
+   * Decode replicated state (default true). Headless load-test bots that only need to generate
+   * traffic set false: frames are still received and counted, but avatars/NPCs are not tracked.
+   */
+  replicateState?: boolean;
+}
+
+/** Traffic this client has received since it connected. */
+export interface NetworkStats {
+  bytesReceived: number;
+  framesReceived: number;
 }
 
 export class WorldClientError extends Error {
@@ -52,6 +66,7 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
   readonly avatars = new Map<string, AvatarInfo>();
   readonly npcs = new Map<string, NpcInfo>();
   welcome: WelcomeInfo | undefined;
+  readonly network: NetworkStats = { bytesReceived: 0, framesReceived: 0 };
   #room: Room<unknown, WorldState>;
   #left = false;
 
@@ -81,6 +96,7 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
     }
     const client = new WorldClient(room);
     client.#configureReconnection(options.reconnect ?? {});
+    client.#countTraffic(options.replicateState ?? true);
     client.#bind();
     return client;
   }
@@ -174,6 +190,23 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
     r.minUptime = opts.minUptimeMs ?? 1_000;
     r.minDelay = opts.minDelayMs ?? 100;
     r.maxDelay = opts.maxDelayMs ?? 5_000;
+  }
+
+  /** Wraps the connection's message handler to count frames and, for headless bots, skip state decoding. */
+  #countTraffic(replicate: boolean): void {
+    const events = this.#room.connection.events as { onmessage?: (event: { data: ArrayBuffer }) => void };
+    const dispatch = events.onmessage;
+    if (!dispatch) return;
+    events.onmessage = (event) => {
+      const data = event.data;
+      this.network.bytesReceived += data.byteLength;
+      this.network.framesReceived++;
+      if (!replicate && data.byteLength > 0) {
+        const code = new Uint8Array(data, 0, 1)[0]! & PROTOCOL_CODE_MASK;
+        if (code === Protocol.ROOM_STATE || code === Protocol.ROOM_STATE_PATCH) return;
+      }
+      dispatch(event);
+    };
   }
 
   #bind(): void {

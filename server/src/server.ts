@@ -4,6 +4,7 @@
  */
 import './node-compat.ts';
 import { createRouter, Server } from '@colyseus/core';
+import { Encoder } from '@colyseus/schema';
 import { monitor } from '@colyseus/monitor';
 import { WORLD_ROOM } from '@worldmind/shared';
 import type { ServerConfig } from './config.ts';
@@ -40,6 +41,9 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   }
 
   const map = loadWorldMap(config.WORLD_MAP, 0.5);
+  // A full state of a crowded room exceeds the 8 KiB default encode buffer; size it once up front
+  // instead of letting the encoder warn and regrow.
+  Encoder.BUFFER_SIZE = Math.max(Encoder.BUFFER_SIZE, 256 * 1024);
   const transport = createTransport(config.MAX_PAYLOAD_BYTES);
   // Colyseus's own SIGTERM handler calls process.exit; main.ts owns signals so shutdown can be ordered.
   const server = new Server({ transport, gracefullyShutdown: false, greet: false });

@@ -5,7 +5,7 @@
  * the last good version of a file that an edit broke.
  */
 import { readdirSync, readFileSync, watch, type FSWatcher } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { ACTION_TYPES, checkScriptAgainstMap, NpcScriptSchema, type NpcScript, type ScriptMap } from './script-schema.ts';
@@ -252,7 +252,7 @@ export function resolveScripts(files: readonly string[], opts: ScriptOptions = {
       continue;
     }
     if (c.fresh) {
-      problems.push({ file, ...c.parsed.positionOf(['id']), message: `id: duplicate NPC id "${c.script.id}", already used by ${ownerFile}` });
+      problems.push({ file, ...c.parsed.positionOf(['id']), message: `id: duplicate NPC id "${c.script.id}", already used by ${basename(ownerFile)}` });
       const last = previous.get(file);
       if (last && last.id !== c.script.id && !owner.has(last.id)) {
         owner.set(last.id, file);

@@ -15,6 +15,7 @@ export interface WorldStats {
 export interface ServerMetrics {
   registry: Registry;
   tickDuration: Histogram<'room'>;
+  patchDuration: Histogram<'room'>;
   messagesIn: Counter<'type'>;
   messagesRejected: Counter<'type' | 'code'>;
   /** Adds a source of gauges read at scrape time (world rooms, the inference engine, …). */
@@ -23,7 +24,7 @@ export interface ServerMetrics {
   setWorldStats(read: () => WorldStats): void;
 }
 
-const PROTOCOL_CODE_MASK = 0x3f;
+const PROTOCOL_CODE_MASK = 0x1f; // as in @colyseus/shared-types
 
 type SendHook = (bytes: number, protocolCode: number) => void;
 const sendHooks = new Set<SendHook>();
@@ -88,6 +89,13 @@ export function createMetrics(): ServerMetrics {
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1],
     registers: [registry],
   });
+  const patchDuration = new Histogram({
+    name: 'worldmind_patch_duration_seconds',
+    help: 'Duration of one state patch (area-of-interest refresh, per-view encoding, send), by room type',
+    labelNames: ['room'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1],
+    registers: [registry],
+  });
   const messagesIn = new Counter({ name: 'worldmind_messages_in_total', help: 'Messages received from clients by type', labelNames: ['type'] as const, registers: [registry] });
   const messagesRejected = new Counter({
     name: 'worldmind_messages_rejected_total',
@@ -115,6 +123,7 @@ export function createMetrics(): ServerMetrics {
   return {
     registry,
     tickDuration,
+    patchDuration,
     messagesIn,
     messagesRejected,
     onCollect: (collect) => collectors.push(collect),

@@ -68,8 +68,9 @@ export class WorldRoom extends Room<{ state: WorldState }> {
   #movement!: MovementParams;
   #log!: Logger;
   #spawnIndex = 0;
-  /** Duration of the last fixed steps, in ms, for metrics and benchmarks. */
-  readonly tickDurations: number[] = [];
+  /** Recent frame costs in ms (simulation step + the following patch: AOI refresh, encode, send). */
+  readonly frameDurations: number[] = [];
+  #lastStepMs = 0;
 
   override onCreate(options: WorldRoomOptions = {}): void {
     const { config, map } = this.context;
@@ -79,7 +80,8 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     this.maxMessagesPerSecond = config.MAX_MESSAGES_PER_SECOND;
     this.patchRate = config.PATCH_RATE_MS;
     this.#movement = { walkSpeed: config.WALK_SPEED, runSpeed: config.RUN_SPEED, bodyRadius: BODY_RADIUS };
-    this.#interest = new InterestManager({ radius: options.aoiRadius === undefined ? config.AOI_RADIUS : options.aoiRadius });
+    const radius = options.aoiRadius !== undefined ? options.aoiRadius : config.AOI_ENABLED ? config.AOI_RADIUS : null;
+    this.#interest = new InterestManager({ radius });
     this.#chatGrid = new SpatialGrid(config.CHAT_RADIUS);
     this.#guard = new MessageGuard(config.MAX_INVALID_MESSAGES, this.#log, this.context.metrics);
 
@@ -206,10 +208,21 @@ export class WorldRoom extends Room<{ state: WorldState }> {
       this.#chatGrid.set(player, player.avatar.x, player.avatar.z);
     }
     const elapsed = performance.now() - started;
+    this.#lastStepMs += elapsed;
     this.context.metrics.tickDuration.observe({ room: 'world' }, elapsed / 1000);
-    const durations = this.tickDurations;
-    durations.push(elapsed);
-    if (durations.length > 1024) durations.splice(0, durations.length - 1024);
+  }
+
+  /** Times the patch (AOI refresh in onBeforePatch, per-view encoding, sending) as part of the frame. */
+  override broadcastPatch(): boolean {
+    const started = performance.now();
+    const sent = super.broadcastPatch();
+    const patchMs = performance.now() - started;
+    this.context.metrics.patchDuration.observe({ room: 'world' }, patchMs / 1000);
+    const frames = this.frameDurations;
+    frames.push(this.#lastStepMs + patchMs);
+    this.#lastStepMs = 0;
+    if (frames.length > 4096) frames.splice(0, frames.length - 4096);
+    return sent;
   }
 
   #chat(client: Client, text: string): void {

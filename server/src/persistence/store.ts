@@ -1,0 +1,307 @@
+/**
+ * The embedded SQLite store (better-sqlite3): conversation turns, player and NPC inventories, and the
+ * per-turn log that makes NPC turns replayable. WAL mode, prepared statements, numbered migrations
+ * tracked in `PRAGMA user_version`. Everything survives a restart; open with `':memory:'` for tests.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
+
+export type TurnRole = 'player' | 'npc';
+
+export interface ConversationTurn {
+  role: TurnRole;
+  text: string;
+  /** Milliseconds since the epoch. */
+  ts: number;
+}
+
+/** One NPC turn, with everything needed to run it again bit for bit. */
+export interface TurnLogRecord {
+  turnId: string;
+  npcId: string;
+  playerId: string;
+  modelId: string;
+  /** Content hash of the model files, so a replay can refuse a different model. */
+  modelHash: string;
+  seed: number;
+  /** The prompt exactly as rendered by the chat template. */
+  prompt: string;
+  /** Sampling settings as sent to the engine (temperature, topP, maxTokens, …). */
+  sampling: Record<string, unknown>;
+  output: string;
+  /** The parsed action, or null when the turn produced none. */
+  action: unknown;
+  finishReason: string;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+}
+
+export type TurnLogInput = Omit<TurnLogRecord, 'turnId' | 'createdAt'> & { turnId?: string; createdAt?: number };
+
+export type TransferResult =
+  | { ok: true; npcLeft: number; playerHas: number }
+  | { ok: false; reason: 'out_of_stock'; npcLeft: number };
+
+export type Inventory = Record<string, number>;
+
+export class StoreError extends Error {
+  override name = 'StoreError';
+}
+
+/** Numbered schema migrations; index + 1 is the version each one brings the database to. Append only. */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE conversation_turns (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    player_id TEXT    NOT NULL,
+    npc_id    TEXT    NOT NULL,
+    role      TEXT    NOT NULL CHECK (role IN ('player', 'npc')),
+    text      TEXT    NOT NULL,
+    ts        INTEGER NOT NULL
+  );
+  CREATE INDEX conversation_turns_pair ON conversation_turns (player_id, npc_id, id);
+
+  CREATE TABLE player_inventory (
+    player_id TEXT    NOT NULL,
+    item      TEXT    NOT NULL,
+    count     INTEGER NOT NULL CHECK (count >= 0),
+    PRIMARY KEY (player_id, item)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE npc_inventory (
+    npc_id TEXT    NOT NULL,
+    item   TEXT    NOT NULL,
+    count  INTEGER NOT NULL CHECK (count >= 0),
+    PRIMARY KEY (npc_id, item)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE turn_log (
+    turn_id       TEXT    PRIMARY KEY,
+    npc_id        TEXT    NOT NULL,
+    player_id     TEXT    NOT NULL,
+    model_id      TEXT    NOT NULL,
+    model_hash    TEXT    NOT NULL,
+    seed          INTEGER NOT NULL,
+    prompt        TEXT    NOT NULL,
+    sampling_json TEXT    NOT NULL,
+    output_text   TEXT    NOT NULL,
+    action_json   TEXT,
+    finish_reason TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL
+  );
+  CREATE INDEX turn_log_npc ON turn_log (npc_id, created_at);
+  CREATE INDEX turn_log_player ON turn_log (player_id, created_at);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export interface StoreOptions {
+  /** Database file; `':memory:'` for a throwaway store. Parent directories are created. */
+  path: string;
+  /** How long a write waits for another connection's lock before failing. Default 5000 ms. */
+  busyTimeoutMs?: number;
+}
+
+interface TurnLogRow {
+  turn_id: string; npc_id: string; player_id: string; model_id: string; model_hash: string; seed: number; prompt: string;
+  sampling_json: string; output_text: string; action_json: string | null; finish_reason: string; created_at: number;
+}
+
+export class WorldStore {
+  readonly path: string;
+  readonly #db: Database.Database;
+  readonly #s;
+  readonly #giveFromNpc: (npcId: string, playerId: string, item: string, count: number) => TransferResult;
+
+  static open(pathOrOptions: string | StoreOptions): WorldStore {
+    return new WorldStore(typeof pathOrOptions === 'string' ? { path: pathOrOptions } : pathOrOptions);
+  }
+
+  constructor(opts: StoreOptions) {
+    this.path = opts.path;
+    if (opts.path !== ':memory:' && opts.path !== '') mkdirSync(dirname(opts.path), { recursive: true });
+    const db = new Database(opts.path);
+    this.#db = db;
+    try {
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
+      db.pragma('journal_mode = WAL'); // (an in-memory database stays in 'memory' mode)
+      db.pragma('synchronous = NORMAL'); // durable across process crashes in WAL mode; fsync at checkpoints
+      migrate(db);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+
+    this.#s = {
+      appendTurn: db.prepare<[string, string, string, string, number]>('INSERT INTO conversation_turns (player_id, npc_id, role, text, ts) VALUES (?, ?, ?, ?, ?)'),
+      recentTurns: db.prepare<[string, string, number], ConversationTurn>(
+        'SELECT role, text, ts FROM (SELECT id, role, text, ts FROM conversation_turns WHERE player_id = ? AND npc_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id ASC',
+      ),
+      countTurns: db.prepare<[string, string], { n: number }>('SELECT COUNT(*) AS n FROM conversation_turns WHERE player_id = ? AND npc_id = ?'),
+      playerInventory: db.prepare<[string], { item: string; count: number }>('SELECT item, count FROM player_inventory WHERE player_id = ? AND count > 0 ORDER BY item'),
+      npcInventory: db.prepare<[string], { item: string; count: number }>('SELECT item, count FROM npc_inventory WHERE npc_id = ? ORDER BY item'),
+      npcCount: db.prepare<[string, string], { count: number }>('SELECT count FROM npc_inventory WHERE npc_id = ? AND item = ?'),
+      playerCount: db.prepare<[string, string], { count: number }>('SELECT count FROM player_inventory WHERE player_id = ? AND item = ?'),
+      stockMissing: db.prepare<[string, string, number]>('INSERT OR IGNORE INTO npc_inventory (npc_id, item, count) VALUES (?, ?, ?)'),
+      stockReplace: db.prepare<[string, string, number]>('INSERT INTO npc_inventory (npc_id, item, count) VALUES (?, ?, ?) ON CONFLICT (npc_id, item) DO UPDATE SET count = excluded.count'),
+      clearNpc: db.prepare<[string]>('DELETE FROM npc_inventory WHERE npc_id = ?'),
+      takeFromNpc: db.prepare<[number, string, string, number]>('UPDATE npc_inventory SET count = count - ? WHERE npc_id = ? AND item = ? AND count >= ?'),
+      addToPlayer: db.prepare<[string, string, number]>(
+        'INSERT INTO player_inventory (player_id, item, count) VALUES (?, ?, ?) ON CONFLICT (player_id, item) DO UPDATE SET count = count + excluded.count',
+      ),
+      takeFromPlayer: db.prepare<[number, string, string, number]>('UPDATE player_inventory SET count = count - ? WHERE player_id = ? AND item = ? AND count >= ?'),
+      logTurn: db.prepare<[string, string, string, string, string, number, string, string, string, string | null, string, number]>(
+        `INSERT INTO turn_log (turn_id, npc_id, player_id, model_id, model_hash, seed, prompt, sampling_json, output_text, action_json, finish_reason, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      getTurn: db.prepare<[string], TurnLogRow>('SELECT * FROM turn_log WHERE turn_id = ?'),
+      listTurns: db.prepare<[string | null, string | null, string | null, string | null, number], TurnLogRow>(
+        'SELECT * FROM turn_log WHERE (? IS NULL OR npc_id = ?) AND (? IS NULL OR player_id = ?) ORDER BY created_at DESC, rowid DESC LIMIT ?',
+      ),
+    };
+
+    // One transaction: the NPC's count only drops if the player's rises, and a concurrent giver
+    // (another connection) can never take the last item twice — the guarded UPDATE is the check.
+    this.#giveFromNpc = db.transaction((npcId: string, playerId: string, item: string, count: number): TransferResult => {
+      const taken = this.#s.takeFromNpc.run(count, npcId, item, count);
+      if (taken.changes === 0) return { ok: false, reason: 'out_of_stock', npcLeft: this.#s.npcCount.get(npcId, item)?.count ?? 0 };
+      this.#s.addToPlayer.run(playerId, item, count);
+      return { ok: true, npcLeft: this.#s.npcCount.get(npcId, item)!.count, playerHas: this.#s.playerCount.get(playerId, item)!.count };
+    }).immediate as (npcId: string, playerId: string, item: string, count: number) => TransferResult;
+  }
+
+  /** The schema version of the open database (equals SCHEMA_VERSION after opening). */
+  get schemaVersion(): number {
+    return this.#db.pragma('user_version', { simple: true }) as number;
+  }
+
+  get journalMode(): string {
+    return this.#db.pragma('journal_mode', { simple: true }) as string;
+  }
+
+  get isOpen(): boolean {
+    return this.#db.open;
+  }
+
+  // ── conversation turns ────────────────────────────────────────────────────────────────────────
+
+  appendTurn(playerId: string, npcId: string, turn: ConversationTurn): void {
+    this.#s.appendTurn.run(playerId, npcId, turn.role, turn.text, Math.round(turn.ts));
+  }
+
+  /** The newest `limit` turns of a (player, NPC) conversation, oldest first. */
+  recentTurns(playerId: string, npcId: string, limit: number): ConversationTurn[] {
+    return this.#s.recentTurns.all(playerId, npcId, Math.max(0, Math.floor(limit)));
+  }
+
+  countTurns(playerId: string, npcId: string): number {
+    return this.#s.countTurns.get(playerId, npcId)!.n;
+  }
+
+  // ── inventories ───────────────────────────────────────────────────────────────────────────────
+
+  playerInventory(playerId: string): Inventory {
+    return Object.fromEntries(this.#s.playerInventory.all(playerId).map((r) => [r.item, r.count]));
+  }
+
+  npcInventory(npcId: string): Inventory {
+    return Object.fromEntries(this.#s.npcInventory.all(npcId).map((r) => [r.item, r.count]));
+  }
+
+  /**
+   * Gives an NPC its starting stock. `'missing'` (default) only adds items it has never had, so counts
+   * already given away stay given away across restarts; `'replace'` resets the NPC to exactly `items`.
+   */
+  stockNpc(npcId: string, items: Inventory, mode: 'missing' | 'replace' = 'missing'): void {
+    for (const [item, count] of Object.entries(items)) checkCount(count, `stock of ${item}`, true);
+    this.#db.transaction(() => {
+      if (mode === 'replace') this.#s.clearNpc.run(npcId);
+      const stmt = mode === 'replace' ? this.#s.stockReplace : this.#s.stockMissing;
+      for (const [item, count] of Object.entries(items)) stmt.run(npcId, item, count);
+    })();
+  }
+
+  /** Atomically moves `count` of `item` from the NPC to the player; fails cleanly when the NPC has too few. */
+  giveFromNpc(npcId: string, playerId: string, item: string, count = 1): TransferResult {
+    checkCount(count, 'count', false);
+    return this.#giveFromNpc(npcId, playerId, item, count);
+  }
+
+  addPlayerItem(playerId: string, item: string, count = 1): number {
+    checkCount(count, 'count', false);
+    this.#s.addToPlayer.run(playerId, item, count);
+    return this.#s.playerCount.get(playerId, item)!.count;
+  }
+
+  /** Removes items from a player; false (and nothing changed) when the player has fewer. */
+  takePlayerItem(playerId: string, item: string, count = 1): boolean {
+    checkCount(count, 'count', false);
+    return this.#s.takeFromPlayer.run(count, playerId, item, count).changes === 1;
+  }
+
+  // ── turn log (replay) ─────────────────────────────────────────────────────────────────────────
+
+  /** Records a turn; returns its id (generated when not given). */
+  logTurn(rec: TurnLogInput): string {
+    const turnId = rec.turnId ?? randomUUID();
+    this.#s.logTurn.run(
+      turnId, rec.npcId, rec.playerId, rec.modelId, rec.modelHash, rec.seed, rec.prompt, JSON.stringify(rec.sampling),
+      rec.output, rec.action === null || rec.action === undefined ? null : JSON.stringify(rec.action), rec.finishReason, Math.round(rec.createdAt ?? Date.now()),
+    );
+    return turnId;
+  }
+
+  getTurn(turnId: string): TurnLogRecord | undefined {
+    const row = this.#s.getTurn.get(turnId);
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** Newest first. */
+  listTurns(filter: { npcId?: string; playerId?: string; limit?: number } = {}): TurnLogRecord[] {
+    const npc = filter.npcId ?? null;
+    const player = filter.playerId ?? null;
+    return this.#s.listTurns.all(npc, npc, player, player, filter.limit ?? 50).map(fromRow);
+  }
+
+  /** Closes the database (checkpointing the WAL). Safe to call twice. */
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new StoreError(`database schema version ${current} is newer than this server understands (${MIGRATIONS.length}); refusing to open it`);
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}
+
+function checkCount(n: number, what: string, zeroOk: boolean): void {
+  if (!Number.isSafeInteger(n) || n < 0 || (!zeroOk && n === 0)) throw new StoreError(`${what} must be a ${zeroOk ? 'non-negative' : 'positive'} integer, got ${n}`);
+}
+
+function fromRow(r: TurnLogRow): TurnLogRecord {
+  return {
+    turnId: r.turn_id,
+    npcId: r.npc_id,
+    playerId: r.player_id,
+    modelId: r.model_id,
+    modelHash: r.model_hash,
+    seed: r.seed,
+    prompt: r.prompt,
+    sampling: JSON.parse(r.sampling_json) as Record<string, unknown>,
+    output: r.output_text,
+    action: r.action_json === null ? null : (JSON.parse(r.action_json) as unknown),
+    finishReason: r.finish_reason,
+    createdAt: r.created_at,
+  };
+}

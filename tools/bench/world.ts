@@ -1,0 +1,156 @@
+/**
+ * `npm run bench:world -- [--avatars 50,200,500] [--seconds 8] [--warmup 20] [--json]`
+ *
+ * For each avatar count, runs the same moving crowd against a fresh server twice — with area of
+ * interest and with full-state sync — and reports the server's frame time (simulation step + patch:
+ * AOI refresh, per-view encoding, send) and the bytes each client receives per second.
+ * The server runs in a child process (one core), the bots here (the other core).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { WorldClient } from '../../client-sdk/src/index.ts';
+import { loadWorldMap } from '../../server/src/world/world-map.ts';
+import { percentile, round, table } from './stats.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    avatars: { type: 'string', default: '50,200,500' },
+    seconds: { type: 'string', default: '8' },
+    warmup: { type: 'string', default: '20' },
+    json: { type: 'boolean', default: false },
+  },
+});
+
+const counts = args.avatars.split(',').map((n) => Number(n.trim()));
+const measureMs = Number(args.seconds) * 1000;
+const warmupMs = Number(args.warmup) * 1000;
+const map = loadWorldMap(fileURLToPath(new URL('../../assets/world/town.json', import.meta.url)), 0.5);
+const log = (line: string) => process.stderr.write(line + '\n');
+
+interface RunResult {
+  tick_ms_p50: number;
+  tick_ms_p99: number;
+  bytes_per_client_s: number;
+  clients: number;
+}
+
+function startServerProcess(aoi: boolean): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(fileURLToPath(new URL('./world-server-run.ts', import.meta.url)), [], {
+    execArgv: ['--import', 'tsx', ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROFILE] : [])],
+    env: { ...process.env, BENCH_AOI: String(aoi) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('bench server did not start within 30 s')), 30_000);
+    child.once('exit', (code) => reject(new Error(`bench server exited early (code ${code})`)));
+    child.on('message', (msg: { event: string; port?: number }) => {
+      if (msg.event === 'ready') {
+        clearTimeout(timer);
+        resolve({ child, port: msg.port! });
+      }
+    });
+  });
+}
+
+function request<T>(child: ChildProcess, cmd: object, event: string, timeoutMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "${event}" from bench server within ${timeoutMs} ms`)), timeoutMs);
+    const onMessage = (msg: { event: string }) => {
+      if (msg.event !== event) return;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      resolve(msg as T);
+    };
+    child.on('message', onMessage);
+    child.send(cmd);
+  });
+}
+
+function randomTarget(rand: () => number) {
+  const b = map.bounds;
+  return { x: b.minX + 15 + rand() * (b.maxX - b.minX - 30), z: b.minZ + 15 + rand() * (b.maxZ - b.minZ - 30) };
+}
+
+/** Deterministic PRNG so every run sends the same crowd on the same walks. */
+function mulberry32(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function runOnce(avatars: number, aoi: boolean): Promise<RunResult> {
+  const { child, port } = await startServerProcess(aoi);
+  const endpoint = `ws://127.0.0.1:${port}`;
+  const bots: WorldClient[] = [];
+  const rand = mulberry32(avatars);
+  try {
+    for (let i = 0; i < avatars; i += 50) {
+      const batch = Array.from({ length: Math.min(50, avatars - i) }, (_, j) =>
+        WorldClient.connect({ endpoint, name: `bot${i + j}`, replicateState: false, reconnect: { enabled: false }, joinTimeoutMs: 30_000 }),
+      );
+      bots.push(...(await Promise.all(batch)));
+    }
+    // Every bot walks or runs to a random point of the town, and picks the next one when it should
+    // have arrived (headless bots do not decode their own position), so the crowd spreads out.
+    const timers: ReturnType<typeof setTimeout>[] = [];
+    bots.forEach((bot, i) => {
+      let at = map.spawnPoints[i % map.spawnPoints.length]!;
+      const leg = () => {
+        const target = randomTarget(rand);
+        const run = rand() < 0.5;
+        bot.move({ target, run });
+        const seconds = Math.hypot(target.x - at.x, target.z - at.z) / (run ? 8 : 4);
+        at = target;
+        timers[i] = setTimeout(leg, seconds * 1000 + rand() * 1000);
+      };
+      leg();
+    });
+    await new Promise((r) => setTimeout(r, warmupMs));
+    const bytesBefore = bots.map((b) => b.network.bytesReceived);
+    const started = performance.now();
+    const { frames, clients } = await request<{ frames: number[]; clients: number }>(child, { cmd: 'measure', ms: measureMs }, 'frames', measureMs + 30_000);
+    const seconds = (performance.now() - started) / 1000;
+    const bytes = bots.map((b, i) => (b.network.bytesReceived - bytesBefore[i]!) / seconds);
+    timers.forEach(clearTimeout);
+    return {
+      tick_ms_p50: round(percentile(frames, 50), 3),
+      tick_ms_p99: round(percentile(frames, 99), 3),
+      bytes_per_client_s: round(bytes.reduce((a, b) => a + b, 0) / bytes.length, 0),
+      clients,
+    };
+  } finally {
+    await Promise.all(bots.map((b) => b.leave()));
+    await request(child, { cmd: 'stop' }, 'never', 5_000).catch(() => undefined);
+    child.kill('SIGKILL');
+  }
+}
+
+const rows: { avatars: number; aoi: RunResult; full: RunResult; bytes_ratio: number }[] = [];
+for (const avatars of counts) {
+  log(`bench:world: ${avatars} avatars, AOI on…`);
+  const aoi = await runOnce(avatars, true);
+  log(`bench:world: ${avatars} avatars, full-state sync…`);
+  const full = await runOnce(avatars, false);
+  rows.push({ avatars, aoi, full, bytes_ratio: round(full.bytes_per_client_s / aoi.bytes_per_client_s, 2) });
+}
+
+console.log(
+  table(
+    ['avatars', 'AOI tick p50 ms', 'AOI tick p99 ms', 'AOI B/client/s', 'full tick p50 ms', 'full tick p99 ms', 'full B/client/s', 'bytes full/AOI'],
+    rows.map((r) => [r.avatars, r.aoi.tick_ms_p50, r.aoi.tick_ms_p99, r.aoi.bytes_per_client_s, r.full.tick_ms_p50, r.full.tick_ms_p99, r.full.bytes_per_client_s, r.bytes_ratio]),
+  ),
+);
+const result = {
+  rows: rows.map((r) => ({
+    avatars: r.avatars,
+    aoi: { tick_ms_p99: r.aoi.tick_ms_p99, bytes_per_client_s: r.aoi.bytes_per_client_s },
+    full: { tick_ms_p99: r.full.tick_ms_p99, bytes_per_client_s: r.full.bytes_per_client_s },
+    bytes_ratio: r.bytes_ratio,
+  })),
+};
+if (args.json) console.log(JSON.stringify(result));
+process.exit(0);
