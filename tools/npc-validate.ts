@@ -67,7 +67,10 @@ function main(): number {
     return 2;
   }
 
-  const shown = (file: string) => relative(base, file) || file;
+  const shown = (file: string) => {
+    const rel = relative(base, file);
+    return rel && !rel.startsWith('..') ? rel : file;
+  };
   const result = resolveScripts(files, map ? { map } : {});
   for (const p of result.problems) console.log(formatProblem({ ...p, file: shown(p.file) }));
   if (result.problems.length > 0) {

@@ -92,7 +92,10 @@ function describeValue(v: unknown): string {
   if (v === null || v === undefined) return 'nothing (an empty value)';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'string') return `text "${v.length > 40 ? v.slice(0, 37) + '...' : v}"`;
+  if (typeof v === 'string') {
+    const line = v.replace(/\s+/g, ' ').trim();
+    return `text "${line.length > 40 ? line.slice(0, 37) + '...' : line}"`;
+  }
   return `${typeof v} ${String(v)}`;
 }
 
