@@ -1,4 +1,4 @@
-import type { ChatBroadcast, ErrorReply, WelcomeInfo } from '@worldmind/shared';
+import type { ChatBroadcast, ErrorReply, NpcActionCall, TalkFinishReason, WelcomeInfo } from '@worldmind/shared';
 
 /** A plain snapshot of an avatar, as last replicated. */
 export interface AvatarInfo {
@@ -12,6 +12,7 @@ export interface AvatarInfo {
   vx: number;
   vz: number;
   connected: boolean;
+  inventory: Record<string, number>;
 }
 
 /** A plain snapshot of an NPC, as last replicated. */
@@ -24,6 +25,9 @@ export interface NpcInfo {
   z: number;
   heading: number;
   anim: string;
+  speech: string;
+  attention: string;
+  activity: string;
 }
 
 export interface WorldClientEvents {
@@ -53,9 +57,12 @@ export interface TalkChunk {
 
 /** How an NPC turn ended. */
 export interface TalkResult {
+  turnId: string;
   text: string;
-  action: { name: string; args: Record<string, string> } | null;
-  finishReason: 'stop' | 'length' | 'fallback' | 'cancelled' | 'error';
+  action: NpcActionCall | null;
+  finishReason: TalkFinishReason;
+  /** ms from sending the line to the first chunk of the reply. */
+  firstChunkMs: number;
 }
 
 /** A conversation turn in progress: iterate for text chunks, await `result` for the end. */

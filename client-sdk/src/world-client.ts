@@ -13,6 +13,7 @@ import {
   JoinOptionsSchema,
   MoveIntentSchema,
   ServerMessage,
+  TalkMessageSchema,
   WORLD_ROOM,
   WorldState,
   type Avatar,
@@ -20,9 +21,13 @@ import {
   type ErrorReply,
   type MoveIntent,
   type Npc,
+  type NpcChunk,
+  type NpcTurnEnd,
+  type NpcTurnStart,
   type WelcomeInfo,
 } from '@worldmind/shared';
 import { TypedEmitter } from './emitter.ts';
+import { PendingTalk, TalkError } from './talk-turn.ts';
 import type { AvatarInfo, NpcInfo, TalkTurn, WorldClientEvents } from './types.ts';
 
 export interface ReconnectOptions {
@@ -50,6 +55,8 @@ export interface WorldClientOptions {
    * traffic set false: frames are still received and counted, but avatars/NPCs are not tracked.
    */
   replicateState?: boolean;
+  /** Bounds on NPC replies: time to the turn's start, and to its end (ms). Defaults 15 s and 120 s. */
+  talkTimeouts?: { startTimeoutMs?: number; turnTimeoutMs?: number };
 }
 
 /** Traffic this client has received since it connected. */
@@ -67,6 +74,9 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
   readonly npcs = new Map<string, NpcInfo>();
   welcome: WelcomeInfo | undefined;
   readonly network: NetworkStats = { bytesReceived: 0, framesReceived: 0 };
+  readonly #talks = new Map<string, PendingTalk>();
+  #talkCounter = 0;
+  #talkTimeouts = { startTimeoutMs: 15_000, turnTimeoutMs: 120_000 };
   #room: Room<unknown, WorldState>;
   #left = false;
 
@@ -96,6 +106,7 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
     }
     const client = new WorldClient(room);
     client.#configureReconnection(options.reconnect ?? {});
+    client.#talkTimeouts = { startTimeoutMs: options.talkTimeouts?.startTimeoutMs ?? 15_000, turnTimeoutMs: options.talkTimeouts?.turnTimeoutMs ?? 120_000 };
     client.#countTraffic(options.replicateState ?? true);
     client.#bind();
     return client;
@@ -134,19 +145,21 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
   }
 
   /**
-   * Talk to an NPC: returns the reply as a stream of text chunks plus a final result. NPC dialogue
-   * arrives with the NPC brains; until a server supports it, this rejects with a clear error.
+   * Talk to an NPC within talking range: returns the reply as an async iterable of text chunks plus
+   * `result` ({ text, action, finishReason }). A refused line (too far, busy, rate limited, moderated)
+   * rejects with a TalkError carrying the server's code.
    */
-  talk(npcId: string, _text: string): TalkTurn {
-    const error = new WorldClientError(`NPC dialogue is not available on this server yet (npc "${npcId}")`);
-    const result = Promise.reject(error);
-    result.catch(() => undefined);
-    return {
-      result,
-      [Symbol.asyncIterator]: async function* () {
-        throw error;
-      },
-    };
+  talk(npcId: string, text: string): TalkTurn {
+    const ref = `${this.#room.sessionId}:${++this.#talkCounter}`;
+    const pending = new PendingTalk(npcId, ref, this.#talkTimeouts, () => this.#talks.delete(ref));
+    const parsed = TalkMessageSchema.safeParse({ npcId, text, ref });
+    if (!parsed.success) {
+      pending.fail(new TalkError(`invalid talk message: ${describeIssue(parsed.error)}`, 'invalid_message'));
+      return pending;
+    }
+    this.#talks.set(ref, pending);
+    this.#room.send(ClientMessage.Talk, parsed.data);
+    return pending;
   }
 
   /**
@@ -216,12 +229,16 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
       const info = avatarInfo(avatar);
       this.avatars.set(key, info);
       this.emit('avatarAdd', info);
-      $.onChange(avatar, () => {
+      const changed = () => {
         if (!this.avatars.has(key)) return;
         const updated = avatarInfo(avatar);
         this.avatars.set(key, updated);
         this.emit('avatarChange', updated);
-      });
+      };
+      $.onChange(avatar, changed);
+      // Inventory is a nested collection: its changes do not count as changes of the avatar itself.
+      $.onChange(avatar, 'inventory', changed);
+      $.onRemove(avatar, 'inventory', changed);
     });
     $.onRemove('avatars', (avatar: Avatar, key: string) => {
       const info = this.avatars.get(key) ?? avatarInfo(avatar);
@@ -245,7 +262,13 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
       this.emit('npcRemove', info);
     });
     room.onMessage(ServerMessage.Chat, (message: ChatBroadcast) => this.emit('chat', message));
-    room.onMessage(ServerMessage.Error, (error: ErrorReply) => this.emit('serverError', error));
+    room.onMessage(ServerMessage.Error, (error: ErrorReply) => {
+      if (error.ref) this.#talks.get(error.ref)?.rejected(error);
+      this.emit('serverError', error);
+    });
+    room.onMessage(ServerMessage.NpcTurnStart, (m: NpcTurnStart) => this.#talks.get(m.ref)?.started(m.turnId));
+    room.onMessage(ServerMessage.NpcChunk, (m: NpcChunk) => this.#talks.get(m.ref)?.chunk(m));
+    room.onMessage(ServerMessage.NpcTurnEnd, (m: NpcTurnEnd) => this.#talks.get(m.ref)?.end(m));
     room.onMessage(ServerMessage.Welcome, (info: WelcomeInfo) => {
       this.welcome = info;
       this.emit('welcome', info);
@@ -254,15 +277,18 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
     room.onReconnect(() => this.emit('reconnect'));
     room.onLeave((code, reason) => {
       this.#left = true;
+      for (const talk of [...this.#talks.values()]) talk.fail(new TalkError('left the world before the NPC finished', 'disconnected'));
       this.emit('leave', code, reason);
     });
   }
 }
 
 function avatarInfo(a: Avatar): AvatarInfo {
-  return { sessionId: a.sessionId, name: a.name, x: a.x, y: a.y, z: a.z, heading: a.heading, anim: a.anim, vx: a.vx, vz: a.vz, connected: a.connected };
+  const inventory: Record<string, number> = {};
+  a.inventory?.forEach((count: number, item: string) => (inventory[item] = count));
+  return { sessionId: a.sessionId, name: a.name, x: a.x, y: a.y, z: a.z, heading: a.heading, anim: a.anim, vx: a.vx, vz: a.vz, connected: a.connected, inventory };
 }
 
 function npcInfo(n: Npc): NpcInfo {
-  return { id: n.id, name: n.name, role: n.role, x: n.x, y: n.y, z: n.z, heading: n.heading, anim: n.anim };
+  return { id: n.id, name: n.name, role: n.role, x: n.x, y: n.y, z: n.z, heading: n.heading, anim: n.anim, speech: n.speech, attention: n.attention, activity: n.activity };
 }

@@ -24,6 +24,14 @@ export const ChatMessageSchema = z.strictObject({
 });
 export type ChatMessage = z.infer<typeof ChatMessageSchema>;
 
+/** Say something to an NPC. `ref` is the client's own id for the turn, echoed in every reply about it. */
+export const TalkMessageSchema = z.strictObject({
+  npcId: z.string().min(1).max(64),
+  text: z.string().trim().min(1, 'talk text is empty').max(Limits.talkMaxLength, `talk text is longer than ${Limits.talkMaxLength} characters`),
+  ref: z.string().min(1).max(Limits.talkRefMaxLength),
+});
+export type TalkMessage = z.infer<typeof TalkMessageSchema>;
+
 /** Options a client passes when joining the world room. */
 export const JoinOptionsSchema = z.object({
   name: z.string().trim().min(1, 'display name is empty').max(Limits.displayNameMaxLength, `display name is longer than ${Limits.displayNameMaxLength} characters`),
@@ -55,6 +63,8 @@ export function describeIssue(error: z.ZodError): string {
 export interface ErrorReply {
   /** The message type that was rejected. */
   type: string;
+  /** For `talk`: the client's `ref` of the refused turn. */
+  ref?: string;
   code: ErrorCodeValue;
   message: string;
 }
@@ -65,6 +75,38 @@ export interface ChatBroadcast {
   text: string;
   /** Server time in ms since the epoch. */
   at: number;
+}
+
+/** An action an NPC took, as the room executed it. */
+export interface NpcActionCall {
+  name: string;
+  args: Record<string, string>;
+}
+
+export type TalkFinishReason = 'stop' | 'length' | 'fallback' | 'cancelled' | 'error';
+
+export interface NpcTurnStart {
+  ref: string;
+  turnId: string;
+  npcId: string;
+}
+
+export interface NpcChunk {
+  ref: string;
+  turnId: string;
+  npcId: string;
+  text: string;
+}
+
+export interface NpcTurnEnd {
+  ref: string;
+  turnId: string;
+  npcId: string;
+  /** The NPC's spoken reply (without the action call). */
+  text: string;
+  /** The action the room executed, or null (none chosen, or refused by the room). */
+  action: NpcActionCall | null;
+  finishReason: TalkFinishReason;
 }
 
 export interface Landmark {

@@ -21,6 +21,12 @@ export const ServerMessage = {
   Chat: 'chat',
   /** Sent once after join: the world's static description (bounds, landmarks) and the room's limits. */
   Welcome: 'welcome',
+  /** An NPC turn began for the speaker (echoes the client's `ref`). */
+  NpcTurnStart: 'npc_turn_start',
+  /** A piece of the NPC's reply, streamed to the speaker as it is generated. */
+  NpcChunk: 'npc_chunk',
+  /** The NPC's turn is over: full text, the action taken (if any) and why it ended. */
+  NpcTurnEnd: 'npc_turn_end',
 } as const;
 export type ServerMessageType = (typeof ServerMessage)[keyof typeof ServerMessage];
 
@@ -28,6 +34,10 @@ export type ServerMessageType = (typeof ServerMessage)[keyof typeof ServerMessag
 export const Limits = {
   displayNameMaxLength: 24,
   chatMaxLength: 280,
+  /** Longest line a player may say to an NPC. */
+  talkMaxLength: 300,
+  /** Longest client-chosen correlation id for a talk request. */
+  talkRefMaxLength: 64,
   /** Largest accepted target-point coordinate magnitude (world units); keeps NaN/huge values out. */
   coordinateMax: 100_000,
 } as const;
@@ -38,6 +48,14 @@ export const ErrorCode = {
   UnknownMessage: 'unknown_message',
   RateLimited: 'rate_limited',
   TooLong: 'too_long',
+  /** talk: no such NPC in this room. */
+  UnknownNpc: 'unknown_npc',
+  /** talk: the player is not within talking range of the NPC. */
+  TooFar: 'too_far',
+  /** talk: this player already has a turn in progress with this NPC. */
+  Busy: 'busy',
+  /** talk: the line was refused by the moderation filter. */
+  Moderated: 'moderated',
 } as const;
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 

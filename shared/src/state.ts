@@ -18,6 +18,8 @@ export const Avatar = schema(
     vz: t.float32(),
     /** False while the player's connection is dropped and the server holds its seat. */
     connected: t.boolean().default(true),
+    /** Items the player carries: item id → count. */
+    inventory: t.map('number'),
   },
   'Avatar',
 );
@@ -32,7 +34,14 @@ export const Npc = schema(
     y: t.float32(),
     z: t.float32(),
     heading: t.float32(),
+    /** idle, walk, or an emote name while one plays. */
     anim: t.string().default('idle'),
+    /** The NPC's current line as it grows (a speech bubble for everyone in view); '' when silent. */
+    speech: t.string().default(''),
+    /** Session id of the player the NPC is talking to or following; '' for none. */
+    attention: t.string().default(''),
+    /** What the NPC is doing: idle, patrol, talking, walking, following. */
+    activity: t.string().default('idle'),
   },
   'Npc',
 );
