@@ -26,7 +26,7 @@ export const STOP_WORDS: ReadonlySet<string> = new Set(
   ('a an and are as at be been but by can could did do does for from had has have he her here him his how i if in into is it its ' +
     'me my no not of on or our she so some than that the their them then there these they this to too up us was we were what ' +
     'when where which who whom why will with would you your yours about any tell know ever just also every one there\'s what\'s ' +
-    'i\'m you\'re it\'s don\'t')
+    'i\'m you\'re it\'s don\'t yes aye all get got let now say see off out own much many more most very only')
     .split(/\s+/),
 );
 

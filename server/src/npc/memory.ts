@@ -84,13 +84,20 @@ export class ConversationMemory {
     const all = this.#turns(playerId, npcId);
     const cost = all.map((t) => this.#countTokens(t.text) + this.#overhead);
 
-    // Newest turns first, as many as fit.
-    let start = all.length;
-    let used = 0;
-    while (start > 0 && used + cost[start - 1]! <= budgetTokens) used += cost[--start]!;
-    // Begin at a player turn so the kept history never opens with an answer to a question it dropped.
-    while (start > 0 && start < all.length && all[start]!.role !== 'player') used -= cost[start++]!;
+    // Newest turns first, as many as fit in `budget`; the kept history starts at a player turn so it
+    // never opens with an answer to a question that was dropped.
+    const fill = (budget: number): [start: number, used: number] => {
+      let start = all.length;
+      let used = 0;
+      while (start > 0 && used + cost[start - 1]! <= budget) used += cost[--start]!;
+      while (start > 0 && start < all.length && all[start]!.role !== 'player') used -= cost[start++]!;
+      return [start, used];
+    };
+    let [start, used] = fill(budgetTokens);
     if (start === 0) return { turns: all.slice(), tokens: used, folded: 0 };
+    // Something is folded: reserve room for a full summary line (at most a quarter of the budget).
+    const full = this.#summarise(all.slice(0, start), Number.POSITIVE_INFINITY)!;
+    [start, used] = fill(budgetTokens - Math.min(Math.floor(budgetTokens / 4), full.tokens));
 
     // Make room for the summary line by folding more turns into it, if need be.
     for (;;) {
@@ -153,7 +160,7 @@ function topWords(turns: readonly MemoryTurn[]): string[] {
     for (const raw of t.text.toLowerCase().split(/[^\p{L}\p{N}'-]+/u)) {
       const w = raw.replace(/^['-]+|['-]+$/g, '');
       pos++;
-      if (w.length < 4 || STOP_WORDS.has(w)) continue;
+      if (w.length < 3 || STOP_WORDS.has(w)) continue;
       const s = score.get(w) ?? { count: 0, last: 0 };
       s.count++;
       s.last = pos;

@@ -1,0 +1,163 @@
+/**
+ * The SQLite store on real files in temp dirs: persistence across close/reopen, schema versioning,
+ * atomic NPC → player transfers (clean failure when out of stock, rollback on a failed write, no double
+ * spending between two processes), the replay turn log, and memory restored after a restart.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConversationMemory } from '../../server/src/npc/memory.ts';
+import { SCHEMA_VERSION, StoreError, WorldStore } from '../../server/src/persistence/store.ts';
+import { tempDir } from './fixtures.ts';
+
+const storeModule = fileURLToPath(new URL('../../server/src/persistence/store.ts', import.meta.url));
+
+describe('WorldStore', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  let file: string;
+  const open: WorldStore[] = [];
+  const openStore = () => {
+    const s = WorldStore.open(file);
+    open.push(s);
+    return s;
+  };
+
+  beforeEach(() => {
+    tmp = tempDir('wm-store-');
+    file = join(tmp.dir, 'data', 'world.db'); // parent directory created on open
+  });
+  afterEach(() => {
+    for (const s of open.splice(0)) s.close();
+    tmp.cleanup();
+  });
+
+  it('opens in WAL mode at the current schema version; close is idempotent', () => {
+    const s = openStore();
+    expect(s.journalMode).toBe('wal');
+    expect(s.schemaVersion).toBe(SCHEMA_VERSION);
+    s.close();
+    s.close();
+    expect(s.isOpen).toBe(false);
+    const mem = WorldStore.open(':memory:');
+    expect(mem.schemaVersion).toBe(SCHEMA_VERSION);
+    mem.close();
+  });
+
+  it('refuses a database from a newer server', () => {
+    openStore().close();
+    const raw = new Database(file);
+    raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    raw.close();
+    expect(() => WorldStore.open(file)).toThrow(StoreError);
+  });
+
+  it('keeps turns, inventories and the turn log across a close and reopen', () => {
+    const a = openStore();
+    a.appendTurn('alice', 'bram', { role: 'player', text: 'Fix my sword?', ts: 1000 });
+    a.appendTurn('alice', 'bram', { role: 'npc', text: 'Come back at noon.', ts: 1001 });
+    a.appendTurn('bob', 'bram', { role: 'player', text: 'Hello', ts: 1002 });
+    a.stockNpc('bram', { horseshoe: 2, whetstone: 1 });
+    expect(a.giveFromNpc('bram', 'alice', 'horseshoe')).toEqual({ ok: true, npcLeft: 1, playerHas: 1 });
+    const turnId = a.logTurn({
+      npcId: 'bram', playerId: 'alice', modelId: 'tiny-llama', modelHash: 'sha256:abc', seed: 42, prompt: '<|system|>You are Bram…',
+      sampling: { temperature: 0.7, topP: 0.9, maxTokens: 96 }, output: 'Take it, lad.', action: { type: 'give_item', item: 'horseshoe' }, finishReason: 'stop',
+    });
+    a.close();
+
+    const b = openStore();
+    expect(b.recentTurns('alice', 'bram', 10)).toEqual([
+      { role: 'player', text: 'Fix my sword?', ts: 1000 },
+      { role: 'npc', text: 'Come back at noon.', ts: 1001 },
+    ]);
+    expect(b.recentTurns('alice', 'bram', 1)).toEqual([{ role: 'npc', text: 'Come back at noon.', ts: 1001 }]);
+    expect(b.countTurns('bob', 'bram')).toBe(1);
+    expect(b.playerInventory('alice')).toEqual({ horseshoe: 1 });
+    expect(b.npcInventory('bram')).toEqual({ horseshoe: 1, whetstone: 1 });
+    // Re-stocking at start-up only adds items the NPC never had: what was given away stays given away.
+    b.stockNpc('bram', { horseshoe: 2, whetstone: 1, nail: 5 });
+    expect(b.npcInventory('bram')).toEqual({ horseshoe: 1, nail: 5, whetstone: 1 });
+    const logged = b.getTurn(turnId)!;
+    expect(logged).toMatchObject({ turnId, seed: 42, modelHash: 'sha256:abc', sampling: { temperature: 0.7, topP: 0.9, maxTokens: 96 }, action: { type: 'give_item', item: 'horseshoe' }, finishReason: 'stop' });
+    expect(logged.createdAt).toBeGreaterThan(0);
+    expect(b.listTurns({ npcId: 'bram' }).map((t) => t.turnId)).toEqual([turnId]);
+    expect(b.listTurns({ playerId: 'bob' })).toEqual([]);
+    b.stockNpc('bram', { horseshoe: 3 }, 'replace');
+    expect(b.npcInventory('bram')).toEqual({ horseshoe: 3 });
+  });
+
+  it('a transfer fails cleanly when the NPC has none left, and never goes negative', () => {
+    const s = openStore();
+    s.stockNpc('marta', { bread: 1 });
+    expect(s.giveFromNpc('marta', 'p1', 'bread').ok).toBe(true);
+    expect(s.giveFromNpc('marta', 'p2', 'bread')).toEqual({ ok: false, reason: 'out_of_stock', npcLeft: 0 });
+    expect(s.giveFromNpc('marta', 'p2', 'candle')).toEqual({ ok: false, reason: 'out_of_stock', npcLeft: 0 });
+    s.stockNpc('marta', { bread: 2 }, 'replace');
+    expect(s.giveFromNpc('marta', 'p2', 'bread', 3)).toEqual({ ok: false, reason: 'out_of_stock', npcLeft: 2 });
+    expect(s.playerInventory('p2')).toEqual({});
+    expect(() => s.giveFromNpc('marta', 'p2', 'bread', 0)).toThrow(StoreError);
+    expect(s.takePlayerItem('p1', 'bread', 2)).toBe(false);
+    expect(s.takePlayerItem('p1', 'bread')).toBe(true);
+    expect(s.playerInventory('p1')).toEqual({});
+    expect(s.addPlayerItem('p1', 'coin', 5)).toBe(5);
+  });
+
+  it('a transfer whose second write fails leaves the NPC\'s stock untouched (one transaction)', () => {
+    const s = openStore();
+    s.stockNpc('selka', { map: 2 });
+    // Make the player-side write fail, from a second connection, the way a full disk or constraint would.
+    const raw = new Database(file);
+    raw.exec(`CREATE TRIGGER fail_player_insert BEFORE INSERT ON player_inventory BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;`);
+    raw.close();
+    expect(() => s.giveFromNpc('selka', 'p1', 'map')).toThrow(/disk on fire/);
+    expect(s.npcInventory('selka')).toEqual({ map: 2 });
+    expect(s.playerInventory('p1')).toEqual({});
+  });
+
+  it('two processes giving from the same stock at once never give more than there is', async () => {
+    const s = openStore();
+    s.stockNpc('finn', { apple: 300 });
+    // Both workers start their loops at the same moment (after their own start-up), so the writes interleave.
+    const startAt = Date.now() + 1500;
+    const worker = (player: string) =>
+      new Promise<number>((resolve, reject) => {
+        const code = `
+          import { WorldStore } from ${JSON.stringify(storeModule)};
+          const s = WorldStore.open(${JSON.stringify(file)});
+          let got = 0;
+          while (Date.now() < ${startAt});
+          for (let i = 0; i < 200; i++) if (s.giveFromNpc('finn', ${JSON.stringify(player)}, 'apple').ok) got++;
+          s.close();
+          console.log(got);`;
+        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.stderr.on('data', (d) => (err += d));
+        child.on('exit', (c) => (c === 0 ? resolve(Number(out.trim())) : reject(new Error(`worker exited ${c}: ${err}`))));
+      });
+    const [a, b] = await Promise.all([worker('p1'), worker('p2')]);
+    expect(a + b).toBe(300);
+    expect(Math.min(a, b)).toBeGreaterThan(0);
+    expect(s.npcInventory('finn')).toEqual({ apple: 0 });
+    expect(s.playerInventory('p1')).toEqual({ apple: a });
+    expect(s.playerInventory('p2')).toEqual({ apple: b });
+  });
+
+  it('backs conversation memory: a restarted server recalls each player\'s own history', () => {
+    const countTokens = (t: string) => t.split(/\s+/).length;
+    const s1 = openStore();
+    const before = new ConversationMemory({ countTokens, store: s1 });
+    before.remember('alice', 'marta', { role: 'player', text: 'I would like a room', ts: 1 });
+    before.remember('alice', 'marta', { role: 'npc', text: 'Here is your key, love', ts: 2 });
+    before.remember('bob', 'marta', { role: 'player', text: 'Any news?', ts: 3 });
+    s1.close();
+
+    const s2 = openStore();
+    const after = new ConversationMemory({ countTokens, store: s2 });
+    expect(after.recall('alice', 'marta', 1000).turns.map((t) => t.text)).toEqual(['I would like a room', 'Here is your key, love']);
+    expect(after.recall('bob', 'marta', 1000).turns.map((t) => t.text)).toEqual(['Any news?']);
+    expect(after.recall('carol', 'marta', 1000).turns).toEqual([]);
+  });
+});
