@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatProblem, loadNpcScripts, parseNpcScript } from '../../server/src/npc/script-loader.ts';
 import { isActionAllowed, legalActions, samplingOverrides } from '../../server/src/npc/script-schema.ts';
+import { createLogger } from '../../server/src/observability/logger.ts';
 import { loadWorldMap } from '../../server/src/world/world-map.ts';
 import { ottoYaml, tempDir, tessYaml, testMap, withLine } from './fixtures.ts';
 
@@ -115,6 +116,11 @@ describe('loadNpcScripts', () => {
       `${join(tmp.dir, 'd-dup.yaml')}:2:5: id: duplicate NPC id "tess", already used by a-tess.yaml`,
     ]);
     expect(warnings).toHaveLength(2);
+  });
+
+  it('takes the server\'s pino logger', () => {
+    const loaded = loadNpcScripts(tmp.dir, { map: testMap, log: createLogger('silent') });
+    expect(loaded.scripts.length).toBeGreaterThan(0);
   });
 
   it('reports a missing directory as a problem', () => {
