@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatProblem, loadNpcScripts, parseNpcScript } from '../../server/src/npc/script-loader.ts';
-import { isActionAllowed, legalActions, samplingOverrides } from '../../server/src/npc/script-schema.ts';
+import { actionFromCall, actionToCall, isActionAllowed, legalActions, samplingOverrides } from '../../server/src/npc/script-schema.ts';
 import { createLogger } from '../../server/src/observability/logger.ts';
 import { loadWorldMap } from '../../server/src/world/world-map.ts';
 import { ottoYaml, tempDir, tessYaml, testMap, withLine } from './fixtures.ts';
@@ -161,6 +161,22 @@ describe('the committed town scripts', () => {
     for (const file of loaded.fileOf.values()) {
       expect(readFileSync(file, 'utf8').split('\n')[0]).toBe('# yaml-language-server: $schema=./npc.schema.json');
     }
+  });
+
+  it('enumerate legal actions, which round-trip through the wire form', () => {
+    const finn = loaded.byId.get('finn')!;
+    const legal = legalActions(finn.actions);
+    expect(legal).toContainEqual({ type: 'walk_to', landmark: 'old-oak' });
+    expect(legal).toContainEqual({ type: 'follow' });
+    for (const a of legal) {
+      expect(isActionAllowed(finn.actions, a)).toBe(true);
+      expect(actionFromCall(actionToCall(a))).toEqual(a);
+    }
+    expect(actionToCall({ type: 'give_item', item: 'apple' })).toEqual({ name: 'give_item', args: { item: 'apple' } });
+    expect(isActionAllowed(finn.actions, { type: 'give_item', item: 'horseshoe' })).toBe(false);
+    expect(isActionAllowed(loaded.byId.get('bram')!.actions, { type: 'follow' })).toBe(false);
+    expect(actionFromCall({ name: 'give_item', args: { item: 'apple', extra: 'x' } })).toBeUndefined();
+    expect(actionFromCall({ name: 'teleport', args: {} })).toBeUndefined();
   });
 
   it('expose sampling overrides in engine option names', () => {

@@ -163,6 +163,18 @@ export function legalActions(actions: NpcActions): NpcAction[] {
   return out;
 }
 
+/** The wire form of an action (`NpcActionCall` in shared/: a name and string arguments). */
+export function actionToCall(a: NpcAction): { name: NpcActionType; args: Record<string, string> } {
+  const { type, ...args } = a;
+  return { name: type, args: args as Record<string, string> };
+}
+
+/** Parses a wire-form action back; undefined when it is not a well-formed action of a known kind. */
+export function actionFromCall(call: { name: string; args?: Record<string, unknown> }): NpcAction | undefined {
+  const parsed = NpcActionSchema.safeParse({ ...(call.args ?? {}), type: call.name });
+  return parsed.success ? parsed.data : undefined;
+}
+
 export function describeAction(a: NpcAction): string {
   switch (a.type) {
     case 'walk_to': return `walk_to(${a.landmark})`;
