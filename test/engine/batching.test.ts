@@ -20,7 +20,7 @@ describe.each(['float32', 'float16'] as const)('continuous batching (%s KV)', (k
     built.cleanup();
   });
 
-  test.each(['resident', 'rebuild'] as const)('batched greedy equals one-at-a-time greedy (%s KV strategy)', async (kvStrategy) => {
+  test.each(['inplace', 'resident', 'rebuild'] as const)('batched greedy equals one-at-a-time greedy (%s KV strategy)', async (kvStrategy) => {
     const prompts = PLAYER_LINES.map((line) => model.tokenizer.encode(line));
     const maxTokens = prompts.map((_, i) => 6 + ((i * 5) % 17));
     const expected = await Promise.all(prompts.map((p, i) => referenceTokens(model, p, maxTokens[i]!)));
@@ -32,6 +32,7 @@ describe.each(['float32', 'float16'] as const)('continuous batching (%s KV)', (k
       scheduler: { kvStrategy, stepTokenBudget: 24, minPrefillChunk: 8, maxBatchSize: 6 },
     });
     try {
+      expect(engine.model.kvStrategy, engine.model.kvStrategyNote).toBe(kvStrategy);
       // First wave now; the second wave joins while the first is mid-generation.
       const first = prompts.slice(0, 4).map((p, i) => engine.generate({ promptTokens: p, maxTokens: maxTokens[i]! }));
       const firstTokens = first[0]![Symbol.asyncIterator]();

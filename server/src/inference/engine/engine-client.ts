@@ -82,7 +82,7 @@ export const DEFAULT_SCHEDULER: SchedulerSettings = {
   minPrefillChunk: 32,
   ambientShare: 0.75,
   prefixCacheBytes: 256 * 1024 * 1024,
-  kvStrategy: 'resident',
+  kvStrategy: 'inplace',
 };
 
 interface InFlight {

@@ -17,7 +17,9 @@ import { KvBlock, gatherSpansIntoRow, kvBytesPerToken, type KvLayout } from './k
 import { ThroughputWindow, type EngineMetrics, type StepStats } from './metrics.ts';
 import { PrefixCache, type PrefixEntry, type PrefixMatch } from './prefix-cache.ts';
 import type { DoneMessage, FinishReason, ModelInfo, SchedulerSettings, TokensMessage, WireRequest } from './protocol.ts';
-import { Runner } from './runner.ts';
+import { ConcatRunner } from './concat-runner.ts';
+import { InplaceRunner } from './inplace-runner.ts';
+import type { KvStrategy, StepRunner } from './step-runner.ts';
 import { Scheduler, type KvLedger } from './scheduler.ts';
 import { Sequence } from './sequence.ts';
 
@@ -53,7 +55,8 @@ export class EngineCore {
   private readonly layout: KvLayout;
   private readonly bytesPerToken: number;
   private readonly scheduler: Scheduler;
-  private readonly runner: Runner;
+  private readonly runner: StepRunner;
+  private readonly kvStrategy: KvStrategy;
   private readonly cache: PrefixCache;
   private readonly ledger: KvLedger;
   private reservedBytes = 0;
@@ -92,8 +95,10 @@ export class EngineCore {
   private completed = 0;
   private readonly failures: Partial<Record<string, number>> = {};
 
-  constructor(model: DecoderModel, settings: SchedulerSettings, sink: CoreSink) {
+  /** `kvStrategy` is what the model supports (engine-model.ts may have fallen back from the setting). */
+  constructor(model: DecoderModel, settings: SchedulerSettings, sink: CoreSink, kvStrategy: KvStrategy = settings.kvStrategy, fallbackReason?: string) {
     this.model = model;
+    this.kvStrategy = kvStrategy;
     this.settings = settings;
     this.sink = sink;
     this.layout = { numLayers: model.numLayers, kvHeads: model.io.kvHeads, headDim: model.io.headDim, dtype: model.io.kvDtype };
@@ -108,6 +113,8 @@ export class EngineCore {
       kvDtype: model.io.kvDtype,
       kvBytesPerToken: this.bytesPerToken,
       eosTokenIds: [...model.specialTokens.eos],
+      kvStrategy,
+      ...(fallbackReason ? { kvStrategyNote: fallbackReason } : {}),
     };
     this.cache = new PrefixCache(Math.min(settings.prefixCacheBytes, settings.kvBudgetBytes));
     this.ledger = {
@@ -134,15 +141,15 @@ export class EngineCore {
       },
       this.ledger,
     );
-    this.runner = new Runner({
+    const runnerConfig = {
       session: model.session,
       io: model.io,
       layout: this.layout,
       vocabSize: model.vocabSize,
-      contextLength: model.contextLength,
-      strategy: settings.kvStrategy,
       padTokenId: model.specialTokens.pad,
-    });
+    };
+    this.runner =
+      kvStrategy === 'inplace' ? new InplaceRunner(runnerConfig) : new ConcatRunner({ ...runnerConfig, strategy: kvStrategy });
   }
 
   /** KV budget not booked by admitted requests nor held by the prefix cache. */
@@ -266,7 +273,8 @@ export class EngineCore {
     const ts = performance.now();
     rows.forEach((seq, i) => {
       if (seq.phase !== 'decoding') return;
-      const token = this.sample(seq, result.logits.subarray(i * vocab, (i + 1) * vocab));
+      const row = result.rows[i]!;
+      const token = this.sample(seq, result.logits.subarray(row * vocab, (row + 1) * vocab));
       if (token >= 0) this.emitToken(seq, token);
     });
     this.stepStats.samplingMs += performance.now() - ts;
@@ -485,7 +493,7 @@ export class EngineCore {
       seq.pinned = null;
     }
     seq.sharedKv = null;
-    if (this.settings.kvStrategy === 'resident' || seq.phase === 'finished') seq.ownKv = null;
+    if (this.kvStrategy !== 'rebuild' || seq.phase === 'finished') seq.ownKv = null;
   }
 
   /** Apply cancels that arrived during a run (never while one is in flight: its rows are in use). */

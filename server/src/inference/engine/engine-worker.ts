@@ -4,9 +4,10 @@
  * work; between steps the event loop delivers submits and cancels; when idle it sleeps until a message.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadModel } from '../model/index.ts';
 import { EngineCore } from './engine-core.ts';
-import type { FromWorker, ToWorker, WorkerConfig } from './protocol.ts';
+import { openEngineModel, type EngineModel } from './engine-model.ts';
+import type { EngineError } from './errors.ts';
+import type { DoneMessage, FromWorker, ToWorker, TokensMessage, WorkerConfig } from './protocol.ts';
 
 if (!parentPort) throw new Error('engine-worker.ts must run in a worker thread');
 const port = parentPort;
@@ -83,23 +84,25 @@ async function loop(engine: EngineCore): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  let model;
+  let opened: EngineModel;
   try {
-    model = await loadModel(config.modelDir, {
+    const runtime = {
       executionProviders: config.session.executionProviders as never,
       intraOpNumThreads: config.session.intraOpThreads,
       interOpNumThreads: config.session.interOpThreads,
-    });
+    };
+    opened = await openEngineModel(config.modelDir, runtime, config.scheduler.kvStrategy);
   } catch (error) {
     send({ type: 'startup-failed', message: (error as Error).message });
     port.close();
     return;
   }
-  const engine = new EngineCore(model, config.scheduler, {
-    tokens: (message) => send(message, [message.ids.buffer as ArrayBuffer, message.tokens.buffer as ArrayBuffer]),
-    done: (message) => send(message),
-    failed: (id, error) => send({ type: 'failed', id, error: error.toInfo() }),
-  });
+  const sink = {
+    tokens: (message: TokensMessage) => send(message, [message.ids.buffer as ArrayBuffer, message.tokens.buffer as ArrayBuffer]),
+    done: (message: DoneMessage) => send(message),
+    failed: (id: number, error: EngineError) => send({ type: 'failed', id, error: error.toInfo() }),
+  };
+  const engine = new EngineCore(opened.model, config.scheduler, sink, opened.kvStrategy, opened.fallbackReason);
   core = engine;
   send({ type: 'ready', model: engine.info });
   for (const message of early.splice(0)) handle(engine, message);

@@ -161,3 +161,22 @@ export function moveRow(
     }
   }
 }
+
+/** A reusable buffer for batch tensors: grows (with headroom), never shrinks until released. */
+export class Arena {
+  private buffer: KvWords | null = null;
+  constructor(private readonly dtype: KvDtype) {}
+
+  view(elements: number): KvWords {
+    if (!this.buffer || this.buffer.length < elements) this.buffer = allocWords(this.dtype, Math.ceil(elements * 1.25));
+    return this.buffer.subarray(0, elements);
+  }
+
+  get byteLength(): number {
+    return this.buffer?.byteLength ?? 0;
+  }
+
+  release(): void {
+    this.buffer = null;
+  }
+}

@@ -6,6 +6,7 @@
 import type { ConstraintSpec } from './constraint-spec.ts';
 import type { EngineErrorInfo } from './errors.ts';
 import type { EngineMetrics } from './metrics.ts';
+import type { KvStrategy } from './step-runner.ts';
 
 /** Interactive dialogue is always scheduled before ambient/background chatter. */
 export type Priority = 'interactive' | 'ambient';
@@ -84,6 +85,10 @@ export interface ModelInfo {
   /** KV bytes of one token across all layers (keys and values). */
   kvBytesPerToken: number;
   eosTokenIds: number[];
+  /** The KV strategy in use (the model may not support the configured one). */
+  kvStrategy: KvStrategy;
+  /** Why the configured strategy isn't used, when it isn't. */
+  kvStrategyNote?: string;
 }
 
 // ---- main → worker ------------------------------------------------------------------------------------
@@ -199,9 +204,11 @@ export interface SchedulerSettings {
   /** Prefix-cache share of the KV budget, in bytes. */
   prefixCacheBytes: number;
   /**
-   * `resident`: the decode batch's KV stays in the tensors the model returned and is fed back as-is while
-   * the batch doesn't change. `rebuild`: gather every sequence's KV into fresh tensors every step (the naive
-   * way, kept for measurement).
+   * `inplace` (default): run an engine-shaped variant of the graph whose KV lives in persistent slot buffers
+   * and is never copied per step (builder-made models; others fall back to `resident`). `resident`: standard
+   * graph, the decode batch's KV stays in the tensors the model returned and is fed back as-is while the
+   * batch doesn't change. `rebuild`: standard graph, every sequence's KV gathered into fresh tensors every
+   * step (the naive way, kept for measurement).
    */
-  kvStrategy: 'resident' | 'rebuild';
+  kvStrategy: KvStrategy;
 }

@@ -1,7 +1,8 @@
 /**
- * The runner executes what the scheduler decided: one batched `session.run` per call, over the graph's
- * standard I/O (input_ids [B,S], attention_mask [B,P+S], position_ids [B,S], past/present KV per layer
- * [B,kvH,P,hd]).
+ * Step runner for the graph's standard I/O (input_ids [B,S], attention_mask [B,P+S], position_ids [B,S],
+ * past/present KV per layer [B,kvH,P,hd], present = Concat(past, new)) — any exported decoder works.
+ * One batched `session.run` per call. (For models whose graph the engine can reshape, `inplace-runner.ts`
+ * avoids the per-step KV copy this I/O forces.)
  *
  * KV strategy for decode steps (the expensive part — the KV of every running sequence, every step):
  * - `resident`: the decode batch's KV lives in the tensors the previous step produced. While the batch keeps
@@ -19,6 +20,7 @@ import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import type { DecoderIo } from '../model/session-io.ts';
 import { halfArrayToFloat32 } from '../model/float16.ts';
 import {
+  Arena,
   KvBlock,
   allocWords,
   extractRow,
@@ -31,36 +33,17 @@ import {
   type KvWords,
 } from './kv-cache.ts';
 import type { Sequence } from './sequence.ts';
+import type { DecodeResult, PrefillRowResult, StepRunner } from './step-runner.ts';
 
-export type KvStrategy = 'resident' | 'rebuild';
-
-export interface RunnerConfig {
+export interface ConcatRunnerConfig {
   session: InferenceSession;
   io: DecoderIo;
   layout: KvLayout;
   /** Logits width of the graph. */
   vocabSize: number;
-  contextLength: number;
-  strategy: KvStrategy;
+  strategy: 'resident' | 'rebuild';
   /** Token fed into padded input slots (masked out anyway). */
   padTokenId: number;
-}
-
-export interface DecodeResult {
-  /** [B, vocab]: row i belongs to the i-th sequence passed in. Valid until the next run. */
-  logits: Float32Array;
-  /** Whether a new batch was assembled (membership changed, or the `rebuild` strategy). */
-  assembled: boolean;
-  /** Time spent assembling KV before the run. */
-  assembleMs: number;
-  /** Sequences whose KV moved into the resident batch this step (their spans may be released). */
-  absorbed: Sequence[];
-}
-
-export interface PrefillRowResult {
-  seq: Sequence;
-  /** Logits after the last prompt token of this chunk (length vocab). Valid until the next run. */
-  logits: Float32Array;
 }
 
 /** The decode batch as it sits in the last step's outputs. */
@@ -72,27 +55,8 @@ interface ResidentBatch {
   tensors: KvWords[];
 }
 
-/** A reusable pool buffer: grows, never shrinks until released. */
-class Arena {
-  private buffer: KvWords | null = null;
-  constructor(private readonly layout: KvLayout) {}
-
-  view(elements: number): KvWords {
-    if (!this.buffer || this.buffer.length < elements) this.buffer = allocWords(this.layout.dtype, Math.ceil(elements * 1.25));
-    return this.buffer.subarray(0, elements);
-  }
-
-  get byteLength(): number {
-    return this.buffer?.byteLength ?? 0;
-  }
-
-  release(): void {
-    this.buffer = null;
-  }
-}
-
-export class Runner {
-  private readonly cfg: RunnerConfig;
+export class ConcatRunner implements StepRunner {
+  private readonly cfg: ConcatRunnerConfig;
   private readonly layout: KvLayout;
   private readonly tensorCount: number;
   private resident: ResidentBatch | null = null;
@@ -101,11 +65,11 @@ export class Runner {
   private current = 0;
   private logitsArena: Float32Array = new Float32Array(0);
 
-  constructor(cfg: RunnerConfig) {
+  constructor(cfg: ConcatRunnerConfig) {
     this.cfg = cfg;
     this.layout = cfg.layout;
     this.tensorCount = 2 * cfg.layout.numLayers;
-    const set = () => Array.from({ length: this.tensorCount }, () => new Arena(cfg.layout));
+    const set = () => Array.from({ length: this.tensorCount }, () => new Arena(cfg.layout.dtype));
     this.arenas = [set(), set()];
   }
 
@@ -174,7 +138,7 @@ export class Runner {
       // Append each row's new column to its own buffer; the padded batch is thrown away.
       for (let i = 0; i < B; i++) appendColumn(this.layout, rows[i]!, presentViews, i, P + 1, P);
     }
-    return { logits, assembled, assembleMs, absorbed };
+    return { logits, rows: rows.map((_, i) => i), assembled, assembleMs, absorbed };
   }
 
   /**

@@ -1,0 +1,245 @@
+/**
+ * Derives the engine-shaped variant of a decoder graph, with two changes to the standard I/O:
+ *
+ * 1. In-place KV, so a decode step no longer copies the whole KV cache.
+ *
+ * Why: the standard graph I/O returns `present = Concat(past, new)`, so every step onnxruntime reads and
+ * writes every running sequence's entire KV (and the batch's KV is far larger than the weights at realistic
+ * prompt lengths: 32 sequences × 300 tokens of a 135M Llama is ~450 MB in fp32). The variant instead
+ *  - takes `past` as the engine's persistent, fixed-capacity slot buffers [B, kvH, C, hd] (unused columns
+ *    masked by attention_mask),
+ *  - computes attention in two parts — scores against the past columns and against the new tokens,
+ *    concatenated only as scores [.., S, C+S], softmaxed, split again and applied to past and new values —
+ *    which is mathematically the same attention without materialising Concat(past, new),
+ *  - outputs only the new tokens' keys/values `fresh.{i}.key|value` [B, kvH, S, hd], which the engine
+ *    writes into the slot buffers itself (S columns per row).
+ *
+ * 2. Logits for one position per row: a `logits_index [B]` input picks the position whose logits are needed
+ *    (the last real prompt token of a prefill chunk, 0 for a decode step) before the LM head, so a prefill
+ *    chunk of S tokens costs no S × vocab matrix product and no [B, S, vocab] output.
+ *
+ * The rewrite pattern-matches the blocks written by Worldmind's model builder (Concat → Unsqueeze →
+ * Transpose → MatMul → Add → Softmax → MatMul for attention; Reshape → Gemm → Reshape for the LM head); any
+ * other graph is left alone and the engine keeps the standard path. The variant is written beside the
+ * original (so it shares the external weights file) and reused while newer than the original.
+ */
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import protobuf from 'protobufjs';
+
+/** Where the model builder keeps its ONNX schema subset (the same one it writes models with). */
+const SCHEMA_URL = new URL('../../../../tools/model-builder/onnx/onnx-subset.proto', import.meta.url);
+
+export const FRESH_KEY = (layer: number) => `fresh.${layer}.key`;
+export const FRESH_VALUE = (layer: number) => `fresh.${layer}.value`;
+export const LOGITS_INDEX = 'logits_index';
+
+interface Node {
+  name?: string;
+  op_type: string;
+  input: string[];
+  output: string[];
+  attribute?: Array<Record<string, unknown>>;
+}
+
+interface ValueInfo {
+  name: string;
+  type: { tensor_type: { elem_type: number; shape: { dim: Array<{ dim_value?: number; dim_param?: string }> } } };
+}
+
+interface Model {
+  graph: { node: Node[]; initializer: Array<Record<string, unknown>>; input: ValueInfo[]; output: ValueInfo[] } & Record<string, unknown>;
+  producer_name?: string;
+  metadata_props?: Array<{ key: string; value: string }>;
+}
+
+export interface EngineGraphNames {
+  pastKey: (layer: number) => string;
+  pastValue: (layer: number) => string;
+  presentKey: (layer: number) => string;
+  presentValue: (layer: number) => string;
+  logits: string;
+}
+
+export class UnsupportedGraphError extends Error {
+  override readonly name = 'UnsupportedGraphError';
+}
+
+/**
+ * Path of the engine variant of `onnxPath`, creating it when missing or older than the source.
+ * Throws UnsupportedGraphError when the graph doesn't have the expected patterns.
+ */
+export function ensureEngineGraph(onnxPath: string, names: EngineGraphNames, layers: number): string {
+  const variantPath = join(dirname(onnxPath), `${basename(onnxPath, '.onnx')}.worldmind-engine.onnx`);
+  const source = statSync(onnxPath);
+  if (existsSync(variantPath) && statSync(variantPath).mtimeMs >= source.mtimeMs) return variantPath;
+  const schema = protobuf.parse(readFileSync(SCHEMA_URL, 'utf8'), { keepCase: true }).root;
+  const ModelProto = schema.lookupType('onnx.ModelProto');
+  const model = ModelProto.toObject(ModelProto.decode(readFileSync(onnxPath)), { longs: Number, bytes: Uint8Array, defaults: false }) as Model;
+  const edit = new GraphEdit(model);
+  for (let layer = 0; layer < layers; layer++) rewriteAttention(edit, names, layer);
+  rewriteLogits(edit, names.logits);
+  edit.commit();
+  model.metadata_props = [...(model.metadata_props ?? []), { key: 'worldmind.engine_io', value: 'inplace-kv,logits-index' }];
+  writeFileSync(variantPath, ModelProto.encode(ModelProto.fromObject(model)).finish());
+  return variantPath;
+}
+
+/** Node lookups and edits on a decoded graph; `commit` swaps in the edited node list in topological order. */
+class GraphEdit {
+  readonly graph: Model['graph'];
+  private readonly added: Node[] = [];
+  private readonly removed = new Set<Node>();
+  private counter = 0;
+
+  constructor(model: Model) {
+    this.graph = model.graph;
+  }
+
+  consumers(value: string): Node[] {
+    return this.graph.node.filter((n) => n.input.includes(value));
+  }
+
+  only(value: string, opType: string, what: string): Node {
+    const found = this.consumers(value).filter((n) => n.op_type === opType);
+    if (found.length !== 1) throw new UnsupportedGraphError(`expected one ${opType} reading ${value} (${what}), found ${found.length}`);
+    return found[0]!;
+  }
+
+  producer(value: string): Node {
+    const found = this.graph.node.find((n) => n.output.includes(value));
+    if (!found) throw new UnsupportedGraphError(`nothing produces ${value}`);
+    return found;
+  }
+
+  int64(values: number[]): string {
+    const name = this.fresh('const');
+    const raw = new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer);
+    this.graph.initializer.push({ name, data_type: 7, dims: [values.length], raw_data: raw });
+    return name;
+  }
+
+  op(opType: string, input: string[], attribute: Array<Record<string, unknown>> = [], output = this.fresh(opType.toLowerCase())): string {
+    this.added.push({ name: this.fresh(opType), op_type: opType, input, output: [output], attribute });
+    return output;
+  }
+
+  remove(...nodes: Array<Node | undefined>): void {
+    for (const n of nodes) if (n) this.removed.add(n);
+  }
+
+  output(name: string): ValueInfo {
+    const info = this.graph.output.find((o) => o.name === name);
+    if (!info) throw new UnsupportedGraphError(`${name} is not a graph output`);
+    return info;
+  }
+
+  commit(): void {
+    this.graph.node = topologicalOrder([...this.graph.node.filter((n) => !this.removed.has(n)), ...this.added], this.graph);
+  }
+
+  private fresh(hint: string): string {
+    return `/worldmind_engine/${hint}_${this.counter++}`;
+  }
+}
+
+const INT_ATTR = (name: string, i: number) => ({ name, type: 2, i });
+
+function rewriteAttention(g: GraphEdit, names: EngineGraphNames, layer: number): void {
+  const pastK = names.pastKey(layer);
+  const pastV = names.pastValue(layer);
+  const presentK = names.presentKey(layer);
+  const presentV = names.presentValue(layer);
+  // present = Concat(past, new) (fp16 caches cast the new part first and the present back to fp32).
+  const concatK = g.producer(presentK);
+  const concatV = g.producer(presentV);
+  if (concatK.op_type !== 'Concat' || concatK.input[0] !== pastK) throw new UnsupportedGraphError(`${presentK} is not Concat(${pastK}, new)`);
+  if (concatV.op_type !== 'Concat' || concatV.input[0] !== pastV) throw new UnsupportedGraphError(`${presentV} is not Concat(${pastV}, new)`);
+  const freshK = concatK.input[1]!;
+  const freshV = concatV.input[1]!;
+  const castK = g.consumers(presentK).find((n) => n.op_type === 'Cast');
+  const castV = g.consumers(presentV).find((n) => n.op_type === 'Cast');
+  const toAttention = (x: string, cast: Node | undefined) => (cast ? g.op('Cast', [x], cast.attribute) : x);
+
+  const unsqueezeK = g.only(castK ? castK.output[0]! : presentK, 'Unsqueeze', 'keys');
+  const transposeK = g.only(unsqueezeK.output[0]!, 'Transpose', 'keys');
+  const scoresMatMul = g.only(transposeK.output[0]!, 'MatMul', 'scores');
+  const groupedQ = scoresMatMul.input[0]!;
+  const addBias = g.only(scoresMatMul.output[0]!, 'Add', 'attention bias');
+  const softmax = g.only(addBias.output[0]!, 'Softmax', 'attention');
+  const unsqueezeV = g.only(castV ? castV.output[0]! : presentV, 'Unsqueeze', 'values');
+  const contextMatMul = g.only(unsqueezeV.output[0]!, 'MatMul', 'context');
+  if (contextMatMul.input[0] !== softmax.output[0]) throw new UnsupportedGraphError(`layer ${layer}: context does not use the softmax`);
+  const axis2 = g.int64([2]);
+
+  // Scores against the past columns and against the new tokens, joined along the key axis.
+  const keyPath = (k: string) => g.op('Transpose', [g.op('Unsqueeze', [k, axis2])], transposeK.attribute);
+  const scoresPast = g.op('MatMul', [groupedQ, keyPath(toAttention(pastK, castK))]);
+  const scoresNew = g.op('MatMul', [groupedQ, keyPath(toAttention(freshK, castK))]);
+  g.op('Concat', [scoresPast, scoresNew], [INT_ATTR('axis', -1)], scoresMatMul.output[0]!);
+  // Split the probabilities at C (the past capacity) and apply each part to its values.
+  const capacity = g.op('Gather', [g.op('Shape', [pastK]), axis2], [INT_ATTR('axis', 0)]);
+  const probs = softmax.output[0]!;
+  const lastAxis = g.int64([-1]);
+  const probsPast = g.op('Slice', [probs, g.int64([0]), capacity, lastAxis]);
+  const probsNew = g.op('Slice', [probs, capacity, g.int64([Number.MAX_SAFE_INTEGER]), lastAxis]);
+  const valuePath = (v: string) => g.op('Unsqueeze', [v, axis2]);
+  const contextPast = g.op('MatMul', [probsPast, valuePath(toAttention(pastV, castV))]);
+  const contextNew = g.op('MatMul', [probsNew, valuePath(toAttention(freshV, castV))]);
+  g.op('Add', [contextPast, contextNew], [], contextMatMul.output[0]!);
+  // Only the new tokens' K/V leave the graph.
+  g.op('Identity', [freshK], [], FRESH_KEY(layer));
+  g.op('Identity', [freshV], [], FRESH_VALUE(layer));
+  g.remove(concatK, concatV, castK, castV, unsqueezeK, transposeK, scoresMatMul, unsqueezeV, contextMatMul);
+  for (const [present, freshName] of [
+    [presentK, FRESH_KEY(layer)],
+    [presentV, FRESH_VALUE(layer)],
+  ] as const) {
+    const info = g.output(present);
+    info.name = freshName;
+    info.type.tensor_type.shape.dim[2] = { dim_param: 'sequence_length' }; // [batch, kvH, new tokens, hd]
+  }
+}
+
+/** logits = LMHead(hidden[b, logits_index[b]]) → [B, 1, V] instead of LMHead(hidden) → [B, S, V]. */
+function rewriteLogits(g: GraphEdit, logitsName: string): void {
+  const finalReshape = g.producer(logitsName);
+  if (finalReshape.op_type !== 'Reshape') throw new UnsupportedGraphError(`${logitsName} is not produced by Reshape`);
+  const lmHead = g.producer(finalReshape.input[0]!);
+  if (lmHead.op_type !== 'Gemm' && lmHead.op_type !== 'MatMul') throw new UnsupportedGraphError('the LM head is not a Gemm/MatMul');
+  const flatten = g.producer(lmHead.input[0]!);
+  if (flatten.op_type !== 'Reshape') throw new UnsupportedGraphError('the LM head input is not a flattening Reshape');
+  const hidden = flatten.input[0]!;
+  const info = g.output(logitsName);
+  const vocab = info.type.tensor_type.shape.dim[2]?.dim_value;
+  if (!vocab) throw new UnsupportedGraphError(`${logitsName} has no static vocabulary size`);
+  g.graph.input.push({
+    name: LOGITS_INDEX,
+    type: { tensor_type: { elem_type: 7, shape: { dim: [{ dim_param: 'batch_size' }] } } },
+  });
+  // hidden [B,S,H], indices [B,1] → [B,H]: one row per sequence, no flattening needed.
+  const indices = g.op('Unsqueeze', [LOGITS_INDEX, g.int64([1])]);
+  g.op('GatherND', [hidden, indices], [INT_ATTR('batch_dims', 1)], flatten.output[0]!);
+  g.remove(flatten);
+  finalReshape.input[1] = g.int64([-1, 1, vocab]);
+  info.type.tensor_type.shape.dim[1] = { dim_value: 1 };
+}
+
+function topologicalOrder(nodes: Node[], graph: Model['graph']): Node[] {
+  const available = new Set<string>([...graph.input.map((i) => i.name), ...graph.initializer.map((i) => String(i.name)), '']);
+  const pending = [...nodes];
+  const ordered: Node[] = [];
+  while (pending.length > 0) {
+    const before = pending.length;
+    for (let i = 0; i < pending.length; ) {
+      const node = pending[i]!;
+      if (node.input.every((x) => available.has(x))) {
+        ordered.push(node);
+        for (const o of node.output) available.add(o);
+        pending.splice(i, 1);
+      } else i++;
+    }
+    if (pending.length === before) throw new UnsupportedGraphError(`rewritten graph has a cycle or a missing input near ${pending[0]!.op_type}`);
+  }
+  return ordered;
+}

@@ -1,0 +1,157 @@
+/**
+ * npm run bench:inference -- [--preset smollm2-135m-shape] [--concurrency 32] [--requests N] [--max-tokens M]
+ *                            [--threads T] [--sequential-requests K] [--no-transformersjs] [--no-kv-compare] [--json]
+ *
+ * Serves N synthetic NPC conversations (a few shared personas, distinct player lines) and compares, in one
+ * run on this machine: Worldmind's engine batched (closed loop at the concurrency) vs the same engine one
+ * request at a time vs transformers.js serving the same requests concurrently vs the roofline (the model's
+ * MatMuls alone, same weights, same batch). Prints a table, then one JSON line (with --json: only the line).
+ * Every contender generates exactly M tokens per request (EOS disabled) from the same prompt tokens.
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { InferenceEngine } from '../../server/src/inference/engine/engine-client.ts';
+import type { EngineMetrics } from '../../server/src/inference/engine/metrics.ts';
+import type { KvStrategy } from '../../server/src/inference/engine/step-runner.ts';
+import { runClosedLoop, warmPrefixes } from './inference/engine-phases.ts';
+import { ensureBenchModel } from './inference/model-cache.ts';
+import { round, summarize, type PhaseSamples, type PhaseSummary } from './inference/phase-stats.ts';
+import { measureRoofline } from './inference/roofline.ts';
+import { runTransformersJs } from './inference/transformers-phase.ts';
+import { buildWorkload, type BenchRequest } from './inference/workload.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    preset: { type: 'string', default: 'smollm2-135m-shape' },
+    concurrency: { type: 'string', default: '32' },
+    requests: { type: 'string' },
+    'max-tokens': { type: 'string', default: '48' },
+    threads: { type: 'string' },
+    'sequential-requests': { type: 'string' },
+    'no-transformersjs': { type: 'boolean', default: false },
+    'no-kv-compare': { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+  },
+});
+
+const positive = (name: string, value: string | undefined, fallback: number): number => {
+  const n = value === undefined ? fallback : Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`bench:inference: --${name} must be a positive integer, got ${value}`);
+    process.exit(2);
+  }
+  return n;
+};
+const concurrency = positive('concurrency', args.concurrency, 32);
+const requestCount = positive('requests', args.requests, concurrency);
+const maxTokens = positive('max-tokens', args['max-tokens'], 48);
+const threads = positive('threads', args.threads, availableParallelism());
+// One-at-a-time rates don't depend on how many requests run; a sample keeps the command's run time sane.
+const sequentialCount = Math.min(requestCount, positive('sequential-requests', args['sequential-requests'], 8));
+const log = (message: string) => process.stderr.write(`[bench:inference] ${message}\n`);
+
+async function enginePhase(
+  modelDir: string,
+  requests: BenchRequest[],
+  kvStrategy: KvStrategy,
+  withSequential: boolean,
+): Promise<{ batched: PhaseSamples; sequential?: PhaseSamples; metrics: EngineMetrics }> {
+  const engine = await InferenceEngine.start({
+    modelDir,
+    intraOpThreads: threads,
+    interOpThreads: 1,
+    scheduler: { maxBatchSize: concurrency, maxQueue: Math.max(256, requestCount), kvStrategy, kvBudgetBytes: 4 * 1024 ** 3 },
+  });
+  try {
+    await warmPrefixes(engine, requests);
+    log(`engine (${kvStrategy} KV): batched, ${requests.length} requests at concurrency ${concurrency}...`);
+    const batched = await runClosedLoop(engine, requests, maxTokens, concurrency);
+    const metrics = (await engine.metrics()).engine;
+    let sequential: PhaseSamples | undefined;
+    if (withSequential) {
+      log(`engine: sequential, ${sequentialCount} requests one at a time...`);
+      sequential = await runClosedLoop(engine, requests.slice(0, sequentialCount), maxTokens, 1);
+    }
+    return { batched, ...(sequential ? { sequential } : {}), metrics };
+  } finally {
+    await engine.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const model = ensureBenchModel(args.preset!);
+  log(`${model.built ? 'built' : 'reusing'} ${args.preset} in ${model.dir}`);
+  const params = Number(readFileSync(join(model.dir, '.bench-complete'), 'utf8'));
+  const { requests, personaTokens } = buildWorkload(model.dir, requestCount);
+  const promptLengths = requests.map((r) => r.promptTokens.length);
+  log(`workload: ${requests.length} conversations, ${personaTokens.length} personas of ${personaTokens.join('/')} tokens, prompts ${Math.min(...promptLengths)}–${Math.max(...promptLengths)} tokens, ${maxTokens} new tokens each`);
+
+  log(`roofline: MatMul-only graph, batch ${concurrency}...`);
+  const roofline = await measureRoofline(join(model.dir, 'onnx', 'model.onnx'), concurrency, { intraOpThreads: threads });
+
+  const main = await enginePhase(model.dir, requests, 'inplace', true);
+  // The same batched run with the standard graph's KV handling, to show what the in-place KV buys.
+  const comparisons: Array<{ strategy: KvStrategy; run: Awaited<ReturnType<typeof enginePhase>> }> = [];
+  if (!args['no-kv-compare']) {
+    for (const strategy of ['resident', 'rebuild'] as const) comparisons.push({ strategy, run: await enginePhase(model.dir, requests, strategy, false) });
+  }
+
+  let transformers: PhaseSamples | undefined;
+  if (!args['no-transformersjs']) {
+    log(`transformers.js: ${requests.length} concurrent generate() calls...`);
+    transformers = await runTransformersJs(model.dir, requests, maxTokens, concurrency, threads);
+  }
+
+  const batched = summarize(main.batched);
+  const sequential = summarize(main.sequential!);
+  const transformersjs = transformers ? summarize(transformers) : null;
+  const result = {
+    model: args.preset,
+    params,
+    concurrency,
+    batched,
+    sequential,
+    transformersjs,
+    roofline: { decode_tok_s: round(roofline.decodeTokS) },
+    ratios: {
+      batched_vs_sequential: round(batched.decode_tok_s / sequential.decode_tok_s),
+      batched_vs_transformersjs: transformersjs ? round(batched.decode_tok_s / transformersjs.decode_tok_s) : null,
+      batched_vs_roofline: round(batched.decode_tok_s / roofline.decodeTokS),
+    },
+  };
+
+  if (!args.json) {
+    const label: Record<KvStrategy, string> = {
+      inplace: 'in-place KV',
+      resident: '  std graph, resident KV',
+      rebuild: '  std graph, KV rebuilt/step',
+    };
+    const rows: Array<[string, PhaseSummary | null]> = [
+      [`worldmind batched`, batched],
+      ...comparisons.map((c): [string, PhaseSummary] => [label[c.strategy], summarize(c.run.batched)]),
+      ['worldmind sequential', sequential],
+      ['transformers.js', transformersjs],
+    ];
+    const pad = (s: string | number, n: number) => String(s).padStart(n);
+    console.log(`\n${args.preset} (${(params / 1e6).toFixed(1)}M params), ${requests.length} requests, concurrency ${concurrency}, ${maxTokens} tokens each, ${threads} threads\n`);
+    console.log(`${'contender'.padEnd(28)}${pad('tok/s', 10)}${pad('TTFT p50', 11)}${pad('TTFT p99', 11)}${pad('ITL p50', 10)}${pad('ITL p99', 10)}`);
+    for (const [name, s] of rows) {
+      if (!s) continue;
+      console.log(`${name.padEnd(28)}${pad(s.decode_tok_s.toFixed(1), 10)}${pad(s.ttft_p50_ms.toFixed(0), 11)}${pad(s.ttft_p99_ms.toFixed(0), 11)}${pad(s.itl_p50_ms.toFixed(1), 10)}${pad(s.itl_p99_ms.toFixed(1), 10)}`);
+    }
+    console.log(`${'roofline (MatMuls only)'.padEnd(28)}${pad(roofline.decodeTokS.toFixed(1), 10)}   (${roofline.stepMsMedian.toFixed(1)} ms/step at batch ${concurrency}, ${roofline.gflops.toFixed(1)} GFLOP/s)`);
+    const m = main.metrics;
+    const hist = Object.entries(m.batchSizeHistogram).map(([size, n]) => `${size}:${n}`).join(' ');
+    console.log(`\nbatched engine: prefix-cache hit rate ${(m.prefixCache.hitRate * 100).toFixed(0)}% (${(m.prefixCache.tokenHitRate * 100).toFixed(0)}% of prompt tokens), decode steps ${m.steps.decodeSteps} (${(m.steps.decodeMs / Math.max(1, m.steps.decodeSteps)).toFixed(1)} ms each), prefill steps ${m.steps.prefillSteps} (${(m.steps.prefillMs / Math.max(1, m.steps.prefillSteps)).toFixed(1)} ms each)`);
+    const kvLine = (name: string, x: EngineMetrics) =>
+      `${name}: ${x.steps.kvAssembles} re-layouts, ${x.steps.kvAssembleMs.toFixed(0)} ms total, decode step ${(x.steps.decodeMs / Math.max(1, x.steps.decodeSteps)).toFixed(1)} ms`;
+    console.log(`KV handling — ${[kvLine('in-place', m), ...comparisons.map((c) => kvLine(c.strategy, c.run.metrics))].join('; ')}`);
+    console.log(`batch sizes (size:steps): ${hist}`);
+    console.log(`ratios: batched/sequential ${result.ratios.batched_vs_sequential}×, batched/transformers.js ${result.ratios.batched_vs_transformersjs ?? '-'}×, batched/roofline ${(result.ratios.batched_vs_roofline * 100).toFixed(0)}%\n`);
+  }
+  console.log(JSON.stringify(result));
+}
+
+await main();
