@@ -1,0 +1,52 @@
+/**
+ * `npm run loadtest -- --players N --duration S [--talk-every S] [--endpoint URL] [--no-aoi]
+ *                     [--processes K] [--server child|in-process] [--json] [--out DIR] [--allow-remote]`
+ *
+ * Simulated players (built on the client SDK) walk Emberfall, idle, chat and talk to NPCs while the
+ * load tester measures the server: tick time, bytes per client, state latency, NPC turns. Prints a
+ * table (progress goes to stderr), and with `--json` one last JSON line on stdout; writes the JSON
+ * report and an SVG chart into `--out` (default loadtest/reports/, git-ignored).
+ *
+ * Where things run: with `--endpoint` the bots load that server (loopback only unless
+ * `--allow-remote`) and tick times come from its /metrics. Without it the load tester starts a
+ * server itself — by default in its own child process, so on a 2-core machine the server has one
+ * core and the bot processes the other (`--server in-process` hosts it in this process instead).
+ * Bots always run in forked processes (`--processes`, default one per 1000 players).
+ *
+ * Exit codes: 0 done, 2 bad options / refused endpoint, 1 the run failed, 3 hard deadline.
+ */
+import { OptionsError, parseOptions, USAGE } from './options.ts';
+import { renderTable } from './report.ts';
+import { LoadTestError, runLoadTest } from './run.ts';
+
+let options;
+try {
+  options = parseOptions(process.argv.slice(2));
+} catch (err) {
+  if (err instanceof OptionsError) {
+    if (err.message) process.stderr.write(`loadtest: ${err.message.split('\n').join('\nloadtest: ')}\n\n`);
+    process.stderr.write(USAGE);
+    process.exit(err.message ? 2 : 0);
+  }
+  throw err;
+}
+
+const stopOnSignal = (signal: NodeJS.Signals) => {
+  process.stderr.write(`loadtest: ${signal}, stopping\n`);
+  process.exit(130);
+};
+process.once('SIGINT', stopOnSignal);
+process.once('SIGTERM', stopOnSignal);
+
+try {
+  const outcome = await runLoadTest(options);
+  process.stdout.write(renderTable(outcome.report) + '\n');
+  const notes = outcome.report.details.notes as string[];
+  for (const note of notes) process.stdout.write(`note: ${note}\n`);
+  process.stdout.write(`report: ${outcome.jsonPath}\nchart:  ${outcome.svgPath}\n`);
+  if (options.json) process.stdout.write(JSON.stringify(outcome.report.summary) + '\n');
+  process.exit(0);
+} catch (err) {
+  process.stderr.write(`loadtest: ${err instanceof LoadTestError ? err.message : ((err as Error).stack ?? String(err))}\n`);
+  process.exit(err instanceof LoadTestError && err.message.startsWith('hard deadline') ? 3 : 1);
+}

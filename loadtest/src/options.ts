@@ -1,0 +1,195 @@
+/**
+ * Command-line options of `npm run loadtest`, validated up front: every problem is reported at once
+ * and nothing starts. Also the loopback rule: load is only ever aimed at this machine unless the
+ * operator says otherwise with `--allow-remote`.
+ */
+import { availableParallelism } from 'node:os';
+import { isIP } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+/** Where the game server runs when the load tester starts it itself. */
+export type ServerPlacement = 'child' | 'in-process';
+
+export interface LoadTestOptions {
+  players: number;
+  /** Seconds of measured load after everyone has joined. */
+  durationS: number;
+  /** Average seconds between one bot's NPC conversations; 0 = nobody talks. */
+  talkEveryS: number;
+  /** Most NPC conversations in flight at once across all bot processes. */
+  maxTalkers: number;
+  /** Running server to load; undefined = start one. */
+  endpoint: string | undefined;
+  aoi: boolean;
+  /** Bot processes. */
+  processes: number;
+  /** Where a server started by the load tester runs. */
+  server: ServerPlacement;
+  /** Movement intents per second per walking bot. */
+  inputHz: number;
+  /** Bots that decode replicated state (steer by their real position, measure state latency, do the talking). */
+  tracked: number;
+  json: boolean;
+  outDir: string;
+  allowRemote: boolean;
+  seed: number;
+  /** Directory for V8 CPU profiles of the server child and bot processes (`--cpu-prof`); undefined = off. */
+  cpuProfDir: string | undefined;
+  /** Seconds allowed for everyone to join before the measured phase starts anyway. */
+  rampTimeoutS: number;
+}
+
+export const USAGE = `usage: npm run loadtest -- --players N --duration S [options]
+
+  --players N        simulated players (1..5000)
+  --duration S       seconds of measured load after everyone joined (1..3600)
+  --talk-every S     average seconds between one player's NPC conversations (default 90; 0 = no talking)
+  --max-talkers N    NPC conversations in flight at once, all processes together (default 32)
+  --endpoint URL     load a running server (ws://127.0.0.1:2567); default: start one
+  --server WHERE     where a started server runs: child (own process, default) or in-process
+  --no-aoi           start the server with full-state sync instead of area of interest
+  --processes K      bot processes (default: one per 1000 players)
+  --input-hz H       movement intents per second per walking player (default 10)
+  --tracked N        players that decode state and measure latency (default 5%, at least 8, at most 200)
+  --json             print the report as one JSON line after the table
+  --out DIR          where the JSON report and SVG chart go (default loadtest/reports)
+  --allow-remote     allow a non-loopback --endpoint
+  --seed N           random seed for the crowd (default 1)
+  --cpu-prof DIR     write V8 CPU profiles of the server child and the bot processes into DIR
+`;
+
+export const MAX_PLAYERS = 5_000;
+export const MAX_DURATION_S = 3_600;
+
+export class OptionsError extends Error {
+  override name = 'OptionsError';
+}
+
+const defaultOutDir = fileURLToPath(new URL('../reports/', import.meta.url));
+
+/** Parses argv (without node and script). Throws OptionsError listing every problem. */
+export function parseOptions(argv: string[]): LoadTestOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        players: { type: 'string' },
+        duration: { type: 'string' },
+        'talk-every': { type: 'string', default: '90' },
+        'max-talkers': { type: 'string', default: '32' },
+        endpoint: { type: 'string' },
+        server: { type: 'string', default: 'child' },
+        'no-aoi': { type: 'boolean', default: false },
+        processes: { type: 'string' },
+        'input-hz': { type: 'string', default: '10' },
+        tracked: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        out: { type: 'string', default: defaultOutDir },
+        'allow-remote': { type: 'boolean', default: false },
+        seed: { type: 'string', default: '1' },
+        'cpu-prof': { type: 'string' },
+        'ramp-timeout': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    throw new OptionsError((err as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help) throw new OptionsError('');
+  const problems: string[] = [];
+  const num = (name: string, raw: string | undefined, min: number, max: number, integer: boolean): number => {
+    if (raw === undefined) {
+      problems.push(`--${name} is required`);
+      return Number.NaN;
+    }
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+      problems.push(`--${name} ${JSON.stringify(raw)}: expected ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
+    }
+    return n;
+  };
+
+  const players = num('players', v.players, 1, MAX_PLAYERS, true);
+  const durationS = num('duration', v.duration, 1, MAX_DURATION_S, false);
+  const talkEveryS = num('talk-every', v['talk-every'], 0, 86_400, false);
+  const maxTalkers = num('max-talkers', v['max-talkers'], 0, 1_000, true);
+  const inputHz = num('input-hz', v['input-hz'], 1, 30, false);
+  const seed = num('seed', v.seed, 0, 2 ** 31 - 1, true);
+  const defaultProcesses = Math.max(1, Math.ceil((Number.isFinite(players) ? players : 1) / 1_000));
+  const processes = v.processes === undefined ? defaultProcesses : num('processes', v.processes, 1, Math.max(4, availableParallelism() * 4), true);
+  const defaultTracked = Math.min(players, Math.max(8, Math.min(200, Math.ceil(players * 0.05))));
+  const tracked = v.tracked === undefined ? defaultTracked : num('tracked', v.tracked, 0, players, true);
+  const defaultRamp = Math.min(300, 30 + Math.ceil((Number.isFinite(players) ? players : 0) / 20));
+  const rampTimeoutS = v['ramp-timeout'] === undefined ? defaultRamp : num('ramp-timeout', v['ramp-timeout'], 1, 600, false);
+  if (v.server !== 'child' && v.server !== 'in-process') problems.push(`--server ${JSON.stringify(v.server)}: expected child or in-process`);
+
+  let endpoint: string | undefined;
+  if (v.endpoint !== undefined) {
+    const problem = checkEndpoint(v.endpoint, v['allow-remote']);
+    if (problem) problems.push(problem);
+    endpoint = v.endpoint.replace(/\/+$/, '');
+    if (v['no-aoi']) problems.push('--no-aoi only applies to a server the load tester starts (drop --endpoint, or start that server with AOI_ENABLED=false)');
+  }
+  if (Number.isFinite(processes) && Number.isFinite(players) && processes > players) problems.push(`--processes ${processes}: more bot processes than players (${players})`);
+  if (problems.length > 0) throw new OptionsError(problems.join('\n'));
+
+  return {
+    players,
+    durationS,
+    talkEveryS,
+    maxTalkers,
+    endpoint,
+    aoi: !v['no-aoi'],
+    processes,
+    server: v.server as ServerPlacement,
+    inputHz,
+    tracked,
+    json: v.json,
+    outDir: v.out,
+    allowRemote: v['allow-remote'],
+    seed,
+    cpuProfDir: v['cpu-prof'],
+    rampTimeoutS,
+  };
+}
+
+/** True for 127.0.0.0/8, ::1 (and its IPv4-mapped forms) and `localhost`. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost') return true;
+  if (isIP(h) === 4) return h.split('.')[0] === '127';
+  if (isIP(h) === 6) {
+    if (h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h);
+    return mapped ? isLoopbackHost(mapped[1]!) : false;
+  }
+  return false;
+}
+
+/** Returns a problem description, or undefined when the endpoint may be loaded. */
+export function checkEndpoint(endpoint: string, allowRemote: boolean): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return `--endpoint ${JSON.stringify(endpoint)}: not a URL (expected e.g. ws://127.0.0.1:2567)`;
+  }
+  if (!['ws:', 'wss:', 'http:', 'https:'].includes(url.protocol)) return `--endpoint ${JSON.stringify(endpoint)}: expected a ws://, wss://, http:// or https:// URL`;
+  if (!allowRemote && !isLoopbackHost(url.hostname)) {
+    return `--endpoint ${JSON.stringify(endpoint)}: refusing to load a non-loopback host (${url.hostname}); load tests stay on 127.0.0.0/8, ::1 and localhost unless you pass --allow-remote`;
+  }
+  return undefined;
+}
+
+/** The HTTP base URL of a server's WebSocket endpoint (where /metrics is served). */
+export function httpBase(endpoint: string): string {
+  const url = new URL(endpoint);
+  url.protocol = url.protocol === 'wss:' || url.protocol === 'https:' ? 'https:' : 'http:';
+  url.pathname = '';
+  return url.toString().replace(/\/+$/, '');
+}

@@ -1,0 +1,43 @@
+/**
+ * Samples a server the load tester owns (in this process or in its child): every second, drains the
+ * frame costs every world room recorded (simulation step + state patch, in ms) and reads the
+ * process's event-loop utilisation, so the report sees every frame, not a histogram of them.
+ */
+import { performance } from 'node:perf_hooks';
+import type { RunningServer } from '../../server/src/server.ts';
+import type { FromServer } from './protocol.ts';
+
+export type FrameReport = Extract<FromServer, { event: 'frames' }>;
+
+export function startFrameSampler(server: RunningServer, emit: (report: FrameReport) => void, intervalMs = 1_000): () => void {
+  let last = performance.eventLoopUtilization();
+  for (const room of server.worldRooms()) room.frameDurations.length = 0;
+  const sample = () => {
+    const frames: number[] = [];
+    let clients = 0;
+    const rooms = server.worldRooms();
+    for (const room of rooms) {
+      for (const f of room.frameDurations.splice(0)) frames.push(f);
+      clients += room.clients.length;
+    }
+    const elu = performance.eventLoopUtilization(last);
+    last = performance.eventLoopUtilization();
+    emit({ event: 'frames', at: Date.now(), frames, rooms: rooms.length, clients, elu: elu.utilization, rssMb: process.memoryUsage.rss() / 1048576 });
+  };
+  const timer = setInterval(sample, intervalMs);
+  return () => {
+    clearInterval(timer);
+    sample();
+  };
+}
+
+/** Configuration for a server the load tester starts: loopback, any free port, the environment for the rest. */
+export async function ownedServerConfig(aoi: boolean) {
+  const { loadConfig } = await import('../../server/src/config.ts');
+  return loadConfig(process.env, {
+    PORT: 0,
+    HOST: '127.0.0.1',
+    AOI_ENABLED: aoi,
+    ...(process.env.LOG_LEVEL ? {} : { LOG_LEVEL: 'warn' as const }),
+  });
+}
