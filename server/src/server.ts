@@ -12,7 +12,9 @@ import { mountHttpRoutes } from './http-routes.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type ServerMetrics } from './observability/metrics.ts';
 import { checkUwsBinding, createTransport } from './transport.ts';
-import { loadWorldMap } from './world/world-map.ts';
+import { startNpcSystem, type NpcSystem } from './npc/npc-system.ts';
+import { PathGrid } from './world/pathfinding.ts';
+import { loadWorldMap, type WorldMap } from './world/world-map.ts';
 import { defineWorldRoom, WorldRoom } from './world/world-room.ts';
 
 export interface RunningServer {
@@ -21,6 +23,8 @@ export interface RunningServer {
   config: ServerConfig;
   log: Logger;
   metrics: ServerMetrics;
+  /** NPC brains (engine, store, scripts), when NPC_ENABLED. */
+  npc: NpcSystem | undefined;
   /** Stops accepting players, disconnects everyone, disposes rooms. Safe to call twice. */
   shutdown(): Promise<void>;
   /** Live world rooms in this process (for tests and benchmarks). */
@@ -56,13 +60,15 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   });
   // Colyseus's room inspector (UI + API at /monitor) can kick players and dispose rooms: opt-in only.
   if (config.MONITOR_ENABLED) server.router = createRouter({ ...monitor() });
-  server.define(WORLD_ROOM, defineWorldRoom({ config, map, log, rooms, metrics }));
+  const npc = config.NPC_ENABLED ? await startNpcContext(config, map, log, metrics) : undefined;
+  server.define(WORLD_ROOM, defineWorldRoom({ config, map, log, rooms, metrics, ...(npc ? { npc } : {}) }));
   mountHttpRoutes(transport, metrics, log);
 
   await server.listen(config.PORT, config.HOST);
   const port = transport.boundPort;
   if (!port) {
     await server.gracefullyShutdown(false).catch(() => undefined);
+    await npc?.system.close().catch(() => undefined);
     throw new StartupError(`could not listen on ${config.HOST}:${config.PORT} (port in use or address not available)`);
   }
   log.info({ port, host: config.HOST, map: map.id, transport: binding.detail }, 'worldmind server listening');
@@ -74,10 +80,13 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     config,
     log,
     metrics,
+    npc: npc?.system,
     shutdown() {
       stopping ??= (async () => {
         log.info('shutting down');
         await server.gracefullyShutdown(false);
+        // After the rooms: their last turns are cancelled and logged before the engine and store close.
+        await npc?.system.close();
         log.info('shutdown complete');
       })();
       return stopping;
@@ -88,3 +97,13 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   };
 }
 
+/** NPC brains plus what the rooms need to move NPCs: the map's path grid and the game clock. */
+async function startNpcContext(config: ServerConfig, map: WorldMap, log: Logger, metrics: ServerMetrics) {
+  const system = await startNpcSystem(config, map, log, metrics);
+  const grid = new PathGrid(map, 0.5);
+  const [hours, minutes] = config.GAME_START_TIME.split(':').map(Number);
+  const startMinutes = hours! * 60 + minutes!;
+  const startedAt = Date.now();
+  const clock = () => (startMinutes + ((Date.now() - startedAt) / 1000) * config.GAME_MINUTES_PER_SECOND) % 1440;
+  return { system, grid, clock };
+}

@@ -7,7 +7,7 @@ import { startServer, type RunningServer } from '../../server/src/server.ts';
 import { WorldClient, type WorldClientOptions } from '../../client-sdk/src/index.ts';
 
 export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer & { endpoint: string }> {
-  const config = loadConfig({}, { PORT: 0, HOST: '127.0.0.1', LOG_LEVEL: 'silent', ...overrides });
+  const config = loadConfig({}, { PORT: 0, HOST: '127.0.0.1', LOG_LEVEL: 'silent', DB_PATH: ':memory:', ...overrides });
   const server = await startServer(config);
   return Object.assign(server, { endpoint: `ws://127.0.0.1:${server.port}` });
 }

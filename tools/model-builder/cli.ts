@@ -6,6 +6,7 @@
  * from a preset and override some fields, and optionally `"seed"`.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LlamaArchitectureInput } from './architecture.ts';
 import { buildModelDirectory } from './build-model-dir.ts';
@@ -38,9 +39,13 @@ if (!values.preset && !values.config) usage('give --preset <name> or --config <f
 let architecture: LlamaArchitectureInput;
 let presetName = values.preset ?? 'custom';
 let seed = 0;
+let corpus: string | undefined;
 if (values.config) {
-  const fileConfig = JSON.parse(readFileSync(values.config, 'utf8')) as Record<string, unknown> & { preset?: string; seed?: number };
-  const { preset, seed: fileSeed, ...fields } = fileConfig;
+  const fileConfig = JSON.parse(readFileSync(values.config, 'utf8')) as Record<string, unknown> & { preset?: string; seed?: number; corpusFiles?: string[] };
+  const { preset, seed: fileSeed, corpusFiles, ...fields } = fileConfig;
+  // The tokenizer learns its merges from these files (paths relative to the config file), e.g. the
+  // NPC scripts, so domain words compress into few tokens.
+  if (corpusFiles) corpus = corpusFiles.map((f) => readFileSync(resolve(dirname(values.config!), f), 'utf8')).join('\n');
   const base = preset ?? values.preset;
   if (base) presetName = `${base}+config`;
   architecture = { ...(base ? presetArchitecture(base) : {}), ...fields } as LlamaArchitectureInput;
@@ -61,7 +66,7 @@ if (values['kv-dtype'] !== undefined) {
 
 const started = performance.now();
 try {
-  const built = buildModelDirectory({ outDir: values.out, architecture, seed, presetName });
+  const built = buildModelDirectory({ outDir: values.out, architecture, seed, presetName, ...(corpus ? { corpus } : {}) });
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   console.log(
     `built ${presetName} (${(built.parameterCount / 1e6).toFixed(2)}M parameters, vocab ${built.architecture.vocabSize}, ` +

@@ -19,7 +19,7 @@ export interface ServerMetrics {
   messagesIn: Counter<'type'>;
   messagesRejected: Counter<'type' | 'code'>;
   /** Adds a source of gauges read at scrape time (world rooms, the inference engine, …). */
-  onCollect(collect: () => void): void;
+  onCollect(collect: () => void | Promise<void>): void;
   /** Live world numbers, read at scrape time. */
   setWorldStats(read: () => WorldStats): void;
 }
@@ -48,7 +48,7 @@ function instrumentTransport(): void {
 export function createMetrics(): ServerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'worldmind_process_' });
-  const collectors: Array<() => void> = [];
+  const collectors: Array<() => void | Promise<void>> = [];
   let readWorld: () => WorldStats = () => ({ rooms: 0, clients: 0 });
 
   // Gauges that are read, not pushed. Registered first: prom-client collects metrics in registration
@@ -57,7 +57,7 @@ export function createMetrics(): ServerMetrics {
     name: 'worldmind_scrape_refresh',
     help: 'Internal: refreshes read-at-scrape gauges (always 1)',
     registers: [registry],
-    collect() {
+    async collect() {
       const world = readWorld();
       ccu.set(world.clients);
       rooms.set({ type: 'world' }, world.rooms);
@@ -66,7 +66,7 @@ export function createMetrics(): ServerMetrics {
       bytesPerClient.set(seconds > 0 && world.clients > 0 ? sentSinceScrape / seconds / world.clients : 0);
       sentSinceScrape = 0;
       lastScrape = now;
-      for (const collect of collectors) collect();
+      await Promise.all(collectors.map((collect) => collect()));
       this.set(1);
     },
   });

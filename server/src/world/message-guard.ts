@@ -37,8 +37,8 @@ export class MessageGuard {
   }
 
   /** Sends an error reply and counts a strike; too many strikes in the window disconnect the client. */
-  reject(client: Client, type: string, code: ErrorCodeValue, message: string): void {
-    const reply: ErrorReply = { type, code, message };
+  reject(client: Client, type: string, code: ErrorCodeValue, message: string, ref?: string): void {
+    const reply: ErrorReply = { type, code, message, ...(ref !== undefined ? { ref } : {}) };
     this.metrics.messagesRejected.inc({ type, code });
     client.send(ServerMessage.Error, reply);
     let counter = this.#strikes.get(client.sessionId);

@@ -3,6 +3,7 @@
  * movement intent, then, before each patch, refresh every client's area of interest. Clients only
  * send intents; the room owns positions.
  */
+import { createHash } from 'node:crypto';
 import { CloseCode, Room, type Client } from '@colyseus/core';
 import { StateView } from '@colyseus/schema';
 import {
@@ -15,6 +16,7 @@ import {
   MoveIntentSchema,
   Npc,
   ServerMessage,
+  TalkMessageSchema,
   WorldState,
   type ChatBroadcast,
   type WelcomeInfo,
@@ -22,7 +24,11 @@ import {
 import type { ServerConfig } from '../config.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/metrics.ts';
+import type { NpcSystem } from '../npc/npc-system.ts';
 import { InterestManager } from './interest.ts';
+import type { GameClock } from './npc-agents.ts';
+import { NpcController } from './npc-controller.ts';
+import type { PathGrid } from './pathfinding.ts';
 import { MessageGuard } from './message-guard.ts';
 import { stepBody, toActiveIntent, type ActiveIntent, type MovementParams } from './movement.ts';
 import { TokenBucket } from './rate-limiter.ts';
@@ -37,6 +43,8 @@ export interface WorldContext {
   /** Registry of live rooms in this process, for metrics, tests and benchmarks. */
   rooms: Set<WorldRoom>;
   metrics: ServerMetrics;
+  /** NPC brains, when enabled: dialogue, scripts, store, plus the map's path grid and the game clock. */
+  npc?: { system: NpcSystem; grid: PathGrid; clock: GameClock };
 }
 
 /** Options a room is created with (set by the server, not by clients). */
@@ -48,6 +56,8 @@ export interface WorldRoomOptions {
 /** Per-player server-side data that is not replicated. */
 interface PlayerSession {
   avatar: Avatar;
+  /** Stable identity for memory and inventory: the auth token when given, else the display name. */
+  playerKey: string;
   intent: ActiveIntent;
   chat: TokenBucket;
 }
@@ -62,6 +72,9 @@ export class WorldRoom extends Room<{ state: WorldState }> {
   protected context!: WorldContext;
 
   #players = new Map<string, PlayerSession>();
+  /** Avatar positions by session id, for NPCs (facing, following). */
+  #avatars = new Map<string, Avatar>();
+  #npcs: NpcController | undefined;
   #interest!: InterestManager;
   #chatGrid!: SpatialGrid<PlayerSession>;
   #guard!: MessageGuard;
@@ -85,11 +98,28 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     this.#chatGrid = new SpatialGrid(config.CHAT_RADIUS);
     this.#guard = new MessageGuard(config.MAX_INVALID_MESSAGES, this.#log, this.context.metrics);
 
+    const npcContext = this.context.npc;
+    if (npcContext) {
+      this.#npcs = new NpcController({
+        system: npcContext.system,
+        config,
+        map,
+        grid: npcContext.grid,
+        movement: this.#movement,
+        clock: npcContext.clock,
+        log: this.#log,
+        player: (sessionId) => this.#players.get(sessionId),
+        client: (sessionId) => this.clients.getById(sessionId),
+        reject: (client, code, message, ref) => this.#guard.reject(client, ClientMessage.Talk, code, message, ref),
+        later: (fn, ms) => this.clock.setTimeout(fn, ms),
+      });
+    }
     for (const home of map.npcs) {
       const npc = new Npc();
       Object.assign(npc, { id: home.id, name: home.name, role: home.role, x: home.x, y: 0, z: home.z, heading: home.heading });
       this.state.npcs.set(home.id, npc);
       this.#interest.track(npc);
+      this.#npcs?.addNpc(npc);
     }
 
     this.onMessage(ClientMessage.Move, this.#guard.handler(ClientMessage.Move, MoveIntentSchema, (client, intent) => {
@@ -97,6 +127,13 @@ export class WorldRoom extends Room<{ state: WorldState }> {
       if (player) player.intent = toActiveIntent(intent);
     }));
     this.onMessage(ClientMessage.Chat, this.#guard.handler(ClientMessage.Chat, ChatMessageSchema, (client, msg) => this.#chat(client, msg.text)));
+    this.onMessage(ClientMessage.Talk, this.#guard.handler(ClientMessage.Talk, TalkMessageSchema, (client, msg) => {
+      if (!this.#npcs) {
+        this.#guard.reject(client, ClientMessage.Talk, ErrorCode.UnknownNpc, 'NPC dialogue is disabled on this server', msg.ref);
+        return;
+      }
+      void this.#npcs.talk(client, msg);
+    }));
     // Any other type: an error reply, counted as a strike.
     this.onMessage('*', (client: Client, type: string | number) => {
       this.#guard.reject(client, String(type), ErrorCode.UnknownMessage, `unknown message type "${String(type)}"`);
@@ -107,6 +144,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
   }
 
   override onDispose(): void {
+    this.#npcs?.dispose();
     this.context.rooms.delete(this);
   }
 
@@ -117,13 +155,17 @@ export class WorldRoom extends Room<{ state: WorldState }> {
   }
 
   override onJoin(client: Client, options: unknown): void {
-    const { name } = JoinOptionsSchema.parse(options ?? {});
+    const { name, token } = JoinOptionsSchema.parse(options ?? {});
     const { map, config } = this.context;
     const spawn = map.spawnPoints[this.#spawnIndex++ % map.spawnPoints.length]!;
     const avatar = new Avatar();
     Object.assign(avatar, { sessionId: client.sessionId, name, x: spawn.x, y: 0, z: spawn.z, heading: 0, anim: 'idle', vx: 0, vz: 0 });
-    const player: PlayerSession = { avatar, intent: { kind: 'idle' }, chat: new TokenBucket(config.CHAT_BURST, config.CHAT_PER_SECOND, Date.now()) };
+    const playerKey = playerKeyOf(name, token);
+    const store = this.context.npc?.system.store;
+    if (store) for (const [item, count] of Object.entries(store.playerInventory(playerKey))) avatar.inventory.set(item, count);
+    const player: PlayerSession = { avatar, playerKey, intent: { kind: 'idle' }, chat: new TokenBucket(config.CHAT_BURST, config.CHAT_PER_SECOND, Date.now()) };
     this.#players.set(client.sessionId, player);
+    this.#avatars.set(client.sessionId, avatar);
     this.state.avatars.set(client.sessionId, avatar);
     this.#interest.track(avatar);
     this.#chatGrid.set(player, avatar.x, avatar.z);
@@ -167,6 +209,8 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     const player = this.#players.get(client.sessionId);
     if (!player) return;
     this.#players.delete(client.sessionId);
+    this.#avatars.delete(client.sessionId);
+    this.#npcs?.playerLeft(client.sessionId);
     this.#interest.detach(client.sessionId);
     this.#interest.untrack(player.avatar);
     this.#chatGrid.delete(player);
@@ -207,6 +251,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
       player.intent = stepBody(player.avatar, player.intent, dt, map, this.#movement);
       this.#chatGrid.set(player, player.avatar.x, player.avatar.z);
     }
+    this.#npcs?.step(dt, Date.now(), this.#avatars);
     const elapsed = performance.now() - started;
     this.#lastStepMs += elapsed;
     this.context.metrics.tickDuration.observe({ room: 'world' }, elapsed / 1000);
@@ -239,6 +284,14 @@ export class WorldRoom extends Room<{ state: WorldState }> {
       target?.send(ServerMessage.Chat, message);
     });
   }
+}
+
+/**
+ * Until authentication lands, a player is who their token says (hashed), or failing that their display
+ * name: that is what memories and inventories are keyed by.
+ */
+function playerKeyOf(name: string, token: string | undefined): string {
+  return token ? `token:${createHash('sha256').update(token).digest('hex').slice(0, 32)}` : `name:${name.toLowerCase()}`;
 }
 
 /** Binds a world context to the room class, so rooms never read configuration from client-supplied options. */

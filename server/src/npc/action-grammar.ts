@@ -1,0 +1,53 @@
+/**
+ * Compiles an NPC's allowed actions into the decode-time constraint the engine runs in its worker
+ * (see action-constraint.ts): token ids are computed here, with the model's tokenizer, so the worker
+ * only compares integers.
+ */
+import { fileURLToPath } from 'node:url';
+import type { ConstraintSpec } from '../inference/engine/constraint-spec.ts';
+import type { TextTokenizer } from '../inference/tokenizer/index.ts';
+import type { ActionConstraintOptions } from './action-constraint.ts';
+import { actionBody, ACTION_CLOSE } from './action-syntax.ts';
+import { legalActions, type NpcActions } from './script-schema.ts';
+
+const CONSTRAINT_MODULE = fileURLToPath(new URL('./action-constraint.ts', import.meta.url));
+
+export interface ActionGrammarOptions {
+  maxSpeechTokens: number;
+  minSpeechTokens?: number;
+  eosMargin?: number;
+}
+
+export class ActionGrammarError extends Error {
+  override name = 'ActionGrammarError';
+}
+
+/** Every legal call body for these actions, `none` first. */
+export function legalCallBodies(actions: NpcActions): string[] {
+  return [actionBody(null), ...legalActions(actions).map((a) => actionBody(a))];
+}
+
+export function compileActionGrammar(actions: NpcActions, tokenizer: TextTokenizer, options: ActionGrammarOptions): ConstraintSpec {
+  return compileCallGrammar(legalCallBodies(actions), tokenizer, options);
+}
+
+/** The same from a list of call bodies (what the turn log records, so a replay rebuilds the grammar). */
+export function compileCallGrammar(bodies: readonly string[], tokenizer: TextTokenizer, options: ActionGrammarOptions): ConstraintSpec {
+  const opener = tokenizer.encode('[');
+  if (opener.length !== 1) throw new ActionGrammarError(`the tokenizer has no single token for "[" (got ${opener.length} tokens); the action grammar needs one`);
+  if (bodies.length === 0) throw new ActionGrammarError('the action grammar needs at least one call');
+  const alternatives = bodies.map((body) => tokenizer.encode(`[${body}${ACTION_CLOSE}`));
+  // The text must round-trip, or the call the player sees would differ from the one that was checked.
+  for (const [i, body] of bodies.entries()) {
+    const decoded = tokenizer.decode(alternatives[i]!);
+    if (decoded !== `[${body}${ACTION_CLOSE}`) throw new ActionGrammarError(`the tokenizer does not round-trip the action call "${body}" (decodes to ${JSON.stringify(decoded)})`);
+  }
+  const constraintOptions: ActionConstraintOptions = {
+    openerId: opener[0]!,
+    alternatives,
+    maxSpeechTokens: options.maxSpeechTokens,
+    minSpeechTokens: options.minSpeechTokens ?? 1,
+    eosMargin: options.eosMargin ?? 0,
+  };
+  return { kind: 'module', module: CONSTRAINT_MODULE, options: constraintOptions };
+}

@@ -1,0 +1,297 @@
+/**
+ * NPC brains: one conversation turn from a player's line to a streamed, moderated reply and a legal
+ * action. Builds the prompt (prompt.ts), constrains decoding to the NPC's legal calls
+ * (action-grammar.ts), submits it to the inference engine, and falls back to a scripted line whenever
+ * the engine cannot answer in time, so a player never gets silence. Every turn is logged with what it
+ * takes to replay it bit for bit.
+ */
+import { randomInt } from 'node:crypto';
+import type { InferenceEngine } from '../inference/engine/engine-client.ts';
+import { EngineError } from '../inference/engine/errors.ts';
+import type { ConstraintSpec } from '../inference/engine/constraint-spec.ts';
+import { renderChat, type ModelText } from '../inference/model/index.ts';
+import type { ChatMessage } from '../inference/tokenizer/index.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { WorldStore } from '../persistence/store.ts';
+import { compileCallGrammar, legalCallBodies } from './action-grammar.ts';
+import { parseReply } from './action-syntax.ts';
+import { createLoreIndex, type LoreIndex } from './lore-index.ts';
+import type { ConversationMemory } from './memory.ts';
+import type { Moderator } from './moderation.ts';
+import { assemblePrompt, personaMessage, type WorldFacts } from './prompt.ts';
+import { isActionAllowed, samplingOverrides, type NpcAction, type NpcScript } from './script-schema.ts';
+import { SpeechStream } from './speech-stream.ts';
+
+export interface DialogueSettings {
+  /** Tokens of conversation history recalled into a prompt. */
+  memoryBudgetTokens: number;
+  /** Lore facts retrieved per line. */
+  loreFacts: number;
+  /** A reply whose first token is not out within this many ms becomes a fallback line. */
+  firstTokenDeadlineMs: number;
+  /** Longest speech in tokens when the script does not say (the action call comes on top). */
+  defaultMaxSpeechTokens: number;
+}
+
+export interface DialogueDeps {
+  engine: InferenceEngine;
+  text: ModelText;
+  modelId: string;
+  modelHash: string;
+  world: WorldFacts;
+  store: WorldStore;
+  memory: ConversationMemory;
+  moderator: Moderator;
+  log: Logger;
+  settings: DialogueSettings;
+  /** Called for each reply whose action was not legal for its NPC (kept for metrics). */
+  onIllegalAction?: (npcId: string, body: string | null) => void;
+}
+
+export type TurnFinishReason = 'stop' | 'length' | 'fallback' | 'cancelled' | 'error';
+
+export interface GrammarRecord {
+  bodies: string[];
+  maxSpeechTokens: number;
+  minSpeechTokens: number;
+  eosMargin: number;
+}
+
+export interface TurnRequest {
+  script: NpcScript;
+  /** Stable identity of the player (memory and inventory key). */
+  playerKey: string;
+  text: string;
+  signal?: AbortSignal;
+  /** Fixed seed (replays, tests); random when absent. */
+  seed?: number;
+}
+
+export interface TurnOutcome {
+  turnId: string;
+  /** What the NPC said (moderated). */
+  speech: string;
+  /** The legal action the reply ended with, or null. */
+  action: NpcAction | null;
+  finishReason: TurnFinishReason;
+  /** ms from the start of the turn to the first released speech text. */
+  ttftMs: number;
+  tokens: number;
+}
+
+export interface TurnHandle {
+  turnId: string;
+  /** Moderated speech text as it is generated. */
+  chunks: AsyncIterable<string>;
+  outcome: Promise<TurnOutcome>;
+}
+
+export class DialogueRefusal extends Error {
+  override name = 'DialogueRefusal';
+  constructor(readonly code: 'moderated', message: string) {
+    super(message);
+  }
+}
+
+/** Per-script artifacts, rebuilt only when a script object changes (hot reload swaps the object). */
+interface CompiledScript {
+  persona: ChatMessage;
+  sharedPrefix: string;
+  lore: LoreIndex;
+  constraint: ConstraintSpec;
+  maxSpeechTokens: number;
+  maxTokens: number;
+  /** Everything the grammar was compiled from; logged with each turn so a replay rebuilds it exactly. */
+  grammar: GrammarRecord;
+}
+
+/** Tokens an action call may take on top of the speech (the longest legal call, plus slack). */
+const CALL_TOKEN_ALLOWANCE = 2;
+
+export class NpcDialogue {
+  readonly #compiled = new WeakMap<NpcScript, CompiledScript>();
+  #turnCounter = 0;
+
+  constructor(private readonly deps: DialogueDeps) {}
+
+  /** Starts a turn. Throws DialogueRefusal when the player's line is refused by moderation. */
+  async startTurn(request: TurnRequest): Promise<TurnHandle> {
+    const { deps } = this;
+    const verdict = await deps.moderator.check(request.text, { direction: 'input' });
+    if (!verdict.allowed) throw new DialogueRefusal('moderated', verdict.reason ?? 'that line was refused by the moderation filter');
+    const playerLine = verdict.cleaned ?? request.text;
+    const compiled = this.#compile(request.script);
+    const recollection = deps.memory.recall(request.playerKey, request.script.id, deps.settings.memoryBudgetTokens);
+    const assembled = assemblePrompt({ persona: compiled.persona, lore: compiled.lore.search(playerLine, deps.settings.loreFacts), memory: recollection, playerLine });
+    const prompt = renderChat(deps.text, assembled.messages);
+    const seed = request.seed ?? randomInt(0, 2 ** 31 - 1);
+    const overrides = samplingOverrides(request.script);
+    const sampling = {
+      temperature: overrides.temperature,
+      topP: overrides.topP,
+      topK: overrides.topK,
+      repetitionPenalty: overrides.repetitionPenalty,
+      maxTokens: compiled.maxTokens,
+      seed,
+      grammar: compiled.grammar,
+    };
+    const turnId = `${Date.now().toString(36)}-${(++this.#turnCounter).toString(36)}-${randomInt(0, 36 ** 4).toString(36)}`;
+    const startedAt = performance.now();
+    const speech = new SpeechStream(deps.moderator);
+    const queue = new ChunkQueue();
+    const outcome = (async (): Promise<TurnOutcome> => {
+      let firstAt = Number.NaN;
+      const release = (text: string) => {
+        if (!text) return;
+        if (Number.isNaN(firstAt)) firstAt = performance.now();
+        queue.push(text);
+      };
+      let finishReason: TurnFinishReason;
+      let raw: string;
+      let tokens = 0;
+      let spoken = '';
+      try {
+        const generation = deps.engine.generate({
+          prompt,
+          ...(prompt.startsWith(compiled.sharedPrefix) ? { sharedPrefix: compiled.sharedPrefix } : {}),
+          maxTokens: compiled.maxTokens,
+          ...(sampling.temperature !== undefined ? { temperature: sampling.temperature } : {}),
+          ...(sampling.topP !== undefined ? { topP: sampling.topP } : {}),
+          ...(sampling.topK !== undefined ? { topK: sampling.topK } : {}),
+          ...(sampling.repetitionPenalty !== undefined ? { repetitionPenalty: sampling.repetitionPenalty } : {}),
+          seed,
+          priority: 'interactive',
+          firstTokenDeadlineMs: deps.settings.firstTokenDeadlineMs,
+          constraint: compiled.constraint,
+          ...(request.signal ? { signal: request.signal } : {}),
+        });
+        for await (const chunk of generation) {
+          const text = await speech.push(chunk.text);
+          spoken += text;
+          release(text);
+        }
+        const result = await generation.result;
+        // Text held back by the engine until the end (stop-string lookahead) arrives only in the result.
+        if (result.text.length > speech.raw.length && result.text.startsWith(speech.raw)) {
+          const text = await speech.push(result.text.slice(speech.raw.length));
+          spoken += text;
+          release(text);
+        }
+        const tail = await speech.flush();
+        spoken += tail;
+        release(tail);
+        raw = result.text;
+        tokens = result.tokens.length;
+        finishReason = result.finishReason === 'length' ? 'length' : 'stop';
+      } catch (error) {
+        if (error instanceof EngineError && error.code === 'aborted') {
+          queue.end();
+          return { turnId, speech: spoken, action: null, finishReason: 'cancelled', ttftMs: Number.NaN, tokens };
+        }
+        // Overloaded, too slow, worker died…: the NPC says a scripted line instead of going silent.
+        const line = pickFallback(request.script, seed);
+        deps.log.warn({ npcId: request.script.id, turnId, err: error instanceof Error ? error.message : String(error) }, 'NPC turn fell back to a scripted line');
+        if (spoken) release(' ');
+        release(line);
+        spoken = spoken ? `${spoken} ${line}` : line;
+        raw = spoken;
+        finishReason = 'fallback';
+      }
+      queue.end();
+
+      const parsed = finishReason === 'fallback' ? null : parseReply(raw);
+      let action: NpcAction | null = parsed?.action ?? null;
+      if (parsed && (parsed.malformed || (action && !isActionAllowed(request.script.actions, action)))) {
+        deps.log.warn({ npcId: request.script.id, turnId, call: parsed.body, raw }, 'NPC reply ended with an illegal action; ignored');
+        deps.onIllegalAction?.(request.script.id, parsed.body);
+        action = null;
+      }
+      const speechText = spoken.trim();
+      deps.memory.remember(request.playerKey, request.script.id, { role: 'player', text: playerLine });
+      deps.memory.remember(request.playerKey, request.script.id, { role: 'npc', text: finishReason === 'fallback' ? speechText : raw.trim() });
+      deps.store.logTurn({
+        turnId,
+        npcId: request.script.id,
+        playerId: request.playerKey,
+        modelId: deps.modelId,
+        modelHash: deps.modelHash,
+        seed,
+        prompt,
+        sampling,
+        output: raw,
+        action,
+        finishReason,
+      });
+      return { turnId, speech: speechText, action, finishReason, ttftMs: (Number.isNaN(firstAt) ? performance.now() : firstAt) - startedAt, tokens };
+    })();
+    outcome.catch((err: unknown) => {
+      queue.end();
+      deps.log.error({ err, npcId: request.script.id, turnId }, 'NPC turn failed');
+    });
+    return { turnId, chunks: queue, outcome };
+  }
+
+  /** The compiled grammar and prompt pieces for a script (cached per script object). */
+  compiled(script: NpcScript): Readonly<CompiledScript> {
+    return this.#compile(script);
+  }
+
+  #compile(script: NpcScript): CompiledScript {
+    const cached = this.#compiled.get(script);
+    if (cached) return cached;
+    const { text, world, settings } = this.deps;
+    const persona = personaMessage(script, world);
+    const sharedPrefix = renderChat(text, [persona], { addGenerationPrompt: false });
+    const maxTokensTotal = samplingOverrides(script).maxTokens ?? settings.defaultMaxSpeechTokens + 24;
+    const bodies = legalCallBodies(script.actions);
+    const longestCall = Math.max(...bodies.map((b) => text.tokenizer.encode(`[${b}]]`).length)) + 1;
+    const maxSpeechTokens = Math.max(1, maxTokensTotal - longestCall - CALL_TOKEN_ALLOWANCE);
+    const grammar: GrammarRecord = { bodies, maxSpeechTokens, minSpeechTokens: 1, eosMargin: 0 };
+    const constraint = compileCallGrammar(bodies, text.tokenizer, grammar);
+    const compiled: CompiledScript = {
+      persona,
+      sharedPrefix,
+      lore: createLoreIndex(script.lore),
+      constraint,
+      maxSpeechTokens,
+      maxTokens: maxSpeechTokens + longestCall + CALL_TOKEN_ALLOWANCE,
+      grammar,
+    };
+    this.#compiled.set(script, compiled);
+    return compiled;
+  }
+}
+
+/** The scripted line for a fallback, chosen by the turn's seed so a replay picks the same one. */
+export function pickFallback(script: NpcScript, seed: number): string {
+  return script.fallback[seed % script.fallback.length]!;
+}
+
+/** An async iterable fed by pushes; iteration ends after `end()`. */
+class ChunkQueue implements AsyncIterable<string> {
+  readonly #items: string[] = [];
+  readonly #waiters: Array<(r: IteratorResult<string>) => void> = [];
+  #ended = false;
+
+  push(item: string): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter({ value: item, done: false });
+    else this.#items.push(item);
+  }
+
+  end(): void {
+    this.#ended = true;
+    for (const waiter of this.#waiters.splice(0)) waiter({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<string> {
+    return {
+      next: () => {
+        const item = this.#items.shift();
+        if (item !== undefined) return Promise.resolve({ value: item, done: false });
+        if (this.#ended) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => this.#waiters.push(resolve));
+      },
+    };
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * Everything NPC brains need, built once per server: the inference engine (in its worker), the
+ * model's text side, the NPC scripts (hot-reloaded in development), the SQLite store, conversation
+ * memory, moderation and the dialogue service. The world rooms reach it through their context.
+ */
+import { availableParallelism } from 'node:os';
+import { InferenceEngine } from '../inference/engine/engine-client.ts';
+import { hashModelFiles, loadModelText } from '../inference/model/index.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { ServerMetrics } from '../observability/metrics.ts';
+import { createNpcMetrics, type NpcMetrics } from '../observability/npc-metrics.ts';
+import { WorldStore } from '../persistence/store.ts';
+import type { ServerConfig } from '../config.ts';
+import type { WorldMap } from '../world/world-map.ts';
+import { NpcDialogue } from './dialogue.ts';
+import { ConversationMemory } from './memory.ts';
+import { WordListModerator } from './moderation.ts';
+import { formatProblem, loadNpcScripts, watchNpcScripts, type NpcScriptWatcher } from './script-loader.ts';
+import type { NpcScript } from './script-schema.ts';
+
+export interface NpcSystem {
+  dialogue: NpcDialogue;
+  engine: InferenceEngine;
+  store: WorldStore;
+  modelId: string;
+  modelHash: string;
+  /** The current good script of an NPC (hot reload may swap it between calls). */
+  script(npcId: string): NpcScript | undefined;
+  scripts(): NpcScript[];
+  metrics: NpcMetrics;
+  close(): Promise<void>;
+}
+
+export async function startNpcSystem(config: ServerConfig, map: WorldMap, log: Logger, serverMetrics: ServerMetrics): Promise<NpcSystem> {
+  const npcLog = log.child({ module: 'npc' });
+  const text = loadModelText(config.MODEL_DIR);
+  const modelHash = await hashModelFiles(text.spec);
+  const modelId = `${text.spec.modelType}:${config.MODEL_DIR.replace(/\/+$/, '').split('/').pop()}`;
+
+  // Scripts: a broken file is reported and skipped at start; with hot reload, the last good version stays.
+  let watcher: NpcScriptWatcher | undefined;
+  let byId: ReadonlyMap<string, NpcScript>;
+  if (config.NPC_HOT_RELOAD) {
+    watcher = watchNpcScripts(config.NPC_DIR, {
+      map,
+      log: npcLog,
+      onReload: (r) => {
+        for (const p of r.problems) npcLog.warn(formatProblem(p));
+        npcLog.info({ changed: r.changed, removed: r.removed }, 'NPC scripts reloaded');
+      },
+    });
+    byId = watcher.current().byId;
+  } else {
+    const loaded = loadNpcScripts(config.NPC_DIR, { map, log: npcLog });
+    for (const p of loaded.problems) npcLog.warn(formatProblem(p));
+    byId = loaded.byId;
+  }
+  const current = () => (watcher ? watcher.current().byId : byId);
+  npcLog.info({ npcs: [...current().keys()] }, 'NPC scripts loaded');
+
+  const store = WorldStore.open(config.DB_PATH);
+  for (const script of current().values()) store.stockNpc(script.id, script.inventory, 'missing');
+  const memory = new ConversationMemory({ countTokens: (t) => text.tokenizer.encode(t).length, store });
+  const engine = await InferenceEngine.start({
+    modelDir: config.MODEL_DIR,
+    intraOpThreads: config.INFERENCE_THREADS ?? availableParallelism(),
+    executionProviders: config.INFERENCE_PROVIDERS.split(',').map((p) => p.trim()),
+    scheduler: { maxBatchSize: config.INFERENCE_MAX_BATCH, maxQueue: config.INFERENCE_MAX_QUEUE },
+  });
+  const metrics = createNpcMetrics(serverMetrics, engine);
+  const dialogue = new NpcDialogue({
+    engine,
+    text,
+    modelId,
+    modelHash,
+    world: { name: map.name, description: map.description, landmarks: map.landmarks },
+    store,
+    memory,
+    moderator: WordListModerator.fromFile(config.MODERATION_WORDLIST),
+    log: npcLog,
+    settings: {
+      memoryBudgetTokens: config.NPC_MEMORY_TOKENS,
+      loreFacts: config.NPC_LORE_FACTS,
+      firstTokenDeadlineMs: config.NPC_FIRST_TOKEN_DEADLINE_MS,
+      defaultMaxSpeechTokens: 48,
+    },
+    onIllegalAction: (npcId) => metrics.illegalActions.inc({ npc: npcId }),
+  });
+  npcLog.info({ modelId, modelHash: modelHash.slice(0, 12), contextLength: engine.model.contextLength }, 'NPC brains ready');
+
+  return {
+    dialogue,
+    engine,
+    store,
+    modelId,
+    modelHash,
+    script: (id) => current().get(id),
+    scripts: () => [...current().values()],
+    metrics,
+    async close() {
+      watcher?.close();
+      await engine.close();
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,209 @@
+/**
+ * The room's side of NPC brains: accepts a player's `talk`, checks it (range, one turn at a time per
+ * player and NPC, rate limit), streams the reply to the speaker while bystanders see a throttled
+ * speech bubble through replicated state, then re-validates the NPC's action against the world
+ * (range, cooldowns, stock) and executes it authoritatively. Also steps every NPC's body each tick.
+ */
+import type { Client } from '@colyseus/core';
+import {
+  ErrorCode,
+  ServerMessage,
+  type Avatar,
+  type ErrorCodeValue,
+  type Npc,
+  type NpcActionCall,
+  type NpcChunk,
+  type NpcTurnEnd,
+  type NpcTurnStart,
+  type TalkMessage,
+} from '@worldmind/shared';
+import type { ServerConfig } from '../config.ts';
+import { DialogueRefusal, type TurnOutcome } from '../npc/dialogue.ts';
+import type { NpcSystem } from '../npc/npc-system.ts';
+import { actionToCall, type NpcAction } from '../npc/script-schema.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { MovementParams } from './movement.ts';
+import { NpcAgent, type GameClock, type PlayerPosition } from './npc-agents.ts';
+import type { PathGrid } from './pathfinding.ts';
+import { TokenBucket } from './rate-limiter.ts';
+import type { WorldMap } from './world-map.ts';
+
+/** Bystanders' speech bubble updates at most this often. */
+const BUBBLE_INTERVAL_MS = 200;
+/** The bubble stays this long after the NPC finishes speaking. */
+const BUBBLE_HOLD_MS = 5_000;
+
+export interface NpcPlayer {
+  avatar: Avatar;
+  /** Stable identity for memory and inventory (survives reconnects and restarts). */
+  playerKey: string;
+}
+
+export interface NpcControllerDeps {
+  system: NpcSystem;
+  config: ServerConfig;
+  map: WorldMap;
+  grid: PathGrid;
+  movement: MovementParams;
+  clock: GameClock;
+  log: Logger;
+  player(sessionId: string): NpcPlayer | undefined;
+  client(sessionId: string): Client | undefined;
+  /** Error reply to the sender, counted like any rejected message (strikes). */
+  reject(client: Client, code: ErrorCodeValue, message: string, ref: string): void;
+  /** Runs `fn` after `ms` on the room clock (cleared when the room is disposed). */
+  later(fn: () => void, ms: number): void;
+}
+
+interface ActiveTurn {
+  abort: AbortController;
+}
+
+export class NpcController {
+  readonly agents = new Map<string, NpcAgent>();
+  readonly #turns = new Map<string, ActiveTurn>();
+  readonly #talkBuckets = new Map<string, TokenBucket>();
+  readonly #giveCooldowns = new Map<string, number>();
+  readonly #bubbleClearAt = new Map<string, number>();
+
+  constructor(private readonly deps: NpcControllerDeps) {}
+
+  addNpc(npc: Npc): void {
+    const agent = new NpcAgent(npc, () => this.deps.system.script(npc.id), this.deps.map, this.deps.grid, this.deps.movement, this.deps.clock);
+    this.agents.set(npc.id, agent);
+  }
+
+  step(dt: number, now: number, players: ReadonlyMap<string, PlayerPosition>): void {
+    for (const agent of this.agents.values()) agent.step(dt, now, players);
+  }
+
+  /** A player left for good: cancel their turns (frees the engine's KV at once). */
+  playerLeft(sessionId: string): void {
+    for (const [key, turn] of this.#turns) if (key.startsWith(`${sessionId}|`)) turn.abort.abort();
+    this.#talkBuckets.delete(sessionId);
+    for (const agent of this.agents.values()) if (agent.following === sessionId) agent.stop();
+  }
+
+  /** Cancels every turn in flight (room shutting down). */
+  dispose(): void {
+    for (const turn of this.#turns.values()) turn.abort.abort();
+  }
+
+  async talk(client: Client, message: TalkMessage): Promise<void> {
+    const { deps } = this;
+    const { npcId, ref } = message;
+    const refuse = (code: ErrorCodeValue, text: string) => {
+      deps.system.metrics.refusals.inc({ code });
+      deps.reject(client, code, text, ref);
+    };
+    const agent = this.agents.get(npcId);
+    const script = deps.system.script(npcId);
+    const player = deps.player(client.sessionId);
+    if (!agent || !script || !player) return refuse(ErrorCode.UnknownNpc, `there is no NPC "${npcId}" here`);
+    const distance = Math.hypot(agent.body.x - player.avatar.x, agent.body.z - player.avatar.z);
+    if (distance > deps.config.TALK_RANGE) return refuse(ErrorCode.TooFar, `${script.name} is too far away to hear you (${distance.toFixed(1)} > ${deps.config.TALK_RANGE})`);
+    const key = `${client.sessionId}|${npcId}`;
+    if (this.#turns.has(key)) return refuse(ErrorCode.Busy, `${script.name} is still answering you`);
+    let bucket = this.#talkBuckets.get(client.sessionId);
+    if (!bucket) this.#talkBuckets.set(client.sessionId, (bucket = new TokenBucket(deps.config.TALK_BURST, deps.config.TALK_PER_SECOND, Date.now())));
+    if (!bucket.tryTake(Date.now())) return refuse(ErrorCode.RateLimited, 'you are talking to NPCs too fast');
+
+    const turn: ActiveTurn = { abort: new AbortController() };
+    this.#turns.set(key, turn);
+    agent.beginTalk(client.sessionId, Date.now());
+    try {
+      let handle;
+      try {
+        handle = await deps.system.dialogue.startTurn({ script, playerKey: player.playerKey, text: message.text, signal: turn.abort.signal });
+      } catch (error) {
+        agent.endTalk(Date.now());
+        if (error instanceof DialogueRefusal) return refuse(ErrorCode.Moderated, error.message);
+        throw error;
+      }
+      const base = { ref, turnId: handle.turnId, npcId };
+      deps.client(client.sessionId)?.send(ServerMessage.NpcTurnStart, base satisfies NpcTurnStart);
+      let spoken = '';
+      let lastBubble = 0;
+      for await (const text of handle.chunks) {
+        spoken += text;
+        deps.client(client.sessionId)?.send(ServerMessage.NpcChunk, { ...base, text } satisfies NpcChunk);
+        const now = Date.now();
+        if (now - lastBubble >= BUBBLE_INTERVAL_MS) {
+          agent.npc.speech = spoken.trim();
+          lastBubble = now;
+        }
+      }
+      const outcome = await handle.outcome;
+      agent.npc.speech = outcome.speech;
+      this.#holdBubble(agent);
+      agent.endTalk(Date.now());
+      const executed = outcome.action ? this.#execute(agent, outcome.action, client.sessionId, player) : null;
+      this.#record(npcId, outcome, executed);
+      const end: NpcTurnEnd = { ...base, text: outcome.speech, action: executed, finishReason: outcome.finishReason };
+      deps.client(client.sessionId)?.send(ServerMessage.NpcTurnEnd, end);
+    } catch (error) {
+      deps.log.error({ err: error, npcId, sessionId: client.sessionId }, 'NPC turn failed');
+      agent.endTalk(Date.now());
+    } finally {
+      this.#turns.delete(key);
+    }
+  }
+
+  #record(npcId: string, outcome: TurnOutcome, executed: NpcActionCall | null): void {
+    const m = this.deps.system.metrics;
+    m.turns.inc({ npc: npcId, finish: outcome.finishReason });
+    if (Number.isFinite(outcome.ttftMs)) m.ttft.observe({ npc: npcId }, outcome.ttftMs / 1000);
+    if (outcome.action) m.actions.inc({ action: outcome.action.type, outcome: executed ? 'executed' : 'refused' });
+  }
+
+  /**
+   * Re-validates a (grammar-legal) action against the world as it is now and executes it. Returns the
+   * executed call, or null when the room refuses it (logged).
+   */
+  #execute(agent: NpcAgent, action: NpcAction, sessionId: string, player: NpcPlayer): NpcActionCall | null {
+    const { deps } = this;
+    const now = Date.now();
+    const refuse = (why: string) => {
+      deps.log.info({ npcId: agent.npc.id, action, why }, 'NPC action refused by the room');
+      return null;
+    };
+    switch (action.type) {
+      case 'walk_to': {
+        const target = agent.resolvePlace(action.landmark);
+        if (!target) return refuse(`no landmark "${action.landmark}" on this map`);
+        if (!agent.walkTo(target, now)) return refuse(`no path to ${action.landmark}`);
+        break;
+      }
+      case 'give_item': {
+        const distance = Math.hypot(agent.body.x - player.avatar.x, agent.body.z - player.avatar.z);
+        if (distance > deps.config.TALK_RANGE * 1.5) return refuse('the player walked away');
+        const cooldownKey = `${agent.npc.id}|${player.playerKey}`;
+        if ((this.#giveCooldowns.get(cooldownKey) ?? 0) > now) return refuse('give cooldown');
+        const result = deps.system.store.giveFromNpc(agent.npc.id, player.playerKey, action.item);
+        if (!result.ok) return refuse(`${action.item} is out of stock`);
+        player.avatar.inventory.set(action.item, result.playerHas);
+        this.#giveCooldowns.set(cooldownKey, now + deps.config.NPC_GIVE_COOLDOWN_S * 1000);
+        break;
+      }
+      case 'emote':
+        agent.emote(action.emote, now);
+        break;
+      case 'follow':
+        if (!deps.player(sessionId)) return refuse('the player left');
+        agent.follow(sessionId, now);
+        break;
+      case 'stop':
+        agent.stop();
+        break;
+    }
+    return actionToCall(action);
+  }
+
+  #holdBubble(agent: NpcAgent): void {
+    const clearAt = Date.now() + BUBBLE_HOLD_MS;
+    this.#bubbleClearAt.set(agent.npc.id, clearAt);
+    this.deps.later(() => {
+      if (this.#bubbleClearAt.get(agent.npc.id) === clearAt) agent.npc.speech = '';
+    }, BUBBLE_HOLD_MS);
+  }
+}
