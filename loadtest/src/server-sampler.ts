@@ -34,7 +34,9 @@ export function startFrameSampler(server: RunningServer, emit: (report: FrameRep
 /** Configuration for a server the load tester starts: loopback, any free port, the environment for the rest. */
 export async function ownedServerConfig(aoi: boolean) {
   const { loadConfig } = await import('../../server/src/config.ts');
-  return loadConfig(process.env, {
+  // A load test's players are throwaway: keep their memories and inventories out of the real database
+  // unless DB_PATH says otherwise.
+  return loadConfig({ DB_PATH: ':memory:', ...process.env }, {
     PORT: 0,
     HOST: '127.0.0.1',
     AOI_ENABLED: aoi,
