@@ -27,7 +27,7 @@ const { values: args } = parseArgs({
     preset: { type: 'string', default: 'smollm2-135m-shape' },
     concurrency: { type: 'string', default: '32' },
     requests: { type: 'string' },
-    'max-tokens': { type: 'string', default: '48' },
+    'max-tokens': { type: 'string', default: '64' },
     threads: { type: 'string' },
     'sequential-requests': { type: 'string' },
     'no-transformersjs': { type: 'boolean', default: false },
@@ -46,7 +46,7 @@ const positive = (name: string, value: string | undefined, fallback: number): nu
 };
 const concurrency = positive('concurrency', args.concurrency, 32);
 const requestCount = positive('requests', args.requests, concurrency);
-const maxTokens = positive('max-tokens', args['max-tokens'], 48);
+const maxTokens = positive('max-tokens', args['max-tokens'], 64);
 const threads = positive('threads', args.threads, availableParallelism());
 // One-at-a-time rates don't depend on how many requests run; a sample keeps the command's run time sane.
 const sequentialCount = Math.min(requestCount, positive('sequential-requests', args['sequential-requests'], 8));
@@ -141,6 +141,10 @@ async function main(): Promise<void> {
       if (!s) continue;
       console.log(`${name.padEnd(28)}${pad(s.decode_tok_s.toFixed(1), 10)}${pad(s.ttft_p50_ms.toFixed(0), 11)}${pad(s.ttft_p99_ms.toFixed(0), 11)}${pad(s.itl_p50_ms.toFixed(1), 10)}${pad(s.itl_p99_ms.toFixed(1), 10)}`);
     }
+    // Tokens produced by decode steps per second of decode steps (prefill and scheduling excluded).
+    const m0 = main.metrics;
+    const decodedRows = Object.entries(m0.batchSizeHistogram).reduce((n, [size, steps]) => n + Number(size) * steps, 0);
+    console.log(`${'  its decode steps alone'.padEnd(28)}${pad(((decodedRows * 1000) / m0.steps.decodeMs).toFixed(1), 10)}   (${m0.steps.decodeSteps} steps, mean ${(m0.steps.decodeMs / Math.max(1, m0.steps.decodeSteps)).toFixed(1)} ms, mean batch ${(decodedRows / Math.max(1, m0.steps.decodeSteps)).toFixed(1)})`);
     console.log(`${'roofline (MatMuls only)'.padEnd(28)}${pad(roofline.decodeTokS.toFixed(1), 10)}   (${roofline.stepMsMedian.toFixed(1)} ms/step at batch ${concurrency}, ${roofline.gflops.toFixed(1)} GFLOP/s)`);
     const m = main.metrics;
     const hist = Object.entries(m.batchSizeHistogram).map(([size, n]) => `${size}:${n}`).join(' ');

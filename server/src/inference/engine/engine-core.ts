@@ -251,13 +251,14 @@ export class EngineCore {
       this.stepping = false;
       this.applyCancels();
       this.flushStep();
-      if (this.scheduler.decoding.length === 0) this.runner.releaseBatch();
+      if (this.scheduler.admittedCount === 0) this.runner.releaseBatch();
     }
   }
 
   private async runDecode(rows: Sequence[]): Promise<void> {
     const t0 = performance.now();
-    const result = await this.runner.decode(rows);
+    // Sequences still prefilling join soon: let the runner keep slots for them.
+    const result = await this.runner.decode(rows, rows.length + this.scheduler.prefilling.length);
     this.stepStats.decodeSteps++;
     this.stepStats.decodeMs += performance.now() - t0;
     this.stepStats.longestRunMs = Math.max(this.stepStats.longestRunMs, performance.now() - t0);
@@ -483,8 +484,8 @@ export class EngineCore {
       this.sequences.delete(seq.id);
       this.runtimes.delete(seq);
     }
-    // Nobody decodes any more: give the batch buffers back now (mid-step, the step's end does it).
-    if (!this.stepping && this.scheduler.decoding.length === 0) this.runner.releaseBatch();
+    // Nothing admitted any more: give the batch buffers back now (mid-step, the step's end does it).
+    if (!this.stepping && this.scheduler.admittedCount === 0) this.runner.releaseBatch();
   }
 
   private releaseSpans(seq: Sequence): void {

@@ -77,7 +77,8 @@ export function ensureEngineGraph(onnxPath: string, names: EngineGraphNames, lay
   const ModelProto = schema.lookupType('onnx.ModelProto');
   const model = ModelProto.toObject(ModelProto.decode(readFileSync(onnxPath)), { longs: Number, bytes: Uint8Array, defaults: false }) as Model;
   const edit = new GraphEdit(model);
-  for (let layer = 0; layer < layers; layer++) rewriteAttention(edit, names, layer);
+  const shared = new Map<string, string>();
+  for (let layer = 0; layer < layers; layer++) rewriteAttention(edit, names, layer, shared);
   rewriteLogits(edit, names.logits);
   edit.commit();
   model.metadata_props = [...(model.metadata_props ?? []), { key: 'worldmind.engine_io', value: 'inplace-kv,logits-index' }];
@@ -128,6 +129,24 @@ class GraphEdit {
     for (const n of nodes) if (n) this.removed.add(n);
   }
 
+  /** kvH and hd from a past KV input's static shape [B, kvH, P, hd]. */
+  kvGeometry(pastName: string): { kvHeads: number; headDim: number } {
+    const dims = this.graph.input.find((i) => i.name === pastName)?.type.tensor_type.shape.dim;
+    const kvHeads = dims?.[1]?.dim_value;
+    const headDim = dims?.[3]?.dim_value;
+    if (!kvHeads || !headDim) throw new UnsupportedGraphError(`${pastName} has no static KV head count and size`);
+    return { kvHeads: Number(kvHeads), headDim: Number(headDim) };
+  }
+
+  /** Query heads per KV head, from the grouping Reshape's constant shape [0, kvH, group, -1, hd]. */
+  headGroups(groupReshape: Node): number {
+    const shape = this.graph.initializer.find((i) => i.name === groupReshape.input[1]);
+    const raw = shape?.raw_data as Uint8Array | undefined;
+    if (!raw || raw.byteLength !== 5 * 8) throw new UnsupportedGraphError('the query grouping Reshape has no constant 5-D shape');
+    const values = new BigInt64Array(new Uint8Array(raw).buffer); // copy: protobuf bytes may be an unaligned view
+    return Number(values[2]);
+  }
+
   output(name: string): ValueInfo {
     const info = this.graph.output.find((o) => o.name === name);
     if (!info) throw new UnsupportedGraphError(`${name} is not a graph output`);
@@ -135,7 +154,11 @@ class GraphEdit {
   }
 
   commit(): void {
-    this.graph.node = topologicalOrder([...this.graph.node.filter((n) => !this.removed.has(n)), ...this.added], this.graph);
+    const nodes = pruneDead([...this.graph.node.filter((n) => !this.removed.has(n)), ...this.added], this.graph);
+    this.graph.node = topologicalOrder(nodes, this.graph);
+    // Constants only the replaced nodes used would make onnxruntime warn at every load.
+    const used = new Set(nodes.flatMap((n) => n.input));
+    this.graph.initializer = this.graph.initializer.filter((i) => used.has(String(i.name)));
   }
 
   private fresh(hint: string): string {
@@ -145,7 +168,12 @@ class GraphEdit {
 
 const INT_ATTR = (name: string, i: number) => ({ name, type: 2, i });
 
-function rewriteAttention(g: GraphEdit, names: EngineGraphNames, layer: number): void {
+/**
+ * Attention without Concat(past, new), laid out for CPU efficiency: the query heads of each KV head are
+ * merged with the query positions into one matrix (no broadcast over the group axis), and the scores
+ * against the past are computed as K·Qᵀ so the cached keys are read in place (no transposed copy of K).
+ */
+function rewriteAttention(g: GraphEdit, names: EngineGraphNames, layer: number, shared: Map<string, string>): void {
   const pastK = names.pastKey(layer);
   const pastV = names.pastValue(layer);
   const presentK = names.presentKey(layer);
@@ -164,33 +192,48 @@ function rewriteAttention(g: GraphEdit, names: EngineGraphNames, layer: number):
   const unsqueezeK = g.only(castK ? castK.output[0]! : presentK, 'Unsqueeze', 'keys');
   const transposeK = g.only(unsqueezeK.output[0]!, 'Transpose', 'keys');
   const scoresMatMul = g.only(transposeK.output[0]!, 'MatMul', 'scores');
-  const groupedQ = scoresMatMul.input[0]!;
+  const groupQ = g.producer(scoresMatMul.input[0]!);
+  if (groupQ.op_type !== 'Reshape') throw new UnsupportedGraphError(`layer ${layer}: queries are not grouped by a Reshape`);
   const addBias = g.only(scoresMatMul.output[0]!, 'Add', 'attention bias');
+  const bias = addBias.input.find((x) => x !== scoresMatMul.output[0])!;
   const softmax = g.only(addBias.output[0]!, 'Softmax', 'attention');
   const unsqueezeV = g.only(castV ? castV.output[0]! : presentV, 'Unsqueeze', 'values');
   const contextMatMul = g.only(unsqueezeV.output[0]!, 'MatMul', 'context');
   if (contextMatMul.input[0] !== softmax.output[0]) throw new UnsupportedGraphError(`layer ${layer}: context does not use the softmax`);
-  const axis2 = g.int64([2]);
+  const { kvHeads, headDim } = g.kvGeometry(pastK);
+  const groupSize = g.int64([0, kvHeads, -1, headDim]);
+  const swapLast = [{ name: 'perm', type: 7, ints: [0, 1, 3, 2] }];
 
-  // Scores against the past columns and against the new tokens, joined along the key axis.
-  const keyPath = (k: string) => g.op('Transpose', [g.op('Unsqueeze', [k, axis2])], transposeK.attribute);
-  const scoresPast = g.op('MatMul', [groupedQ, keyPath(toAttention(pastK, castK))]);
-  const scoresNew = g.op('MatMul', [groupedQ, keyPath(toAttention(freshK, castK))]);
-  g.op('Concat', [scoresPast, scoresNew], [INT_ATTR('axis', -1)], scoresMatMul.output[0]!);
+  // Queries [B, heads, S, hd] → [B, kvH, group·S, hd] (heads are kvH-major, so this is a pure view).
+  const q = g.op('Reshape', [groupQ.input[0]!, groupSize]);
+  const kPast = toAttention(pastK, castK);
+  const kNew = toAttention(freshK, castK);
+  // K·Qᵀ reads the cached keys as they are; only the small score matrix is transposed.
+  const scoresPast = g.op('Transpose', [g.op('MatMul', [kPast, g.op('Transpose', [q], swapLast)])], swapLast);
+  const scoresNew = g.op('MatMul', [q, g.op('Transpose', [kNew], swapLast)]);
+  const scores = g.op('Concat', [scoresPast, scoresNew], [INT_ATTR('axis', -1)]); // [B, kvH, group·S, C+S]
+  // The shared bias [B,1,1,S,T] becomes [B,1,group·S,T] once, for every layer.
+  let tiledBias = shared.get(bias);
+  if (!tiledBias) {
+    const groups = g.headGroups(groupQ);
+    tiledBias = g.op('Tile', [g.op('Squeeze', [bias, g.int64([1])]), g.int64([1, 1, groups, 1])]);
+    shared.set(bias, tiledBias);
+  }
+  const probs = g.op('Softmax', [g.op('Add', [scores, tiledBias])], [INT_ATTR('axis', -1)]);
   // Split the probabilities at C (the past capacity) and apply each part to its values.
+  const axis2 = g.int64([2]);
   const capacity = g.op('Gather', [g.op('Shape', [pastK]), axis2], [INT_ATTR('axis', 0)]);
-  const probs = softmax.output[0]!;
   const lastAxis = g.int64([-1]);
   const probsPast = g.op('Slice', [probs, g.int64([0]), capacity, lastAxis]);
   const probsNew = g.op('Slice', [probs, capacity, g.int64([Number.MAX_SAFE_INTEGER]), lastAxis]);
-  const valuePath = (v: string) => g.op('Unsqueeze', [v, axis2]);
-  const contextPast = g.op('MatMul', [probsPast, valuePath(toAttention(pastV, castV))]);
-  const contextNew = g.op('MatMul', [probsNew, valuePath(toAttention(freshV, castV))]);
+  const contextPast = g.op('MatMul', [probsPast, toAttention(pastV, castV)]);
+  const contextNew = g.op('MatMul', [probsNew, toAttention(freshV, castV)]);
+  // [B, kvH, group·S, hd]: the builder's next Reshape to [B, heads, S, hd] reads it the same way.
   g.op('Add', [contextPast, contextNew], [], contextMatMul.output[0]!);
   // Only the new tokens' K/V leave the graph.
   g.op('Identity', [freshK], [], FRESH_KEY(layer));
   g.op('Identity', [freshV], [], FRESH_VALUE(layer));
-  g.remove(concatK, concatV, castK, castV, unsqueezeK, transposeK, scoresMatMul, unsqueezeV, contextMatMul);
+  g.remove(concatK, concatV, castK, castV, unsqueezeK, transposeK, scoresMatMul, addBias, softmax, unsqueezeV, contextMatMul);
   for (const [present, freshName] of [
     [presentK, FRESH_KEY(layer)],
     [presentV, FRESH_VALUE(layer)],
@@ -223,6 +266,18 @@ function rewriteLogits(g: GraphEdit, logitsName: string): void {
   g.remove(flatten);
   finalReshape.input[1] = g.int64([-1, 1, vocab]);
   info.type.tensor_type.shape.dim[1] = { dim_value: 1 };
+}
+
+/** Drop nodes none of whose outputs is read (e.g. the old logits shape computation). */
+function pruneDead(nodes: Node[], graph: Model['graph']): Node[] {
+  const outputs = new Set(graph.output.map((o) => o.name));
+  let live = nodes;
+  for (;;) {
+    const read = new Set(live.flatMap((n) => n.input));
+    const next = live.filter((n) => n.output.some((o) => read.has(o) || outputs.has(o)));
+    if (next.length === live.length) return live;
+    live = next;
+  }
 }
 
 function topologicalOrder(nodes: Node[], graph: Model['graph']): Node[] {

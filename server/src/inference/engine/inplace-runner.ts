@@ -15,7 +15,6 @@ import { FRESH_KEY, FRESH_VALUE, LOGITS_INDEX } from './engine-graph.ts';
 import {
   Arena,
   KvBlock,
-  allocWords,
   extractRow,
   gatherSpansIntoRow,
   moveRow,
@@ -55,6 +54,7 @@ export class InplaceRunner implements StepRunner {
   private readonly arenas: [Arena[], Arena[]];
   private current = 0;
   private readonly freshArenas: Arena[];
+  private readonly prefillArenas: Arena[];
   private logitsBuffer = new Float32Array(0);
 
   constructor(cfg: InplaceRunnerConfig) {
@@ -64,17 +64,18 @@ export class InplaceRunner implements StepRunner {
     const set = () => Array.from({ length: this.tensorCount }, () => new Arena(cfg.layout.dtype));
     this.arenas = [set(), set()];
     this.freshArenas = set();
+    this.prefillArenas = set();
   }
 
   get batchBytes(): number {
     let n = 0;
-    for (const set of [...this.arenas, this.freshArenas]) for (const a of set) n += a.byteLength;
+    for (const set of [...this.arenas, this.freshArenas, this.prefillArenas]) for (const a of set) n += a.byteLength;
     return n;
   }
 
   releaseBatch(): void {
     this.batch = null;
-    for (const set of [...this.arenas, this.freshArenas]) for (const a of set) a.release();
+    for (const set of [...this.arenas, this.freshArenas, this.prefillArenas]) for (const a of set) a.release();
     this.logitsBuffer = new Float32Array(0);
   }
 
@@ -84,9 +85,9 @@ export class InplaceRunner implements StepRunner {
     return extractRow(this.layout, this.batch.tensors, b, this.batch.capacity, [[0, this.batch.lengths[b]!]]);
   }
 
-  async decode(rows: readonly Sequence[]): Promise<DecodeResult> {
+  async decode(rows: readonly Sequence[], expectedRows = rows.length): Promise<DecodeResult> {
     const t0 = performance.now();
-    const { assembled, absorbed } = this.place(rows);
+    const { assembled, absorbed } = this.place(rows, Math.max(rows.length, expectedRows));
     const assembleMs = assembled || absorbed.length > 0 ? performance.now() - t0 : 0;
     const batch = this.batch!;
     const B = batch.slots.length;
@@ -127,7 +128,8 @@ export class InplaceRunner implements StepRunner {
     for (const { seq } of chunks) P = Math.max(P, seq.computed);
     const { kvHeads, headDim } = this.layout;
     // Past: each row's spans right-aligned in fresh tensors (prefill batches are small and short-lived).
-    const past = Array.from({ length: this.tensorCount }, () => allocWords(this.layout.dtype, B * kvHeads * P * headDim));
+    // Reused buffers; stale columns outside each row's spans are masked.
+    const past = this.prefillArenas.map((a) => a.view(B * kvHeads * P * headDim));
     const inputIds = new BigInt64Array(B * S).fill(BigInt(this.cfg.padTokenId));
     const positions = new BigInt64Array(B * S);
     const mask = new BigInt64Array(B * (P + S));
@@ -166,8 +168,11 @@ export class InplaceRunner implements StepRunner {
     });
   }
 
-  /** Put every row in a slot: reuse free slots when possible, otherwise re-lay out the buffers. */
-  private place(rows: readonly Sequence[]): { assembled: boolean; absorbed: Sequence[] } {
+  /**
+   * Put every row in a slot: reuse free slots when possible, otherwise re-lay out the buffers with
+   * `targetRows` slots (room for sequences about to join).
+   */
+  private place(rows: readonly Sequence[], targetRows: number): { assembled: boolean; absorbed: Sequence[] } {
     const old = this.batch;
     const wanted = new Set(rows);
     if (old) old.slots.forEach((seq, b) => seq && !wanted.has(seq) && (old.slots[b] = null));
@@ -175,8 +180,9 @@ export class InplaceRunner implements StepRunner {
     let need = 0;
     for (const seq of rows) need = Math.max(need, seq.kvLength + 1);
     const free = old ? old.slots.filter((s) => s === null).length : 0;
-    const relayout =
-      !old || need > old.capacity || joiners.length > free || free - joiners.length > Math.max(1, Math.floor(rows.length / 8));
+    // Free slots run (masked) dummy rows: keep only about as many as will be filled soon.
+    const tooManySlots = old !== null && old.slots.length - targetRows > Math.max(1, Math.floor(targetRows / 8));
+    const relayout = !old || need > old.capacity || joiners.length > free || tooManySlots;
     if (!relayout) {
       for (const seq of joiners) {
         const b = old.slots.indexOf(null);
@@ -188,7 +194,8 @@ export class InplaceRunner implements StepRunner {
     }
     const capacity = need + HEADROOM;
     const { kvHeads, headDim } = this.layout;
-    const elements = rows.length * kvHeads * capacity * headDim;
+    const slots = Math.max(rows.length, targetRows);
+    const elements = slots * kvHeads * capacity * headDim;
     const target = this.arenas[1 - this.current]!.map((a) => a.view(elements));
     rows.forEach((seq, i) => {
       const b = old ? old.slots.indexOf(seq) : -1;
@@ -196,7 +203,8 @@ export class InplaceRunner implements StepRunner {
       else gatherSpansIntoRow(this.layout, seq.spans, target, i, capacity, seq.kvLength);
     });
     this.current = 1 - this.current;
-    this.batch = { slots: rows.slice(), lengths: rows.map((s) => s.kvLength), capacity, tensors: target };
+    const all: Array<Sequence | null> = [...rows, ...new Array<null>(slots - rows.length).fill(null)];
+    this.batch = { slots: all, lengths: all.map((s) => s?.kvLength ?? 0), capacity, tensors: target };
     return { assembled: true, absorbed: joiners };
   }
 

@@ -29,7 +29,11 @@ export interface PrefillRowResult {
 }
 
 export interface StepRunner {
-  decode(rows: readonly Sequence[]): Promise<DecodeResult>;
+  /**
+   * @param expectedRows how many rows the batch will soon hold (decoding + prefilling): a runner may keep
+   *   free slots for them instead of re-laying out its buffers at every join.
+   */
+  decode(rows: readonly Sequence[], expectedRows?: number): Promise<DecodeResult>;
   /** Each row computes `tokens` more prompt tokens (padded to `width`); updates each sequence's own KV span. */
   prefill(chunks: ReadonlyArray<{ seq: Sequence; tokens: number }>, width: number): Promise<PrefillRowResult[]>;
   /** Copy a decoding sequence's KV out of the batch (conversation retention); null if it isn't there. */
