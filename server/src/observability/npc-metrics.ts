@@ -28,32 +28,59 @@ export function createNpcMetrics(server: ServerMetrics, engine: InferenceEngine)
   const illegalActions = new Counter({ name: 'worldmind_npc_illegal_actions_total', help: 'Replies whose action call was not legal for the NPC (the grammar should keep this at 0)', labelNames: ['npc'] as const, registers });
   const refusals = new Counter({ name: 'worldmind_npc_talk_refused_total', help: 'Player lines refused before reaching the model, by reason', labelNames: ['code'] as const, registers });
 
-  const queueDepth = new Gauge({ name: 'worldmind_engine_queue_depth', help: 'Generation requests waiting for admission', registers });
-  const running = new Gauge({ name: 'worldmind_engine_running', help: 'Generation requests admitted (prefilling or decoding)', registers });
-  const decodeRate = new Gauge({ name: 'worldmind_engine_decode_tokens_per_second', help: 'Tokens generated per second over the engine window, all requests together', registers });
-  const kvBytes = new Gauge({ name: 'worldmind_engine_kv_bytes', help: 'KV cache bytes held by the engine', registers });
-  const prefixHitRate = new Gauge({ name: 'worldmind_engine_prefix_cache_hit_rate', help: 'Share of prefix-cache lookups that reused cached KV', registers });
-  const batchSteps = new Gauge({ name: 'worldmind_engine_batch_size_steps', help: 'Decode steps run at each batch size since start', labelNames: ['size'] as const, registers });
-  const engineTtft = new Gauge({ name: 'worldmind_engine_ttft_ms', help: 'Engine time to first token over recent requests', labelNames: ['quantile'] as const, registers });
-  const engineItl = new Gauge({ name: 'worldmind_engine_itl_ms', help: 'Engine inter-token latency over recent requests', labelNames: ['quantile'] as const, registers });
-  const restarts = new Gauge({ name: 'worldmind_engine_restarts', help: 'Times the engine worker died and was replaced', registers });
-
-  server.onCollect(async () => {
-    const snapshot = await engine.metrics().catch(() => undefined);
-    if (!snapshot) return;
-    const e = snapshot.engine;
-    queueDepth.set(e.queueDepth);
-    running.set(e.prefilling + e.decoding);
-    decodeRate.set(e.decodeTokensPerSecond);
-    kvBytes.set(e.kv.bytesInUse);
-    prefixHitRate.set(e.prefixCache.hitRate);
-    for (const [size, steps] of Object.entries(e.batchSizeHistogram)) batchSteps.set({ size }, steps);
-    for (const q of ['p50', 'p99'] as const) {
-      engineTtft.set({ quantile: q }, snapshot.requests.ttftMs[q] || 0);
-      engineItl.set({ quantile: q }, snapshot.requests.itlMs[q] || 0);
-    }
-    restarts.set(snapshot.restarts);
+  // prom-client reads every metric of a scrape concurrently, so each engine gauge awaits one shared
+  // snapshot (one message to the worker per scrape) instead of relying on another gauge to fill it in.
+  type Snapshot = Awaited<ReturnType<InferenceEngine['metrics']>>;
+  let pending: Promise<Snapshot | undefined> | undefined;
+  const snapshot = () => {
+    pending ??= engine.metrics().catch(() => undefined).finally(() => setTimeout(() => (pending = undefined), 100).unref());
+    return pending;
+  };
+  const engineGauge = (name: string, help: string, read: (s: Snapshot) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      async collect() {
+        const s = await snapshot();
+        if (s) this.set(read(s));
+      },
+    });
+  engineGauge('worldmind_engine_queue_depth', 'Generation requests waiting for admission', (s) => s.engine.queueDepth);
+  engineGauge('worldmind_engine_running', 'Generation requests admitted (prefilling or decoding)', (s) => s.engine.prefilling + s.engine.decoding);
+  engineGauge('worldmind_engine_decode_tokens_per_second', 'Tokens generated per second over the engine window, all requests together', (s) => s.engine.decodeTokensPerSecond);
+  engineGauge('worldmind_engine_kv_bytes', 'KV cache bytes held by the engine', (s) => s.engine.kv.bytesInUse);
+  engineGauge('worldmind_engine_prefix_cache_hit_rate', 'Share of prefix-cache lookups that reused cached KV', (s) => s.engine.prefixCache.hitRate);
+  engineGauge('worldmind_engine_generated_tokens', 'Tokens generated since the engine started', (s) => s.engine.generatedTokens);
+  engineGauge('worldmind_engine_restarts', 'Times the engine worker died and was replaced', (s) => s.restarts);
+  new Gauge({
+    name: 'worldmind_engine_batch_size_steps',
+    help: 'Decode steps run at each batch size since start',
+    labelNames: ['size'] as const,
+    registers,
+    async collect() {
+      const s = await snapshot();
+      if (s) for (const [size, steps] of Object.entries(s.engine.batchSizeHistogram)) this.set({ size }, steps);
+    },
   });
+  for (const [name, help, pick] of [
+    ['worldmind_engine_ttft_ms', 'Engine time to first token over recent requests', (s: Snapshot) => s.requests.ttftMs],
+    ['worldmind_engine_itl_ms', 'Engine inter-token latency over recent requests', (s: Snapshot) => s.requests.itlMs],
+  ] as const) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['quantile'] as const,
+      registers,
+      async collect() {
+        const s = await snapshot();
+        if (!s) return;
+        const p = pick(s);
+        this.set({ quantile: '0.5' }, p.p50 || 0);
+        this.set({ quantile: '0.99' }, p.p99 || 0);
+      },
+    });
+  }
 
   return { turns, ttft, actions, illegalActions, refusals };
 }
