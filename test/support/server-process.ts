@@ -29,7 +29,7 @@ export interface ServerProcess {
 export function spawnServer(env: Record<string, string>): ServerProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/src/main.ts'], {
     cwd: repoRoot,
-    env: { ...process.env, LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env },
+    env: { ...process.env, LOG_LEVEL: 'info', HOST: '127.0.0.1', DB_PATH: ':memory:', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
