@@ -48,6 +48,7 @@ export interface RunData {
   remote?: { tick: Histogram | undefined; patch: Histogram | undefined; series: TickPoint[] };
   /** worldmind_npc_illegal_actions_total over the run, when the server exposes it. */
   illegalActionsMetric: number | undefined;
+  machine: { cpus: number; loadavg_1m_at_start: number; loadavg_1m_at_end: number };
   notes: string[];
 }
 
@@ -147,6 +148,8 @@ export function buildReport(d: RunData): Report {
     frames: frameCount,
     rooms: rooms ?? null,
     frames_per_room_s: num(framesPerRoomS, 1),
+    expected_frames_per_room_s: d.remote ? null : round(1000 / Number(process.env.PATCH_RATE_MS || 50), 1),
+    machine: d.machine,
     server_event_loop_utilisation: num(serverElu, 3),
     bot_event_loop_utilisation: { mean: num(mean(measuredElu), 3), max: measuredElu.length ? num(Math.max(...measuredElu), 3) : null },
     input_hz_per_walking_bot: num(c.walkingSeconds > 0 ? c.intents / c.walkingSeconds : Number.NaN, 2),
@@ -208,6 +211,7 @@ export function renderTable(report: Report): string {
     tracked_bots: number;
     rooms: number | null;
     frames_per_room_s: number | null;
+    expected_frames_per_room_s: number | null;
     server_event_loop_utilisation: number | null;
     bot_event_loop_utilisation: { mean: number | null; max: number | null };
     input_hz_per_walking_bot: number | null;
@@ -224,7 +228,7 @@ export function renderTable(report: Report): string {
   const rows: (string | number)[][] = [
     ['players (joined / failed)', `${s.players} (${s.joined} / ${s.join_failures})`],
     ['measured duration', `${s.duration_s} s`],
-    ['server', `${d.server}; ${d.rooms ?? '?'} world room(s); ${show(d.frames_per_room_s)} frames/room/s; event loop ${show(d.server_event_loop_utilisation === null ? null : round(d.server_event_loop_utilisation * 100, 0), '%')} busy`],
+    ['server', `${d.server}; ${d.rooms ?? '?'} world room(s); ${show(d.frames_per_room_s)} frames/room/s${d.expected_frames_per_room_s ? ` (of ${d.expected_frames_per_room_s})` : ''}; event loop ${show(d.server_event_loop_utilisation === null ? null : round(d.server_event_loop_utilisation * 100, 0), '%')} busy`],
     ['bot processes', `${d.bot_processes} (${d.tracked_bots} tracked bots); event loop mean ${show(d.bot_event_loop_utilisation.mean === null ? null : round(d.bot_event_loop_utilisation.mean * 100, 0), '%')}, max ${show(d.bot_event_loop_utilisation.max === null ? null : round(d.bot_event_loop_utilisation.max * 100, 0), '%')}`],
     ['input per walking bot', `${show(d.input_hz_per_walking_bot)} Hz (target ${d.input_hz_target})`],
     ['tick p50 / p99 / max', `${show(s.tick_ms.p50)} / ${show(s.tick_ms.p99)} / ${show(s.tick_ms.max)} ms`],

@@ -15,6 +15,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderChart } from './chart.ts';
@@ -78,6 +79,9 @@ class Resources {
       [...this.children].map(async (child) => {
         if (child.exitCode !== null || child.signalCode !== null) return;
         const exited = new Promise((r) => child.once('exit', r));
+        // Children that were told to stop exit by themselves (and write their CPU profiles); then insist.
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 2_000))]);
+        if (child.exitCode !== null || child.signalCode !== null) return;
         child.kill('SIGTERM');
         await Promise.race([exited, new Promise((r) => setTimeout(r, 3_000))]);
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -277,6 +281,7 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
       child.send({ cmd: 'start', config } satisfies ToBot);
     }
 
+    const loadAtStart = loadavg()[0]!;
     const rampStarted = Date.now();
     await Promise.all(joinedAll);
     log(`loadtest: ${data.joined} joined, ${data.joinFailures} failed in ${((Date.now() - rampStarted) / 1000).toFixed(1)} s; measuring for ${opts.durationS} s`);
@@ -308,6 +313,7 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
     });
     await res.sleep(opts.durationS * 1000);
     const measureEnd = Date.now();
+    const loadAtEnd = loadavg()[0]!;
     clearInterval(progressTimer);
     const endText = await fetchMetrics(metricsBase);
     measuring = false;
@@ -332,6 +338,11 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
     for (const c of counters.values()) for (const key of Object.keys(summed) as (keyof BotCounters)[]) summed[key] += c[key];
     if (opts.talkEveryS > 0 && data.errors.talk_unsupported) notes.push('the server answered talk messages with unknown_message: NPC dialogue is not wired on this server yet');
 
+    const cpus = availableParallelism();
+    const ourProcesses = k + (where === 'child' ? 1 : 0) + (where === 'in-process' ? 1 : 0);
+    if (loadAtStart > cpus + 0.5 || loadAtEnd > Math.max(cpus, ourProcesses) + 1) {
+      notes.push(`the machine was busy with other work (1-min load average ${loadAtStart.toFixed(1)} at start, ${loadAtEnd.toFixed(1)} at end, ${cpus} cores): numbers are pessimistic`);
+    }
     const report = buildReport({
       options: opts,
       serverWhere: where,
@@ -344,6 +355,7 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
       frames,
       remote: remoteData,
       illegalActionsMetric: illegalEnd !== undefined ? illegalEnd - illegalStart : undefined,
+      machine: { cpus, loadavg_1m_at_start: Math.round(loadAtStart * 100) / 100, loadavg_1m_at_end: Math.round(loadAtEnd * 100) / 100 },
       notes,
     });
     const botElu = report.details.bot_event_loop_utilisation as { max: number | null };

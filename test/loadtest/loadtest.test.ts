@@ -166,8 +166,10 @@ describe('loadtest options', () => {
       expect((err as Error).message).toMatch(/--processes "two"/);
     }
     expect(() => parseOptions(['--duration', '5'])).toThrow(/--players is required/);
+    expect(parseOptions(['--players', '100', '--duration', '5', '--talk-every', '0']).tracked).toBe(16);
+    expect(parseOptions(['--players', '100', '--duration', '5']).tracked).toBe(32);
     const o = parseOptions(['--players', '2500', '--duration', '30']);
-    expect(o).toMatchObject({ processes: 3, tracked: 125, inputHz: 10, server: 'child', aoi: true, talkEveryS: 90 });
+    expect(o).toMatchObject({ processes: 3, tracked: 50, inputHz: 10, server: 'child', aoi: true, talkEveryS: 90 });
   });
 
   it('estimates histogram quantiles from Prometheus buckets', () => {
