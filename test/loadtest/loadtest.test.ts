@@ -3,7 +3,7 @@
  * server on loopback, real bot processes): a short run completes with zero join failures and writes
  * its JSON report and SVG chart; non-loopback endpoints are refused unless explicitly allowed.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,8 @@ interface CliResult {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** Processes of the run's process group still alive after the CLI exited (server child, bot processes). */
+  leftovers: string;
 }
 
 /** Runs the CLI with a hard bound; the CLI bounds itself too, this is a backstop. */
@@ -28,15 +30,24 @@ function runCli(args: string[], timeoutMs = 75_000): Promise<CliResult> {
       cwd: repoRoot,
       env: { ...process.env, LOG_LEVEL: 'error' },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, so the test can check that no child outlives the run.
+      detached: true,
     });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), timeoutMs);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      let leftovers = '';
+      try {
+        leftovers = execFileSync('pgrep', ['-a', '-g', String(child.pid)], { encoding: 'utf8' }).trim();
+      } catch {
+        leftovers = ''; // pgrep exits 1 when the group is empty
+      }
+      if (leftovers) process.kill(-child.pid!, 'SIGKILL');
+      resolve({ code, stdout, stderr, leftovers });
     });
   });
 }
@@ -80,6 +91,7 @@ describe('loadtest CLI', () => {
     const result = await runCli(['--players', '6', '--duration', '4', '--talk-every', '4', '--max-talkers', '2', '--json', '--out', dir]);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/starting a server \(in its own child process/);
+    expect(result.leftovers, 'processes left behind').toBe('');
 
     const lines = result.stdout.trim().split('\n');
     const summary = JSON.parse(lines.at(-1)!);
