@@ -11,8 +11,10 @@
  *   opener, e.g. "[walk_to forge]]"); the turn completes when one sequence is finished.
  *
  * Hand-written because the language is tiny (a finite set of suffixes after free text) and must run
- * per token in the worker; `@mlc-ai/web-xgrammar` was evaluated but targets JSON/EBNF over a WASM
- * build, which is far more than "free text, then one of N strings" needs.
+ * per token in the worker. `@mlc-ai/web-xgrammar` (0.1.x, an Emscripten build of xgrammar) was
+ * evaluated: it could express the language as EBNF, but a grammar cannot say "force the call when the
+ * model would rather stop" (that needs the logits), and it adds a WASM module plus a vocabulary
+ * compile per model for what is here a trie walk over a few dozen token sequences.
  */
 import type { ConstraintContext, TokenConstraint } from '../inference/engine/constraint-spec.ts';
 
