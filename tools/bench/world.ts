@@ -4,6 +4,8 @@
  * For each avatar count, runs the same moving crowd against a fresh server twice — with area of
  * interest and with full-state sync — and reports the server's frame time (simulation step + patch:
  * AOI refresh, per-view encoding, send) and the bytes each client receives per second.
+ * Then, at `--inference-avatars` (default 200) with AOI, the frame time with the server's inference
+ * engine idle vs saturated (`--inference-concurrency` generations in flight, engine on one thread).
  * The server runs in a child process (one core), the bots here (the other core).
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -19,6 +21,8 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '8' },
     warmup: { type: 'string', default: '20' },
     json: { type: 'boolean', default: false },
+    'inference-avatars': { type: 'string', default: '200' },
+    'inference-concurrency': { type: 'string', default: '32' },
   },
 });
 
@@ -35,10 +39,11 @@ interface RunResult {
   clients: number;
 }
 
-function startServerProcess(aoi: boolean): Promise<{ child: ChildProcess; port: number }> {
+function startServerProcess(aoi: boolean, npc = false): Promise<{ child: ChildProcess; port: number }> {
   const child = fork(fileURLToPath(new URL('./world-server-run.ts', import.meta.url)), [], {
     execArgv: ['--import', 'tsx', ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROFILE] : [])],
-    env: { ...process.env, BENCH_AOI: String(aoi) },
+    // The engine gets one thread: on two cores the other belongs to the game loop (and the bots).
+    env: { ...process.env, BENCH_AOI: String(aoi), BENCH_NPC: String(npc), INFERENCE_THREADS: process.env.INFERENCE_THREADS ?? '1' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   return new Promise((resolve, reject) => {
@@ -82,8 +87,8 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-async function runOnce(avatars: number, aoi: boolean): Promise<RunResult> {
-  const { child, port } = await startServerProcess(aoi);
+async function runOnce(avatars: number, aoi: boolean, saturate = 0, npc = false): Promise<RunResult & { generated_tok_s: number }> {
+  const { child, port } = await startServerProcess(aoi, npc);
   const endpoint = `ws://127.0.0.1:${port}`;
   const bots: WorldClient[] = [];
   const rand = mulberry32(avatars);
@@ -112,7 +117,7 @@ async function runOnce(avatars: number, aoi: boolean): Promise<RunResult> {
     await new Promise((r) => setTimeout(r, warmupMs));
     const bytesBefore = bots.map((b) => b.network.bytesReceived);
     const started = performance.now();
-    const { frames, clients } = await request<{ frames: number[]; clients: number }>(child, { cmd: 'measure', ms: measureMs }, 'frames', measureMs + 30_000);
+    const { frames, clients, generated } = await request<{ frames: number[]; clients: number; generated: number }>(child, { cmd: 'measure', ms: measureMs, saturate }, 'frames', measureMs + 60_000);
     const seconds = (performance.now() - started) / 1000;
     const bytes = bots.map((b, i) => (b.network.bytesReceived - bytesBefore[i]!) / seconds);
     timers.forEach(clearTimeout);
@@ -121,6 +126,7 @@ async function runOnce(avatars: number, aoi: boolean): Promise<RunResult> {
       tick_ms_p99: round(percentile(frames, 99), 3),
       bytes_per_client_s: round(bytes.reduce((a, b) => a + b, 0) / bytes.length, 0),
       clients,
+      generated_tok_s: round(generated / seconds, 1),
     };
   } finally {
     await Promise.all(bots.map((b) => b.leave()));
@@ -144,6 +150,22 @@ console.log(
     rows.map((r) => [r.avatars, r.aoi.tick_ms_p50, r.aoi.tick_ms_p99, r.aoi.bytes_per_client_s, r.full.tick_ms_p50, r.full.tick_ms_p99, r.full.bytes_per_client_s, r.bytes_ratio]),
   ),
 );
+const inferenceAvatars = Number(args['inference-avatars']);
+const concurrency = Number(args['inference-concurrency']);
+log(`bench:world: ${inferenceAvatars} avatars with the inference engine idle…`);
+const idle = await runOnce(inferenceAvatars, true, 0, true);
+log(`bench:world: ${inferenceAvatars} avatars with ${concurrency} generations in flight…`);
+const saturated = await runOnce(inferenceAvatars, true, concurrency, true);
+console.log('');
+console.log(
+  table(
+    ['avatars (AOI)', 'engine', 'tick p50 ms', 'tick p99 ms', 'generated tok/s'],
+    [
+      [inferenceAvatars, 'idle', idle.tick_ms_p50, idle.tick_ms_p99, idle.generated_tok_s],
+      [inferenceAvatars, `saturated (${concurrency} in flight)`, saturated.tick_ms_p50, saturated.tick_ms_p99, saturated.generated_tok_s],
+    ],
+  ),
+);
 const result = {
   rows: rows.map((r) => ({
     avatars: r.avatars,
@@ -151,6 +173,11 @@ const result = {
     full: { tick_ms_p99: r.full.tick_ms_p99, bytes_per_client_s: r.full.bytes_per_client_s },
     bytes_ratio: r.bytes_ratio,
   })),
+  inference_load: {
+    tick_ms_p99_idle: idle.tick_ms_p99,
+    tick_ms_p99_saturated: saturated.tick_ms_p99,
+    ratio: round(saturated.tick_ms_p99 / idle.tick_ms_p99, 2),
+  },
 };
 if (args.json) console.log(JSON.stringify(result));
 process.exit(0);
