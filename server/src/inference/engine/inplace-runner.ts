@@ -103,7 +103,8 @@ export class InplaceRunner implements StepRunner {
       mask.fill(1n, b * (C + 1), b * (C + 1) + batch.lengths[b]!);
     });
     const fresh = await this.run(B, 1, C, inputIds, mask, positions, new BigInt64Array(B), batch.tensors);
-    // Write each live row's new K/V into its next column.
+    // Write each live row's new K/V into its next column (plain loops: thousands of tiny copies per step,
+    // where subarray().set() would allocate two views each).
     const { kvHeads, headDim } = this.layout;
     batch.slots.forEach((seq, b) => {
       if (!seq) return;
@@ -113,7 +114,8 @@ export class InplaceRunner implements StepRunner {
         const dst = batch.tensors[t]!;
         for (let h = 0; h < kvHeads; h++) {
           const from = (b * kvHeads + h) * headDim;
-          dst.set(src.subarray(from, from + headDim), ((b * kvHeads + h) * C + column) * headDim);
+          const to = ((b * kvHeads + h) * C + column) * headDim;
+          for (let i = 0; i < headDim; i++) dst[to + i] = src[from + i]!;
         }
       }
       batch.lengths[b] = column + 1;
