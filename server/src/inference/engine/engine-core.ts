@@ -149,7 +149,9 @@ export class EngineCore {
       padTokenId: model.specialTokens.pad,
     };
     this.runner =
-      kvStrategy === 'inplace' ? new InplaceRunner(runnerConfig) : new ConcatRunner({ ...runnerConfig, strategy: kvStrategy });
+      kvStrategy === 'inplace'
+        ? new InplaceRunner({ ...runnerConfig, maxRows: settings.maxBatchSize })
+        : new ConcatRunner({ ...runnerConfig, strategy: kvStrategy });
   }
 
   /** KV budget not booked by admitted requests nor held by the prefix cache. */
@@ -257,8 +259,10 @@ export class EngineCore {
 
   private async runDecode(rows: Sequence[]): Promise<void> {
     const t0 = performance.now();
-    // Sequences still prefilling join soon: let the runner keep slots for them.
-    const result = await this.runner.decode(rows, rows.length + this.scheduler.prefilling.length);
+    // Sequences still prefilling join soon: let the runner keep a few slots for them (a free slot still
+    // costs a row of compute every step, so only about a quarter more than the running rows).
+    const joining = Math.min(this.scheduler.prefilling.length, Math.max(2, Math.ceil(rows.length / 4)));
+    const result = await this.runner.decode(rows, rows.length + joining);
     this.stepStats.decodeSteps++;
     this.stepStats.decodeMs += performance.now() - t0;
     this.stepStats.longestRunMs = Math.max(this.stepStats.longestRunMs, performance.now() - t0);

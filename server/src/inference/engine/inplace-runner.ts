@@ -7,7 +7,7 @@
  * masked. A leaving sequence just frees its slot (a free slot runs a masked dummy row until reused or
  * compacted); a joining sequence is copied into a free slot. The buffers are re-laid out only when the
  * batch needs more rows or columns, or too many slots are free — not every step, and not on every join.
- * C carries headroom so growing sequences re-layout at most every HEADROOM steps.
+ * C carries headroom so growing sequences re-lay out at most every HEADROOM steps.
  */
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import type { DecoderIo } from '../model/session-io.ts';
@@ -26,9 +26,11 @@ import type { Sequence } from './sequence.ts';
 import type { DecodeResult, PrefillRowResult, StepRunner } from './step-runner.ts';
 
 /** Spare columns allocated past the longest row, so growth re-layouts are rare. */
-const HEADROOM = 32;
+const HEADROOM = 64;
 
 export interface InplaceRunnerConfig {
+  /** Most rows a decode batch will hold (buffers are sized for it, so adding rows never moves KV). */
+  maxRows: number;
   session: InferenceSession;
   io: DecoderIo;
   layout: KvLayout;
@@ -171,43 +173,89 @@ export class InplaceRunner implements StepRunner {
   }
 
   /**
-   * Put every row in a slot: reuse free slots when possible, otherwise re-lay out the buffers with
-   * `targetRows` slots (room for sequences about to join).
+   * Put every row in a slot. Rows are the outermost dimension of [B, kvH, C, hd], so adding slots at the end
+   * leaves existing rows where they are (the buffers are sized for `maxRows` up front), and removing free
+   * slots moves only the last rows into the holes. Only a larger C re-lays out every row.
    */
   private place(rows: readonly Sequence[], targetRows: number): { assembled: boolean; absorbed: Sequence[] } {
-    const old = this.batch;
-    const wanted = new Set(rows);
-    if (old) old.slots.forEach((seq, b) => seq && !wanted.has(seq) && (old.slots[b] = null));
-    const joiners = old ? rows.filter((s) => !old.slots.includes(s)) : rows.slice();
     let need = 0;
     for (const seq of rows) need = Math.max(need, seq.kvLength + 1);
-    const free = old ? old.slots.filter((s) => s === null).length : 0;
-    // Free slots run (masked) dummy rows: keep only about as many as will be filled soon.
-    const tooManySlots = old !== null && old.slots.length - targetRows > Math.max(1, Math.floor(targetRows / 8));
-    const relayout = !old || need > old.capacity || joiners.length > free || tooManySlots;
-    if (!relayout) {
-      for (const seq of joiners) {
-        const b = old.slots.indexOf(null);
-        gatherSpansIntoRow(this.layout, seq.spans, old.tensors, b, old.capacity, seq.kvLength);
-        old.slots[b] = seq;
-        old.lengths[b] = seq.kvLength;
+    const batch = this.batch;
+    if (!batch || need > batch.capacity) return this.relayout(rows, targetRows, need);
+    const wanted = new Set(rows);
+    batch.slots.forEach((seq, b) => seq && !wanted.has(seq) && (batch.slots[b] = null));
+    const joiners = rows.filter((s) => !batch.slots.includes(s));
+    let changed = false;
+    const missing = joiners.length - batch.slots.filter((s) => s === null).length;
+    if (missing > 0) {
+      const slots = Math.max(batch.slots.length + missing, targetRows);
+      if (this.slotElements(slots, batch.capacity) > this.arenas[this.current]![0]!.capacity) return this.relayout(rows, targetRows, need);
+      while (batch.slots.length < slots) {
+        batch.slots.push(null);
+        batch.lengths.push(0);
       }
-      return { assembled: false, absorbed: joiners };
+      changed = true;
     }
+    for (const seq of joiners) {
+      const b = batch.slots.indexOf(null);
+      gatherSpansIntoRow(this.layout, seq.spans, this.arenas[this.current]!.map((a) => a.view(this.slotElements(batch.slots.length, batch.capacity))), b, batch.capacity, seq.kvLength);
+      batch.slots[b] = seq;
+      batch.lengths[b] = seq.kvLength;
+    }
+    // Free slots still cost a (masked) row of compute each step: keep only about as many as will be filled.
+    const keep = Math.max(rows.length, targetRows);
+    if (batch.slots.length - keep > Math.max(1, Math.floor(keep / 8))) {
+      this.compact(batch, keep);
+      changed = true;
+    }
+    if (changed || joiners.length > 0) batch.tensors = this.arenas[this.current]!.map((a) => a.view(this.slotElements(batch.slots.length, batch.capacity)));
+    return { assembled: changed, absorbed: joiners };
+  }
+
+  /** Move the last live rows into free slots until at most `keep` slots remain. */
+  private compact(batch: SlotBatch, keep: number): void {
+    const tensors = this.arenas[this.current]!.map((a) => a.view(this.slotElements(batch.slots.length, batch.capacity)));
+    for (let hole = batch.slots.indexOf(null); hole >= 0 && hole < batch.slots.length; hole = batch.slots.indexOf(null)) {
+      while (batch.slots.length > 0 && batch.slots[batch.slots.length - 1] === null && batch.slots.length > keep) {
+        batch.slots.pop();
+        batch.lengths.pop();
+      }
+      if (batch.slots.length <= keep || hole >= batch.slots.length - 1) break;
+      const last = batch.slots.length - 1;
+      const length = batch.lengths[last]!;
+      moveRow(this.layout, tensors, last, batch.capacity, 0, length, tensors, hole, batch.capacity, length);
+      batch.slots[hole] = batch.slots[last]!;
+      batch.lengths[hole] = length;
+      batch.slots.pop();
+      batch.lengths.pop();
+    }
+  }
+
+  /** Copy every row into the other buffer set with room for `need` columns (+ headroom) and `maxRows` rows. */
+  private relayout(rows: readonly Sequence[], targetRows: number, need: number): { assembled: boolean; absorbed: Sequence[] } {
+    const old = this.batch;
     const capacity = need + HEADROOM;
-    const { kvHeads, headDim } = this.layout;
     const slots = Math.max(rows.length, targetRows);
-    const elements = slots * kvHeads * capacity * headDim;
-    const target = this.arenas[1 - this.current]!.map((a) => a.view(elements));
+    const next = this.arenas[1 - this.current]!;
+    for (const a of next) a.reserve(this.slotElements(Math.max(slots, this.cfg.maxRows), capacity));
+    const target = next.map((a) => a.view(this.slotElements(slots, capacity)));
+    const absorbed: Sequence[] = [];
     rows.forEach((seq, i) => {
       const b = old ? old.slots.indexOf(seq) : -1;
       if (old && b >= 0) moveRow(this.layout, old.tensors, b, old.capacity, 0, old.lengths[b]!, target, i, capacity, old.lengths[b]!);
-      else gatherSpansIntoRow(this.layout, seq.spans, target, i, capacity, seq.kvLength);
+      else {
+        gatherSpansIntoRow(this.layout, seq.spans, target, i, capacity, seq.kvLength);
+        absorbed.push(seq);
+      }
     });
     this.current = 1 - this.current;
     const all: Array<Sequence | null> = [...rows, ...new Array<null>(slots - rows.length).fill(null)];
     this.batch = { slots: all, lengths: all.map((s) => s?.kvLength ?? 0), capacity, tensors: target };
-    return { assembled: true, absorbed: joiners };
+    return { assembled: true, absorbed };
+  }
+
+  private slotElements(rows: number, capacity: number): number {
+    return rows * this.layout.kvHeads * capacity * this.layout.headDim;
   }
 
   private async run(

@@ -167,9 +167,20 @@ export class Arena {
   private buffer: KvWords | null = null;
   constructor(private readonly dtype: KvDtype) {}
 
+  /** The first `elements` words; reallocates (content lost) when the buffer is too small. */
   view(elements: number): KvWords {
+    this.reserve(elements);
+    return this.buffer!.subarray(0, elements);
+  }
+
+  /** Make room for `elements` words without shrinking; content is kept only if no reallocation happens. */
+  reserve(elements: number): void {
     if (!this.buffer || this.buffer.length < elements) this.buffer = allocWords(this.dtype, Math.ceil(elements * 1.25));
-    return this.buffer.subarray(0, elements);
+  }
+
+  /** Words available without reallocating. */
+  get capacity(): number {
+    return this.buffer?.length ?? 0;
   }
 
   get byteLength(): number {

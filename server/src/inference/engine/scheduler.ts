@@ -159,7 +159,12 @@ export class Scheduler {
     return admitted;
   }
 
-  /** Plan the next step within the per-step token budget. */
+  /**
+   * Plan the next step within the per-step token budget. Prefill rows share one width S (the graph takes one
+   * S per run), so the plan picks how many of the next prompts (priority order) to run together: the count
+   * whose chunks carry the most real (unpadded) tokens within the budget, counting each prompt it finishes
+   * (a first token now, no small leftover chunk later) as `minPrefillChunk` tokens more.
+   */
   plan(): StepPlan {
     const decode = this.decoding.slice();
     const ready = this.prefilling.filter((s) => s.phase === 'prefilling' && s.remainingPrompt > 0);
@@ -167,15 +172,20 @@ export class Scheduler {
     // Interactive prompts first, then admission order (stable sort).
     ready.sort((a, b) => a.priorityRank - b.priorityRank);
     const budget = Math.max(this.limits.minPrefillChunk, this.limits.stepTokenBudget - decode.length);
-    const first = ready[0]!;
-    const width = Math.min(first.remainingPrompt, budget);
-    const prefill: PrefillChunk[] = [{ seq: first, tokens: width }];
-    // More rows join while their padded cost (width each) still fits the budget.
-    for (const seq of ready.slice(1)) {
-      if ((prefill.length + 1) * width > budget) break;
-      prefill.push({ seq, tokens: Math.min(seq.remainingPrompt, width) });
+    let best = { rows: 1, width: Math.min(ready[0]!.remainingPrompt, budget), score: -1 };
+    let longest = 0;
+    for (let rows = 1; rows <= Math.min(ready.length, budget); rows++) {
+      longest = Math.max(longest, ready[rows - 1]!.remainingPrompt);
+      const width = Math.min(longest, Math.floor(budget / rows));
+      let score = 0;
+      for (let i = 0; i < rows; i++) {
+        const remaining = ready[i]!.remainingPrompt;
+        score += Math.min(remaining, width) + (remaining <= width ? this.limits.minPrefillChunk : 0);
+      }
+      if (score > best.score) best = { rows, width, score };
     }
-    return { decode, prefill, prefillWidth: width };
+    const prefill = ready.slice(0, best.rows).map((seq) => ({ seq, tokens: Math.min(seq.remainingPrompt, best.width) }));
+    return { decode, prefill, prefillWidth: best.width };
   }
 
   /** Put an engine-internal sequence (a prefix job) straight into the admitted set. */
