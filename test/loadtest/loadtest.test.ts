@@ -42,9 +42,14 @@ function runCli(args: string[], timeoutMs = 75_000): Promise<CliResult> {
       clearTimeout(timer);
       let leftovers = '';
       try {
-        leftovers = execFileSync('pgrep', ['-a', '-g', String(child.pid)], { encoding: 'utf8' }).trim();
+        // Zombies (state Z) are already dead, only not yet reaped by init: they are not leftovers.
+        leftovers = execFileSync('ps', ['-o', 'pid=,stat=,args=', '-g', String(child.pid)], { encoding: 'utf8' })
+          .split('\n')
+          .filter((line) => line.trim() && !/^\s*\d+\s+Z/.test(line))
+          .join('\n')
+          .trim();
       } catch {
-        leftovers = ''; // pgrep exits 1 when the group is empty
+        leftovers = ''; // ps exits 1 when the group is empty
       }
       if (leftovers) process.kill(-child.pid!, 'SIGKILL');
       resolve({ code, stdout, stderr, leftovers });
