@@ -106,6 +106,7 @@ export class InferenceEngine {
   private lastWorkerError: Error | null = null;
   private restartCount = 0;
   private ready!: Promise<void>;
+  private workerExited!: Promise<void>;
 
   private constructor(options: EngineOptions) {
     const session: SessionSettings = {
@@ -185,10 +186,9 @@ export class InferenceEngine {
     this.closed = true;
     this.failAll(new EngineError('closed', 'The inference engine was closed.'));
     const worker = this.worker;
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     this.post({ type: 'shutdown' });
     const timeout = setTimeout(() => void worker.terminate(), 5_000);
-    await exited;
+    await this.workerExited; // resolves at once if it already died
     clearTimeout(timeout);
   }
 
@@ -202,6 +202,7 @@ export class InferenceEngine {
   private spawn(): void {
     const worker = spawnTsWorker(new URL('./engine-worker.ts', import.meta.url), { workerData: this.config });
     this.worker = worker;
+    this.workerExited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     this.lastWorkerError = null;
     this.ready = new Promise<void>((resolve, reject) => {
       worker.on('message', (message: FromWorker) => {

@@ -20,11 +20,12 @@
  *
  * The rewrite pattern-matches the blocks written by Worldmind's model builder (Concat → Unsqueeze →
  * Transpose → MatMul → Add → Softmax → MatMul for attention; Reshape → Gemm → Reshape for the LM head); any
- * other graph is left alone and the engine keeps the standard path. The variant is written beside the
- * original (so it shares the external weights file) and reused while newer than the original.
+ * other graph is left alone and the engine keeps the standard path. The variant is derived in memory at
+ * start-up (a fraction of a second: only the graph is rewritten, weights stay in the external data file)
+ * and loaded from bytes with its external weights resolved in the original model directory — nothing is
+ * written anywhere, and the weights exist once on disk.
  */
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import protobuf from 'protobufjs';
 
 /** Where the model builder keeps its ONNX schema subset (the same one it writes models with). */
@@ -66,13 +67,11 @@ export class UnsupportedGraphError extends Error {
 }
 
 /**
- * Path of the engine variant of `onnxPath`, creating it when missing or older than the source.
+ * The engine variant of the graph in `onnxPath`, as ONNX bytes (external data locations unchanged: load it
+ * with the original model directory as the external-initializers folder).
  * Throws UnsupportedGraphError when the graph doesn't have the expected patterns.
  */
-export function ensureEngineGraph(onnxPath: string, names: EngineGraphNames, layers: number): string {
-  const variantPath = join(dirname(onnxPath), `${basename(onnxPath, '.onnx')}.worldmind-engine.onnx`);
-  const source = statSync(onnxPath);
-  if (existsSync(variantPath) && statSync(variantPath).mtimeMs >= source.mtimeMs) return variantPath;
+export function deriveEngineGraph(onnxPath: string, names: EngineGraphNames, layers: number): Uint8Array {
   const schema = protobuf.parse(readFileSync(SCHEMA_URL, 'utf8'), { keepCase: true }).root;
   const ModelProto = schema.lookupType('onnx.ModelProto');
   const model = ModelProto.toObject(ModelProto.decode(readFileSync(onnxPath)), { longs: Number, bytes: Uint8Array, defaults: false }) as Model;
@@ -82,8 +81,7 @@ export function ensureEngineGraph(onnxPath: string, names: EngineGraphNames, lay
   rewriteLogits(edit, names.logits);
   edit.commit();
   model.metadata_props = [...(model.metadata_props ?? []), { key: 'worldmind.engine_io', value: 'inplace-kv,logits-index' }];
-  writeFileSync(variantPath, ModelProto.encode(ModelProto.fromObject(model)).finish());
-  return variantPath;
+  return ModelProto.encode(ModelProto.fromObject(model)).finish();
 }
 
 /** Node lookups and edits on a decoded graph; `commit` swaps in the edited node list in topological order. */

@@ -4,10 +4,11 @@
  * engine-graph.ts). A graph the rewrite doesn't recognise (or a model directory it can't write into) falls
  * back to the standard graph with the `resident` strategy, and says why.
  */
+import { dirname } from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
 import { DecoderModel, loadModel, type ModelRuntimeOptions } from '../model/index.ts';
 import { toSessionOptions } from '../model/runtime-options.ts';
-import { ensureEngineGraph } from './engine-graph.ts';
+import { deriveEngineGraph } from './engine-graph.ts';
 import type { KvStrategy } from './step-runner.ts';
 
 export interface EngineModel {
@@ -20,10 +21,10 @@ export interface EngineModel {
 export async function openEngineModel(dir: string, runtime: ModelRuntimeOptions, wanted: KvStrategy): Promise<EngineModel> {
   const model = await loadModel(dir, runtime);
   if (wanted !== 'inplace') return { model, kvStrategy: wanted };
-  let variantPath: string;
+  let variant: Uint8Array;
   try {
     const layers = model.io.layers;
-    variantPath = ensureEngineGraph(
+    variant = deriveEngineGraph(
       model.spec.onnxPath,
       {
         pastKey: (l) => layers[l]!.pastKey,
@@ -39,7 +40,12 @@ export async function openEngineModel(dir: string, runtime: ModelRuntimeOptions,
   }
   let session: InferenceSession;
   try {
-    session = await InferenceSession.create(variantPath, toSessionOptions(runtime));
+    const options = toSessionOptions(runtime);
+    session = await InferenceSession.create(variant, {
+      ...options,
+      // Loaded from bytes: external weights resolve in the original model's directory.
+      extra: { ...(options.extra as object), session: { model_external_initializers_file_folder_path: dirname(model.spec.onnxPath) } },
+    });
   } catch (error) {
     return { model, kvStrategy: 'resident', fallbackReason: `the engine graph did not load: ${(error as Error).message}` };
   }
