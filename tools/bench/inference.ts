@@ -7,6 +7,13 @@
  * request at a time vs transformers.js serving the same requests concurrently vs the roofline (the model's
  * MatMuls alone, same weights, same batch). Prints a table, then one JSON line (with --json: only the line).
  * Every contender generates exactly M tokens per request (EOS disabled) from the same prompt tokens.
+ *
+ * Units: for the serving contenders `decode_tok_s` is generated tokens per wall-clock second over the whole
+ * phase (prefills, scheduling and ramp-up included — what players get); TTFT is submit → first token and
+ * ITL the gaps between a request's tokens, as seen by the caller. For the roofline it is batch ÷ step time
+ * of the MatMul-only graph. The table also shows the engine's decode steps alone (rows decoded ÷ time in
+ * decode steps), the like-for-like comparison with the roofline. The personas are prefilled once before
+ * the timed phases (a server does that once per NPC); the machine is shared, so compare ratios of one run.
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
