@@ -5,9 +5,10 @@
  *
  * Slots: row b holds one sequence's KV left-aligned in columns [0, len_b); the rest of its C columns are
  * masked. A leaving sequence just frees its slot (a free slot runs a masked dummy row until reused or
- * compacted); a joining sequence is copied into a free slot. The buffers are re-laid out only when the
- * batch needs more rows or columns, or too many slots are free — not every step, and not on every join.
- * C carries headroom so growing sequences re-lay out at most every HEADROOM steps.
+ * compacted); a joining sequence is copied into a free slot, or into a slot appended at the end (rows are
+ * the outermost dimension and the buffers are sized for the largest batch, so existing rows never move);
+ * too many free slots are compacted by moving the last rows into the holes. Every row is copied only when
+ * a sequence outgrows C, which carries headroom so that happens at most every HEADROOM steps.
  */
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import type { DecoderIo } from '../model/session-io.ts';
@@ -131,8 +132,7 @@ export class InplaceRunner implements StepRunner {
     let P = 0;
     for (const { seq } of chunks) P = Math.max(P, seq.computed);
     const { kvHeads, headDim } = this.layout;
-    // Past: each row's spans right-aligned in fresh tensors (prefill batches are small and short-lived).
-    // Reused buffers; stale columns outside each row's spans are masked.
+    // Past: each row's spans right-aligned in reused buffers; stale columns before a row's spans are masked.
     const past = this.prefillArenas.map((a) => a.view(B * kvHeads * P * headDim));
     const inputIds = new BigInt64Array(B * S).fill(BigInt(this.cfg.padTokenId));
     const positions = new BigInt64Array(B * S);
