@@ -33,9 +33,10 @@ const ARRIVE_DISTANCE = 1.5;
 /** Give up reaching an NPC after this long. */
 const APPROACH_TIMEOUT_MS = 60_000;
 /** A state-latency probe that sees no matching change within this long is dropped as unmatched. */
-const PROBE_TIMEOUT_MS = 2_000;
-const COS_45 = Math.SQRT1_2;
+const PROBE_TIMEOUT_MS = 5_000;
 const COS_25 = Math.cos((25 * Math.PI) / 180);
+/** Mean seconds of walking between short pauses (people stop to look around). */
+const PAUSE_EVERY_S = 8;
 /** Mean seconds between one bot's chat lines. */
 const CHAT_EVERY_S = 45;
 const BODY_RADIUS = 0.5;
@@ -174,7 +175,6 @@ type BotState = 'idle' | 'walk' | 'approach' | 'talk';
 
 interface Probe {
   t0: number;
-  kind: 'start' | 'turn';
   x: number;
   z: number;
   dx: number;
@@ -199,6 +199,10 @@ export class Bot {
   #explore: Vec | undefined;
   #approachDeadline = 0;
   #probe: Probe | undefined;
+  /** Whether this bot has been sending direction intents since it last stood still. */
+  #moving = false;
+  #pausedUntil = 0;
+  #nextPauseAt = 0;
   #talkUnsupported: (() => void) | undefined;
 
   constructor(
@@ -304,17 +308,37 @@ export class Bot {
     const dist = Math.hypot(this.#target.x - pos.x, this.#target.z - pos.z);
     this.#legDeadline = now + (dist / this.#speed()) * 1600 + 3_000;
     this.#progress = { at: now, x: pos.x, z: pos.z };
+    this.#pausedUntil = 0;
+    this.#nextPauseAt = now + exponential(this.crowd.rand, PAUSE_EVERY_S * 1000);
     this.state = 'walk';
     this.#steer(pos, this.#target);
   }
 
   #walk(now: number, dt: number): void {
+    if (this.#pausedUntil > now) return;
+    if (this.#pausedUntil > 0) {
+      this.#pausedUntil = 0;
+      this.#progress = { at: now, x: this.#progress.x, z: this.#progress.z };
+    }
     this.crowd.sink.counters.walkingSeconds += dt;
     if (!this.tracked) this.#deadReckon(dt);
     const pos = this.#position();
     if (!pos) return;
-    if (Math.hypot(this.#target.x - pos.x, this.#target.z - pos.z) < ARRIVE_DISTANCE || now > this.#legDeadline) {
+    const remaining = Math.hypot(this.#target.x - pos.x, this.#target.z - pos.z);
+    if (remaining < ARRIVE_DISTANCE || now > this.#legDeadline) {
       this.#rest(now, between(this.crowd.rand, 2_000, 10_000));
+      return;
+    }
+    if (now >= this.#nextPauseAt && remaining > 6) {
+      // Stop for a moment, then carry on with the same walk.
+      const ms = between(this.crowd.rand, 500, 2_000);
+      this.#send({ stop: true });
+      this.#dir = { x: 0, z: 0 };
+      this.#probe = undefined;
+      this.#moving = false;
+      this.#pausedUntil = now + ms;
+      this.#legDeadline += ms;
+      this.#nextPauseAt = now + ms + exponential(this.crowd.rand, PAUSE_EVERY_S * 1000);
       return;
     }
     if (this.tracked && this.#stuck(now, pos)) {
@@ -346,6 +370,7 @@ export class Bot {
         this.#send({ stop: true });
         this.#dir = { x: 0, z: 0 };
         this.#probe = undefined;
+        this.#moving = false;
         this.state = 'talk';
         void this.#talk(this.#npcId!);
         return;
@@ -410,6 +435,7 @@ export class Bot {
     if (this.#dir.x !== 0 || this.#dir.z !== 0 || this.state === 'walk' || this.state === 'approach') this.#send({ stop: true });
     this.#dir = { x: 0, z: 0 };
     this.#probe = undefined;
+    this.#moving = false;
     this.state = 'idle';
     this.#until = now + ms;
   }
@@ -424,8 +450,9 @@ export class Bot {
     const c = Math.cos(wobble);
     const s = Math.sin(wobble);
     const dir = { x: (dx * c - dz * s) / len, z: (dx * s + dz * c) / len };
-    if (this.tracked && this.crowd.measuring && !this.#probe) this.#armProbe(dir);
+    if (this.tracked && this.crowd.measuring) this.#armProbe(dir);
     this.#dir = dir;
+    this.#moving = true;
     this.#send({ dir, run: this.#run });
   }
 
@@ -434,29 +461,31 @@ export class Bot {
     this.crowd.sink.counters.intents++;
   }
 
-  /** Starts a state-latency probe if this intent must visibly change our own avatar's motion. */
+  /**
+   * Starts a state-latency probe when this intent must visibly change our own avatar: the first step
+   * from standing still, so the replicated position moves only once the server has applied it. (Turns
+   * while walking are not probed: an avatar sliding along a wall turns late for reasons that are not
+   * latency.) A later intent that turns away before the change was seen supersedes the probe (counted
+   * as unmatched).
+   */
   #armProbe(dir: Vec): void {
+    const probe = this.#probe;
+    if (probe) {
+      if (dir.x * probe.dx + dir.z * probe.dz < COS_25) {
+        this.#probe = undefined;
+        this.crowd.sink.counters.latencyUnmatched++;
+      }
+      return;
+    }
     const me = this.client.me;
     if (!me) return;
-    const speed = Math.hypot(me.vx, me.vz);
-    if (speed < 0.01) {
-      this.#probe = { t0: performance.now(), kind: 'start', x: me.x, z: me.z, dx: dir.x, dz: dir.z };
-    } else if ((me.vx * dir.x + me.vz * dir.z) / speed < COS_45) {
-      this.#probe = { t0: performance.now(), kind: 'turn', x: me.x, z: me.z, dx: dir.x, dz: dir.z };
-    }
+    if (!this.#moving && Math.hypot(me.vx, me.vz) < 0.01) this.#probe = { t0: performance.now(), x: me.x, z: me.z, dx: dir.x, dz: dir.z };
   }
 
   #onOwnChange(a: AvatarInfo): void {
     const probe = this.#probe;
     if (!probe) return;
-    let seen: boolean;
-    if (probe.kind === 'start') {
-      seen = Math.hypot(a.x - probe.x, a.z - probe.z) > 1e-3;
-    } else {
-      const speed = Math.hypot(a.vx, a.vz);
-      seen = speed > 0.01 && (a.vx * probe.dx + a.vz * probe.dz) / speed > COS_25;
-    }
-    if (!seen) return;
+    if (Math.hypot(a.x - probe.x, a.z - probe.z) < 1e-3) return;
     this.#probe = undefined;
     if (this.crowd.measuring) this.crowd.sink.latency(performance.now() - probe.t0);
   }
