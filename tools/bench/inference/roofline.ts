@@ -7,13 +7,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import protobuf from 'protobufjs';
+import { onnxModelProto } from '../../../server/src/inference/model/onnx-proto.ts';
 
-const schema = protobuf.parse(
-  readFileSync(new URL('../../model-builder/onnx/onnx-subset.proto', import.meta.url), 'utf8'),
-  { keepCase: true },
-).root;
-const ModelProto = schema.lookupType('onnx.ModelProto');
+const ModelProto = onnxModelProto();
 
 const FLOAT = 1;
 

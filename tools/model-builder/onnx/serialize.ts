@@ -7,7 +7,7 @@
  */
 import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
-import protobuf from 'protobufjs';
+import { onnxModelProto } from '../../../server/src/inference/model/onnx-proto.ts';
 import type { AttributeValue, Dimension, Graph, Initializer, ValueInfo } from './graph-builder.ts';
 
 /** Opset 17: every op used here exists there, and onnxruntime-web/transformers.js support it fully. */
@@ -19,8 +19,7 @@ const EXTERNAL_ALIGNMENT = 4096;
 /** Tensors smaller than this stay inline even in external-data mode (constants, norms). */
 const EXTERNAL_MIN_BYTES = 1024;
 
-const schema = protobuf.parse(readFileSync(new URL('./onnx-subset.proto', import.meta.url), 'utf8'), { keepCase: true }).root;
-const ModelProto = schema.lookupType('onnx.ModelProto');
+const ModelProto = onnxModelProto();
 
 enum AttributeType {
   FLOAT = 1,

@@ -26,10 +26,8 @@
  * written anywhere, and the weights exist once on disk.
  */
 import { readFileSync } from 'node:fs';
-import protobuf from 'protobufjs';
+import { onnxModelProto } from '../model/onnx-proto.ts';
 
-/** Where the model builder keeps its ONNX schema subset (the same one it writes models with). */
-const SCHEMA_URL = new URL('../../../../tools/model-builder/onnx/onnx-subset.proto', import.meta.url);
 
 export const FRESH_KEY = (layer: number) => `fresh.${layer}.key`;
 export const FRESH_VALUE = (layer: number) => `fresh.${layer}.value`;
@@ -72,8 +70,7 @@ export class UnsupportedGraphError extends Error {
  * Throws UnsupportedGraphError when the graph doesn't have the expected patterns.
  */
 export function deriveEngineGraph(onnxPath: string, names: EngineGraphNames, layers: number): Uint8Array {
-  const schema = protobuf.parse(readFileSync(SCHEMA_URL, 'utf8'), { keepCase: true }).root;
-  const ModelProto = schema.lookupType('onnx.ModelProto');
+  const ModelProto = onnxModelProto();
   const model = ModelProto.toObject(ModelProto.decode(readFileSync(onnxPath)), { longs: Number, bytes: Uint8Array, defaults: false }) as Model;
   const edit = new GraphEdit(model);
   const shared = new Map<string, string>();
