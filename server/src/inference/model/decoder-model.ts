@@ -5,7 +5,7 @@
  */
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import type { ChatMessage, ChatTemplate, TextTokenizer } from '../tokenizer/index.ts';
-import { ChatTemplateError } from '../tokenizer/index.ts';
+import { renderChat } from './model-text.ts';
 import { halfArrayToFloat32 } from './float16.ts';
 import { emptyKvCache, type KvCache } from './kv-cache.ts';
 import type { GenerationDefaults, ModelSpec } from './model-spec.ts';
@@ -77,11 +77,7 @@ export class DecoderModel {
 
   /** Renders a conversation with the model's chat template; special-token text in contents is escaped. */
   renderChat(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
-    if (!this.chatTemplate) {
-      throw new ChatTemplateError(`Model ${this.dir} has no chat_template in tokenizer_config.json, so it cannot render a conversation.`);
-    }
-    const escaped = messages.map((m) => ({ role: m.role, content: this.tokenizer.escapeSpecialTokens(m.content) }));
-    return this.chatTemplate.render(escaped, options);
+    return renderChat(this, messages, options);
   }
 
   /** Token ids of a rendered conversation, ready to prefill. */
