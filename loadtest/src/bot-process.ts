@@ -45,7 +45,7 @@ function flushProgress(): void {
     if (!bot.gone) connected++;
     if (crowd.measuring) bytes += bot.client.network.bytesReceived - bot.bytesAtMeasure;
   }
-  send({ event: 'progress', at: Date.now(), errors, latencyMs, turns, counters: { ...counters }, bytesSinceMeasure: bytes, connected, elu: elu.utilization });
+  send({ event: 'progress', at: Date.now(), errors, latencyMs, turns, counters: { ...counters }, bytesSinceMeasure: bytes, connected, talking: crowd.talksInFlight(), elu: elu.utilization });
   errors = {};
   latencyMs = [];
   turns = [];

@@ -15,7 +15,8 @@
  *
  * Talk demand: every bot wants a conversation on average every `talkEveryS` seconds (a Poisson process
  * over the crowd). A due conversation is handed to a free tracked bot, unless `maxTalkers` are already
- * in flight — then it is skipped and counted.
+ * under way — then it is skipped and counted. A conversation is 1–4 lines: walk up to the nearest NPC,
+ * say a line, read the streamed reply for a few seconds, say the next.
  */
 import { TalkError, type AvatarInfo, type Landmark, type WelcomeInfo, type WorldClient } from '@worldmind/client-sdk';
 import type { BotCounters, TurnRecord } from './protocol.ts';
@@ -30,6 +31,8 @@ interface Vec {
 export const APPROACH_DISTANCE = 2.5;
 /** A walk leg ends within this distance of its goal. */
 const ARRIVE_DISTANCE = 1.5;
+/** A bot says its next line to an NPC no sooner than this after its last turn ended (people read the reply). */
+const MIN_TALK_GAP_MS = 5_000;
 /** Give up reaching an NPC after this long. */
 const APPROACH_TIMEOUT_MS = 60_000;
 /** A state-latency probe that sees no matching change within this long is dropped as unmatched. */
@@ -40,6 +43,8 @@ const PAUSE_EVERY_S = 8;
 /** Mean seconds between one bot's chat lines. */
 const CHAT_EVERY_S = 45;
 const BODY_RADIUS = 0.5;
+
+const ANSWERED_OUTCOMES = new Set(['stop', 'length', 'fallback']);
 
 const CHAT_LINES = [
   'Good morning!',
@@ -128,7 +133,7 @@ export class Crowd {
     clearInterval(this.#timer);
   }
 
-  /** Conversations waiting for the NPC's reply. */
+  /** Turns waiting on (or streaming) the NPC's reply. */
   talksInFlight(): number {
     let n = 0;
     for (const bot of this.bots) if (bot.state === 'talk') n++;
@@ -171,7 +176,8 @@ export class Crowd {
   }
 }
 
-type BotState = 'idle' | 'walk' | 'approach' | 'talk';
+/** talk: waiting on / reading the NPC's streamed reply; read: between two turns of one conversation. */
+type BotState = 'idle' | 'walk' | 'approach' | 'talk' | 'read';
 
 interface Probe {
   t0: number;
@@ -203,6 +209,9 @@ export class Bot {
   #moving = false;
   #pausedUntil = 0;
   #nextPauseAt = 0;
+  #lastTalkEndedAt = -Infinity;
+  /** Turns still to say in the current conversation. */
+  #turnsLeft = 0;
   #talkUnsupported: (() => void) | undefined;
 
   constructor(
@@ -259,6 +268,17 @@ export class Bot {
         this.#walk(now, dt);
       } else if (this.state === 'approach') {
         this.#approach(now, dt);
+      } else if (this.state === 'read' && now >= this.#until) {
+        // Next line of the conversation: say it if still close, otherwise walk back up first.
+        const npc = this.#npcId ? this.client.npcs.get(this.#npcId) : undefined;
+        const me = this.client.me;
+        if (npc && me && Math.hypot(npc.x - me.x, npc.z - me.z) <= APPROACH_DISTANCE + 1) {
+          this.state = 'talk';
+          void this.#talk(this.#npcId!);
+        } else {
+          this.#approachDeadline = now + APPROACH_TIMEOUT_MS / 2;
+          this.state = 'approach';
+        }
       }
     } catch (err) {
       this.crowd.sink.error(`bot_exception_${(err as Error).name}`);
@@ -268,6 +288,7 @@ export class Bot {
   /** Takes on a conversation if this bot can: tracked, not already busy, position known. */
   beginTalk(now: number): boolean {
     if (!this.tracked || this.gone || (this.state !== 'idle' && this.state !== 'walk')) return false;
+    if (now - this.#lastTalkEndedAt < MIN_TALK_GAP_MS) return false;
     const me = this.client.me;
     const landmarks = this.crowd.welcome?.landmarks;
     if (!me || !landmarks || landmarks.length === 0) return false;
@@ -279,6 +300,7 @@ export class Bot {
     this.#progress = { at: now, x: me.x, z: me.z };
     this.#run = false;
     this.state = 'approach';
+    this.#turnsLeft = 1 + Math.floor(this.crowd.rand() * 4);
     this.crowd.talking++;
     return true;
   }
@@ -426,8 +448,17 @@ export class Bot {
       record.chunks = chunks;
       record.firstChunkAt = firstChunkAt;
       sink.turn(record);
-      this.crowd.talking--;
-      if (this.state === 'talk') this.#rest(performance.now(), between(rand, 2_000, 6_000));
+      const now = performance.now();
+      this.#lastTalkEndedAt = now;
+      this.#turnsLeft--;
+      if (this.state === 'talk' && this.#turnsLeft > 0 && ANSWERED_OUTCOMES.has(record.outcome) && !this.crowd.stopping && !this.gone) {
+        // Read the reply, then say the next line.
+        this.state = 'read';
+        this.#until = now + between(rand, 3_000, 6_000);
+      } else {
+        this.crowd.talking--;
+        if (this.state === 'talk') this.#rest(now, between(rand, 2_000, 6_000));
+      }
     }
   }
 

@@ -72,6 +72,8 @@ export type FromBot =
       /** Bytes received by this process's bots since the measured phase began (all bots, cumulative). */
       bytesSinceMeasure: number;
       connected: number;
+      /** Turns waiting on or streaming an NPC reply right now. */
+      talking: number;
       /** Event-loop utilisation of the bot process over the last interval (0..1). */
       elu: number;
     }

@@ -42,6 +42,7 @@ export interface RunData {
   bytesPerClientS: number[];
   connectedAtEnd: number;
   talksInFlightAtEnd: number;
+  talkingSamples: number[];
   /** Every-frame samples from a server the load tester owns. */
   frames: FrameReport[];
   /** From /metrics when the server is remote: tick histogram over the measured window, and per-interval points. */
@@ -169,6 +170,7 @@ export function buildReport(d: RunData): Report {
       talks_skipped_cap_or_no_free_talker: c.talksSkipped,
       talks_abandoned_unreachable: c.talksAbandoned,
       talks_in_flight_at_end: d.talksInFlightAtEnd,
+      turns_in_flight: { mean: num(mean(d.talkingSamples), 1), max: d.talkingSamples.length ? Math.max(...d.talkingSamples) : 0 },
       chunks_streamed: chunks,
       tok_s_per_stream_p50: num(percentile(perTurnTokS, 50), 1),
       tok_s_method: 'streamed chunks (≈ tokens) per second while any reply was streaming',
@@ -218,7 +220,7 @@ export function renderTable(report: Report): string {
     input_hz_target: number;
     state_latency_samples: number;
     errors_by_kind: Record<string, number>;
-    npc: { turn_outcomes: Record<string, number>; talks_skipped_cap_or_no_free_talker: number };
+    npc: { turn_outcomes: Record<string, number>; talks_skipped_cap_or_no_free_talker: number; turns_in_flight: { mean: number | null; max: number } };
     tick_source: string;
   };
   const errorKinds = Object.entries(d.errors_by_kind)
@@ -235,7 +237,7 @@ export function renderTable(report: Report): string {
     ['bytes per client', `${show(s.bytes_per_client_s)} B/s`],
     ['state latency p50 / p99', `${show(s.state_latency_ms.p50)} / ${show(s.state_latency_ms.p99)} ms (${d.state_latency_samples} samples)`],
     ['NPC turns', `${s.npc.turns} answered; outcomes ${JSON.stringify(d.npc.turn_outcomes)}; skipped (cap or no free talker) ${d.npc.talks_skipped_cap_or_no_free_talker}`],
-    ['NPC TTFT p50 / p99', `${show(s.npc.ttft_ms.p50)} / ${show(s.npc.ttft_ms.p99)} ms`],
+    ['NPC TTFT p50 / p99', `${show(s.npc.ttft_ms.p50)} / ${show(s.npc.ttft_ms.p99)} ms (NPC turns in flight: mean ${show(d.npc.turns_in_flight.mean)}, max ${d.npc.turns_in_flight.max})`],
     ['NPC tok/s (approx.)', show(s.npc.tok_s)],
     ['NPC fallbacks / illegal actions', `${s.npc.fallbacks} / ${s.npc.illegal_actions}`],
     ['errors', `${s.errors}${errorKinds ? ` (${errorKinds})` : ''}`],

@@ -219,7 +219,10 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
       bytesPerClientS: [] as number[],
       connectedAtEnd: 0,
       talksInFlightAtEnd: 0,
+      /** NPC turns in flight across processes, sampled as progress arrives. */
+      talkingSamples: [] as number[],
     };
+    const talkingNow = new Map<number, number>();
     let measuring = false;
     const addError = (kind: string, n = 1) => (data.errors[kind] = (data.errors[kind] ?? 0) + n);
     const bots: ChildProcess[] = [];
@@ -238,6 +241,8 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
           data.turns.push(...m.turns);
           counters.set(i, m.counters);
           data.botElu.push({ at: m.at, process: i, elu: m.elu });
+          talkingNow.set(i, m.talking);
+          if (measuring) data.talkingSamples.push([...talkingNow.values()].reduce((x, y) => x + y, 0));
         } else if (m.event === 'final') {
           stopping = true;
           data.bytesPerClientS.push(...m.bytesPerClientS);
