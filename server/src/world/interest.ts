@@ -16,6 +16,8 @@ interface Observer {
   view: StateView;
   self: Positioned;
   visible: Set<Positioned>;
+  /** Scratch set reused by every refresh of this observer (no allocation per patch). */
+  seen: Set<Positioned>;
 }
 
 export interface InterestOptions {
@@ -23,6 +25,12 @@ export interface InterestOptions {
   radius: number | null;
   /** Entities leave a view only beyond radius × this, so walking along the edge does not flicker. */
   hysteresis?: number;
+  /**
+   * Each refresh updates 1/N of the views, round robin (default 4: every view every 4th patch, 200 ms at
+   * the default patch rate). Visibility lags by at most N patches, which the hysteresis band absorbs;
+   * the AOI cost per patch drops N-fold.
+   */
+  refreshDivisor?: number;
 }
 
 export class InterestManager {
@@ -31,12 +39,15 @@ export class InterestManager {
   readonly #grid: SpatialGrid<Positioned>;
   readonly #observers = new Map<string, Observer>();
   readonly #entities = new Set<Positioned>();
+  readonly #divisor: number;
+  #round = 0;
 
   constructor(options: InterestOptions) {
     this.#radius = options.radius;
     const radius = options.radius ?? 1;
     this.#leaveRadius = radius * (options.hysteresis ?? 1.1);
     this.#grid = new SpatialGrid(Math.max(this.#leaveRadius, 1));
+    this.#divisor = Math.max(1, Math.floor(options.refreshDivisor ?? 4));
   }
 
   get fullSync(): boolean {
@@ -59,7 +70,7 @@ export class InterestManager {
 
   /** Attach (or re-attach after a reconnection) a client's view, centred on its own avatar. */
   attach(sessionId: string, view: StateView, self: Positioned): void {
-    const observer: Observer = { view, self, visible: new Set() };
+    const observer: Observer = { view, self, visible: new Set(), seen: new Set() };
     this.#observers.set(sessionId, observer);
     this.#show(observer, self);
     if (this.fullSync) for (const e of this.#entities) this.#show(observer, e);
@@ -75,8 +86,17 @@ export class InterestManager {
     return this.#observers.get(sessionId)?.visible;
   }
 
-  /** Re-index moved entities and update every view. Call once before each state patch. */
+  /** Re-index moved entities and update this round's share of the views. Call once before each state patch. */
   refresh(): void {
+    if (this.fullSync) return;
+    for (const e of this.#entities) this.#grid.set(e, e.x, e.z);
+    const round = this.#round++ % this.#divisor;
+    let i = 0;
+    for (const o of this.#observers.values()) if (i++ % this.#divisor === round) this.#refreshOne(o);
+  }
+
+  /** Updates every view now (tests, and callers that need exact visibility at once). */
+  refreshAll(): void {
     if (this.fullSync) return;
     for (const e of this.#entities) this.#grid.set(e, e.x, e.z);
     for (const o of this.#observers.values()) this.#refreshOne(o);
@@ -84,7 +104,8 @@ export class InterestManager {
 
   #refreshOne(o: Observer): void {
     const enter2 = this.#radius! * this.#radius!;
-    const seen = new Set<Positioned>();
+    const seen = o.seen;
+    seen.clear();
     this.#grid.forEachWithin(o.self.x, o.self.z, this.#leaveRadius, (e, d2) => {
       if (d2 <= enter2 || o.visible.has(e)) seen.add(e);
     });

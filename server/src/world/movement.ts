@@ -77,8 +77,9 @@ export function stepBody(body: Body, intent: ActiveIntent, dt: number, map: Worl
     body.heading = Math.atan2(dirX, dirZ);
   }
   const moved = Math.hypot(body.x - startX, body.z - startZ);
-  body.vx = dt > 0 ? (body.x - startX) / dt : 0;
-  body.vz = dt > 0 ? (body.z - startZ) / dt : 0;
+  // Rounded so a steady walk does not re-send velocity every tick for float noise.
+  body.vx = dt > 0 ? Math.round(((body.x - startX) / dt) * 100) / 100 : 0;
+  body.vz = dt > 0 ? Math.round(((body.z - startZ) / dt) * 100) / 100 : 0;
   // Heading for a target but (nearly) blocked: give up rather than creep along a wall forever.
   // Straight-line targets only; routing around obstacles belongs to a path planner.
   if (next.kind === 'target' && maxStep > 0 && moved < maxStep * MIN_PROGRESS) next = { kind: 'idle' };
