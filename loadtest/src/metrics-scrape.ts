@@ -35,9 +35,10 @@ export function parseSamples(text: string): Sample[] {
   return out;
 }
 
-/** Sum of every series of a counter or gauge; undefined when the server does not expose it. */
+/** Sum of every series of a counter or gauge; 0 when declared without series yet; undefined when not exposed. */
 export function metricTotal(text: string, name: string): number | undefined {
-  let total: number | undefined;
+  const base = name.replace(/_total$/, '');
+  let total: number | undefined = new RegExp(`^# TYPE (${name}|${base}) `, 'm').test(text) ? 0 : undefined;
   for (const s of parseSamples(text)) {
     if (s.name === name || s.name === `${name}_total`) total = (total ?? 0) + s.value;
   }

@@ -49,6 +49,8 @@ export interface RunData {
   remote?: { tick: Histogram | undefined; patch: Histogram | undefined; series: TickPoint[] };
   /** worldmind_npc_illegal_actions_total over the run, when the server exposes it. */
   illegalActionsMetric: number | undefined;
+  /** worldmind_engine_generated_tokens over the measured phase and drain, when the server exposes it. */
+  generatedTokensMetric?: number | undefined;
   machine: { cpus: number; loadavg_1m_at_start: number; loadavg_1m_at_end: number };
   notes: string[];
 }
@@ -110,7 +112,9 @@ export function buildReport(d: RunData): Report {
   const streamed = answered.filter((t) => t.firstChunkAt !== null && t.chunks > 0);
   const chunks = streamed.reduce((a, t) => a + t.chunks, 0);
   const busyS = unionSeconds(streamed.map((t) => [t.firstChunkAt!, t.endedAt] as const));
-  // Approximate decode throughput: streamed chunks (≈ tokens) per second of time any reply was streaming.
+  // Throughput as players see it: streamed chunks (≈ tokens) per second of wall time during which any
+  // reply was streaming. (The engine's own token counter also counts tokens players never see — the
+  // action call, memory summaries — so it is reported beside this, not instead.)
   const tokS = chunks > 0 && busyS > 0 ? chunks / busyS : Number.NaN;
   const perTurnTokS = streamed.filter((t) => t.chunks > 1 && t.endedAt > t.firstChunkAt!).map((t) => (t.chunks - 1) / ((t.endedAt - t.firstChunkAt!) / 1000));
   const outcomes: Record<string, number> = {};
@@ -173,7 +177,10 @@ export function buildReport(d: RunData): Report {
       turns_in_flight: { mean: num(mean(d.talkingSamples), 1), max: d.talkingSamples.length ? Math.max(...d.talkingSamples) : 0 },
       chunks_streamed: chunks,
       tok_s_per_stream_p50: num(percentile(perTurnTokS, 50), 1),
-      tok_s_method: 'streamed chunks (≈ tokens) per second while any reply was streaming',
+      tok_s_method: 'streamed chunks (≈ tokens) per second of wall time while any reply was streaming',
+      streaming_s: num(busyS, 1),
+      engine_generated_tokens: d.generatedTokensMetric ?? null,
+      engine_tokens_per_streaming_s: d.generatedTokensMetric !== undefined && busyS > 0 ? num(d.generatedTokensMetric / busyS, 1) : null,
       illegal_actions_source: d.illegalActionsMetric !== undefined ? 'worldmind_npc_illegal_actions_total' : `action names outside ${[...KNOWN_ACTIONS].join('/')}`,
     },
     notes: d.notes,

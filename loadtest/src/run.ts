@@ -29,6 +29,7 @@ const SERVER_START_BOUND_MS = 60_000;
 const DRAIN_MS = 10_000;
 const GRACE_MS = 30_000;
 const ILLEGAL_ACTIONS_METRIC = 'worldmind_npc_illegal_actions_total';
+const GENERATED_TOKENS_METRIC = 'worldmind_engine_generated_tokens';
 
 export interface RunOutcome {
   report: Report;
@@ -338,6 +339,8 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
     }
     const illegalEnd = finalText ? metricTotal(finalText, ILLEGAL_ACTIONS_METRIC) : undefined;
     const illegalStart = baseline ? (metricTotal(baseline, ILLEGAL_ACTIONS_METRIC) ?? 0) : 0;
+    const tokensEnd = finalText ? metricTotal(finalText, GENERATED_TOKENS_METRIC) : undefined;
+    const tokensStart = baseline ? metricTotal(baseline, GENERATED_TOKENS_METRIC) : undefined;
 
     const summed: BotCounters = { intents: 0, walkingSeconds: 0, chats: 0, talksSkipped: 0, talksAbandoned: 0, latencyUnmatched: 0 };
     for (const c of counters.values()) for (const key of Object.keys(summed) as (keyof BotCounters)[]) summed[key] += c[key];
@@ -360,6 +363,7 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
       frames,
       remote: remoteData,
       illegalActionsMetric: illegalEnd !== undefined ? illegalEnd - illegalStart : undefined,
+      generatedTokensMetric: tokensEnd !== undefined && tokensStart !== undefined && tokensEnd >= tokensStart ? tokensEnd - tokensStart : undefined,
       machine: { cpus, loadavg_1m_at_start: Math.round(loadAtStart * 100) / 100, loadavg_1m_at_end: Math.round(loadAtEnd * 100) / 100 },
       notes,
     });
