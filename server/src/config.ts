@@ -38,7 +38,7 @@ export const ConfigSchema = z.object({
   NPC_HOT_RELOAD: bool.default(false).describe('development: reload NPC scripts when they change (a broken edit keeps the last good version)'),
   DB_PATH: z.string().min(1).default(`${repoRoot}data/worldmind.sqlite`).describe('SQLite file for memories, inventories and the turn log (:memory: for none)'),
   MODERATION_WORDLIST: z.string().min(1).default(`${repoRoot}assets/moderation/blocklist.txt`).describe('word list for the moderation filter (player input is refused, NPC output masked)'),
-  INFERENCE_THREADS: int(1, 256).optional().describe('onnxruntime intra-op threads (default: all cores)'),
+  INFERENCE_THREADS: int(1, 256).optional().describe('onnxruntime intra-op threads (default: cores - 1, at least 1: one core stays with the game loop)'),
   INFERENCE_PROVIDERS: z.string().min(1).default('cpu').describe('onnxruntime execution providers in order, comma-separated (e.g. cuda,cpu)'),
   INFERENCE_MAX_BATCH: int(1, 512).default(32).describe('most sequences in one engine step'),
   INFERENCE_MAX_QUEUE: int(1, 100_000).default(256).describe('generation requests waiting before new ones are refused'),

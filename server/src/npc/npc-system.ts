@@ -63,7 +63,8 @@ export async function startNpcSystem(config: ServerConfig, map: WorldMap, log: L
   const memory = new ConversationMemory({ countTokens: (t) => text.tokenizer.encode(t).length, store });
   const engine = await InferenceEngine.start({
     modelDir: config.MODEL_DIR,
-    intraOpThreads: config.INFERENCE_THREADS ?? availableParallelism(),
+    // Leave a core to the game loop: inference threads on every core make the tick and TTFT p99 several times worse.
+    intraOpThreads: config.INFERENCE_THREADS ?? Math.max(1, availableParallelism() - 1),
     executionProviders: config.INFERENCE_PROVIDERS.split(',').map((p) => p.trim()),
     scheduler: { maxBatchSize: config.INFERENCE_MAX_BATCH, maxQueue: config.INFERENCE_MAX_QUEUE },
   });
