@@ -93,7 +93,7 @@ describe('loadtest CLI', () => {
 
   it('runs a short load against a server it starts, with zero join failures, and writes its JSON report and chart', async () => {
     const dir = join(out, 'own');
-    const result = await runCli(['--players', '6', '--duration', '4', '--talk-every', '4', '--max-talkers', '2', '--json', '--out', dir]);
+    const result = await runCli(['--players', '8', '--duration', '5', '--talk-every', '4', '--max-talkers', '2', '--json', '--out', dir]);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/starting a server \(in its own child process/);
     expect(result.leftovers, 'processes left behind').toBe('');
@@ -104,8 +104,8 @@ describe('loadtest CLI', () => {
     expect(Object.keys(summary.tick_ms)).toEqual(['p50', 'p99', 'max']);
     expect(Object.keys(summary.state_latency_ms)).toEqual(['p50', 'p99']);
     expect(Object.keys(summary.npc)).toEqual(['turns', 'ttft_ms', 'tok_s', 'fallbacks', 'illegal_actions']);
-    expect(summary).toMatchObject({ players: 6, joined: 6, join_failures: 0 });
-    expect(summary.duration_s).toBeGreaterThanOrEqual(3.5);
+    expect(summary).toMatchObject({ players: 8, joined: 8, join_failures: 0 });
+    expect(summary.duration_s).toBeGreaterThanOrEqual(4.5);
     expect(summary.tick_ms.p99).toBeGreaterThan(0);
     expect(summary.tick_ms.max).toBeGreaterThanOrEqual(summary.tick_ms.p99);
     expect(summary.bytes_per_client_s).toBeGreaterThan(0);
@@ -119,7 +119,7 @@ describe('loadtest CLI', () => {
     const svg = files.find((f) => f.endsWith('.svg'));
     expect(json && svg, files.join(', ')).toBeTruthy();
     const report = JSON.parse(await readFile(join(dir, json!), 'utf8'));
-    expect(report).toMatchObject({ players: 6, joined: 6, join_failures: 0 });
+    expect(report).toMatchObject({ players: 8, joined: 8, join_failures: 0 });
     expect(report.details.server).toBe('child');
     expect(report.tick_series.length).toBeGreaterThan(0);
 
