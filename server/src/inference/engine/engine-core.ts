@@ -184,18 +184,7 @@ export class EngineCore {
       const { prompt, sharedPrefixLength } = this.tokenizePrompt(request);
       validateRequest(request, prompt, this.model.vocabSize);
       seq = new Sequence({ id, kind: 'request', request, submittedAt, prompt, sharedPrefixLength, contextLength: this.model.contextLength });
-      const defaults = this.model.generationDefaults;
-      // Unset sampling fields take the model's generation_config defaults (greedy unless it says do_sample).
-      const sampler = new Sampler(
-        {
-          temperature: defaults.temperature,
-          topK: defaults.topK,
-          topP: defaults.topP,
-          repetitionPenalty: defaults.repetitionPenalty,
-          ...request.sampling,
-        },
-        this.model.usableVocabSize,
-      );
+      const sampler = Sampler.forModel(this.model, request.sampling);
       runtime = {
         sampler,
         output: new SequenceOutput(this.model.tokenizer, {

@@ -62,16 +62,7 @@ export async function* streamGenerate(
     throw new RangeError(`The prompt has ${prompt.length} tokens; the model's context holds ${model.contextLength}.`);
   }
   const defaults = model.generationDefaults;
-  const sampler = new Sampler(
-    {
-      temperature: defaults.temperature,
-      topK: defaults.topK,
-      topP: defaults.topP,
-      repetitionPenalty: defaults.repetitionPenalty,
-      ...request.sampling,
-    },
-    model.usableVocabSize,
-  );
+  const sampler = Sampler.forModel(model, request.sampling);
   const output = new SequenceOutput(model.tokenizer, {
     eosTokenIds: model.specialTokens.eos,
     maxTokens: request.maxTokens ?? defaults.maxNewTokens ?? DEFAULT_MAX_TOKENS,

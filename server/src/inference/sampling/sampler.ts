@@ -45,6 +45,18 @@ export class Sampler {
     this.penalized = new Uint8Array(usableVocabSize);
   }
 
+  /**
+   * A sampler for one request: fields the request leaves unset take the model's generation_config
+   * defaults (greedy unless the model says do_sample).
+   */
+  static forModel(
+    model: { generationDefaults: { temperature: number; topK: number; topP: number; repetitionPenalty: number }; usableVocabSize: number },
+    requested: SamplingParamsInput = {},
+  ): Sampler {
+    const d = model.generationDefaults;
+    return new Sampler({ temperature: d.temperature, topK: d.topK, topP: d.topP, repetitionPenalty: d.repetitionPenalty, ...requested }, model.usableVocabSize);
+  }
+
   get greedy(): boolean {
     return this.params.temperature === 0 || this.params.topK === 1;
   }
