@@ -1,6 +1,9 @@
 import type { ChatBroadcast, ErrorReply, NpcActionCall, TalkFinishReason, WelcomeInfo } from '@worldmind/shared';
 
-/** A plain snapshot of an avatar, as last replicated. */
+/**
+ * A plain snapshot of an avatar, as last replicated. The same object is refreshed in place on every
+ * change (and passed to `avatarChange`): copy it (`{ ...avatar }`) to keep a value from a moment.
+ */
 export interface AvatarInfo {
   sessionId: string;
   name: string;
@@ -15,7 +18,7 @@ export interface AvatarInfo {
   inventory: Record<string, number>;
 }
 
-/** A plain snapshot of an NPC, as last replicated. */
+/** A plain snapshot of an NPC, as last replicated; refreshed in place like AvatarInfo. */
 export interface NpcInfo {
   id: string;
   name: string;

@@ -229,16 +229,20 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
       const info = avatarInfo(avatar);
       this.avatars.set(key, info);
       this.emit('avatarAdd', info);
-      const changed = () => {
-        if (!this.avatars.has(key)) return;
-        const updated = avatarInfo(avatar);
-        this.avatars.set(key, updated);
-        this.emit('avatarChange', updated);
+      // Snapshots are refreshed in place: a crowd moving at 20 Hz would otherwise allocate one object
+      // per avatar per patch. Inventory is a nested collection, so it has its own callbacks.
+      $.onChange(avatar, () => {
+        if (this.avatars.get(key) !== info) return;
+        copyAvatarFields(info, avatar);
+        this.emit('avatarChange', info);
+      });
+      const inventoryChanged = () => {
+        if (this.avatars.get(key) !== info) return;
+        info.inventory = inventoryOf(avatar);
+        this.emit('avatarChange', info);
       };
-      $.onChange(avatar, changed);
-      // Inventory is a nested collection: its changes do not count as changes of the avatar itself.
-      $.onChange(avatar, 'inventory', changed);
-      $.onRemove(avatar, 'inventory', changed);
+      $.onChange(avatar, 'inventory', inventoryChanged);
+      $.onRemove(avatar, 'inventory', inventoryChanged);
     });
     $.onRemove('avatars', (avatar: Avatar, key: string) => {
       const info = this.avatars.get(key) ?? avatarInfo(avatar);
@@ -250,10 +254,9 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
       this.npcs.set(key, info);
       this.emit('npcAdd', info);
       $.onChange(npc, () => {
-        if (!this.npcs.has(key)) return;
-        const updated = npcInfo(npc);
-        this.npcs.set(key, updated);
-        this.emit('npcChange', updated);
+        if (this.npcs.get(key) !== info) return;
+        Object.assign(info, npcInfo(npc));
+        this.emit('npcChange', info);
       });
     });
     $.onRemove('npcs', (npc: Npc, key: string) => {
@@ -284,9 +287,28 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
 }
 
 function avatarInfo(a: Avatar): AvatarInfo {
+  const info = { inventory: inventoryOf(a) } as AvatarInfo;
+  copyAvatarFields(info, a);
+  return info;
+}
+
+function copyAvatarFields(info: AvatarInfo, a: Avatar): void {
+  info.sessionId = a.sessionId;
+  info.name = a.name;
+  info.x = a.x;
+  info.y = a.y;
+  info.z = a.z;
+  info.heading = a.heading;
+  info.anim = a.anim;
+  info.vx = a.vx;
+  info.vz = a.vz;
+  info.connected = a.connected;
+}
+
+function inventoryOf(a: Avatar): Record<string, number> {
   const inventory: Record<string, number> = {};
   a.inventory?.forEach((count: number, item: string) => (inventory[item] = count));
-  return { sessionId: a.sessionId, name: a.name, x: a.x, y: a.y, z: a.z, heading: a.heading, anim: a.anim, vx: a.vx, vz: a.vz, connected: a.connected, inventory };
+  return inventory;
 }
 
 function npcInfo(n: Npc): NpcInfo {
