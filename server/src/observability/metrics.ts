@@ -18,8 +18,6 @@ export interface ServerMetrics {
   patchDuration: Histogram<'room'>;
   messagesIn: Counter<'type'>;
   messagesRejected: Counter<'type' | 'code'>;
-  /** Adds a source of gauges read at scrape time (world rooms, the inference engine, …). */
-  onCollect(collect: () => void | Promise<void>): void;
   /** Live world numbers, read at scrape time. */
   setWorldStats(read: () => WorldStats): void;
 }
@@ -48,33 +46,41 @@ function instrumentTransport(): void {
 export function createMetrics(): ServerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'worldmind_process_' });
-  const collectors: Array<() => void | Promise<void>> = [];
   let readWorld: () => WorldStats = () => ({ rooms: 0, clients: 0 });
 
-  // Gauges that are read, not pushed. Registered first: prom-client collects metrics in registration
-  // order, so this refresh runs before the gauges it sets are serialised.
+  // Read-at-scrape gauges each collect their own value: prom-client reads a scrape's metrics
+  // concurrently, so one gauge must not rely on another having filled it in.
   new Gauge({
-    name: 'worldmind_scrape_refresh',
-    help: 'Internal: refreshes read-at-scrape gauges (always 1)',
+    name: 'worldmind_ccu',
+    help: 'Connected players across all rooms of this process',
     registers: [registry],
-    async collect() {
-      const world = readWorld();
-      ccu.set(world.clients);
-      rooms.set({ type: 'world' }, world.rooms);
-      const now = performance.now();
-      const seconds = (now - lastScrape) / 1000;
-      bytesPerClient.set(seconds > 0 && world.clients > 0 ? sentSinceScrape / seconds / world.clients : 0);
-      sentSinceScrape = 0;
-      lastScrape = now;
-      await Promise.all(collectors.map((collect) => collect()));
-      this.set(1);
+    collect() {
+      this.set(readWorld().clients);
     },
   });
-
-  const ccu = new Gauge({ name: 'worldmind_ccu', help: 'Connected players across all rooms of this process', registers: [registry] });
-  const rooms = new Gauge({ name: 'worldmind_rooms', help: 'Live rooms by type', labelNames: ['type'] as const, registers: [registry] });
+  new Gauge({
+    name: 'worldmind_rooms',
+    help: 'Live rooms by type',
+    labelNames: ['type'] as const,
+    registers: [registry],
+    collect() {
+      this.set({ type: 'world' }, readWorld().rooms);
+    },
+  });
+  new Gauge({
+    name: 'worldmind_bytes_per_client_per_second',
+    help: 'Bytes sent per connected client per second since the previous scrape',
+    registers: [registry],
+    collect() {
+      const clients = readWorld().clients;
+      const now = performance.now();
+      const seconds = (now - lastScrape) / 1000;
+      this.set(seconds > 0 && clients > 0 ? sentSinceScrape / seconds / clients : 0);
+      sentSinceScrape = 0;
+      lastScrape = now;
+    },
+  });
   const bytesSent = new Counter({ name: 'worldmind_bytes_sent_total', help: 'Bytes sent to clients (all frames)', registers: [registry] });
-  const bytesPerClient = new Gauge({ name: 'worldmind_bytes_per_client_per_second', help: 'Bytes sent per connected client per second since the previous scrape', registers: [registry] });
   const messagesOut = new Counter({ name: 'worldmind_messages_out_total', help: 'Frames sent to clients by kind', labelNames: ['kind'] as const, registers: [registry] });
   const patchBytes = new Histogram({
     name: 'worldmind_state_patch_bytes',
@@ -126,7 +132,6 @@ export function createMetrics(): ServerMetrics {
     patchDuration,
     messagesIn,
     messagesRejected,
-    onCollect: (collect) => collectors.push(collect),
     setWorldStats: (read) => {
       readWorld = read;
     },
