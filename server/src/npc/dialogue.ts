@@ -18,7 +18,7 @@ import { parseReply } from './action-syntax.ts';
 import { createLoreIndex, type LoreIndex } from './lore-index.ts';
 import type { ConversationMemory } from './memory.ts';
 import type { Moderator } from './moderation.ts';
-import { assemblePrompt, personaMessage, type WorldFacts } from './prompt.ts';
+import { personaMessage, turnMessages, type WorldFacts } from './prompt.ts';
 import { isActionAllowed, samplingOverrides, type NpcAction, type NpcScript } from './script-schema.ts';
 import { SpeechStream } from './speech-stream.ts';
 
@@ -122,7 +122,7 @@ export class NpcDialogue {
     const playerLine = verdict.cleaned ?? request.text;
     const compiled = this.#compile(request.script);
     const recollection = deps.memory.recall(request.playerKey, request.script.id, deps.settings.memoryBudgetTokens);
-    const assembled = assemblePrompt({ persona: compiled.persona, lore: compiled.lore.search(playerLine, deps.settings.loreFacts), memory: recollection, playerLine });
+    const assembled = turnMessages({ persona: compiled.persona, lore: compiled.lore, loreFacts: deps.settings.loreFacts, memory: recollection, playerLine });
     const prompt = renderChat(deps.text, assembled.messages);
     const seed = request.seed ?? randomInt(0, 2 ** 31 - 1);
     const overrides = samplingOverrides(request.script);

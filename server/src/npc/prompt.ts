@@ -11,6 +11,7 @@
  */
 import type { ChatMessage } from '../inference/tokenizer/index.ts';
 import { formatActionCall, NO_ACTION } from './action-syntax.ts';
+import type { LoreIndex } from './lore-index.ts';
 import type { Recollection } from './memory.ts';
 import type { NpcScript } from './script-schema.ts';
 
@@ -75,4 +76,18 @@ export function assemblePrompt(parts: { persona: ChatMessage; lore: readonly str
   const lore = loreMessage(parts.lore);
   const messages: ChatMessage[] = [parts.persona, ...(lore ? [lore] : []), ...memoryMessages(parts.memory), { role: 'user', content: parts.playerLine }];
   return { messages, sharedMessages: 1 };
+}
+
+/**
+ * One turn's prompt, from the player's line: retrieves the `loreFacts` most relevant lore facts for the
+ * line and assembles the messages. The one prompt path: the dialogue service and the training-corpus
+ * generator (tools/corpus) both call this, so a model trains on exactly the prompts it is served.
+ */
+export function turnMessages(parts: { persona: ChatMessage; lore: LoreIndex; loreFacts: number; memory: Recollection; playerLine: string }): AssembledPrompt {
+  return assemblePrompt({
+    persona: parts.persona,
+    lore: parts.lore.search(parts.playerLine, parts.loreFacts),
+    memory: parts.memory,
+    playerLine: parts.playerLine,
+  });
 }
