@@ -60,6 +60,7 @@ export interface TalkChunk {
 
 /** How an NPC turn ended. */
 export interface TalkResult {
+  /** The server's id for the turn (its turn log entry); pass it to `rateTurn`. */
   turnId: string;
   text: string;
   action: NpcActionCall | null;

@@ -12,6 +12,7 @@ import {
   ClientMessage,
   JoinOptionsSchema,
   MoveIntentSchema,
+  RateTurnMessageSchema,
   ServerMessage,
   TalkMessageSchema,
   WORLD_ROOM,
@@ -24,6 +25,7 @@ import {
   type NpcChunk,
   type NpcTurnEnd,
   type NpcTurnStart,
+  type TurnRatedAck,
   type WelcomeInfo,
 } from '@worldmind/shared';
 import { TypedEmitter } from './emitter.ts';
@@ -57,6 +59,8 @@ export interface WorldClientOptions {
   replicateState?: boolean;
   /** Bounds on NPC replies: time to the turn's start, and to its end (ms). Defaults 15 s and 120 s. */
   talkTimeouts?: { startTimeoutMs?: number; turnTimeoutMs?: number };
+  /** Bound on the server's acknowledgement of `rateTurn` (ms). Default 10 s. */
+  rateTimeoutMs?: number;
 }
 
 /** Traffic this client has received since it connected. */
@@ -69,6 +73,23 @@ export class WorldClientError extends Error {
   override name = 'WorldClientError';
 }
 
+/** A turn rating the server refused or never acknowledged. */
+export class RateTurnError extends Error {
+  override name = 'RateTurnError';
+  constructor(
+    message: string,
+    /** Server error code (unknown_turn, not_your_turn, invalid_message, rate_limited) or 'timeout' / 'disconnected'. */
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+interface PendingRating {
+  resolve(): void;
+  reject(error: RateTurnError): void;
+}
+
 export class WorldClient extends TypedEmitter<WorldClientEvents> {
   readonly avatars = new Map<string, AvatarInfo>();
   readonly npcs = new Map<string, NpcInfo>();
@@ -77,6 +98,9 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
   readonly #talks = new Map<string, PendingTalk>();
   #talkCounter = 0;
   #talkTimeouts = { startTimeoutMs: 15_000, turnTimeoutMs: 120_000 };
+  readonly #ratings = new Map<string, PendingRating>();
+  #rateCounter = 0;
+  #rateTimeoutMs = 10_000;
   #room: Room<unknown, WorldState>;
   #left = false;
 
@@ -107,6 +131,7 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
     const client = new WorldClient(room);
     client.#configureReconnection(options.reconnect ?? {});
     client.#talkTimeouts = { startTimeoutMs: options.talkTimeouts?.startTimeoutMs ?? 15_000, turnTimeoutMs: options.talkTimeouts?.turnTimeoutMs ?? 120_000 };
+    client.#rateTimeoutMs = options.rateTimeoutMs ?? 10_000;
     client.#countTraffic(options.replicateState ?? true);
     client.#bind();
     return client;
@@ -160,6 +185,35 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
     this.#talks.set(ref, pending);
     this.#room.send(ClientMessage.Talk, parsed.data);
     return pending;
+  }
+
+  /**
+   * Rate one of your own NPC turns (`turnId` from the talk result): 1 = good, -1 = bad, with an optional
+   * comment. Rating a turn again replaces the previous rating. Resolves when the server has stored it;
+   * rejects with a RateTurnError (`unknown_turn`, `not_your_turn`, `invalid_message`, `rate_limited`,
+   * `timeout`, `disconnected`).
+   */
+  rateTurn(turnId: string, rating: 1 | -1, comment?: string): Promise<void> {
+    const ref = `${this.#room.sessionId}:rate:${++this.#rateCounter}`;
+    const parsed = RateTurnMessageSchema.safeParse({ turnId, rating, ref, ...(comment !== undefined ? { comment } : {}) });
+    if (!parsed.success) return Promise.reject(new RateTurnError(`invalid rating: ${describeIssue(parsed.error)}`, 'invalid_message'));
+    if (this.#left) return Promise.reject(new RateTurnError('cannot rate a turn after leaving the world', 'disconnected'));
+    const timeoutMs = this.#rateTimeoutMs;
+    return new Promise<void>((resolve, reject) => {
+      const settle = () => {
+        clearTimeout(timer);
+        this.#ratings.delete(ref);
+      };
+      const timer = setTimeout(() => {
+        this.#ratings.delete(ref);
+        reject(new RateTurnError(`the server did not acknowledge the rating of turn "${turnId}" within ${timeoutMs} ms`, 'timeout'));
+      }, timeoutMs);
+      this.#ratings.set(ref, {
+        resolve: () => (settle(), resolve()),
+        reject: (error) => (settle(), reject(error)),
+      });
+      this.#room.send(ClientMessage.RateTurn, parsed.data);
+    });
   }
 
   /**
@@ -266,12 +320,14 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
     });
     room.onMessage(ServerMessage.Chat, (message: ChatBroadcast) => this.emit('chat', message));
     room.onMessage(ServerMessage.Error, (error: ErrorReply) => {
-      if (error.ref) this.#talks.get(error.ref)?.rejected(error);
+      if (error.ref && error.type === ClientMessage.RateTurn) this.#ratings.get(error.ref)?.reject(new RateTurnError(error.message, error.code));
+      else if (error.ref) this.#talks.get(error.ref)?.rejected(error);
       this.emit('serverError', error);
     });
     room.onMessage(ServerMessage.NpcTurnStart, (m: NpcTurnStart) => this.#talks.get(m.ref)?.started(m.turnId));
     room.onMessage(ServerMessage.NpcChunk, (m: NpcChunk) => this.#talks.get(m.ref)?.chunk(m));
     room.onMessage(ServerMessage.NpcTurnEnd, (m: NpcTurnEnd) => this.#talks.get(m.ref)?.end(m));
+    room.onMessage(ServerMessage.TurnRated, (m: TurnRatedAck) => this.#ratings.get(m.ref)?.resolve());
     room.onMessage(ServerMessage.Welcome, (info: WelcomeInfo) => {
       this.welcome = info;
       this.emit('welcome', info);
@@ -281,6 +337,7 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
     room.onLeave((code, reason) => {
       this.#left = true;
       for (const talk of [...this.#talks.values()]) talk.fail(new TalkError('left the world before the NPC finished', 'disconnected'));
+      for (const rating of [...this.#ratings.values()]) rating.reject(new RateTurnError('left the world before the server acknowledged the rating', 'disconnected'));
       this.emit('leave', code, reason);
     });
   }

@@ -45,6 +45,8 @@ export const ConfigSchema = z.object({
   TALK_RANGE: num(0.5, 100).default(4).describe('how close (world units) a player must be to talk to an NPC'),
   TALK_BURST: int(1, 100).default(3).describe('lines a player may say to NPCs in a burst'),
   TALK_PER_SECOND: num(0.01, 100).default(0.25).describe('NPC lines per second refilled after the burst'),
+  RATING_BURST: int(1, 1000).default(10).describe('NPC turn ratings a player may send in a burst'),
+  RATING_PER_SECOND: num(0.01, 100).default(1).describe('NPC turn ratings per second refilled after the burst'),
   NPC_FIRST_TOKEN_DEADLINE_MS: int(50, 120_000).default(3000).describe('an NPC that cannot start answering within this says a scripted fallback line'),
   NPC_MEMORY_TOKENS: int(0, 100_000).default(384).describe('tokens of conversation history recalled into each NPC prompt'),
   NPC_LORE_FACTS: int(0, 50).default(3).describe('lore facts retrieved into each NPC prompt'),

@@ -32,6 +32,18 @@ export const TalkMessageSchema = z.strictObject({
 });
 export type TalkMessage = z.infer<typeof TalkMessageSchema>;
 
+/**
+ * Rate an NPC turn you had: 1 (good) or -1 (bad), with an optional comment. Rating the same turn again
+ * replaces the previous rating. `ref` is echoed in the acknowledgement or the error.
+ */
+export const RateTurnMessageSchema = z.strictObject({
+  turnId: z.string().min(1, 'turnId is empty').max(Limits.turnIdMaxLength, `turnId is longer than ${Limits.turnIdMaxLength} characters`),
+  rating: z.literal([1, -1], { error: 'rating must be 1 (good) or -1 (bad)' }),
+  comment: z.string().trim().max(Limits.ratingCommentMaxLength, `comment is longer than ${Limits.ratingCommentMaxLength} characters`).optional(),
+  ref: z.string().min(1).max(Limits.talkRefMaxLength),
+});
+export type RateTurnMessage = z.infer<typeof RateTurnMessageSchema>;
+
 /** Options a client passes when joining the world room. */
 export const JoinOptionsSchema = z.object({
   name: z.string().trim().min(1, 'display name is empty').max(Limits.displayNameMaxLength, `display name is longer than ${Limits.displayNameMaxLength} characters`),
@@ -63,7 +75,7 @@ export function describeIssue(error: z.ZodError): string {
 export interface ErrorReply {
   /** The message type that was rejected. */
   type: string;
-  /** For `talk`: the client's `ref` of the refused turn. */
+  /** For `talk` and `rate_turn`: the client's `ref` of the refused request. */
   ref?: string;
   code: ErrorCodeValue;
   message: string;
@@ -107,6 +119,13 @@ export interface NpcTurnEnd {
   /** The action the room executed, or null (none chosen, or refused by the room). */
   action: NpcActionCall | null;
   finishReason: TalkFinishReason;
+}
+
+/** Acknowledges a stored `rate_turn`. */
+export interface TurnRatedAck {
+  ref: string;
+  turnId: string;
+  rating: 1 | -1;
 }
 
 export interface Landmark {

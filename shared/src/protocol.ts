@@ -10,6 +10,8 @@ export const ClientMessage = {
   Move: 'move',
   Chat: 'chat',
   Talk: 'talk',
+  /** Rate one of your own NPC turns (thumbs up or down, optional comment). */
+  RateTurn: 'rate_turn',
 } as const;
 export type ClientMessageType = (typeof ClientMessage)[keyof typeof ClientMessage];
 
@@ -27,6 +29,8 @@ export const ServerMessage = {
   NpcChunk: 'npc_chunk',
   /** The NPC's turn is over: full text, the action taken (if any) and why it ended. */
   NpcTurnEnd: 'npc_turn_end',
+  /** A `rate_turn` was stored (echoes the client's `ref`). */
+  TurnRated: 'turn_rated',
 } as const;
 export type ServerMessageType = (typeof ServerMessage)[keyof typeof ServerMessage];
 
@@ -38,6 +42,10 @@ export const Limits = {
   talkMaxLength: 300,
   /** Longest client-chosen correlation id for a talk request. */
   talkRefMaxLength: 64,
+  /** Longest turn id a client may name (server ids are far shorter). */
+  turnIdMaxLength: 64,
+  /** Longest comment attached to a turn rating. */
+  ratingCommentMaxLength: 500,
   /** Largest accepted target-point coordinate magnitude (world units); keeps NaN/huge values out. */
   coordinateMax: 100_000,
 } as const;
@@ -56,6 +64,10 @@ export const ErrorCode = {
   Busy: 'busy',
   /** talk: the line was refused by the moderation filter. */
   Moderated: 'moderated',
+  /** rate_turn: no such turn in the turn log (or NPC dialogue is disabled). */
+  UnknownTurn: 'unknown_turn',
+  /** rate_turn: the turn belongs to another player. */
+  NotYourTurn: 'not_your_turn',
 } as const;
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 

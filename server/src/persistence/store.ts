@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
+import type { ChatMessage } from '../inference/tokenizer/index.ts';
 
 export type TurnRole = 'player' | 'npc';
 
@@ -28,6 +29,8 @@ export interface TurnLogRecord {
   seed: number;
   /** The prompt exactly as rendered by the chat template. */
   prompt: string;
+  /** The chat messages `prompt` was rendered from; absent for turns logged without them. */
+  messages?: ChatMessage[];
   /** Sampling settings as sent to the engine (temperature, topP, maxTokens, …). */
   sampling: Record<string, unknown>;
   output: string;
@@ -38,7 +41,32 @@ export interface TurnLogRecord {
   createdAt: number;
 }
 
-export type TurnLogInput = Omit<TurnLogRecord, 'turnId' | 'createdAt'> & { turnId?: string; createdAt?: number };
+export type TurnLogInput = Omit<TurnLogRecord, 'turnId' | 'createdAt' | 'messages'> & { turnId?: string; createdAt?: number; messages?: readonly ChatMessage[] };
+
+/** A player's verdict on one NPC turn: 1 = good, -1 = bad. */
+export type TurnRatingValue = 1 | -1;
+
+export interface TurnRating {
+  turnId: string;
+  playerId: string;
+  rating: TurnRatingValue;
+  comment: string | null;
+  /** Milliseconds since the epoch. */
+  ratedAt: number;
+}
+
+export type TurnRatingInput = Omit<TurnRating, 'comment' | 'ratedAt'> & { comment?: string | null; ratedAt?: number };
+
+/** A rated turn: the turn log record plus its ratings, summed. */
+export interface RatedTurn extends TurnLogRecord {
+  /** Sum of every rating of the turn (each player counts once; re-rating replaces). */
+  netRating: number;
+  ratingCount: number;
+  /** Non-empty comments, oldest first. */
+  comments: string[];
+  /** When the turn was last rated (ms since the epoch). */
+  lastRatedAt: number;
+}
 
 export type TransferResult =
   | { ok: true; npcLeft: number; playerHas: number }
@@ -94,6 +122,20 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX turn_log_npc ON turn_log (npc_id, created_at);
   CREATE INDEX turn_log_player ON turn_log (player_id, created_at);
   `,
+  // 2: players rate their NPC turns (fine-tuning feedback); the turn log keeps the structured prompt.
+  `
+  CREATE TABLE turn_ratings (
+    turn_id   TEXT    NOT NULL,
+    player_id TEXT    NOT NULL,
+    rating    INTEGER NOT NULL CHECK (rating IN (-1, 1)),
+    comment   TEXT,
+    rated_at  INTEGER NOT NULL,
+    PRIMARY KEY (turn_id, player_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX turn_ratings_rated_at ON turn_ratings (rated_at);
+
+  ALTER TABLE turn_log ADD COLUMN messages_json TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -108,6 +150,15 @@ export interface StoreOptions {
 interface TurnLogRow {
   turn_id: string; npc_id: string; player_id: string; model_id: string; model_hash: string; seed: number; prompt: string;
   sampling_json: string; output_text: string; action_json: string | null; finish_reason: string; created_at: number;
+  messages_json: string | null;
+}
+
+interface RatedTurnRow extends TurnLogRow {
+  net_rating: number; rating_count: number; comments_json: string; last_rated_at: number;
+}
+
+interface TurnRatingRow {
+  turn_id: string; player_id: string; rating: number; comment: string | null; rated_at: number;
 }
 
 export class WorldStore {
@@ -153,13 +204,28 @@ export class WorldStore {
         'INSERT INTO player_inventory (player_id, item, count) VALUES (?, ?, ?) ON CONFLICT (player_id, item) DO UPDATE SET count = count + excluded.count',
       ),
       takeFromPlayer: db.prepare<[number, string, string, number]>('UPDATE player_inventory SET count = count - ? WHERE player_id = ? AND item = ? AND count >= ?'),
-      logTurn: db.prepare<[string, string, string, string, string, number, string, string, string, string | null, string, number]>(
-        `INSERT INTO turn_log (turn_id, npc_id, player_id, model_id, model_hash, seed, prompt, sampling_json, output_text, action_json, finish_reason, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      logTurn: db.prepare<[string, string, string, string, string, number, string, string, string, string | null, string, number, string | null]>(
+        `INSERT INTO turn_log (turn_id, npc_id, player_id, model_id, model_hash, seed, prompt, sampling_json, output_text, action_json, finish_reason, created_at, messages_json)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       getTurn: db.prepare<[string], TurnLogRow>('SELECT * FROM turn_log WHERE turn_id = ?'),
+      turnOwner: db.prepare<[string], { player_id: string }>('SELECT player_id FROM turn_log WHERE turn_id = ?'),
       listTurns: db.prepare<[string | null, string | null, string | null, string | null, number], TurnLogRow>(
         'SELECT * FROM turn_log WHERE (? IS NULL OR npc_id = ?) AND (? IS NULL OR player_id = ?) ORDER BY created_at DESC, rowid DESC LIMIT ?',
+      ),
+      rateTurn: db.prepare<[string, string, number, string | null, number]>(
+        `INSERT INTO turn_ratings (turn_id, player_id, rating, comment, rated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (turn_id, player_id) DO UPDATE SET rating = excluded.rating, comment = excluded.comment, rated_at = excluded.rated_at`,
+      ),
+      turnRatings: db.prepare<[string], TurnRatingRow>('SELECT * FROM turn_ratings WHERE turn_id = ? ORDER BY rated_at, player_id'),
+      listRatedTurns: db.prepare<[string | null, string | null, number | null, number | null, number], RatedTurnRow>(
+        `SELECT t.*, r.net_rating, r.rating_count, r.comments_json, r.last_rated_at
+           FROM (SELECT turn_id, SUM(rating) AS net_rating, COUNT(*) AS rating_count, MAX(rated_at) AS last_rated_at,
+                        json_group_array(comment) FILTER (WHERE comment IS NOT NULL AND comment <> '') AS comments_json
+                   FROM (SELECT * FROM turn_ratings ORDER BY rated_at, player_id) GROUP BY turn_id) AS r
+           JOIN turn_log AS t ON t.turn_id = r.turn_id
+          WHERE (? IS NULL OR t.npc_id = ?) AND (? IS NULL OR r.net_rating >= ?)
+          ORDER BY t.created_at, t.turn_id LIMIT ?`,
       ),
     };
 
@@ -244,12 +310,16 @@ export class WorldStore {
 
   // ── turn log (replay) ─────────────────────────────────────────────────────────────────────────
 
-  /** Records a turn; returns its id (generated when not given). */
+  /**
+   * Records a turn; returns its id (generated when not given). Pass `messages` (what `prompt` was
+   * rendered from) so the turn can become a fine-tuning sample; turns logged without them cannot.
+   */
   logTurn(rec: TurnLogInput): string {
     const turnId = rec.turnId ?? randomUUID();
     this.#s.logTurn.run(
       turnId, rec.npcId, rec.playerId, rec.modelId, rec.modelHash, rec.seed, rec.prompt, JSON.stringify(rec.sampling),
       rec.output, rec.action === null || rec.action === undefined ? null : JSON.stringify(rec.action), rec.finishReason, Math.round(rec.createdAt ?? Date.now()),
+      rec.messages ? JSON.stringify(rec.messages.map((m) => ({ role: m.role, content: m.content }))) : null,
     );
     return turnId;
   }
@@ -259,11 +329,53 @@ export class WorldStore {
     return row ? fromRow(row) : undefined;
   }
 
+  /** The player key a logged turn belongs to, or undefined for an unknown turn. */
+  turnOwner(turnId: string): string | undefined {
+    return this.#s.turnOwner.get(turnId)?.player_id;
+  }
+
   /** Newest first. */
   listTurns(filter: { npcId?: string; playerId?: string; limit?: number } = {}): TurnLogRecord[] {
     const npc = filter.npcId ?? null;
     const player = filter.playerId ?? null;
     return this.#s.listTurns.all(npc, npc, player, player, filter.limit ?? 50).map(fromRow);
+  }
+
+  // ── turn ratings (player feedback) ────────────────────────────────────────────────────────────
+
+  /**
+   * Records a player's rating of a turn; a second rating by the same player replaces the first. The
+   * caller checks the turn exists and is the player's (the room does).
+   */
+  rateTurn(input: TurnRatingInput): TurnRating {
+    if (input.rating !== 1 && input.rating !== -1) throw new StoreError(`rating must be 1 or -1, got ${String(input.rating)}`);
+    const comment = input.comment?.trim() || null;
+    const ratedAt = Math.round(input.ratedAt ?? Date.now());
+    this.#s.rateTurn.run(input.turnId, input.playerId, input.rating, comment, ratedAt);
+    return { turnId: input.turnId, playerId: input.playerId, rating: input.rating, comment, ratedAt };
+  }
+
+  /** Every rating of one turn, oldest first. */
+  turnRatings(turnId: string): TurnRating[] {
+    return this.#s.turnRatings.all(turnId).map((r) => ({
+      turnId: r.turn_id, playerId: r.player_id, rating: r.rating as TurnRatingValue, comment: r.comment, ratedAt: r.rated_at,
+    }));
+  }
+
+  /**
+   * Rated turns joined with the turn log (npc, prompt, messages, output, action, …), oldest turn first.
+   * `minNetRating` keeps only turns whose summed rating reaches it.
+   */
+  listRatedTurns(filter: { npcId?: string; minNetRating?: number; limit?: number } = {}): RatedTurn[] {
+    const npc = filter.npcId ?? null;
+    const min = filter.minNetRating ?? null;
+    return this.#s.listRatedTurns.all(npc, npc, min, min, filter.limit ?? -1).map((r) => ({
+      ...fromRow(r),
+      netRating: r.net_rating,
+      ratingCount: r.rating_count,
+      comments: r.comments_json ? (JSON.parse(r.comments_json) as string[]) : [],
+      lastRatedAt: r.last_rated_at,
+    }));
   }
 
   /** Closes the database (checkpointing the WAL). Safe to call twice. */
@@ -303,5 +415,6 @@ function fromRow(r: TurnLogRow): TurnLogRecord {
     action: r.action_json === null ? null : (JSON.parse(r.action_json) as unknown),
     finishReason: r.finish_reason,
     createdAt: r.created_at,
+    ...(r.messages_json ? { messages: JSON.parse(r.messages_json) as ChatMessage[] } : {}),
   };
 }

@@ -4,7 +4,7 @@
  * repeated abuse, so messages are validated here with the shared zod schemas.
  */
 import type { Client } from '@colyseus/core';
-import { describeIssue, ErrorCode, ServerMessage, type ErrorCodeValue, type ErrorReply } from '@worldmind/shared';
+import { describeIssue, ErrorCode, Limits, ServerMessage, type ErrorCodeValue, type ErrorReply } from '@worldmind/shared';
 import type { z } from 'zod';
 import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/metrics.ts';
@@ -29,7 +29,7 @@ export class MessageGuard {
       this.metrics.messagesIn.inc({ type });
       const parsed = schema.safeParse(payload);
       if (!parsed.success) {
-        this.reject(client, type, ErrorCode.InvalidMessage, describeIssue(parsed.error));
+        this.reject(client, type, ErrorCode.InvalidMessage, describeIssue(parsed.error), refOf(payload));
         return;
       }
       handle(client, parsed.data);
@@ -53,4 +53,10 @@ export class MessageGuard {
   forget(sessionId: string): void {
     this.#strikes.delete(sessionId);
   }
+}
+
+/** A request's correlation id (`ref`), echoed even when the rest of the payload is invalid, so the client can settle it. */
+function refOf(payload: unknown): string | undefined {
+  const ref = payload !== null && typeof payload === 'object' ? (payload as { ref?: unknown }).ref : undefined;
+  return typeof ref === 'string' && ref.length > 0 && ref.length <= Limits.talkRefMaxLength ? ref : undefined;
 }

@@ -15,10 +15,14 @@ import {
   JoinOptionsSchema,
   MoveIntentSchema,
   Npc,
+  RateTurnMessageSchema,
   ServerMessage,
   TalkMessageSchema,
   WorldState,
   type ChatBroadcast,
+  type ErrorCodeValue,
+  type RateTurnMessage,
+  type TurnRatedAck,
   type WelcomeInfo,
 } from '@worldmind/shared';
 import type { ServerConfig } from '../config.ts';
@@ -60,6 +64,8 @@ interface PlayerSession {
   playerKey: string;
   intent: ActiveIntent;
   chat: TokenBucket;
+  /** Turn ratings (`rate_turn`). */
+  ratings: TokenBucket;
 }
 
 const BODY_RADIUS = 0.5;
@@ -134,6 +140,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
       }
       void this.#npcs.talk(client, msg);
     }));
+    this.onMessage(ClientMessage.RateTurn, this.#guard.handler(ClientMessage.RateTurn, RateTurnMessageSchema, (client, msg) => this.#rateTurn(client, msg)));
     // Any other type: an error reply, counted as a strike.
     this.onMessage('*', (client: Client, type: string | number) => {
       this.#guard.reject(client, String(type), ErrorCode.UnknownMessage, `unknown message type "${String(type)}"`);
@@ -163,7 +170,13 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     const playerKey = playerKeyOf(name, token);
     const store = this.context.npc?.system.store;
     if (store) for (const [item, count] of Object.entries(store.playerInventory(playerKey))) avatar.inventory.set(item, count);
-    const player: PlayerSession = { avatar, playerKey, intent: { kind: 'idle' }, chat: new TokenBucket(config.CHAT_BURST, config.CHAT_PER_SECOND, Date.now()) };
+    const player: PlayerSession = {
+      avatar,
+      playerKey,
+      intent: { kind: 'idle' },
+      chat: new TokenBucket(config.CHAT_BURST, config.CHAT_PER_SECOND, Date.now()),
+      ratings: new TokenBucket(config.RATING_BURST, config.RATING_PER_SECOND, Date.now()),
+    };
     this.#players.set(client.sessionId, player);
     this.#avatars.set(client.sessionId, avatar);
     this.state.avatars.set(client.sessionId, avatar);
@@ -283,6 +296,25 @@ export class WorldRoom extends Room<{ state: WorldState }> {
       const target = this.clients.getById(listener.avatar.sessionId);
       target?.send(ServerMessage.Chat, message);
     });
+  }
+
+  /**
+   * A player rates one of their own NPC turns (fine-tuning feedback). The turn log says whose turn it
+   * was; rating again replaces the previous rating. Acknowledged with `turn_rated`, refused with an
+   * error carrying the client's `ref`.
+   */
+  #rateTurn(client: Client, msg: RateTurnMessage): void {
+    const player = this.#players.get(client.sessionId);
+    if (!player) return;
+    const refuse = (code: ErrorCodeValue, message: string) => this.#guard.reject(client, ClientMessage.RateTurn, code, message, msg.ref);
+    if (!player.ratings.tryTake(Date.now())) return refuse(ErrorCode.RateLimited, 'you are rating turns too fast');
+    const store = this.context.npc?.system.store;
+    if (!store) return refuse(ErrorCode.UnknownTurn, 'NPC dialogue is disabled on this server');
+    const owner = store.turnOwner(msg.turnId);
+    if (owner === undefined) return refuse(ErrorCode.UnknownTurn, `there is no NPC turn "${msg.turnId}"`);
+    if (owner !== player.playerKey) return refuse(ErrorCode.NotYourTurn, 'you can only rate your own turns with an NPC');
+    store.rateTurn({ turnId: msg.turnId, playerId: player.playerKey, rating: msg.rating, comment: msg.comment ?? null });
+    client.send(ServerMessage.TurnRated, { ref: msg.ref, turnId: msg.turnId, rating: msg.rating } satisfies TurnRatedAck);
   }
 }
 
