@@ -4,7 +4,7 @@
  */
 
 /** TensorProto.DataType values the builder uses. */
-export const ElementType = { FLOAT: 1, INT64: 7, BOOL: 9, FLOAT16: 10 } as const;
+export const ElementType = { FLOAT: 1, INT64: 7, BOOL: 9, FLOAT16: 10, DOUBLE: 11 } as const;
 export type ElementType = (typeof ElementType)[keyof typeof ElementType];
 
 export type Dimension = number | string;

@@ -41,30 +41,38 @@ export interface SerializeOptions {
 export function writeOnnxModel(graph: Graph, options: SerializeOptions): void {
   const external = options.externalDataPath ? new ExternalDataWriter(options.externalDataPath) : undefined;
   try {
-    const model = {
-      ir_version: IR_VERSION,
-      opset_import: [{ domain: '', version: OPSET_VERSION }],
-      producer_name: options.producerName,
-      graph: {
-        name: graph.name,
-        input: graph.inputs.map(valueInfo),
-        output: graph.outputs.map(valueInfo),
-        initializer: graph.initializers.map((init) => tensorProto(init, external)),
-        node: graph.nodes.map((node) => ({
-          name: node.name,
-          op_type: node.opType,
-          input: node.inputs,
-          output: node.outputs,
-          attribute: Object.entries(node.attributes).map(([name, value]) => attributeProto(name, value)),
-        })),
-      },
-      metadata_props: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
-    };
-    const message = ModelProto.fromObject(model);
-    writeFileSync(options.path, ModelProto.encode(message).finish());
+    writeFileSync(options.path, encode(graph, options, external));
   } finally {
     external?.close();
   }
+}
+
+/** The model as bytes with every initializer inline (for graphs handed straight to a session, e.g. training steps). */
+export function encodeOnnxModel(graph: Graph, options: Omit<SerializeOptions, 'path' | 'externalDataPath'>): Uint8Array {
+  return encode(graph, options, undefined);
+}
+
+function encode(graph: Graph, options: Omit<SerializeOptions, 'path' | 'externalDataPath'>, external: ExternalDataWriter | undefined): Uint8Array {
+  const model = {
+    ir_version: IR_VERSION,
+    opset_import: [{ domain: '', version: OPSET_VERSION }],
+    producer_name: options.producerName,
+    graph: {
+      name: graph.name,
+      input: graph.inputs.map(valueInfo),
+      output: graph.outputs.map(valueInfo),
+      initializer: graph.initializers.map((init) => tensorProto(init, external)),
+      node: graph.nodes.map((node) => ({
+        name: node.name,
+        op_type: node.opType,
+        input: node.inputs,
+        output: node.outputs,
+        attribute: Object.entries(node.attributes).map(([name, value]) => attributeProto(name, value)),
+      })),
+    },
+    metadata_props: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
+  };
+  return ModelProto.encode(ModelProto.fromObject(model)).finish();
 }
 
 function valueInfo(info: ValueInfo) {
