@@ -65,7 +65,7 @@ async function check(runner: StepRunner, params: Map<string, FloatArray>, traina
     const values = params.get(name)!;
     const grad = grads.get(name)!;
     // A vanishing gradient would make the comparison vacuous.
-    expect(grad.reduce((a, g) => a + Math.abs(g), 0), `${name} has an all-zero gradient`).toBeGreaterThan(1e-8);
+    expect(Array.from(grad).reduce((a, g) => a + Math.abs(g), 0), `${name} has an all-zero gradient`).toBeGreaterThan(1e-8);
     for (let p = 0; p < probesPerTensor; p++) {
       const i = Math.floor(next() * values.length);
       const original = values[i]!;
