@@ -194,10 +194,16 @@ export function parseNpcScript(source: string, file: string, opts: Pick<ScriptOp
   return problems.length === 0 && parsed.success ? { script: parsed.data, problems, positionOf } : { problems, positionOf };
 }
 
-/** The script files of a directory (`*.yaml`, `*.yml`), sorted, as paths joined onto `dir`. */
+/**
+ * Designer corrections of logged NPC turns (fine-tuning data, `tools/corpus/feedback.ts`) live beside the
+ * scripts under this reserved name; it is not an NPC script.
+ */
+export const CORRECTIONS_FILE = 'corrections.yaml';
+
+/** The script files of a directory (`*.yaml`, `*.yml`, except CORRECTIONS_FILE), sorted, as paths joined onto `dir`. */
 export function listScriptFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isFile() && /\.ya?ml$/i.test(e.name))
+    .filter((e) => e.isFile() && /\.ya?ml$/i.test(e.name) && e.name.toLowerCase() !== CORRECTIONS_FILE)
     .map((e) => join(dir, e.name))
     .sort();
 }
