@@ -145,6 +145,53 @@ describe('WorldStore', () => {
     expect(s.playerInventory('p2')).toEqual({ apple: b });
   });
 
+  it('migrates a database file from schema version 1: old turns keep working, ratings and messages are added', () => {
+    const v1 = join(tmp.dir, 'v1.db');
+    const raw = new Database(v1);
+    raw.exec(V1_SCHEMA);
+    raw.prepare(`INSERT INTO turn_log VALUES ('old-turn', 'bram', 'alice', 'm', 'h', 1, 'prompt', '{}', 'Hm. [[none]]', NULL, 'stop', 5)`).run();
+    raw.pragma('user_version = 1');
+    raw.close();
+    const s = WorldStore.open(v1);
+    open.push(s);
+    expect(s.schemaVersion).toBe(SCHEMA_VERSION);
+    const old = s.getTurn('old-turn')!;
+    expect(old.output).toBe('Hm. [[none]]');
+    expect(old.messages).toBeUndefined(); // logged before messages were kept
+    s.rateTurn({ turnId: 'old-turn', playerId: 'alice', rating: 1 });
+    expect(s.listRatedTurns().map((t) => [t.turnId, t.netRating])).toEqual([['old-turn', 1]]);
+  });
+
+  it('records turn ratings: a re-rating replaces, ratings sum per turn, joined with the turn log', () => {
+    const s = openStore();
+    const messages = [{ role: 'system' as const, content: 'You are Bram.' }, { role: 'user' as const, content: 'Hello' }];
+    const base = { npcId: 'bram', modelId: 'm', modelHash: 'h', seed: 1, prompt: 'p', sampling: {}, action: null, finishReason: 'stop' };
+    s.logTurn({ ...base, turnId: 't1', playerId: 'alice', output: 'Hm. [[emote nod]]', action: { type: 'emote', emote: 'nod' }, messages, createdAt: 10 });
+    s.logTurn({ ...base, turnId: 't2', playerId: 'alice', output: 'Go away. [[none]]', createdAt: 20 });
+    s.logTurn({ ...base, turnId: 't3', npcId: 'marta', playerId: 'bob', output: 'Stew? [[none]]', createdAt: 30 });
+    expect(s.turnOwner('t1')).toBe('alice');
+    expect(s.turnOwner('nope')).toBeUndefined();
+    expect(s.getTurn('t1')!.messages).toEqual(messages);
+
+    s.rateTurn({ turnId: 't1', playerId: 'alice', rating: -1, ratedAt: 100 });
+    s.rateTurn({ turnId: 't1', playerId: 'alice', rating: 1, comment: '  good  ', ratedAt: 200 }); // replaces
+    s.rateTurn({ turnId: 't1', playerId: 'carol', rating: 1, comment: '', ratedAt: 300 });
+    s.rateTurn({ turnId: 't2', playerId: 'alice', rating: -1, comment: 'rude', ratedAt: 400 });
+    s.rateTurn({ turnId: 't3', playerId: 'bob', rating: 1, ratedAt: 500 });
+    expect(s.turnRatings('t1')).toEqual([
+      { turnId: 't1', playerId: 'alice', rating: 1, comment: 'good', ratedAt: 200 },
+      { turnId: 't1', playerId: 'carol', rating: 1, comment: null, ratedAt: 300 },
+    ]);
+    expect(() => s.rateTurn({ turnId: 't1', playerId: 'alice', rating: 2 as 1 })).toThrow(StoreError);
+
+    const rated = s.listRatedTurns();
+    expect(rated.map((t) => [t.turnId, t.netRating, t.ratingCount])).toEqual([['t1', 2, 2], ['t2', -1, 1], ['t3', 1, 1]]);
+    expect(rated[0]).toMatchObject({ npcId: 'bram', prompt: 'p', output: 'Hm. [[emote nod]]', action: { type: 'emote', emote: 'nod' }, messages, comments: ['good'], lastRatedAt: 300 });
+    expect(rated[1]!.comments).toEqual(['rude']);
+    expect(s.listRatedTurns({ minNetRating: 1 }).map((t) => t.turnId)).toEqual(['t1', 't3']);
+    expect(s.listRatedTurns({ npcId: 'marta' }).map((t) => t.turnId)).toEqual(['t3']);
+  });
+
   it('backs conversation memory: a restarted server recalls each player\'s own history', () => {
     const countTokens = (t: string) => t.split(/\s+/).length;
     const s1 = openStore();
@@ -161,3 +208,21 @@ describe('WorldStore', () => {
     expect(after.recall('carol', 'marta', 1000).turns).toEqual([]);
   });
 });
+
+/** The schema a version-1 database file has (the first release's migration), to test upgrading one. */
+const V1_SCHEMA = `
+  CREATE TABLE conversation_turns (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, player_id TEXT NOT NULL, npc_id TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('player', 'npc')), text TEXT NOT NULL, ts INTEGER NOT NULL
+  );
+  CREATE INDEX conversation_turns_pair ON conversation_turns (player_id, npc_id, id);
+  CREATE TABLE player_inventory (player_id TEXT NOT NULL, item TEXT NOT NULL, count INTEGER NOT NULL CHECK (count >= 0), PRIMARY KEY (player_id, item)) WITHOUT ROWID;
+  CREATE TABLE npc_inventory (npc_id TEXT NOT NULL, item TEXT NOT NULL, count INTEGER NOT NULL CHECK (count >= 0), PRIMARY KEY (npc_id, item)) WITHOUT ROWID;
+  CREATE TABLE turn_log (
+    turn_id TEXT PRIMARY KEY, npc_id TEXT NOT NULL, player_id TEXT NOT NULL, model_id TEXT NOT NULL, model_hash TEXT NOT NULL,
+    seed INTEGER NOT NULL, prompt TEXT NOT NULL, sampling_json TEXT NOT NULL, output_text TEXT NOT NULL, action_json TEXT,
+    finish_reason TEXT NOT NULL, created_at INTEGER NOT NULL
+  );
+  CREATE INDEX turn_log_npc ON turn_log (npc_id, created_at);
+  CREATE INDEX turn_log_player ON turn_log (player_id, created_at);
+`;
