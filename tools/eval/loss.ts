@@ -1,0 +1,168 @@
+/**
+ * Teacher-forced cross-entropy of a model on the reply tokens of world samples (and on plain text), run on
+ * the model's own ONNX graph through the server's DecoderModel.
+ *
+ * A sample's tokens are exactly what the server would feed: the prompt is rendered with the model's chat
+ * template (`renderChat`, generation prompt on), the persona block (the first system message — the
+ * engine's shared prefix) is tokenized on its own as the engine does, then the rest of the prompt; the
+ * completion is the rest of the full conversation rendered with the assistant reply (the reply and its
+ * end-of-turn marker, cut after that marker: the template's trailing newline is never generated).
+ * Only the completion tokens are scored. The persona's KV is computed once per NPC and reused.
+ */
+import type { DecoderModel, KvCache, ModelText } from '../../server/src/inference/model/index.ts';
+import { renderChat } from '../../server/src/inference/model/index.ts';
+import type { WorldSample } from '../corpus/sample.ts';
+
+export interface SampleTokens {
+  /** The shared prefix (persona block) tokens; may be empty. */
+  prefix: number[];
+  /** The rest of the prompt, up to and including the generation prompt. */
+  rest: number[];
+  /** The reply tokens, ending with the end-of-turn token. */
+  completion: number[];
+  /** The rendered prompt and shared prefix texts (the generation side submits the same ones). */
+  prompt: string;
+  sharedPrefix: string;
+}
+
+export class SampleRenderError extends Error {
+  override name = 'SampleRenderError';
+}
+
+/** The rendered prompt and its shareable head (the first message when it is the system persona). */
+export function renderPrompt(text: ModelText, sample: Pick<WorldSample, 'messages'>): { prompt: string; sharedPrefix: string } {
+  const prompt = renderChat(text, sample.messages, { addGenerationPrompt: true });
+  const first = sample.messages[0];
+  const shared = first && first.role === 'system' && sample.messages.length > 1 ? renderChat(text, [first], { addGenerationPrompt: false }) : '';
+  return { prompt, sharedPrefix: shared && prompt.startsWith(shared) ? shared : '' };
+}
+
+export function sampleTokens(text: ModelText, sample: WorldSample): SampleTokens {
+  const { prompt, sharedPrefix } = renderPrompt(text, sample);
+  const full = renderChat(text, [...sample.messages, { role: 'assistant', content: sample.reply }], { addGenerationPrompt: false });
+  if (!full.startsWith(prompt)) throw new SampleRenderError(`sample ${sample.id}: the chat template does not render the prompt as a prefix of the full conversation`);
+  const completion = text.tokenizer.encode(full.slice(prompt.length));
+  const eosAt = completion.findIndex((id) => text.specialTokens.eos.includes(id));
+  if (eosAt >= 0) completion.length = eosAt + 1;
+  return {
+    prefix: sharedPrefix ? text.tokenizer.encode(sharedPrefix) : [],
+    rest: text.tokenizer.encode(prompt.slice(sharedPrefix.length)),
+    completion,
+    prompt,
+    sharedPrefix,
+  };
+}
+
+export interface NllSum {
+  /** Sum of −log p over the scored tokens (nats). */
+  nll: number;
+  tokens: number;
+}
+
+export type SampleLoss = (NllSum & { id: string }) | { id: string; skipped: string };
+
+/** −log p(targets[j]) from logits rows, row r of a [S, V] block scoring targets[j] at r = firstRow + j. */
+function addNll(logits: Float32Array, vocab: number, firstRow: number, targets: readonly number[], into: NllSum): void {
+  for (let j = 0; j < targets.length; j++) {
+    const base = (firstRow + j) * vocab;
+    let max = Number.NEGATIVE_INFINITY;
+    for (let v = 0; v < vocab; v++) if (logits[base + v]! > max) max = logits[base + v]!;
+    let sum = 0;
+    for (let v = 0; v < vocab; v++) sum += Math.exp(logits[base + v]! - max);
+    into.nll += max + Math.log(sum) - logits[base + targets[j]!]!;
+    into.tokens++;
+  }
+}
+
+async function forward(model: DecoderModel, ids: readonly number[], past: KvCache) {
+  return model.step({
+    batchSize: 1,
+    inputIds: BigInt64Array.from(ids, BigInt),
+    attentionMask: new BigInt64Array(past.length + ids.length).fill(1n),
+    positionIds: BigInt64Array.from(ids, (_, i) => BigInt(past.length + i)),
+    past,
+  });
+}
+
+export interface ReplyLossOptions {
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Per-sample reply NLL. Samples whose prompt + reply exceed the model's context are skipped (the server
+ * could not run them either), as are samples the template cannot render (reason given).
+ */
+export async function replyLosses(model: DecoderModel, text: ModelText, samples: readonly WorldSample[], options: ReplyLossOptions = {}): Promise<SampleLoss[]> {
+  const jobs = samples.map((sample) => {
+    try {
+      return { sample, tokens: sampleTokens(text, sample) };
+    } catch (error) {
+      return { sample, error: error instanceof Error ? error.message : String(error) };
+    }
+  });
+  // Group by persona so each NPC's prefix KV is computed once.
+  const order = jobs.map((_, i) => i).sort((a, b) => (jobs[a]!.tokens?.sharedPrefix ?? '').localeCompare(jobs[b]!.tokens?.sharedPrefix ?? '') || a - b);
+  const out: SampleLoss[] = new Array(jobs.length);
+  let cachedPrefix: string | undefined;
+  let cachedKv: KvCache | undefined;
+  let done = 0;
+  for (const index of order) {
+    options.signal?.throwIfAborted();
+    const job = jobs[index]!;
+    const id = job.sample.id;
+    if (!job.tokens) {
+      out[index] = { id, skipped: job.error! };
+    } else {
+      const { prefix, rest, completion, sharedPrefix } = job.tokens;
+      const total = prefix.length + rest.length + completion.length;
+      if (completion.length === 0) {
+        out[index] = { id, skipped: 'empty reply' };
+      } else if (total > model.contextLength) {
+        out[index] = { id, skipped: `${total} tokens exceed the model's ${model.contextLength}-token context` };
+      } else {
+        let past = model.emptyCache(1);
+        let head = [...prefix, ...rest];
+        if (prefix.length > 0 && rest.length > 0) {
+          if (cachedPrefix !== sharedPrefix || !cachedKv) {
+            cachedKv = (await forward(model, prefix, model.emptyCache(1))).present;
+            cachedPrefix = sharedPrefix;
+          }
+          past = cachedKv;
+          head = rest;
+        }
+        // Feed the prompt (after the cached prefix) and every completion token but the last; the row of
+        // the prompt's last token predicts the first completion token.
+        const input = [...head, ...completion.slice(0, -1)];
+        const step = await forward(model, input, past);
+        const sum: NllSum = { nll: 0, tokens: 0 };
+        addNll(step.logits, step.vocabSize, head.length - 1, completion, sum);
+        out[index] = { id, ...sum };
+      }
+    }
+    options.onProgress?.(++done, jobs.length);
+  }
+  return out;
+}
+
+export interface TextLossOptions {
+  /** Score at most this many tokens of the text (from its start). */
+  maxTokens: number;
+  signal?: AbortSignal;
+}
+
+/** NLL of plain text in non-overlapping chunks of the model's context length (the first token of each chunk is not scored). */
+export async function textLoss(model: DecoderModel, text: ModelText, content: string, options: TextLossOptions): Promise<NllSum & { chunks: number }> {
+  const ids = text.tokenizer.encode(content).slice(0, options.maxTokens);
+  const sum: NllSum = { nll: 0, tokens: 0 };
+  let chunks = 0;
+  for (let start = 0; start + 1 < ids.length; start += model.contextLength) {
+    options.signal?.throwIfAborted();
+    const chunk = ids.slice(start, start + model.contextLength);
+    if (chunk.length < 2) break;
+    const step = await forward(model, chunk.slice(0, -1), model.emptyCache(1));
+    addNll(step.logits, step.vocabSize, 0, chunk.slice(1), sum);
+    chunks++;
+  }
+  return { ...sum, chunks };
+}
