@@ -82,6 +82,7 @@ const options: EvalOptions = {
   ...(seed !== undefined ? { seed } : {}),
   ...(threads !== undefined ? { threads } : {}),
   ...(values['no-general'] ? { generalText: null } : values.general ? { generalText: values.general } : {}),
+  ...(values.replies ? { keepReplies: true } : {}),
   ...(values.quiet ? {} : { log: (line: string) => console.error(`eval: ${line}`) }),
 };
 

@@ -98,6 +98,8 @@ export interface ModelReport {
   /** 'model', 'untrained' (the built twin) or 'baseline' (a given directory). */
   label: string;
   dir: string;
+  /** For the untrained twin: the model it mirrors (its own directory is a deleted temp dir). */
+  twinOf?: string;
   parameters: number | null;
   replyLoss: LossSummary & { samples: number; skipped: number; skippedExamples: string[] };
   general: (LossSummary & { chunks: number; file: string }) | null;
@@ -242,7 +244,7 @@ interface RunContext {
   options: EvalOptions;
 }
 
-async function evaluateDirectory(label: string, dir: string, parameters: number | null, ctx: RunContext): Promise<ModelReport> {
+async function evaluateDirectory(label: string, dir: string, parameters: number | null, ctx: RunContext, twinOf?: string): Promise<ModelReport> {
   const { options } = ctx;
   const log = (line: string) => options.log?.(`[${label}] ${line}`);
   const started = performance.now();
@@ -324,6 +326,7 @@ async function evaluateDirectory(label: string, dir: string, parameters: number 
     const report: ModelReport = {
       label,
       dir,
+      ...(twinOf ? { twinOf } : {}),
       parameters,
       replyLoss: { ...lossSummary(nll, tokens), samples: losses.length - skipped.length, skipped: skipped.length, skippedExamples: skipped.slice(0, 3) },
       general: general && ctx.general ? { ...lossSummary(general.nll, general.tokens), chunks: general.chunks, file: ctx.general.file } : null,
@@ -411,7 +414,7 @@ export async function evaluateModel(options: EvalOptions): Promise<EvalReport> {
       } catch (error) {
         throw new EvalError(`cannot build the untrained baseline: ${(error as Error).message}`);
       }
-      models.push(await evaluateDirectory('untrained', twin.dir, twin.parameterCount, ctx));
+      models.push(await evaluateDirectory('untrained', twin.dir, twin.parameterCount, ctx, modelDir));
     } else if (baselineSetting !== null) {
       const dir = resolve(baselineSetting);
       let params: number | null = null;
