@@ -98,7 +98,7 @@ export function loraParamSpecs(arch: LlamaArchitecture, lora: LoraConfig): Param
   return specs;
 }
 
-export function buildTrainGraph(arch: LlamaArchitecture, shape: TrainShape, options: { floatType?: FloatType; lora?: LoraConfig; outputLogits?: boolean } = {}): TrainGraph {
+export function buildTrainGraph(arch: LlamaArchitecture, shape: TrainShape, options: { floatType?: FloatType; lora?: LoraConfig; outputLogits?: boolean; forwardOnly?: boolean } = {}): TrainGraph {
   const tape = new Tape('worldmind-llama-train', options.floatType ?? 'float32');
   const { batch: B, sequence: S, lossRows: M } = shape;
   const N = B * S;
@@ -194,6 +194,6 @@ export function buildTrainGraph(arch: LlamaArchitecture, shape: TrainShape, opti
   const loss = tape.crossEntropy(logits, targets, lossWeights);
   tape.output(loss, LOSS_OUTPUT);
   if (options.outputLogits) tape.output(logits, LOGITS_OUTPUT);
-  tape.backward(loss);
-  return { graph: tape.build(), shape, trainable: tape.params.map((p) => ({ name: p.name, shape: [...p.shape] })), frozen };
+  if (!options.forwardOnly) tape.backward(loss);
+  return { graph: tape.build(), shape, trainable: options.forwardOnly ? [] : tape.params.map((p) => ({ name: p.name, shape: [...p.shape] })), frozen: options.forwardOnly ? [...frozen, ...tape.params.map((p) => ({ name: p.name, shape: [...p.shape] }))] : frozen };
 }

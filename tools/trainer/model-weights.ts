@@ -8,10 +8,11 @@
  * Out: a complete model directory through the builder (same graph, same format), the source tokenizer
  * files copied over unchanged, provenance recorded in config.json.
  */
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { onnxModelProto } from '../../server/src/inference/model/onnx-proto.ts';
 import { buildModelDirectory, parseArchitecture, type LlamaArchitecture, type LlamaWeights } from '../model-builder/index.ts';
+import { BYTE_TO_CHAR } from '../model-builder/tokenizer/byte-level.ts';
 import { baseParamSpecs, paramNames, PROJECTIONS, type Projection } from './llama-train-graph.ts';
 
 export type Params = Map<string, Float32Array>;
@@ -162,22 +163,27 @@ export interface WriteModelOptions {
 }
 
 export function writeTrainedModel(options: WriteModelOptions): void {
+  // Read the source's text files first: the source may be the output directory itself (refresh in place).
+  const keep = new Map<string, Buffer>();
+  for (const file of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) {
+    const path = join(options.tokenizerDir, file);
+    if (existsSync(path)) keep.set(file, readFileSync(path));
+  }
+  const sourcePath = join(options.tokenizerDir, 'config.json');
+  const source = existsSync(sourcePath) ? (JSON.parse(readFileSync(sourcePath, 'utf8')) as Record<string, unknown> & { worldmind?: Record<string, unknown> }) : {};
   buildModelDirectory({
     outDir: options.outDir,
     architecture: options.arch,
     weights: toLlamaWeights(options.arch, options.params),
+    // The bare byte alphabet (no merges) builds instantly; the real tokenizer files are copied over below.
+    bpe: { tokens: [...BYTE_TO_CHAR], merges: [] },
     presetName: 'trained',
   });
-  for (const file of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) {
-    const source = join(options.tokenizerDir, file);
-    if (existsSync(source) && source !== join(options.outDir, file)) copyFileSync(source, join(options.outDir, file));
-  }
+  for (const [file, bytes] of keep) writeFileSync(join(options.outDir, file), bytes);
   // The source's config (its special-token ids, any fields the builder does not know) with this run's
   // provenance on top; the weights layout fields come from the fresh build.
   const configPath = join(options.outDir, 'config.json');
   const built = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown> & { worldmind: Record<string, unknown> };
-  const sourcePath = join(options.tokenizerDir, 'config.json');
-  const source = existsSync(sourcePath) ? (JSON.parse(readFileSync(sourcePath, 'utf8')) as Record<string, unknown> & { worldmind?: Record<string, unknown> }) : {};
   const config = {
     ...built,
     ...pick(source, ['bos_token_id', 'eos_token_id', 'pad_token_id']),

@@ -32,6 +32,8 @@ export interface StepRunnerOptions {
   lora?: LoraConfig;
   /** Also output logits at the loss rows (tests). */
   outputLogits?: boolean;
+  /** Loss only, no gradients (validation). */
+  forwardOnly?: boolean;
   /** onnxruntime execution providers, e.g. ['cuda', 'cpu']; default cpu. */
   providers?: string[];
 }
@@ -83,6 +85,7 @@ export class StepRunner {
           ...(this.options.floatType ? { floatType: this.options.floatType } : {}),
           ...(this.options.lora ? { lora: this.options.lora } : {}),
           ...(this.options.outputLogits ? { outputLogits: true } : {}),
+          ...(this.options.forwardOnly ? { forwardOnly: true } : {}),
         });
         const bytes = encodeOnnxModel(graph.graph, { producerName: 'worldmind-trainer' });
         const session = await ort.InferenceSession.create(bytes, {

@@ -1,0 +1,128 @@
+/**
+ * Training data laid out for the training graph, deterministically from (seed, step): the batch of any step
+ * can be recomputed without replaying earlier ones, which is what makes `--resume` bit-identical.
+ *
+ * - Text (pre-training): one token stream; each row is a window of S+1 tokens at a seeded offset, and
+ *   every position predicts its next token.
+ * - Dialogue (fine-tuning): each row is one sample, prompt + reply, right-padded to the step's sequence
+ *   length; only the reply's tokens (the assistant message and its end-of-turn marker) carry loss.
+ *   Rows are drawn so a step's samples have similar lengths (little padding).
+ */
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { uniformInt } from 'pure-rand/distribution/uniformInt';
+import type { StepBatch } from './step-runner.ts';
+
+/** A tokenized fine-tuning example: the prompt (no loss) and the completion (loss). */
+export interface DialogueExample {
+  prompt: number[];
+  completion: number[];
+}
+
+export interface BatchSource {
+  /** The micro-batch for optimizer step `step`, accumulation slot `micro`. */
+  batch(step: number, micro: number): StepBatch;
+  /** Loss-carrying tokens per step (for tokens/s and the JSON summary). */
+  readonly description: string;
+}
+
+function rngFor(seed: number, step: number, micro: number) {
+  // Distinct, reproducible streams per (step, micro): jump by hashing the pair into the seed.
+  return xoroshiro128plus((seed * 1_000_003 + step * 97 + micro) | 0);
+}
+
+/** Rounds up to a multiple of `quantum` (shapes are compiled once per size, so keep them few). */
+export function roundUp(n: number, quantum: number): number {
+  return Math.ceil(n / quantum) * quantum;
+}
+
+export function textBatches(tokens: Uint16Array | Uint32Array | number[], options: { batch: number; sequence: number; seed: number }): BatchSource {
+  const { batch: B, sequence: S, seed } = options;
+  if (tokens.length < S + 2) throw new Error(`the text corpus has ${tokens.length} tokens, fewer than one row of ${S + 1}`);
+  const N = B * S;
+  const lossRows = BigInt64Array.from({ length: N }, (_, i) => BigInt(i));
+  const lossWeights = new Float32Array(N).fill(1 / N);
+  return {
+    description: `text windows ${B}×${S}`,
+    batch(step, micro) {
+      const rng = rngFor(seed, step, micro);
+      const inputIds = new BigInt64Array(N);
+      const targets = new BigInt64Array(N);
+      for (let b = 0; b < B; b++) {
+        const start = uniformInt(rng, 0, tokens.length - S - 2);
+        for (let i = 0; i < S; i++) {
+          inputIds[b * S + i] = BigInt(tokens[start + i]!);
+          targets[b * S + i] = BigInt(tokens[start + i + 1]!);
+        }
+      }
+      return { shape: { batch: B, sequence: S, lossRows: N }, inputIds, lossRows, targets, lossWeights };
+    },
+  };
+}
+
+export interface DialogueBatchOptions {
+  batch: number;
+  seed: number;
+  /** Longest row; longer examples are dropped by the caller (see tokenizeDialogue). */
+  maxSequence: number;
+  padId: number;
+  /** Sequence lengths are rounded up to this (fewer distinct graph shapes). */
+  sequenceQuantum?: number;
+  /** Loss rows are rounded up to this. */
+  rowQuantum?: number;
+}
+
+export function dialogueBatches(examples: readonly DialogueExample[], options: DialogueBatchOptions): BatchSource {
+  if (examples.length === 0) throw new Error('no fine-tuning examples fit the sequence length');
+  const { batch: B, seed } = options;
+  // Examples sorted by length; a step takes B neighbours from a random place in that order, so its rows
+  // have similar lengths and little padding. Every example is equally likely to be drawn.
+  const order = examples.map((e, i) => ({ i, length: e.prompt.length + e.completion.length })).sort((a, b) => a.length - b.length || a.i - b.i);
+  return {
+    description: `dialogue rows ×${options.batch} (≤ ${options.maxSequence} tokens)`,
+    batch(step, micro) {
+      const rng = rngFor(seed, step, micro);
+      const start = uniformInt(rng, 0, Math.max(0, order.length - B));
+      return packRows(order.slice(start, start + B).map((o) => examples[o.i]!), options);
+    },
+  };
+}
+
+/** Every example once, in batches of similar lengths (validation). */
+export function dialogueBatchList(examples: readonly DialogueExample[], options: DialogueBatchOptions, maxBatches = Infinity): StepBatch[] {
+  const sorted = [...examples].sort((a, b) => a.prompt.length + a.completion.length - (b.prompt.length + b.completion.length));
+  const out: StepBatch[] = [];
+  for (let i = 0; i < sorted.length && out.length < maxBatches; i += options.batch) out.push(packRows(sorted.slice(i, i + options.batch), options));
+  return out;
+}
+
+/** Rows right-padded to one length; loss on each row's completion tokens only. */
+function packRows(selected: DialogueExample[], options: DialogueBatchOptions): StepBatch {
+  const { batch: B, padId } = options;
+  const seqQ = options.sequenceQuantum ?? 64;
+  const rowQ = options.rowQuantum ?? 64;
+  const rows = [...selected];
+  // A short final batch repeats its rows with zero weight below (shapes stay B rows).
+  const real = rows.length;
+  while (rows.length < B) rows.push(rows[rows.length % real]!);
+  const longest = Math.max(...rows.map((r) => r.prompt.length + r.completion.length));
+  const S = Math.min(roundUp(longest, seqQ), roundUp(options.maxSequence, seqQ));
+  const targetsCount = rows.slice(0, real).reduce((n, r) => n + r.completion.length, 0);
+  const M = roundUp(rows.reduce((n, r) => n + r.completion.length, 0), rowQ);
+  const inputIds = new BigInt64Array(B * S).fill(BigInt(padId));
+  const lossRows = new BigInt64Array(M);
+  const targets = new BigInt64Array(M);
+  const lossWeights = new Float32Array(M);
+  let m = 0;
+  rows.forEach((row, b) => {
+    const ids = [...row.prompt, ...row.completion];
+    for (let i = 0; i < ids.length && i < S; i++) inputIds[b * S + i] = BigInt(ids[i]!);
+    // Position p predicts token p+1: the completion's tokens are predicted from prompt.length−1 on.
+    for (let k = 0; k < row.completion.length; k++) {
+      lossRows[m] = BigInt(b * S + row.prompt.length - 1 + k);
+      targets[m] = BigInt(row.completion[k]!);
+      lossWeights[m] = b < real ? 1 / targetsCount : 0;
+      m++;
+    }
+  });
+  return { shape: { batch: B, sequence: S, lossRows: M }, inputIds, lossRows, targets, lossWeights };
+}

@@ -1,0 +1,141 @@
+/**
+ * npm run train -- --out <dir> [--from <model dir> | --preset <name> | --config <arch.json>] [options]
+ *
+ * Pre-train from scratch (no --from; text corpus), continue or fine-tune a model (--from), full-parameter
+ * or LoRA. Prints a progress bar on stderr and one JSON summary line on stdout.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { isPresetName, PRESETS, type LlamaArchitectureInput } from '../model-builder/index.ts';
+import { PROJECTIONS, type Projection } from './llama-train-graph.ts';
+import { train, type TrainOptions } from './run.ts';
+
+const USAGE = `usage: npm run train -- --out <dir> [--from <model dir> | --preset <${Object.keys(PRESETS).join('|')}> | --config <arch.json>]
+  --corpus <dir>            text (train.txt) or dialogue (train.jsonl) corpus; default data/corpus/general without --from, data/corpus/world with it
+  --method full|lora        default full
+  --lora-rank N --lora-alpha N --lora-targets q_proj,v_proj,...   (defaults 8, 16, all projections)
+  --no-merge                LoRA: write a PEFT adapter instead of a merged model
+  --steps N --batch N --accumulate N --seq N
+  --lr X --min-lr X --warmup N --weight-decay X --clip X --seed N --threads N
+  --eval-every N --checkpoint-every N --checkpoint-dir <dir> --resume --max-seconds N
+  --extra-samples a.jsonl,b.jsonl   more dialogue samples (e.g. feedback) appended to train.jsonl
+  --providers cuda,cpu      onnxruntime execution providers`;
+
+function fail(problem: string): never {
+  console.error(`train: ${problem}`);
+  console.error(USAGE);
+  process.exit(2);
+}
+
+const { values } = parseArgs({
+  options: {
+    out: { type: 'string' },
+    from: { type: 'string' },
+    preset: { type: 'string' },
+    config: { type: 'string' },
+    corpus: { type: 'string' },
+    method: { type: 'string', default: 'full' },
+    'lora-rank': { type: 'string', default: '8' },
+    'lora-alpha': { type: 'string', default: '16' },
+    'lora-targets': { type: 'string', default: PROJECTIONS.join(',') },
+    'no-merge': { type: 'boolean', default: false },
+    steps: { type: 'string' },
+    batch: { type: 'string' },
+    accumulate: { type: 'string', default: '1' },
+    seq: { type: 'string' },
+    lr: { type: 'string' },
+    'min-lr': { type: 'string' },
+    warmup: { type: 'string' },
+    'weight-decay': { type: 'string' },
+    clip: { type: 'string' },
+    seed: { type: 'string', default: '1' },
+    threads: { type: 'string' },
+    'eval-every': { type: 'string', default: '0' },
+    'checkpoint-every': { type: 'string', default: '0' },
+    'checkpoint-dir': { type: 'string' },
+    resume: { type: 'boolean', default: false },
+    'max-seconds': { type: 'string' },
+    'extra-samples': { type: 'string' },
+    'tokenizer-bytes': { type: 'string' },
+    providers: { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+if (!values.out) fail('--out <dir> is required');
+
+const int = (name: string, raw: string | undefined, fallback?: number): number => {
+  if (raw === undefined) {
+    if (fallback === undefined) fail(`--${name} is required`);
+    return fallback;
+  }
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) fail(`--${name} must be a non-negative integer, got "${raw}"`);
+  return n;
+};
+const num = (name: string, raw: string | undefined, fallback: number): number => {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) fail(`--${name} must be a non-negative number, got "${raw}"`);
+  return n;
+};
+
+let architecture: LlamaArchitectureInput | undefined;
+if (values.preset) {
+  if (!isPresetName(values.preset)) fail(`unknown preset "${values.preset}"`);
+  architecture = PRESETS[values.preset];
+}
+if (values.config) {
+  const { preset, ...fields } = JSON.parse(readFileSync(values.config, 'utf8')) as Record<string, unknown> & { preset?: string };
+  if (preset && !isPresetName(preset)) fail(`${values.config}: unknown preset "${preset}"`);
+  architecture = { ...(preset ? PRESETS[preset as keyof typeof PRESETS] : architecture ?? {}), ...fields } as LlamaArchitectureInput;
+}
+if (values.from && architecture) fail('give either --from (fine-tune an existing model) or --preset/--config (a new one), not both');
+
+if (values.method !== 'full' && values.method !== 'lora') fail(`--method must be full or lora, got "${values.method}"`);
+const targets = values['lora-targets']!.split(',').map((t) => t.trim()).filter(Boolean);
+for (const t of targets) if (!(PROJECTIONS as readonly string[]).includes(t)) fail(`unknown LoRA target "${t}" (known: ${PROJECTIONS.join(', ')})`);
+
+const pretraining = !values.from;
+const options: TrainOptions = {
+  out: values.out,
+  ...(values.from ? { from: values.from } : {}),
+  ...(architecture ? { architecture } : {}),
+  corpus: values.corpus ?? (pretraining ? 'data/corpus/general' : 'data/corpus/world'),
+  method: values.method,
+  ...(values.method === 'lora' ? { lora: { rank: int('lora-rank', values['lora-rank']), alpha: num('lora-alpha', values['lora-alpha'], 16), targets: targets as Projection[] } } : {}),
+  merge: !values['no-merge'],
+  steps: int('steps', values.steps, pretraining ? 2000 : 600),
+  batch: int('batch', values.batch, pretraining ? 16 : 8),
+  accumulate: Math.max(1, int('accumulate', values.accumulate)),
+  sequence: int('seq', values.seq, pretraining ? 256 : 768),
+  lr: num('lr', values.lr, values.method === 'lora' ? 2e-3 : pretraining ? 2e-3 : 5e-4),
+  ...(values['min-lr'] !== undefined ? { minLr: num('min-lr', values['min-lr'], 0) } : {}),
+  warmup: int('warmup', values.warmup, pretraining ? 100 : 30),
+  ...(values['weight-decay'] !== undefined ? { weightDecay: num('weight-decay', values['weight-decay'], 0.1) } : {}),
+  ...(values.clip !== undefined ? { clipNorm: num('clip', values.clip, 1) } : {}),
+  seed: int('seed', values.seed),
+  ...(values.threads !== undefined ? { threads: Math.max(1, int('threads', values.threads)) } : {}),
+  evalEvery: int('eval-every', values['eval-every']),
+  checkpointEvery: int('checkpoint-every', values['checkpoint-every']),
+  ...(values['checkpoint-dir'] ? { checkpointDir: values['checkpoint-dir'] } : {}),
+  resume: values.resume,
+  ...(values['max-seconds'] !== undefined ? { maxSeconds: num('max-seconds', values['max-seconds'], 0) } : {}),
+  ...(values['extra-samples'] ? { extraSampleFiles: values['extra-samples'].split(',') } : {}),
+  ...(values['tokenizer-bytes'] ? { tokenizerBytes: int('tokenizer-bytes', values['tokenizer-bytes']) } : {}),
+  tokenizerExtraFiles: [...readdirSync('assets/npcs').filter((f) => f.endsWith('.yaml')).map((f) => join('assets/npcs', f)), 'assets/world/town.json'],
+  ...(values.providers ? { providers: values.providers.split(',') } : {}),
+};
+
+try {
+  const summary = await train(options);
+  console.log(JSON.stringify({ train: summary }));
+} catch (error) {
+  console.error(`train: ${(error as Error).message}`);
+  process.exit(1);
+}

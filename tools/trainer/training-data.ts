@@ -1,0 +1,72 @@
+/**
+ * Corpus files → token ids with the target model's own tokenizer and chat template (the server's
+ * `renderChat`), so the model trains on exactly the text it is served with.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { renderChat, type ModelText } from '../../server/src/inference/model/index.ts';
+import { parseSamples, type WorldSample } from '../corpus/sample.ts';
+import type { DialogueExample } from './batches.ts';
+
+/** Paragraphs of a text corpus (blank-line separated), tokenized and joined by end-of-text; cached by content and tokenizer. */
+export function tokenizeTextCorpus(text: ModelText, path: string, options: { cacheDir?: string; maxBytes?: number } = {}): Uint32Array {
+  if (!existsSync(path)) throw new Error(`${path} does not exist: run npm run corpus first`);
+  const raw = readFileSync(path, 'utf8');
+  const source = options.maxBytes && raw.length > options.maxBytes ? raw.slice(0, raw.lastIndexOf('\n\n', options.maxBytes)) : raw;
+  const key = createHash('sha256').update(source).update(JSON.stringify(text.spec.tokenizerJson)).digest('hex').slice(0, 16);
+  const cachePath = join(options.cacheDir ?? dirname(path), `tokens-${key}.u32`);
+  if (existsSync(cachePath)) {
+    const bytes = readFileSync(cachePath);
+    const out = new Uint32Array(bytes.byteLength / 4);
+    new Uint8Array(out.buffer).set(bytes);
+    return out;
+  }
+  const separator = text.specialTokens.bos ?? text.specialTokens.pad ?? 0;
+  const ids: number[] = [];
+  for (const paragraph of source.split(/\n\s*\n/)) {
+    const trimmed = paragraph.trim();
+    if (!trimmed) continue;
+    for (const id of text.tokenizer.encode(trimmed)) ids.push(id);
+    ids.push(separator);
+  }
+  const out = Uint32Array.from(ids);
+  mkdirSync(dirname(cachePath), { recursive: true });
+  writeFileSync(cachePath, new Uint8Array(out.buffer));
+  return out;
+}
+
+export function readWorldSamples(path: string): WorldSample[] {
+  if (!existsSync(path)) throw new Error(`${path} does not exist: run npm run corpus first`);
+  return parseSamples(readFileSync(path, 'utf8'));
+}
+
+/**
+ * A sample as prompt ids (everything up to the assistant's turn, as the server submits it) and completion
+ * ids (the reply through the end-of-turn marker, as the engine generates it). Tokenized separately, the
+ * way serving sees them: the engine encodes the prompt, then samples the completion token by token.
+ */
+export function dialogueExample(text: ModelText, sample: Pick<WorldSample, 'messages' | 'reply'>): DialogueExample {
+  const prompt = renderChat(text, sample.messages, { addGenerationPrompt: true });
+  const full = renderChat(text, [...sample.messages, { role: 'assistant', content: sample.reply }], { addGenerationPrompt: false });
+  if (!full.startsWith(prompt)) throw new Error('the chat template does not render the assistant turn after the generation prompt');
+  let completion = full.slice(prompt.length);
+  // Stop at the end-of-turn marker: generation ends there.
+  const endMarker = text.tokenizer.idToToken(text.specialTokens.eos[0]!);
+  if (endMarker) {
+    const at = completion.indexOf(endMarker);
+    if (at >= 0) completion = completion.slice(0, at + endMarker.length);
+  }
+  return { prompt: text.tokenizer.encode(prompt), completion: text.tokenizer.encode(completion) };
+}
+
+export function dialogueExamples(text: ModelText, samples: readonly WorldSample[], maxSequence: number): { examples: DialogueExample[]; dropped: number } {
+  const examples: DialogueExample[] = [];
+  let dropped = 0;
+  for (const sample of samples) {
+    const example = dialogueExample(text, sample);
+    if (example.prompt.length + example.completion.length > maxSequence) dropped++;
+    else examples.push(example);
+  }
+  return { examples, dropped };
+}
