@@ -1,7 +1,7 @@
 /**
  * npm run eval -- --model <dir> [--baseline <dir> | --no-baseline] [--corpus data/corpus/world] [--split test]
  *                  [--limit N] [--seed N] [--decoding greedy|script] [--general <file> | --no-general]
- *                  [--threads N] [--json-out file] [--replies]
+ *                  [--threads N] [--npcs <dir>] [--map <file>] [--json-out file] [--replies] [--quiet]
  *
  * Prints a table (metric rows × model columns) and one JSON line `{"eval": {...}}` on stdout; progress goes
  * to stderr. Exit 1 with a one-line reason when the corpus, the model or the split is unusable.
@@ -45,6 +45,8 @@ function parse() {
       general: { type: 'string' },
       'no-general': { type: 'boolean' },
       threads: { type: 'string' },
+      npcs: { type: 'string' },
+      map: { type: 'string' },
       'json-out': { type: 'string' },
       replies: { type: 'boolean' },
       quiet: { type: 'boolean' },
@@ -81,6 +83,8 @@ const options: EvalOptions = {
   ...(limit !== undefined ? { limit } : {}),
   ...(seed !== undefined ? { seed } : {}),
   ...(threads !== undefined ? { threads } : {}),
+  ...(values.npcs ? { npcDir: values.npcs } : {}),
+  ...(values.map ? { worldMap: values.map } : {}),
   ...(values['no-general'] ? { generalText: null } : values.general ? { generalText: values.general } : {}),
   ...(values.replies ? { keepReplies: true } : {}),
   ...(values.quiet ? {} : { log: (line: string) => console.error(`eval: ${line}`) }),

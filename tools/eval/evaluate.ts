@@ -8,13 +8,13 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ConfigSchema } from '../../server/src/config.ts';
 import { InferenceEngine } from '../../server/src/inference/engine/engine-client.ts';
 import { loadModel, loadModelText, type DecoderModel, type ModelText } from '../../server/src/inference/model/index.ts';
 import type { WorldFacts } from '../../server/src/npc/prompt.ts';
 import { formatProblem, loadNpcScripts } from '../../server/src/npc/script-loader.ts';
 import type { NpcScript } from '../../server/src/npc/script-schema.ts';
-import { loadWorldMap } from '../../server/src/world/world-map.ts';
+import { loadWorldMap, type WorldMap } from '../../server/src/world/world-map.ts';
 import { GENERAL_DIR, WORLD_DIR, type SampleKind, type Split, type WorldSample } from '../corpus/sample.ts';
 import { architectureOf, buildUntrainedTwin, parameterCount } from './baseline.ts';
 import { dialogueCompiler, generateReplies, type Decoding, type GeneratedReply } from './generation.ts';
@@ -33,8 +33,6 @@ import {
   type ReplyMetrics,
   type ReplyScore,
 } from './scoring.ts';
-
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface EvalOptions {
   /** The model directory to evaluate. */
@@ -56,7 +54,9 @@ export interface EvalOptions {
   decoding?: Decoding;
   /** NPC scripts (default: loaded from npcDir, checked against the world map). */
   scripts?: ReadonlyMap<string, NpcScript>;
+  /** Default: the server's NPC_DIR default (assets/npcs). */
   npcDir?: string;
+  /** Default: the server's WORLD_MAP default (assets/world/town.json). */
   worldMap?: string;
   /** Plain text to report perplexity on; default data/corpus/general/valid.txt when it exists; null: off. */
   generalText?: string | null;
@@ -150,11 +150,18 @@ export interface EvalReport {
 const LOSS_DEFINITION = 'mean cross-entropy (nats) over the assistant reply tokens incl. end-of-turn, teacher-forced; perplexity = exp(loss)';
 
 function loadWorld(options: EvalOptions): { world: WorldFacts; scripts: ReadonlyMap<string, NpcScript> } {
-  const mapPath = options.worldMap ?? join(REPO_ROOT, 'assets/world/town.json');
-  const map = loadWorldMap(mapPath, 0.5);
+  const mapPath = options.worldMap ?? ConfigSchema.shape.WORLD_MAP.parse(undefined);
+  let map: WorldMap;
+  try {
+    map = loadWorldMap(mapPath, 0.5);
+  } catch (error) {
+    throw new EvalError(`cannot load the world map ${mapPath}: ${(error as Error).message}`);
+  }
   const world = { name: map.name, description: map.description, landmarks: map.landmarks };
   if (options.scripts) return { world, scripts: options.scripts };
-  const loaded = loadNpcScripts(options.npcDir ?? join(REPO_ROOT, 'assets/npcs'), { map });
+  const npcDir = options.npcDir ?? ConfigSchema.shape.NPC_DIR.parse(undefined);
+  if (!existsSync(npcDir)) throw new EvalError(`NPC script folder ${npcDir} does not exist`);
+  const loaded = loadNpcScripts(npcDir, { map });
   for (const p of loaded.problems) options.log?.(`warning: ${formatProblem(p)}`);
   return { world, scripts: loaded.byId };
 }
