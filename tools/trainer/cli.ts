@@ -18,7 +18,7 @@ const USAGE = `usage: npm run train -- --out <dir> [--from <model dir> | --prese
   --no-merge                LoRA: write a PEFT adapter instead of a merged model
   --steps N --batch N --accumulate N --seq N
   --lr X --min-lr X --warmup N --weight-decay X --clip X --seed N --threads N
-  --eval-every N --checkpoint-every N --checkpoint-dir <dir> --resume --max-seconds N
+  --eval-every N --checkpoint-every N --checkpoint-dir <dir> --resume --max-seconds N --stop-at N
   --extra-samples a.jsonl,b.jsonl   more dialogue samples (e.g. feedback) appended to train.jsonl
   --providers cuda,cpu      onnxruntime execution providers`;
 
@@ -56,6 +56,7 @@ const { values } = parseArgs({
     'checkpoint-dir': { type: 'string' },
     resume: { type: 'boolean', default: false },
     'max-seconds': { type: 'string' },
+    'stop-at': { type: 'string' },
     'extra-samples': { type: 'string' },
     'tokenizer-bytes': { type: 'string' },
     providers: { type: 'string' },
@@ -126,6 +127,7 @@ const options: TrainOptions = {
   ...(values['checkpoint-dir'] ? { checkpointDir: values['checkpoint-dir'] } : {}),
   resume: values.resume,
   ...(values['max-seconds'] !== undefined ? { maxSeconds: num('max-seconds', values['max-seconds'], 0) } : {}),
+  ...(values['stop-at'] !== undefined ? { stopAtStep: int('stop-at', values['stop-at']) } : {}),
   ...(values['extra-samples'] ? { extraSampleFiles: values['extra-samples'].split(',') } : {}),
   ...(values['tokenizer-bytes'] ? { tokenizerBytes: int('tokenizer-bytes', values['tokenizer-bytes']) } : {}),
   tokenizerExtraFiles: [...readdirSync('assets/npcs').filter((f) => f.endsWith('.yaml')).map((f) => join('assets/npcs', f)), 'assets/world/town.json'],

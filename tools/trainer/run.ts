@@ -48,6 +48,8 @@ export interface TrainOptions {
   resume?: boolean;
   evalEvery?: number;
   maxSeconds?: number;
+  /** Stop (and checkpoint) after this step; continue later with `resume`. */
+  stopAtStep?: number;
   /** Fresh models: bytes of corpus text the tokenizer learns from, plus these extra files (NPC scripts). */
   tokenizerBytes?: number;
   tokenizerExtraFiles?: string[];
@@ -171,6 +173,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       evalEvery: options.evalEvery ?? 0,
       checkpointEvery: options.checkpointEvery ?? 0,
       ...(options.maxSeconds !== undefined ? { maxSeconds: options.maxSeconds } : {}),
+      ...(options.stopAtStep !== undefined ? { stopAtStep: options.stopAtStep } : {}),
       ...(options.providers ? { providers: options.providers } : {}),
     },
     runConfig,

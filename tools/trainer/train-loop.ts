@@ -23,6 +23,8 @@ export interface LoopConfig {
   checkpointEvery: number;
   /** Stop after this many seconds even if steps remain (the schedule still assumes `steps`). */
   maxSeconds?: number;
+  /** Stop after this step (a checkpoint is written there when checkpointing is on); the schedule still assumes `steps`. */
+  stopAtStep?: number;
   providers?: string[];
 }
 
@@ -142,7 +144,12 @@ export async function trainLoop<Config>(input: LoopInput<Config>): Promise<LoopR
       saveCheckpoint(input.checkpointDir, { config: input.runConfig, step: step + 1, params, optimizer: optimizer.state, history });
       input.onCheckpoint?.(input.checkpointDir, step + 1);
     }
-    if (config.maxSeconds !== undefined && elapsed > config.maxSeconds && !last) {
+    const stopHere = config.stopAtStep !== undefined && step + 1 >= config.stopAtStep;
+    if (stopHere && input.checkpointDir && !(config.checkpointEvery > 0 && (step + 1) % config.checkpointEvery === 0)) {
+      saveCheckpoint(input.checkpointDir, { config: input.runConfig, step: step + 1, params, optimizer: optimizer.state, history });
+      input.onCheckpoint?.(input.checkpointDir, step + 1);
+    }
+    if (((config.maxSeconds !== undefined && elapsed > config.maxSeconds) || stopHere) && !last) {
       stoppedEarly = true;
       step++;
       break;
