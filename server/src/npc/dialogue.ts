@@ -217,6 +217,8 @@ export class NpcDialogue {
         modelHash: deps.modelHash,
         seed,
         prompt,
+        // The structured prompt: rated turns become fine-tuning samples with exactly these messages.
+        messages: assembled.messages,
         sampling,
         output: raw,
         action,
