@@ -193,16 +193,17 @@ export class Tape {
   crossEntropy(logits: Tensor, targets: Tensor, weights: Tensor): Tensor {
     const [n, v] = logits.shape as [number, number];
     const logProbs = this.#raw('LogSoftmax', [logits], [n, v], { axis: { int: -1 } });
-    const classes = this.#raw('Unsqueeze', [this.#raw('Range', [this.g.int64([0], []), this.g.int64([v], []), this.g.int64([1], [])], [v]), this.g.int64([0])], [1, v]);
-    const hit = this.#raw('Equal', [classes, this.#raw('Unsqueeze', [targets, this.g.int64([1])], [n, 1])], [n, v]);
-    const oneHot = this.#raw('Cast', [hit], [n, v], { to: { int: this.#elementType } });
-    const picked = this.#raw('ReduceSum', [this.#raw('Mul', [logProbs, oneHot], [n, v]), this.g.int64([1])], [n], { keepdims: { int: 0 } });
+    const targetColumn = this.#raw('Unsqueeze', [targets, this.g.int64([1])], [n, 1]);
+    const picked = this.#raw('Reshape', [this.#raw('GatherElements', [logProbs, targetColumn], [n, 1], { axis: { int: 1 } }), this.g.int64([n])], [n]);
     const weighted = this.#raw('Mul', [this.#raw('Neg', [picked], [n]), weights], [n]);
     return this.#record('ReduceSum', [logits, weighted], [], { keepdims: { int: 0 } }, (dy) => {
-      // d/dz = (softmax(z) − onehot(t)) · w · dy
+      // d/dz = (softmax(z) − onehot(t)) · w · dy; the one-hot is subtracted in place by a scatter-add
+      // instead of being built as an [N,V] tensor (the logits are the largest activations in the graph).
       const probs = this.#raw('Exp', [logProbs], [n, v]);
+      const minusOne = this.#raw('Expand', [this.scalar(-1), this.g.int64([n, 1])], [n, 1]);
+      const residual = this.#raw('ScatterElements', [probs, targetColumn, minusOne], [n, v], { axis: { int: 1 }, reduction: { string: 'add' } });
       const scale = this.#raw('Unsqueeze', [this.#raw('Mul', [weights, dy], [n]), this.g.int64([1])], [n, 1]);
-      return [this.#raw('Mul', [this.#raw('Sub', [probs, oneHot], [n, v]), scale], [n, v]), null];
+      return [this.#raw('Mul', [residual, scale], [n, v]), null];
     }, [weighted]);
   }
 
