@@ -35,6 +35,15 @@ export interface WorldSample {
   factKeywords?: string[];
   /** True when the sample's expected behaviour is a refusal / deflection (out-of-world or injection). */
   refusal?: boolean;
+  /** Where the sample comes from: the world generator, or a hand-written line (assets/eval/handwritten.yaml). */
+  source?: 'generated' | 'handwritten';
+  /** Generated samples: the phrasing template of the player's line (the unit held out for valid/test). */
+  template?: string;
+  /**
+   * Lore samples: whether the server's lore retrieval put `fact` into the prompt. Generated lore samples
+   * always have it (lines whose fact is not retrieved are dropped); hand-written ones may not.
+   */
+  factInPrompt?: boolean;
 }
 
 /** One JSON object per line. */
