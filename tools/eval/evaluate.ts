@@ -10,7 +10,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigSchema } from '../../server/src/config.ts';
 import { InferenceEngine } from '../../server/src/inference/engine/engine-client.ts';
-import { loadModel, loadModelText, type DecoderModel, type ModelText } from '../../server/src/inference/model/index.ts';
+import { loadModelText } from '../../server/src/inference/model/index.ts';
 import type { WorldFacts } from '../../server/src/npc/prompt.ts';
 import { formatProblem, loadNpcScripts } from '../../server/src/npc/script-loader.ts';
 import type { NpcScript } from '../../server/src/npc/script-schema.ts';
@@ -18,7 +18,8 @@ import { loadWorldMap, type WorldMap } from '../../server/src/world/world-map.ts
 import { GENERAL_DIR, WORLD_DIR, type SampleKind, type Split, type WorldSample } from '../corpus/sample.ts';
 import { architectureOf, buildUntrainedTwin, parameterCount } from './baseline.ts';
 import { dialogueCompiler, generateReplies, type Decoding, type GeneratedReply } from './generation.ts';
-import { replyLosses, textLoss, type SampleLoss } from './loss.ts';
+import type { SampleLoss } from './loss.ts';
+import { runLossPass } from './loss-runner.ts';
 import { EvalError, pickSubset, readSplit } from './samples.ts';
 import {
   aggregateScores,
@@ -68,6 +69,8 @@ export interface EvalOptions {
   maxInFlight?: number;
   /** Per-request bound from submission to result (default 180 s). */
   requestTimeoutMs?: number;
+  /** The loss pass fails when it reports no progress for this long (default 600 s). */
+  lossIdleTimeoutMs?: number;
   /** Bound on starting an engine (default 120 s). */
   startTimeoutMs?: number;
   /** Keep every scored reply in the report (`models[].replies`). */
@@ -176,16 +179,6 @@ function checkModelDir(dir: string): void {
   }
 }
 
-async function openModel(dir: string): Promise<{ text: ModelText; decoder: DecoderModel }> {
-  if (!existsSync(dir)) throw new EvalError(`model directory ${dir} does not exist`);
-  try {
-    const decoder = await loadModel(dir, { intraOpNumThreads: 1 });
-    return { text: loadModelText(dir), decoder };
-  } catch (error) {
-    throw new EvalError(`${dir} is not a usable model directory: ${(error as Error).message}`);
-  }
-}
-
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -255,8 +248,11 @@ async function evaluateDirectory(label: string, dir: string, parameters: number 
   const { options } = ctx;
   const log = (line: string) => options.log?.(`[${label}] ${line}`);
   const started = performance.now();
-  const { text, decoder } = await openModel(dir);
+  checkModelDir(dir);
+  const text = loadModelText(dir);
   let engine: InferenceEngine | undefined;
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   try {
     // Fail early and clearly when this tokenizer cannot express the action calls.
     const compiler = dialogueCompiler(text, ctx.world);
@@ -292,16 +288,20 @@ async function evaluateDirectory(label: string, dir: string, parameters: number 
       seed: ctx.seed,
       maxInFlight: options.maxInFlight ?? 64,
       requestTimeoutMs: options.requestTimeoutMs ?? 180_000,
-      ...(options.signal ? { signal: options.signal } : {}),
+      signal,
       onProgress: every('generated'),
     }).finally(() => {
       genSeconds = (performance.now() - genStarted) / 1000;
     });
     generation.catch(() => {});
-    // The loss pass runs on this thread's session while the engine worker generates.
-    const lossSignal = options.signal ? { signal: options.signal } : {};
-    const losses = await replyLosses(decoder, text, ctx.samples, { ...lossSignal, onProgress: every('loss') });
-    const general = ctx.general ? await textLoss(decoder, text, ctx.general.content, { maxTokens: ctx.general.maxTokens, ...lossSignal }) : null;
+    // The loss pass runs in its own worker (onnxruntime blocks the thread it runs on) while the engine generates.
+    const lossPass = await runLossPass(
+      { modelDir: dir, threads: 1, samples: [...ctx.samples], general: ctx.general ? { content: ctx.general.content, maxTokens: ctx.general.maxTokens } : null },
+      { idleTimeoutMs: options.lossIdleTimeoutMs ?? 600_000, signal, onProgress: every('loss') },
+    ).catch((error: unknown) => {
+      throw options.signal?.aborted ? error : new EvalError(`${dir}: ${(error as Error).message}`);
+    });
+    const { losses, general } = lossPass;
     const replies: GeneratedReply[] = await generation;
 
     const lossById = new Map(losses.map((l) => [l.id, l]));
@@ -355,8 +355,8 @@ async function evaluateDirectory(label: string, dir: string, parameters: number 
     log(`done in ${report.seconds.toFixed(1)} s (generation ${genSeconds.toFixed(1)} s, ${report.generation.tokensPerSecond.toFixed(0)} tok/s)`);
     return report;
   } finally {
+    stop.abort();
     await engine?.close();
-    await decoder.dispose();
   }
 }
 

@@ -149,6 +149,8 @@ export interface TextLossOptions {
   /** Score at most this many tokens of the text (from its start). */
   maxTokens: number;
   signal?: AbortSignal;
+  /** After each chunk. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** NLL of plain text in non-overlapping chunks of the model's context length (the first token of each chunk is not scored). */
@@ -156,13 +158,14 @@ export async function textLoss(model: DecoderModel, text: ModelText, content: st
   const ids = text.tokenizer.encode(content).slice(0, options.maxTokens);
   const sum: NllSum = { nll: 0, tokens: 0 };
   let chunks = 0;
+  const total = Math.ceil(ids.length / model.contextLength);
   for (let start = 0; start + 1 < ids.length; start += model.contextLength) {
     options.signal?.throwIfAborted();
     const chunk = ids.slice(start, start + model.contextLength);
     if (chunk.length < 2) break;
     const step = await forward(model, chunk.slice(0, -1), model.emptyCache(1));
     addNll(step.logits, step.vocabSize, 0, chunk.slice(1), sum);
-    chunks++;
+    options.onProgress?.(++chunks, total);
   }
   return { ...sum, chunks };
 }

@@ -19,8 +19,12 @@ import type { SampleKind, WorldSample } from '../corpus/sample.ts';
 
 export type SampleSource = 'generated' | 'handwritten';
 
-/** Where a sample comes from: hand-written (kind `handwritten`, or an id marked so) or the generator. */
-export function sampleSource(sample: Pick<WorldSample, 'id' | 'kind'>): SampleSource {
+/**
+ * Where a sample comes from: its `source` field when it has one; otherwise hand-written when its kind is
+ * `handwritten` or its id is marked so (`hw-…`, `handwritten-…`), else the generator.
+ */
+export function sampleSource(sample: Pick<WorldSample, 'id' | 'kind'> & { source?: string }): SampleSource {
+  if (sample.source === 'handwritten' || sample.source === 'generated') return sample.source;
   return sample.kind === 'handwritten' || /^(hw|handwritten)[-_:/.]/i.test(sample.id) ? 'handwritten' : 'generated';
 }
 
