@@ -15,7 +15,7 @@ import type { WorldFacts } from '../../server/src/npc/prompt.ts';
 import { formatProblem, loadNpcScripts } from '../../server/src/npc/script-loader.ts';
 import type { NpcScript } from '../../server/src/npc/script-schema.ts';
 import { loadWorldMap, type WorldMap } from '../../server/src/world/world-map.ts';
-import { GENERAL_DIR, WORLD_DIR, type SampleKind, type Split, type WorldSample } from '../corpus/sample.ts';
+import { GENERAL_DIR, WORLD_DIR, type Split, type WorldSample } from '../corpus/sample.ts';
 import { architectureOf, buildUntrainedTwin, parameterCount } from './baseline.ts';
 import { dialogueCompiler, generateReplies, type Decoding, type GeneratedReply } from './generation.ts';
 import type { SampleLoss } from './loss.ts';
@@ -118,6 +118,8 @@ export interface ModelReport {
   };
   byKind: Record<string, GroupMetrics>;
   bySource: Record<string, GroupMetrics>;
+  /** Lore samples by whether the fact was retrieved into the prompt. */
+  byLoreRetrieval: Record<string, GroupMetrics>;
   seconds: number;
   replies?: ReplyScore[];
 }
@@ -227,9 +229,22 @@ function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, 
   return out;
 }
 
-function breakdown(samples: readonly WorldSample[], losses: ReadonlyMap<string, SampleLoss>, scores: readonly ReplyScore[], key: (s: { id: string; kind: SampleKind }) => string): Record<string, GroupMetrics> {
-  const scoresBy = groupBy(scores, key);
-  return Object.fromEntries([...groupBy(samples, key)].sort(([a], [b]) => a.localeCompare(b)).map(([k, group]) => [k, groupMetrics(group, losses, scoresBy.get(k) ?? [])]));
+/** Metrics per group of samples; `key` returns undefined for samples outside every group. */
+function breakdown(samples: readonly WorldSample[], losses: ReadonlyMap<string, SampleLoss>, scores: readonly ReplyScore[], key: (s: WorldSample) => string | undefined): Record<string, GroupMetrics> {
+  const keyById = new Map(samples.map((s) => [s.id, key(s)]));
+  const scoresBy = groupBy(scores.filter((r) => keyById.get(r.id) !== undefined), (r) => keyById.get(r.id)!);
+  const groups = groupBy(samples.filter((s) => keyById.get(s.id) !== undefined), (s) => keyById.get(s.id)!);
+  return Object.fromEntries([...groups].sort(([a], [b]) => a.localeCompare(b)).map(([k, group]) => [k, groupMetrics(group, losses, scoresBy.get(k) ?? [])]));
+}
+
+/**
+ * Lore samples by whether their fact was in the prompt (retrieved into a system message): the sample's
+ * `factInPrompt` when it says, else whether a system message contains the fact's text.
+ */
+export function loreRetrievalKey(sample: WorldSample & { factInPrompt?: boolean }): 'fact in prompt' | 'fact not in prompt' | undefined {
+  if (!isLoreSample(sample)) return undefined;
+  const inPrompt = sample.factInPrompt ?? (sample.fact !== undefined && sample.messages.some((m) => m.role === 'system' && m.content.includes(sample.fact!)));
+  return inPrompt ? 'fact in prompt' : 'fact not in prompt';
 }
 
 interface RunContext {
@@ -349,6 +364,7 @@ async function evaluateDirectory(label: string, dir: string, parameters: number 
       },
       byKind: breakdown(ctx.samples, lossById, scores, (s) => s.kind),
       bySource: breakdown(ctx.samples, lossById, scores, (s) => sampleSource(s)),
+      byLoreRetrieval: breakdown(ctx.samples, lossById, scores, loreRetrievalKey),
       seconds: (performance.now() - started) / 1000,
       ...(options.keepReplies ? { replies: scores } : {}),
     };

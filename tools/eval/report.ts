@@ -67,6 +67,8 @@ export function formatReport(report: EvalReport): string {
     kindRows((m) => m.byKind, 'by kind (samples)'),
     '',
     kindRows((m) => m.bySource, 'by source (samples)'),
+    '',
+    kindRows((m) => m.byLoreRetrieval, 'lore by retrieval (samples)'),
   ];
   for (const m of models) {
     if (m.generation.errors) lines.push(`[${m.label}] generation errors, e.g. ${m.generation.errorExamples[0]}`);
