@@ -8,7 +8,7 @@ import { formatActionCall } from '../../../server/src/npc/action-syntax.ts';
 import { isActionAllowed, type Emote, type NpcAction } from '../../../server/src/npc/script-schema.ts';
 import type { SampleKind } from '../sample.ts';
 import { capitalize, firstName, rewritePerson, verbInfo, withArticle, wordCount } from './english.ts';
-import { fill, loreQuestions, type LoreFact } from './lore.ts';
+import { contentStems, fill, LORE_TOPIC_TEMPLATES, loreQuestions, type LoreFact } from './lore.ts';
 import { directionTo, type Landmark, type NpcContext } from './npc-context.ts';
 import {
   EMOTE_REQUESTS,
@@ -80,6 +80,7 @@ export function phrasebookFamilies(): { family: string; ids: string[] }[] {
     { family: 'sched.act', ids: ids('sched.act', SCHEDULE_ACTIVITY) },
     { family: 'oow.frame', ids: ids('oow.frame', OUT_OF_WORLD_FRAMES) },
     { family: 'inject', ids: ids('inject', INJECTIONS) },
+    { family: UNKNOWN_FAMILY, ids: Object.keys(LORE_TOPIC_TEMPLATES).map((k) => `${UNKNOWN_FAMILY}.${k}`) },
   ];
 }
 
@@ -192,6 +193,46 @@ export function loreCandidates(ctx: NpcContext, fact: LoreFact, variants: number
       action: talkEmote && rng.chance(0.15) ? talkEmote : null,
     }),
   }));
+}
+
+/** Reply ids of "I don't know about that" lines (held out like templates). */
+export const UNKNOWN_FAMILY = 'unknown';
+
+/**
+ * Questions about things this NPC's lore and persona never mention (other NPCs' facts): the NPC says it
+ * does not know, instead of reciting whatever retrieval put in the prompt.
+ */
+export function unknownCandidates(ctx: NpcContext, allFacts: readonly LoreFact[], rng: Rng, scale: number): Candidate[] {
+  const known = new Set<string>();
+  for (const text of [ctx.script.persona, ...ctx.script.lore, ...ctx.script.examples.map((e) => e.npc)]) for (const w of contentStems(text)) known.add(w);
+  // topic → the fact cluster it comes from (held out with that fact, so a held-out fact is not even named in train).
+  const topics = new Map<string, string>();
+  for (const f of allFacts) {
+    if (f.npcId === ctx.script.id) continue;
+    for (const t of f.topics) {
+      if (/^your /.test(t.phrase) || t.phrase.startsWith('"')) continue;
+      const stems = [...contentStems(t.phrase)];
+      if (stems.length && stems.every((w) => !known.has(w)) && !topics.has(t.phrase)) topics.set(t.phrase, f.cluster);
+    }
+  }
+  const out: Candidate[] = [];
+  for (const [topic, cluster] of topics) {
+    for (const [id, tpl] of rng.sample(Object.entries(LORE_TOPIC_TEMPLATES), 4)) {
+      out.push({
+        kind: 'smalltalk',
+        template: `${UNKNOWN_FAMILY}.${id}`,
+        unit: `fact:${cluster}`,
+        player: fill(tpl, { t: topic }),
+        noisy: true,
+        variants: Math.max(1, Math.round(scale)),
+        reply: (r) => ({
+          speech: voiced(ctx, r, r.pick([`Can't say I know anything about ${topic}, {addr}.`, `${capitalize(topic)}? Not something I know about, {addr}.`, `I don't know much about ${topic}. Ask around town, {addr}.`]), { opener: 0.2, closer: 0 }),
+          action: null,
+        }),
+      });
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@
 import { formatActionCall } from '../../../server/src/npc/action-syntax.ts';
 import { ConversationMemory, type Recollection } from '../../../server/src/npc/memory.ts';
 import type { WorldSample, Split, SampleKind } from '../sample.ts';
-import { actionCandidates, injectionCandidates, loreCandidates, outOfWorldUnits, phrasebookFamilies, refusalCandidates, scheduleCandidates, socialCandidates, type Candidate } from './candidates.ts';
+import { actionCandidates, injectionCandidates, loreCandidates, outOfWorldUnits, phrasebookFamilies, refusalCandidates, scheduleCandidates, socialCandidates, unknownCandidates, type Candidate } from './candidates.ts';
 import { wordCount } from './english.ts';
 import { analyzeLore, loreTemplateIds, type LoreFact } from './lore.ts';
 import { vary } from './noise.ts';
@@ -107,6 +107,7 @@ export function buildWorldCorpus(opts: WorldCorpusOptions): WorldCorpus {
       ...scheduleCandidates(ctx, scale),
       ...refusalCandidates(ctx, rng('refusals'), scale),
       ...injectionCandidates(ctx, rng('injections'), scale),
+      ...unknownCandidates(ctx, facts, rng('unknown'), scale),
     ];
     stats.candidates += candidates.length;
     const seen = new Set<string>();

@@ -104,7 +104,8 @@ export function properWords(contexts: readonly NpcContext[]): Set<string> {
   return out;
 }
 
-function contentStems(text: string): Set<string> {
+/** Stemmed content words of a text (as BM25 retrieval sees them, minus generic words). */
+export function contentStems(text: string): Set<string> {
   const out = new Set<string>();
   for (const w of words(text)) {
     const lw = w.toLowerCase().replace(/['’]s$/, '');
