@@ -238,12 +238,12 @@ function breakdown(samples: readonly WorldSample[], losses: ReadonlyMap<string, 
 }
 
 /**
- * Lore samples by whether their fact was in the prompt (retrieved into a system message): the sample's
+ * Samples with fact keywords and a fact, by whether the fact was in the prompt (retrieved into a system message): the sample's
  * `factInPrompt` when it says, else whether a system message contains the fact's text.
  */
 export function loreRetrievalKey(sample: WorldSample & { factInPrompt?: boolean }): 'fact in prompt' | 'fact not in prompt' | undefined {
-  if (!isLoreSample(sample)) return undefined;
-  const inPrompt = sample.factInPrompt ?? (sample.fact !== undefined && sample.messages.some((m) => m.role === 'system' && m.content.includes(sample.fact!)));
+  if (!isLoreSample(sample) || sample.fact === undefined) return undefined;
+  const inPrompt = sample.factInPrompt ?? sample.messages.some((m) => m.role === 'system' && m.content.includes(sample.fact!));
   return inPrompt ? 'fact in prompt' : 'fact not in prompt';
 }
 
