@@ -1,0 +1,289 @@
+/**
+ * npm run bench:train -- [--preset small] [--vocab 4096] [--hidden H] [--layers L] [--heads A] [--kv-heads K]
+ *                        [--intermediate I] [--batch 8] [--seq 256] [--threads 2] [--rounds 3] [--steps 5]
+ *                        [--warmup 2] [--no-torch] [--no-install] [--torch-attention manual|sdpa] [--torch-omp-wait passive|active]
+ *                        [--no-parity] [--profile] [--timeout 900] [--json]
+ *
+ * Training throughput of Worldmind's trainer against PyTorch and the machine's limit, in one run on this
+ * machine, on one architecture and batch (every position carries loss: the pre-training shape):
+ *
+ * - ours: full optimizer steps — StepRunner.run (forward + backward graph in onnxruntime) + AdamW in JS;
+ * - torch: the same Llama in PyTorch (tools/bench/train/torch_llama.py, Debian's python3-torch on OpenBLAS),
+ *   float32, forward + backward + grad clipping + AdamW, started from the same weights on the same tokens;
+ * - roofline: only the step's matrix multiplies (forward and backward, at the exact shapes) in onnxruntime.
+ *
+ * All get the same intra-op thread count. The contenders run interleaved in rounds (ours, torch, roofline,
+ * repeat), each round a few timed steps after warm-up, so a noisy shared machine hits them alike; the table
+ * shows medians over all timed steps with min–max, and the ratios come from the same run. tok/s counts
+ * loss-carrying tokens (batch × seq) per second of optimizer step. GFLOP/s counts the model's forward +
+ * backward FLOPs (6 × tokens × matmul weights + attention's dense S×S products; the same count for every
+ * contender, so it is tok/s in other units). Before timing, both trainers compute the loss on the same
+ * weights and batch (parity check, |Δ| ≤ 1e-4). Prints a table, then one JSON line (with --json: only it).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { headDimOf } from '../model-builder/architecture.ts';
+import { isPresetName } from '../model-builder/presets.ts';
+import { round, table } from './stats.ts';
+import { OursContender, type StepSample } from './train/ours.ts';
+import { profileTrainStep, type StepProfile } from './train/profile.ts';
+import { RooflineContender } from './train/roofline.ts';
+import { ensureTorch, TorchPeer, writePeerInputs, type TorchInfo } from './train/torch-peer.ts';
+import { makeArchitecture, makeBatch, matmulParams, stepFlops, totalParams, type TrainWorkload } from './train/workload.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    preset: { type: 'string', default: 'small' },
+    vocab: { type: 'string', default: '4096' },
+    hidden: { type: 'string' },
+    layers: { type: 'string' },
+    heads: { type: 'string' },
+    'kv-heads': { type: 'string' },
+    intermediate: { type: 'string' },
+    batch: { type: 'string', default: '8' },
+    seq: { type: 'string', default: '256' },
+    threads: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
+    steps: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '2' },
+    seed: { type: 'string', default: '1' },
+    'no-torch': { type: 'boolean', default: false },
+    'no-install': { type: 'boolean', default: false },
+    'torch-attention': { type: 'string', default: 'manual' },
+    'torch-omp-wait': { type: 'string' },
+    'no-parity': { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    timeout: { type: 'string', default: '900' },
+    json: { type: 'boolean', default: false },
+  },
+});
+
+const fail = (message: string): never => {
+  console.error(`bench:train: ${message}`);
+  process.exit(2);
+};
+const positive = (name: string, value: string | undefined): number | undefined => {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) fail(`--${name} must be a positive integer, got ${value}`);
+  return n;
+};
+const need = (name: string, value: string | undefined) => positive(name, value)!;
+if (!isPresetName(args.preset!)) fail(`unknown --preset ${args.preset}`);
+if (args['torch-attention'] !== 'manual' && args['torch-attention'] !== 'sdpa') fail('--torch-attention is manual or sdpa');
+const ompWait = (args['torch-omp-wait'] ?? process.env.OMP_WAIT_POLICY ?? 'passive').toUpperCase();
+if (ompWait !== 'PASSIVE' && ompWait !== 'ACTIVE') fail('--torch-omp-wait is passive or active');
+
+const log = (message: string) => process.stderr.write(`[bench:train] ${message}\n`);
+
+let arch;
+try {
+  arch = makeArchitecture(args.preset as 'small', {
+    vocab: positive('vocab', args.vocab),
+    hidden: positive('hidden', args.hidden),
+    layers: positive('layers', args.layers),
+    heads: positive('heads', args.heads),
+    kvHeads: positive('kv-heads', args['kv-heads']),
+    intermediate: positive('intermediate', args.intermediate),
+  });
+} catch (error) {
+  fail((error as Error).message);
+}
+const batch = need('batch', args.batch);
+const sequence = need('seq', args.seq);
+const work: TrainWorkload = { arch: arch!, batch, sequence, tokensPerStep: batch * sequence };
+const threads = need('threads', args.threads);
+const rounds = need('rounds', args.rounds);
+const stepsPerRound = need('steps', args.steps);
+const warmup = Number(args.warmup);
+if (!Number.isInteger(warmup) || warmup < 0) fail('--warmup must be an integer ≥ 0');
+const seed = Number(args.seed);
+const timeoutS = need('timeout', args.timeout);
+
+/** Median (mean of the middle two for an even count), min and max. */
+function spread(samples: readonly number[]): { median: number; min: number; max: number } {
+  if (samples.length === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN };
+  const s = [...samples].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return { median: s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2, min: s[0]!, max: s.at(-1)! };
+}
+
+interface Timed {
+  stepMs: number[];
+}
+
+async function main(): Promise<void> {
+  const scratch = mkdtempSync(join(tmpdir(), 'worldmind-bench-train-'));
+  let peer: TorchPeer | undefined;
+  let ours: OursContender | undefined;
+  let roofline: RooflineContender | undefined;
+  // Bound the whole run: on overrun, kill the peer and leave with an error.
+  const watchdog = setTimeout(() => {
+    log(`gave up after --timeout ${timeoutS} s`);
+    peer?.close();
+    rmSync(scratch, { recursive: true, force: true });
+    process.exit(1);
+  }, timeoutS * 1000);
+  watchdog.unref();
+  try {
+    const flops = stepFlops(work);
+    const hd = headDimOf(work.arch);
+    log(
+      `model: ${args.preset} vocab ${work.arch.vocabSize}, hidden ${work.arch.hiddenSize}, ${work.arch.numLayers} layers, ${work.arch.numAttentionHeads} heads (${work.arch.numKeyValueHeads} KV, dim ${hd}), ` +
+        `intermediate ${work.arch.intermediateSize}; ${(totalParams(work.arch) / 1e6).toFixed(2)}M params; batch ${batch} × seq ${sequence}; ${threads} threads; ` +
+        `${(flops.total / 1e9).toFixed(1)} GFLOP per step (${((flops.attention / flops.total) * 100).toFixed(0)}% attention)`,
+    );
+
+    ours = new OursContender(work, { threads, seed });
+    roofline = new RooflineContender(work, threads);
+    if (roofline.graph.flops !== flops.total) throw new Error(`roofline graph counts ${roofline.graph.flops} FLOPs, the model ${flops.total}`);
+
+    let torchInfo: TorchInfo | undefined;
+    let torchSkipped: string | null = null;
+    if (args['no-torch']) torchSkipped = 'PyTorch peer skipped (--no-torch).';
+    else {
+      torchSkipped = ensureTorch(log, !args['no-install']);
+      if (torchSkipped) log(torchSkipped);
+    }
+    if (!torchSkipped) {
+      const manifest = writePeerInputs(scratch, work, ours.params, ours.batches);
+      peer = new TorchPeer(manifest, threads, args['torch-attention'] as 'manual' | 'sdpa', ompWait);
+      try {
+        torchInfo = await peer.info(180_000);
+        const b = torchInfo.blas;
+        log(`PyTorch ${torchInfo.torch}, ${torchInfo.threads} threads (OMP_WAIT_POLICY=${ompWait}), ${torchInfo.attention} attention, BLAS: ${b.name}${b.config ? ` (${b.config}; core ${b.core})` : ''}, ${b.matmul_1024_gflops} GFLOP/s on a 1024² matmul`);
+        if (b.name !== 'OpenBLAS' && b.name !== 'MKL') log(`warning: torch is not on an optimized BLAS (${b.libraries.join(', ') || 'none found'}); install libopenblas0-pthread`);
+      } catch (error) {
+        torchSkipped = `PyTorch peer failed to start: ${(error as Error).message}`;
+        log(torchSkipped);
+        peer.close();
+        peer = undefined;
+      }
+    }
+
+    // Parity: the same weights and batch through both trainers, before any update.
+    let parity: { ours_loss: number; torch_loss: number; abs_diff: number; pass: boolean } | null = null;
+    if (peer && !args['no-parity']) {
+      const oursLoss = await ours.loss();
+      const torchLoss = await peer.loss(120_000);
+      const diff = Math.abs(oursLoss - torchLoss);
+      parity = { ours_loss: oursLoss, torch_loss: torchLoss, abs_diff: diff, pass: diff <= 1e-4 };
+      log(`parity: loss ours ${oursLoss.toFixed(6)}, torch ${torchLoss.toFixed(6)}, |Δ| ${diff.toExponential(2)} → ${parity.pass ? 'pass' : 'FAIL'}`);
+    }
+
+    const peerTimeout = (count: number) => 120_000 + count * 60_000;
+    const samples = { ours: [] as StepSample[], torch: { stepMs: [] as number[], losses: [] as number[] }, roofline: { stepMs: [] } as Timed };
+    log(`warm-up: ${warmup} step(s) each`);
+    await ours.steps(warmup);
+    if (peer) await peer.steps(warmup, peerTimeout(warmup));
+    await roofline.steps(Math.max(1, warmup));
+    for (let r = 0; r < rounds; r++) {
+      log(`round ${r + 1}/${rounds}: ${stepsPerRound} steps each`);
+      samples.ours.push(...(await ours.steps(stepsPerRound)));
+      if (peer) {
+        for (const s of await peer.steps(stepsPerRound, peerTimeout(stepsPerRound))) {
+          samples.torch.stepMs.push(s.ms);
+          samples.torch.losses.push(s.loss);
+        }
+      }
+      samples.roofline.stepMs.push(...(await roofline.steps(stepsPerRound)));
+    }
+    await roofline.release();
+
+    let profile: StepProfile | undefined;
+    if (args.profile) {
+      log('profiling our training graph (onnxruntime profiler, 3 runs)...');
+      profile = await profileTrainStep(work, ours.params, ours.batches[0]!, { threads, runs: 3, scratchDir: scratch });
+    }
+    await ours.release();
+    peer?.close();
+
+    // Summaries: per-step tok/s samples; GFLOP/s at the median.
+    const tokS = (ms: number) => (work.tokensPerStep * 1000) / ms;
+    const summarize = (stepMs: number[]) => {
+      const ms = spread(stepMs);
+      const t = spread(stepMs.map(tokS));
+      return { step_ms: { median: round(ms.median, 1), min: round(ms.min, 1), max: round(ms.max, 1) }, tok_s: { median: round(t.median, 1), min: round(t.min, 1), max: round(t.max, 1) }, gflops: round(flops.total / (ms.median * 1e6), 1) };
+    };
+    const oursSummary = summarize(samples.ours.map((s) => s.ms));
+    const roofSummary = summarize(samples.roofline.stepMs);
+    const torchSummary = peer || samples.torch.stepMs.length ? summarize(samples.torch.stepMs) : null;
+    const fraction = (gflops: number) => round(gflops / roofSummary.gflops, 3);
+    const ratio = (a: number, b: number) => round(a / b, 3);
+    const result = {
+      bench: 'train',
+      model: {
+        preset: args.preset,
+        vocab: work.arch.vocabSize,
+        hidden: work.arch.hiddenSize,
+        layers: work.arch.numLayers,
+        heads: work.arch.numAttentionHeads,
+        kv_heads: work.arch.numKeyValueHeads,
+        intermediate: work.arch.intermediateSize,
+        params: totalParams(work.arch),
+        matmul_params: matmulParams(work.arch),
+      },
+      batch,
+      sequence,
+      tokens_per_step: work.tokensPerStep,
+      threads,
+      rounds,
+      steps_per_round: stepsPerRound,
+      gflop_per_step: round(flops.total / 1e9, 3),
+      ours: {
+        ...oursSummary,
+        roofline_fraction: fraction(oursSummary.gflops),
+        graph_ms_median: round(spread(samples.ours.map((s) => s.runMs)).median, 1),
+        optimizer_ms_median: round(spread(samples.ours.map((s) => s.optMs)).median, 1),
+      },
+      torch: torchSummary && torchInfo ? { ...torchSummary, roofline_fraction: fraction(torchSummary.gflops), version: torchInfo.torch, attention: torchInfo.attention, omp_wait_policy: ompWait, blas: torchInfo.blas } : null,
+      torch_skipped: torchSkipped,
+      roofline: { ...roofSummary, matmuls: roofline.graph.matmuls },
+      ratios: {
+        ours_vs_torch: torchSummary ? ratio(oursSummary.tok_s.median, torchSummary.tok_s.median) : null,
+        ours_vs_roofline: ratio(oursSummary.tok_s.median, roofSummary.tok_s.median),
+      },
+      parity,
+      goals: {
+        roofline_50pct: oursSummary.gflops / roofSummary.gflops >= 0.5,
+        torch_1x: torchSummary ? oursSummary.tok_s.median >= torchSummary.tok_s.median : null,
+      },
+      ...(profile ? { profile: { run_ms: round(profile.runMs, 1), kernel_ms: round(profile.kernelMs, 1), by_op: profile.byOp.slice(0, 12).map((o) => ({ ...o, ms: round(o.ms, 1), share: round(o.share, 3) })) } } : {}),
+    };
+
+    if (!args.json) {
+      const range = (s: { median: number; min: number; max: number }) => `${s.median.toFixed(0)} [${s.min.toFixed(0)}–${s.max.toFixed(0)}]`;
+      const rows: (string | number)[][] = [
+        ['ours (onnxruntime + JS AdamW)', range(oursSummary.tok_s), oursSummary.step_ms.median.toFixed(0), oursSummary.gflops.toFixed(1), `${(result.ours.roofline_fraction * 100).toFixed(0)}%`, '1.00×'],
+      ];
+      if (torchSummary && result.torch) rows.push([`PyTorch ${result.torch.version} (${result.torch.blas.name})`, range(torchSummary.tok_s), torchSummary.step_ms.median.toFixed(0), torchSummary.gflops.toFixed(1), `${(result.torch.roofline_fraction * 100).toFixed(0)}%`, `${result.ratios.ours_vs_torch!.toFixed(2)}×`]);
+      rows.push(['roofline (MatMuls only)', range(roofSummary.tok_s), roofSummary.step_ms.median.toFixed(0), roofSummary.gflops.toFixed(1), '100%', `${result.ratios.ours_vs_roofline.toFixed(2)}×`]);
+      console.log(
+        `\n${args.preset} vocab ${work.arch.vocabSize} (${(totalParams(work.arch) / 1e6).toFixed(2)}M params), batch ${batch} × seq ${sequence} = ${work.tokensPerStep} tokens/step, ` +
+          `${threads} threads, ${rounds} rounds × ${stepsPerRound} steps, ${result.gflop_per_step.toFixed(1)} GFLOP/step\n`,
+      );
+      console.log(table(['contender', 'tok/s median [min–max]', 'step ms', 'GFLOP/s', 'of roofline', 'ours ÷ it'], rows));
+      if (torchSkipped) console.log(`\n${torchSkipped}`);
+      console.log(`\nours: graph ${result.ours.graph_ms_median} ms + AdamW ${result.ours.optimizer_ms_median} ms per step (medians)`);
+      if (parity) console.log(`parity: initial loss ours ${parity.ours_loss.toFixed(6)} vs torch ${parity.torch_loss.toFixed(6)}, |Δ| ${parity.abs_diff.toExponential(2)} — ${parity.pass ? 'pass' : 'FAIL'}`);
+      const goal = (ok: boolean | null) => (ok === null ? 'n/a' : ok ? 'met' : 'NOT met');
+      console.log(`goals: ≥ 50% of roofline ${goal(result.goals.roofline_50pct)} (${(result.ours.roofline_fraction * 100).toFixed(0)}%), ≥ 1.0× PyTorch ${goal(result.goals.torch_1x)}${result.ratios.ours_vs_torch !== null ? ` (${result.ratios.ours_vs_torch.toFixed(2)}×)` : ''}`);
+      if (profile) {
+        console.log(`\nprofile of our graph: ${profile.runMs.toFixed(0)} ms per run, ${profile.kernelMs.toFixed(0)} ms in ${profile.nodes} kernels`);
+        console.log(table(['op', 'ms/run', 'share', 'nodes'], profile.byOp.slice(0, 12).map((o) => [o.op, o.ms.toFixed(1), `${(o.share * 100).toFixed(1)}%`, o.count])));
+        console.log('\ntop nodes:');
+        console.log(table(['node', 'op', 'ms/run', 'share', 'input shapes'], profile.topNodes.map((n) => [n.node, n.op, n.ms.toFixed(1), `${(n.share * 100).toFixed(1)}%`, n.shapes])));
+      }
+      console.log('');
+    }
+    console.log(JSON.stringify(result));
+  } finally {
+    clearTimeout(watchdog);
+    peer?.close();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+await main();

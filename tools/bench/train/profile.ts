@@ -1,0 +1,104 @@
+/**
+ * Where our training step's time goes (`--profile`): the trainer's own graph (buildTrainGraph, the same
+ * session options as StepRunner) run with onnxruntime's profiler on, the node events of the last few runs
+ * summed by op type and by node (with shapes), so the report can name the top costs.
+ */
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import ort from 'onnxruntime-node';
+import { encodeOnnxModel } from '../../model-builder/onnx/serialize.ts';
+import { buildTrainGraph, TRAIN_INPUTS } from '../../trainer/llama-train-graph.ts';
+import type { StepBatch } from '../../trainer/step-runner.ts';
+import type { TrainWorkload } from './workload.ts';
+
+interface TraceEvent {
+  cat: string;
+  name: string;
+  ts: number;
+  dur: number;
+  args?: { op_name?: string; input_type_shape?: Array<Record<string, number[]>>; output_type_shape?: Array<Record<string, number[]>>; thread_scheduling_stats?: unknown };
+}
+
+export interface OpCost {
+  op: string;
+  ms: number;
+  share: number;
+  count: number;
+}
+
+export interface NodeCost {
+  node: string;
+  op: string;
+  ms: number;
+  share: number;
+  shapes: string;
+}
+
+export interface StepProfile {
+  /** Mean wall time of a profiled run, ms. */
+  runMs: number;
+  /** Sum of node kernel times per run, ms (the rest is the executor and input/output handling). */
+  kernelMs: number;
+  nodes: number;
+  byOp: OpCost[];
+  topNodes: NodeCost[];
+}
+
+export async function profileTrainStep(work: TrainWorkload, params: ReadonlyMap<string, Float32Array>, batch: StepBatch, options: { threads: number; runs: number; scratchDir: string }): Promise<StepProfile> {
+  const graph = buildTrainGraph(work.arch, batch.shape);
+  const prefix = join(options.scratchDir, 'ours-profile');
+  const session = await ort.InferenceSession.create(encodeOnnxModel(graph.graph, { producerName: 'worldmind-trainer' }), {
+    intraOpNumThreads: options.threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    executionProviders: ['cpu'],
+    enableProfiling: true,
+    profileFilePrefix: prefix,
+  });
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const spec of [...graph.trainable, ...graph.frozen]) feeds[spec.name] = new ort.Tensor('float32', params.get(spec.name)!, spec.shape);
+  const { batch: B, sequence: S, lossRows: M } = batch.shape;
+  feeds[TRAIN_INPUTS.inputIds] = new ort.Tensor('int64', batch.inputIds, [B, S]);
+  feeds[TRAIN_INPUTS.lossRows] = new ort.Tensor('int64', batch.lossRows, [M]);
+  feeds[TRAIN_INPUTS.targets] = new ort.Tensor('int64', batch.targets, [M]);
+  feeds[TRAIN_INPUTS.lossWeights] = new ort.Tensor('float32', batch.lossWeights, [M]);
+  await session.run(feeds); // warm-up, left out below
+  for (let i = 0; i < options.runs; i++) await session.run(feeds);
+  session.endProfiling();
+  await session.release();
+
+  const dir = dirname(prefix);
+  const file = readdirSync(dir).filter((f) => f.startsWith(basename(prefix)) && f.endsWith('.json')).sort().at(-1);
+  if (!file) throw new Error('onnxruntime wrote no profile');
+  const path = join(dir, file);
+  const events = JSON.parse(readFileSync(path, 'utf8')) as TraceEvent[];
+  if (existsSync(path)) rmSync(path);
+
+  const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').sort((a, b) => a.ts - b.ts).slice(-options.runs);
+  const start = runs[0]?.ts ?? 0;
+  const kernels = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.ts >= start);
+  const perRun = (us: number) => us / 1000 / Math.max(1, runs.length);
+  const total = kernels.reduce((n, e) => n + e.dur, 0);
+  const byOp = new Map<string, { us: number; count: number }>();
+  const byNode = new Map<string, { us: number; op: string; shapes: string }>();
+  for (const e of kernels) {
+    const op = e.args?.op_name ?? '?';
+    const o = byOp.get(op) ?? { us: 0, count: 0 };
+    o.us += e.dur;
+    o.count++;
+    byOp.set(op, o);
+    const node = e.name.replace(/_kernel_time$/, '');
+    const shapes = (e.args?.input_type_shape ?? []).map((s) => `[${Object.values(s)[0]?.join(',') ?? ''}]`).join('×');
+    const n = byNode.get(node) ?? { us: 0, op, shapes };
+    n.us += e.dur;
+    byNode.set(node, n);
+  }
+  return {
+    runMs: perRun(runs.reduce((n, e) => n + e.dur, 0)),
+    kernelMs: perRun(total),
+    nodes: byNode.size,
+    byOp: [...byOp].map(([op, o]) => ({ op, ms: perRun(o.us), share: o.us / total, count: Math.round(o.count / Math.max(1, runs.length)) })).sort((a, b) => b.ms - a.ms),
+    topNodes: [...byNode].map(([node, n]) => ({ node, op: n.op, ms: perRun(n.us), share: n.us / total, shapes: n.shapes })).sort((a, b) => b.ms - a.ms).slice(0, 15),
+  };
+}
