@@ -33,7 +33,6 @@ import {
   STOP,
   TIME_PHRASES,
   WALK,
-  type Templates,
 } from './phrasebook.ts';
 import type { Rng } from './rng.ts';
 

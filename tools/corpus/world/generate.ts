@@ -14,7 +14,7 @@ import { actionCandidates, injectionCandidates, loreCandidates, outOfWorldUnits,
 import { wordCount } from './english.ts';
 import { analyzeLore, loreTemplateIds, type LoreFact } from './lore.ts';
 import { vary } from './noise.ts';
-import { EMPTY_MEMORY, loadCorpusWorld, npcContexts, promptMessages, SERVER_MEMORY_TOKENS, type CorpusWorld, type NpcContext } from './npc-context.ts';
+import { loadCorpusWorld, npcContexts, promptMessages, SERVER_MEMORY_TOKENS, type CorpusWorld, type NpcContext } from './npc-context.ts';
 import { Rng, shortHash } from './rng.ts';
 
 export interface WorldCorpusOptions {
@@ -155,6 +155,8 @@ export function buildWorldCorpus(opts: WorldCorpusOptions): WorldCorpus {
 }
 
 function makeSample(ctx: NpcContext, cand: Candidate, split: Split, line: string, messages: WorldSample['messages'], reply: { speech: string; action: WorldSample['action'] }, memoryKey = ''): WorldSample {
+  // The decode grammar forbids "[" in speech: a reply with one could never be produced.
+  if (reply.speech.includes('[')) throw new Error(`${ctx.script.id}: speech must not contain "[": ${reply.speech}`);
   return {
     id: `${ctx.script.id}-${cand.kind}-${shortHash(`${cand.template}\u0000${line}\u0000${memoryKey}`)}`,
     npcId: ctx.script.id,
@@ -311,4 +313,3 @@ function addMemory(seed: number, bySplit: Record<Split, WorldSample[]>, contexts
   }
 }
 
-export { EMPTY_MEMORY };
