@@ -49,7 +49,11 @@ export interface WorldClientEvents {
   /** The connection dropped; the SDK is trying to reconnect. */
   drop: [code: number, reason?: string];
   reconnect: [];
-  /** The client left the world for good (by request, kick, or failed reconnection). */
+  /**
+   * The client left the world for good (by request, kick, or failed reconnection). Codes of note:
+   * 4409 another login of the same account took this session over, 4401 the session token was revoked,
+   * 4400 too many rejected messages, 4001 server shutdown (see `WorldCloseCode`).
+   */
   leave: [code: number, reason?: string];
 }
 

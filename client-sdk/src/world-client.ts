@@ -28,6 +28,7 @@ import {
   type TurnRatedAck,
   type WelcomeInfo,
 } from '@worldmind/shared';
+import { AuthError, WorldAuth, type SecretStorage } from './auth.ts';
 import { TypedEmitter } from './emitter.ts';
 import { PendingTalk, TalkError } from './talk-turn.ts';
 import type { AvatarInfo, NpcInfo, TalkTurn, WorldClientEvents } from './types.ts';
@@ -45,9 +46,25 @@ export interface ReconnectOptions {
 export interface WorldClientOptions {
   /** Server address, e.g. `ws://localhost:2567`. */
   endpoint: string;
-  /** Display name shown to other players. */
+  /**
+   * Display name shown to other players: normalised (NFKC), 1–24 characters, no control, bidi or
+   * zero-width characters. If another player in the room already shows a name that looks the same,
+   * the server shows yours as "Name (2)" (see `welcome.name`). It is not your identity: your account is.
+   */
   name: string;
-  /** Authentication token; reserved until auth lands, sent with the join request. */
+  /**
+   * How to sign in. Default: as a guest through a new `WorldAuth` with `storage` — the device secret
+   * in storage if there is one, else a new guest whose secret is stored. Pass one `WorldAuth` to
+   * several connects to reuse its session.
+   */
+  auth?: WorldAuth;
+  /** Where a new `WorldAuth` keeps the device secret. Default: `localStorage` in browsers, memory in Node. */
+  storage?: SecretStorage;
+  /** Sign in as the guest this device secret belongs to (from `world.deviceSecret` earlier). */
+  deviceSecret?: string;
+  /** Sign in to a password account instead of as a guest. */
+  account?: { username: string; password: string };
+  /** A session token obtained elsewhere (e.g. your game backend called `/auth/*`); no sign-in is made. */
   token?: string;
   reconnect?: ReconnectOptions;
   /** Give up joining after this long (ms). Default 10 s. */
@@ -71,6 +88,13 @@ export interface NetworkStats {
 
 export class WorldClientError extends Error {
   override name = 'WorldClientError';
+  constructor(
+    message: string,
+    /** The server's error code when it refused the join: 401 (not signed in, bad/expired/revoked token), 429 (joining too often), 400 (bad options), … */
+    readonly code?: number | string,
+  ) {
+    super(message);
+  }
 }
 
 /** A turn rating the server refused or never acknowledged. */
@@ -103,32 +127,52 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
   #rateTimeoutMs = 10_000;
   #room: Room<unknown, WorldState>;
   #left = false;
+  /** How this client signed in (undefined when connected with a ready-made `token`). */
+  readonly auth: WorldAuth | undefined;
 
-  private constructor(room: Room<unknown, WorldState>) {
+  private constructor(room: Room<unknown, WorldState>, auth: WorldAuth | undefined) {
     super();
     this.#room = room;
+    this.auth = auth;
   }
 
-  /** Connect and join the world. Rejects with a clear error if the server refuses or does not answer in time. */
+  /**
+   * Sign in (a guest by default, see `WorldClientOptions.auth`) and join the world. Rejects with a
+   * WorldClientError if the server refuses the join or does not answer in time, or an AuthError if
+   * signing in fails.
+   */
   static async connect(options: WorldClientOptions): Promise<WorldClient> {
-    const join = JoinOptionsSchema.safeParse({ name: options.name, token: options.token });
-    if (!join.success) throw new WorldClientError(`invalid join options: ${describeIssue(join.error)}`);
+    const join = JoinOptionsSchema.safeParse({ name: options.name });
+    if (!join.success) throw new WorldClientError(`invalid join options: ${describeIssue(join.error)}`, 'invalid_options');
     const sdk = new Client(options.endpoint);
     const timeoutMs = options.joinTimeoutMs ?? 10_000;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new WorldClientError(`joining ${options.endpoint} timed out after ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(() => reject(new WorldClientError(`joining ${options.endpoint} timed out after ${timeoutMs} ms`, 'timeout')), timeoutMs);
     });
+    const auth = options.token !== undefined ? options.auth : (options.auth ?? new WorldAuth({ endpoint: options.endpoint, ...(options.storage ? { storage: options.storage } : {}) }));
+    const signIn = async (): Promise<string> => {
+      if (options.token !== undefined) return options.token;
+      if (options.account) return (await auth!.login(options.account.username, options.account.password)).token;
+      if (options.deviceSecret !== undefined) return (await auth!.signInAsGuest({ deviceSecret: options.deviceSecret })).token;
+      return auth!.validToken();
+    };
     let room: Room<unknown, WorldState>;
     try {
-      room = (await Promise.race([sdk.joinOrCreate(WORLD_ROOM, join.data, WorldState), timeout])) as Room<unknown, WorldState>;
+      room = (await Promise.race([
+        (async () => {
+          sdk.auth.token = await signIn();
+          return sdk.joinOrCreate(WORLD_ROOM, join.data, WorldState);
+        })(),
+        timeout,
+      ])) as Room<unknown, WorldState>;
     } catch (err) {
-      if (err instanceof WorldClientError) throw err;
-      throw new WorldClientError(`could not join the world at ${options.endpoint}: ${(err as Error).message}`);
+      if (err instanceof WorldClientError || err instanceof AuthError) throw err;
+      throw new WorldClientError(`could not join the world at ${options.endpoint}: ${(err as Error).message}`, (err as { code?: number }).code);
     } finally {
       clearTimeout(timer);
     }
-    const client = new WorldClient(room);
+    const client = new WorldClient(room, auth);
     client.#configureReconnection(options.reconnect ?? {});
     client.#talkTimeouts = { startTimeoutMs: options.talkTimeouts?.startTimeoutMs ?? 15_000, turnTimeoutMs: options.talkTimeouts?.turnTimeoutMs ?? 120_000 };
     client.#rateTimeoutMs = options.rateTimeoutMs ?? 10_000;
@@ -143,6 +187,16 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
 
   get roomId(): string {
     return this.#room.roomId;
+  }
+
+  /** Your account id (who the server knows you as), once signed in. */
+  get accountId(): string | undefined {
+    return this.auth?.accountId ?? this.welcome?.accountId;
+  }
+
+  /** As a guest: the device secret that signs this player in again (keep it to come back as the same player). */
+  get deviceSecret(): string | undefined {
+    return this.auth?.deviceSecret;
   }
 
   /** This player's own avatar, once the server has replicated it. */

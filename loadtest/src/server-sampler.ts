@@ -35,8 +35,8 @@ export function startFrameSampler(server: RunningServer, emit: (report: FrameRep
 export async function ownedServerConfig(aoi: boolean) {
   const { loadConfig } = await import('../../server/src/config.ts');
   // A load test's players are throwaway: keep their memories and inventories out of the real database
-  // unless DB_PATH says otherwise.
-  return loadConfig({ DB_PATH: ':memory:', ...process.env }, {
+  // unless DB_PATH says otherwise. Every bot is a new guest from one address: don't limit sign-ups.
+  return loadConfig({ DB_PATH: ':memory:', GUEST_SIGNUP_BURST: '0', ...process.env }, {
     PORT: 0,
     HOST: '127.0.0.1',
     AOI_ENABLED: aoi,

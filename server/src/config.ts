@@ -54,6 +54,16 @@ export const ConfigSchema = z.object({
   GAME_MINUTES_PER_SECOND: num(0, 1440).default(1).describe('game clock speed for NPC schedules (1 = a game day every 24 minutes)'),
   GAME_START_TIME: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM').default('08:00').describe('game time of day when the server starts'),
   MONITOR_ENABLED: bool.default(false).describe('serve the @colyseus/monitor room inspector at /monitor (it can kick players: keep it off in public deployments)'),
+  AUTH_SECRET: z.string().min(32, 'must be at least 32 characters (e.g. `openssl rand -base64 48`)').optional().describe('secret that signs session tokens (HS256); a development secret is used when unset, which NODE_ENV=production refuses'),
+  AUTH_TOKEN_TTL_S: int(30, 7 * 86_400).default(900).describe('lifetime of a session token in seconds (a guest SDK signs in again with its device secret)'),
+  MAX_SESSIONS_PER_ACCOUNT: int(1, 100).default(1).describe('concurrent sessions per account; a new login beyond it takes over the oldest (close code 4409)'),
+  JOIN_BURST: int(1, 1000).default(10).describe('room joins an account may make in a burst'),
+  JOIN_PER_MINUTE: num(0.1, 10_000).default(20).describe('room joins per minute refilled after the burst'),
+  GUEST_SIGNUP_BURST: int(0, 1_000_000).default(20).describe('new accounts one client address may create in a burst (0 = unlimited, e.g. load tests from one address)'),
+  GUEST_SIGNUPS_PER_MINUTE: num(0.01, 1_000_000).default(6).describe('new accounts per address per minute refilled after the burst'),
+  LOGIN_ATTEMPTS_PER_MINUTE: int(1, 10_000).default(10).describe('password sign-in attempts per user name per minute (also the burst)'),
+  TRUST_PROXY: bool.default(false).describe('take the client address from the last X-Forwarded-For entry (only behind a reverse proxy that sets it)'),
+  CORS_ORIGINS: z.string().min(1).default('*').describe('origins browsers may call the HTTP API from, comma-separated (e.g. https://game.example), or * for any'),
   ALLOW_UWS_FALLBACK: bool.default(false).describe('start even if the native uWebSockets binding failed to load (slow ws shim)'),
 });
 
@@ -79,6 +89,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const config = { ...parsed.data, ...overrides };
+  if (env.NODE_ENV === 'production' && config.AUTH_SECRET === undefined) {
+    throw new ConfigError('AUTH_SECRET is not set and NODE_ENV=production: refusing to sign session tokens with the development secret; set AUTH_SECRET to 32+ random characters');
+  }
   if (config.RUN_SPEED < config.WALK_SPEED) {
     throw new ConfigError(`invalid configuration:\n  RUN_SPEED=${config.RUN_SPEED}: must be at least WALK_SPEED (${config.WALK_SPEED})`);
   }

@@ -7,13 +7,19 @@ import { createRouter, Server } from '@colyseus/core';
 import { Encoder } from '@colyseus/schema';
 import { monitor } from '@colyseus/monitor';
 import { WORLD_ROOM } from '@worldmind/shared';
+import { AccountService, DEVELOPMENT_AUTH_SECRET } from './auth/accounts.ts';
+import { mountAuthRoutes } from './auth/auth-routes.ts';
+import { SessionRegistry } from './auth/sessions.ts';
 import type { ServerConfig } from './config.ts';
 import { mountHttpRoutes } from './http-routes.ts';
+import { closeMatchmaking, CorsPolicy } from './http-surface.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type ServerMetrics } from './observability/metrics.ts';
 import { checkUwsBinding, createTransport } from './transport.ts';
 import { startNpcSystem, type NpcSystem } from './npc/npc-system.ts';
+import { WorldStore } from './persistence/store.ts';
 import { PathGrid } from './world/pathfinding.ts';
+import { PlayerLimits } from './world/player-limits.ts';
 import { loadWorldMap, type WorldMap } from './world/world-map.ts';
 import { defineWorldRoom, WorldRoom } from './world/world-room.ts';
 
@@ -25,6 +31,12 @@ export interface RunningServer {
   metrics: ServerMetrics;
   /** NPC brains (engine, store, scripts), when NPC_ENABLED. */
   npc: NpcSystem | undefined;
+  /** The database: accounts, inventories, memories, the turn log. */
+  store: WorldStore;
+  /** Accounts and session tokens. */
+  accounts: AccountService;
+  /** Live sessions per account. */
+  sessions: SessionRegistry;
   /** Stops accepting players, disconnects everyone, disposes rooms. Safe to call twice. */
   shutdown(): Promise<void>;
   /** Live world rooms in this process (for tests and benchmarks). */
@@ -43,6 +55,12 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     }
     log.warn(binding.detail + '; running on the slow fallback because ALLOW_UWS_FALLBACK=true');
   }
+  if (config.AUTH_SECRET === undefined) {
+    if (process.env.NODE_ENV === 'production') {
+      throw new StartupError('AUTH_SECRET is not set and NODE_ENV=production: refusing to sign session tokens with the development secret; set AUTH_SECRET to 32+ random characters');
+    }
+    log.warn('AUTH_SECRET is not set: session tokens are signed with the public development secret (fine for development, refused when NODE_ENV=production)');
+  }
 
   const map = loadWorldMap(config.WORLD_MAP, 0.5);
   // A full state of a crowded room exceeds the 8 KiB default encode buffer; size it once up front
@@ -60,8 +78,24 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   });
   // Colyseus's room inspector (UI + API at /monitor) can kick players and dispose rooms: opt-in only.
   if (config.MONITOR_ENABLED) server.router = createRouter({ ...monitor() });
-  const npc = config.NPC_ENABLED ? await startNpcContext(config, map, log, metrics) : undefined;
-  server.define(WORLD_ROOM, defineWorldRoom({ config, map, log, rooms, metrics, ...(npc ? { npc } : {}) }));
+  const store = WorldStore.open(config.DB_PATH);
+  let npc;
+  try {
+    npc = config.NPC_ENABLED ? await startNpcContext(config, map, log, metrics, store) : undefined;
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  const accounts = new AccountService({ store, secret: config.AUTH_SECRET ?? DEVELOPMENT_AUTH_SECRET, tokenTtlS: config.AUTH_TOKEN_TTL_S });
+  const sessions = new SessionRegistry(config.MAX_SESSIONS_PER_ACCOUNT);
+  const limits = new PlayerLimits(config);
+  server.define(WORLD_ROOM, defineWorldRoom({ config, map, log, rooms, metrics, store, auth: { accounts, sessions, limits }, ...(npc ? { npc } : {}) }));
+  // The HTTP surface: join-only matchmaking, CORS per CORS_ORIGINS, the accounts API, metrics and
+  // health; anything else is a 404 (see WorldTransport.bindRouter).
+  closeMatchmaking();
+  const cors = new CorsPolicy(config.CORS_ORIGINS);
+  cors.install();
+  mountAuthRoutes(transport.app, { accounts, sessions, config, cors, log: log.child({ module: 'auth' }) });
   mountHttpRoutes(transport, metrics, log);
 
   await server.listen(config.PORT, config.HOST);
@@ -69,6 +103,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   if (!port) {
     await server.gracefullyShutdown(false).catch(() => undefined);
     await npc?.system.close().catch(() => undefined);
+    store.close();
     throw new StartupError(`could not listen on ${config.HOST}:${config.PORT} (port in use or address not available)`);
   }
   log.info({ port, host: config.HOST, map: map.id, transport: binding.detail }, 'worldmind server listening');
@@ -81,12 +116,16 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     log,
     metrics,
     npc: npc?.system,
+    store,
+    accounts,
+    sessions,
     shutdown() {
       stopping ??= (async () => {
         log.info('shutting down');
         await server.gracefullyShutdown(false);
         // After the rooms: their last turns are cancelled and logged before the engine and store close.
         await npc?.system.close();
+        store.close();
         log.info('shutdown complete');
       })();
       return stopping;
@@ -98,8 +137,8 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
 }
 
 /** NPC brains plus what the rooms need to move NPCs: the map's path grid and the game clock. */
-async function startNpcContext(config: ServerConfig, map: WorldMap, log: Logger, metrics: ServerMetrics) {
-  const system = await startNpcSystem(config, map, log, metrics);
+async function startNpcContext(config: ServerConfig, map: WorldMap, log: Logger, metrics: ServerMetrics, store: WorldStore) {
+  const system = await startNpcSystem(config, map, log, metrics, store);
   const grid = new PathGrid(map, 0.5);
   const [hours, minutes] = config.GAME_START_TIME.split(':').map(Number);
   const startMinutes = hours! * 60 + minutes!;

@@ -4,7 +4,9 @@
  * binary cannot load; this module detects that so the server can refuse to start on it.
  */
 import { createRequire } from 'node:module';
+import { matchMaker, type Router } from '@colyseus/core';
 import { uWebSocketsTransport } from '@colyseus/uwebsockets-transport';
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 
 const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
 
@@ -42,6 +44,18 @@ export class WorldTransport extends uWebSocketsTransport {
     return this.#boundPort;
   }
 
+  override bindRouter(router: Router): void {
+    const app = this.app;
+    const any = app.any;
+    app.any = ((pattern: string, handler: (res: HttpResponse, req: HttpRequest) => void | Promise<void>) =>
+      any.call(app, pattern, pattern === '/*' ? answerUnknownRoutes(router, handler) : handler)) as typeof app.any;
+    try {
+      super.bindRouter(router);
+    } finally {
+      app.any = any;
+    }
+  }
+
   override listen(port: number, hostname?: string, _backlog?: number, listeningListener?: () => void): this {
     const onListen = (socket: unknown) => {
       (this as unknown as { _listeningSocket: unknown })._listeningSocket = socket;
@@ -55,6 +69,27 @@ export class WorldTransport extends uWebSocketsTransport {
     listen.call(this.app, hostname || '0.0.0.0', port, LIBUS_LISTEN_EXCLUSIVE_PORT, onListen);
     return this;
   }
+}
+
+/**
+ * The stock transport's catch-all HTTP route handles only the matchmaker's routes and otherwise
+ * never answers, so a request for an unknown path hangs until the client gives up. Wrapped here:
+ * anything the router does not know gets a 404 at once.
+ */
+function answerUnknownRoutes(router: Router, handler: (res: HttpResponse, req: HttpRequest) => void | Promise<void>) {
+  return (res: HttpResponse, req: HttpRequest) => {
+    const method = req.getMethod().toUpperCase();
+    const url = req.getUrl();
+    if (router.findRoute(method, url) !== undefined) return handler(res, req);
+    const origin = req.getHeader('origin');
+    const headers = new Headers(origin ? { origin } : {});
+    const cors = { ...matchMaker.controller.DEFAULT_CORS_HEADERS, ...matchMaker.controller.getCorsHeaders(headers) };
+    res.cork(() => {
+      res.writeStatus('404 Not Found');
+      for (const [key, value] of Object.entries(cors)) res.writeHeader(key, String(value));
+      res.writeHeader('Content-Type', 'application/json').end(JSON.stringify({ error: 'not_found', message: `no route ${method} ${url}` }));
+    });
+  };
 }
 
 export function createTransport(maxPayloadBytes: number): WorldTransport {

@@ -1,3 +1,5 @@
 export * from './protocol.ts';
 export * from './messages.ts';
 export * from './state.ts';
+export * from './display-name.ts';
+export * from './auth.ts';

@@ -3,6 +3,7 @@
  * client message against these; clients get the same types for free.
  */
 import { z } from 'zod';
+import { normalizeDisplayName } from './display-name.ts';
 import { Limits, type ErrorCodeValue } from './protocol.ts';
 
 const finite = z.number().finite();
@@ -44,11 +45,20 @@ export const RateTurnMessageSchema = z.strictObject({
 });
 export type RateTurnMessage = z.infer<typeof RateTurnMessageSchema>;
 
-/** Options a client passes when joining the world room. */
+/** A display name as typed: normalised (NFKC, whitespace collapsed) or refused with the reason. */
+export const DisplayNameSchema = z.string({ error: 'display name must be a string' }).transform((raw, ctx) => {
+  const result = normalizeDisplayName(raw);
+  if (result.ok) return result.name;
+  ctx.issues.push({ code: 'custom', message: result.reason, input: raw });
+  return z.NEVER;
+});
+
+/**
+ * Options a client passes when joining the world room. Who the player is comes from the session token
+ * (see the README's "Accounts"), never from these options.
+ */
 export const JoinOptionsSchema = z.object({
-  name: z.string().trim().min(1, 'display name is empty').max(Limits.displayNameMaxLength, `display name is longer than ${Limits.displayNameMaxLength} characters`),
-  /** Reserved for authentication; accepted and ignored until auth lands. */
-  token: z.string().max(4096).optional(),
+  name: DisplayNameSchema,
 });
 export type JoinOptions = z.infer<typeof JoinOptionsSchema>;
 
@@ -137,6 +147,13 @@ export interface Landmark {
 
 export interface WelcomeInfo {
   roomId: string;
+  /** Your account id: who the server knows you as (memories, inventory, limits). */
+  accountId: string;
+  /**
+   * Your display name as others see it: normalised, and with a " (2)"-style suffix when another
+   * player online in this room already shows a name that looks the same.
+   */
+  name: string;
   worldName: string;
   bounds: { minX: number; minZ: number; maxX: number; maxZ: number };
   landmarks: Landmark[];

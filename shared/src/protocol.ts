@@ -71,6 +71,19 @@ export const ErrorCode = {
 } as const;
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+/**
+ * WebSocket close codes the world room uses (application range 4000–4999), beside Colyseus's own
+ * (4000 consented, 4001 server shutdown, 4002 error, 4010 may try to reconnect).
+ */
+export const WorldCloseCode = {
+  /** Disconnected for repeated rejected messages. */
+  Abuse: 4400,
+  /** The session's token was revoked (logout, "sign out everywhere"). Do not reconnect with it. */
+  SessionRevoked: 4401,
+  /** The same account signed in elsewhere and took this session over. Do not reconnect automatically. */
+  SessionTakenOver: 4409,
+} as const;
+
 /** Animation states an avatar can be in; derived by the server from movement. */
 export const AnimationState = {
   Idle: 'idle',

@@ -4,16 +4,25 @@
  */
 import { loadConfig, type ServerConfig } from '../../server/src/config.ts';
 import { startServer, type RunningServer } from '../../server/src/server.ts';
-import { WorldClient, type WorldClientOptions } from '../../client-sdk/src/index.ts';
+import { Client as RawClient } from '@colyseus/sdk';
+import { WorldAuth, WorldClient, type WorldClientOptions } from '../../client-sdk/src/index.ts';
 
+/** A test server. Every client here comes from one loopback address, so guest sign-ups are not limited unless asked. */
 export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer & { endpoint: string }> {
-  const config = loadConfig({}, { PORT: 0, HOST: '127.0.0.1', LOG_LEVEL: 'silent', DB_PATH: ':memory:', ...overrides });
+  const config = loadConfig({}, { PORT: 0, HOST: '127.0.0.1', LOG_LEVEL: 'silent', DB_PATH: ':memory:', GUEST_SIGNUP_BURST: 0, ...overrides });
   const server = await startServer(config);
   return Object.assign(server, { endpoint: `ws://127.0.0.1:${server.port}` });
 }
 
 export function connect(endpoint: string, name: string, extra: Partial<WorldClientOptions> = {}): Promise<WorldClient> {
   return WorldClient.connect({ endpoint, name, ...extra });
+}
+
+/** A plain @colyseus/sdk client signed in as a new guest (the project SDK does this inside `connect`). */
+export async function signedInRawClient(endpoint: string, auth = new WorldAuth({ endpoint })): Promise<RawClient> {
+  const raw = new RawClient(endpoint);
+  raw.auth.token = await auth.validToken();
+  return raw;
 }
 
 /** Polls `check` until it returns a truthy value; fails after `timeoutMs` with `what` in the message. */

@@ -1,7 +1,7 @@
-import { Client as RawClient, type Room } from '@colyseus/sdk';
+import type { Room } from '@colyseus/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ErrorReply } from '../../shared/src/index.ts';
-import { connect, sleep, startTestServer, waitFor } from '../support/world-server.ts';
+import { connect, signedInRawClient, sleep, startTestServer, waitFor } from '../support/world-server.ts';
 
 function collectErrors(room: Room): ErrorReply[] {
   const errors: ErrorReply[] = [];
@@ -33,7 +33,7 @@ describe('bad input', () => {
 
   it('answers malformed and unknown messages with an error and keeps the room serving others', async () => {
     const bystander = await connect(server.endpoint, 'Bystander');
-    const raw = new RawClient(server.endpoint);
+    const raw = await signedInRawClient(server.endpoint);
     const room = await raw.joinOrCreate('world', { name: 'Fuzzer' });
     room.reconnection.enabled = false;
     const errors = collectErrors(room);
@@ -60,7 +60,7 @@ describe('bad input', () => {
   });
 
   it('disconnects a client that keeps sending bad messages', async () => {
-    const raw = new RawClient(server.endpoint);
+    const raw = await signedInRawClient(server.endpoint);
     const room = await raw.joinOrCreate('world', { name: 'Spammer' });
     room.reconnection.enabled = false;
     collectErrors(room);
@@ -71,7 +71,7 @@ describe('bad input', () => {
 
   it('closes the connection of a client sending an oversized frame, nobody else', async () => {
     const bystander = await connect(server.endpoint, 'Bystander2');
-    const raw = new RawClient(server.endpoint);
+    const raw = await signedInRawClient(server.endpoint);
     const room = await raw.joinOrCreate('world', { name: 'Bloater' });
     room.reconnection.enabled = false;
     collectErrors(room);
@@ -85,7 +85,7 @@ describe('bad input', () => {
   });
 
   it('disconnects a client flooding past maxMessagesPerSecond', async () => {
-    const raw = new RawClient(server.endpoint);
+    const raw = await signedInRawClient(server.endpoint);
     const room = await raw.joinOrCreate('world', { name: 'Flooder' });
     room.reconnection.enabled = false;
     collectErrors(room);

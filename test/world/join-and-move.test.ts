@@ -1,7 +1,6 @@
-import { Client as RawClient } from '@colyseus/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorldClient } from '../../client-sdk/src/index.ts';
-import { connect, startTestServer, waitFor } from '../support/world-server.ts';
+import { connect, signedInRawClient, startTestServer, waitFor } from '../support/world-server.ts';
 
 describe('joining the world and moving', () => {
   let server: Awaited<ReturnType<typeof startTestServer>>;
@@ -63,7 +62,7 @@ describe('joining the world and moving', () => {
   });
 
   it('a raw @colyseus/sdk client (not the project SDK) can join "world" and read state', async () => {
-    const raw = new RawClient(server.endpoint);
+    const raw = await signedInRawClient(server.endpoint);
     const room = await raw.joinOrCreate('world', { name: 'RawBot' });
     try {
       // Without the project's schema classes the SDK decodes by reflection.
@@ -80,7 +79,7 @@ describe('joining the world and moving', () => {
 
   it('refuses a join without a valid display name', async () => {
     await expect(connect(server.endpoint, '')).rejects.toThrow(/display name is empty/);
-    const raw = new RawClient(server.endpoint);
+    const raw = await signedInRawClient(server.endpoint);
     await expect(raw.joinOrCreate('world', { name: 'x'.repeat(200) })).rejects.toThrow(/longer than 24/);
   });
 });

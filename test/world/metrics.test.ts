@@ -1,6 +1,5 @@
-import { Client as RawClient } from '@colyseus/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, startTestServer, waitFor } from '../support/world-server.ts';
+import { connect, signedInRawClient, startTestServer, waitFor } from '../support/world-server.ts';
 
 async function scrape(port: number): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5_000) });
@@ -36,7 +35,7 @@ describe('GET /metrics', () => {
     const z0 = (await waitFor('own avatar', () => a.me)).z;
     a.move({ dir: { x: 0, z: 1 } });
     await waitFor('movement replicated', () => (b.avatars.get(a.sessionId)?.z ?? 0) > z0 + 0.5);
-    const raw = new RawClient(server.endpoint);
+    const raw = await signedInRawClient(server.endpoint);
     const room = await raw.joinOrCreate('world', { name: 'Bad' });
     room.onMessage('*', () => undefined);
     room.send('move', { warp: 1 });

@@ -1,6 +1,5 @@
-import { Client as RawClient } from '@colyseus/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, sleep, startTestServer, waitFor } from '../support/world-server.ts';
+import { connect, signedInRawClient, sleep, startTestServer, waitFor } from '../support/world-server.ts';
 
 describe('authoritative movement', () => {
   let server: Awaited<ReturnType<typeof startTestServer>>;
@@ -13,7 +12,7 @@ describe('authoritative movement', () => {
   });
 
   it('clamps speed no matter how often or how hard a client pushes', async () => {
-    const raw = new RawClient(server.endpoint);
+    const raw = await signedInRawClient(server.endpoint);
     const room = await raw.joinOrCreate('world', { name: 'Cheater' });
     const serverRoom = server.worldRooms()[0]!;
     const avatar = () => serverRoom.state.avatars.get(room.sessionId)!;

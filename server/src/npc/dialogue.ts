@@ -59,8 +59,8 @@ export interface GrammarRecord {
 
 export interface TurnRequest {
   script: NpcScript;
-  /** Stable identity of the player (memory and inventory key). */
-  playerKey: string;
+  /** The player's account id (memory and turn log key). */
+  playerId: string;
   text: string;
   signal?: AbortSignal;
   /** Fixed seed (replays, tests); random when absent. */
@@ -121,7 +121,7 @@ export class NpcDialogue {
     if (!verdict.allowed) throw new DialogueRefusal('moderated', verdict.reason ?? 'that line was refused by the moderation filter');
     const playerLine = verdict.cleaned ?? request.text;
     const compiled = this.#compile(request.script);
-    const recollection = deps.memory.recall(request.playerKey, request.script.id, deps.settings.memoryBudgetTokens);
+    const recollection = deps.memory.recall(request.playerId, request.script.id, deps.settings.memoryBudgetTokens);
     const assembled = turnMessages({ persona: compiled.persona, lore: compiled.lore, loreFacts: deps.settings.loreFacts, memory: recollection, playerLine });
     const prompt = renderChat(deps.text, assembled.messages);
     const seed = request.seed ?? randomInt(0, 2 ** 31 - 1);
@@ -207,12 +207,12 @@ export class NpcDialogue {
         action = null;
       }
       const speechText = spoken.trim();
-      deps.memory.remember(request.playerKey, request.script.id, { role: 'player', text: playerLine });
-      deps.memory.remember(request.playerKey, request.script.id, { role: 'npc', text: finishReason === 'fallback' ? speechText : raw.trim() });
+      deps.memory.remember(request.playerId, request.script.id, { role: 'player', text: playerLine });
+      deps.memory.remember(request.playerId, request.script.id, { role: 'npc', text: finishReason === 'fallback' ? speechText : raw.trim() });
       deps.store.logTurn({
         turnId,
         npcId: request.script.id,
-        playerId: request.playerKey,
+        playerId: request.playerId,
         modelId: deps.modelId,
         modelHash: deps.modelHash,
         seed,

@@ -9,7 +9,7 @@ import { hashModelFiles, loadModelText } from '../inference/model/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/metrics.ts';
 import { createNpcMetrics, type NpcMetrics } from '../observability/npc-metrics.ts';
-import { WorldStore } from '../persistence/store.ts';
+import type { WorldStore } from '../persistence/store.ts';
 import type { ServerConfig } from '../config.ts';
 import type { WorldMap } from '../world/world-map.ts';
 import { NpcDialogue } from './dialogue.ts';
@@ -28,10 +28,11 @@ export interface NpcSystem {
   script(npcId: string): NpcScript | undefined;
   scripts(): NpcScript[];
   metrics: NpcMetrics;
+  /** Stops the engine and the script watcher. The store belongs to the caller and stays open. */
   close(): Promise<void>;
 }
 
-export async function startNpcSystem(config: ServerConfig, map: WorldMap, log: Logger, serverMetrics: ServerMetrics): Promise<NpcSystem> {
+export async function startNpcSystem(config: ServerConfig, map: WorldMap, log: Logger, serverMetrics: ServerMetrics, store: WorldStore): Promise<NpcSystem> {
   const npcLog = log.child({ module: 'npc' });
   const text = loadModelText(config.MODEL_DIR);
   const modelHash = await hashModelFiles(text.spec);
@@ -58,7 +59,6 @@ export async function startNpcSystem(config: ServerConfig, map: WorldMap, log: L
   const current = () => (watcher ? watcher.current().byId : byId);
   npcLog.info({ npcs: [...current().keys()] }, 'NPC scripts loaded');
 
-  const store = WorldStore.open(config.DB_PATH);
   for (const script of current().values()) store.stockNpc(script.id, script.inventory, 'missing');
   const memory = new ConversationMemory({ countTokens: (t) => text.tokenizer.encode(t).length, store });
   const engine = await InferenceEngine.start({
@@ -101,7 +101,6 @@ export async function startNpcSystem(config: ServerConfig, map: WorldMap, log: L
     async close() {
       watcher?.close();
       await engine.close();
-      store.close();
     },
   };
 }

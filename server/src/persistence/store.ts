@@ -1,6 +1,6 @@
 /**
- * The embedded SQLite store (better-sqlite3): conversation turns, player and NPC inventories, and the
- * per-turn log that makes NPC turns replayable. WAL mode, prepared statements, numbered migrations
+ * The embedded SQLite store (better-sqlite3): player accounts, conversation turns, player and NPC
+ * inventories, and the per-turn log that makes NPC turns replayable. Every `playerId` is an account id. WAL mode, prepared statements, numbered migrations
  * tracked in `PRAGMA user_version`. Everything survives a restart; open with `':memory:'` for tests.
  */
 import { mkdirSync } from 'node:fs';
@@ -74,6 +74,26 @@ export type TransferResult =
 
 export type Inventory = Record<string, number>;
 
+/** A player account: guests are known by the hash of their device secret, password accounts by user name. */
+export interface AccountRecord {
+  id: string;
+  kind: 'guest' | 'password';
+  /** SHA-256 (hex) of the guest's device secret; kept when a guest registers a password. */
+  deviceSecretHash: string | null;
+  username: string | null;
+  /** `scrypt$N$r$p$salt$hash`, for password accounts. */
+  passwordHash: string | null;
+  /** Bumped to revoke every session token issued before. */
+  sessionGen: number;
+  createdAt: number;
+  lastSeenAt: number;
+}
+
+interface AccountRow {
+  id: string; kind: 'guest' | 'password'; device_secret_hash: string | null; username: string | null; password_hash: string | null;
+  session_gen: number; created_at: number; last_seen_at: number;
+}
+
 export class StoreError extends Error {
   override name = 'StoreError';
 }
@@ -135,6 +155,27 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX turn_ratings_rated_at ON turn_ratings (rated_at);
 
   ALTER TABLE turn_log ADD COLUMN messages_json TEXT;
+  `,
+  // 3: player accounts. Every player_id above is an account id from here on (rows written before this
+  // migration were keyed by display name or a join token, and no account can claim them).
+  `
+  CREATE TABLE accounts (
+    id                 TEXT    PRIMARY KEY,
+    kind               TEXT    NOT NULL CHECK (kind IN ('guest', 'password')),
+    device_secret_hash TEXT    UNIQUE,
+    username           TEXT    UNIQUE,
+    password_hash      TEXT,
+    session_gen        INTEGER NOT NULL DEFAULT 0,
+    created_at         INTEGER NOT NULL,
+    last_seen_at       INTEGER NOT NULL
+  );
+
+  CREATE TABLE revoked_tokens (
+    jti        TEXT    PRIMARY KEY,
+    account_id TEXT    NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX revoked_tokens_expiry ON revoked_tokens (expires_at);
   `,
 ];
 
@@ -227,6 +268,18 @@ export class WorldStore {
           WHERE (? IS NULL OR t.npc_id = ?) AND (? IS NULL OR r.net_rating >= ?)
           ORDER BY t.created_at, t.turn_id LIMIT ?`,
       ),
+      createAccount: db.prepare<[string, string, string | null, string | null, string | null, number, number]>(
+        'INSERT INTO accounts (id, kind, device_secret_hash, username, password_hash, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      accountById: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE id = ?'),
+      accountByDevice: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE device_secret_hash = ?'),
+      accountByUsername: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE username = ?'),
+      setCredentials: db.prepare<[string, string, string]>("UPDATE accounts SET kind = 'password', username = ?, password_hash = ? WHERE id = ?"),
+      touchAccount: db.prepare<[number, string]>('UPDATE accounts SET last_seen_at = ? WHERE id = ?'),
+      bumpSessionGen: db.prepare<[string], { session_gen: number }>('UPDATE accounts SET session_gen = session_gen + 1 WHERE id = ? RETURNING session_gen'),
+      revokeToken: db.prepare<[string, string, number]>('INSERT OR IGNORE INTO revoked_tokens (jti, account_id, expires_at) VALUES (?, ?, ?)'),
+      isRevoked: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM revoked_tokens WHERE jti = ?'),
+      pruneRevoked: db.prepare<[number]>('DELETE FROM revoked_tokens WHERE expires_at < ?'),
     };
 
     // One transaction: the NPC's count only drops if the player's rises, and a concurrent giver
@@ -378,6 +431,72 @@ export class WorldStore {
     }));
   }
 
+  // ── accounts (identity) ───────────────────────────────────────────────────────────────────────
+
+  /** Creates an account; throws StoreError when the device secret hash or user name is taken. */
+  createAccount(input: { id: string; kind: 'guest' | 'password'; deviceSecretHash?: string | null; username?: string | null; passwordHash?: string | null; now?: number }): AccountRecord {
+    const now = Math.round(input.now ?? Date.now());
+    try {
+      this.#s.createAccount.run(input.id, input.kind, input.deviceSecretHash ?? null, input.username ?? null, input.passwordHash ?? null, now, now);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' || (err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+        throw new StoreError(`account already exists: ${(err as Error).message}`);
+      }
+      throw err;
+    }
+    return this.account(input.id)!;
+  }
+
+  account(id: string): AccountRecord | undefined {
+    const row = this.#s.accountById.get(id);
+    return row ? accountFromRow(row) : undefined;
+  }
+
+  accountByDeviceSecretHash(hash: string): AccountRecord | undefined {
+    const row = this.#s.accountByDevice.get(hash);
+    return row ? accountFromRow(row) : undefined;
+  }
+
+  accountByUsername(username: string): AccountRecord | undefined {
+    const row = this.#s.accountByUsername.get(username);
+    return row ? accountFromRow(row) : undefined;
+  }
+
+  /** Gives an account a user name and password (a guest upgrading keeps its id, so its inventory and memories). */
+  setCredentials(id: string, username: string, passwordHash: string): void {
+    try {
+      if (this.#s.setCredentials.run(username, passwordHash, id).changes !== 1) throw new StoreError(`no account ${id}`);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new StoreError(`user name ${username} is taken`);
+      throw err;
+    }
+  }
+
+  touchAccount(id: string, now = Date.now()): void {
+    this.#s.touchAccount.run(Math.round(now), id);
+  }
+
+  /** Revokes every session token the account holds (tokens carry the generation they were issued in). */
+  bumpSessionGeneration(id: string): number {
+    const row = this.#s.bumpSessionGen.get(id);
+    if (!row) throw new StoreError(`no account ${id}`);
+    return row.session_gen;
+  }
+
+  /** Revokes one token until it would have expired anyway (then it is pruned). */
+  revokeToken(jti: string, accountId: string, expiresAt: number): void {
+    this.#s.revokeToken.run(jti, accountId, Math.round(expiresAt));
+  }
+
+  isTokenRevoked(jti: string): boolean {
+    return this.#s.isRevoked.get(jti) !== undefined;
+  }
+
+  /** Drops revocations of tokens that have expired anyway. Returns how many. */
+  pruneRevokedTokens(now = Date.now()): number {
+    return this.#s.pruneRevoked.run(Math.round(now)).changes;
+  }
+
   /** Closes the database (checkpointing the WAL). Safe to call twice. */
   close(): void {
     if (this.#db.open) this.#db.close();
@@ -399,6 +518,19 @@ function migrate(db: Database.Database): void {
 
 function checkCount(n: number, what: string, zeroOk: boolean): void {
   if (!Number.isSafeInteger(n) || n < 0 || (!zeroOk && n === 0)) throw new StoreError(`${what} must be a ${zeroOk ? 'non-negative' : 'positive'} integer, got ${n}`);
+}
+
+function accountFromRow(r: AccountRow): AccountRecord {
+  return {
+    id: r.id,
+    kind: r.kind,
+    deviceSecretHash: r.device_secret_hash,
+    username: r.username,
+    passwordHash: r.password_hash,
+    sessionGen: r.session_gen,
+    createdAt: r.created_at,
+    lastSeenAt: r.last_seen_at,
+  };
 }
 
 function fromRow(r: TurnLogRow): TurnLogRecord {

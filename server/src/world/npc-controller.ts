@@ -25,7 +25,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { MovementParams } from './movement.ts';
 import { NpcAgent, type GameClock, type PlayerPosition } from './npc-agents.ts';
 import type { PathGrid } from './pathfinding.ts';
-import { TokenBucket } from './rate-limiter.ts';
+import type { PlayerLimits } from './player-limits.ts';
 import type { WorldMap } from './world-map.ts';
 
 /** Bystanders' speech bubble updates at most this often. */
@@ -35,8 +35,8 @@ const BUBBLE_HOLD_MS = 5_000;
 
 export interface NpcPlayer {
   avatar: Avatar;
-  /** Stable identity for memory and inventory (survives reconnects and restarts). */
-  playerKey: string;
+  /** The player's account id: memory, inventory, turn log and limits are keyed by it. */
+  accountId: string;
 }
 
 export interface NpcControllerDeps {
@@ -47,6 +47,8 @@ export interface NpcControllerDeps {
   movement: MovementParams;
   clock: GameClock;
   log: Logger;
+  /** Server-wide limits per account (talk rate, give cooldowns): they survive leave/rejoin. */
+  limits: PlayerLimits;
   player(sessionId: string): NpcPlayer | undefined;
   client(sessionId: string): Client | undefined;
   /** Error reply to the sender, counted like any rejected message (strikes). */
@@ -62,8 +64,6 @@ interface ActiveTurn {
 export class NpcController {
   readonly agents = new Map<string, NpcAgent>();
   readonly #turns = new Map<string, ActiveTurn>();
-  readonly #talkBuckets = new Map<string, TokenBucket>();
-  readonly #giveCooldowns = new Map<string, number>();
   readonly #bubbleClearAt = new Map<string, number>();
 
   constructor(private readonly deps: NpcControllerDeps) {}
@@ -80,7 +80,6 @@ export class NpcController {
   /** A player left for good: cancel their turns (frees the engine's KV at once). */
   playerLeft(sessionId: string): void {
     for (const [key, turn] of this.#turns) if (key.startsWith(`${sessionId}|`)) turn.abort.abort();
-    this.#talkBuckets.delete(sessionId);
     for (const agent of this.agents.values()) if (agent.following === sessionId) agent.stop();
   }
 
@@ -104,9 +103,7 @@ export class NpcController {
     if (distance > deps.config.TALK_RANGE) return refuse(ErrorCode.TooFar, `${script.name} is too far away to hear you (${distance.toFixed(1)} > ${deps.config.TALK_RANGE})`);
     const key = `${client.sessionId}|${npcId}`;
     if (this.#turns.has(key)) return refuse(ErrorCode.Busy, `${script.name} is still answering you`);
-    let bucket = this.#talkBuckets.get(client.sessionId);
-    if (!bucket) this.#talkBuckets.set(client.sessionId, (bucket = new TokenBucket(deps.config.TALK_BURST, deps.config.TALK_PER_SECOND, Date.now())));
-    if (!bucket.tryTake(Date.now())) return refuse(ErrorCode.RateLimited, 'you are talking to NPCs too fast');
+    if (!deps.limits.talk.tryTake(player.accountId)) return refuse(ErrorCode.RateLimited, 'you are talking to NPCs too fast');
 
     const turn: ActiveTurn = { abort: new AbortController() };
     this.#turns.set(key, turn);
@@ -114,7 +111,7 @@ export class NpcController {
     try {
       let handle;
       try {
-        handle = await deps.system.dialogue.startTurn({ script, playerKey: player.playerKey, text: message.text, signal: turn.abort.signal });
+        handle = await deps.system.dialogue.startTurn({ script, playerId: player.accountId, text: message.text, signal: turn.abort.signal });
       } catch (error) {
         agent.endTalk(Date.now());
         if (error instanceof DialogueRefusal) return refuse(ErrorCode.Moderated, error.message);
@@ -177,12 +174,12 @@ export class NpcController {
       case 'give_item': {
         const distance = Math.hypot(agent.body.x - player.avatar.x, agent.body.z - player.avatar.z);
         if (distance > deps.config.TALK_RANGE * 1.5) return refuse('the player walked away');
-        const cooldownKey = `${agent.npc.id}|${player.playerKey}`;
-        if ((this.#giveCooldowns.get(cooldownKey) ?? 0) > now) return refuse('give cooldown');
-        const result = deps.system.store.giveFromNpc(agent.npc.id, player.playerKey, action.item);
+        const cooldownKey = `${agent.npc.id}|${player.accountId}`;
+        if (deps.limits.gives.active(cooldownKey, now)) return refuse('give cooldown');
+        const result = deps.system.store.giveFromNpc(agent.npc.id, player.accountId, action.item);
         if (!result.ok) return refuse(`${action.item} is out of stock`);
         player.avatar.inventory.set(action.item, result.playerHas);
-        this.#giveCooldowns.set(cooldownKey, now + deps.config.NPC_GIVE_COOLDOWN_S * 1000);
+        deps.limits.gives.start(cooldownKey, deps.config.NPC_GIVE_COOLDOWN_S * 1000, now);
         break;
       }
       case 'emote':

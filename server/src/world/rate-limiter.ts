@@ -10,11 +10,29 @@ export class TokenBucket {
 
   /** Takes one token if available. */
   tryTake(now: number): boolean {
-    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) / 1000) * this.perSecond);
-    this.#last = now;
+    this.#refill(now);
     if (this.#tokens < 1) return false;
     this.#tokens -= 1;
     return true;
+  }
+
+  /** True when the bucket has refilled completely (an idle bucket is then the same as a new one). */
+  isFull(now: number): boolean {
+    this.#refill(now);
+    return this.#tokens >= this.burst;
+  }
+
+  /** Seconds until one token is available (0 if one is now). */
+  secondsUntilToken(now: number): number {
+    this.#refill(now);
+    return this.#tokens >= 1 ? 0 : (1 - this.#tokens) / this.perSecond;
+  }
+
+  #refill(now: number): void {
+    if (now > this.#last) {
+      this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) / 1000) * this.perSecond);
+      this.#last = now;
+    }
   }
 }
 

@@ -3,13 +3,14 @@
  * movement intent, then, before each patch, refresh every client's area of interest. Clients only
  * send intents; the room owns positions.
  */
-import { createHash } from 'node:crypto';
-import { CloseCode, Room, type Client } from '@colyseus/core';
+import { CloseCode, Room, ServerError, type AuthContext, type Client } from '@colyseus/core';
 import { StateView } from '@colyseus/schema';
 import {
   Avatar,
   ChatMessageSchema,
   describeIssue,
+  disambiguatedName,
+  displayNameKey,
   ClientMessage,
   ErrorCode,
   JoinOptionsSchema,
@@ -25,7 +26,10 @@ import {
   type TurnRatedAck,
   type WelcomeInfo,
 } from '@worldmind/shared';
+import { AuthError, type AccountService, type SessionClaims } from '../auth/accounts.ts';
+import type { SessionRegistry } from '../auth/sessions.ts';
 import type { ServerConfig } from '../config.ts';
+import type { WorldStore } from '../persistence/store.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/metrics.ts';
 import type { NpcSystem } from '../npc/npc-system.ts';
@@ -35,7 +39,7 @@ import { NpcController } from './npc-controller.ts';
 import type { PathGrid } from './pathfinding.ts';
 import { MessageGuard } from './message-guard.ts';
 import { stepBody, toActiveIntent, type ActiveIntent, type MovementParams } from './movement.ts';
-import { TokenBucket } from './rate-limiter.ts';
+import type { PlayerLimits } from './player-limits.ts';
 import { SpatialGrid } from './spatial-grid.ts';
 import type { WorldMap } from './world-map.ts';
 
@@ -49,23 +53,24 @@ export interface WorldContext {
   metrics: ServerMetrics;
   /** NPC brains, when enabled: dialogue, scripts, store, plus the map's path grid and the game clock. */
   npc?: { system: NpcSystem; grid: PathGrid; clock: GameClock };
-}
-
-/** Options a room is created with (set by the server, not by clients). */
-export interface WorldRoomOptions {
-  /** Overrides the configured AOI radius; `null` = full-state sync (used by benchmarks). */
-  aoiRadius?: number | null;
+  /** The server's database: accounts and player inventories. */
+  store: WorldStore;
+  /** Who players are (session tokens), their live sessions, and the limits kept per account. */
+  auth: { accounts: AccountService; sessions: SessionRegistry; limits: PlayerLimits };
 }
 
 /** Per-player server-side data that is not replicated. */
 interface PlayerSession {
   avatar: Avatar;
-  /** Stable identity for memory and inventory: the auth token when given, else the display name. */
-  playerKey: string;
+  /** Who the player is: memories, inventory, turn log, ratings and every limit are keyed by it. */
+  accountId: string;
+  /** The session token the player joined with (revoking it ends this session). */
+  jti: string;
+  /** `displayNameKey` of the shown name, reserved in this room while the player holds a seat. */
+  nameKey: string;
   intent: ActiveIntent;
-  chat: TokenBucket;
-  /** Turn ratings (`rate_turn`). */
-  ratings: TokenBucket;
+  /** While the connection is dropped: the pending reconnection (rejecting it ends the seat at once). */
+  reconnection?: { reject: (reason?: unknown) => void };
 }
 
 const BODY_RADIUS = 0.5;
@@ -78,6 +83,8 @@ export class WorldRoom extends Room<{ state: WorldState }> {
   protected context!: WorldContext;
 
   #players = new Map<string, PlayerSession>();
+  /** Display names shown in this room: `displayNameKey` → session id. */
+  #names = new Map<string, string>();
   /** Avatar positions by session id, for NPCs (facing, following). */
   #avatars = new Map<string, Avatar>();
   #npcs: NpcController | undefined;
@@ -91,7 +98,8 @@ export class WorldRoom extends Room<{ state: WorldState }> {
   readonly frameDurations: number[] = [];
   #lastStepMs = 0;
 
-  override onCreate(options: WorldRoomOptions = {}): void {
+  /** Client join options reach onCreate too: they are ignored, a room is configured by the server alone. */
+  override onCreate(): void {
     const { config, map } = this.context;
     this.#log = this.context.log.child({ module: 'world-room', roomId: this.roomId });
     this.state = new WorldState();
@@ -99,7 +107,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     this.maxMessagesPerSecond = config.MAX_MESSAGES_PER_SECOND;
     this.patchRate = config.PATCH_RATE_MS;
     this.#movement = { walkSpeed: config.WALK_SPEED, runSpeed: config.RUN_SPEED, bodyRadius: BODY_RADIUS };
-    const radius = options.aoiRadius !== undefined ? options.aoiRadius : config.AOI_ENABLED ? config.AOI_RADIUS : null;
+    const radius = config.AOI_ENABLED ? config.AOI_RADIUS : null;
     this.#interest = new InterestManager({ radius });
     this.#chatGrid = new SpatialGrid(config.CHAT_RADIUS);
     this.#guard = new MessageGuard(config.MAX_INVALID_MESSAGES, this.#log, this.context.metrics);
@@ -114,6 +122,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
         movement: this.#movement,
         clock: npcContext.clock,
         log: this.#log,
+        limits: this.context.auth.limits,
         player: (sessionId) => this.#players.get(sessionId),
         client: (sessionId) => this.clients.getById(sessionId),
         reject: (client, code, message, ref) => this.#guard.reject(client, ClientMessage.Talk, code, message, ref),
@@ -155,28 +164,18 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     this.context.rooms.delete(this);
   }
 
-  override onAuth(_client: Client, options: unknown): unknown {
-    const parsed = JoinOptionsSchema.safeParse(options ?? {});
-    if (!parsed.success) throw new Error(`cannot join: ${describeIssue(parsed.error)}`);
-    return parsed.data;
-  }
-
-  override onJoin(client: Client, options: unknown): void {
-    const { name, token } = JoinOptionsSchema.parse(options ?? {});
-    const { map, config } = this.context;
+  override onJoin(client: Client, options: unknown, auth?: unknown): void {
+    // The static onAuth (see defineWorldRoom) verified the session token before the seat was reserved.
+    const claims = auth as SessionClaims | undefined;
+    if (!claims?.accountId) throw new ServerError(401, 'not signed in');
+    const { name: requested } = JoinOptionsSchema.parse(options ?? {});
+    const { map, config, store } = this.context;
+    const { name, key: nameKey } = this.#reserveName(requested, client.sessionId);
     const spawn = map.spawnPoints[this.#spawnIndex++ % map.spawnPoints.length]!;
     const avatar = new Avatar();
     Object.assign(avatar, { sessionId: client.sessionId, name, x: spawn.x, y: 0, z: spawn.z, heading: 0, anim: 'idle', vx: 0, vz: 0 });
-    const playerKey = playerKeyOf(name, token);
-    const store = this.context.npc?.system.store;
-    if (store) for (const [item, count] of Object.entries(store.playerInventory(playerKey))) avatar.inventory.set(item, count);
-    const player: PlayerSession = {
-      avatar,
-      playerKey,
-      intent: { kind: 'idle' },
-      chat: new TokenBucket(config.CHAT_BURST, config.CHAT_PER_SECOND, Date.now()),
-      ratings: new TokenBucket(config.RATING_BURST, config.RATING_PER_SECOND, Date.now()),
-    };
+    for (const [item, count] of Object.entries(store.playerInventory(claims.accountId))) avatar.inventory.set(item, count);
+    const player: PlayerSession = { avatar, accountId: claims.accountId, jti: claims.jti, nameKey, intent: { kind: 'idle' } };
     this.#players.set(client.sessionId, player);
     this.#avatars.set(client.sessionId, avatar);
     this.state.avatars.set(client.sessionId, avatar);
@@ -185,6 +184,8 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     this.#attachView(client, avatar);
     const welcome: WelcomeInfo = {
       roomId: this.roomId,
+      accountId: claims.accountId,
+      name,
       worldName: map.name,
       bounds: map.bounds,
       landmarks: map.landmarks,
@@ -195,7 +196,15 @@ export class WorldRoom extends Room<{ state: WorldState }> {
       tickRate: config.TICK_RATE,
     };
     client.send(ServerMessage.Welcome, welcome);
-    this.#log.debug({ sessionId: client.sessionId, name, clients: this.clients.length }, 'player joined');
+    // Last: a session over the account's limit ends the oldest (possibly in another room).
+    this.context.auth.sessions.add({
+      accountId: claims.accountId,
+      jti: claims.jti,
+      roomId: this.roomId,
+      sessionId: client.sessionId,
+      end: (code, reason) => this.#endSession(client.sessionId, code, reason),
+    });
+    this.#log.debug({ sessionId: client.sessionId, accountId: claims.accountId, name, clients: this.clients.length }, 'player joined');
   }
 
   override async onDrop(client: Client, code?: number): Promise<void> {
@@ -207,7 +216,16 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     player.avatar.connected = false;
     this.#interest.detach(client.sessionId);
     this.#log.debug({ sessionId: client.sessionId }, 'player dropped; holding seat');
-    await this.allowReconnection(client, this.context.config.RECONNECT_WINDOW_S);
+    const reconnection = this.allowReconnection(client, this.context.config.RECONNECT_WINDOW_S);
+    player.reconnection = reconnection as unknown as { reject: (reason?: unknown) => void };
+    try {
+      await reconnection;
+    } catch {
+      // The window ran out, or the session was taken over or revoked meanwhile: Colyseus calls onLeave next.
+      this.#log.info({ sessionId: client.sessionId }, 'reconnection window closed; player leaves');
+    } finally {
+      delete player.reconnection;
+    }
   }
 
   override onReconnect(client: Client): void {
@@ -222,6 +240,8 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     const player = this.#players.get(client.sessionId);
     if (!player) return;
     this.#players.delete(client.sessionId);
+    if (this.#names.get(player.nameKey) === client.sessionId) this.#names.delete(player.nameKey);
+    this.context.auth.sessions.remove(this.roomId, client.sessionId, player.accountId);
     this.#avatars.delete(client.sessionId);
     this.#npcs?.playerLeft(client.sessionId);
     this.#interest.detach(client.sessionId);
@@ -249,6 +269,34 @@ export class WorldRoom extends Room<{ state: WorldState }> {
   /** The interest manager, exposed for tests and benchmarks. */
   get interest(): InterestManager {
     return this.#interest;
+  }
+
+  /**
+   * The name a joining player is shown as: the requested one, or — when another player holding a seat
+   * in this room shows a name that looks the same (case, NFKC, diacritics, Latin look-alikes) — the
+   * first free "Name (2)", "Name (3)", …
+   */
+  #reserveName(requested: string, sessionId: string): { name: string; key: string } {
+    for (let n = 1; ; n++) {
+      const name = disambiguatedName(requested, n);
+      const key = displayNameKey(name);
+      if (!this.#names.has(key)) {
+        this.#names.set(key, sessionId);
+        return { name, key };
+      }
+    }
+  }
+
+  /** Ends a session from outside (takeover, revocation): disconnects it, or cancels its reconnection window. */
+  #endSession(sessionId: string, code: number, reason: string): void {
+    const player = this.#players.get(sessionId);
+    if (!player) return;
+    this.#log.info({ sessionId, accountId: player.accountId, code, reason }, 'ending session');
+    if (player.reconnection) {
+      player.reconnection.reject(new ServerError(code, reason));
+      return;
+    }
+    this.clients.getById(sessionId)?.leave(code, reason);
   }
 
   #attachView(client: Client, avatar: Avatar): void {
@@ -286,7 +334,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
   #chat(client: Client, text: string): void {
     const sender = this.#players.get(client.sessionId);
     if (!sender) return;
-    if (!sender.chat.tryTake(Date.now())) {
+    if (!this.context.auth.limits.chat.tryTake(sender.accountId)) {
       this.#guard.reject(client, ClientMessage.Chat, ErrorCode.RateLimited, 'you are sending chat messages too fast');
       return;
     }
@@ -307,28 +355,42 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     const player = this.#players.get(client.sessionId);
     if (!player) return;
     const refuse = (code: ErrorCodeValue, message: string) => this.#guard.reject(client, ClientMessage.RateTurn, code, message, msg.ref);
-    if (!player.ratings.tryTake(Date.now())) return refuse(ErrorCode.RateLimited, 'you are rating turns too fast');
-    const store = this.context.npc?.system.store;
-    if (!store) return refuse(ErrorCode.UnknownTurn, 'NPC dialogue is disabled on this server');
+    if (!this.context.auth.limits.ratings.tryTake(player.accountId)) return refuse(ErrorCode.RateLimited, 'you are rating turns too fast');
+    const store = this.context.store;
     const owner = store.turnOwner(msg.turnId);
     if (owner === undefined) return refuse(ErrorCode.UnknownTurn, `there is no NPC turn "${msg.turnId}"`);
-    if (owner !== player.playerKey) return refuse(ErrorCode.NotYourTurn, 'you can only rate your own turns with an NPC');
-    store.rateTurn({ turnId: msg.turnId, playerId: player.playerKey, rating: msg.rating, comment: msg.comment ?? null });
+    if (owner !== player.accountId) return refuse(ErrorCode.NotYourTurn, 'you can only rate your own turns with an NPC');
+    store.rateTurn({ turnId: msg.turnId, playerId: player.accountId, rating: msg.rating, comment: msg.comment ?? null });
     client.send(ServerMessage.TurnRated, { ref: msg.ref, turnId: msg.turnId, rating: msg.rating } satisfies TurnRatedAck);
   }
-}
-
-/**
- * Until authentication lands, a player is who their token says (hashed), or failing that their display
- * name: that is what memories and inventories are keyed by.
- */
-function playerKeyOf(name: string, token: string | undefined): string {
-  return token ? `token:${createHash('sha256').update(token).digest('hex').slice(0, 32)}` : `name:${name.toLowerCase()}`;
 }
 
 /** Binds a world context to the room class, so rooms never read configuration from client-supplied options. */
 export function defineWorldRoom(context: WorldContext): typeof WorldRoom {
   return class ConfiguredWorldRoom extends WorldRoom {
     protected override context = context;
+
+    /**
+     * Runs in the matchmaker, before a room is chosen or a seat reserved: the session token (the SDK
+     * sends it as a bearer token) must verify, the account must not be joining too often, and the join
+     * options must be valid. The result becomes `client.auth`. Errors reach the client as HTTP errors
+     * with the message (401 not signed in / bad token, 429 too many joins, 400 bad options).
+     */
+    static override async onAuth(token: string, options: unknown, _context: AuthContext): Promise<SessionClaims> {
+      let claims: SessionClaims;
+      try {
+        claims = await context.auth.accounts.verify(token || undefined);
+      } catch (err) {
+        if (err instanceof AuthError) throw new ServerError(err.status, err.message);
+        throw err;
+      }
+      const joins = context.auth.limits.joins;
+      if (!joins.tryTake(claims.accountId)) {
+        throw new ServerError(429, `joining too often: try again in ${Math.ceil(joins.retryAfterS(claims.accountId))} s`);
+      }
+      const parsed = JoinOptionsSchema.safeParse(options ?? {});
+      if (!parsed.success) throw new ServerError(400, `cannot join: ${describeIssue(parsed.error)}`);
+      return claims;
+    }
   };
 }
