@@ -11,6 +11,8 @@ import { loadWorldMap } from '../../server/src/world/world-map.ts';
 import { buildModelDirectory } from '../model-builder/build-model-dir.ts';
 import { PRESETS } from '../model-builder/presets.ts';
 import type { WorldSample } from '../corpus/sample.ts';
+import { loadHandwritten } from '../corpus/world/handwritten.ts';
+import { loadCorpusWorld } from '../corpus/world/npc-context.ts';
 import { fixtureSamples } from './fixtures.ts';
 import {
   aggregateScores,
@@ -34,8 +36,13 @@ const map = loadWorldMap(`${root}assets/world/town.json`, 0.5);
 const world = { name: map.name, description: map.description, landmarks: map.landmarks };
 const scripts = loadNpcScripts(`${root}assets/npcs`, { map }).byId;
 const npcs = ['bram', 'selka', 'finn'].map((id) => scripts.get(id)!);
-// Lore, action, refusal/injection and greeting samples for three NPCs.
-const samples = fixtureSamples(npcs, world, 4);
+// Lore, action, refusal/injection and greeting samples for three NPCs (made here through the server's
+// prompt code), plus one hand-written test line of each kind (the corpus's loader for assets/eval/handwritten.yaml).
+const handwritten = loadHandwritten(loadCorpusWorld());
+const samples: WorldSample[] = [
+  ...fixtureSamples(npcs, world, 4),
+  ...[...new Set(handwritten.map((s) => s.kind))].map((kind) => handwritten.find((s) => s.kind === kind)!),
+];
 
 let tmp: string;
 let modelDir: string;
@@ -76,8 +83,10 @@ describe('evaluateModel on a tiny model', () => {
       }
       expect(m.metrics.loreKeywordRecall).toBeGreaterThanOrEqual(0);
       expect(m.generation.errors).toBe(0);
-      expect(Object.keys(m.byKind).sort()).toEqual(['action', 'greeting', 'injection', 'lore']);
-      expect(m.bySource.generated?.samples).toBe(samples.length);
+      expect(Object.keys(m.byKind).sort()).toEqual([...new Set(samples.map((s) => s.kind))].sort());
+      expect(m.bySource.generated?.samples).toBe(12);
+      expect(m.bySource.handwritten?.samples).toBe(samples.length - 12);
+      expect(Object.keys(m.byLoreRetrieval).length).toBeGreaterThan(0);
     }
     const table = formatReport(report);
     expect(table).toContain('lore accuracy');
