@@ -47,12 +47,15 @@ describe('NPC state survives a restart, and turns replay bit for bit', () => {
       await new Promise((r) => setTimeout(r, 150));
     }
     await waitFor('horseshoe given', () => ada.me?.inventory.horseshoe === 1);
+    const deviceSecret = ada.deviceSecret!;
+    expect(deviceSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     await ada.leave();
     await stop(server.proc);
 
-    // Second life: the same player (same name) has the horseshoe, and Bram's prompt remembers her line.
+    // Second life: the same player (same guest account, by its device secret) has the horseshoe, and
+    // Bram's prompt remembers her line.
     server = await startProcess(env);
-    ada = await connect(server.endpoint, 'Ada');
+    ada = await connect(server.endpoint, 'Ada', { deviceSecret });
     await waitFor('inventory restored on join', () => ada.me?.inventory.horseshoe === 1);
     await walkUpTo(ada, 'bram', FORGE);
     const later = ada.talk('bram', 'Do you remember who I am?');
