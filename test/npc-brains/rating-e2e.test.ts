@@ -43,17 +43,17 @@ describe('rating NPC turns', () => {
   it('the talk result carries the turn id, and its player\'s rating lands beside the turn log; a re-rating replaces it', async () => {
     const store = server.npc!.store;
     expect(turnId).toMatch(/\S/);
-    expect(store.getTurn(turnId)!.playerId).toBe('name:ada');
+    expect(store.getTurn(turnId)!.playerId).toBe(ada.accountId);
 
     await ada.rateTurn(turnId, 1, 'Sounds like Bram');
-    expect(store.turnRatings(turnId)).toMatchObject([{ turnId, playerId: 'name:ada', rating: 1, comment: 'Sounds like Bram' }]);
+    expect(store.turnRatings(turnId)).toMatchObject([{ turnId, playerId: ada.accountId, rating: 1, comment: 'Sounds like Bram' }]);
     const [rated] = store.listRatedTurns({ npcId: 'bram' });
     expect(rated).toMatchObject({ turnId, npcId: 'bram', netRating: 1, comments: ['Sounds like Bram'] });
     expect(rated!.prompt).toBe(store.getTurn(turnId)!.prompt);
     expect(rated!.output).toBe(store.getTurn(turnId)!.output);
 
     await ada.rateTurn(turnId, -1);
-    expect(store.turnRatings(turnId)).toMatchObject([{ playerId: 'name:ada', rating: -1, comment: null }]);
+    expect(store.turnRatings(turnId)).toMatchObject([{ playerId: ada.accountId, rating: -1, comment: null }]);
     expect(store.listRatedTurns()[0]).toMatchObject({ turnId, netRating: -1, ratingCount: 1 });
   });
 
@@ -62,7 +62,7 @@ describe('rating NPC turns', () => {
     const notYours = await bea.rateTurn(turnId, 1).catch((e: unknown) => e);
     expect(notYours).toBeInstanceOf(RateTurnError);
     expect(notYours).toMatchObject({ code: 'not_your_turn', message: expect.stringMatching(/only rate your own turns/) });
-    expect(store.turnRatings(turnId).map((r) => r.playerId)).toEqual(['name:ada']);
+    expect(store.turnRatings(turnId).map((r) => r.playerId)).toEqual([ada.accountId]);
 
     await expect(ada.rateTurn('no-such-turn', 1)).rejects.toMatchObject({ name: 'RateTurnError', code: 'unknown_turn', message: expect.stringMatching(/no-such-turn/) });
   });
