@@ -2,6 +2,7 @@
  * npm run bench:train -- [--preset small] [--vocab 4096] [--hidden H] [--layers L] [--heads A] [--kv-heads K]
  *                        [--intermediate I] [--batch 8] [--seq 256] [--threads 2] [--rounds 3] [--steps 5]
  *                        [--warmup 2] [--no-torch] [--no-install] [--torch-attention manual|sdpa] [--torch-omp-wait passive|active]
+ *                        [--openblas-core auto|Haswell|SkylakeX|...]
  *                        [--no-parity] [--profile] [--timeout 900] [--json]
  *
  * Training throughput of Worldmind's trainer against PyTorch and the machine's limit, in one run on this
@@ -53,6 +54,7 @@ const { values: args } = parseArgs({
     'no-install': { type: 'boolean', default: false },
     'torch-attention': { type: 'string', default: 'manual' },
     'torch-omp-wait': { type: 'string' },
+    'openblas-core': { type: 'string', default: 'auto' },
     'no-parity': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     timeout: { type: 'string', default: '900' },
@@ -149,11 +151,11 @@ async function main(): Promise<void> {
     }
     if (!torchSkipped) {
       const manifest = writePeerInputs(scratch, work, ours.params, ours.batches);
-      peer = new TorchPeer(manifest, threads, args['torch-attention'] as 'manual' | 'sdpa', ompWait);
+      peer = new TorchPeer(manifest, threads, args['torch-attention'] as 'manual' | 'sdpa', ompWait, args['openblas-core']!);
       try {
         torchInfo = await peer.info(180_000);
         const b = torchInfo.blas;
-        log(`PyTorch ${torchInfo.torch}, ${torchInfo.threads} threads (OMP_WAIT_POLICY=${ompWait}), ${torchInfo.attention} attention, BLAS: ${b.name}${b.config ? ` (${b.config}; core ${b.core})` : ''}, ${b.matmul_1024_gflops} GFLOP/s on a 1024² matmul`);
+        log(`PyTorch ${torchInfo.torch}, ${torchInfo.threads} threads (OMP_WAIT_POLICY=${ompWait}), ${torchInfo.attention} attention, BLAS: ${b.name}${b.config ? ` (${b.config}; kernels for ${b.core}${args['openblas-core'] === 'auto' ? ', autodetected' : ' via --openblas-core'})` : ''}, ${b.matmul_1024_gflops} GFLOP/s on a 1024² matmul`);
         if (b.name !== 'OpenBLAS' && b.name !== 'MKL') log(`warning: torch is not on an optimized BLAS (${b.libraries.join(', ') || 'none found'}); install libopenblas0-pthread`);
       } catch (error) {
         torchSkipped = `PyTorch peer failed to start: ${(error as Error).message}`;

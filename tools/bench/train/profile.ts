@@ -56,13 +56,16 @@ export async function profileTrainStep(work: TrainWorkload, params: ReadonlyMap<
     enableProfiling: true,
     profileFilePrefix: prefix,
   });
+  // Feed every graph input by name: weights from `params`, the rest from the StepBatch field that
+  // TRAIN_INPUTS maps to it (whatever inputs the trainer's graph has grown).
+  const fromBatch = new Map<string, unknown>(Object.entries(TRAIN_INPUTS).map(([field, name]) => [name, (batch as unknown as Record<string, unknown>)[field]]));
   const feeds: Record<string, ort.Tensor> = {};
-  for (const spec of [...graph.trainable, ...graph.frozen]) feeds[spec.name] = new ort.Tensor('float32', params.get(spec.name)!, spec.shape);
-  const { batch: B, sequence: S, lossRows: M } = batch.shape;
-  feeds[TRAIN_INPUTS.inputIds] = new ort.Tensor('int64', batch.inputIds, [B, S]);
-  feeds[TRAIN_INPUTS.lossRows] = new ort.Tensor('int64', batch.lossRows, [M]);
-  feeds[TRAIN_INPUTS.targets] = new ort.Tensor('int64', batch.targets, [M]);
-  feeds[TRAIN_INPUTS.lossWeights] = new ort.Tensor('float32', batch.lossWeights, [M]);
+  for (const input of graph.graph.inputs) {
+    const shape = input.shape as number[];
+    const data = params.get(input.name) ?? fromBatch.get(input.name);
+    if (!data) throw new Error(`profile: no value for graph input ${input.name}`);
+    feeds[input.name] = new ort.Tensor(data instanceof BigInt64Array ? 'int64' : 'float32', data as Float32Array | BigInt64Array, shape);
+  }
   await session.run(feeds); // warm-up, left out below
   for (let i = 0; i < options.runs; i++) await session.run(feeds);
   session.endProfiling();

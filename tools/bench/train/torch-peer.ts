@@ -121,11 +121,16 @@ export class TorchPeer {
    * pool beside it, spinning OpenMP workers fight the BLAS threads for the cores, and on a shared machine
    * a step then takes several times longer (measured 5–10×); passive waiting costs a futex wake per region.
    */
-  constructor(manifestPath: string, threads: number, attention: 'manual' | 'sdpa', readonly ompWait: string) {
+  constructor(manifestPath: string, threads: number, attention: 'manual' | 'sdpa', readonly ompWait: string, openblasCore: string) {
     const threadEnv = String(threads);
+    const env: NodeJS.ProcessEnv = { ...process.env, OMP_WAIT_POLICY: ompWait, OMP_NUM_THREADS: threadEnv, OPENBLAS_NUM_THREADS: threadEnv, MKL_NUM_THREADS: threadEnv, PYTHONUNBUFFERED: '1' };
+    // OpenBLAS is built for every x86 core (DYNAMIC_ARCH) and picks its kernels from the CPU; an inherited
+    // OPENBLAS_CORETYPE (some images pin Haswell = AVX2) would hand torch slower kernels than onnxruntime's.
+    if (openblasCore === 'auto') delete env.OPENBLAS_CORETYPE;
+    else env.OPENBLAS_CORETYPE = openblasCore;
     this.#child = spawn(PYTHON, [SCRIPT, '--manifest', manifestPath, '--threads', threadEnv, '--attention', attention], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, OMP_WAIT_POLICY: ompWait, OMP_NUM_THREADS: threadEnv, OPENBLAS_NUM_THREADS: threadEnv, MKL_NUM_THREADS: threadEnv, PYTHONUNBUFFERED: '1' },
+      env,
     });
     process.on('exit', this.#killOnExit);
     createInterface({ input: this.#child.stdout }).on('line', (line) => {
