@@ -169,6 +169,26 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     const claims = auth as SessionClaims | undefined;
     if (!claims?.accountId) throw new ServerError(401, 'not signed in');
     const { name: requested } = JoinOptionsSchema.parse(options ?? {});
+    // First: a session over the account's limit ends the oldest (possibly in another room), which also
+    // frees its display name here at once.
+    const sessions = this.context.auth.sessions;
+    sessions.add({
+      accountId: claims.accountId,
+      jti: claims.jti,
+      roomId: this.roomId,
+      sessionId: client.sessionId,
+      end: (code, reason) => this.#endSession(client.sessionId, code, reason),
+    });
+    try {
+      this.#admit(client, claims, requested);
+    } catch (err) {
+      sessions.remove(this.roomId, client.sessionId, claims.accountId);
+      throw err;
+    }
+  }
+
+  /** Seats a signed-in player: display name, avatar at a spawn point, inventory from the store, view, welcome. */
+  #admit(client: Client, claims: SessionClaims, requested: string): void {
     const { map, config, store } = this.context;
     const { name, key: nameKey } = this.#reserveName(requested, client.sessionId);
     const spawn = map.spawnPoints[this.#spawnIndex++ % map.spawnPoints.length]!;
@@ -196,14 +216,6 @@ export class WorldRoom extends Room<{ state: WorldState }> {
       tickRate: config.TICK_RATE,
     };
     client.send(ServerMessage.Welcome, welcome);
-    // Last: a session over the account's limit ends the oldest (possibly in another room).
-    this.context.auth.sessions.add({
-      accountId: claims.accountId,
-      jti: claims.jti,
-      roomId: this.roomId,
-      sessionId: client.sessionId,
-      end: (code, reason) => this.#endSession(client.sessionId, code, reason),
-    });
     this.#log.debug({ sessionId: client.sessionId, accountId: claims.accountId, name, clients: this.clients.length }, 'player joined');
   }
 
@@ -292,6 +304,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     const player = this.#players.get(sessionId);
     if (!player) return;
     this.#log.info({ sessionId, accountId: player.accountId, code, reason }, 'ending session');
+    if (this.#names.get(player.nameKey) === sessionId) this.#names.delete(player.nameKey);
     if (player.reconnection) {
       player.reconnection.reject(new ServerError(code, reason));
       return;
