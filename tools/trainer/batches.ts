@@ -16,6 +16,12 @@ import type { StepBatch } from './step-runner.ts';
 export interface DialogueExample {
   prompt: number[];
   completion: number[];
+  /**
+   * How many leading prompt tokens are the shared prefix (the NPC's persona), identical across every example
+   * with the same `prefixKey`: packed rows compute it once for several examples. 0 = nothing shared.
+   */
+  prefixLength?: number;
+  prefixKey?: string;
 }
 
 export interface BatchSource {
@@ -85,6 +91,143 @@ export function dialogueBatches(examples: readonly DialogueExample[], options: D
       return packRows(order.slice(start, start + B).map((o) => examples[o.i]!), options);
     },
   };
+}
+
+export interface PackedBatchOptions {
+  /** Rows per step. */
+  batch: number;
+  seed: number;
+  /** Longest row: the shared prefix plus the continuations packed after it. */
+  maxSequence: number;
+  padId: number;
+  sequenceQuantum?: number;
+  rowQuantum?: number;
+}
+
+/**
+ * Dialogue rows with prefix sharing: each row is one shared prefix (an NPC's persona) followed by as many
+ * of that NPC's examples as fit, each a segment that sees the prefix and itself (llama-train-graph.ts), so
+ * the persona is computed once per row instead of once per example. Which examples: seeded per step.
+ */
+export function packedDialogueBatches(examples: readonly DialogueExample[], options: PackedBatchOptions): BatchSource {
+  if (examples.length === 0) throw new Error('no fine-tuning examples fit the sequence length');
+  const groups = groupByPrefix(examples);
+  const perRow = Math.max(1, Math.round(examples.length / groups.length));
+  return {
+    description: `packed dialogue rows ×${options.batch} (≤ ${options.maxSequence} tokens, ~${perRow > 0 ? 'several' : 'one'} examples per row)`,
+    batch(step, micro) {
+      const rng = rngFor(options.seed, step, micro);
+      const rows: DialogueExample[][] = [];
+      for (let r = 0; r < options.batch; r++) {
+        // A group in proportion to its size, then its examples in random order until the row is full.
+        let pick = uniformInt(rng, 0, examples.length - 1);
+        const group = groups.find((g) => (pick -= g.members.length) < 0)!;
+        const row: DialogueExample[] = [];
+        let length = group.prefixLength;
+        for (let attempt = 0; attempt < 8; attempt++) {
+          const candidate = group.members[uniformInt(rng, 0, group.members.length - 1)]!;
+          const size = candidate.prompt.length - group.prefixLength + candidate.completion.length;
+          if (length + size > options.maxSequence) continue;
+          row.push(candidate);
+          length += size;
+        }
+        if (row.length === 0) row.push(group.members[0]!);
+        rows.push(row);
+      }
+      return packSegments(rows, options);
+    },
+  };
+}
+
+/** Every example once, packed by prefix in a fixed order (validation). */
+export function packedDialogueBatchList(examples: readonly DialogueExample[], options: PackedBatchOptions, maxBatches = Infinity): StepBatch[] {
+  const rows: DialogueExample[][] = [];
+  for (const group of groupByPrefix(examples)) {
+    let row: DialogueExample[] = [];
+    let length = group.prefixLength;
+    for (const example of group.members) {
+      const size = example.prompt.length - group.prefixLength + example.completion.length;
+      if (row.length > 0 && length + size > options.maxSequence) {
+        rows.push(row);
+        row = [];
+        length = group.prefixLength;
+      }
+      row.push(example);
+      length += size;
+    }
+    if (row.length) rows.push(row);
+  }
+  const out: StepBatch[] = [];
+  for (let i = 0; i < rows.length && out.length < maxBatches; i += options.batch) out.push(packSegments(rows.slice(i, i + options.batch), options));
+  return out;
+}
+
+interface PrefixGroup {
+  key: string;
+  prefixLength: number;
+  members: DialogueExample[];
+}
+
+function groupByPrefix(examples: readonly DialogueExample[]): PrefixGroup[] {
+  const groups = new Map<string, PrefixGroup>();
+  examples.forEach((e, i) => {
+    const key = e.prefixLength ? (e.prefixKey ?? `prefix:${e.prompt.slice(0, e.prefixLength).join(',')}`) : `alone:${i}`;
+    let group = groups.get(key);
+    if (!group) groups.set(key, (group = { key, prefixLength: e.prefixLength ?? 0, members: [] }));
+    group.members.push(e);
+  });
+  // Examples without a shared prefix still pack several to a row (each its own segment, positions from 0).
+  const alone = [...groups.values()].filter((g) => g.prefixLength === 0);
+  const shared = [...groups.values()].filter((g) => g.prefixLength > 0);
+  return alone.length ? [...shared, { key: 'alone', prefixLength: 0, members: alone.flatMap((g) => g.members) }] : shared;
+}
+
+/** Rows of [prefix | segment 1 | segment 2 | …], right-padded to one length; loss on each completion. */
+function packSegments(rows: DialogueExample[][], options: PackedBatchOptions): StepBatch {
+  const B = options.batch;
+  const real = rows.length;
+  const all = [...rows];
+  while (all.length < B) all.push(rows[all.length % real]!);
+  const lengthOf = (row: DialogueExample[]) => (row[0]!.prefixLength ?? 0) + row.reduce((n, e) => n + e.prompt.length - (e.prefixLength ?? 0) + e.completion.length, 0);
+  const longest = Math.max(...all.map(lengthOf));
+  const S = roundUp(longest, options.sequenceQuantum ?? 64);
+  const targetsCount = rows.reduce((n, row) => n + row.reduce((m, e) => m + e.completion.length, 0), 0);
+  const M = roundUp(all.reduce((n, row) => n + row.reduce((m, e) => m + e.completion.length, 0), 0), options.rowQuantum ?? 64);
+  const inputIds = new BigInt64Array(B * S).fill(BigInt(options.padId));
+  const positionIds = new BigInt64Array(B * S);
+  const segmentIds = new BigInt64Array(B * S).fill(-1n); // padding: a segment of its own, seen by no real token
+  const lossRows = new BigInt64Array(M);
+  const targets = new BigInt64Array(M);
+  const lossWeights = new Float32Array(M);
+  let m = 0;
+  all.forEach((row, b) => {
+    const prefixLength = row[0]!.prefixLength ?? 0;
+    const base = b * S;
+    for (let i = 0; i < prefixLength; i++) {
+      inputIds[base + i] = BigInt(row[0]!.prompt[i]!);
+      positionIds[base + i] = BigInt(i);
+      segmentIds[base + i] = 0n;
+    }
+    let cursor = prefixLength;
+    row.forEach((example, k) => {
+      const tokens = [...example.prompt.slice(prefixLength), ...example.completion];
+      for (let i = 0; i < tokens.length; i++) {
+        inputIds[base + cursor + i] = BigInt(tokens[i]!);
+        positionIds[base + cursor + i] = BigInt(prefixLength + i);
+        segmentIds[base + cursor + i] = BigInt(k + 1);
+      }
+      // The completion's first token is predicted at the prompt's last position.
+      const promptTail = example.prompt.length - prefixLength;
+      for (let j = 0; j < example.completion.length; j++) {
+        lossRows[m] = BigInt(base + cursor + promptTail - 1 + j);
+        targets[m] = BigInt(example.completion[j]!);
+        lossWeights[m] = b < real ? 1 / targetsCount : 0;
+        m++;
+      }
+      cursor += tokens.length;
+    });
+  });
+  return { shape: { batch: B, sequence: S, lossRows: M }, inputIds, positionIds, segmentIds, lossRows, targets, lossWeights };
 }
 
 /** Every example once, in batches of similar lengths (validation). */

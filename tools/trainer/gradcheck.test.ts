@@ -46,9 +46,14 @@ function batch(): StepBatch {
   const rows = [0, 1, 2, 3, 5, 6, 7, 8];
   const targets = rows.map((r) => ids[r + 1]!);
   const weights = [0.1, 0.2, 0.05, 0.15, 0.1, 0.1, 0.2, 0.1];
+  // Row 0 is packed: a shared prefix (segment 0) and two continuations with their own positions; row 1 is plain.
+  const positions = [0, 1, 2, 3, 2, 0, 1, 2, 3, 4];
+  const segments = [0, 0, 1, 1, 2, 0, 0, 0, 0, 0];
   return {
     shape: { batch: B, sequence: S, lossRows: rows.length },
     inputIds: BigInt64Array.from(ids, BigInt),
+    positionIds: BigInt64Array.from(positions, BigInt),
+    segmentIds: BigInt64Array.from(segments, BigInt),
     lossRows: BigInt64Array.from(rows, BigInt),
     targets: BigInt64Array.from(targets, BigInt),
     lossWeights: Float32Array.from(weights),

@@ -3,11 +3,14 @@
  * embeddings, RMSNorm, RoPE, grouped-query attention, SwiGLU and tied head, with the same parameter names)
  * written against the differentiating tape, so one onnxruntime run returns the loss and every gradient.
  *
- * Differences from the serving graph, all because training shapes are fixed per graph: no KV cache,
- * positions 0..S−1 in every row, right padding (the causal mask alone keeps real tokens off the padding;
- * padded positions carry zero loss weight), and logits only at the rows that carry loss (`loss_rows`), so
- * fine-tuning on replies skips the LM head for prompt tokens. A test checks the logits equal the serving
- * graph's on the same weights.
+ * Differences from the serving graph, all because training shapes are fixed per graph: no KV cache, right
+ * padding (padded positions carry zero loss weight), logits only at the rows that carry loss (`loss_rows`),
+ * so fine-tuning on replies skips the LM head for prompt tokens, and *prefix sharing*: a row may hold one
+ * shared prefix (segment 0, e.g. an NPC's persona) followed by several independent continuations
+ * (segments 1, 2, …), each attending to the prefix and to itself with positions continuing after the
+ * prefix — exactly the sequences it would see alone, for a fraction of the compute (the persona is ~90 %
+ * of a dialogue prompt). Plain rows are one segment 0 with positions 0..S−1. A test checks the logits
+ * equal the serving graph's on the same weights.
  */
 import { headDimOf, type LlamaArchitecture } from '../model-builder/architecture.ts';
 import type { Graph } from '../model-builder/onnx/graph-builder.ts';
@@ -32,7 +35,16 @@ export interface TrainShape {
   lossRows: number;
 }
 
-export const TRAIN_INPUTS = { inputIds: 'input_ids', lossRows: 'loss_rows', targets: 'targets', lossWeights: 'loss_weights' } as const;
+export const TRAIN_INPUTS = {
+  inputIds: 'input_ids',
+  /** [B,S] RoPE position of each token. */
+  positionIds: 'position_ids',
+  /** [B,S] 0 = shared prefix (visible to every later token of the row); k ≥ 1 = segment k (visible only to itself). */
+  segmentIds: 'segment_ids',
+  lossRows: 'loss_rows',
+  targets: 'targets',
+  lossWeights: 'loss_weights',
+} as const;
 export const LOSS_OUTPUT = 'loss';
 /** Optional output: the logits at the loss rows [M,V] (parity tests). */
 export const LOGITS_OUTPUT = 'logits';
@@ -125,6 +137,8 @@ export function buildTrainGraph(arch: LlamaArchitecture, shape: TrainShape, opti
   const loraScale = options.lora ? tape.scalar(options.lora.alpha / options.lora.rank) : undefined;
 
   const ids = tape.intInput(TRAIN_INPUTS.inputIds, [B, S]);
+  const positions = tape.intInput(TRAIN_INPUTS.positionIds, [B, S]);
+  const segments = tape.intInput(TRAIN_INPUTS.segmentIds, [B, S]);
   const lossRows = tape.intInput(TRAIN_INPUTS.lossRows, [M]);
   const targets = tape.intInput(TRAIN_INPUTS.targets, [M]);
   const lossWeights = tape.floatInput(TRAIN_INPUTS.lossWeights, [M]);
@@ -142,19 +156,21 @@ export function buildTrainGraph(arch: LlamaArchitecture, shape: TrainShape, opti
     return tape.add(y, tape.mul(tape.matmul(tape.matmul(x, a), b), loraScale));
   };
 
-  // Rotary tables for positions 0..S−1 (HF's non-interleaved RoPE), and rotate_half as a fixed matrix:
-  // x·R = concat(−x₂, x₁), so the backward is a MatMul too.
-  const cos = new Float64Array(S * hd);
-  const sin = new Float64Array(S * hd);
-  for (let pos = 0; pos < S; pos++) {
+  // Rotary tables for every position (HF's non-interleaved RoPE), gathered per token; rotate_half as a
+  // fixed matrix: x·R = concat(−x₂, x₁), so the backward is a MatMul too.
+  const P = arch.maxPositionEmbeddings;
+  const cos = new Float64Array(P * hd);
+  const sin = new Float64Array(P * hd);
+  for (let pos = 0; pos < P; pos++) {
     for (let j = 0; j < hd; j++) {
       const angle = pos / arch.ropeTheta ** ((2 * (j % (hd / 2))) / hd);
       cos[pos * hd + j] = Math.cos(angle);
       sin[pos * hd + j] = Math.sin(angle);
     }
   }
-  const cosT = tape.constant(cos, [S, hd]);
-  const sinT = tape.constant(sin, [S, hd]);
+  const perToken = (table: Float64Array) => tape.reshape(tape.gatherRows(tape.constant(table, [P, hd]), positions), [B, 1, S, hd]);
+  const cosT = perToken(cos);
+  const sinT = perToken(sin);
   const rotate = new Float64Array(hd * hd);
   for (let j = 0; j < hd / 2; j++) {
     rotate[(j + hd / 2) * hd + j] = -1;
@@ -163,10 +179,19 @@ export function buildTrainGraph(arch: LlamaArchitecture, shape: TrainShape, opti
   const rotateT = tape.constant(rotate, [hd, hd]);
   const rope = (x: Tensor) => tape.add(tape.mul(x, cosT), tape.mul(tape.matmul(x, rotateT), sinT));
 
-  // Additive causal mask [S,S]: query i sees keys j ≤ i.
-  const mask = new Float64Array(S * S);
-  for (let i = 0; i < S; i++) for (let j = i + 1; j < S; j++) mask[i * S + j] = -1e9;
-  const maskT = tape.constant(mask, [S, S]);
+  // Additive attention bias [B,1,1,S,S]: query i sees key j ≤ i when j is in the shared prefix (segment 0)
+  // or in i's own segment.
+  const g = tape.g;
+  const slots = g.op('Range', [g.int64([0], []), g.int64([S], []), g.int64([1], [])]);
+  const causal = g.op('LessOrEqual', [g.op('Unsqueeze', [slots, g.int64([0])]), g.op('Unsqueeze', [slots, g.int64([1])])]); // [S,S]
+  const querySegment = g.op('Unsqueeze', [segments.name, g.int64([2])]); // [B,S,1]
+  const keySegment = g.op('Unsqueeze', [segments.name, g.int64([1])]); // [B,1,S]
+  const sameSegment = g.op('Equal', [querySegment, keySegment]);
+  const keyInPrefix = g.op('Equal', [keySegment, g.int64([0], [])]);
+  const visible = g.op('And', [g.op('Or', [sameSegment, keyInPrefix]), causal]); // [B,S,S]
+  const zero = tape.scalar(0);
+  const blocked = tape.scalar(-1e9);
+  const bias = tape.plain('Unsqueeze', [tape.plain('Where', [visible, zero.name, blocked.name], [B, S, S]), g.int64([1, 2])], [B, 1, 1, S, S]);
   const attentionScale = tape.scalar(1 / Math.sqrt(hd));
 
   let hidden = tape.reshape(tape.gatherRows(w(paramNames.embed), ids), [N, h]);
@@ -178,7 +203,7 @@ export function buildTrainGraph(arch: LlamaArchitecture, shape: TrainShape, opti
     const v = heads(linear(layer, 'v_proj', x), KV);
     const groupedQ = tape.reshape(tape.mul(q, attentionScale), [B, KV, G, S, hd]);
     const keysT = tape.transpose(tape.reshape(k, [B, KV, 1, S, hd]), [0, 1, 2, 4, 3]);
-    const probabilities = tape.softmax(tape.add(tape.matmul(groupedQ, keysT), maskT)); // [B,KV,G,S,S]
+    const probabilities = tape.softmax(tape.add(tape.matmul(groupedQ, keysT), bias)); // [B,KV,G,S,S]
     const context = tape.matmul(probabilities, tape.reshape(v, [B, KV, 1, S, hd])); // [B,KV,G,S,hd]
     const merged = tape.reshape(tape.transpose(tape.reshape(context, [B, H, S, hd]), [0, 2, 1, 3]), [N, H * hd]);
     hidden = tape.add(hidden, linear(layer, 'o_proj', merged));

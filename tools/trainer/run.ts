@@ -10,7 +10,7 @@ import { basename, join, resolve } from 'node:path';
 import { loadModelText } from '../../server/src/inference/model/index.ts';
 import { buildModelDirectory, parseArchitecture, type LlamaArchitectureInput } from '../model-builder/index.ts';
 import { trainByteLevelBpe } from '../model-builder/tokenizer/bpe-trainer.ts';
-import { dialogueBatches, dialogueBatchList, textBatches, type BatchSource } from './batches.ts';
+import { packedDialogueBatches, packedDialogueBatchList, textBatches, type BatchSource } from './batches.ts';
 import type { LoraConfig } from './llama-train-graph.ts';
 import { initLoraParams, mergeLora, writePeftAdapter } from './lora.ts';
 import { readArchitecture, readParams, writeTrainedModel, type Params } from './model-weights.ts';
@@ -34,7 +34,7 @@ export interface TrainOptions {
   steps: number;
   batch: number;
   accumulate: number;
-  /** Text: tokens per row. Dialogue: the longest row (longer samples are dropped and counted). */
+  /** Text: tokens per row. Dialogue: the longest packed row (persona + several examples); longer samples are dropped and counted. */
   sequence: number;
   lr: number;
   minLr?: number;
@@ -122,9 +122,9 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     droppedExamples = prepared.dropped;
     log(`dialogue corpus: ${examples} examples (${droppedExamples} longer than ${options.sequence} tokens dropped)`);
     const batchOptions = { batch: options.batch, seed: options.seed, maxSequence: options.sequence, padId: text.specialTokens.pad };
-    source = dialogueBatches(prepared.examples, batchOptions);
+    source = packedDialogueBatches(prepared.examples, batchOptions);
     const validPath = join(options.corpus, 'valid.jsonl');
-    if (existsSync(validPath)) valid = dialogueBatchList(dialogueExamples(text, readWorldSamples(validPath), options.sequence).examples, batchOptions, 12);
+    if (existsSync(validPath)) valid = packedDialogueBatchList(dialogueExamples(text, readWorldSamples(validPath), options.sequence).examples, batchOptions, 8);
   }
 
   // 3. What trains.

@@ -15,6 +15,10 @@ export type FloatArray = Float32Array | Float64Array;
 export interface StepBatch {
   shape: TrainShape;
   inputIds: BigInt64Array; // [B*S]
+  /** [B*S]; default: 0..S−1 in every row. */
+  positionIds?: BigInt64Array;
+  /** [B*S]: 0 shared prefix, k ≥ 1 segment k (see llama-train-graph.ts); default: all 0 (plain causal rows). */
+  segmentIds?: BigInt64Array;
   lossRows: BigInt64Array; // [M]
   targets: BigInt64Array; // [M]
   lossWeights: Float32Array; // [M]; sums to 1 over a step's real targets
@@ -54,6 +58,8 @@ export class StepRunner {
     }
     const { batch: B, sequence: S, lossRows: M } = batch.shape;
     feeds[TRAIN_INPUTS.inputIds] = new ort.Tensor('int64', batch.inputIds, [B, S]);
+    feeds[TRAIN_INPUTS.positionIds] = new ort.Tensor('int64', batch.positionIds ?? plainPositions(B, S), [B, S]);
+    feeds[TRAIN_INPUTS.segmentIds] = new ort.Tensor('int64', batch.segmentIds ?? new BigInt64Array(B * S), [B, S]);
     feeds[TRAIN_INPUTS.lossRows] = new ort.Tensor('int64', batch.lossRows, [M]);
     feeds[TRAIN_INPUTS.targets] = new ort.Tensor('int64', batch.targets, [M]);
     feeds[TRAIN_INPUTS.lossWeights] = new ort.Tensor(floatType, floatType === 'float64' ? Float64Array.from(batch.lossWeights) : batch.lossWeights, [M]);
@@ -101,4 +107,10 @@ export class StepRunner {
     }
     return entry;
   }
+}
+
+function plainPositions(rows: number, sequence: number): BigInt64Array {
+  const out = new BigInt64Array(rows * sequence);
+  for (let i = 0; i < out.length; i++) out[i] = BigInt(i % sequence);
+  return out;
 }

@@ -57,7 +57,19 @@ export function dialogueExample(text: ModelText, sample: Pick<WorldSample, 'mess
     const at = completion.indexOf(endMarker);
     if (at >= 0) completion = completion.slice(0, at + endMarker.length);
   }
-  return { prompt: text.tokenizer.encode(prompt), completion: text.tokenizer.encode(completion) };
+  const promptIds = text.tokenizer.encode(prompt);
+  const example: DialogueExample = { prompt: promptIds, completion: text.tokenizer.encode(completion) };
+  // The persona message is the shared prefix the server caches; training computes it once per packed row.
+  const first = sample.messages[0];
+  if (first?.role === 'system' && sample.messages.length > 1) {
+    const prefix = renderChat(text, [first], { addGenerationPrompt: false });
+    const prefixIds = text.tokenizer.encode(prefix);
+    if (prompt.startsWith(prefix) && prefixIds.length < promptIds.length && prefixIds.every((id, i) => promptIds[i] === id)) {
+      example.prefixLength = prefixIds.length;
+      example.prefixKey = createHash('sha256').update(prefix).digest('hex');
+    }
+  }
+  return example;
 }
 
 export function dialogueExamples(text: ModelText, samples: readonly WorldSample[], maxSequence: number): { examples: DialogueExample[]; dropped: number } {

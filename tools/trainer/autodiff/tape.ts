@@ -79,18 +79,26 @@ export class Tape {
 
   matmul(a: Tensor, b: Tensor): Tensor {
     const shape = matmulShape(a.shape, b.shape);
+    // Each rule emits only the gradients something needs: a constant operand (RoPE's rotation, the mask)
+    // must not cost a backward MatMul or reduction.
     return this.#record('MatMul', [a, b], shape, {}, (dy) => [
-      this.#sumTo(this.matmul(dy, this.transposeLast(b)), a.shape),
-      this.#sumTo(this.matmul(this.transposeLast(a), dy), b.shape),
+      this.#needsGrad(a) ? this.#sumTo(this.matmul(dy, this.transposeLast(b)), a.shape) : null,
+      this.#needsGrad(b) ? this.#sumTo(this.matmul(this.transposeLast(a), dy), b.shape) : null,
     ]);
   }
 
   add(a: Tensor, b: Tensor): Tensor {
-    return this.#record('Add', [a, b], broadcastShape(a.shape, b.shape), {}, (dy) => [this.#sumTo(dy, a.shape), this.#sumTo(dy, b.shape)]);
+    return this.#record('Add', [a, b], broadcastShape(a.shape, b.shape), {}, (dy) => [
+      this.#needsGrad(a) ? this.#sumTo(dy, a.shape) : null,
+      this.#needsGrad(b) ? this.#sumTo(dy, b.shape) : null,
+    ]);
   }
 
   sub(a: Tensor, b: Tensor): Tensor {
-    return this.#record('Sub', [a, b], broadcastShape(a.shape, b.shape), {}, (dy) => [this.#sumTo(dy, a.shape), this.#sumTo(this.neg(dy), b.shape)]);
+    return this.#record('Sub', [a, b], broadcastShape(a.shape, b.shape), {}, (dy) => [
+      this.#needsGrad(a) ? this.#sumTo(dy, a.shape) : null,
+      this.#needsGrad(b) ? this.#sumTo(this.neg(dy), b.shape) : null,
+    ]);
   }
 
   mul(a: Tensor, b: Tensor): Tensor {
@@ -205,6 +213,12 @@ export class Tape {
       const scale = this.#raw('Unsqueeze', [this.#raw('Mul', [weights, dy], [n]), this.g.int64([1])], [n, 1]);
       return [this.#raw('Mul', [residual, scale], [n, v]), null];
     }, [weighted]);
+  }
+
+  /** An op outside differentiation (masks, index plumbing): its output never carries a gradient. */
+  plain(opType: string, inputs: (Tensor | string)[], shape: readonly number[], attributes: Parameters<GraphBuilder['op']>[2] = {}, integer = false): Tensor {
+    const t = this.#raw(opType, inputs, shape, attributes);
+    return integer ? { ...t, integer: true } : t;
   }
 
   // ---- outputs and the backward pass ------------------------------------------------------------------
