@@ -209,6 +209,36 @@ describe('WorldStore', () => {
   });
 });
 
+describe('WorldStore accounts', () => {
+  it('creates accounts keyed by id, unique device secret hashes and user names; sessions can be revoked', () => {
+    const s = WorldStore.open(':memory:');
+    try {
+      const guest = s.createAccount({ id: 'acct_g', kind: 'guest', deviceSecretHash: 'h1', now: 5 });
+      expect(guest).toMatchObject({ id: 'acct_g', kind: 'guest', deviceSecretHash: 'h1', username: null, sessionGen: 0, createdAt: 5 });
+      expect(s.accountByDeviceSecretHash('h1')?.id).toBe('acct_g');
+      expect(() => s.createAccount({ id: 'acct_h', kind: 'guest', deviceSecretHash: 'h1' })).toThrow(StoreError);
+      expect(() => s.createAccount({ id: 'acct_g', kind: 'guest', deviceSecretHash: 'h2' })).toThrow(StoreError);
+
+      s.setCredentials('acct_g', 'ada', 'scrypt$…');
+      expect(s.account('acct_g')).toMatchObject({ kind: 'password', username: 'ada', deviceSecretHash: 'h1' });
+      s.createAccount({ id: 'acct_p', kind: 'password', username: 'bob', passwordHash: 'x' });
+      expect(() => s.setCredentials('acct_p', 'ada', 'y')).toThrow(/taken/);
+      expect(s.accountByUsername('bob')?.id).toBe('acct_p');
+
+      expect(s.bumpSessionGeneration('acct_g')).toBe(1);
+      expect(() => s.bumpSessionGeneration('acct_nobody')).toThrow(StoreError);
+      s.revokeToken('jti-1', 'acct_g', 1_000);
+      s.revokeToken('jti-2', 'acct_g', 3_000);
+      expect(s.isTokenRevoked('jti-1')).toBe(true);
+      expect(s.pruneRevokedTokens(2_000)).toBe(1); // jti-1 expired anyway
+      expect(s.isTokenRevoked('jti-1')).toBe(false);
+      expect(s.isTokenRevoked('jti-2')).toBe(true);
+    } finally {
+      s.close();
+    }
+  });
+});
+
 /** The schema a version-1 database file has (the first release's migration), to test upgrading one. */
 const V1_SCHEMA = `
   CREATE TABLE conversation_turns (
