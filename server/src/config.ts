@@ -61,7 +61,7 @@ export const ConfigSchema = z.object({
   JOIN_PER_MINUTE: num(0.1, 10_000).default(20).describe('room joins per minute refilled after the burst'),
   GUEST_SIGNUP_BURST: int(0, 1_000_000).default(20).describe('new accounts one client address may create in a burst (0 = unlimited, e.g. load tests from one address)'),
   GUEST_SIGNUPS_PER_MINUTE: num(0.01, 1_000_000).default(6).describe('new accounts per address per minute refilled after the burst'),
-  LOGIN_ATTEMPTS_PER_MINUTE: int(1, 10_000).default(10).describe('password sign-in attempts per user name per minute (also the burst)'),
+  LOGIN_ATTEMPTS_PER_MINUTE: int(1, 10_000).default(10).describe('password sign-in attempts per user name, and per client address, per minute (also the burst)'),
   TRUST_PROXY: bool.default(false).describe('take the client address from the last X-Forwarded-For entry (only behind a reverse proxy that sets it)'),
   CORS_ORIGINS: z.string().min(1).default('*').describe('origins browsers may call the HTTP API from, comma-separated (e.g. https://game.example), or * for any'),
   ALLOW_UWS_FALLBACK: bool.default(false).describe('start even if the native uWebSockets binding failed to load (slow ws shim)'),

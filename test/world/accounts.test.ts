@@ -365,6 +365,13 @@ describe('password accounts', () => {
     await waitFor('the guest inventory carried over', () => world.me?.inventory.map === 1);
     expect(await world.auth!.me()).toMatchObject({ accountId: g.accountId, kind: 'password', username: 'cartographer' });
     await world.leave();
+
+    // Guessing is bounded: LOGIN_ATTEMPTS_PER_MINUTE (10) per user name and per address.
+    const codes: string[] = [];
+    for (let i = 0; i < 12; i++) codes.push(await elsewhere.login('cartographer', `guess number ${i}`).then(() => 'ok', (e: AuthError) => e.code));
+    expect(codes.slice(0, 5)).toEqual(Array(5).fill('invalid_credentials'));
+    expect(codes.at(-1)).toBe('rate_limited');
+    expect(codes).not.toContain('ok');
   });
 });
 

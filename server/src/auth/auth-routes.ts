@@ -39,7 +39,8 @@ export function mountAuthRoutes(app: TemplatedApp, deps: AuthRoutesDeps): void {
   // New accounts per client address: guests are free, so without this anyone could mint accounts to
   // reset their per-account limits. (0 = unlimited, e.g. load tests from one address.)
   const signups = config.GUEST_SIGNUP_BURST > 0 ? new KeyedBuckets(config.GUEST_SIGNUP_BURST, config.GUEST_SIGNUPS_PER_MINUTE / 60) : undefined;
-  // Password guesses per user name, whichever address they come from.
+  // Password guesses per user name (whichever address they come from) and per address (each guess
+  // costs a scrypt hash, so random names must not make them free).
   const logins = new KeyedBuckets(config.LOGIN_ATTEMPTS_PER_MINUTE, config.LOGIN_ATTEMPTS_PER_MINUTE / 60);
 
   const takeSignup = (address: string) => {
@@ -119,11 +120,13 @@ export function mountAuthRoutes(app: TemplatedApp, deps: AuthRoutesDeps): void {
     return { status: 201, body: await accounts.register(username, password, upgrade) };
   });
 
-  route('post', AuthPath.Login, async ({ body }) => {
+  route('post', AuthPath.Login, async ({ body, address }) => {
     const { username, password } = parse(CredentialsSchema, body);
-    if (!logins.tryTake(username)) {
-      const retry = Math.ceil(logins.retryAfterS(username));
-      throw new AuthError(429, AuthErrorCode.RateLimited, `too many sign-in attempts for "${username}"; try again in ${retry} s`, retry);
+    for (const [key, what] of [[`addr:${address}`, 'from your address'], [`user:${username}`, `for "${username}"`]] as const) {
+      if (!logins.tryTake(key)) {
+        const retry = Math.ceil(logins.retryAfterS(key));
+        throw new AuthError(429, AuthErrorCode.RateLimited, `too many sign-in attempts ${what}; try again in ${retry} s`, retry);
+      }
     }
     return { status: 200, body: await accounts.login(username, password) };
   });

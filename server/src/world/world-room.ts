@@ -229,7 +229,8 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     this.#interest.detach(client.sessionId);
     this.#log.debug({ sessionId: client.sessionId }, 'player dropped; holding seat');
     const reconnection = this.allowReconnection(client, this.context.config.RECONNECT_WINDOW_S);
-    player.reconnection = reconnection as unknown as { reject: (reason?: unknown) => void };
+    // (A plain rejected promise instead of a Deferred when the room is disposing: nothing to cancel.)
+    if (typeof (reconnection as { reject?: unknown }).reject === 'function') player.reconnection = reconnection as unknown as { reject: (reason?: unknown) => void };
     try {
       await reconnection;
     } catch {
@@ -397,12 +398,12 @@ export function defineWorldRoom(context: WorldContext): typeof WorldRoom {
         if (err instanceof AuthError) throw new ServerError(err.status, err.message);
         throw err;
       }
+      const parsed = JoinOptionsSchema.safeParse(options ?? {});
+      if (!parsed.success) throw new ServerError(400, `cannot join: ${describeIssue(parsed.error)}`);
       const joins = context.auth.limits.joins;
       if (!joins.tryTake(claims.accountId)) {
         throw new ServerError(429, `joining too often: try again in ${Math.ceil(joins.retryAfterS(claims.accountId))} s`);
       }
-      const parsed = JoinOptionsSchema.safeParse(options ?? {});
-      if (!parsed.success) throw new ServerError(400, `cannot join: ${describeIssue(parsed.error)}`);
       return claims;
     }
   };
