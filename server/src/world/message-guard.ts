@@ -4,14 +4,14 @@
  * repeated abuse, so messages are validated here with the shared zod schemas.
  */
 import type { Client } from '@colyseus/core';
-import { describeIssue, ErrorCode, Limits, ServerMessage, type ErrorCodeValue, type ErrorReply } from '@worldmind/shared';
+import { describeIssue, ErrorCode, Limits, ServerMessage, WorldCloseCode, type ErrorCodeValue, type ErrorReply } from '@worldmind/shared';
 import type { z } from 'zod';
 import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/metrics.ts';
 import { StrikeCounter } from './rate-limiter.ts';
 
 /** Close code sent to clients disconnected for repeated protocol abuse (application range 4000–4999). */
-export const CLOSE_ABUSE = 4400;
+export const CLOSE_ABUSE = WorldCloseCode.Abuse;
 
 export class MessageGuard {
   readonly #strikes = new Map<string, StrikeCounter>();
