@@ -9,6 +9,7 @@
  * The matchmaking controller and its CORS hooks are process-wide in Colyseus, so the last server
  * started in a process sets them (every server in one process shares one configuration in practice).
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { matchMaker, ServerError } from '@colyseus/core';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 
@@ -69,6 +70,27 @@ export class CorsPolicy {
     controller.getCorsHeaders = (requestHeaders: Headers) => this.headersFor(requestHeaders.get('origin'));
   }
 }
+
+/**
+ * Whether an Authorization header carries the admin token: `Bearer <token>`, or HTTP basic auth with the
+ * token as the password (what a browser prompt sends, for /monitor). Compared in constant time.
+ */
+export function isAdmin(authorization: string, adminToken: string): boolean {
+  let presented: string | undefined;
+  const bearer = /^Bearer\s+(\S+)$/i.exec(authorization);
+  if (bearer) presented = bearer[1];
+  const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(authorization);
+  if (basic) {
+    const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
+    presented = decoded.slice(decoded.indexOf(':') + 1);
+  }
+  if (presented === undefined) return false;
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(presented), digest(adminToken));
+}
+
+/** Headers of the 401 an admin route answers without the token (a browser then asks for it). */
+export const ADMIN_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="worldmind admin", charset="UTF-8"', 'Content-Type': 'application/json' } as const;
 
 /** The client's address: the TCP peer, or with `trustProxy` the last X-Forwarded-For hop (the one our proxy added). */
 export function clientAddress(res: HttpResponse, req: HttpRequest, trustProxy: boolean): string {

@@ -96,7 +96,8 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   const cors = new CorsPolicy(config.CORS_ORIGINS);
   cors.install();
   mountAuthRoutes(transport.app, { accounts, sessions, config, cors, log: log.child({ module: 'auth' }) });
-  mountHttpRoutes(transport, metrics, log);
+  transport.adminToken = config.ADMIN_TOKEN;
+  mountHttpRoutes(transport, metrics, log, config.ADMIN_TOKEN);
 
   await server.listen(config.PORT, config.HOST);
   const port = transport.boundPort;

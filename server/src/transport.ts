@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { matchMaker, type Router } from '@colyseus/core';
 import { uWebSocketsTransport } from '@colyseus/uwebsockets-transport';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { ADMIN_CHALLENGE, isAdmin } from './http-surface.ts';
 
 const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
 
@@ -39,6 +40,8 @@ export function checkUwsBinding(): NativeBindingStatus {
  */
 export class WorldTransport extends uWebSocketsTransport {
   #boundPort = 0;
+  /** When set (before the server listens), /monitor requires it. */
+  adminToken: string | undefined;
 
   get boundPort(): number {
     return this.#boundPort;
@@ -48,7 +51,7 @@ export class WorldTransport extends uWebSocketsTransport {
     const app = this.app;
     const any = app.any;
     app.any = ((pattern: string, handler: (res: HttpResponse, req: HttpRequest) => void | Promise<void>) =>
-      any.call(app, pattern, pattern === '/*' ? answerUnknownRoutes(router, handler) : handler)) as typeof app.any;
+      any.call(app, pattern, pattern === '/*' ? answerUnknownRoutes(router, handler, this.adminToken) : handler)) as typeof app.any;
     try {
       super.bindRouter(router);
     } finally {
@@ -76,10 +79,19 @@ export class WorldTransport extends uWebSocketsTransport {
  * never answers, so a request for an unknown path hangs until the client gives up. Wrapped here:
  * anything the router does not know gets a 404 at once.
  */
-function answerUnknownRoutes(router: Router, handler: (res: HttpResponse, req: HttpRequest) => void | Promise<void>) {
+function answerUnknownRoutes(router: Router, handler: (res: HttpResponse, req: HttpRequest) => void | Promise<void>, adminToken: string | undefined) {
   return (res: HttpResponse, req: HttpRequest) => {
     const method = req.getMethod().toUpperCase();
     const url = req.getUrl();
+    // The room inspector can kick players and dispose rooms: with ADMIN_TOKEN set, only for its holder.
+    if (adminToken !== undefined && method !== 'OPTIONS' && (url === '/monitor' || url.startsWith('/monitor/')) && !isAdmin(req.getHeader('authorization'), adminToken)) {
+      res.cork(() => {
+        res.writeStatus('401 Unauthorized');
+        for (const [key, value] of Object.entries(ADMIN_CHALLENGE)) res.writeHeader(key, value);
+        res.end('{"error":"unauthorized","message":"/monitor needs the admin token (ADMIN_TOKEN)"}');
+      });
+      return;
+    }
     if (router.findRoute(method, url) !== undefined) return handler(res, req);
     const origin = req.getHeader('origin');
     const headers = new Headers(origin ? { origin } : {});

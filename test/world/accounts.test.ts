@@ -337,6 +337,34 @@ describe('the HTTP surface', () => {
   });
 });
 
+describe('admin access', () => {
+  let server: TestServer;
+  const ADMIN_TOKEN = 'admin-token-for-tests-0123456789';
+
+  beforeAll(async () => {
+    server = await startTestServer({ NPC_ENABLED: false, MONITOR_ENABLED: true, ADMIN_TOKEN });
+  });
+  afterAll(async () => {
+    await server.shutdown();
+  });
+
+  it('with ADMIN_TOKEN, /metrics and /monitor need it (bearer or basic auth); /healthz stays open', async () => {
+    for (const path of ['/metrics', '/monitor/api']) {
+      const denied = await http(server, path);
+      expect(denied.status, path).toBe(401);
+      expect(denied.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
+      expect((await http(server, path, { headers: { Authorization: 'Bearer wrong-token-wrong-token' } })).status).toBe(401);
+      expect((await http(server, path, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } })).status, path).toBe(200);
+      const basic = `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString('base64')}`;
+      expect((await http(server, path, { headers: { Authorization: basic } })).status, path).toBe(200);
+    }
+    // A player's session token is not an admin token.
+    const token = (await new WorldAuth({ endpoint: server.endpoint }).signInAsGuest()).token;
+    expect((await http(server, '/metrics', { headers: { Authorization: `Bearer ${token}` } })).status).toBe(401);
+    expect((await http(server, '/healthz')).status).toBe(200);
+  });
+});
+
 describe('password accounts', () => {
   let server: TestServer;
 
