@@ -112,8 +112,11 @@ function spread(samples: readonly number[]): { median: number; min: number; max:
   return { median: s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2, min: s[0]!, max: s.at(-1)! };
 }
 
+/** One timed step of any contender: wall ms, and the process's CPU ms (all threads; user + system, system). */
 interface Timed {
-  stepMs: number[];
+  ms: number;
+  cpuMs: number;
+  sysMs: number;
 }
 
 async function main(): Promise<void> {
@@ -166,7 +169,7 @@ async function main(): Promise<void> {
     }
 
     // Parity: the same weights and batch through both trainers, before any update.
-    let parity: { ours_loss: number; torch_loss: number; abs_diff: number; pass: boolean } | null = null;
+    let parity: { ours_loss: number; torch_loss: number; abs_diff: number; pass: boolean; curve_steps?: number; curve_max_abs_diff?: number; curve_pass?: boolean } | null = null;
     if (peer && !args['no-parity']) {
       const oursLoss = await ours.loss();
       const torchLoss = await peer.loss(120_000);
@@ -176,21 +179,32 @@ async function main(): Promise<void> {
     }
 
     const peerTimeout = (count: number) => 120_000 + count * 60_000;
-    const samples = { ours: [] as StepSample[], torch: { stepMs: [] as number[], losses: [] as number[] }, roofline: { stepMs: [] } as Timed };
+    const timed = { ours: [] as Timed[], torch: [] as Timed[], roofline: [] as Timed[] };
+    // Every step's loss, warm-up included: both trainers take the same steps on the same batches, so the
+    // curves must agree (the whole gradient + AdamW chain, not just the forward).
+    const losses = { ours: [] as number[], torch: [] as number[] };
+    const oursSteps = async (count: number) => {
+      const out = await ours!.steps(count);
+      losses.ours.push(...out.map((s) => s.loss));
+      return out;
+    };
+    const torchSteps = async (count: number) => {
+      const out = await peer!.steps(count, peerTimeout(count));
+      losses.torch.push(...out.map((s) => s.loss));
+      return out.map((s) => ({ ms: s.ms, cpuMs: s.cpu_ms, sysMs: s.sys_ms }));
+    };
+    const oursDetail: StepSample[] = [];
     log(`warm-up: ${warmup} step(s) each`);
-    await ours.steps(warmup);
-    if (peer) await peer.steps(warmup, peerTimeout(warmup));
+    await oursSteps(warmup);
+    if (peer) await torchSteps(warmup);
     await roofline.steps(Math.max(1, warmup));
     for (let r = 0; r < rounds; r++) {
       log(`round ${r + 1}/${rounds}: ${stepsPerRound} steps each`);
-      samples.ours.push(...(await ours.steps(stepsPerRound)));
-      if (peer) {
-        for (const s of await peer.steps(stepsPerRound, peerTimeout(stepsPerRound))) {
-          samples.torch.stepMs.push(s.ms);
-          samples.torch.losses.push(s.loss);
-        }
-      }
-      samples.roofline.stepMs.push(...(await roofline.steps(stepsPerRound)));
+      const o = await oursSteps(stepsPerRound);
+      oursDetail.push(...o);
+      timed.ours.push(...o);
+      if (peer) timed.torch.push(...(await torchSteps(stepsPerRound)));
+      timed.roofline.push(...(await roofline.steps(stepsPerRound)));
     }
     await roofline.release();
 
@@ -204,14 +218,23 @@ async function main(): Promise<void> {
 
     // Summaries: per-step tok/s samples; GFLOP/s at the median.
     const tokS = (ms: number) => (work.tokensPerStep * 1000) / ms;
-    const summarize = (stepMs: number[]) => {
-      const ms = spread(stepMs);
-      const t = spread(stepMs.map(tokS));
-      return { step_ms: { median: round(ms.median, 1), min: round(ms.min, 1), max: round(ms.max, 1) }, tok_s: { median: round(t.median, 1), min: round(t.min, 1), max: round(t.max, 1) }, gflops: round(flops.total / (ms.median * 1e6), 1) };
+    const summarize = (steps: Timed[]) => {
+      const ms = spread(steps.map((s) => s.ms));
+      const t = spread(steps.map((s) => tokS(s.ms)));
+      return {
+        step_ms: { median: round(ms.median, 1), min: round(ms.min, 1), max: round(ms.max, 1) },
+        tok_s: { median: round(t.median, 1), min: round(t.min, 1), max: round(t.max, 1) },
+        gflops: round(flops.total / (ms.median * 1e6), 1),
+        cpu_ms_median: round(spread(steps.map((s) => s.cpuMs)).median, 1),
+        sys_ms_median: round(spread(steps.map((s) => s.sysMs)).median, 1),
+      };
     };
-    const oursSummary = summarize(samples.ours.map((s) => s.ms));
-    const roofSummary = summarize(samples.roofline.stepMs);
-    const torchSummary = peer || samples.torch.stepMs.length ? summarize(samples.torch.stepMs) : null;
+    const oursSummary = summarize(timed.ours);
+    const roofSummary = summarize(timed.roofline);
+    const torchSummary = timed.torch.length ? summarize(timed.torch) : null;
+    const compared = Math.min(losses.ours.length, losses.torch.length);
+    const curveDiff = compared ? Math.max(...Array.from({ length: compared }, (_, i) => Math.abs(losses.ours[i]! - losses.torch[i]!))) : Number.NaN;
+    if (parity && compared) Object.assign(parity, { curve_steps: compared, curve_max_abs_diff: curveDiff, curve_pass: curveDiff <= 1e-3 });
     const fraction = (gflops: number) => round(gflops / roofSummary.gflops, 3);
     const ratio = (a: number, b: number) => round(a / b, 3);
     const result = {
@@ -237,8 +260,8 @@ async function main(): Promise<void> {
       ours: {
         ...oursSummary,
         roofline_fraction: fraction(oursSummary.gflops),
-        graph_ms_median: round(spread(samples.ours.map((s) => s.runMs)).median, 1),
-        optimizer_ms_median: round(spread(samples.ours.map((s) => s.optMs)).median, 1),
+        graph_ms_median: round(spread(oursDetail.map((s) => s.runMs)).median, 1),
+        optimizer_ms_median: round(spread(oursDetail.map((s) => s.optMs)).median, 1),
       },
       torch: torchSummary && torchInfo ? { ...torchSummary, roofline_fraction: fraction(torchSummary.gflops), version: torchInfo.torch, attention: torchInfo.attention, omp_wait_policy: ompWait, blas: torchInfo.blas } : null,
       torch_skipped: torchSkipped,
@@ -257,19 +280,30 @@ async function main(): Promise<void> {
 
     if (!args.json) {
       const range = (s: { median: number; min: number; max: number }) => `${s.median.toFixed(0)} [${s.min.toFixed(0)}–${s.max.toFixed(0)}]`;
-      const rows: (string | number)[][] = [
-        ['ours (onnxruntime + JS AdamW)', range(oursSummary.tok_s), oursSummary.step_ms.median.toFixed(0), oursSummary.gflops.toFixed(1), `${(result.ours.roofline_fraction * 100).toFixed(0)}%`, '1.00×'],
+      type Summary = typeof oursSummary;
+      const row = (name: string, x: Summary, fractionOfRoofline: number, versusOurs: number) => [
+        name,
+        range(x.tok_s),
+        x.step_ms.median.toFixed(0),
+        `${x.cpu_ms_median.toFixed(0)} (${((x.sys_ms_median / Math.max(1e-9, x.cpu_ms_median)) * 100).toFixed(0)}% sys)`,
+        x.gflops.toFixed(1),
+        `${(fractionOfRoofline * 100).toFixed(0)}%`,
+        `${versusOurs.toFixed(2)}×`,
       ];
-      if (torchSummary && result.torch) rows.push([`PyTorch ${result.torch.version} (${result.torch.blas.name})`, range(torchSummary.tok_s), torchSummary.step_ms.median.toFixed(0), torchSummary.gflops.toFixed(1), `${(result.torch.roofline_fraction * 100).toFixed(0)}%`, `${result.ratios.ours_vs_torch!.toFixed(2)}×`]);
-      rows.push(['roofline (MatMuls only)', range(roofSummary.tok_s), roofSummary.step_ms.median.toFixed(0), roofSummary.gflops.toFixed(1), '100%', `${result.ratios.ours_vs_roofline.toFixed(2)}×`]);
+      const rows: (string | number)[][] = [row('ours (onnxruntime + JS AdamW)', oursSummary, result.ours.roofline_fraction, 1)];
+      if (torchSummary && result.torch) rows.push(row(`PyTorch ${result.torch.version} (${result.torch.blas.name})`, torchSummary, result.torch.roofline_fraction, result.ratios.ours_vs_torch!));
+      rows.push(row('roofline (MatMuls only)', roofSummary, 1, result.ratios.ours_vs_roofline));
       console.log(
         `\n${args.preset} vocab ${work.arch.vocabSize} (${(totalParams(work.arch) / 1e6).toFixed(2)}M params), batch ${batch} × seq ${sequence} = ${work.tokensPerStep} tokens/step, ` +
           `${threads} threads, ${rounds} rounds × ${stepsPerRound} steps, ${result.gflop_per_step.toFixed(1)} GFLOP/step\n`,
       );
-      console.log(table(['contender', 'tok/s median [min–max]', 'step ms', 'GFLOP/s', 'of roofline', 'ours ÷ it'], rows));
+      console.log(table(['contender', 'tok/s median [min–max]', 'step ms', 'CPU ms/step', 'GFLOP/s', 'of roofline', 'ours ÷ it'], rows));
       if (torchSkipped) console.log(`\n${torchSkipped}`);
       console.log(`\nours: graph ${result.ours.graph_ms_median} ms + AdamW ${result.ours.optimizer_ms_median} ms per step (medians)`);
-      if (parity) console.log(`parity: initial loss ours ${parity.ours_loss.toFixed(6)} vs torch ${parity.torch_loss.toFixed(6)}, |Δ| ${parity.abs_diff.toExponential(2)} — ${parity.pass ? 'pass' : 'FAIL'}`);
+      if (parity) {
+        console.log(`parity: initial loss ours ${parity.ours_loss.toFixed(6)} vs torch ${parity.torch_loss.toFixed(6)}, |Δ| ${parity.abs_diff.toExponential(2)} — ${parity.pass ? 'pass' : 'FAIL'}`);
+        if (parity.curve_steps) console.log(`        loss curves over ${parity.curve_steps} AdamW steps on the same batches: max |Δ| ${parity.curve_max_abs_diff!.toExponential(2)} — ${parity.curve_pass ? 'pass' : 'FAIL'} (≤ 1e-3)`);
+      }
       const goal = (ok: boolean | null) => (ok === null ? 'n/a' : ok ? 'met' : 'NOT met');
       console.log(`goals: ≥ 50% of roofline ${goal(result.goals.roofline_50pct)} (${(result.ours.roofline_fraction * 100).toFixed(0)}%), ≥ 1.0× PyTorch ${goal(result.goals.torch_1x)}${result.ratios.ours_vs_torch !== null ? ` (${result.ratios.ours_vs_torch.toFixed(2)}×)` : ''}`);
       if (profile) {

@@ -15,6 +15,9 @@ export interface StepSample {
   /** Time inside StepRunner.run (graph) and AdamW.update (optimizer). */
   runMs: number;
   optMs: number;
+  /** CPU time of the whole process during the step (all threads), user + system, and system alone. */
+  cpuMs: number;
+  sysMs: number;
 }
 
 export class OursContender {
@@ -38,14 +41,16 @@ export class OursContender {
 
   async #oneStep(): Promise<StepSample> {
     const batch = this.batches[this.#step % this.batches.length]!;
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const result = await this.#runner.run(this.params, batch);
     const t1 = performance.now();
     this.#optimizer ??= new AdamW(DEFAULT_ADAMW, [...result.grads.keys()].map((name) => ({ name, size: this.params.get(name)!.length, decay: !NO_DECAY.test(name) })));
     this.#optimizer.update(this.params, result.grads, 1e-4);
     const t2 = performance.now();
+    const cpu = process.cpuUsage(cpu0);
     this.#step++;
-    return { ms: t2 - t0, loss: result.loss, runMs: t1 - t0, optMs: t2 - t1 };
+    return { ms: t2 - t0, loss: result.loss, runMs: t1 - t0, optMs: t2 - t1, cpuMs: (cpu.user + cpu.system) / 1000, sysMs: cpu.system / 1000 };
   }
 
   async steps(count: number): Promise<StepSample[]> {

@@ -126,16 +126,19 @@ export class RooflineContender {
     return this.#session;
   }
 
-  /** Times `count` runs of the graph; each is one step's worth of multiplies. */
-  async steps(count: number): Promise<number[]> {
+  /** Times `count` runs of the graph; each is one step's worth of multiplies. CPU time is the process's (all threads). */
+  async steps(count: number): Promise<Array<{ ms: number; cpuMs: number; sysMs: number }>> {
     const session = await this.#ready();
-    const times: number[] = [];
+    const out: Array<{ ms: number; cpuMs: number; sysMs: number }> = [];
     for (let i = 0; i < count; i++) {
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       await session.run(this.#feeds, this.#fetches);
-      times.push(performance.now() - t0);
+      const ms = performance.now() - t0;
+      const cpu = process.cpuUsage(cpu0);
+      out.push({ ms, cpuMs: (cpu.user + cpu.system) / 1000, sysMs: cpu.system / 1000 });
     }
-    return times;
+    return out;
   }
 
   async release(): Promise<void> {

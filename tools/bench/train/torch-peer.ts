@@ -104,6 +104,9 @@ export function writePeerInputs(dir: string, work: TrainWorkload, params: Readon
 export interface PeerStep {
   step: number;
   ms: number;
+  /** CPU time of the Python process during the step (all threads): user + system, and system alone. */
+  cpu_ms: number;
+  sys_ms: number;
   loss: number;
 }
 

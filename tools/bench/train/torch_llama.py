@@ -8,7 +8,7 @@ Driven over stdin/stdout, one JSON object per line, so the benchmark can interle
 contenders without paying Python's start-up per round:
   -> {"cmd": "info"}                 <- {"info": {...torch version, BLAS library, matmul GFLOP/s...}}
   -> {"cmd": "loss"}                 <- {"loss": L}            (batch 0, current weights, no update)
-  -> {"cmd": "steps", "count": n}    <- {"step": i, "ms": t, "loss": L} per step, then {"done": n}
+  -> {"cmd": "steps", "count": n}    <- {"step": i, "ms": t, "cpu_ms": c, "sys_ms": s, "loss": L} per step (wall, process CPU time), then {"done": n}
   -> {"cmd": "quit"}
 Anything else on stdout is a bug; diagnostics go to stderr.
 """
@@ -18,6 +18,7 @@ import inspect
 import json
 import math
 import os
+import resource
 import sys
 import time
 
@@ -198,6 +199,7 @@ def main():
         elif cmd["cmd"] == "steps":
             for _ in range(cmd["count"]):
                 ids, targets = batches[step % len(batches)]
+                r0 = resource.getrusage(resource.RUSAGE_SELF)
                 t0 = time.perf_counter()
                 optimizer.zero_grad(set_to_none=True)
                 loss = model(ids, targets)
@@ -205,7 +207,10 @@ def main():
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
                 ms = (time.perf_counter() - t0) * 1000
-                emit({"step": step, "ms": ms, "loss": loss.item()})
+                r1 = resource.getrusage(resource.RUSAGE_SELF)
+                sys_ms = (r1.ru_stime - r0.ru_stime) * 1000
+                cpu_ms = (r1.ru_utime - r0.ru_utime) * 1000 + sys_ms
+                emit({"step": step, "ms": ms, "cpu_ms": cpu_ms, "sys_ms": sys_ms, "loss": loss.item()})
                 step += 1
             emit({"done": cmd["count"]})
         elif cmd["cmd"] == "quit":

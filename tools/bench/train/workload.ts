@@ -76,8 +76,7 @@ export function makeBatch(work: TrainWorkload, step: number): StepBatch {
       targets[b * S + i] = BigInt(stream[b * (S + 1) + i + 1]!);
     }
   }
-  // Plain rows: positions 0..S−1, one segment (0) per row. Asserted rather than checked so the bench
-  // keeps compiling while StepBatch grows fields; StepRunner names any input it cannot feed.
+  // Plain rows: positions 0..S−1, one segment (0) per row.
   return {
     shape: { batch: B, sequence: S, lossRows: N },
     inputIds,
@@ -86,7 +85,7 @@ export function makeBatch(work: TrainWorkload, step: number): StepBatch {
     lossRows: BigInt64Array.from({ length: N }, (_, i) => BigInt(i)),
     targets,
     lossWeights: new Float32Array(N).fill(1 / N),
-  } as StepBatch;
+  };
 }
 
 /** Weights inside matrix multiplies, per token: every linear and the LM head (the embedding gather is not one). */
