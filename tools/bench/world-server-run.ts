@@ -19,6 +19,9 @@ const config = loadConfig(process.env, {
   MAX_MESSAGES_PER_SECOND: 1_000,
   DB_PATH: ':memory:',
   NPC_ENABLED: process.env.BENCH_NPC === 'true',
+  // Hundreds of bots sign up as guests from one loopback address within seconds.
+  GUEST_SIGNUP_BURST: 0,
+  JOIN_BURST: 1_000_000,
 });
 const server = await startServer(config);
 process.send!({ event: 'ready', port: server.port });

@@ -1,14 +1,19 @@
 /**
  * npm run corpus [-- --seed N --npc-dir assets/npcs --map assets/world/town.json --out data/corpus
  *                    --only world|general --scale X --handwritten assets/eval/handwritten.yaml|none]
+ * npm run corpus -- --feedback [data/worldmind.sqlite] [--corrections assets/npcs/corrections.yaml]
  *
  * Builds the training corpora: the world-dialogue corpus (data/corpus/world/{train,valid,test}.jsonl +
  * manifest.json, from the NPC scripts through the server's own prompt code) and the general-English
  * corpus (data/corpus/general/). Prints a summary table, then one JSON line with the counts.
+ * With --feedback, instead turns well-rated turns from the turn log and designer corrections into
+ * data/corpus/world/feedback.jsonl (fine-tuning data: `npm run train:npcs` picks it up).
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CORPUS_DIR, SPLITS } from './sample.ts';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { CORPUS_DIR, SPLITS, serializeSamples } from './sample.ts';
+import { feedbackSamples } from './feedback.ts';
 import { buildGeneralCorpus, type GeneralCorpusManifest } from './general/build.ts';
 import { writeWorldCorpus, type WorldManifest } from './world/write.ts';
 
@@ -28,8 +33,11 @@ const { values } = parseArgs({
     handwritten: { type: 'string' },
     'valid-size': { type: 'string' },
     'test-size': { type: 'string' },
-    // Rated turns from the turn log, as `feedback` samples: reserved, wired separately.
-    feedback: { type: 'string' },
+    // Rated turns from the turn log (the server's DB_PATH) and designer corrections → feedback samples.
+    feedback: { type: 'boolean', default: false },
+    db: { type: 'string', default: process.env.DB_PATH ?? 'data/worldmind.sqlite' },
+    corrections: { type: 'string' },
+    'min-rating': { type: 'string' },
   },
 });
 
@@ -44,9 +52,28 @@ const scale = values.scale === undefined ? undefined : Number(values.scale);
 if (scale !== undefined && !(scale > 0)) fail(`--scale must be a positive number, got "${values.scale}"`);
 const only = values.only;
 if (only !== undefined && only !== 'world' && only !== 'general') fail(`--only must be "world" or "general", got "${only}"`);
-if (values.feedback !== undefined) fail('--feedback is not available yet (rated turns are not wired into the corpus)');
 const outDir = values.out!;
 const log = (line: string) => console.error(line);
+
+if (values.feedback) {
+  const npcDir = values['npc-dir'] ?? process.env.NPC_DIR ?? 'assets/npcs';
+  try {
+    const { samples, report } = feedbackSamples({
+      dbPath: values.db!,
+      npcDir,
+      ...(values.corrections ? { correctionsPath: values.corrections } : {}),
+      ...(values['min-rating'] !== undefined ? { minRating: int('min-rating', values['min-rating'])! } : {}),
+    });
+    const path = join(outDir, 'world', 'feedback.jsonl');
+    mkdirSync(join(outDir, 'world'), { recursive: true });
+    writeFileSync(path, serializeSamples(samples));
+    console.log(`feedback: ${report.rated} rated turns, ${report.used} samples written to ${path}; skipped ${JSON.stringify(report.skipped)}`);
+    console.log(JSON.stringify({ feedback: { file: path, ...report } }));
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  process.exit(0);
+}
 
 const summary: { seed: number; world?: Record<string, unknown>; general?: Record<string, unknown> } = { seed };
 
