@@ -21,7 +21,6 @@ const config = loadConfig(process.env, {
   NPC_ENABLED: process.env.BENCH_NPC === 'true',
   // Hundreds of bots sign up as guests from one loopback address within seconds.
   GUEST_SIGNUP_BURST: 0,
-  JOIN_BURST: 1_000_000,
 });
 const server = await startServer(config);
 process.send!({ event: 'ready', port: server.port });
