@@ -4,11 +4,11 @@
  * Pre-train from scratch (no --from; text corpus), continue or fine-tune a model (--from), full-parameter
  * or LoRA. Prints a progress bar on stderr and one JSON summary line on stdout.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isPresetName, PRESETS, type LlamaArchitectureInput } from '../model-builder/index.ts';
 import { PROJECTIONS, type Projection } from './llama-train-graph.ts';
+import { tokenizerExtraFiles } from './recipes/shared.ts';
 import { train, type TrainOptions } from './run.ts';
 
 const USAGE = `usage: npm run train -- --out <dir> [--from <model dir> | --preset <${Object.keys(PRESETS).join('|')}> | --config <arch.json>]
@@ -130,7 +130,7 @@ const options: TrainOptions = {
   ...(values['stop-at'] !== undefined ? { stopAtStep: int('stop-at', values['stop-at']) } : {}),
   ...(values['extra-samples'] ? { extraSampleFiles: values['extra-samples'].split(',') } : {}),
   ...(values['tokenizer-bytes'] ? { tokenizerBytes: int('tokenizer-bytes', values['tokenizer-bytes']) } : {}),
-  tokenizerExtraFiles: [...readdirSync('assets/npcs').filter((f) => f.endsWith('.yaml')).map((f) => join('assets/npcs', f)), 'assets/world/town.json'],
+  tokenizerExtraFiles: tokenizerExtraFiles(),
   ...(values.providers ? { providers: values.providers.split(',') } : {}),
 };
 

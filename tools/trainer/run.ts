@@ -57,6 +57,10 @@ export interface TrainOptions {
   maxCorpusBytes?: number;
   /** Dialogue: also train on these sample files (e.g. feedback.jsonl), appended to train.jsonl. */
   extraSampleFiles?: string[];
+  /** Dialogue: train only on samples of these NPCs (e.g. the scripts a designer just edited). */
+  npcs?: string[];
+  /** Recorded with the run in config.json (e.g. the NPC script hashes it trained on). */
+  record?: Record<string, unknown>;
   providers?: string[];
   onProgress?: (event: ProgressEvent) => void;
   log?: (line: string) => void;
@@ -116,7 +120,9 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       valid = Array.from({ length: 4 }, (_, i) => validSource.batch(i, 0));
     }
   } else {
-    const samples = [join(options.corpus, 'train.jsonl'), ...(options.extraSampleFiles ?? [])].flatMap((f) => readWorldSamples(f));
+    const npcs = options.npcs ? new Set(options.npcs) : undefined;
+    const samples = [join(options.corpus, 'train.jsonl'), ...(options.extraSampleFiles ?? [])].flatMap((f) => readWorldSamples(f)).filter((s) => !npcs || npcs.has(s.npcId));
+    if (samples.length === 0) throw new Error(`no training samples${npcs ? ` for NPC ${[...npcs].join(', ')}` : ''} in ${options.corpus}`);
     const prepared = dialogueExamples(text, samples, options.sequence);
     examples = prepared.examples.length;
     droppedExamples = prepared.dropped;
@@ -160,6 +166,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     warmup: options.warmup,
     seed: options.seed,
     extraSampleFiles: options.extraSampleFiles ?? [],
+    npcs: options.npcs ?? null,
   };
   const result = await trainLoop({
     arch,
@@ -204,6 +211,8 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     seconds: Math.round(result.seconds),
     final_loss: round(result.finalLoss),
     ...(result.validLoss !== undefined ? { valid_loss: round(result.validLoss) } : {}),
+    ...(options.npcs ? { npcs: options.npcs } : {}),
+    ...(options.record ?? {}),
   };
   const finalParams = pickBase(params, base);
   if (options.method === 'lora' && options.merge === false) {

@@ -1,0 +1,136 @@
+/**
+ * npm run train:default [-- --out assets/models/default --pretrain-steps 1600 --finetune-steps 500 ...]
+ *
+ * The one command that reproduces the default NPC model from a clean clone: build both corpora, pre-train
+ * a fresh model on general English (resuming from its checkpoint if interrupted), fine-tune it on the
+ * world dialogue, evaluate it beside its untrained twin, and write the model card.
+ */
+import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildGeneralCorpus } from '../../corpus/general/build.ts';
+import { GENERAL_DIR, WORLD_DIR } from '../../corpus/sample.ts';
+import { writeWorldCorpus } from '../../corpus/world/write.ts';
+import { PRESETS } from '../../model-builder/index.ts';
+import { train } from '../run.ts';
+import { evaluateIntoModelDir, npcScriptHashes, recordCorpusManifests, refreshModelCard, tokenizerExtraFiles } from './shared.ts';
+
+const USAGE = `usage: npm run train:default [-- --out <dir>] [--pretrained data/models/pretrained] [--pretrain-steps N] [--finetune-steps N]
+                              [--skip-pretrain] [--eval-limit N] [--seed N] [--threads N]`;
+
+const { values } = parseArgs({
+  options: {
+    out: { type: 'string', default: 'assets/models/default' },
+    pretrained: { type: 'string', default: 'data/models/pretrained' },
+    'pretrain-steps': { type: 'string', default: '1600' },
+    'finetune-steps': { type: 'string', default: '500' },
+    'skip-pretrain': { type: 'boolean', default: false },
+    'eval-limit': { type: 'string' },
+    seed: { type: 'string', default: '1' },
+    threads: { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const number = (name: string, raw: string | undefined): number | undefined => {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) {
+    console.error(`train:default: --${name} must be a non-negative integer, got "${raw}"\n${USAGE}`);
+    process.exit(2);
+  }
+  return n;
+};
+const seed = number('seed', values.seed)!;
+const threads = number('threads', values.threads);
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const started = performance.now();
+const npcDir = 'assets/npcs';
+
+/** The default model's shape: the builder's `small` preset with a 4k vocabulary and room for long prompts. */
+export const DEFAULT_ARCHITECTURE = { ...PRESETS.small, vocabSize: 4096, maxPositionEmbeddings: 2048 };
+
+try {
+  log('1/5 corpora');
+  const general = await buildGeneralCorpus({ outDir: GENERAL_DIR, seed, log });
+  writeWorldCorpus({ seed, outDir: WORLD_DIR, log });
+
+  const pretrained = values.pretrained!;
+  const pretrainedDone = existsSync(join(pretrained, 'config.json')) && (JSON.parse(readFileSync(join(pretrained, 'config.json'), 'utf8')) as { worldmind?: { trained_weights?: boolean } }).worldmind?.trained_weights === true;
+  if (values['skip-pretrain'] && pretrainedDone) {
+    log(`2/5 pre-training: using ${pretrained}`);
+  } else {
+    log('2/5 pre-training on general English');
+    const checkpointDir = join('data', 'checkpoints', 'pretrained');
+    await train({
+      out: pretrained,
+      architecture: DEFAULT_ARCHITECTURE,
+      corpus: GENERAL_DIR,
+      method: 'full',
+      steps: number('pretrain-steps', values['pretrain-steps'])!,
+      batch: 16,
+      accumulate: 1,
+      sequence: 256,
+      lr: 2e-3,
+      warmup: 80,
+      seed,
+      ...(threads ? { threads } : {}),
+      evalEvery: 200,
+      checkpointEvery: 100,
+      checkpointDir,
+      resume: existsSync(join(checkpointDir, 'state.json')),
+      tokenizerExtraFiles: tokenizerExtraFiles(npcDir),
+      log,
+    });
+  }
+
+  log('3/5 fine-tuning on the world dialogue');
+  const out = values.out!;
+  const staging = `${out}.training`;
+  rmSync(staging, { recursive: true, force: true });
+  const summary = await train({
+    out: staging,
+    from: pretrained,
+    corpus: WORLD_DIR,
+    method: 'full',
+    steps: number('finetune-steps', values['finetune-steps'])!,
+    batch: 4,
+    accumulate: 1,
+    sequence: 1536,
+    lr: 1e-3,
+    warmup: 30,
+    seed,
+    ...(threads ? { threads } : {}),
+    evalEvery: 100,
+    checkpointEvery: 50,
+    checkpointDir: join('data', 'checkpoints', 'finetuned'),
+    record: { npc_scripts: npcScriptHashes(npcDir) },
+    log,
+  });
+  log(`fine-tuned: ${JSON.stringify(summary)}`);
+  // The pre-training report travels with the model.
+  if (existsSync(join(pretrained, 'training'))) cpSync(join(pretrained, 'training'), join(staging, 'training'), { recursive: true, force: false, errorOnExist: false });
+  recordCorpusManifests(staging, { general: join(GENERAL_DIR, 'manifest.json'), world: join(WORLD_DIR, 'manifest.json') });
+
+  log('4/5 evaluation beside the untrained twin');
+  const evalLimit = number('eval-limit', values['eval-limit']);
+  const { table } = await evaluateIntoModelDir(staging, { ...(evalLimit ? { limit: evalLimit } : {}), log });
+  console.log(table);
+
+  log('5/5 model card');
+  const minutes = (performance.now() - started) / 60_000;
+  refreshModelCard(staging, 'npm run train:default', [
+    `Whole pipeline (corpora, pre-training, fine-tuning, evaluation) took ${minutes.toFixed(0)} min on the machine that made it (2 CPU cores, shared).`,
+    `General corpus: ${general.totals.bytes} bytes in ${general.totals.passages} passages.`,
+  ]);
+  rmSync(out, { recursive: true, force: true });
+  cpSync(staging, out, { recursive: true });
+  rmSync(staging, { recursive: true, force: true });
+  console.log(JSON.stringify({ trainDefault: { out, minutes: Number(minutes.toFixed(1)), finetune: summary } }));
+} catch (error) {
+  console.error(`train:default: ${(error as Error).message}`);
+  process.exit(1);
+}

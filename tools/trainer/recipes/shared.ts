@@ -1,0 +1,61 @@
+/** Pieces the training recipes share: NPC script fingerprints, evaluation into the model dir, the card. */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { evaluateModel, formatReport, reportJson } from '../../eval/index.ts';
+import { writeModelCard } from '../model-card.ts';
+
+/** Extra text the tokenizer of a fresh model learns from, so NPC names, places and items compress well. */
+export function tokenizerExtraFiles(npcDir = 'assets/npcs', worldMap = 'assets/world/town.json'): string[] {
+  return [...readdirSync(npcDir).filter((f) => f.endsWith('.yaml')).map((f) => join(npcDir, f)), worldMap];
+}
+
+/** sha256 of every NPC script, by file stem: what a model was fine-tuned on. */
+export function npcScriptHashes(npcDir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const file of readdirSync(npcDir).filter((f) => f.endsWith('.yaml') && f !== 'corrections.yaml').sort()) {
+    out[file.replace(/\.yaml$/, '')] = createHash('sha256').update(readFileSync(join(npcDir, file))).digest('hex').slice(0, 16);
+  }
+  return out;
+}
+
+/** The script hashes recorded by the model's latest fine-tuning run, if any. */
+export function trainedScriptHashes(modelDir: string): Record<string, string> | undefined {
+  const config = JSON.parse(readFileSync(join(modelDir, 'config.json'), 'utf8')) as { worldmind?: { training?: { runs?: Array<{ npc_scripts?: Record<string, string> }> } } };
+  const runs = config.worldmind?.training?.runs ?? [];
+  for (let i = runs.length - 1; i >= 0; i--) if (runs[i]!.npc_scripts) return runs[i]!.npc_scripts;
+  return undefined;
+}
+
+/** Evaluates the model on the world test split and keeps the table and JSON in <model>/training/. */
+export async function evaluateIntoModelDir(modelDir: string, options: { limit?: number; log: (line: string) => void }): Promise<{ table: string; json: string }> {
+  const report = await evaluateModel({ model: modelDir, split: 'test', ...(options.limit ? { limit: options.limit } : {}), log: options.log });
+  const table = formatReport(report);
+  const json = reportJson(report);
+  mkdirSync(join(modelDir, 'training'), { recursive: true });
+  writeFileSync(join(modelDir, 'training', 'eval.txt'), `${table.trimEnd()}\n`);
+  writeFileSync(join(modelDir, 'training', 'eval.json'), `${json.trim()}\n`);
+  return { table, json };
+}
+
+/** Keeps the corpus manifests a model was trained on beside it (data/ is not part of a clone). */
+export function recordCorpusManifests(modelDir: string, manifests: { general?: string; world?: string }): void {
+  mkdirSync(join(modelDir, 'training'), { recursive: true });
+  if (manifests.general && existsSync(manifests.general)) writeFileSync(join(modelDir, 'training', 'general-corpus.json'), readFileSync(manifests.general));
+  if (manifests.world && existsSync(manifests.world)) writeFileSync(join(modelDir, 'training', 'world-corpus.json'), readFileSync(manifests.world));
+}
+
+export function refreshModelCard(modelDir: string, command: string, notes: string[]): void {
+  const evalTable = join(modelDir, 'training', 'eval.txt');
+  const evalJson = join(modelDir, 'training', 'eval.json');
+  writeModelCard({
+    modelDir,
+    title: 'Worldmind default NPC model',
+    command,
+    ...(existsSync(evalTable) ? { evalTable: readFileSync(evalTable, 'utf8') } : {}),
+    ...(existsSync(evalJson) ? { evalJson: readFileSync(evalJson, 'utf8') } : {}),
+    generalManifestPath: join(modelDir, 'training', 'general-corpus.json'),
+    worldManifestPath: join(modelDir, 'training', 'world-corpus.json'),
+    notes,
+  });
+}
