@@ -3,7 +3,7 @@
  *                        [--intermediate I] [--batch 8] [--seq 256] [--threads 2] [--rounds 3] [--steps 5]
  *                        [--warmup 2] [--no-torch] [--no-install] [--torch-attention manual|sdpa] [--torch-omp-wait passive|active]
  *                        [--openblas-core auto|Haswell|SkylakeX|...]
- *                        [--no-parity] [--profile] [--timeout 900] [--json]
+ *                        [--no-parity] [--profile] [--ours-nospin] [--timeout 900] [--json]
  *
  * Training throughput of Worldmind's trainer against PyTorch and the machine's limit, in one run on this
  * machine, on one architecture and batch (every position carries loss: the pre-training shape):
@@ -57,6 +57,7 @@ const { values: args } = parseArgs({
     'openblas-core': { type: 'string', default: 'auto' },
     'no-parity': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    'ours-nospin': { type: 'boolean', default: false },
     timeout: { type: 'string', default: '900' },
     json: { type: 'boolean', default: false },
   },
@@ -123,6 +124,7 @@ async function main(): Promise<void> {
   const scratch = mkdtempSync(join(tmpdir(), 'worldmind-bench-train-'));
   let peer: TorchPeer | undefined;
   let ours: OursContender | undefined;
+  let oursNoSpin: OursContender | undefined;
   let roofline: RooflineContender | undefined;
   // Bound the whole run: on overrun, kill the peer and leave with an error.
   const watchdog = setTimeout(() => {
@@ -142,6 +144,7 @@ async function main(): Promise<void> {
     );
 
     ours = new OursContender(work, { threads, seed });
+    if (args['ours-nospin']) oursNoSpin = new OursContender(work, { threads, seed, noSpin: true });
     roofline = new RooflineContender(work, threads);
     if (roofline.graph.flops !== flops.total) throw new Error(`roofline graph counts ${roofline.graph.flops} FLOPs, the model ${flops.total}`);
 
@@ -179,7 +182,7 @@ async function main(): Promise<void> {
     }
 
     const peerTimeout = (count: number) => 120_000 + count * 60_000;
-    const timed = { ours: [] as Timed[], torch: [] as Timed[], roofline: [] as Timed[] };
+    const timed = { ours: [] as Timed[], oursNoSpin: [] as Timed[], torch: [] as Timed[], rooflineSpin: [] as Timed[], rooflineBlock: [] as Timed[] };
     // Every step's loss, warm-up included: both trainers take the same steps on the same batches, so the
     // curves must agree (the whole gradient + AdamW chain, not just the forward).
     const losses = { ours: [] as number[], torch: [] as number[] };
@@ -196,6 +199,7 @@ async function main(): Promise<void> {
     const oursDetail: StepSample[] = [];
     log(`warm-up: ${warmup} step(s) each`);
     await oursSteps(warmup);
+    await oursNoSpin?.steps(warmup);
     if (peer) await torchSteps(warmup);
     await roofline.steps(Math.max(1, warmup));
     for (let r = 0; r < rounds; r++) {
@@ -203,8 +207,11 @@ async function main(): Promise<void> {
       const o = await oursSteps(stepsPerRound);
       oursDetail.push(...o);
       timed.ours.push(...o);
+      if (oursNoSpin) timed.oursNoSpin.push(...(await oursNoSpin.steps(stepsPerRound)));
       if (peer) timed.torch.push(...(await torchSteps(stepsPerRound)));
-      timed.roofline.push(...(await roofline.steps(stepsPerRound)));
+      const rf = await roofline.steps(stepsPerRound);
+      timed.rooflineSpin.push(...rf.spin);
+      timed.rooflineBlock.push(...rf.block);
     }
     await roofline.release();
 
@@ -214,6 +221,7 @@ async function main(): Promise<void> {
       profile = await profileTrainStep(work, ours.params, ours.batches[0]!, { threads, runs: 3, scratchDir: scratch });
     }
     await ours.release();
+    await oursNoSpin?.release();
     peer?.close();
 
     // Summaries: per-step tok/s samples; GFLOP/s at the median.
@@ -230,8 +238,13 @@ async function main(): Promise<void> {
       };
     };
     const oursSummary = summarize(timed.ours);
-    const roofSummary = summarize(timed.roofline);
+    // The ceiling is the better of onnxruntime's two waiting modes on this machine right now.
+    const roofSpin = summarize(timed.rooflineSpin);
+    const roofBlock = summarize(timed.rooflineBlock);
+    const rooflineSpins = roofSpin.step_ms.median <= roofBlock.step_ms.median;
+    const roofSummary = rooflineSpins ? roofSpin : roofBlock;
     const torchSummary = timed.torch.length ? summarize(timed.torch) : null;
+    const noSpinSummary = timed.oursNoSpin.length ? summarize(timed.oursNoSpin) : null;
     const compared = Math.min(losses.ours.length, losses.torch.length);
     const curveDiff = compared ? Math.max(...Array.from({ length: compared }, (_, i) => Math.abs(losses.ours[i]! - losses.torch[i]!))) : Number.NaN;
     if (parity && compared) Object.assign(parity, { curve_steps: compared, curve_max_abs_diff: curveDiff, curve_pass: curveDiff <= 1e-3 });
@@ -263,9 +276,10 @@ async function main(): Promise<void> {
         graph_ms_median: round(spread(oursDetail.map((s) => s.runMs)).median, 1),
         optimizer_ms_median: round(spread(oursDetail.map((s) => s.optMs)).median, 1),
       },
+      ours_nospin: noSpinSummary ? { ...noSpinSummary, roofline_fraction: fraction(noSpinSummary.gflops), vs_torch: torchSummary ? ratio(noSpinSummary.tok_s.median, torchSummary.tok_s.median) : null } : null,
       torch: torchSummary && torchInfo ? { ...torchSummary, roofline_fraction: fraction(torchSummary.gflops), version: torchInfo.torch, attention: torchInfo.attention, omp_wait_policy: ompWait, blas: torchInfo.blas } : null,
       torch_skipped: torchSkipped,
-      roofline: { ...roofSummary, matmuls: roofline.graph.matmuls },
+      roofline: { ...roofSummary, matmuls: roofline.graph.matmuls, ort_spin_wait: rooflineSpins, spin_step_ms_median: roofSpin.step_ms.median, block_step_ms_median: roofBlock.step_ms.median },
       ratios: {
         ours_vs_torch: torchSummary ? ratio(oursSummary.tok_s.median, torchSummary.tok_s.median) : null,
         ours_vs_roofline: ratio(oursSummary.tok_s.median, roofSummary.tok_s.median),
@@ -291,8 +305,9 @@ async function main(): Promise<void> {
         `${versusOurs.toFixed(2)}×`,
       ];
       const rows: (string | number)[][] = [row('ours (onnxruntime + JS AdamW)', oursSummary, result.ours.roofline_fraction, 1)];
+      if (noSpinSummary) rows.push(row('  same, ORT spin-wait off', noSpinSummary, noSpinSummary.gflops / roofSummary.gflops, oursSummary.tok_s.median / noSpinSummary.tok_s.median));
       if (torchSummary && result.torch) rows.push(row(`PyTorch ${result.torch.version} (${result.torch.blas.name})`, torchSummary, result.torch.roofline_fraction, result.ratios.ours_vs_torch!));
-      rows.push(row('roofline (MatMuls only)', roofSummary, 1, result.ratios.ours_vs_roofline));
+      rows.push(row(`roofline (MatMuls only, ORT ${rooflineSpins ? 'spinning' : 'blocking'})`, roofSummary, 1, result.ratios.ours_vs_roofline));
       console.log(
         `\n${args.preset} vocab ${work.arch.vocabSize} (${(totalParams(work.arch) / 1e6).toFixed(2)}M params), batch ${batch} × seq ${sequence} = ${work.tokensPerStep} tokens/step, ` +
           `${threads} threads, ${rounds} rounds × ${stepsPerRound} steps, ${result.gflop_per_step.toFixed(1)} GFLOP/step\n`,

@@ -5,10 +5,8 @@
  */
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import ort from 'onnxruntime-node';
-import { encodeOnnxModel } from '../../model-builder/onnx/serialize.ts';
-import { buildTrainGraph, TRAIN_INPUTS } from '../../trainer/llama-train-graph.ts';
 import type { StepBatch } from '../../trainer/step-runner.ts';
+import { createTrainSession } from './graph-session.ts';
 import type { TrainWorkload } from './workload.ts';
 
 interface TraceEvent {
@@ -45,27 +43,9 @@ export interface StepProfile {
 }
 
 export async function profileTrainStep(work: TrainWorkload, params: ReadonlyMap<string, Float32Array>, batch: StepBatch, options: { threads: number; runs: number; scratchDir: string }): Promise<StepProfile> {
-  const graph = buildTrainGraph(work.arch, batch.shape);
   const prefix = join(options.scratchDir, 'ours-profile');
-  const session = await ort.InferenceSession.create(encodeOnnxModel(graph.graph, { producerName: 'worldmind-trainer' }), {
-    intraOpNumThreads: options.threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-    executionProviders: ['cpu'],
-    enableProfiling: true,
-    profileFilePrefix: prefix,
-  });
-  // Feed every graph input by name: weights from `params`, the rest from the StepBatch field that
-  // TRAIN_INPUTS maps to it (whatever inputs the trainer's graph has grown).
-  const fromBatch = new Map<string, unknown>(Object.entries(TRAIN_INPUTS).map(([field, name]) => [name, (batch as unknown as Record<string, unknown>)[field]]));
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const input of graph.graph.inputs) {
-    const shape = input.shape as number[];
-    const data = params.get(input.name) ?? fromBatch.get(input.name);
-    if (!data) throw new Error(`profile: no value for graph input ${input.name}`);
-    feeds[input.name] = new ort.Tensor(data instanceof BigInt64Array ? 'int64' : 'float32', data as Float32Array | BigInt64Array, shape);
-  }
+  const { session, feeds: feedsFor } = await createTrainSession(work, batch, { threads: options.threads, profilePrefix: prefix });
+  const feeds = feedsFor(params, batch);
   await session.run(feeds); // warm-up, left out below
   for (let i = 0; i < options.runs; i++) await session.run(feeds);
   session.endProfiling();

@@ -192,9 +192,14 @@ export interface RooflineSample {
   sysMs: number;
 }
 
+/**
+ * Runs the roofline graph in two sessions, onnxruntime's intra-op threads spin-waiting between kernels
+ * (its default, and StepRunner's) and blocking instead: which is faster depends on whether the machine
+ * has idle cores, and a ceiling should take the better.
+ */
 export class RooflineContender {
   readonly graph: RooflineGraph;
-  #session?: ort.InferenceSession;
+  #sessions?: Record<'spin' | 'block', ort.InferenceSession>;
   #feeds: Record<string, ort.Tensor> = {};
   #fetches: Record<string, ort.Tensor> = {};
 
@@ -202,18 +207,20 @@ export class RooflineContender {
     this.graph = buildRooflineGraph(work);
   }
 
-  async #ready(): Promise<ort.InferenceSession> {
-    if (this.#session) return this.#session;
-    this.#session = await ort.InferenceSession.create(this.graph.bytes, {
-      executionProviders: ['cpu'],
-      graphOptimizationLevel: 'all',
-      intraOpNumThreads: this.threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      // A chain of bare multiplies (no norms) drifts towards underflow; flushing denormals to zero keeps
-      // every kernel on its fast path whatever the values do.
-      extra: { session: { set_denormal_as_zero: '1' } },
-    });
+  async #ready(): Promise<Record<'spin' | 'block', ort.InferenceSession>> {
+    if (this.#sessions) return this.#sessions;
+    const create = (spin: boolean) =>
+      ort.InferenceSession.create(this.graph.bytes, {
+        executionProviders: ['cpu'],
+        graphOptimizationLevel: 'all',
+        intraOpNumThreads: this.threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        // A chain of bare multiplies (no norms) drifts towards underflow; flushing denormals to zero keeps
+        // every kernel on its fast path whatever the values do.
+        extra: { session: { set_denormal_as_zero: '1', 'intra_op.allow_spinning': spin ? '1' : '0' } },
+      });
+    this.#sessions = { spin: await create(true), block: await create(false) };
     for (const { name, shape } of this.graph.inputs) {
       const data = new Float32Array(size(shape));
       for (let i = 0; i < data.length; i++) data[i] = Math.sin(i) * 0.05;
@@ -221,26 +228,28 @@ export class RooflineContender {
     }
     // Outputs (the weight gradients, as the trainer returns them) go to buffers allocated once.
     for (const { name, shape } of this.graph.outputs) this.#fetches[name] = new ort.Tensor('float32', new Float32Array(size(shape)), shape);
-    return this.#session;
+    return this.#sessions;
   }
 
-  /** Times `count` runs of the graph; each is one step's worth of multiplies. CPU time is the process's (all threads). */
-  async steps(count: number): Promise<RooflineSample[]> {
-    const session = await this.#ready();
-    const out: RooflineSample[] = [];
-    for (let i = 0; i < count; i++) {
-      const cpu0 = process.cpuUsage();
-      const t0 = performance.now();
-      await session.run(this.#feeds, this.#fetches);
-      const ms = performance.now() - t0;
-      const cpu = process.cpuUsage(cpu0);
-      out.push({ ms, cpuMs: (cpu.user + cpu.system) / 1000, sysMs: cpu.system / 1000 });
+  /** Times `count` runs of the graph in each session; each run is one step's multiplies. CPU time is the process's (all threads). */
+  async steps(count: number): Promise<Record<'spin' | 'block', RooflineSample[]>> {
+    const sessions = await this.#ready();
+    const out: Record<'spin' | 'block', RooflineSample[]> = { spin: [], block: [] };
+    for (const mode of ['spin', 'block'] as const) {
+      for (let i = 0; i < count; i++) {
+        const cpu0 = process.cpuUsage();
+        const t0 = performance.now();
+        await sessions[mode].run(this.#feeds, this.#fetches);
+        const ms = performance.now() - t0;
+        const cpu = process.cpuUsage(cpu0);
+        out[mode].push({ ms, cpuMs: (cpu.user + cpu.system) / 1000, sysMs: cpu.system / 1000 });
+      }
     }
     return out;
   }
 
   async release(): Promise<void> {
-    await this.#session?.release();
-    this.#session = undefined;
+    if (this.#sessions) for (const s of Object.values(this.#sessions)) await s.release();
+    this.#sessions = undefined;
   }
 }
