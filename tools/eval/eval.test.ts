@@ -126,7 +126,8 @@ describe('evaluateModel on a tiny model', () => {
       const cached = await replyLosses(model, text, picked);
       for (const [i, sample] of picked.entries()) {
         const { prefix, rest, completion } = sampleTokens(text, sample);
-        expect(text.tokenizer.decode(completion, { skipSpecialTokens: false })).toBe(`${sample.reply}<|im_end|>`);
+        // The reply as the grammar emits it: speech, then the call with no space, then end of turn.
+        expect(text.tokenizer.decode(completion, { skipSpecialTokens: false })).toBe(`${sample.speech.trim()}${formatActionCall(sample.action)}<|im_end|>`);
         const ids = [...prefix, ...rest, ...completion];
         const step = await model.step({
           batchSize: 1,

@@ -5,10 +5,12 @@
  * A sample's tokens are exactly what the server would feed: the prompt is rendered with the model's chat
  * template (`renderChat`, generation prompt on), the persona block (the first system message — the
  * engine's shared prefix) is tokenized on its own as the engine does, then the rest of the prompt; the
- * completion is the rest of the full conversation rendered with the assistant reply (the reply and its
- * end-of-turn marker, cut after that marker: the template's trailing newline is never generated).
+ * completion is the reply as the grammar-constrained decoder emits it (`replyTokenIds`: the speech, the
+ * "[" opener token, the call as the grammar spells it, end of turn) — the trainer's targets exactly.
  * Only the completion tokens are scored. The persona's KV is computed once per NPC and reused.
  */
+import { replyTokenIds } from '../../server/src/npc/action-grammar.ts';
+import { actionBody } from '../../server/src/npc/action-syntax.ts';
 import type { DecoderModel, KvCache, ModelText } from '../../server/src/inference/model/index.ts';
 import { renderChat } from '../../server/src/inference/model/index.ts';
 import type { WorldSample } from '../corpus/sample.ts';
@@ -39,11 +41,8 @@ export function renderPrompt(text: ModelText, sample: Pick<WorldSample, 'message
 
 export function sampleTokens(text: ModelText, sample: WorldSample): SampleTokens {
   const { prompt, sharedPrefix } = renderPrompt(text, sample);
-  const full = renderChat(text, [...sample.messages, { role: 'assistant', content: sample.reply }], { addGenerationPrompt: false });
-  if (!full.startsWith(prompt)) throw new SampleRenderError(`sample ${sample.id}: the chat template does not render the prompt as a prefix of the full conversation`);
-  const completion = text.tokenizer.encode(full.slice(prompt.length));
-  const eosAt = completion.findIndex((id) => text.specialTokens.eos.includes(id));
-  if (eosAt >= 0) completion.length = eosAt + 1;
+  // The reply as the grammar-constrained decoder emits it (the trainer's targets are the same tokens).
+  const completion = replyTokenIds(text.tokenizer, sample.speech, actionBody(sample.action), text.specialTokens.eos[0]!);
   return {
     prefix: sharedPrefix ? text.tokenizer.encode(sharedPrefix) : [],
     rest: text.tokenizer.encode(prompt.slice(sharedPrefix.length)),

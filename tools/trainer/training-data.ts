@@ -6,6 +6,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { renderChat, type ModelText } from '../../server/src/inference/model/index.ts';
+import { replyTokenIds } from '../../server/src/npc/action-grammar.ts';
+import { actionBody } from '../../server/src/npc/action-syntax.ts';
 import { parseSamples, type WorldSample } from '../corpus/sample.ts';
 import type { DialogueExample } from './batches.ts';
 
@@ -43,22 +45,14 @@ export function readWorldSamples(path: string): WorldSample[] {
 
 /**
  * A sample as prompt ids (everything up to the assistant's turn, as the server submits it) and completion
- * ids (the reply through the end-of-turn marker, as the engine generates it). Tokenized separately, the
- * way serving sees them: the engine encodes the prompt, then samples the completion token by token.
+ * ids: the reply exactly as the grammar-constrained decoder emits it (`replyTokenIds`: speech, the "["
+ * opener, the call, end of turn).
  */
-export function dialogueExample(text: ModelText, sample: Pick<WorldSample, 'messages' | 'reply'>): DialogueExample {
+export function dialogueExample(text: ModelText, sample: Pick<WorldSample, 'messages' | 'speech' | 'action'>): DialogueExample {
   const prompt = renderChat(text, sample.messages, { addGenerationPrompt: true });
-  const full = renderChat(text, [...sample.messages, { role: 'assistant', content: sample.reply }], { addGenerationPrompt: false });
-  if (!full.startsWith(prompt)) throw new Error('the chat template does not render the assistant turn after the generation prompt');
-  let completion = full.slice(prompt.length);
-  // Stop at the end-of-turn marker: generation ends there.
-  const endMarker = text.tokenizer.idToToken(text.specialTokens.eos[0]!);
-  if (endMarker) {
-    const at = completion.indexOf(endMarker);
-    if (at >= 0) completion = completion.slice(0, at + endMarker.length);
-  }
+  const completion = replyTokenIds(text.tokenizer, sample.speech, actionBody(sample.action), text.specialTokens.eos[0]!);
   const promptIds = text.tokenizer.encode(prompt);
-  const example: DialogueExample = { prompt: promptIds, completion: text.tokenizer.encode(completion) };
+  const example: DialogueExample = { prompt: promptIds, completion };
   // The persona message is the shared prefix the server caches; training computes it once per packed row.
   const first = sample.messages[0];
   if (first?.role === 'system' && sample.messages.length > 1) {
