@@ -289,7 +289,7 @@ async function main(): Promise<void> {
         roofline_50pct: oursSummary.gflops / roofSummary.gflops >= 0.5,
         torch_1x: torchSummary ? oursSummary.tok_s.median >= torchSummary.tok_s.median : null,
       },
-      ...(profile ? { profile: { run_ms: round(profile.runMs, 1), kernel_ms: round(profile.kernelMs, 1), by_op: profile.byOp.slice(0, 12).map((o) => ({ ...o, ms: round(o.ms, 1), share: round(o.share, 3) })) } } : {}),
+      ...(profile ? { profile: { run_ms: round(profile.runMs, 1), kernel_ms: round(profile.kernelMs, 1), by_part: profile.byPart.map((o) => ({ ...o, ms: round(o.ms, 1), share: round(o.share, 3) })), by_op: profile.byOp.slice(0, 12).map((o) => ({ ...o, ms: round(o.ms, 1), share: round(o.share, 3) })) } } : {}),
     };
 
     if (!args.json) {
@@ -323,6 +323,8 @@ async function main(): Promise<void> {
       console.log(`goals: ≥ 50% of roofline ${goal(result.goals.roofline_50pct)} (${(result.ours.roofline_fraction * 100).toFixed(0)}%), ≥ 1.0× PyTorch ${goal(result.goals.torch_1x)}${result.ratios.ours_vs_torch !== null ? ` (${result.ratios.ours_vs_torch.toFixed(2)}×)` : ''}`);
       if (profile) {
         console.log(`\nprofile of our graph: ${profile.runMs.toFixed(0)} ms per run, ${profile.kernelMs.toFixed(0)} ms in ${profile.nodes} kernels`);
+        console.log(table(['part of the step', 'ms/run', 'share', 'nodes'], profile.byPart.map((o) => [o.op, o.ms.toFixed(1), `${(o.share * 100).toFixed(1)}%`, o.count])));
+        console.log('');
         console.log(table(['op', 'ms/run', 'share', 'nodes'], profile.byOp.slice(0, 12).map((o) => [o.op, o.ms.toFixed(1), `${(o.share * 100).toFixed(1)}%`, o.count])));
         console.log('\ntop nodes:');
         console.log(table(['node', 'op', 'ms/run', 'share', 'input shapes'], profile.topNodes.map((n) => [n.node, n.op, n.ms.toFixed(1), `${(n.share * 100).toFixed(1)}%`, n.shapes])));

@@ -39,7 +39,25 @@ export interface StepProfile {
   kernelMs: number;
   nodes: number;
   byOp: OpCost[];
+  /** Kernel time by where in the model and whether it is a matrix multiply. */
+  byPart: OpCost[];
   topNodes: NodeCost[];
+}
+
+const MATMULS = new Set(['MatMul', 'FusedMatMul', 'Gemm']);
+
+/**
+ * Which part of the step a kernel belongs to, from its tensor shapes: the LM head and loss touch [·,V]
+ * tensors, attention's core touches [·,S,S] scores; everything else is the linears and the per-token
+ * element-wise work (norms, RoPE, SwiGLU, residuals, embedding gather/scatter).
+ */
+function partOf(op: string, shapes: number[][], work: TrainWorkload): string {
+  const { vocabSize: V } = work.arch;
+  const S = work.sequence;
+  const kind = MATMULS.has(op) ? 'matmul' : 'other ops';
+  if (shapes.some((s) => s.length === 2 && (s[1] === V || s[0] === V))) return `LM head + loss: ${kind}`;
+  if (shapes.some((s) => s.length >= 2 && s.at(-1) === S && s.at(-2) === S)) return `attention S×S: ${kind}`;
+  return `linears, norms, RoPE, SwiGLU: ${kind}`;
 }
 
 export async function profileTrainStep(work: TrainWorkload, params: ReadonlyMap<string, Float32Array>, batch: StepBatch, options: { threads: number; runs: number; scratchDir: string }): Promise<StepProfile> {
@@ -65,6 +83,7 @@ export async function profileTrainStep(work: TrainWorkload, params: ReadonlyMap<
   const total = kernels.reduce((n, e) => n + e.dur, 0);
   const byOp = new Map<string, { us: number; count: number }>();
   const byNode = new Map<string, { us: number; op: string; shapes: string }>();
+  const byPart = new Map<string, { us: number; count: number }>();
   for (const e of kernels) {
     const op = e.args?.op_name ?? '?';
     const o = byOp.get(op) ?? { us: 0, count: 0 };
@@ -76,12 +95,19 @@ export async function profileTrainStep(work: TrainWorkload, params: ReadonlyMap<
     const n = byNode.get(node) ?? { us: 0, op, shapes };
     n.us += e.dur;
     byNode.set(node, n);
+    const tensors = [...(e.args?.input_type_shape ?? []), ...(e.args?.output_type_shape ?? [])].map((t) => Object.values(t)[0] ?? []);
+    const part = partOf(op, tensors, work);
+    const p = byPart.get(part) ?? { us: 0, count: 0 };
+    p.us += e.dur;
+    p.count++;
+    byPart.set(part, p);
   }
   return {
     runMs: perRun(runs.reduce((n, e) => n + e.dur, 0)),
     kernelMs: perRun(total),
     nodes: byNode.size,
     byOp: [...byOp].map(([op, o]) => ({ op, ms: perRun(o.us), share: o.us / total, count: Math.round(o.count / Math.max(1, runs.length)) })).sort((a, b) => b.ms - a.ms),
+    byPart: [...byPart].map(([op, o]) => ({ op, ms: perRun(o.us), share: o.us / total, count: Math.round(o.count / Math.max(1, runs.length)) })).sort((a, b) => b.ms - a.ms),
     topNodes: [...byNode].map(([node, n]) => ({ node, op: n.op, ms: perRun(n.us), share: n.us / total, shapes: n.shapes })).sort((a, b) => b.ms - a.ms).slice(0, 15),
   };
 }
