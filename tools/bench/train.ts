@@ -121,19 +121,28 @@ interface Timed {
 }
 
 async function main(): Promise<void> {
+  // The one-off install (if any) comes before the clock starts: it has its own 15-minute bound.
+  let torchSkipped: string | null = null;
+  if (args['no-torch']) torchSkipped = 'PyTorch peer skipped (--no-torch).';
+  else {
+    torchSkipped = ensureTorch(log, !args['no-install']);
+    if (torchSkipped) log(torchSkipped);
+  }
   const scratch = mkdtempSync(join(tmpdir(), 'worldmind-bench-train-'));
   let peer: TorchPeer | undefined;
   let ours: OursContender | undefined;
   let oursNoSpin: OursContender | undefined;
   let roofline: RooflineContender | undefined;
-  // Bound the whole run: on overrun, kill the peer and leave with an error.
-  const watchdog = setTimeout(() => {
-    log(`gave up after --timeout ${timeoutS} s`);
+  const abandon = (why: string, code: number) => {
+    log(why);
     peer?.close();
     rmSync(scratch, { recursive: true, force: true });
-    process.exit(1);
-  }, timeoutS * 1000);
+    process.exit(code);
+  };
+  // Bound the whole run, and leave no child behind on Ctrl-C or a kill.
+  const watchdog = setTimeout(() => abandon(`gave up after --timeout ${timeoutS} s`, 1), timeoutS * 1000);
   watchdog.unref();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => abandon(`stopped by ${signal}`, 130));
   try {
     const flops = stepFlops(work);
     const hd = headDimOf(work.arch);
@@ -149,12 +158,6 @@ async function main(): Promise<void> {
     if (roofline.graph.flops !== flops.total) throw new Error(`roofline graph counts ${roofline.graph.flops} FLOPs, the model ${flops.total}`);
 
     let torchInfo: TorchInfo | undefined;
-    let torchSkipped: string | null = null;
-    if (args['no-torch']) torchSkipped = 'PyTorch peer skipped (--no-torch).';
-    else {
-      torchSkipped = ensureTorch(log, !args['no-install']);
-      if (torchSkipped) log(torchSkipped);
-    }
     if (!torchSkipped) {
       const manifest = writePeerInputs(scratch, work, ours.params, ours.batches);
       peer = new TorchPeer(manifest, threads, args['torch-attention'] as 'manual' | 'sdpa', ompWait, args['openblas-core']!);
