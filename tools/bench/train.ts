@@ -96,6 +96,7 @@ try {
 }
 const batch = need('batch', args.batch);
 const sequence = need('seq', args.seq);
+if (sequence > arch!.maxPositionEmbeddings) fail(`--seq ${sequence} exceeds the ${args.preset} preset's ${arch!.maxPositionEmbeddings} positions`);
 const work: TrainWorkload = { arch: arch!, batch, sequence, tokensPerStep: batch * sequence };
 const threads = need('threads', args.threads);
 const rounds = need('rounds', args.rounds);
@@ -317,6 +318,13 @@ async function main(): Promise<void> {
       );
       console.log(table(['contender', 'tok/s median [min–max]', 'step ms', 'CPU ms/step', 'GFLOP/s', 'of roofline', 'ours ÷ it'], rows));
       if (torchSkipped) console.log(`\n${torchSkipped}`);
+      if (result.torch) {
+        const b = result.torch.blas;
+        console.log(
+          `\nPyTorch ${result.torch.version}: BLAS ${b.name}${b.config ? ` — ${b.config.replace(/\s+/g, ' ')}, ${b.core} kernels (${args['openblas-core'] === 'auto' ? 'autodetected' : '--openblas-core'})` : ''}; ` +
+            `${b.matmul_1024_gflops} GFLOP/s on a 1024² matmul; ${result.torch.attention} attention; OMP_WAIT_POLICY=${result.torch.omp_wait_policy}`,
+        );
+      }
       console.log(`\nours: graph ${result.ours.graph_ms_median} ms + AdamW ${result.ours.optimizer_ms_median} ms per step (medians)`);
       if (parity) {
         console.log(`parity: initial loss ours ${parity.ours_loss.toFixed(6)} vs torch ${parity.torch_loss.toFixed(6)}, |Δ| ${parity.abs_diff.toExponential(2)} — ${parity.pass ? 'pass' : 'FAIL'}`);
