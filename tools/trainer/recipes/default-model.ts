@@ -123,7 +123,9 @@ try {
   log('5/5 model card');
   const minutes = (performance.now() - started) / 60_000;
   refreshModelCard(staging, 'npm run train:default', [
-    `Whole pipeline (corpora, pre-training, fine-tuning, evaluation) took ${minutes.toFixed(0)} min on the machine that made it (2 CPU cores, shared).`,
+    values['skip-pretrain'] && pretrainedDone
+      ? `Fine-tuning and evaluation took ${minutes.toFixed(0)} min on the machine that made it (2 CPU cores, shared with other work); pre-training was an earlier invocation (see the runs table for its wall time).`
+      : `Whole pipeline (corpora, pre-training, fine-tuning, evaluation) took ${minutes.toFixed(0)} min on the machine that made it (2 CPU cores, shared with other work).`,
     `General corpus: ${general.totals.bytes} bytes in ${general.totals.passages} passages.`,
   ]);
   rmSync(out, { recursive: true, force: true });
