@@ -9,17 +9,22 @@
  * machine, on one architecture and batch (every position carries loss: the pre-training shape):
  *
  * - ours: full optimizer steps — StepRunner.run (forward + backward graph in onnxruntime) + AdamW in JS;
- * - torch: the same Llama in PyTorch (tools/bench/train/torch_llama.py, Debian's python3-torch on OpenBLAS),
- *   float32, forward + backward + grad clipping + AdamW, started from the same weights on the same tokens;
- * - roofline: only the step's matrix multiplies (forward and backward, at the exact shapes) in onnxruntime.
+ * - torch: the same Llama in PyTorch (tools/bench/train/torch_llama.py, Debian's python3-torch on OpenBLAS,
+ *   installed on demand when root), float32, forward + backward + grad clipping + AdamW, started from the
+ *   same weights on the same tokens;
+ * - roofline: only the step's matrix multiplies (forward and backward, exact shapes, chained along the
+ *   step's data flow) in onnxruntime, the better of its spinning and blocking thread pools.
+ * - with --ours-nospin, also our graph with onnxruntime's spin-wait off (an option StepRunner lacks).
  *
  * All get the same intra-op thread count. The contenders run interleaved in rounds (ours, torch, roofline,
  * repeat), each round a few timed steps after warm-up, so a noisy shared machine hits them alike; the table
  * shows medians over all timed steps with min–max, and the ratios come from the same run. tok/s counts
- * loss-carrying tokens (batch × seq) per second of optimizer step. GFLOP/s counts the model's forward +
- * backward FLOPs (6 × tokens × matmul weights + attention's dense S×S products; the same count for every
- * contender, so it is tok/s in other units). Before timing, both trainers compute the loss on the same
- * weights and batch (parity check, |Δ| ≤ 1e-4). Prints a table, then one JSON line (with --json: only it).
+ * loss-carrying tokens (batch × seq) per second of optimizer step; CPU ms/step is the process's CPU time
+ * (all threads) per step, which shows spin-waiting. GFLOP/s counts the model's forward + backward FLOPs
+ * (6 × tokens × matmul weights + attention's dense S×S products; the same count for every contender, so it
+ * is tok/s in other units). Both trainers compute the loss on the same weights and batch before timing
+ * (|Δ| ≤ 1e-4), and their loss curves over every step must agree (|Δ| ≤ 1e-3). --profile adds where our
+ * graph's kernel time goes. Prints a table, then one JSON line (with --json: only the line).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,7 +37,7 @@ import { OursContender, type StepSample } from './train/ours.ts';
 import { profileTrainStep, type StepProfile } from './train/profile.ts';
 import { RooflineContender } from './train/roofline.ts';
 import { ensureTorch, TorchPeer, writePeerInputs, type TorchInfo } from './train/torch-peer.ts';
-import { makeArchitecture, makeBatch, matmulParams, stepFlops, totalParams, type TrainWorkload } from './train/workload.ts';
+import { makeArchitecture, matmulParams, stepFlops, totalParams, type TrainWorkload } from './train/workload.ts';
 
 const { values: args } = parseArgs({
   options: {
