@@ -60,7 +60,16 @@ export class PendingTalk implements TalkTurn {
     if (this.#done) return;
     this.#finish();
     const firstChunkMs = (Number.isNaN(this.#firstChunkAt) ? performance.now() : this.#firstChunkAt) - this.#sentAt;
-    this.#resolve({ turnId: message.turnId, text: message.text, action: message.action, finishReason: message.finishReason, firstChunkMs });
+    this.#resolve({
+      turnId: message.turnId,
+      text: message.text,
+      action: message.action,
+      finishReason: message.finishReason,
+      firstChunkMs,
+      ...(message.tokens !== undefined ? { tokens: message.tokens } : {}),
+      ...(message.ttftMs !== undefined ? { ttftMs: message.ttftMs } : {}),
+      ...(message.durationMs !== undefined ? { durationMs: message.durationMs } : {}),
+    });
   }
 
   rejected(error: ErrorReply): void {

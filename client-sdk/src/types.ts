@@ -71,6 +71,12 @@ export interface TalkResult {
   finishReason: TalkFinishReason;
   /** ms from sending the line to the first chunk of the reply. */
   firstChunkMs: number;
+  /** Tokens the model generated (0 for a scripted fallback line), when the server reports it. */
+  tokens?: number;
+  /** Server-side ms from the start of the turn to its first text, when reported. */
+  ttftMs?: number;
+  /** Server-side ms the whole turn took, when reported. */
+  durationMs?: number;
 }
 
 /** A conversation turn in progress: iterate for text chunks, await `result` for the end. */

@@ -84,6 +84,8 @@ export interface WorldClientOptions {
 export interface NetworkStats {
   bytesReceived: number;
   framesReceived: number;
+  /** State patches among the frames (the room's patch rate, seen from here). */
+  patchesReceived: number;
 }
 
 export class WorldClientError extends Error {
@@ -118,7 +120,7 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
   readonly avatars = new Map<string, AvatarInfo>();
   readonly npcs = new Map<string, NpcInfo>();
   welcome: WelcomeInfo | undefined;
-  readonly network: NetworkStats = { bytesReceived: 0, framesReceived: 0 };
+  readonly network: NetworkStats = { bytesReceived: 0, framesReceived: 0, patchesReceived: 0 };
   readonly #talks = new Map<string, PendingTalk>();
   #talkCounter = 0;
   #talkTimeouts = { startTimeoutMs: 15_000, turnTimeoutMs: 120_000 };
@@ -297,6 +299,22 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
     });
   }
 
+  /** Round-trip time to the room in ms (a protocol ping); rejects after `timeoutMs`. */
+  ping(timeoutMs = 5_000): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new WorldClientError(`no pong within ${timeoutMs} ms`, 'timeout')), timeoutMs);
+      try {
+        this.#room.ping((ms) => {
+          clearTimeout(timer);
+          resolve(ms);
+        });
+      } catch (err) {
+        clearTimeout(timer);
+        reject(new WorldClientError(`cannot ping: ${(err as Error).message}`, 'disconnected'));
+      }
+    });
+  }
+
   /** Leave the world for good. */
   async leave(): Promise<void> {
     if (this.#left) return;
@@ -322,9 +340,10 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
       const data = event.data;
       this.network.bytesReceived += data.byteLength;
       this.network.framesReceived++;
-      if (!replicate && data.byteLength > 0) {
+      if (data.byteLength > 0) {
         const code = new Uint8Array(data, 0, 1)[0]! & PROTOCOL_CODE_MASK;
-        if (code === Protocol.ROOM_STATE || code === Protocol.ROOM_STATE_PATCH) return;
+        if (code === Protocol.ROOM_STATE_PATCH) this.network.patchesReceived++;
+        if (!replicate && (code === Protocol.ROOM_STATE || code === Protocol.ROOM_STATE_PATCH)) return;
       }
       dispatch(event);
     };

@@ -54,6 +54,7 @@ export const ConfigSchema = z.object({
   GAME_MINUTES_PER_SECOND: num(0, 1440).default(1).describe('game clock speed for NPC schedules (1 = a game day every 24 minutes)'),
   GAME_START_TIME: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM').default('08:00').describe('game time of day when the server starts'),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional().describe('when set, /metrics and /monitor require it (Authorization: Bearer <token>, or HTTP basic auth with it as the password)'),
+  STUDIO_ENABLED: bool.default(false).describe('serve the designer view at /studio (every turn\'s prompt, lore, memory and action, and replays; with ADMIN_TOKEN set it requires it): keep it off in public deployments'),
   MONITOR_ENABLED: bool.default(false).describe('serve the @colyseus/monitor room inspector at /monitor (it can kick players: keep it off in public deployments)'),
   AUTH_SECRET: z.string().min(32, 'must be at least 32 characters (e.g. `openssl rand -base64 48`)').optional().describe('secret that signs session tokens (HS256); a development secret is used when unset, which NODE_ENV=production refuses'),
   AUTH_TOKEN_TTL_S: int(30, 7 * 86_400).default(900).describe('lifetime of a session token in seconds (a guest SDK signs in again with its device secret)'),

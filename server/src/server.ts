@@ -16,6 +16,7 @@ import { closeMatchmaking, CorsPolicy } from './http-surface.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type ServerMetrics } from './observability/metrics.ts';
 import { checkUwsBinding, createTransport } from './transport.ts';
+import { mountWebClient } from './web-client.ts';
 import { startNpcSystem, type NpcSystem } from './npc/npc-system.ts';
 import { WorldStore } from './persistence/store.ts';
 import { PathGrid } from './world/pathfinding.ts';
@@ -98,6 +99,8 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   mountAuthRoutes(transport.app, { accounts, sessions, config, cors, log: log.child({ module: 'auth' }) });
   transport.adminToken = config.ADMIN_TOKEN;
   mountHttpRoutes(transport, metrics, log, config.ADMIN_TOKEN);
+  // The browser client (/, /assets/*, /world/map.json) and, when enabled, the designer view (/studio).
+  mountWebClient(transport.app, { map, studioEnabled: config.STUDIO_ENABLED, adminToken: config.ADMIN_TOKEN, log: log.child({ module: 'web' }) });
 
   await server.listen(config.PORT, config.HOST);
   const port = transport.boundPort;

@@ -129,6 +129,12 @@ export interface NpcTurnEnd {
   /** The action the room executed, or null (none chosen, or refused by the room). */
   action: NpcActionCall | null;
   finishReason: TalkFinishReason;
+  /** Tokens the model generated for the turn (0 for a scripted fallback line). */
+  tokens?: number;
+  /** Server-side ms from the start of the turn to the first released text. */
+  ttftMs?: number;
+  /** Server-side ms from the start of the turn to its end. */
+  durationMs?: number;
 }
 
 /** Acknowledges a stored `rate_turn`. */
@@ -162,4 +168,8 @@ export interface WelcomeInfo {
   walkSpeed: number;
   runSpeed: number;
   tickRate: number;
+  /** How close (world units) a player must be to talk to an NPC. */
+  talkRange?: number;
+  /** State patches per second the room sends. */
+  patchRate?: number;
 }

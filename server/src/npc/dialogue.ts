@@ -77,6 +77,8 @@ export interface TurnOutcome {
   /** ms from the start of the turn to the first released speech text. */
   ttftMs: number;
   tokens: number;
+  /** ms from the start of the turn to its end. */
+  durationMs: number;
 }
 
 export interface TurnHandle {
@@ -186,7 +188,7 @@ export class NpcDialogue {
       } catch (error) {
         if (error instanceof EngineError && error.code === 'aborted') {
           queue.end();
-          return { turnId, speech: spoken, action: null, finishReason: 'cancelled', ttftMs: Number.NaN, tokens };
+          return { turnId, speech: spoken, action: null, finishReason: 'cancelled', ttftMs: Number.NaN, tokens, durationMs: performance.now() - startedAt };
         }
         // Overloaded, too slow, worker died…: the NPC says a scripted line instead of going silent.
         const line = pickFallback(request.script, seed);
@@ -224,7 +226,7 @@ export class NpcDialogue {
         action,
         finishReason,
       });
-      return { turnId, speech: speechText, action, finishReason, ttftMs: (Number.isNaN(firstAt) ? performance.now() : firstAt) - startedAt, tokens };
+      return { turnId, speech: speechText, action, finishReason, ttftMs: (Number.isNaN(firstAt) ? performance.now() : firstAt) - startedAt, tokens, durationMs: performance.now() - startedAt };
     })();
     outcome.catch((err: unknown) => {
       queue.end();

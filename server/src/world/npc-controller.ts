@@ -136,7 +136,15 @@ export class NpcController {
       agent.endTalk(Date.now());
       const executed = outcome.action ? this.#execute(agent, outcome.action, client.sessionId, player) : null;
       this.#record(npcId, outcome, executed);
-      const end: NpcTurnEnd = { ...base, text: outcome.speech, action: executed, finishReason: outcome.finishReason };
+      const end: NpcTurnEnd = {
+        ...base,
+        text: outcome.speech,
+        action: executed,
+        finishReason: outcome.finishReason,
+        tokens: outcome.tokens,
+        ...(Number.isFinite(outcome.ttftMs) ? { ttftMs: Math.round(outcome.ttftMs) } : {}),
+        durationMs: Math.round(outcome.durationMs),
+      };
       deps.client(client.sessionId)?.send(ServerMessage.NpcTurnEnd, end);
     } catch (error) {
       deps.log.error({ err: error, npcId, sessionId: client.sessionId }, 'NPC turn failed');

@@ -214,6 +214,8 @@ export class WorldRoom extends Room<{ state: WorldState }> {
       walkSpeed: config.WALK_SPEED,
       runSpeed: config.RUN_SPEED,
       tickRate: config.TICK_RATE,
+      talkRange: config.TALK_RANGE,
+      patchRate: 1000 / config.PATCH_RATE_MS,
     };
     client.send(ServerMessage.Welcome, welcome);
     this.#log.debug({ sessionId: client.sessionId, accountId: claims.accountId, name, clients: this.clients.length }, 'player joined');
