@@ -122,11 +122,12 @@ def blas_info():
     b = torch.randn(1024, 1024)
     for _ in range(3):
         a @ b
-    n = 10
-    t0 = time.perf_counter()
-    for _ in range(n):
+    best = float("inf")
+    for _ in range(10):  # the best of ten: a shared machine only ever slows a run down
+        t0 = time.perf_counter()
         a @ b
-    gflops = 2 * 1024**3 * n / (time.perf_counter() - t0) / 1e9
+        best = min(best, time.perf_counter() - t0)
+    gflops = 2 * 1024**3 / best / 1e9
     libs = set()
     with open("/proc/self/maps") as maps:
         for line in maps:
