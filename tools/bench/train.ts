@@ -294,6 +294,9 @@ async function main(): Promise<void> {
         ours_vs_roofline: ratio(oursSummary.tok_s.median, roofSummary.tok_s.median),
       },
       parity,
+      // A contender above the ceiling, or one whose steps spread by more than 1.5×, means the machine's
+      // other load moved during the run: the ratios are then weak evidence.
+      noisy: [oursSummary, torchSummary, roofSummary].some((x) => x && x.tok_s.max / x.tok_s.min > 1.5) || oursSummary.gflops > roofSummary.gflops || (torchSummary?.gflops ?? 0) > roofSummary.gflops,
       goals: {
         roofline_50pct: oursSummary.gflops / roofSummary.gflops >= 0.5,
         torch_1x: torchSummary ? oursSummary.tok_s.median >= torchSummary.tok_s.median : null,
@@ -335,6 +338,7 @@ async function main(): Promise<void> {
         console.log(`parity: initial loss ours ${parity.ours_loss.toFixed(6)} vs torch ${parity.torch_loss.toFixed(6)}, |Δ| ${parity.abs_diff.toExponential(2)} — ${parity.pass ? 'pass' : 'FAIL'}`);
         if (parity.curve_steps) console.log(`        loss curves over ${parity.curve_steps} AdamW steps on the same batches: max |Δ| ${parity.curve_max_abs_diff!.toExponential(2)} — ${parity.curve_pass ? 'pass' : 'FAIL'} (≤ 1e-3)`);
       }
+      if (result.noisy) console.log('note: noisy run (a contender beat the roofline or its steps spread by > 1.5×): the machine was busy; compare ratios over several runs or add --rounds.');
       const goal = (ok: boolean | null) => (ok === null ? 'n/a' : ok ? 'met' : 'NOT met');
       console.log(`goals: ≥ 50% of roofline ${goal(result.goals.roofline_50pct)} (${(result.ours.roofline_fraction * 100).toFixed(0)}%), ≥ 1.0× PyTorch ${goal(result.goals.torch_1x)}${result.ratios.ours_vs_torch !== null ? ` (${result.ratios.ours_vs_torch.toFixed(2)}×)` : ''}`);
       if (profile) {
