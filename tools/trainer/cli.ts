@@ -20,7 +20,8 @@ const USAGE = `usage: npm run train -- --out <dir> [--from <model dir> | --prese
   --lr X --min-lr X --warmup N --weight-decay X --clip X --seed N --threads N
   --eval-every N --checkpoint-every N --checkpoint-dir <dir> --resume --max-seconds N --stop-at N
   --extra-samples a.jsonl,b.jsonl   more dialogue samples (e.g. feedback) appended to train.jsonl
-  --providers cuda,cpu      onnxruntime execution providers`;
+  --providers cuda,cpu      onnxruntime execution providers
+  --spin-wait               let onnxruntime threads spin between kernels (faster on an otherwise idle machine)`;
 
 function fail(problem: string): never {
   console.error(`train: ${problem}`);
@@ -60,6 +61,7 @@ const { values } = parseArgs({
     'extra-samples': { type: 'string' },
     'tokenizer-bytes': { type: 'string' },
     providers: { type: 'string' },
+    'spin-wait': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
@@ -132,6 +134,7 @@ const options: TrainOptions = {
   ...(values['tokenizer-bytes'] ? { tokenizerBytes: int('tokenizer-bytes', values['tokenizer-bytes']) } : {}),
   tokenizerExtraFiles: tokenizerExtraFiles(),
   ...(values.providers ? { providers: values.providers.split(',') } : {}),
+  ...(values['spin-wait'] ? { spinWait: true } : {}),
 };
 
 try {

@@ -57,11 +57,17 @@ export class AdamW {
       const m = this.state.m.get(name)!;
       const v = this.state.v.get(name)!;
       const shrink = decay ? 1 - lr * weightDecay : 1;
+      const keep1 = beta1;
+      const take1 = 1 - beta1;
+      const keep2 = beta2;
+      const take2 = 1 - beta2;
+      const step1 = lr / correction1;
+      const inverseCorrection2 = 1 / correction2;
       for (let i = 0; i < p.length; i++) {
         const gi = g[i]! * clip;
-        const mi = (m[i] = beta1 * m[i]! + (1 - beta1) * gi);
-        const vi = (v[i] = beta2 * v[i]! + (1 - beta2) * gi * gi);
-        p[i] = p[i]! * shrink - (lr * (mi / correction1)) / (Math.sqrt(vi / correction2) + eps);
+        const mi = (m[i] = keep1 * m[i]! + take1 * gi);
+        const vi = (v[i] = keep2 * v[i]! + take2 * gi * gi);
+        p[i] = p[i]! * shrink - (step1 * mi) / (Math.sqrt(vi * inverseCorrection2) + eps);
       }
     }
     return norm;

@@ -62,6 +62,7 @@ export interface TrainOptions {
   /** Recorded with the run in config.json (e.g. the NPC script hashes it trained on). */
   record?: Record<string, unknown>;
   providers?: string[];
+  spinWait?: boolean;
   onProgress?: (event: ProgressEvent) => void;
   log?: (line: string) => void;
 }
@@ -182,6 +183,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       ...(options.maxSeconds !== undefined ? { maxSeconds: options.maxSeconds } : {}),
       ...(options.stopAtStep !== undefined ? { stopAtStep: options.stopAtStep } : {}),
       ...(options.providers ? { providers: options.providers } : {}),
+      ...(options.spinWait ? { spinWait: true } : {}),
     },
     runConfig,
     params,

@@ -26,6 +26,8 @@ export interface LoopConfig {
   /** Stop after this step (a checkpoint is written there when checkpointing is on); the schedule still assumes `steps`. */
   stopAtStep?: number;
   providers?: string[];
+  /** onnxruntime intra-op threads spin between kernels (default off: see StepRunnerOptions.spinWait). */
+  spinWait?: boolean;
 }
 
 export interface ProgressEvent {
@@ -72,8 +74,9 @@ const NO_DECAY = /(layernorm|norm)\.weight$/;
 
 export async function trainLoop<Config>(input: LoopInput<Config>): Promise<LoopResult> {
   const { arch, config, params, trainable, source } = input;
-  const runner = new StepRunner(arch, { threads: config.threads, ...(config.lora ? { lora: config.lora } : {}), ...(config.providers ? { providers: config.providers } : {}) });
-  const validRunner = input.valid?.length ? new StepRunner(arch, { threads: config.threads, forwardOnly: true, ...(config.lora ? { lora: config.lora } : {}) }) : undefined;
+  const common = { threads: config.threads, ...(config.lora ? { lora: config.lora } : {}), ...(config.providers ? { providers: config.providers } : {}), ...(config.spinWait ? { spinWait: true } : {}) };
+  const runner = new StepRunner(arch, common);
+  const validRunner = input.valid?.length ? new StepRunner(arch, { ...common, forwardOnly: true }) : undefined;
   const tensors = trainable.map((name) => ({ name, size: params.get(name)!.length, decay: !NO_DECAY.test(name) && !name.includes('lora_') }));
   let optimizer = new AdamW(config.adamw, tensors);
   let startStep = 0;

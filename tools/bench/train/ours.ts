@@ -5,7 +5,6 @@
 import { AdamW, DEFAULT_ADAMW } from '../../trainer/optimizer.ts';
 import { StepRunner } from '../../trainer/step-runner.ts';
 import type { StepBatch } from '../../trainer/step-runner.ts';
-import { BenchRunner } from './graph-session.ts';
 import { initialParams, makeBatch, type TrainWorkload } from './workload.ts';
 
 const NO_DECAY = /(layernorm|norm)\.weight$/;
@@ -23,22 +22,19 @@ export interface StepSample {
 
 export class OursContender {
   readonly params: Map<string, Float32Array>;
-  readonly #runner: Pick<StepRunner, 'run' | 'release'> | BenchRunner;
+  readonly #runner: StepRunner;
   #optimizer?: AdamW;
   /** The step batches (cycled), built up front so batch construction stays out of the timing. */
   readonly batches: StepBatch[];
   #step = 0;
 
   /**
-   * `noSpin`: instead of StepRunner, the same graph in a bench-local session whose intra-op threads block
-   * instead of spin-waiting between kernels (onnxruntime's `session.intra_op.allow_spinning` = 0), to
-   * measure what that StepRunner option would change.
+   * `spin`: the trainer with onnxruntime's intra-op threads spin-waiting between kernels (StepRunner's
+   * `spinWait`, off by default since blocking won on this shared machine), to measure what it changes.
    */
-  constructor(readonly work: TrainWorkload, options: { threads: number; seed: number; noSpin?: boolean }) {
+  constructor(readonly work: TrainWorkload, options: { threads: number; seed: number; spin?: boolean }) {
     this.params = initialParams(work.arch, options.seed);
-    this.#runner = options.noSpin
-      ? new BenchRunner(work, { threads: options.threads, extra: { session: { 'intra_op.allow_spinning': '0' } } })
-      : new StepRunner(work.arch, { threads: options.threads });
+    this.#runner = new StepRunner(work.arch, { threads: options.threads, ...(options.spin ? { spinWait: true } : {}) });
     this.batches = Array.from({ length: 4 }, (_, i) => makeBatch(work, i));
   }
 

@@ -207,7 +207,8 @@ export class Tape {
     return this.#record('ReduceSum', [logits, weighted], [], { keepdims: { int: 0 } }, (dy) => {
       // d/dz = (softmax(z) − onehot(t)) · w · dy; the one-hot is subtracted in place by a scatter-add
       // instead of being built as an [N,V] tensor (the logits are the largest activations in the graph).
-      const probs = this.#raw('Exp', [logProbs], [n, v]);
+      // Softmax rather than Exp(logProbs): onnxruntime runs Softmax multithreaded, Exp on one thread.
+      const probs = this.#raw('Softmax', [logits], [n, v], { axis: { int: -1 } });
       const minusOne = this.#raw('Expand', [this.scalar(-1), this.g.int64([n, 1])], [n, 1]);
       const residual = this.#raw('ScatterElements', [probs, targetColumn, minusOne], [n, v], { axis: { int: 1 }, reduction: { string: 'add' } });
       const scale = this.#raw('Unsqueeze', [this.#raw('Mul', [weights, dy], [n]), this.g.int64([1])], [n, 1]);
