@@ -78,10 +78,14 @@ export function writeModelCard(input: ModelCardInput): string {
     lines.push('');
   }
   if (input.worldManifestPath && existsSync(input.worldManifestPath)) {
-    const m = JSON.parse(readFileSync(input.worldManifestPath, 'utf8')) as Record<string, unknown> & { seed?: number; counts?: unknown; splits?: unknown };
-    lines.push(`**World dialogue** (fine-tuning; generated from \`assets/npcs/*.yaml\` by \`tools/corpus/world\`, seed ${m.seed ?? '?'}; project data, same licence as the project). Split sizes: \`${JSON.stringify(m.splits ?? m.counts ?? {})}\`. Whole facts and whole phrasing templates are held out for the test split.`, '');
+    const m = JSON.parse(readFileSync(input.worldManifestPath, 'utf8')) as { seed?: number; counts?: Record<string, { total: number; byKind: Record<string, number> }> };
+    lines.push(`**World dialogue** (fine-tuning; generated from \`assets/npcs/*.yaml\` by \`tools/corpus/world\`, seed ${m.seed ?? '?'}; project data, same licence as the project). Whole facts and whole phrasing templates are held out for the test split, which also holds the hand-written lines of \`assets/eval/handwritten.yaml\`.`, '');
+    const counts = m.counts ?? {};
+    const kinds = [...new Set(Object.values(counts).flatMap((c) => Object.keys(c.byKind)))].sort();
+    lines.push(`| split | ${kinds.join(' | ')} | total |`, `|---|${kinds.map(() => '---|').join('')}---|`);
+    for (const [split, c] of Object.entries(counts)) lines.push(`| ${split} | ${kinds.map((k) => c.byKind[k] ?? 0).join(' | ')} | ${c.total} |`);
+    lines.push('');
   }
-
   if (input.evalTable) {
     lines.push('## Evaluation', '', 'On the world corpus\'s held-out test split (generated and hand-written lines), greedy decoding through the server\'s engine and action grammar, beside the untrained model of the same shape (`npm run eval -- --model ' + input.modelDir + '`):', '', '```', input.evalTable.trimEnd(), '```', '');
     if (input.evalJson) lines.push('<details><summary>JSON</summary>', '', '```json', input.evalJson.trim(), '```', '', '</details>', '');
