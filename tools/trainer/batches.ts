@@ -190,11 +190,12 @@ function packSegments(rows: DialogueExample[][], options: PackedBatchOptions): S
   while (all.length < B) all.push(rows[all.length % real]!);
   const lengthOf = (row: DialogueExample[]) => (row[0]!.prefixLength ?? 0) + row.reduce((n, e) => n + e.prompt.length - (e.prefixLength ?? 0) + e.completion.length, 0);
   const longest = Math.max(...all.map(lengthOf));
-  // Few distinct shapes: every shape is its own compiled session (and memory plan), so sequence lengths
-  // round to a coarse quantum (rows are packed close to the maximum anyway) and loss rows to 256.
-  const S = Math.min(roundUp(longest, options.sequenceQuantum ?? 256), Math.max(longest, roundUp(options.maxSequence, 64)));
+  // Few distinct shapes: every shape is its own compiled session with its own memory (hundreds of MB at
+  // these lengths), so rows are padded to the maximum (they are packed close to it anyway) unless a
+  // quantum is given, and loss rows round to 512.
+  const S = options.sequenceQuantum ? roundUp(longest, options.sequenceQuantum) : Math.max(longest, roundUp(options.maxSequence, 64));
   const targetsCount = rows.reduce((n, row) => n + row.reduce((m, e) => m + e.completion.length, 0), 0);
-  const M = roundUp(all.reduce((n, row) => n + row.reduce((m, e) => m + e.completion.length, 0), 0), options.rowQuantum ?? 256);
+  const M = roundUp(all.reduce((n, row) => n + row.reduce((m, e) => m + e.completion.length, 0), 0), options.rowQuantum ?? 512);
   const inputIds = new BigInt64Array(B * S).fill(BigInt(options.padId));
   const positionIds = new BigInt64Array(B * S);
   const segmentIds = new BigInt64Array(B * S).fill(-1n); // padding: a segment of its own, seen by no real token

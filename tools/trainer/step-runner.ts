@@ -11,6 +11,9 @@ import { buildTrainGraph, LOGITS_OUTPUT, LOSS_OUTPUT, TRAIN_INPUTS, type LoraCon
 
 export type FloatArray = Float32Array | Float64Array;
 
+/** Sessions kept per runner; a new batch shape beyond this releases the least recently used one. */
+const MAX_SESSIONS = 3;
+
 /** One step's data, already laid out for the graph (see batches.ts). */
 export interface StepBatch {
   shape: TrainShape;
@@ -91,7 +94,18 @@ export class StepRunner {
   #session(shape: TrainShape) {
     const key = `${shape.batch}x${shape.sequence}x${shape.lossRows}`;
     let entry = this.#sessions.get(key);
-    if (!entry) {
+    if (entry) {
+      // Most recently used last.
+      this.#sessions.delete(key);
+      this.#sessions.set(key, entry);
+    } else {
+      // Each session keeps its own arena sized for its shape: keep only a few (least recently used out).
+      while (this.#sessions.size >= MAX_SESSIONS) {
+        const oldestKey = this.#sessions.keys().next().value as string;
+        const oldest = this.#sessions.get(oldestKey)!;
+        this.#sessions.delete(oldestKey);
+        void oldest.then((s) => s.session.release()).catch(() => {});
+      }
       entry = (async () => {
         const graph = buildTrainGraph(this.arch, shape, {
           ...(this.options.floatType ? { floatType: this.options.floatType } : {}),
