@@ -29,7 +29,8 @@ export default defineConfig({
     },
   },
   server: {
-    // `npm run dev -w web` against a server on :2567 (the page connects to the origin it came from).
+    // `npm run dev -w web`, then open http://localhost:5173/?server=ws://localhost:2567 (a server run
+    // by `npm start`); the map and studio API come through this proxy.
     proxy: { '/world': 'http://localhost:2567', '/studio/api': 'http://localhost:2567' },
   },
 });

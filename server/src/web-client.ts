@@ -77,7 +77,7 @@ function loadTree(dir: string): Map<string, StaticFile> {
   return files;
 }
 
-export function sendFile(res: HttpResponse, req: HttpRequest, file: StaticFile): void {
+export function sendFile(res: HttpResponse, req: HttpRequest, file: StaticFile, headers: Record<string, string> = {}): void {
   const notModified = req.getHeader('if-none-match') === file.etag;
   const gzip = file.gzip && /\bgzip\b/.test(req.getHeader('accept-encoding'));
   res.cork(() => {
@@ -86,7 +86,7 @@ export function sendFile(res: HttpResponse, req: HttpRequest, file: StaticFile):
     res.writeHeader('ETag', file.etag);
     res.writeHeader('Cache-Control', file.immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
     res.writeHeader('Vary', 'Accept-Encoding');
-    for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.writeHeader(k, v);
+    for (const [k, v] of Object.entries({ ...SECURITY_HEADERS, ...headers })) res.writeHeader(k, v);
     if (notModified) {
       res.endWithoutBody();
       return;
@@ -166,7 +166,8 @@ export function mountWebClient(app: TemplatedApp, options: WebClientOptions): We
 
   app.get('/', page('index.html'));
   app.get('/index.html', page('index.html'));
-  app.get('/world/map.json', (res, req) => sendFile(res, req, mapFile));
+  // Public data: a page served from elsewhere (`?server=`, the Vite dev server) may read it too.
+  app.get('/world/map.json', (res, req) => sendFile(res, req, mapFile, { 'Access-Control-Allow-Origin': '*' }));
   app.get('/assets/*', (res, req) => {
     const file = files.get(req.getUrl());
     // Only files of the build (studio assets hold no data, so they are served even with the studio off).

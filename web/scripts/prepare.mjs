@@ -16,5 +16,9 @@ try {
   console.warn('web: Vite is not installed (an install without dev dependencies?): the browser client was not built. Run `npm run build -w web` where Vite is installed.');
   process.exit(0);
 }
-const result = spawnSync(process.execPath, [viteBin, 'build', '--logLevel', 'warn'], { stdio: 'inherit', cwd: new URL('..', import.meta.url).pathname });
+const result = spawnSync(process.execPath, [viteBin, 'build', '--logLevel', 'warn'], {
+  stdio: 'inherit',
+  cwd: new URL('..', import.meta.url).pathname,
+  env: { ...process.env, NODE_ENV: 'production' },
+});
 process.exit(result.status ?? 1);

@@ -28,6 +28,13 @@ export interface BufferOptions {
   maxExtrapolateMs?: number;
   /** A jump longer than this (world units) between snapshots is a teleport: no interpolation across it. */
   teleportDistance?: number;
+  /**
+   * Snapshots come only when something changed. After a pause longer than this (ms), the entity was
+   * at rest until one patch interval before the new snapshot, not drifting since the old one.
+   */
+  restGapMs?: number;
+  /** The nominal patch interval (ms), used with `restGapMs`. */
+  patchIntervalMs?: number;
 }
 
 /** Shortest signed angle from a to b, in (-π, π]. */
@@ -47,11 +54,15 @@ export class SnapshotBuffer {
   readonly #capacity: number;
   readonly #maxExtrapolateMs: number;
   readonly #teleport: number;
+  readonly #restGapMs: number;
+  readonly #patchIntervalMs: number;
 
   constructor(options: BufferOptions = {}) {
     this.#capacity = options.capacity ?? 32;
     this.#maxExtrapolateMs = options.maxExtrapolateMs ?? 120;
     this.#teleport = options.teleportDistance ?? 8;
+    this.#patchIntervalMs = options.patchIntervalMs ?? 50;
+    this.#restGapMs = options.restGapMs ?? 3 * this.#patchIntervalMs;
   }
 
   get size(): number {
@@ -73,6 +84,7 @@ export class SnapshotBuffer {
       return;
     }
     if (last && Math.hypot(snap.x - last.x, snap.z - last.z) > this.#teleport) this.#snaps.length = 0;
+    else if (last && snap.t - last.t > this.#restGapMs) this.#snaps.push({ ...last, t: snap.t - this.#patchIntervalMs });
     this.#snaps.push({ ...snap });
     if (this.#snaps.length > this.#capacity) this.#snaps.splice(0, this.#snaps.length - this.#capacity);
   }
@@ -110,8 +122,11 @@ export class SnapshotBuffer {
   /** Drops snapshots no longer needed to sample at `renderTime` or later (keeps one before it). */
   prune(renderTime: number): void {
     const snaps = this.#snaps;
+    // Keep the newest snapshot at or before renderTime (and everything after it), and at least two
+    // snapshots so extrapolation still knows the last velocity.
     let keepFrom = 0;
-    for (let i = 0; i < snaps.length - 1; i++) if (snaps[i + 1]!.t <= renderTime) keepFrom = i;
+    for (let i = 0; i < snaps.length; i++) if (snaps[i]!.t <= renderTime) keepFrom = i;
+    keepFrom = Math.min(keepFrom, snaps.length - 2);
     if (keepFrom > 0) snaps.splice(0, keepFrom);
   }
 }
@@ -121,40 +136,36 @@ function pose(s: Snapshot): Pose {
 }
 
 /**
- * The render delay: how far in the past entities are drawn. Tracks the spacing of incoming patches
- * (an exponential average of the interval and of its jitter) and keeps enough room for about two
- * intervals plus jitter, so there is nearly always a snapshot on each side of the render time.
+ * The render delay: how far in the past entities are drawn. The room sends a patch every
+ * `nominalIntervalMs` when something changed (nothing when nothing did), so the delay is two nominal
+ * intervals plus twice the measured jitter of patches that came back to back — pauses in the world
+ * (no patches at all) do not count as jitter.
  */
 export class RenderDelay {
-  #interval: number;
   #jitter = 0;
   #lastArrival = Number.NaN;
 
   constructor(
-    nominalIntervalMs = 50,
+    public nominalIntervalMs = 50,
     readonly minMs = 60,
     readonly maxMs = 400,
-  ) {
-    this.#interval = nominalIntervalMs;
-  }
+  ) {}
 
   /** Call once per received patch with its local arrival time. */
   onPatch(t: number): void {
     if (!Number.isNaN(this.#lastArrival)) {
       const dt = t - this.#lastArrival;
-      if (dt > 0 && dt < 1000) {
-        this.#jitter += 0.1 * (Math.abs(dt - this.#interval) - this.#jitter);
-        this.#interval += 0.1 * (dt - this.#interval);
-      }
+      // Back-to-back patches only; a longer gap means the world was still, not that the network lagged.
+      if (dt > 0 && dt < 3 * this.nominalIntervalMs) this.#jitter += 0.1 * (Math.abs(dt - this.nominalIntervalMs) - this.#jitter);
     }
     this.#lastArrival = t;
   }
 
-  get intervalMs(): number {
-    return this.#interval;
+  get jitterMs(): number {
+    return this.#jitter;
   }
 
   get ms(): number {
-    return Math.min(this.maxMs, Math.max(this.minMs, 2 * this.#interval + 2 * this.#jitter));
+    return Math.min(this.maxMs, Math.max(this.minMs, 2 * this.nominalIntervalMs + 2 * this.#jitter));
   }
 }

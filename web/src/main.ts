@@ -13,7 +13,8 @@ import { RateMeter } from './stats.ts';
 import { TalkPanel } from './talk-panel.ts';
 
 const params = new URLSearchParams(location.search);
-const endpoint = params.get('server') ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${import.meta.env.DEV ? 'localhost:2567' : location.host}`;
+// The server that served the page; `?server=ws://host:port` points the page elsewhere (e.g. `vite` dev).
+const endpoint = params.get('server') ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`;
 const httpBase = endpoint.replace(/^ws/, 'http');
 const NAME_KEY = 'worldmind:name';
 
@@ -125,15 +126,18 @@ function bind(world: WorldClient): void {
   const track = (kind: 'avatar' | 'npc', id: string, info: AvatarInfo | NpcInfo) => {
     let t = state.entities.get(id);
     if (!t || t.info !== info) {
-      t = { id, kind, buffer: new SnapshotBuffer(), info, pose: undefined };
+      const patchRate = world.welcome?.patchRate;
+      t = { id, kind, buffer: new SnapshotBuffer(patchRate ? { patchIntervalMs: 1000 / patchRate } : {}), info, pose: undefined };
       state.entities.set(id, t);
     }
     t.buffer.push({ t: now(), x: info.x, z: info.z, heading: info.heading });
   };
-  world.on('welcome', (w) => {
+  const welcomed = (w: NonNullable<WorldClient['welcome']>) => {
     $('world-name').textContent = w.worldName;
-  });
-  if (world.welcome) $('world-name').textContent = world.welcome.worldName;
+    if (w.patchRate) state.delay.nominalIntervalMs = 1000 / w.patchRate;
+  };
+  world.on('welcome', welcomed);
+  if (world.welcome) welcomed(world.welcome);
   world.on('avatarAdd', (a) => track('avatar', a.sessionId, a));
   world.on('avatarChange', (a) => {
     track('avatar', a.sessionId, a);
@@ -426,10 +430,10 @@ function renderDebug(now: number, drawn: number): void {
   const lines = [
     `ping         ${fmt(state.ping, 0, ' ms')}`,
     `tick rate    ${world?.welcome ? `${world.welcome.tickRate} Hz (server)` : '—'}`,
-    `patch rate   ${fmt(state.patches.perSecond(now), 1, ' /s')}${world?.welcome?.patchRate ? ` (server ${fmt(world.welcome.patchRate, 0)} /s)` : ''}`,
+    `patch rate   ${fmt(state.patches.perSecond(now), 1, ' /s')}${world?.welcome?.patchRate ? ` (server up to ${fmt(world.welcome.patchRate, 0)} /s)` : ''}`,
     `bytes in     ${fmt(state.bytes.perSecond(now) / 1024, 1, ' KiB/s')}`,
     `in view      ${world ? `${world.avatars.size} avatars, ${world.npcs.size} NPCs` : '—'} (${drawn} drawn)`,
-    `render delay ${fmt(state.delay.ms, 0, ' ms')} (patch every ${fmt(state.delay.intervalMs, 0, ' ms')})`,
+    `render delay ${fmt(state.delay.ms, 0, ' ms')} (jitter ${fmt(state.delay.jitterMs, 0, ' ms')})`,
     `fps          ${fmt(state.frames.perSecond(now), 0)}`,
     `last TTFT    ${t ? `${fmt(t.firstChunkMs, 0, ' ms')} here, ${fmt(t.ttftMs ?? Number.NaN, 0, ' ms')} server` : '—'}`,
     `tokens/s     ${t ? `${fmt(tokensPerS, 1)} (${t.tokens ?? '?'} tokens)` : '—'}`,

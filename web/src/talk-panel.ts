@@ -4,7 +4,7 @@
  * refused, reconnecting…).
  */
 import { TalkError, type NpcActionCall, type TalkResult, type WorldClient } from '@worldmind/client-sdk';
-import { el } from './dom.ts';
+import { el, thumb } from './dom.ts';
 
 export type TalkStateKind = 'ok' | 'warn' | 'bad' | 'info';
 
@@ -38,15 +38,15 @@ export function describeAction(action: NpcActionCall | null, npcName: string): s
   const arg = (k: string) => action.args[k] ?? Object.values(action.args)[0] ?? '';
   switch (action.name) {
     case 'give_item':
-      return `🎁 gives you ${arg('item').replace(/_/g, ' ')}`;
+      return `gives you: ${arg('item').replace(/_/g, ' ')}`;
     case 'walk_to':
-      return `🚶 walks to ${arg('landmark').replace(/_/g, ' ')}`;
+      return `walks to: ${arg('landmark').replace(/_/g, ' ')}`;
     case 'emote':
-      return `✨ ${arg('emote')}`;
+      return `*${arg('emote').replace(/_/g, ' ')}*`;
     case 'follow':
-      return `👣 follows you`;
+      return 'follows you';
     case 'stop':
-      return `✋ stops`;
+      return 'stops';
     case 'none':
       return undefined;
     default:
@@ -174,7 +174,7 @@ export class TalkPanel {
       state = { text: `Too far to talk (${distance.toFixed(1)} m, need ${this.hooks.talkRange()} m) — walking closer…`, kind: 'warn' };
       canSend = false;
     } else {
-      state = { text: `In range — say something to ${conv.name.split(' ')[0]}.`, kind: 'ok' };
+      state = { text: `In range — say something to ${conv.name}.`, kind: 'ok' };
     }
     if (this.#state.textContent !== state.text) this.#state.textContent = state.text;
     this.#state.dataset.kind = state.kind;
@@ -229,8 +229,8 @@ export class TalkPanel {
   }
 
   #ratingButtons(world: WorldClient, turnId: string): HTMLElement {
-    const up = el('button', { type: 'button', title: 'Good reply', 'aria-pressed': 'false', 'data-testid': 'rate-up' }, '👍');
-    const down = el('button', { type: 'button', title: 'Bad reply', 'aria-pressed': 'false', 'data-testid': 'rate-down' }, '👎');
+    const up = el('button', { type: 'button', title: 'Good reply', 'aria-label': 'Good reply', 'aria-pressed': 'false', 'data-testid': 'rate-up' }, thumb(false));
+    const down = el('button', { type: 'button', title: 'Bad reply', 'aria-label': 'Bad reply', 'aria-pressed': 'false', 'data-testid': 'rate-down' }, thumb(true));
     const note = el('span', { class: 'muted' });
     const rate = async (rating: 1 | -1) => {
       up.disabled = down.disabled = true;
