@@ -5,6 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { DEFAULT_SITUATION_TOKENS } from './npc/situation.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -50,6 +51,7 @@ export const ConfigSchema = z.object({
   NPC_FIRST_TOKEN_DEADLINE_MS: int(50, 120_000).default(3000).describe('an NPC that cannot start answering within this says a scripted fallback line'),
   NPC_MEMORY_TOKENS: int(0, 100_000).default(384).describe('tokens of conversation history recalled into each NPC prompt'),
   NPC_LORE_FACTS: int(0, 50).default(3).describe('lore facts retrieved into each NPC prompt'),
+  NPC_SITUATION_TOKENS: int(0, 2000).default(DEFAULT_SITUATION_TOKENS).describe('most tokens of the situation block in each NPC prompt (time, activity, who is near, what the speaker carries, recent events; 0 = none)'),
   NPC_GIVE_COOLDOWN_S: num(0, 86_400).default(10).describe('seconds before an NPC gives the same player another item'),
   GAME_MINUTES_PER_SECOND: num(0, 1440).default(1).describe('game clock speed for NPC schedules (1 = a game day every 24 minutes)'),
   GAME_START_TIME: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM').default('08:00').describe('game time of day when the server starts'),

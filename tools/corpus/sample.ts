@@ -7,6 +7,7 @@
  */
 import type { ChatMessage } from '../../server/src/inference/tokenizer/index.ts';
 import type { NpcAction } from '../../server/src/npc/script-schema.ts';
+import type { Situation } from '../../server/src/npc/situation.ts';
 
 export const SAMPLE_KINDS = ['lore', 'greeting', 'smalltalk', 'schedule', 'action', 'refusal', 'injection', 'feedback', 'handwritten'] as const;
 export type SampleKind = (typeof SAMPLE_KINDS)[number];
@@ -44,6 +45,12 @@ export interface WorldSample {
    * always have it (lines whose fact is not retrieved are dropped); hand-written ones may not.
    */
   factInPrompt?: boolean;
+  /**
+   * What the NPC perceived in this turn (the data behind the prompt's situation block, rendered by the
+   * server's `situationMessage` inside `turnMessages`): `messages` are re-derivable from it. Absent on
+   * samples whose prompt has no situation block (feedback from turns logged before it existed).
+   */
+  situation?: Situation;
 }
 
 /** One JSON object per line. */

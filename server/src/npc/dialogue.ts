@@ -20,6 +20,7 @@ import type { ConversationMemory } from './memory.ts';
 import type { Moderator } from './moderation.ts';
 import { personaMessage, turnMessages, type WorldFacts } from './prompt.ts';
 import { isActionAllowed, samplingOverrides, type NpcAction, type NpcScript } from './script-schema.ts';
+import { DEFAULT_SITUATION_TOKENS, type Situation } from './situation.ts';
 import { SpeechStream } from './speech-stream.ts';
 
 export interface DialogueSettings {
@@ -31,6 +32,8 @@ export interface DialogueSettings {
   firstTokenDeadlineMs: number;
   /** Longest speech in tokens when the script does not say (the action call comes on top). */
   defaultMaxSpeechTokens: number;
+  /** Most tokens of the situation block (NPC_SITUATION_TOKENS); default DEFAULT_SITUATION_TOKENS. */
+  situationTokens?: number;
 }
 
 export interface DialogueDeps {
@@ -62,6 +65,8 @@ export interface TurnRequest {
   /** The player's account id (memory and turn log key). */
   playerId: string;
   text: string;
+  /** What the NPC perceives now (rendered into the prompt after the persona; see situation.ts). */
+  situation?: Situation;
   signal?: AbortSignal;
   /** Fixed seed (replays, tests); random when absent. */
   seed?: number;
@@ -124,7 +129,15 @@ export class NpcDialogue {
     const playerLine = verdict.cleaned ?? request.text;
     const compiled = this.#compile(request.script);
     const recollection = deps.memory.recall(request.playerId, request.script.id, deps.settings.memoryBudgetTokens);
-    const assembled = turnMessages({ persona: compiled.persona, lore: compiled.lore, loreFacts: deps.settings.loreFacts, memory: recollection, playerLine });
+    const assembled = turnMessages({
+      persona: compiled.persona,
+      lore: compiled.lore,
+      loreFacts: deps.settings.loreFacts,
+      memory: recollection,
+      playerLine,
+      situation: request.situation,
+      situationBudget: { maxTokens: deps.settings.situationTokens ?? DEFAULT_SITUATION_TOKENS, countTokens: (t) => deps.text.tokenizer.encode(t).length },
+    });
     const prompt = renderChat(deps.text, assembled.messages);
     const seed = request.seed ?? randomInt(0, 2 ** 31 - 1);
     const overrides = samplingOverrides(request.script);

@@ -84,6 +84,7 @@ export async function startNpcSystem(config: ServerConfig, map: WorldMap, log: L
       loreFacts: config.NPC_LORE_FACTS,
       firstTokenDeadlineMs: config.NPC_FIRST_TOKEN_DEADLINE_MS,
       defaultMaxSpeechTokens: 48,
+      situationTokens: config.NPC_SITUATION_TOKENS,
     },
     onIllegalAction: (npcId) => metrics.illegalActions.inc({ npc: npcId }),
   });

@@ -5,15 +5,19 @@
  *   1. system — persona, style, world, rules, action syntax, examples: identical for every player, so
  *      the engine computes its KV once (the shared prefix) and reuses it for every conversation.
  *   2. system — lore facts retrieved for this line (designer text, chosen per turn).
+ *   2b. system — the situation block (situation.ts): time, activity, who is near, what the speaker
+ *      carries, recent events. Player-made text in it is quoted; it is never part of the shared prefix.
  *   3. user/assistant — this player's earlier turns with this NPC (and a summary of older ones, as user
  *      content: it quotes the player).
- *   4. user — the player's line. Player text is only ever user content, never part of a system message.
+ *   4. user — the player's line. What the player types is only ever user content; the only player-made
+ *      text in a system message is the situation block's quoted names and overheard chat (situation.ts).
  */
 import type { ChatMessage } from '../inference/tokenizer/index.ts';
 import { formatActionCall, NO_ACTION } from './action-syntax.ts';
 import type { LoreIndex } from './lore-index.ts';
 import type { Recollection } from './memory.ts';
 import type { NpcScript } from './script-schema.ts';
+import { DEFAULT_SITUATION_TOKENS, estimateTokens, situationMessage, type Situation, type SituationBudget } from './situation.ts';
 
 export interface WorldFacts {
   name: string;
@@ -52,10 +56,13 @@ export function personaMessage(script: NpcScript, world: WorldFacts): ChatMessag
   return { role: 'system', content };
 }
 
+/** The first line of the lore message. */
+export const LORE_HEADER = 'Things you know that may matter now:';
+
 /** Per-turn designer context: lore retrieved for this line. */
 export function loreMessage(facts: readonly string[]): ChatMessage | undefined {
   if (facts.length === 0) return undefined;
-  return { role: 'system', content: `Things you know that may matter now:\n${facts.map((f) => `- ${f}`).join('\n')}` };
+  return { role: 'system', content: `${LORE_HEADER}\n${facts.map((f) => `- ${f}`).join('\n')}` };
 }
 
 /** This player's history with the NPC as chat turns; the summary of older turns is user content. */
@@ -72,9 +79,9 @@ export interface AssembledPrompt {
   sharedMessages: number;
 }
 
-export function assemblePrompt(parts: { persona: ChatMessage; lore: readonly string[]; memory: Recollection; playerLine: string }): AssembledPrompt {
+export function assemblePrompt(parts: { persona: ChatMessage; lore: readonly string[]; situation?: ChatMessage | undefined; memory: Recollection; playerLine: string }): AssembledPrompt {
   const lore = loreMessage(parts.lore);
-  const messages: ChatMessage[] = [parts.persona, ...(lore ? [lore] : []), ...memoryMessages(parts.memory), { role: 'user', content: parts.playerLine }];
+  const messages: ChatMessage[] = [parts.persona, ...(lore ? [lore] : []), ...(parts.situation ? [parts.situation] : []), ...memoryMessages(parts.memory), { role: 'user', content: parts.playerLine }];
   return { messages, sharedMessages: 1 };
 }
 
@@ -83,10 +90,21 @@ export function assemblePrompt(parts: { persona: ChatMessage; lore: readonly str
  * line and assembles the messages. The one prompt path: the dialogue service and the training-corpus
  * generator (tools/corpus) both call this, so a model trains on exactly the prompts it is served.
  */
-export function turnMessages(parts: { persona: ChatMessage; lore: LoreIndex; loreFacts: number; memory: Recollection; playerLine: string }): AssembledPrompt {
+export function turnMessages(parts: {
+  persona: ChatMessage;
+  lore: LoreIndex;
+  loreFacts: number;
+  memory: Recollection;
+  playerLine: string;
+  /** What the NPC perceives now (rendered by situation.ts within `situationBudget`). */
+  situation?: Situation | undefined;
+  /** Default: the default `NPC_SITUATION_TOKENS`, counted with the tokenizer-free estimate. */
+  situationBudget?: SituationBudget;
+}): AssembledPrompt {
   return assemblePrompt({
     persona: parts.persona,
     lore: parts.lore.search(parts.playerLine, parts.loreFacts),
+    situation: situationMessage(parts.situation, parts.situationBudget ?? { maxTokens: DEFAULT_SITUATION_TOKENS, countTokens: estimateTokens }),
     memory: parts.memory,
     playerLine: parts.playerLine,
   });

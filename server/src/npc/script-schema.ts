@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import type { WorldMap } from '../world/world-map.ts';
 import { collidesAny, insideBounds } from '../world/world-map.ts';
+import { DEFAULT_NOTICES, SITUATION_EVENT_KINDS } from './situation.ts';
 
 /** Lower-case slug used for NPC, item and landmark ids. */
 const SLUG = /^[a-z][a-z0-9_-]*$/;
@@ -96,6 +97,8 @@ const NpcScriptObject = z.strictObject({
     pause_s: z.number().min(0).max(3600).default(10).describe('seconds to linger at each waypoint'),
   }).optional().describe('walk these waypoints in a loop between conversations'),
   schedule: z.array(ScheduleEntry).min(1).optional().describe('daily routine: where to be from each time of day on'),
+  notices: z.array(z.enum(SITUATION_EVENT_KINDS)).default([...DEFAULT_NOTICES])
+    .describe('events this NPC notices and may mention (player_arrived, player_left, item_given, chat = overheard chat); default: all but chat'),
   sampling: Sampling.default({}),
   fallback: z.array(text(300)).min(1, 'give at least one fallback line').describe('scripted lines said when the model cannot answer in time'),
 });

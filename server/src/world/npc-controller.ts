@@ -21,6 +21,7 @@ import type { ServerConfig } from '../config.ts';
 import { DialogueRefusal, type TurnOutcome } from '../npc/dialogue.ts';
 import type { NpcSystem } from '../npc/npc-system.ts';
 import { actionToCall, type NpcAction } from '../npc/script-schema.ts';
+import { scheduledActivity, type Situation, type SituationEvent } from '../npc/situation.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { MovementParams } from './movement.ts';
 import { NpcAgent, type GameClock, type PlayerPosition } from './npc-agents.ts';
@@ -32,6 +33,14 @@ import type { WorldMap } from './world-map.ts';
 const BUBBLE_INTERVAL_MS = 200;
 /** The bubble stays this long after the NPC finishes speaking. */
 const BUBBLE_HOLD_MS = 5_000;
+/** How often each NPC looks around for players arriving and leaving (perception). */
+const PERCEPTION_INTERVAL_MS = 500;
+/** Events an NPC keeps in mind (the prompt's situation block shows the most recent that fit its budget). */
+const EVENTS_KEPT = 8;
+/** Events offered to the situation block per turn. */
+const EVENTS_SHOWN = 3;
+/** Players and NPCs named as nearby, at most. */
+const NEARBY_SHOWN = 6;
 
 export interface NpcPlayer {
   avatar: Avatar;
@@ -61,10 +70,21 @@ interface ActiveTurn {
   abort: AbortController;
 }
 
+/** A player as NPCs perceive them: where they are and their (normalised, still untrusted) display name. */
+export interface PerceivedPlayer extends PlayerPosition {
+  name: string;
+}
+
 export class NpcController {
   readonly agents = new Map<string, NpcAgent>();
   readonly #turns = new Map<string, ActiveTurn>();
   readonly #bubbleClearAt = new Map<string, number>();
+  /** Per NPC: recent events it witnessed, oldest first. */
+  readonly #events = new Map<string, SituationEvent[]>();
+  /** Per NPC: session id → display name of the players it currently sees. */
+  readonly #seen = new Map<string, Map<string, string>>();
+  #players: ReadonlyMap<string, PerceivedPlayer> = new Map();
+  #lastLook = 0;
 
   constructor(private readonly deps: NpcControllerDeps) {}
 
@@ -73,8 +93,88 @@ export class NpcController {
     this.agents.set(npc.id, agent);
   }
 
-  step(dt: number, now: number, players: ReadonlyMap<string, PlayerPosition>): void {
+  step(dt: number, now: number, players: ReadonlyMap<string, PerceivedPlayer>): void {
+    this.#players = players;
     for (const agent of this.agents.values()) agent.step(dt, now, players);
+    if (now - this.#lastLook >= PERCEPTION_INTERVAL_MS) {
+      this.#lastLook = now;
+      this.#lookAround();
+    }
+  }
+
+  /** Players coming into and going out of each NPC's hearing (CHAT_RADIUS) become witnessed events. */
+  #lookAround(): void {
+    const radius = this.deps.config.CHAT_RADIUS;
+    for (const agent of this.agents.values()) {
+      const before = this.#seen.get(agent.npc.id) ?? new Map<string, string>();
+      const now = new Map<string, string>();
+      for (const [sessionId, p] of this.#players) {
+        if (Math.hypot(p.x - agent.body.x, p.z - agent.body.z) <= radius) now.set(sessionId, p.name);
+      }
+      for (const [sessionId, name] of now) if (!before.has(sessionId)) this.#witness(agent.npc.id, { kind: 'player_arrived', player: name });
+      for (const [sessionId, name] of before) if (!now.has(sessionId)) this.#witness(agent.npc.id, { kind: 'player_left', player: name });
+      this.#seen.set(agent.npc.id, now);
+    }
+  }
+
+  #witness(npcId: string, event: SituationEvent): void {
+    const list = this.#events.get(npcId) ?? [];
+    list.push(event);
+    if (list.length > EVENTS_KEPT) list.splice(0, list.length - EVENTS_KEPT);
+    this.#events.set(npcId, list);
+  }
+
+  /** Every NPC within hearing of a point witnesses the event. */
+  #witnessNear(x: number, z: number, event: (npcId: string) => SituationEvent): void {
+    const radius = this.deps.config.CHAT_RADIUS;
+    for (const agent of this.agents.values()) {
+      if (Math.hypot(agent.body.x - x, agent.body.z - z) <= radius) this.#witness(agent.npc.id, event(agent.npc.id));
+    }
+  }
+
+  /** A player said something in proximity chat: NPCs in hearing may have overheard it. */
+  overheard(player: PerceivedPlayer, text: string): void {
+    this.#witnessNear(player.x, player.z, () => ({ kind: 'chat', player: player.name, text }));
+  }
+
+  /**
+   * What an NPC perceives as `speaker` talks to it, from the authoritative state: game time and its
+   * scheduled activity, who is near, what the speaker carries, and the recent events its script notices.
+   */
+  situation(agent: NpcAgent, speakerSessionId: string, speaker: NpcPlayer): Situation {
+    const { deps } = this;
+    const script = deps.system.script(agent.npc.id);
+    const time = deps.clock();
+    const radius = deps.config.CHAT_RADIUS;
+    const near = (x: number, z: number) => Math.hypot(x - agent.body.x, z - agent.body.z);
+    const players = [...this.#players]
+      .filter(([id, p]) => id !== speakerSessionId && near(p.x, p.z) <= radius)
+      .sort(([, a], [, b]) => near(a.x, a.z) - near(b.x, b.z))
+      .slice(0, NEARBY_SHOWN)
+      .map(([, p]) => p.name);
+    const npcs = [...this.agents.values()]
+      .filter((other) => other !== agent && near(other.body.x, other.body.z) <= radius)
+      .sort((a, b) => near(a.body.x, a.body.z) - near(b.body.x, b.body.z))
+      .slice(0, NEARBY_SHOWN)
+      .map((other) => other.npc.name);
+    const inventory: Record<string, number> = {};
+    speaker.avatar.inventory.forEach((count, item) => {
+      if (count > 0) inventory[item] = count;
+    });
+    const notices = new Set(script?.notices ?? []);
+    const events = (this.#events.get(agent.npc.id) ?? []).filter((e) => notices.has(e.kind)).slice(-EVENTS_SHOWN);
+    const scheduled = script ? scheduledActivity(script, time) : {};
+    const place = scheduled.placeId ? deps.map.landmarks.find((l) => l.id === scheduled.placeId)?.name : undefined;
+    return {
+      time,
+      ...(scheduled.activity ? { activity: scheduled.activity } : {}),
+      ...(place ? { place } : {}),
+      speaker: speaker.avatar.name,
+      players,
+      npcs,
+      inventory,
+      events,
+    };
   }
 
   /** A player left for good: cancel their turns (frees the engine's KV at once). */
@@ -111,7 +211,8 @@ export class NpcController {
     try {
       let handle;
       try {
-        handle = await deps.system.dialogue.startTurn({ script, playerId: player.accountId, text: message.text, signal: turn.abort.signal });
+        const situation = this.situation(agent, client.sessionId, player);
+        handle = await deps.system.dialogue.startTurn({ script, playerId: player.accountId, text: message.text, situation, signal: turn.abort.signal });
       } catch (error) {
         agent.endTalk(Date.now());
         if (error instanceof DialogueRefusal) return refuse(ErrorCode.Moderated, error.message);
@@ -188,6 +289,8 @@ export class NpcController {
         if (!result.ok) return refuse(`${action.item} is out of stock`);
         player.avatar.inventory.set(action.item, result.playerHas);
         deps.limits.gives.start(cooldownKey, deps.config.NPC_GIVE_COOLDOWN_S * 1000, now);
+        const giver = agent.npc;
+        this.#witnessNear(giver.x, giver.z, (npcId) => ({ kind: 'item_given', player: player.avatar.name, item: action.item, ...(npcId === giver.id ? {} : { by: giver.name }) }));
         break;
       }
       case 'emote':

@@ -356,6 +356,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     }
     const message: ChatBroadcast = { from: client.sessionId, name: sender.avatar.name, text, at: Date.now() };
     const { avatar } = sender;
+    this.#npcs?.overheard(avatar, text);
     this.#chatGrid.forEachWithin(avatar.x, avatar.z, this.context.config.CHAT_RADIUS, (listener) => {
       const target = this.clients.getById(listener.avatar.sessionId);
       target?.send(ServerMessage.Chat, message);

@@ -6,6 +6,7 @@
  */
 import { formatActionCall } from '../../../server/src/npc/action-syntax.ts';
 import { isActionAllowed, type Emote, type NpcAction } from '../../../server/src/npc/script-schema.ts';
+import type { Situation } from '../../../server/src/npc/situation.ts';
 import type { SampleKind } from '../sample.ts';
 import { capitalize, firstName, rewritePerson, verbInfo, withArticle, wordCount } from './english.ts';
 import { contentStems, fill, LORE_TOPIC_TEMPLATES, loreQuestions, type LoreFact } from './lore.ts';
@@ -29,6 +30,7 @@ import {
   SCHEDULE_ACTIVITY,
   SCHEDULE_AT,
   SCHEDULE_DAY,
+  SITUATION_QUESTIONS,
   SMALLTALK,
   STOP,
   TIME_PHRASES,
@@ -53,7 +55,10 @@ export interface Candidate {
   noisy: boolean;
   /** How many samples to draw from this candidate (before de-duplication). */
   variants: number;
-  reply(rng: Rng): Reply;
+  /** The reply; `situation` is what the NPC perceives in this sample (its prompt's situation block). */
+  reply(rng: Rng, situation?: Situation): Reply;
+  /** The answer depends on the situation: the same line with another situation is another sample. */
+  perSituation?: boolean;
   fact?: string;
   factKeywords?: string[];
   refusal?: boolean;
@@ -80,6 +85,7 @@ export function phrasebookFamilies(): { family: string; ids: string[] }[] {
     { family: 'oow.frame', ids: ids('oow.frame', OUT_OF_WORLD_FRAMES) },
     { family: 'inject', ids: ids('inject', INJECTIONS) },
     { family: UNKNOWN_FAMILY, ids: Object.keys(LORE_TOPIC_TEMPLATES).map((k) => `${UNKNOWN_FAMILY}.${k}`) },
+    ...Object.entries(SITUATION_QUESTIONS).map(([intent, t]) => ({ family: `sit.${intent}`, ids: ids(`sit.${intent}`, t) })),
   ];
 }
 

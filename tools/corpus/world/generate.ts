@@ -9,12 +9,15 @@
  */
 import { formatActionCall } from '../../../server/src/npc/action-syntax.ts';
 import { ConversationMemory, type Recollection } from '../../../server/src/npc/memory.ts';
+import { LORE_HEADER } from '../../../server/src/npc/prompt.ts';
+import type { Situation } from '../../../server/src/npc/situation.ts';
 import type { WorldSample, Split, SampleKind } from '../sample.ts';
 import { actionCandidates, injectionCandidates, loreCandidates, outOfWorldUnits, phrasebookFamilies, refusalCandidates, scheduleCandidates, socialCandidates, unknownCandidates, type Candidate } from './candidates.ts';
 import { wordCount } from './english.ts';
 import { analyzeLore, loreTemplateIds, type LoreFact } from './lore.ts';
 import { vary } from './noise.ts';
-import { loadCorpusWorld, npcContexts, promptMessages, SERVER_MEMORY_TOKENS, type CorpusWorld, type NpcContext } from './npc-context.ts';
+import { EMPTY_MEMORY, loadCorpusWorld, npcContexts, promptMessages, SERVER_MEMORY_TOKENS, type CorpusWorld, type NpcContext } from './npc-context.ts';
+import { randomSituation, situationCandidates } from './situation.ts';
 import { Rng, shortHash } from './rng.ts';
 
 export interface WorldCorpusOptions {
@@ -108,6 +111,7 @@ export function buildWorldCorpus(opts: WorldCorpusOptions): WorldCorpus {
       ...refusalCandidates(ctx, rng('refusals'), scale),
       ...injectionCandidates(ctx, rng('injections'), scale),
       ...unknownCandidates(ctx, facts, rng('unknown'), scale),
+      ...situationCandidates(ctx, scale),
     ];
     stats.candidates += candidates.length;
     const seen = new Set<string>();
@@ -116,19 +120,22 @@ export function buildWorldCorpus(opts: WorldCorpusOptions): WorldCorpus {
       for (let k = 0; k < cand.variants; k++) {
         const r = Rng.derive(seed, npc, cand.template, cand.player, k);
         const line = k === 0 || !cand.noisy ? cand.player : vary(cand.player, r, { first: ctx.first, polite: cand.kind !== 'greeting' && cand.kind !== 'injection' });
-        const key = normalize(line);
+        // What the NPC perceives: its own stream, so the lines and replies above stay as they were.
+        const situation = randomSituation(ctx, Rng.derive(seed, npc, cand.template, cand.player, k, 'situation'));
+        const situationKey = cand.perSituation ? JSON.stringify(situation) : '';
+        const key = `${normalize(line)}\u0000${situationKey}`;
         if (seen.has(key)) {
           stats.droppedDuplicates++;
           continue;
         }
         seen.add(key);
-        const messages = promptMessages(ctx, line);
+        const messages = promptMessages(ctx, line, EMPTY_MEMORY, situation);
         if (cand.needsFact && !loreOf(messages).includes(cand.needsFact)) {
           stats.droppedFactNotRetrieved++;
           continue;
         }
-        const reply = cand.reply(r);
-        bySplit[split].push(makeSample(ctx, cand, split, line, messages, reply));
+        const reply = cand.reply(r, situation);
+        bySplit[split].push(makeSample(ctx, cand, split, line, messages, reply, '', situation, situationKey));
         stats.generated++;
       }
     }
@@ -154,11 +161,11 @@ export function buildWorldCorpus(opts: WorldCorpusOptions): WorldCorpus {
   return { train, valid, test, heldOut, facts, stats };
 }
 
-function makeSample(ctx: NpcContext, cand: Candidate, split: Split, line: string, messages: WorldSample['messages'], reply: { speech: string; action: WorldSample['action'] }, memoryKey = ''): WorldSample {
+function makeSample(ctx: NpcContext, cand: Candidate, split: Split, line: string, messages: WorldSample['messages'], reply: { speech: string; action: WorldSample['action'] }, memoryKey = '', situation?: Situation, situationKey = ''): WorldSample {
   // The decode grammar forbids "[" in speech: a reply with one could never be produced.
   if (reply.speech.includes('[')) throw new Error(`${ctx.script.id}: speech must not contain "[": ${reply.speech}`);
   return {
-    id: `${ctx.script.id}-${cand.kind}-${shortHash(`${cand.template}\u0000${line}\u0000${memoryKey}`)}`,
+    id: `${ctx.script.id}-${cand.kind}-${shortHash(`${cand.template}\u0000${line}\u0000${memoryKey}${situationKey ? `\u0000${situationKey}` : ''}`)}`,
     npcId: ctx.script.id,
     kind: cand.kind,
     split,
@@ -172,12 +179,13 @@ function makeSample(ctx: NpcContext, cand: Candidate, split: Split, line: string
     ...(cand.refusal ? { refusal: true } : {}),
     source: 'generated',
     template: cand.template,
+    ...(situation ? { situation } : {}),
   };
 }
 
 /** The lore system message of a prompt ('' when there is none). */
 function loreOf(messages: WorldSample['messages']): string {
-  return messages.find((m, i) => i > 0 && m.role === 'system')?.content ?? '';
+  return messages.find((m, i) => i > 0 && m.role === 'system' && m.content.startsWith(LORE_HEADER))?.content ?? '';
 }
 
 export function normalize(line: string): string {
@@ -308,7 +316,7 @@ function addMemory(seed: number, bySplit: Record<Split, WorldSample[]>, contexts
       const ctx = contexts.get(s.npcId)!;
       stats.withMemory++;
       const memoryKey = earlier.map((e) => e.id).join(',');
-      return { ...s, id: `${s.id}-m${shortHash(memoryKey, 6)}`, messages: promptMessages(ctx, s.player, recollection) };
+      return { ...s, id: `${s.id}-m${shortHash(memoryKey, 6)}`, messages: promptMessages(ctx, s.player, recollection, s.situation) };
     });
   }
 }

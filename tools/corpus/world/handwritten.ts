@@ -9,11 +9,13 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { formatActionCall } from '../../../server/src/npc/action-syntax.ts';
+import { LORE_HEADER } from '../../../server/src/npc/prompt.ts';
 import { describeAction, isActionAllowed, NpcActionSchema, type NpcAction } from '../../../server/src/npc/script-schema.ts';
 import type { WorldSample } from '../sample.ts';
 import { placeName, voiced } from './candidates.ts';
 import { rewritePerson, words } from './english.ts';
-import { npcContexts, promptMessages, type CorpusWorld, type NpcContext } from './npc-context.ts';
+import { EMPTY_MEMORY, npcContexts, promptMessages, type CorpusWorld, type NpcContext } from './npc-context.ts';
+import { defaultSituation } from './situation.ts';
 import { Rng, shortHash } from './rng.ts';
 
 export const DEFAULT_HANDWRITTEN = fileURLToPath(new URL('../../../assets/eval/handwritten.yaml', import.meta.url));
@@ -74,11 +76,12 @@ export function loadHandwritten(world: CorpusWorld, path = DEFAULT_HANDWRITTEN, 
   const byId = new Map(contexts.map((c) => [c.script.id, c]));
   return lines.map((l, i) => {
     const ctx = byId.get(l.npc)!;
-    const messages = promptMessages(ctx, l.line);
+    const situation = defaultSituation(ctx);
+    const messages = promptMessages(ctx, l.line, EMPTY_MEMORY, situation);
     const fact = l.kind === 'lore' ? expectedFact(ctx.script.lore, l.keywords!) : undefined;
     const action: NpcAction | null = l.action ?? null;
     const speech = referenceSpeech(ctx, l, fact, Rng.derive(i, 'handwritten', l.line));
-    const loreMessage = messages.find((m, k) => k > 0 && m.role === 'system')?.content ?? '';
+    const loreMessage = messages.find((m, k) => k > 0 && m.role === 'system' && m.content.startsWith(LORE_HEADER))?.content ?? '';
     return {
       id: `${l.npc}-handwritten-${shortHash(l.line)}`,
       npcId: l.npc,
@@ -93,6 +96,7 @@ export function loadHandwritten(world: CorpusWorld, path = DEFAULT_HANDWRITTEN, 
       ...(l.keywords ? { factKeywords: l.keywords } : {}),
       ...(l.kind === 'refusal' || l.kind === 'injection' ? { refusal: true } : {}),
       source: 'handwritten',
+      situation,
     } satisfies WorldSample;
   });
 }

@@ -9,6 +9,7 @@ import { createLoreIndex, type LoreIndex } from '../../../server/src/npc/lore-in
 import type { Recollection } from '../../../server/src/npc/memory.ts';
 import { personaMessage, turnMessages, type WorldFacts } from '../../../server/src/npc/prompt.ts';
 import { formatProblem, loadNpcScripts } from '../../../server/src/npc/script-loader.ts';
+import { estimateTokens, type Situation, type SituationBudget } from '../../../server/src/npc/situation.ts';
 import type { NpcScript } from '../../../server/src/npc/script-schema.ts';
 import { loadWorldMap, type WorldMap } from '../../../server/src/world/world-map.ts';
 import { firstName, type Gender, type SelfRef } from './english.ts';
@@ -17,6 +18,12 @@ import { voiceOf, type Voice } from './voices.ts';
 /** Lore facts retrieved per line and the memory budget, as the server runs by default. */
 export const SERVER_LORE_FACTS: number = ConfigSchema.shape.NPC_LORE_FACTS.parse(undefined);
 export const SERVER_MEMORY_TOKENS: number = ConfigSchema.shape.NPC_MEMORY_TOKENS.parse(undefined);
+/**
+ * The situation block's budget: the server's default NPC_SITUATION_TOKENS, counted with the server's
+ * tokenizer-free estimate (the corpus is built before any tokenizer; generated situations are kept
+ * well inside it, so the served model's own count trims nothing a sample relies on).
+ */
+export const SERVER_SITUATION_BUDGET: SituationBudget = Object.freeze({ maxTokens: ConfigSchema.shape.NPC_SITUATION_TOKENS.parse(undefined), countTokens: estimateTokens });
 export const DEFAULT_NPC_DIR: string = ConfigSchema.shape.NPC_DIR.parse(undefined);
 export const DEFAULT_WORLD_MAP: string = ConfigSchema.shape.WORLD_MAP.parse(undefined);
 
@@ -109,8 +116,8 @@ export function npcContexts(world: CorpusWorld, loreFacts = SERVER_LORE_FACTS): 
 }
 
 /** The prompt the server would build for this line: `turnMessages` from server/src/npc/prompt.ts. */
-export function promptMessages(ctx: NpcContext, playerLine: string, memory: Recollection = EMPTY_MEMORY): ChatMessage[] {
-  return turnMessages({ persona: ctx.persona, lore: ctx.lore, loreFacts: ctx.loreFacts, memory, playerLine }).messages;
+export function promptMessages(ctx: NpcContext, playerLine: string, memory: Recollection = EMPTY_MEMORY, situation?: Situation): ChatMessage[] {
+  return turnMessages({ persona: ctx.persona, lore: ctx.lore, loreFacts: ctx.loreFacts, memory, playerLine, situation, situationBudget: SERVER_SITUATION_BUDGET }).messages;
 }
 
 export const EMPTY_MEMORY: Recollection = Object.freeze({ turns: [], tokens: 0, folded: 0 }) as Recollection;

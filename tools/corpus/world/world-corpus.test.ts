@@ -8,7 +8,8 @@ import type { ChatMessage } from '../../../server/src/inference/tokenizer/index.
 import { formatActionCall, parseReply } from '../../../server/src/npc/action-syntax.ts';
 import { createLoreIndex } from '../../../server/src/npc/lore-index.ts';
 import type { Recollection } from '../../../server/src/npc/memory.ts';
-import { personaMessage, turnMessages } from '../../../server/src/npc/prompt.ts';
+import { LORE_HEADER, personaMessage, turnMessages } from '../../../server/src/npc/prompt.ts';
+import { estimateTokens, itemPhrase, timeInWords } from '../../../server/src/npc/situation.ts';
 import { isActionAllowed, type NpcScript } from '../../../server/src/npc/script-schema.ts';
 import { parseSamples, serializeSamples, type WorldSample } from '../sample.ts';
 import { rewritePerson } from './english.ts';
@@ -48,14 +49,16 @@ function recollectionOf(middle: ChatMessage[]): Recollection {
 function serverMessages(s: WorldSample): ChatMessage[] {
   const script = scripts.get(s.npcId)!;
   const persona = personaMessage(script, { name: world.map.name, description: world.map.description, landmarks: world.map.landmarks });
-  const hasLore = s.messages[1]?.role === 'system';
-  const middle = s.messages.slice(hasLore ? 2 : 1, -1);
+  const systems = s.messages.findIndex((m) => m.role !== 'system'); // persona, lore, situation
+  const middle = s.messages.slice(systems, -1);
   return turnMessages({
     persona,
     lore: createLoreIndex(script.lore),
     loreFacts: ConfigSchema.shape.NPC_LORE_FACTS.parse(undefined),
     memory: recollectionOf(middle),
     playerLine: s.player,
+    situation: s.situation,
+    situationBudget: { maxTokens: ConfigSchema.shape.NPC_SITUATION_TOKENS.parse(undefined), countTokens: estimateTokens },
   }).messages;
 }
 
@@ -91,6 +94,43 @@ describe('world corpus', () => {
     // And they render with the served model's chat template.
     const text = loadModelText(ConfigSchema.shape.MODEL_DIR.parse(undefined));
     for (const s of subset.slice(0, 20)) expect(renderChat(text, s.messages)).toContain(s.player.split('\n')[0]!.replace(/<\|[^|]*\|>/g, '').slice(0, 10));
+  });
+
+  it('gives every sample a situation block after the shared persona, and answers situation questions from it', () => {
+    const personas = new Map<string, string>();
+    for (const s of all) {
+      expect(s.situation, s.id).toBeDefined();
+      // The persona (the cached prefix) is the same for every sample of an NPC, whatever the situation.
+      const persona = personas.get(s.npcId) ?? s.messages[0]!.content;
+      personas.set(s.npcId, persona);
+      expect(s.messages[0]!.content).toBe(persona);
+      expect(s.messages[0]!.content).not.toContain('What you notice now');
+      const block = s.messages.find((m) => m.role === 'system' && m.content.startsWith('What you notice now'));
+      expect(block, s.id).toBeDefined();
+      const index = s.messages.indexOf(block!);
+      expect(index).toBeGreaterThan(0);
+      if (s.messages[1]!.content.startsWith(LORE_HEADER)) expect(index).toBe(2);
+      expect(block!.content).toContain(timeInWords(s.situation!.time));
+      // Everything the sample's situation holds is shown (generated situations fit the budget whole).
+      for (const name of [...s.situation!.players, ...s.situation!.npcs]) expect(block!.content).toContain(name);
+      for (const [item, n] of Object.entries(s.situation!.inventory)) expect(block!.content).toContain(itemPhrase(item, n));
+    }
+    const situational = all.filter((s) => s.template?.startsWith('sit.'));
+    expect(situational.length).toBeGreaterThan(200);
+    for (const s of situational) {
+      const sit = s.situation!;
+      if (s.template!.startsWith('sit.time.')) expect(s.speech.toLowerCase()).toContain(timeInWords(sit.time));
+      if (s.template!.startsWith('sit.who.')) for (const name of [...sit.players, ...sit.npcs]) expect(s.speech).toContain(name);
+      if (s.template!.startsWith('sit.carry.')) for (const [item, n] of Object.entries(sit.inventory)) expect(s.speech).toContain(itemPhrase(item, n));
+    }
+    // Varied: times, companions, items and events differ between samples, and some scenes are busy.
+    const train = corpus.train.map((s) => s.situation!);
+    expect(new Set(train.map((x) => x.time)).size).toBeGreaterThan(200);
+    expect(train.some((x) => x.players.length === 3)).toBe(true);
+    expect(train.some((x) => x.events.length === 2)).toBe(true);
+    expect(train.some((x) => Object.keys(x.inventory).length === 0)).toBe(true);
+    // Situation phrasings are held out for test like every other family.
+    expect(corpus.test.some((s) => s.template?.startsWith('sit.') && corpus.heldOut.templates.test.includes(s.template))).toBe(true);
   });
 
   it('only uses legal actions, and the reply is the speech plus its call', () => {
