@@ -3,7 +3,7 @@
  * reports over IPC (see protocol.ts). It only depends on the client SDK. It never outlives its
  * parent, and exits by itself at the hard deadline it was given.
  */
-import { WorldClient } from '@worldmind/client-sdk';
+import { WorldClient } from '../../client-sdk/src/index.ts';
 import { performance } from 'node:perf_hooks';
 import { Bot, Crowd, type CrowdSink } from './bot.ts';
 import type { BotCounters, BotProcessConfig, FromBot, ToBot, TurnRecord } from './protocol.ts';

@@ -18,7 +18,7 @@
  * under way — then it is skipped and counted. A conversation is 1–4 lines: walk up to the nearest NPC,
  * say a line, read the streamed reply for a few seconds, say the next.
  */
-import { TalkError, type AvatarInfo, type Landmark, type WelcomeInfo, type WorldClient } from '@worldmind/client-sdk';
+import { TalkError, type AvatarInfo, type Landmark, type WelcomeInfo, type WorldClient } from '../../client-sdk/src/index.ts';
 import type { BotCounters, TurnRecord } from './protocol.ts';
 import { between, exponential, pick } from './rng.ts';
 
