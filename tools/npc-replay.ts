@@ -10,11 +10,11 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../server/src/config.ts';
 import { InferenceEngine } from '../server/src/inference/engine/engine-client.ts';
-import { hashModelFiles, loadModelText, renderChat } from '../server/src/inference/model/index.ts';
-import { compileCallGrammar, legalCallBodies } from '../server/src/npc/action-grammar.ts';
+import { hashModelFiles, loadModelText } from '../server/src/inference/model/index.ts';
+import { compileCallGrammar } from '../server/src/npc/action-grammar.ts';
 import { parseReply } from '../server/src/npc/action-syntax.ts';
 import { pickFallback, type GrammarRecord } from '../server/src/npc/dialogue.ts';
-import { personaMessage } from '../server/src/npc/prompt.ts';
+import { withCurrentScript } from '../server/src/npc/replay.ts';
 import { loadNpcScripts } from '../server/src/npc/script-loader.ts';
 import { WorldStore } from '../server/src/persistence/store.ts';
 import { loadWorldMap } from '../server/src/world/world-map.ts';
@@ -62,11 +62,11 @@ if (values['current-script']) {
   if (!script) fail(`no valid script for NPC "${turn.npcId}" in ${config.NPC_DIR}`);
   const world = { name: map.name, description: map.description, landmarks: map.landmarks };
   // The logged prompt starts with the persona block as it was; swap in the block the script gives now.
-  const loggedScriptless = prompt.indexOf('<|im_end|>');
-  const newPrefix = renderChat(text, [personaMessage(script, world)], { addGenerationPrompt: false });
-  if (loggedScriptless < 0) fail('the logged prompt has no persona block to replace');
-  prompt = newPrefix + prompt.slice(prompt.indexOf('\n', loggedScriptless) + 1);
-  grammar = { ...grammar, bodies: legalCallBodies(script.actions) };
+  try {
+    ({ prompt, grammar } = withCurrentScript(text, prompt, grammar, script, world));
+  } catch (err) {
+    fail((err as Error).message);
+  }
 }
 
 let output: string;

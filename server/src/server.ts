@@ -16,6 +16,7 @@ import { closeMatchmaking, CorsPolicy } from './http-surface.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type ServerMetrics } from './observability/metrics.ts';
 import { checkUwsBinding, createTransport } from './transport.ts';
+import { mountStudio } from './studio.ts';
 import { mountWebClient } from './web-client.ts';
 import { startNpcSystem, type NpcSystem } from './npc/npc-system.ts';
 import { WorldStore } from './persistence/store.ts';
@@ -100,7 +101,11 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   transport.adminToken = config.ADMIN_TOKEN;
   mountHttpRoutes(transport, metrics, log, config.ADMIN_TOKEN);
   // The browser client (/, /assets/*, /world/map.json) and, when enabled, the designer view (/studio).
-  mountWebClient(transport.app, { map, studioEnabled: config.STUDIO_ENABLED, adminToken: config.ADMIN_TOKEN, log: log.child({ module: 'web' }) });
+  const web = mountWebClient(transport.app, { map, studioEnabled: config.STUDIO_ENABLED, adminToken: config.ADMIN_TOKEN, log: log.child({ module: 'web' }) });
+  if (config.STUDIO_ENABLED) {
+    mountStudio(transport.app, { npc: npc?.system, map, config, log: log.child({ module: 'studio' }), authorized: web.authorized });
+    log.warn('STUDIO_ENABLED=true: the designer view at /studio shows every turn\'s prompt and can run the model' + (config.ADMIN_TOKEN ? ' (admin token required)' : ' to anyone who can reach this port'));
+  }
 
   await server.listen(config.PORT, config.HOST);
   const port = transport.boundPort;

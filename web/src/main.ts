@@ -318,7 +318,8 @@ function selectNpc(id: string): void {
 function approach(npc: NpcInfo, me: Pose): void {
   const target = approachPoint(me, npc, Math.max(1, talkRange() * 0.5));
   state.moveTarget = target;
-  sendMove({ target });
+  // Run when it is a long way off.
+  sendMove({ target, run: Math.hypot(npc.x - me.x, npc.z - me.z) > 12 });
 }
 
 function toggleDebug(force?: boolean): void {
@@ -400,7 +401,7 @@ function frame(now: number): void {
     }
   }
   const me = world ? state.entities.get(world.sessionId)?.pose : undefined;
-  if (me) followCamera(state.camera, me, dt);
+  if (me) followCamera(state.camera, cameraTarget(me), dt);
   // Walking up to an NPC: once in range, stop there; if it moved away, follow it.
   if (world && state.approaching) {
     const npc = world.npcs.get(state.approaching);
@@ -416,6 +417,18 @@ function frame(now: number): void {
   talk.refresh();
   if (state.debug) renderDebug(now, views.length);
   requestAnimationFrame(frame);
+}
+
+const talkEl = $('talk');
+/** Where the camera centres so the player stays in the part of the screen the talk panel leaves free. */
+function cameraTarget(me: Pose): { x: number; z: number } {
+  if (!talk.isOpen) return me;
+  const cam = state.camera;
+  const rect = talkEl.getBoundingClientRect();
+  const sheet = rect.width > cam.width * 0.8; // a phone's bottom sheet
+  const fx = sheet ? cam.width / 2 : rect.left / 2;
+  const fy = sheet ? Math.max(60, rect.top / 2 + 20) : cam.height / 2;
+  return { x: me.x - (fx - cam.width / 2) / cam.scale, z: me.z + (fy - cam.height / 2) / cam.scale };
 }
 
 let lastDebug = 0;

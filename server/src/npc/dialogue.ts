@@ -115,9 +115,17 @@ interface CompiledScript {
 /** Tokens an action call may take on top of the speech (the longest legal call, plus slack). */
 const CALL_TOKEN_ALLOWANCE = 2;
 
+export interface FinishedTurn {
+  npcId: string;
+  playerId: string;
+  outcome: TurnOutcome;
+}
+
 export class NpcDialogue {
   readonly #compiled = new WeakMap<NpcScript, CompiledScript>();
   #turnCounter = 0;
+  /** Called with every finished turn (the designer view keeps their timings). */
+  readonly observers = new Set<(turn: FinishedTurn) => void>();
 
   constructor(private readonly deps: DialogueDeps) {}
 
@@ -241,10 +249,15 @@ export class NpcDialogue {
       });
       return { turnId, speech: speechText, action, finishReason, ttftMs: (Number.isNaN(firstAt) ? performance.now() : firstAt) - startedAt, tokens, durationMs: performance.now() - startedAt };
     })();
-    outcome.catch((err: unknown) => {
-      queue.end();
-      deps.log.error({ err, npcId: request.script.id, turnId }, 'NPC turn failed');
-    });
+    outcome.then(
+      (result) => {
+        for (const observe of this.observers) observe({ npcId: request.script.id, playerId: request.playerId, outcome: result });
+      },
+      (err: unknown) => {
+        queue.end();
+        deps.log.error({ err, npcId: request.script.id, turnId }, 'NPC turn failed');
+      },
+    );
     return { turnId, chunks: queue, outcome };
   }
 

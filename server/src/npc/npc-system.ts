@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { InferenceEngine } from '../inference/engine/engine-client.ts';
-import { hashModelFiles, loadModelText } from '../inference/model/index.ts';
+import { hashModelFiles, loadModelText, type ModelText } from '../inference/model/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/metrics.ts';
 import { createNpcMetrics, type NpcMetrics } from '../observability/npc-metrics.ts';
@@ -24,6 +24,8 @@ export interface NpcSystem {
   store: WorldStore;
   modelId: string;
   modelHash: string;
+  /** The model's tokenizer and chat template. */
+  text: ModelText;
   /** The current good script of an NPC (hot reload may swap it between calls). */
   script(npcId: string): NpcScript | undefined;
   scripts(): NpcScript[];
@@ -96,6 +98,7 @@ export async function startNpcSystem(config: ServerConfig, map: WorldMap, log: L
     store,
     modelId,
     modelHash,
+    text,
     script: (id) => current().get(id),
     scripts: () => [...current().values()],
     metrics,
