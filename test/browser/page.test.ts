@@ -171,6 +171,11 @@ describe.skipIf(!chromiumAvailable())(`browser client in headless Chromium (${CH
       return b && b.x > beaSeenByAda.x + 2 ? b : undefined;
     });
     await until('both avatars on both screens', async () => (await entities(ada)).filter((e) => e.kind === 'avatar').length === 2 && (await entities(bea)).filter((e) => e.kind === 'avatar').length === 2);
+    // Proximity chat: Ada types, Bea (nearby) reads it in her chat log.
+    await ada.page.locator('[data-testid=chat-input]').fill('Hello Bea!');
+    await ada.page.locator('[data-testid=chat-input]').press('Enter');
+    await bea.page.locator('[data-testid=chat-line]', { hasText: 'Hello Bea!' }).waitFor();
+    expect(await bea.page.locator('[data-testid=chat-line]').last().textContent()).toBe('Ada: Hello Bea!');
     await screenshot(ada.page, 'two-players-ada');
     await screenshot(bea.page, 'two-players-bea');
     expect(ada.errors).toEqual([]);

@@ -54,6 +54,8 @@ export interface PageOptions {
   height?: number;
   /** Phone: touch events, mobile viewport meta, device scale factor 2. */
   phone?: boolean;
+  /** HTTP basic auth answers (e.g. the admin token for /studio). */
+  httpCredentials?: { username: string; password: string };
 }
 
 export async function openPage(options: PageOptions = {}): Promise<TestPage> {
@@ -64,6 +66,7 @@ export async function openPage(options: PageOptions = {}): Promise<TestPage> {
     args: CHROMIUM_ARGS,
     viewport: { width: options.width ?? 1024, height: options.height ?? 700 },
     ...(options.phone ? { hasTouch: true, isMobile: true, deviceScaleFactor: 2 } : {}),
+    ...(options.httpCredentials ? { httpCredentials: options.httpCredentials } : {}),
     timeout: 30_000,
   });
   context.setDefaultTimeout(20_000);
