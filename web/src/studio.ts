@@ -103,7 +103,7 @@ async function loadTurns(): Promise<void> {
 
 async function showTurn(turnId: string): Promise<void> {
   selectedTurn = turnId;
-  for (const li of turnsList.querySelectorAll('li')) li.classList.toggle('selected', li.getAttribute('data-turn') === turnId);
+  turnsList.querySelectorAll('li').forEach((li) => li.classList.toggle('selected', li.getAttribute('data-turn') === turnId));
   try {
     render(await api<StudioTurn>(`/studio/api/turns/${encodeURIComponent(turnId)}`));
   } catch (err) {
