@@ -49,7 +49,12 @@ export class StartupError extends Error {
   override name = 'StartupError';
 }
 
-export async function startServer(config: ServerConfig, log: Logger = createLogger(config.LOG_LEVEL)): Promise<RunningServer> {
+export interface StartOptions {
+  /** The built browser client to serve (default web/dist); tests build their own copy. */
+  webDir?: string;
+}
+
+export async function startServer(config: ServerConfig, log: Logger = createLogger(config.LOG_LEVEL), options: StartOptions = {}): Promise<RunningServer> {
   const binding = checkUwsBinding();
   if (!binding.native) {
     if (!config.ALLOW_UWS_FALLBACK) {
@@ -101,7 +106,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   transport.adminToken = config.ADMIN_TOKEN;
   mountHttpRoutes(transport, metrics, log, config.ADMIN_TOKEN);
   // The browser client (/, /assets/*, /world/map.json) and, when enabled, the designer view (/studio).
-  const web = mountWebClient(transport.app, { map, studioEnabled: config.STUDIO_ENABLED, adminToken: config.ADMIN_TOKEN, log: log.child({ module: 'web' }) });
+  const web = mountWebClient(transport.app, { ...(options.webDir ? { dir: options.webDir } : {}), map, studioEnabled: config.STUDIO_ENABLED, adminToken: config.ADMIN_TOKEN, log: log.child({ module: 'web' }) });
   if (config.STUDIO_ENABLED) {
     mountStudio(transport.app, { npc: npc?.system, map, config, log: log.child({ module: 'studio' }), authorized: web.authorized });
     log.warn('STUDIO_ENABLED=true: the designer view at /studio shows every turn\'s prompt and can run the model' + (config.ADMIN_TOKEN ? ' (admin token required)' : ' to anyone who can reach this port'));

@@ -4,6 +4,7 @@
  * talks, and the reply streams into the panel with its action; the same on a phone-sized touch
  * screen. Screenshots land in test-artifacts/browser/.
  */
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { npcDirWith } from '../support/npc-fixtures.ts';
 import { startTestServer } from '../support/world-server.ts';
@@ -97,6 +98,7 @@ async function talkThroughThePanel(p: TestPage, npcId: string, line: string, tap
 
 describe.skipIf(!chromiumAvailable())(`browser client in headless Chromium (${CHROMIUM})`, () => {
   let server: Awaited<ReturnType<typeof startTestServer>>;
+  let webDir: string;
   let base: string;
   const pages: TestPage[] = [];
 
@@ -108,18 +110,19 @@ describe.skipIf(!chromiumAvailable())(`browser client in headless Chromium (${CH
       RUN_SPEED: 12,
       // Chromium and the model share two cores here: give the first token room.
       NPC_FIRST_TOKEN_DEADLINE_MS: 15_000,
-    });
+    }, { webDir });
     base = `http://127.0.0.1:${server.port}`;
   };
 
   beforeAll(async () => {
-    buildWebClient();
+    webDir = buildWebClient();
     await start();
   }, 120_000);
 
   afterAll(async () => {
     await Promise.all(pages.map((p) => p.close()));
     await server?.shutdown();
+    if (webDir) rmSync(webDir, { recursive: true, force: true });
   });
 
   it('serves the page, its assets and the map on the game port; unknown paths stay 404', async () => {

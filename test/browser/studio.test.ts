@@ -4,6 +4,7 @@
  * scores, the action chosen among the grammar's alternatives, the seed — then replays it against the
  * current script. A screenshot lands in test-artifacts/browser/.
  */
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer } from '../support/world-server.ts';
 import { buildWebClient, chromiumAvailable, openPage, screenshot, type TestPage } from './support.ts';
@@ -12,18 +13,20 @@ const ADMIN_TOKEN = 'studio-test-admin-token-0123456789';
 
 describe.skipIf(!chromiumAvailable())('designer view (/studio) in headless Chromium', () => {
   let server: Awaited<ReturnType<typeof startTestServer>>;
+  let webDir: string;
   let base: string;
   let designer: TestPage | undefined;
 
   beforeAll(async () => {
-    buildWebClient();
-    server = await startTestServer({ STUDIO_ENABLED: true, ADMIN_TOKEN, NPC_FIRST_TOKEN_DEADLINE_MS: 15_000 });
+    webDir = buildWebClient();
+    server = await startTestServer({ STUDIO_ENABLED: true, ADMIN_TOKEN, NPC_FIRST_TOKEN_DEADLINE_MS: 15_000 }, { webDir });
     base = `http://127.0.0.1:${server.port}`;
   }, 120_000);
 
   afterAll(async () => {
     await designer?.close();
     await server?.shutdown();
+    if (webDir) rmSync(webDir, { recursive: true, force: true });
   });
 
   it('asks for the admin token when one is set', async () => {

@@ -36,13 +36,24 @@ export function chromiumAvailable(): boolean {
   return existsSync(CHROMIUM) || process.env.CI === 'true';
 }
 
-/** Builds web/dist from the current source (a second or two). */
-export function buildWebClient(): void {
+/**
+ * Builds the page from the current source into a fresh temporary folder (a second or two) and returns
+ * it, for `startTestServer(…, { webDir })`. Each suite has its own copy: suites running in parallel
+ * never rebuild the folder another one is serving, and web/dist (what `npm start` serves) is left alone.
+ */
+export function buildWebClient(): string {
+  const outDir = mkdtempSync(join(tmpdir(), 'wm-web-'));
   const require = createRequire(import.meta.url);
   const pkgPath = require.resolve('vite/package.json');
   const bin = join(pkgPath, '..', (require(pkgPath) as { bin: { vite: string } }).bin.vite);
-  const result = spawnSync(process.execPath, [bin, 'build', '--logLevel', 'error'], { cwd: WEB_DIR, encoding: 'utf8', timeout: 120_000, env: { ...process.env, NODE_ENV: 'production' } });
+  const result = spawnSync(process.execPath, [bin, 'build', '--logLevel', 'error', '--outDir', outDir, '--emptyOutDir'], {
+    cwd: WEB_DIR,
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
   if (result.status !== 0) throw new Error(`vite build failed:\n${result.stdout}\n${result.stderr}`);
+  return outDir;
 }
 
 export interface TestPage {

@@ -3,14 +3,14 @@
  * clients with bounded timeouts.
  */
 import { loadConfig, type ServerConfig } from '../../server/src/config.ts';
-import { startServer, type RunningServer } from '../../server/src/server.ts';
+import { startServer, type RunningServer, type StartOptions } from '../../server/src/server.ts';
 import { Client as RawClient } from '@colyseus/sdk';
 import { WorldAuth, WorldClient, type WorldClientOptions } from '../../client-sdk/src/index.ts';
 
 /** A test server. Every client here comes from one loopback address, so guest sign-ups are not limited unless asked. */
-export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer & { endpoint: string }> {
+export async function startTestServer(overrides: Partial<ServerConfig> = {}, options: StartOptions = {}): Promise<RunningServer & { endpoint: string }> {
   const config = loadConfig({}, { PORT: 0, HOST: '127.0.0.1', LOG_LEVEL: 'silent', DB_PATH: ':memory:', GUEST_SIGNUP_BURST: 0, ...overrides });
-  const server = await startServer(config);
+  const server = await startServer(config, undefined, options);
   return Object.assign(server, { endpoint: `ws://127.0.0.1:${server.port}` });
 }
 
