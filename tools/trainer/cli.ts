@@ -20,6 +20,7 @@ const USAGE = `usage: npm run train -- --out <dir> [--from <model dir> | --prese
   --lr X --min-lr X --warmup N --weight-decay X --clip X --seed N --threads N
   --eval-every N --checkpoint-every N --checkpoint-dir <dir> --resume --max-seconds N --stop-at N
   --extra-samples a.jsonl,b.jsonl   more dialogue samples (e.g. feedback) appended to train.jsonl
+  --counterfactual-lore X   add fact-swapped variants of this share (0–1) of the lore samples (teaches reading the lore block)
   --providers cuda,cpu      onnxruntime execution providers
   --spin-wait               let onnxruntime threads spin between kernels (faster on an otherwise idle machine)`;
 
@@ -59,6 +60,7 @@ const { values } = parseArgs({
     'max-seconds': { type: 'string' },
     'stop-at': { type: 'string' },
     'extra-samples': { type: 'string' },
+    'counterfactual-lore': { type: 'string' },
     'tokenizer-bytes': { type: 'string' },
     providers: { type: 'string' },
     'spin-wait': { type: 'boolean', default: false },
@@ -129,6 +131,7 @@ const options: TrainOptions = {
   ...(values['checkpoint-dir'] ? { checkpointDir: values['checkpoint-dir'] } : {}),
   resume: values.resume,
   ...(values['max-seconds'] !== undefined ? { maxSeconds: num('max-seconds', values['max-seconds'], 0) } : {}),
+  ...(values['counterfactual-lore'] !== undefined ? { counterfactualLore: num('counterfactual-lore', values['counterfactual-lore'], 0) } : {}),
   ...(values['stop-at'] !== undefined ? { stopAtStep: int('stop-at', values['stop-at']) } : {}),
   ...(values['extra-samples'] ? { extraSampleFiles: values['extra-samples'].split(',') } : {}),
   ...(values['tokenizer-bytes'] ? { tokenizerBytes: int('tokenizer-bytes', values['tokenizer-bytes']) } : {}),

@@ -10,6 +10,7 @@ import { basename, join, resolve } from 'node:path';
 import { loadModelText } from '../../server/src/inference/model/index.ts';
 import { buildModelDirectory, parseArchitecture, type LlamaArchitectureInput } from '../model-builder/index.ts';
 import { trainByteLevelBpe } from '../model-builder/tokenizer/bpe-trainer.ts';
+import { counterfactualLore } from '../corpus/world/counterfactual.ts';
 import { packedDialogueBatches, packedDialogueBatchList, textBatches, type BatchSource } from './batches.ts';
 import type { LoraConfig } from './llama-train-graph.ts';
 import { initLoraParams, mergeLora, writePeftAdapter } from './lora.ts';
@@ -57,6 +58,8 @@ export interface TrainOptions {
   maxCorpusBytes?: number;
   /** Dialogue: also train on these sample files (e.g. feedback.jsonl), appended to train.jsonl. */
   extraSampleFiles?: string[];
+  /** Dialogue: add counterfactual variants of this share of the lore samples (tools/corpus/world/counterfactual.ts). */
+  counterfactualLore?: number;
   /** Dialogue: train only on samples of these NPCs (e.g. the scripts a designer just edited). */
   npcs?: string[];
   /** Recorded with the run in config.json (e.g. the NPC script hashes it trained on). */
@@ -124,6 +127,11 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     const npcs = options.npcs ? new Set(options.npcs) : undefined;
     const samples = [join(options.corpus, 'train.jsonl'), ...(options.extraSampleFiles ?? [])].flatMap((f) => readWorldSamples(f)).filter((s) => !npcs || npcs.has(s.npcId));
     if (samples.length === 0) throw new Error(`no training samples${npcs ? ` for NPC ${[...npcs].join(', ')}` : ''} in ${options.corpus}`);
+    if (options.counterfactualLore) {
+      const variants = counterfactualLore(samples, { variants: 1, share: options.counterfactualLore, seed: options.seed });
+      log(`counterfactual lore: ${variants.length} variants of ${samples.filter((s) => s.kind === 'lore').length} lore samples`);
+      samples.push(...variants);
+    }
     const prepared = dialogueExamples(text, samples, options.sequence);
     examples = prepared.examples.length;
     droppedExamples = prepared.dropped;
@@ -168,6 +176,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     seed: options.seed,
     extraSampleFiles: options.extraSampleFiles ?? [],
     npcs: options.npcs ?? null,
+    counterfactualLore: options.counterfactualLore ?? 0,
   };
   const result = await trainLoop({
     arch,
@@ -214,6 +223,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     final_loss: round(result.finalLoss),
     ...(result.validLoss !== undefined ? { valid_loss: round(result.validLoss) } : {}),
     ...(options.npcs ? { npcs: options.npcs } : {}),
+    ...(options.counterfactualLore ? { counterfactual_lore: options.counterfactualLore } : {}),
     ...(options.record ?? {}),
   };
   const finalParams = pickBase(params, base);

@@ -23,7 +23,7 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'assets/models/default' },
     pretrained: { type: 'string', default: 'data/models/pretrained' },
     'pretrain-steps': { type: 'string', default: '1600' },
-    'finetune-steps': { type: 'string', default: '500' },
+    'finetune-steps': { type: 'string', default: '700' },
     'skip-pretrain': { type: 'boolean', default: false },
     'eval-limit': { type: 'string' },
     seed: { type: 'string', default: '1' },
@@ -107,6 +107,7 @@ try {
     evalEvery: 100,
     checkpointEvery: 50,
     checkpointDir: join('data', 'checkpoints', 'finetuned'),
+    counterfactualLore: 0.5,
     record: { npc_scripts: npcScriptHashes(npcDir) },
     log,
   });
