@@ -47,7 +47,8 @@ describe('talking to an NPC end to end', () => {
     bea.on('npcChange', (npc) => npc.id === 'bram' && npc.speech && bubbles.push(npc.speech));
 
     let given = false;
-    for (let attempt = 0; attempt < 16 && !given; attempt++) {
+    // (40 tries: the default model predates the situation block in the prompt and gives less readily until retrained on it.)
+    for (let attempt = 0; attempt < 40 && !given; attempt++) {
       const { chunks, result } = await talkFully(ada, 'bram', 'Do you have anything for luck on the road?');
       expect(result.finishReason).toBe('stop');
       expect(chunks.length).toBeGreaterThan(0);
@@ -68,7 +69,7 @@ describe('talking to an NPC end to end', () => {
 
   it('re-validates actions: an out-of-stock give is refused by the room and nothing moves', async () => {
     let refused = false;
-    for (let attempt = 0; attempt < 16 && !refused; attempt++) {
+    for (let attempt = 0; attempt < 40 && !refused; attempt++) {
       const { result } = await talkFully(ada, 'bram', 'Another horseshoe, please!');
       const logged = server.npc!.store.getTurn(result.turnId)!;
       if ((logged.action as { type?: string } | null)?.type === 'give_item') {

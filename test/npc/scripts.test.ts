@@ -55,7 +55,7 @@ describe('one script, each kind of mistake → file:line:col', () => {
 
   it('unknown action, unknown field, unknown emote', () => {
     expect(problemsOf(withLine(tessYaml(), 15, '  fly: true'))).toEqual([
-      'tess.yaml:15:3: unknown action "fly" (known actions: walk_to, give_item, emote, follow, stop)',
+      'tess.yaml:15:3: unknown action "fly" (known actions: walk_to, give_item, emote, follow, stop, trade, point_at)',
     ]);
     expect(problemsOf(withLine(tessYaml(), 7, 'greting: Hello there.'))).toEqual([
       'tess.yaml:2:1: missing required field "greeting"',
@@ -216,7 +216,7 @@ describe('npm run npc:validate (child process)', () => {
     // The temp dir is outside the working directory, so paths print absolute; strip it for the comparison.
     const lines = out.trim().split('\n').map((l) => l.replace(`${tmp.dir}/`, ''));
     expect(lines).toEqual([
-      'action.yaml:15:3: unknown action "fly" (known actions: walk_to, give_item, emote, follow, stop)',
+      'action.yaml:15:3: unknown action "fly" (known actions: walk_to, give_item, emote, follow, stop, trade, point_at)',
       expect.stringMatching(/^landmark\.yaml:12:31: actions\.walk_to\.landmark\[1\]: "tavern" is not a landmark/),
       'missing.yaml:2:1: missing required field "greeting"',
       expect.stringMatching(/^syntax\.yaml:6:8: YAML syntax: /),

@@ -2,13 +2,17 @@
  * The action-call syntax NPC replies end with. One call, always last, always present:
  *
  *   <spoken reply> [[walk_to forge]]      [[give_item bread]]   [[emote wave]]
- *                  [[follow]]   [[stop]]   [[none]]
+ *                  [[follow]]   [[stop]]   [[trade salt_pouch 3]]   [[point_at well]]   [[none]]
+ *
+ * A call is its kind's name and its arguments, space-separated; each kind (actions/<kind>.ts) says how
+ * its arguments are written and read.
  *
  * Square brackets never occur in the spoken part (the decode-time grammar forbids them), so the first
  * "[" ends the speech. The grammar makes every generated call one of the NPC's legal calls; parsing
  * here still treats the text as untrusted (replayed or hand-edited logs go through it too).
  */
-import type { NpcAction } from './script-schema.ts';
+import { anyKind } from './actions/index.ts';
+import { actionArgs, type NpcAction } from './script-schema.ts';
 
 export const ACTION_OPEN = '[[';
 export const ACTION_CLOSE = ']]';
@@ -18,12 +22,7 @@ export const NO_ACTION = 'none';
 /** The body of a call, e.g. `walk_to forge`, or `none` for no action. */
 export function actionBody(action: NpcAction | null): string {
   if (!action) return NO_ACTION;
-  switch (action.type) {
-    case 'walk_to': return `walk_to ${action.landmark}`;
-    case 'give_item': return `give_item ${action.item}`;
-    case 'emote': return `emote ${action.emote}`;
-    default: return action.type;
-  }
+  return [action.type, ...actionArgs(action)].join(' ');
 }
 
 export function formatActionCall(action: NpcAction | null): string {
@@ -41,7 +40,7 @@ export interface ParsedReply {
   malformed: boolean;
 }
 
-const CALL = /^\[\[([a-z_]+)(?: ([a-z0-9_-]+))?\]\]\s*$/;
+const CALL = /^\[\[([a-z_]+)((?: [a-z0-9_-]+)*)\]\]\s*$/;
 
 export function parseReply(text: string): ParsedReply {
   const open = text.indexOf('[');
@@ -50,19 +49,16 @@ export function parseReply(text: string): ParsedReply {
   const call = text.slice(open);
   const match = CALL.exec(call);
   if (!match) return { speech, body: null, action: null, malformed: true };
-  const [, name, arg] = match;
-  const body = arg ? `${name} ${arg}` : name!;
-  const action = toAction(name!, arg);
+  const [, name, rest] = match;
+  const args = rest ? rest.trim().split(' ') : [];
+  const body = [name!, ...args].join(' ');
+  const action = toAction(name!, args);
   const malformed = action === undefined;
   return { speech, body, action: action ?? null, malformed };
 }
 
 /** undefined = not a known action shape; null = the explicit "none". */
-function toAction(name: string, arg: string | undefined): NpcAction | null | undefined {
-  if (name === NO_ACTION && !arg) return null;
-  if (name === 'walk_to' && arg) return { type: 'walk_to', landmark: arg };
-  if (name === 'give_item' && arg) return { type: 'give_item', item: arg };
-  if (name === 'emote' && arg) return { type: 'emote', emote: arg as Extract<NpcAction, { type: 'emote' }>['emote'] };
-  if ((name === 'follow' || name === 'stop') && !arg) return { type: name };
-  return undefined;
+function toAction(name: string, args: readonly string[]): NpcAction | null | undefined {
+  if (name === NO_ACTION) return args.length === 0 ? null : undefined;
+  return anyKind(name)?.parse(args);
 }

@@ -13,6 +13,7 @@
  *      text in a system message is the situation block's quoted names and overheard chat (situation.ts).
  */
 import type { ChatMessage } from '../inference/tokenizer/index.ts';
+import { ACTION_TYPES, anyKind } from './actions/index.ts';
 import { formatActionCall, NO_ACTION } from './action-syntax.ts';
 import type { LoreIndex } from './lore-index.ts';
 import type { Recollection } from './memory.ts';
@@ -27,14 +28,14 @@ export interface WorldFacts {
 
 /** The persona block: everything about the NPC that does not depend on who is talking or what they said. */
 export function personaMessage(script: NpcScript, world: WorldFacts): ChatMessage {
-  const landmarkName = new Map(world.landmarks.map((l) => [l.id, l.name]));
-  const a = script.actions;
   const calls: string[] = [`[[${NO_ACTION}]] — do nothing`];
-  if (a.walk_to) calls.push(`[[walk_to <place>]] — walk there; places: ${a.walk_to.landmark.map((id) => `${id} (${landmarkName.get(id) ?? id})`).join(', ')}`);
-  if (a.give_item) calls.push(`[[give_item <item>]] — hand the player one item you have; items: ${a.give_item.item.join(', ')}`);
-  if (a.emote) calls.push(`[[emote <emote>]] — gesture; emotes: ${a.emote.join(', ')}`);
-  if (a.follow) calls.push('[[follow]] — follow the player until told to stop');
-  if (a.stop) calls.push('[[stop]] — stop walking or following');
+  // One line per kind the script allows (actions/<kind>.ts), in the registry's order.
+  for (const type of ACTION_TYPES) {
+    const domain = script.actions[type];
+    if (domain === undefined) continue;
+    const kind = anyKind(type)!;
+    if (kind.legal(domain).length > 0) calls.push(kind.promptLine(domain, world));
+  }
   const examples = script.examples
     .map((ex) => `Player: ${ex.player}\n${script.name}: ${ex.npc} ${formatActionCall(ex.action ?? null)}`)
     .join('\n\n');

@@ -10,50 +10,29 @@ import { z } from 'zod';
 import type { WorldMap } from '../world/world-map.ts';
 import { collidesAny, insideBounds } from '../world/world-map.ts';
 import { DEFAULT_NOTICES, SITUATION_EVENT_KINDS } from './situation.ts';
+import { ACTION_TYPES, ACTIONS, anyKind, type AnyActionKind, type NpcAction, type NpcActions, type NpcActionType } from './actions/index.ts';
+import { EMOTES, SLUG, slug, type Emote } from './actions/kind.ts';
 
-/** Lower-case slug used for NPC, item and landmark ids. */
-const SLUG = /^[a-z][a-z0-9_-]*$/;
-const slug = (what: string) => z.string().regex(SLUG, `${what} must be a lower-case id (letters, digits, - and _), e.g. "forge"`);
+export { ACTION_TYPES, EMOTES, SLUG, type Emote, type NpcAction, type NpcActions, type NpcActionType };
+
 const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
 const finite = z.number().finite();
-
-/** Emotes the room knows how to play. A closed list so a typo is caught here, not at run time. */
-export const EMOTES = [
-  'wave', 'bow', 'nod', 'shrug', 'laugh', 'cheer', 'point', 'salute', 'frown', 'think', 'sigh', 'wink',
-  'clap', 'dance', 'kneel', 'sit', 'cross_arms', 'hammer', 'pour', 'count_coins', 'play_lute', 'sing',
-] as const;
-export type Emote = (typeof EMOTES)[number];
-
-/** Every action kind a script may allow; the order is the documented one. */
-export const ACTION_TYPES = ['walk_to', 'give_item', 'emote', 'follow', 'stop'] as const;
-export type NpcActionType = (typeof ACTION_TYPES)[number];
 
 const Point = z.strictObject({ x: finite, z: finite }).describe('a point on the map, in world units');
 /** A place is a landmark id from the world map or an explicit point. */
 const Place = z.union([slug('a landmark id'), Point], { error: 'expected a landmark id (e.g. forge) or a point {x, z}' })
   .describe('a landmark id from the world map (e.g. forge) or a point {x, z}');
 
-/** What an NPC may do, each with its argument domain. Absent = not allowed. */
-export const NpcActionsSchema = z.strictObject({
-  walk_to: z.strictObject({
-    landmark: z.array(slug('a landmark id')).min(1, 'list at least one landmark').describe('landmark ids (from the world map) this NPC may walk to'),
-  }).optional().describe('walk to one of these landmarks'),
-  give_item: z.strictObject({
-    item: z.array(slug('an item id')).min(1, 'list at least one item').describe('item ids this NPC may hand over; each must be in its inventory'),
-  }).optional().describe('hand one item from its inventory to the player'),
-  emote: z.array(z.enum(EMOTES)).min(1, 'list at least one emote').optional().describe('emotes this NPC may play'),
-  follow: z.boolean().optional().describe('may follow the player until told to stop'),
-  stop: z.boolean().optional().describe('may stop what it is doing (walking, following)'),
-}).describe('allowed actions with their argument domains; an action not listed here can never be produced');
+type Kinds = typeof ACTIONS;
+const domainShape = Object.fromEntries(ACTION_TYPES.map((t) => [t, ACTIONS[t].domain.optional()])) as { [K in NpcActionType]: z.ZodOptional<Kinds[K]['domain']> };
+const callSchemas = ACTION_TYPES.map((t) => ACTIONS[t].call) as unknown as [Kinds[NpcActionType]['call'], ...Kinds[NpcActionType]['call'][]];
+
+/** What an NPC may do, each kind with its argument domain (actions/<kind>.ts). Absent = not allowed. */
+export const NpcActionsSchema = z.strictObject(domainShape)
+  .describe('allowed actions with their argument domains; an action not listed here can never be produced');
 
 /** One concrete action call, as the dialogue code produces and the room executes it. */
-export const NpcActionSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('walk_to'), landmark: slug('a landmark id') }),
-  z.strictObject({ type: z.literal('give_item'), item: slug('an item id') }),
-  z.strictObject({ type: z.literal('emote'), emote: z.enum(EMOTES) }),
-  z.strictObject({ type: z.literal('follow') }),
-  z.strictObject({ type: z.literal('stop') }),
-]).describe('one action call, e.g. {type: give_item, item: bread}');
+export const NpcActionSchema = z.discriminatedUnion('type', callSchemas).describe('one action call, e.g. {type: give_item, item: bread}');
 
 const Example = z.strictObject({
   player: text(500).describe('what the player says'),
@@ -106,21 +85,11 @@ const NpcScriptObject = z.strictObject({
 /** The NPC script schema, including checks that span fields (no map needed). */
 export const NpcScriptSchema = NpcScriptObject.superRefine((s, ctx) => {
   const a = s.actions;
-  const dupes = (list: readonly string[] | undefined, path: (string | number)[], what: string) => {
-    const seen = new Set<string>();
-    list?.forEach((v, i) => {
-      if (seen.has(v)) ctx.addIssue({ code: 'custom', path: [...path, i], message: `${what} "${v}" is listed twice` });
-      seen.add(v);
-    });
-  };
-  dupes(a.walk_to?.landmark, ['actions', 'walk_to', 'landmark'], 'landmark');
-  dupes(a.give_item?.item, ['actions', 'give_item', 'item'], 'item');
-  dupes(a.emote, ['actions', 'emote'], 'emote');
-  a.give_item?.item.forEach((item, i) => {
-    if (!(item in s.inventory)) {
-      ctx.addIssue({ code: 'custom', path: ['actions', 'give_item', 'item', i], message: `item "${item}" can be given but is not in the inventory; add it under inventory` });
-    }
-  });
+  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  for (const type of ACTION_TYPES) {
+    const domain = a[type];
+    if (domain !== undefined) kind(type).checkScript?.(domain, s, issue);
+  }
   s.examples.forEach((ex, i) => {
     if (ex.action && !isActionAllowed(a, ex.action)) {
       ctx.addIssue({ code: 'custom', path: ['examples', i, 'action'], message: `example action ${describeAction(ex.action)} is not allowed by this NPC's actions` });
@@ -137,39 +106,42 @@ export const NpcScriptSchema = NpcScriptObject.superRefine((s, ctx) => {
 
 export type NpcScript = z.output<typeof NpcScriptSchema>;
 export type NpcScriptInput = z.input<typeof NpcScriptSchema>;
-export type NpcActions = z.output<typeof NpcActionsSchema>;
-export type NpcAction = z.output<typeof NpcActionSchema>;
 export type NpcExample = z.output<typeof Example>;
 export type NpcPlace = z.output<typeof Place>;
 export type NpcScheduleEntry = z.output<typeof ScheduleEntry>;
 export type NpcSamplingOverrides = z.output<typeof Sampling>;
 
+/** The kind of a (schema-valid) action: the registry has one for every type. */
+function kind(type: NpcActionType): AnyActionKind {
+  return anyKind(type)!;
+}
+
+/** The call's written form without brackets: `walk_to forge`, `follow`. */
+export function actionArgs(a: NpcAction): string[] {
+  return kind(a.type).args(a);
+}
+
 /** True when `action` is one this NPC's script allows, arguments included. */
 export function isActionAllowed(actions: NpcActions, action: NpcAction): boolean {
-  switch (action.type) {
-    case 'walk_to': return actions.walk_to?.landmark.includes(action.landmark) ?? false;
-    case 'give_item': return actions.give_item?.item.includes(action.item) ?? false;
-    case 'emote': return actions.emote?.includes(action.emote) ?? false;
-    case 'follow': return actions.follow === true;
-    case 'stop': return actions.stop === true;
-  }
+  const domain = actions[action.type];
+  if (domain === undefined) return false;
+  const key = [action.type, ...actionArgs(action)].join(' ');
+  return kind(action.type).legal(domain).some((legal) => [legal.type, ...actionArgs(legal)].join(' ') === key);
 }
 
 /** Every concrete action the script allows, in a stable order (the grammar's alternatives). */
 export function legalActions(actions: NpcActions): NpcAction[] {
   const out: NpcAction[] = [];
-  for (const landmark of actions.walk_to?.landmark ?? []) out.push({ type: 'walk_to', landmark });
-  for (const item of actions.give_item?.item ?? []) out.push({ type: 'give_item', item });
-  for (const emote of actions.emote ?? []) out.push({ type: 'emote', emote });
-  if (actions.follow) out.push({ type: 'follow' });
-  if (actions.stop) out.push({ type: 'stop' });
+  for (const type of ACTION_TYPES) {
+    const domain = actions[type];
+    if (domain !== undefined) out.push(...kind(type).legal(domain));
+  }
   return out;
 }
 
 /** The wire form of an action (`NpcActionCall` in shared/: a name and string arguments). */
 export function actionToCall(a: NpcAction): { name: NpcActionType; args: Record<string, string> } {
-  const { type, ...args } = a;
-  return { name: type, args: args as Record<string, string> };
+  return { name: a.type, args: kind(a.type).wireArgs(a) };
 }
 
 /** Parses a wire-form action back; undefined when it is not a well-formed action of a known kind. */
@@ -179,12 +151,7 @@ export function actionFromCall(call: { name: string; args?: Record<string, unkno
 }
 
 export function describeAction(a: NpcAction): string {
-  switch (a.type) {
-    case 'walk_to': return `walk_to(${a.landmark})`;
-    case 'give_item': return `give_item(${a.item})`;
-    case 'emote': return `emote(${a.emote})`;
-    default: return `${a.type}()`;
-  }
+  return `${a.type}(${actionArgs(a).join(', ')})`;
 }
 
 /** The script's sampling overrides as engine options (`GenerateOptions` field names); absent = model default. */
@@ -233,9 +200,13 @@ export function checkScriptAgainstMap(s: NpcScript, map: ScriptMap): ScriptIssue
     else checkPoint(place, path, 'point');
   };
 
-  s.actions.walk_to?.landmark.forEach((id, i) => checkLandmark(id, ['actions', 'walk_to', 'landmark', i]));
+  for (const type of ACTION_TYPES) {
+    const domain = s.actions[type];
+    if (domain !== undefined) kind(type).checkMap?.(domain, { checkLandmark });
+  }
   s.examples.forEach((ex, i) => {
-    if (ex.action?.type === 'walk_to') checkLandmark(ex.action.landmark, ['examples', i, 'action', 'landmark']);
+    const landmarks = ex.action ? kind(ex.action.type).callLandmarks?.(ex.action) : undefined;
+    for (const id of landmarks ?? []) checkLandmark(id, ['examples', i, 'action', 'landmark']);
   });
   s.patrol?.waypoints.forEach((w, i) => checkPlace(w, ['patrol', 'waypoints', i]));
   s.schedule?.forEach((e, i) => checkPlace(e.place, ['schedule', i, 'place']));

@@ -72,6 +72,10 @@ export type TransferResult =
   | { ok: true; npcLeft: number; playerHas: number }
   | { ok: false; reason: 'out_of_stock'; npcLeft: number };
 
+export type SaleResult =
+  | { ok: true; npcLeft: number; playerHas: number; playerCoins: number }
+  | { ok: false; reason: 'out_of_stock' | 'cannot_pay' };
+
 export type Inventory = Record<string, number>;
 
 /** A player account: guests are known by the hash of their device secret, password accounts by user name. */
@@ -207,6 +211,7 @@ export class WorldStore {
   readonly #db: Database.Database;
   readonly #s;
   readonly #giveFromNpc: (npcId: string, playerId: string, item: string, count: number) => TransferResult;
+  readonly #sellToPlayer: (npcId: string, playerId: string, item: string, coin: string, price: number) => SaleResult;
 
   static open(pathOrOptions: string | StoreOptions): WorldStore {
     return new WorldStore(typeof pathOrOptions === 'string' ? { path: pathOrOptions } : pathOrOptions);
@@ -245,6 +250,9 @@ export class WorldStore {
         'INSERT INTO player_inventory (player_id, item, count) VALUES (?, ?, ?) ON CONFLICT (player_id, item) DO UPDATE SET count = count + excluded.count',
       ),
       takeFromPlayer: db.prepare<[number, string, string, number]>('UPDATE player_inventory SET count = count - ? WHERE player_id = ? AND item = ? AND count >= ?'),
+      addToNpc: db.prepare<[string, string, number]>(
+        'INSERT INTO npc_inventory (npc_id, item, count) VALUES (?, ?, ?) ON CONFLICT (npc_id, item) DO UPDATE SET count = count + excluded.count',
+      ),
       logTurn: db.prepare<[string, string, string, string, string, number, string, string, string, string | null, string, number, string | null]>(
         `INSERT INTO turn_log (turn_id, npc_id, player_id, model_id, model_hash, seed, prompt, sampling_json, output_text, action_json, finish_reason, created_at, messages_json)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -290,6 +298,24 @@ export class WorldStore {
       this.#s.addToPlayer.run(playerId, item, count);
       return { ok: true, npcLeft: this.#s.npcCount.get(npcId, item)!.count, playerHas: this.#s.playerCount.get(playerId, item)!.count };
     }).immediate as (npcId: string, playerId: string, item: string, count: number) => TransferResult;
+
+    // A sale: the player's coins go to the NPC and one item comes back, or nothing changes at all.
+    const rollback = new Error('sale rolled back');
+    const sale = db.transaction((npcId: string, playerId: string, item: string, coin: string, price: number): SaleResult => {
+      if (this.#s.takeFromPlayer.run(price, playerId, coin, price).changes === 0) return { ok: false, reason: 'cannot_pay' };
+      if (this.#s.takeFromNpc.run(1, npcId, item, 1).changes === 0) throw rollback;
+      this.#s.addToNpc.run(npcId, coin, price);
+      this.#s.addToPlayer.run(playerId, item, 1);
+      return { ok: true, npcLeft: this.#s.npcCount.get(npcId, item)!.count, playerHas: this.#s.playerCount.get(playerId, item)!.count, playerCoins: this.#s.playerCount.get(playerId, coin)?.count ?? 0 };
+    }).immediate as (npcId: string, playerId: string, item: string, coin: string, price: number) => SaleResult;
+    this.#sellToPlayer = (npcId, playerId, item, coin, price) => {
+      try {
+        return sale(npcId, playerId, item, coin, price);
+      } catch (err) {
+        if (err === rollback) return { ok: false, reason: 'out_of_stock' };
+        throw err;
+      }
+    };
   }
 
   /** The schema version of the open database (equals SCHEMA_VERSION after opening). */
@@ -347,6 +373,12 @@ export class WorldStore {
   giveFromNpc(npcId: string, playerId: string, item: string, count = 1): TransferResult {
     checkCount(count, 'count', false);
     return this.#giveFromNpc(npcId, playerId, item, count);
+  }
+
+  /** Atomically sells one `item` from the NPC to the player for `price` of `coin` (paid into the NPC's stock). */
+  sellToPlayer(npcId: string, playerId: string, item: string, coin: string, price: number): SaleResult {
+    checkCount(price, 'price', false);
+    return this.#sellToPlayer(npcId, playerId, item, coin, price);
   }
 
   addPlayerItem(playerId: string, item: string, count = 1): number {

@@ -111,6 +111,14 @@ export class NpcAgent {
     this.#emoteUntil = now + EMOTE_MS;
   }
 
+  /** Turns toward a point and plays the `point` gesture, staying where it is. */
+  pointAt(target: Point, now: number): void {
+    this.#talkUntil = Math.min(this.#talkUntil, now); // stop facing the speaker
+    this.body.heading = Math.atan2(target.x - this.body.x, target.z - this.body.z);
+    this.#pauseUntil = Math.max(this.#pauseUntil, now + EMOTE_MS); // hold the pose before the routine resumes
+    this.emote('point', now);
+  }
+
   /** One fixed step. `players` gives current avatar positions by session id. */
   step(dt: number, now: number, players: ReadonlyMap<string, PlayerPosition>): void {
     const talkingTo = now < this.#talkUntil ? players.get(this.#talkingWith) : undefined;

@@ -20,6 +20,7 @@ import {
 import type { ServerConfig } from '../config.ts';
 import { DialogueRefusal, type TurnOutcome } from '../npc/dialogue.ts';
 import type { NpcSystem } from '../npc/npc-system.ts';
+import { anyKind, type Execution } from '../npc/actions/index.ts';
 import { actionToCall, type NpcAction } from '../npc/script-schema.ts';
 import { scheduledActivity, type Situation, type SituationEvent } from '../npc/situation.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -273,37 +274,30 @@ export class NpcController {
       deps.log.info({ npcId: agent.npc.id, action, why }, 'NPC action refused by the room');
       return null;
     };
-    switch (action.type) {
-      case 'walk_to': {
-        const target = agent.resolvePlace(action.landmark);
-        if (!target) return refuse(`no landmark "${action.landmark}" on this map`);
-        if (!agent.walkTo(target, now)) return refuse(`no path to ${action.landmark}`);
-        break;
-      }
-      case 'give_item': {
-        const distance = Math.hypot(agent.body.x - player.avatar.x, agent.body.z - player.avatar.z);
-        if (distance > deps.config.TALK_RANGE * 1.5) return refuse('the player walked away');
-        const cooldownKey = `${agent.npc.id}|${player.accountId}`;
-        if (deps.limits.gives.active(cooldownKey, now)) return refuse('give cooldown');
-        const result = deps.system.store.giveFromNpc(agent.npc.id, player.accountId, action.item);
-        if (!result.ok) return refuse(`${action.item} is out of stock`);
-        player.avatar.inventory.set(action.item, result.playerHas);
-        deps.limits.gives.start(cooldownKey, deps.config.NPC_GIVE_COOLDOWN_S * 1000, now);
-        const giver = agent.npc;
-        this.#witnessNear(giver.x, giver.z, (npcId) => ({ kind: 'item_given', player: player.avatar.name, item: action.item, ...(npcId === giver.id ? {} : { by: giver.name }) }));
-        break;
-      }
-      case 'emote':
-        agent.emote(action.emote, now);
-        break;
-      case 'follow':
-        if (!deps.player(sessionId)) return refuse('the player left');
-        agent.follow(sessionId, now);
-        break;
-      case 'stop':
-        agent.stop();
-        break;
+    // The kind's own executor (npc/actions/<kind>.ts); anything without one is refused, never reported done.
+    const kind = anyKind(action.type);
+    if (!kind) return refuse(`no executor for action "${String(action.type)}"`);
+    let verdict: Execution;
+    try {
+      verdict = kind.execute(action, {
+        agent,
+        player,
+        sessionId,
+        now,
+        config: deps.config,
+        store: deps.system.store,
+        limits: deps.limits,
+        playerPresent: () => deps.player(sessionId) !== undefined,
+        witnessGift: (item) => {
+          const giver = agent.npc;
+          this.#witnessNear(giver.x, giver.z, (npcId) => ({ kind: 'item_given', player: player.avatar.name, item, ...(npcId === giver.id ? {} : { by: giver.name }) }));
+        },
+      });
+    } catch (error) {
+      deps.log.error({ err: error, npcId: agent.npc.id, action }, 'NPC action failed');
+      return refuse('the executor failed');
     }
+    if (!verdict.ok) return refuse(verdict.why);
     return actionToCall(action);
   }
 
