@@ -21,6 +21,8 @@ import { compileCallGrammar } from './npc/action-grammar.ts';
 import { actionBody, parseReply } from './npc/action-syntax.ts';
 import { DialogueRefusal, type GrammarRecord } from './npc/dialogue.ts';
 import type { NpcSystem } from './npc/npc-system.ts';
+import type { WorldStore } from './persistence/store.ts';
+import { LORE_HEADER } from './npc/prompt.ts';
 import { withCurrentScript } from './npc/replay.ts';
 import type { Logger } from './observability/logger.ts';
 import type { TurnLogRecord } from './persistence/store.ts';
@@ -54,6 +56,8 @@ export interface StudioTurn {
     /** Lore facts: those in the prompt first (as retrieved), then the best ones left out. Scores are
      *  BM25 against the NPC's current script (null: the fact is no longer in the script). */
     lore: { text: string; score: number | null; inPrompt: boolean }[];
+    /** What the NPC perceived (time, activity, who is near, recent events); '' when the turn had none. */
+    situation: string;
     memory: { role: string; text: string }[];
     playerLine: string;
     rendered: string;
@@ -84,6 +88,8 @@ const TalkSchema = z.strictObject({
 
 export interface StudioDeps {
   npc: NpcSystem | undefined;
+  /** The world's store (turn log). */
+  store: WorldStore;
   map: WorldMap;
   config: Pick<ServerConfig, 'NPC_LORE_FACTS'>;
   log: Logger;
@@ -116,9 +122,13 @@ export function mountStudio(app: TemplatedApp, deps: StudioDeps): void {
     const messages = turn.messages ?? [];
     const persona = messages[0]?.role === 'system' ? messages[0].content : '';
     let rest = messages.slice(persona ? 1 : 0);
+    // After the persona: the lore block and the situation block (what the NPC perceives), both system.
     let loggedLore: string[] = [];
-    if (rest[0]?.role === 'system') {
-      loggedLore = rest[0].content.split('\n').filter((l) => l.startsWith('- ')).map((l) => l.slice(2));
+    const situation: string[] = [];
+    while (rest[0]?.role === 'system') {
+      const content = rest[0].content;
+      if (content.startsWith(LORE_HEADER)) loggedLore = content.split('\n').filter((l) => l.startsWith('- ')).map((l) => l.slice(2));
+      else situation.push(content);
       rest = rest.slice(1);
     }
     const last = rest[rest.length - 1];
@@ -144,7 +154,7 @@ export function mountStudio(app: TemplatedApp, deps: StudioDeps): void {
       model: { id: turn.modelId, hash: turn.modelHash },
       sampling: Object.fromEntries(Object.entries(turn.sampling).filter(([k]) => k !== 'grammar')),
       finishReason: turn.finishReason,
-      prompt: { persona, lore, memory, playerLine, rendered: turn.prompt },
+      prompt: { persona, lore, situation: situation.join('\n\n'), memory, playerLine, rendered: turn.prompt },
       output: { raw: turn.output, speech: turn.finishReason === 'fallback' ? turn.output : parsed.speech, call: parsed.body, action: turn.action },
       grammar: { alternatives, chosen, maxSpeechTokens: sampling.grammar?.maxSpeechTokens ?? null },
       timings: timings.get(turn.turnId) ?? null,
@@ -207,8 +217,9 @@ export function mountStudio(app: TemplatedApp, deps: StudioDeps): void {
   route('get', '/studio/api/turns', ({ query }) => {
     const npcId = query.get('npc') || undefined;
     const limit = Math.min(200, Math.max(1, Number(query.get('limit')) || 30));
-    return brains()
-      .store.listTurns({ ...(npcId ? { npcId } : {}), limit })
+    brains(); // (503 while NPC brains are off)
+    return deps.store
+      .listTurns({ ...(npcId ? { npcId } : {}), limit })
       .map((t) => {
         const messages = t.messages ?? [];
         const line = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
@@ -218,7 +229,8 @@ export function mountStudio(app: TemplatedApp, deps: StudioDeps): void {
   });
 
   route('get', '/studio/api/turns/:id', ({ params }) => {
-    const turn = brains().store.getTurn(params[0]!);
+    brains();
+    const turn = deps.store.getTurn(params[0]!);
     if (!turn) throw new StudioError(404, 'unknown_turn', `no turn "${params[0]}" in the turn log`);
     return explain(turn);
   });
@@ -239,14 +251,14 @@ export function mountStudio(app: TemplatedApp, deps: StudioDeps): void {
     }
     for await (const _ of handle.chunks); // drain: the studio shows the finished turn
     await handle.outcome;
-    const logged = system.store.getTurn(handle.turnId);
+    const logged = deps.store.getTurn(handle.turnId);
     if (!logged) throw new StudioError(500, 'internal', 'the turn was not logged');
     return explain(logged);
   });
 
   route('post', '/studio/api/turns/:id/replay', async ({ params }) => {
     const system = brains();
-    const turn = system.store.getTurn(params[0]!);
+    const turn = deps.store.getTurn(params[0]!);
     if (!turn) throw new StudioError(404, 'unknown_turn', `no turn "${params[0]}" in the turn log`);
     const script = system.script(turn.npcId);
     if (!script) throw new StudioError(404, 'unknown_npc', `NPC "${turn.npcId}" has no valid script now`);

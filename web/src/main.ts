@@ -501,7 +501,15 @@ $('join-form').addEventListener('submit', (e) => {
   void join(nameInput.value);
 });
 loadMap().then(
-  (map) => (state.map ??= map),
+  (map) => {
+    state.map ??= map;
+    $('join-title').textContent = map.name;
+    // The map's first sentence, then what to do.
+    $('join-about').textContent = `${/^[^.]*\./.exec(map.description)?.[0] ?? ''} Walk about, meet the townsfolk, ask them things.`.trim();
+    // Until joined, show the first spawn point (where newcomers arrive).
+    const spawn = map.spawnPoints[0];
+    if (spawn && !state.world) Object.assign(state.camera, { x: spawn.x, z: spawn.z });
+  },
   (err: Error) => ($('join-error').textContent = err.message),
 );
 if (params.has('name')) void join(nameInput.value);

@@ -36,7 +36,7 @@ interface StudioTurn {
   model: { id: string; hash: string };
   sampling: Record<string, unknown>;
   finishReason: string;
-  prompt: { persona: string; lore: { text: string; score: number | null; inPrompt: boolean }[]; memory: { role: string; text: string }[]; playerLine: string; rendered: string };
+  prompt: { persona: string; lore: { text: string; score: number | null; inPrompt: boolean }[]; situation: string; memory: { role: string; text: string }[]; playerLine: string; rendered: string };
   output: { raw: string; speech: string; call: string | null; action: unknown };
   grammar: { alternatives: string[]; chosen: string | null; maxSpeechTokens: number | null };
   timings: { ttftMs: number | null; durationMs: number; tokens: number; tokensPerSecond: number | null } | null;
@@ -149,6 +149,8 @@ function render(turn: StudioTurn): void {
     el('div', { 'data-testid': 'studio-alternatives' }, ...calls),
     el('h3', {}, 'Lore retrieved for this line (BM25, scored against the current script)'),
     turn.prompt.lore.length ? el('table', {}, el('tr', {}, el('th', {}, 'score'), el('th', {}, ''), el('th', {}, 'fact')), ...loreRows) : el('p', { class: 'muted' }, 'No lore fact matched the line.'),
+    el('h3', {}, 'Situation (what the NPC perceived)'),
+    turn.prompt.situation ? el('pre', { 'data-testid': 'studio-situation' }, turn.prompt.situation) : el('p', { class: 'muted' }, 'No situation block in this turn.'),
     el('h3', {}, 'Memory recalled'),
     memory,
     el('h3', {}, 'Run'),
