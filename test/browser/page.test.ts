@@ -204,7 +204,7 @@ describe.skipIf(!chromiumAvailable())(`browser client in headless Chromium (${CH
     expect(turn.text.trim().length).toBeGreaterThan(0);
     expect(turn.text).not.toMatch(/\[\[/); // the action call never reaches the player
     expect(turn.finish).toMatch(/^(stop|length|fallback)$/);
-    expect(turn.action).toMatch(/^(none|walk_to|give_item|emote|follow|stop)$/);
+    expect(turn.action).toMatch(/^(none|walk_to|give_item|trade|point_at|emote|follow|stop)$/);
     expect(turn.turnId).toBeTruthy();
     // Streamed: the panel showed the reply growing before its end (a scripted fallback is one piece).
     if (turn.finish !== 'fallback') expect(turn.texts.length).toBeGreaterThan(1);
@@ -230,7 +230,7 @@ describe.skipIf(!chromiumAvailable())(`browser client in headless Chromium (${CH
     await joined(cy, 'Cy', base);
     const turn = await talkThroughThePanel(cy, 'roderick', 'Hello! What is this town called?', true);
     expect(turn.text.trim().length).toBeGreaterThan(0);
-    expect(turn.action).toMatch(/^(none|walk_to|give_item|emote|follow|stop)$/);
+    expect(turn.action).toMatch(/^(none|walk_to|give_item|trade|point_at|emote|follow|stop)$/);
     // The panel is a bottom sheet inside the viewport.
     const panel = await cy.page.locator('[data-testid=talk-panel]').boundingBox();
     expect(panel!.x).toBeGreaterThanOrEqual(0);

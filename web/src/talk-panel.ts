@@ -43,6 +43,10 @@ export function describeAction(action: NpcActionCall | null, npcName: string): s
       return `walks to: ${arg('landmark').replace(/_/g, ' ')}`;
     case 'emote':
       return `*${arg('emote').replace(/_/g, ' ')}*`;
+    case 'trade':
+      return `sells you: ${arg('item').replace(/_/g, ' ')}${action.args.price ? ` for ${action.args.price} coppers` : ''}`;
+    case 'point_at':
+      return `points the way to: ${arg('landmark').replace(/_/g, ' ')}`;
     case 'follow':
       return 'follows you';
     case 'stop':
