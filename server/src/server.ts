@@ -20,9 +20,9 @@ import { mountStudio } from './studio.ts';
 import { mountWebClient } from './web-client.ts';
 import { startNpcSystem, type NpcSystem } from './npc/npc-system.ts';
 import { WorldStore } from './persistence/store.ts';
-import { PathGrid } from './world/pathfinding.ts';
 import { PlayerLimits } from './world/player-limits.ts';
-import { loadWorldMap, type WorldMap } from './world/world-map.ts';
+import { loadWorldMap } from './world/world-map.ts';
+import { createWorldServices, type WorldServices } from './world/world-services.ts';
 import { defineWorldRoom, WorldRoom } from './world/world-room.ts';
 
 export interface RunningServer {
@@ -31,10 +31,12 @@ export interface RunningServer {
   config: ServerConfig;
   log: Logger;
   metrics: ServerMetrics;
-  /** NPC brains (engine, store, scripts), when NPC_ENABLED. */
+  /** NPC brains (dialogue with its engine, scripts, metrics), when NPC_ENABLED. */
   npc: NpcSystem | undefined;
-  /** The database: accounts, inventories, memories, the turn log. */
+  /** The database: accounts, inventories, memories, the turn log (a world service, NPCs or not). */
   store: WorldStore;
+  /** The world services every room and the NPC system share: map, store, game clock, path grid. */
+  services: WorldServices;
   /** Accounts and session tokens. */
   accounts: AccountService;
   /** Live sessions per account. */
@@ -86,9 +88,11 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   // Colyseus's room inspector (UI + API at /monitor) can kick players and dispose rooms: opt-in only.
   if (config.MONITOR_ENABLED) server.router = createRouter({ ...monitor() });
   const store = WorldStore.open(config.DB_PATH);
+  // World services first: rooms use them with or without NPC brains, which use them too.
+  const services = createWorldServices(config, map, store);
   let npc;
   try {
-    npc = config.NPC_ENABLED ? await startNpcContext(config, map, log, metrics, store) : undefined;
+    npc = config.NPC_ENABLED ? await startNpcSystem(config, services, log, metrics) : undefined;
   } catch (err) {
     store.close();
     throw err;
@@ -96,7 +100,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   const accounts = new AccountService({ store, secret: config.AUTH_SECRET ?? DEVELOPMENT_AUTH_SECRET, tokenTtlS: config.AUTH_TOKEN_TTL_S });
   const sessions = new SessionRegistry(config.MAX_SESSIONS_PER_ACCOUNT);
   const limits = new PlayerLimits(config);
-  server.define(WORLD_ROOM, defineWorldRoom({ config, map, log, rooms, metrics, store, auth: { accounts, sessions, limits }, ...(npc ? { npc } : {}) }));
+  server.define(WORLD_ROOM, defineWorldRoom({ config, log, rooms, metrics, ...services, auth: { accounts, sessions, limits }, ...(npc ? { npc } : {}) }));
   // The HTTP surface: join-only matchmaking, CORS per CORS_ORIGINS, the accounts API, metrics and
   // health; anything else is a 404 (see WorldTransport.bindRouter).
   closeMatchmaking();
@@ -108,7 +112,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   // The browser client (/, /assets/*, /world/map.json) and, when enabled, the designer view (/studio).
   const web = mountWebClient(transport.app, { ...(options.webDir ? { dir: options.webDir } : {}), map, studioEnabled: config.STUDIO_ENABLED, adminToken: config.ADMIN_TOKEN, log: log.child({ module: 'web' }) });
   if (config.STUDIO_ENABLED) {
-    mountStudio(transport.app, { npc: npc?.system, map, config, log: log.child({ module: 'studio' }), authorized: web.authorized });
+    mountStudio(transport.app, { npc, store, map, config, log: log.child({ module: 'studio' }), authorized: web.authorized });
     log.warn('STUDIO_ENABLED=true: the designer view at /studio shows every turn\'s prompt and can run the model' + (config.ADMIN_TOKEN ? ' (admin token required)' : ' to anyone who can reach this port'));
   }
 
@@ -116,7 +120,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   const port = transport.boundPort;
   if (!port) {
     await server.gracefullyShutdown(false).catch(() => undefined);
-    await npc?.system.close().catch(() => undefined);
+    await npc?.close().catch(() => undefined);
     store.close();
     throw new StartupError(`could not listen on ${config.HOST}:${config.PORT} (port in use or address not available)`);
   }
@@ -129,8 +133,9 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     config,
     log,
     metrics,
-    npc: npc?.system,
+    npc,
     store,
+    services,
     accounts,
     sessions,
     shutdown() {
@@ -138,7 +143,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
         log.info('shutting down');
         await server.gracefullyShutdown(false);
         // After the rooms: their last turns are cancelled and logged before the engine and store close.
-        await npc?.system.close();
+        await npc?.close();
         store.close();
         log.info('shutdown complete');
       })();
@@ -148,15 +153,4 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
       return [...rooms];
     },
   };
-}
-
-/** NPC brains plus what the rooms need to move NPCs: the map's path grid and the game clock. */
-async function startNpcContext(config: ServerConfig, map: WorldMap, log: Logger, metrics: ServerMetrics, store: WorldStore) {
-  const system = await startNpcSystem(config, map, log, metrics, store);
-  const grid = new PathGrid(map, 0.5);
-  const [hours, minutes] = config.GAME_START_TIME.split(':').map(Number);
-  const startMinutes = hours! * 60 + minutes!;
-  const startedAt = Date.now();
-  const clock = () => (startMinutes + ((Date.now() - startedAt) / 1000) * config.GAME_MINUTES_PER_SECOND) % 1440;
-  return { system, grid, clock };
 }

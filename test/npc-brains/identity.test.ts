@@ -34,7 +34,7 @@ describe('NPC memory and limits follow the account, not the name', () => {
   });
 
   it('impostors named Alice, aLiCe or \u0410lice get none of her memories or inventory', async () => {
-    const store = server.npc!.store;
+    const store = server.store;
     const alice = await connect(server.endpoint, 'Alice');
     await walkUpTo(alice, 'bram', FORGE);
     const told = await say(alice, `Remember this: ${SECRET}.`);

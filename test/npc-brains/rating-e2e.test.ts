@@ -41,7 +41,7 @@ describe('rating NPC turns', () => {
   });
 
   it('the talk result carries the turn id, and its player\'s rating lands beside the turn log; a re-rating replaces it', async () => {
-    const store = server.npc!.store;
+    const store = server.store;
     expect(turnId).toMatch(/\S/);
     expect(store.getTurn(turnId)!.playerId).toBe(ada.accountId);
 
@@ -58,7 +58,7 @@ describe('rating NPC turns', () => {
   });
 
   it('refuses another player\'s rating and unknown turns', async () => {
-    const store = server.npc!.store;
+    const store = server.store;
     const notYours = await bea.rateTurn(turnId, 1).catch((e: unknown) => e);
     expect(notYours).toBeInstanceOf(RateTurnError);
     expect(notYours).toMatchObject({ code: 'not_your_turn', message: expect.stringMatching(/only rate your own turns/) });
@@ -76,13 +76,13 @@ describe('rating NPC turns', () => {
     ada.room.send(ClientMessage.RateTurn, { turnId, rating: 0, ref: 'raw-1' });
     const [error] = (await reply) as [ErrorReply];
     expect(error).toEqual({ type: 'rate_turn', ref: 'raw-1', code: 'invalid_message', message: 'rating: rating must be 1 (good) or -1 (bad)' });
-    expect(server.npc!.store.turnRatings(turnId)).toMatchObject([{ rating: -1 }]); // unchanged
+    expect(server.store.turnRatings(turnId)).toMatchObject([{ rating: -1 }]); // unchanged
   });
 
   it('rate limits ratings like other messages', async () => {
     // Ada's burst of three went on the two ratings and the unknown turn above.
     await expect(ada.rateTurn(turnId, 1)).rejects.toMatchObject({ code: 'rate_limited', message: expect.stringMatching(/too fast/) });
-    expect(server.npc!.store.turnRatings(turnId)).toMatchObject([{ rating: -1 }]);
+    expect(server.store.turnRatings(turnId)).toMatchObject([{ rating: -1 }]);
   });
 
   it('every wait is bounded: no acknowledgement times out, and a client that left is refused at once', async () => {

@@ -34,19 +34,20 @@ describe('NPC state survives a restart, and turns replay bit for bit', () => {
     const npcDir = npcDirWith({ bram: stationaryBramGivingOneHorseshoe });
     const env = { DB_PATH: dbPath, NPC_DIR: npcDir };
 
-    // First life: Ada tells Bram something memorable and talks until he hands over his horseshoe.
+    // First life: Ada talks until Bram hands over his horseshoe, then tells him something memorable
+    // (last, so it is in the recalled memory however many turns the gift took).
     let server = await startProcess(env);
     let ada: WorldClient = await connect(server.endpoint, 'Ada');
     await walkUpTo(ada, 'bram', FORGE);
-    const firstTurn = ada.talk('bram', 'Remember me: I am Ada, the cartographer from Greyfell.');
-    for await (const _ of firstTurn) void _;
-    const firstTurnId = (await firstTurn.result).turnId;
-    for (let i = 0; i < 16 && ada.me?.inventory.horseshoe !== 1; i++) {
+    for (let i = 0; i < 40 && ada.me?.inventory.horseshoe !== 1; i++) {
       const t = ada.talk('bram', 'Anything for luck?');
       await t.result;
       await new Promise((r) => setTimeout(r, 150));
     }
     await waitFor('horseshoe given', () => ada.me?.inventory.horseshoe === 1);
+    const firstTurn = ada.talk('bram', 'Remember me: I am Ada, the cartographer from Greyfell.');
+    for await (const _ of firstTurn) void _;
+    const firstTurnId = (await firstTurn.result).turnId;
     const deviceSecret = ada.deviceSecret!;
     expect(deviceSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     await ada.leave();

@@ -1,7 +1,8 @@
 /**
- * Everything NPC brains need, built once per server: the inference engine (in its worker), the
- * model's text side, the NPC scripts (hot-reloaded in development), the SQLite store, conversation
- * memory, moderation and the dialogue service. The world rooms reach it through their context.
+ * NPC brains, built once per server: the inference engine (in its worker), the model's text side, the
+ * NPC scripts (hot-reloaded in development), conversation memory, moderation, the dialogue service and
+ * NPC metrics. It uses the world services (server.ts: the store, the map) and owns none of them; the
+ * world rooms reach it through their context.
  */
 import { availableParallelism } from 'node:os';
 import { InferenceEngine } from '../inference/engine/engine-client.ts';
@@ -11,17 +12,20 @@ import type { ServerMetrics } from '../observability/metrics.ts';
 import { createNpcMetrics, type NpcMetrics } from '../observability/npc-metrics.ts';
 import type { WorldStore } from '../persistence/store.ts';
 import type { ServerConfig } from '../config.ts';
-import type { WorldMap } from '../world/world-map.ts';
+import type { WorldServices } from '../world/world-services.ts';
 import { NpcDialogue } from './dialogue.ts';
 import { ConversationMemory } from './memory.ts';
 import { WordListModerator } from './moderation.ts';
 import { formatProblem, loadNpcScripts, watchNpcScripts, type NpcScriptWatcher } from './script-loader.ts';
 import type { NpcScript } from './script-schema.ts';
 
+/**
+ * NPC brains: dialogue (with its inference engine and model), scripts and metrics. The world services it
+ * uses — store, map — are the server's (server.ts), not its own.
+ */
 export interface NpcSystem {
   dialogue: NpcDialogue;
   engine: InferenceEngine;
-  store: WorldStore;
   modelId: string;
   modelHash: string;
   /** The model's tokenizer and chat template. */
@@ -34,7 +38,8 @@ export interface NpcSystem {
   close(): Promise<void>;
 }
 
-export async function startNpcSystem(config: ServerConfig, map: WorldMap, log: Logger, serverMetrics: ServerMetrics, store: WorldStore): Promise<NpcSystem> {
+export async function startNpcSystem(config: ServerConfig, services: Pick<WorldServices, 'map' | 'store'>, log: Logger, serverMetrics: ServerMetrics): Promise<NpcSystem> {
+  const { map, store } = services;
   const npcLog = log.child({ module: 'npc' });
   const text = loadModelText(config.MODEL_DIR);
   const modelHash = await hashModelFiles(text.spec);
@@ -95,7 +100,6 @@ export async function startNpcSystem(config: ServerConfig, map: WorldMap, log: L
   return {
     dialogue,
     engine,
-    store,
     modelId,
     modelHash,
     text,

@@ -18,6 +18,7 @@ import {
   type TalkMessage,
 } from '@worldmind/shared';
 import type { ServerConfig } from '../config.ts';
+import type { WorldStore } from '../persistence/store.ts';
 import { DialogueRefusal, type TurnOutcome } from '../npc/dialogue.ts';
 import type { NpcSystem } from '../npc/npc-system.ts';
 import { anyKind, type Execution } from '../npc/actions/index.ts';
@@ -53,6 +54,8 @@ export interface NpcControllerDeps {
   system: NpcSystem;
   config: ServerConfig;
   map: WorldMap;
+  /** The world's store (a world service): inventories, stock. */
+  store: WorldStore;
   grid: PathGrid;
   movement: MovementParams;
   clock: GameClock;
@@ -285,7 +288,7 @@ export class NpcController {
         sessionId,
         now,
         config: deps.config,
-        store: deps.system.store,
+        store: deps.store,
         limits: deps.limits,
         playerPresent: () => deps.player(sessionId) !== undefined,
         witnessGift: (item) => {

@@ -29,32 +29,29 @@ import {
 import { AuthError, type AccountService, type SessionClaims } from '../auth/accounts.ts';
 import type { SessionRegistry } from '../auth/sessions.ts';
 import type { ServerConfig } from '../config.ts';
-import type { WorldStore } from '../persistence/store.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/metrics.ts';
 import type { NpcSystem } from '../npc/npc-system.ts';
 import { InterestManager } from './interest.ts';
-import type { GameClock } from './npc-agents.ts';
 import { NpcController } from './npc-controller.ts';
-import type { PathGrid } from './pathfinding.ts';
 import { MessageGuard } from './message-guard.ts';
 import { stepBody, toActiveIntent, type ActiveIntent, type MovementParams } from './movement.ts';
 import type { PlayerLimits } from './player-limits.ts';
 import { SpatialGrid } from './spatial-grid.ts';
-import type { WorldMap } from './world-map.ts';
+import type { WorldServices } from './world-services.ts';
 
-/** What every world room shares: configuration, the map and the logger. */
-export interface WorldContext {
+/**
+ * What every world room shares: configuration, the logger, the world services (map, store, game clock,
+ * path grid; composed in server.ts) and, when enabled, NPC brains.
+ */
+export interface WorldContext extends WorldServices {
   config: ServerConfig;
-  map: WorldMap;
   log: Logger;
   /** Registry of live rooms in this process, for metrics, tests and benchmarks. */
   rooms: Set<WorldRoom>;
   metrics: ServerMetrics;
-  /** NPC brains, when enabled: dialogue, scripts, store, plus the map's path grid and the game clock. */
-  npc?: { system: NpcSystem; grid: PathGrid; clock: GameClock };
-  /** The server's database: accounts and player inventories. */
-  store: WorldStore;
+  /** NPC brains, when enabled: dialogue, scripts, metrics. */
+  npc?: NpcSystem;
   /** Who players are (session tokens), their live sessions, and the limits kept per account. */
   auth: { accounts: AccountService; sessions: SessionRegistry; limits: PlayerLimits };
 }
@@ -112,15 +109,16 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     this.#chatGrid = new SpatialGrid(config.CHAT_RADIUS);
     this.#guard = new MessageGuard(config.MAX_INVALID_MESSAGES, this.#log, this.context.metrics);
 
-    const npcContext = this.context.npc;
-    if (npcContext) {
+    const npcSystem = this.context.npc;
+    if (npcSystem) {
       this.#npcs = new NpcController({
-        system: npcContext.system,
+        system: npcSystem,
         config,
         map,
-        grid: npcContext.grid,
+        store: this.context.store,
+        grid: this.context.grid,
         movement: this.#movement,
-        clock: npcContext.clock,
+        clock: this.context.clock,
         log: this.#log,
         limits: this.context.auth.limits,
         player: (sessionId) => this.#players.get(sessionId),
