@@ -39,6 +39,8 @@ const BUBBLE_HOLD_MS = 5_000;
 const PERCEPTION_INTERVAL_MS = 500;
 /** Events an NPC keeps in mind (the prompt's situation block shows the most recent that fit its budget). */
 const EVENTS_KEPT = 8;
+/** Events older than this (real time) are no longer "recent": the situation block leaves them out. */
+const EVENT_RECENT_MS = 5 * 60_000;
 /** Events offered to the situation block per turn. */
 const EVENTS_SHOWN = 3;
 /** Players and NPCs named as nearby, at most. */
@@ -84,7 +86,7 @@ export class NpcController {
   readonly #turns = new Map<string, ActiveTurn>();
   readonly #bubbleClearAt = new Map<string, number>();
   /** Per NPC: recent events it witnessed, oldest first. */
-  readonly #events = new Map<string, SituationEvent[]>();
+  readonly #events = new Map<string, { at: number; event: SituationEvent }[]>();
   /** Per NPC: session id → display name of the players it currently sees. */
   readonly #seen = new Map<string, Map<string, string>>();
   #players: ReadonlyMap<string, PerceivedPlayer> = new Map();
@@ -123,7 +125,7 @@ export class NpcController {
 
   #witness(npcId: string, event: SituationEvent): void {
     const list = this.#events.get(npcId) ?? [];
-    list.push(event);
+    list.push({ at: Date.now(), event });
     if (list.length > EVENTS_KEPT) list.splice(0, list.length - EVENTS_KEPT);
     this.#events.set(npcId, list);
   }
@@ -166,7 +168,8 @@ export class NpcController {
       if (count > 0) inventory[item] = count;
     });
     const notices = new Set(script?.notices ?? []);
-    const events = (this.#events.get(agent.npc.id) ?? []).filter((e) => notices.has(e.kind)).slice(-EVENTS_SHOWN);
+    const since = Date.now() - EVENT_RECENT_MS;
+    const events = (this.#events.get(agent.npc.id) ?? []).filter((e) => e.at >= since && notices.has(e.event.kind)).slice(-EVENTS_SHOWN).map((e) => e.event);
     const scheduled = script ? scheduledActivity(script, time) : {};
     const place = scheduled.placeId ? deps.map.landmarks.find((l) => l.id === scheduled.placeId)?.name : undefined;
     return {
