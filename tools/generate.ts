@@ -6,11 +6,25 @@
  * {"text","tokens","finish_reason","prompt_tokens","ttft_ms","tok_s"}. Temperature 0 is greedy. The prompt is
  * rendered with the model's chat template unless --raw is given.
  */
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../server/src/cli-args.ts';
 import { generate } from '../server/src/inference/generate/index.ts';
 import { ModelLoadError, loadModel } from '../server/src/inference/model/index.ts';
 import type { SamplingParamsInput } from '../server/src/inference/sampling/index.ts';
 import type { ChatMessage } from '../server/src/inference/tokenizer/index.ts';
+
+const USAGE = `usage: npm run generate -- --model <dir> --prompt "<text>" [options]
+
+  --model <dir>             model directory
+  --prompt "<text>"         the user message (rendered with the model's chat template unless --raw)
+  --system "<text>"         a system message
+  --max-tokens N            most tokens to generate
+  --temperature T           0 is greedy
+  --top-k K --top-p P --repetition-penalty R --seed S
+  --stop "<text>"           stop sequence (repeatable)
+  --threads N               onnxruntime intra-op threads
+  --raw                     use the prompt as is, without the chat template
+  --json                    last line: {"text","tokens","finish_reason","prompt_tokens","ttft_ms","tok_s"}
+`;
 
 function fail(message: string, code = 2): never {
   console.error(`generate: ${message}`);
@@ -24,7 +38,7 @@ function number(flag: string, text: string | undefined, integer = false): number
   return value;
 }
 
-const { values } = parseArgs({
+const { values } = parseCliArgs('generate', USAGE, {
   options: {
     model: { type: 'string' },
     prompt: { type: 'string' },

@@ -7,7 +7,7 @@
  * is now (the rest of the prompt — lore, memory, the player's line — stays as logged), so a designer
  * sees what an edit changes. Exit 0: identical (or, with --current-script, ran); 1: differs or failed.
  */
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../server/src/cli-args.ts';
 import { loadConfig } from '../server/src/config.ts';
 import { InferenceEngine } from '../server/src/inference/engine/engine-client.ts';
 import { hashModelFiles, loadModelText } from '../server/src/inference/model/index.ts';
@@ -19,12 +19,24 @@ import { loadNpcScripts } from '../server/src/npc/script-loader.ts';
 import { WorldStore } from '../server/src/persistence/store.ts';
 import { loadWorldMap } from '../server/src/world/world-map.ts';
 
+const USAGE = `usage: npm run npc:replay -- <turn id> [--db <file>] [--model <dir>] [--npcs <dir>] [--current-script] [--json]
+
+  <turn id>          a turn from the turn log (the designer view and the turn log show ids)
+  --db <file>        the SQLite database (default DB_PATH)
+  --model <dir>      the model directory (default MODEL_DIR; its content hash must match the turn's)
+  --npcs <dir>       NPC scripts (default NPC_DIR)
+  --current-script   rebuild the persona and action grammar from the script as it is now
+  --json             one JSON line
+
+Exit 0: identical (or, with --current-script, ran); 1: differs or failed.
+`;
+
 function fail(message: string): never {
   console.error(`npc:replay: ${message}`);
   process.exit(1);
 }
 
-const { values, positionals } = parseArgs({
+const { values, positionals } = parseCliArgs('npc:replay', USAGE, {
   allowPositionals: true,
   options: {
     db: { type: 'string' },
@@ -35,7 +47,7 @@ const { values, positionals } = parseArgs({
   },
 });
 const turnId = positionals[0];
-if (!turnId) fail('usage: npm run npc:replay -- <turn id> [--db <file>] [--model <dir>] [--current-script] [--json]');
+if (!turnId) fail(USAGE.trimEnd());
 
 const config = loadConfig(process.env, {
   ...(values.db ? { DB_PATH: values.db } : {}),

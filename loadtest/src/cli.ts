@@ -25,7 +25,8 @@ try {
 } catch (err) {
   if (err instanceof OptionsError) {
     if (err.message) process.stderr.write(`loadtest: ${err.message.split('\n').join('\nloadtest: ')}\n\n`);
-    process.stderr.write(USAGE);
+    // --help (no problem to report) is an answer: stdout, exit 0.
+    (err.message ? process.stderr : process.stdout).write(USAGE);
     process.exit(err.message ? 2 : 0);
   }
   throw err;

@@ -49,7 +49,7 @@ export interface RunData {
   remote?: { tick: Histogram | undefined; patch: Histogram | undefined; series: TickPoint[] };
   /** worldmind_npc_illegal_actions_total over the run, when the server exposes it. */
   illegalActionsMetric: number | undefined;
-  /** worldmind_engine_generated_tokens over the measured phase and drain, when the server exposes it. */
+  /** worldmind_engine_generated_tokens_total over the measured phase and drain, when the server exposes it. */
   generatedTokensMetric?: number | undefined;
   machine: { cpus: number; loadavg_1m_at_start: number; loadavg_1m_at_end: number };
   notes: string[];

@@ -29,7 +29,7 @@ const SERVER_START_BOUND_MS = 60_000;
 const DRAIN_MS = 10_000;
 const GRACE_MS = 30_000;
 const ILLEGAL_ACTIONS_METRIC = 'worldmind_npc_illegal_actions_total';
-const GENERATED_TOKENS_METRIC = 'worldmind_engine_generated_tokens';
+const GENERATED_TOKENS_METRIC = 'worldmind_engine_generated_tokens_total';
 
 export interface RunOutcome {
   report: Report;

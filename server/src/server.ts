@@ -13,6 +13,7 @@ import { SessionRegistry } from './auth/sessions.ts';
 import type { ServerConfig } from './config.ts';
 import { mountHttpRoutes } from './http-routes.ts';
 import { closeMatchmaking, CorsPolicy } from './http-surface.ts';
+import { ClientErrors, colyseusLogger } from './observability/client-errors.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetrics, type ServerMetrics } from './observability/metrics.ts';
 import { checkUwsBinding, createTransport } from './transport.ts';
@@ -77,9 +78,11 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   Encoder.BUFFER_SIZE = Math.max(Encoder.BUFFER_SIZE, 256 * 1024);
   const transport = createTransport(config.MAX_PAYLOAD_BYTES);
   // Colyseus's own SIGTERM handler calls process.exit; main.ts owns signals so shutdown can be ordered.
-  const server = new Server({ transport, gracefullyShutdown: false, greet: false });
+  // Colyseus logs through pino too (its default is console, which prints multi-line stacks).
+  const server = new Server({ transport, gracefullyShutdown: false, greet: false, logger: colyseusLogger(log.child({ module: 'colyseus' })) });
   const rooms = new Set<WorldRoom>();
   const metrics = createMetrics();
+  const clientErrors = new ClientErrors(metrics, log.child({ module: 'client-errors' }));
   metrics.setWorldStats(() => {
     let clients = 0;
     for (const room of rooms) clients += room.clients.length;
@@ -100,7 +103,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   const accounts = new AccountService({ store, secret: config.AUTH_SECRET ?? DEVELOPMENT_AUTH_SECRET, tokenTtlS: config.AUTH_TOKEN_TTL_S });
   const sessions = new SessionRegistry(config.MAX_SESSIONS_PER_ACCOUNT);
   const limits = new PlayerLimits(config);
-  server.define(WORLD_ROOM, defineWorldRoom({ config, log, rooms, metrics, ...services, auth: { accounts, sessions, limits }, ...(npc ? { npc } : {}) }));
+  server.define(WORLD_ROOM, defineWorldRoom({ config, log, rooms, metrics, clientErrors, ...services, auth: { accounts, sessions, limits }, ...(npc ? { npc } : {}) }));
   // The HTTP surface: join-only matchmaking, CORS per CORS_ORIGINS, the accounts API, metrics and
   // health; anything else is a 404 (see WorldTransport.bindRouter).
   closeMatchmaking();

@@ -92,6 +92,14 @@ function answerUnknownRoutes(router: Router, handler: (res: HttpResponse, req: H
       });
       return;
     }
+    // The room inspector lives under /monitor/ (its page loads assets relative to it): /monitor redirects there.
+    if (url === '/monitor' && (method === 'GET' || method === 'HEAD') && router.findRoute('GET', '/monitor/') !== undefined) {
+      const query = req.getQuery();
+      res.cork(() => {
+        res.writeStatus('308 Permanent Redirect').writeHeader('Location', '/monitor/' + (query ? `?${query}` : '')).endWithoutBody();
+      });
+      return;
+    }
     if (router.findRoute(method, url) !== undefined) return handler(res, req);
     const origin = req.getHeader('origin');
     const headers = new Headers(origin ? { origin } : {});

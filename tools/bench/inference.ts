@@ -18,7 +18,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../../server/src/cli-args.ts';
 import { InferenceEngine } from '../../server/src/inference/engine/engine-client.ts';
 import type { EngineMetrics } from '../../server/src/inference/engine/metrics.ts';
 import type { KvStrategy } from '../../server/src/inference/engine/step-runner.ts';
@@ -29,7 +29,14 @@ import { measureRoofline } from './inference/roofline.ts';
 import { runTransformersJs } from './inference/transformers-phase.ts';
 import { buildWorkload, type BenchRequest } from './inference/workload.ts';
 
-const { values: args } = parseArgs({
+const USAGE = `usage: npm run bench:inference -- [--preset smollm2-135m-shape] [--concurrency 32] [--requests N] [--max-tokens 64]
+                                  [--threads T] [--sequential-requests K] [--no-transformersjs] [--no-kv-compare] [--json]
+
+Serves N synthetic NPC conversations and compares Worldmind's engine batched, one request at a time,
+transformers.js and the MatMul roofline in one run; a table, then one JSON line (--json: only the line).
+`;
+
+const { values: args } = parseCliArgs('bench:inference', USAGE, {
   options: {
     preset: { type: 'string', default: 'smollm2-135m-shape' },
     concurrency: { type: 'string', default: '32' },

@@ -29,7 +29,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../../server/src/cli-args.ts';
 import { headDimOf } from '../model-builder/architecture.ts';
 import { isPresetName } from '../model-builder/presets.ts';
 import { round, table } from './stats.ts';
@@ -39,7 +39,17 @@ import { RooflineContender } from './train/roofline.ts';
 import { ensureTorch, TorchPeer, writePeerInputs, type TorchInfo } from './train/torch-peer.ts';
 import { makeArchitecture, matmulParams, stepFlops, totalParams, type TrainWorkload } from './train/workload.ts';
 
-const { values: args } = parseArgs({
+const USAGE = `usage: npm run bench:train -- [--preset small] [--vocab 4096] [--hidden H] [--layers L] [--heads A] [--kv-heads K]
+                              [--intermediate I] [--batch 8] [--seq 256] [--threads 2] [--rounds 3] [--steps 5]
+                              [--warmup 2] [--seed 1] [--no-torch] [--no-install] [--torch-attention manual|sdpa]
+                              [--torch-omp-wait passive|active] [--openblas-core auto|Haswell|SkylakeX|...]
+                              [--no-parity] [--profile] [--ours-spin] [--timeout 900] [--json]
+
+Training throughput of Worldmind's trainer against PyTorch and the MatMul roofline, interleaved in rounds
+on one architecture and batch; a table, then one JSON line (--json: only the line).
+`;
+
+const { values: args } = parseCliArgs('bench:train', USAGE, {
   options: {
     preset: { type: 'string', default: 'small' },
     vocab: { type: 'string', default: '4096' },

@@ -10,12 +10,20 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../../server/src/cli-args.ts';
 import { WorldClient } from '../../client-sdk/src/index.ts';
 import { loadWorldMap } from '../../server/src/world/world-map.ts';
 import { percentile, round, table } from './stats.ts';
 
-const { values: args } = parseArgs({
+const USAGE = `usage: npm run bench:world -- [--avatars 50,200,500] [--seconds 8] [--warmup 20] [--json]
+                              [--inference-avatars 200] [--inference-concurrency 32] [--inference-seconds 20]
+
+For each avatar count, a moving crowd against a fresh server (in a child process) with and without area
+of interest: the server's frame time and the bytes per client per second; then the frame time at
+--inference-avatars with the inference engine idle vs saturated (--inference-concurrency generations).
+`;
+
+const { values: args } = parseCliArgs('bench:world', USAGE, {
   options: {
     avatars: { type: 'string', default: '50,200,500' },
     seconds: { type: 'string', default: '8' },

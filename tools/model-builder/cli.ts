@@ -7,14 +7,23 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../../server/src/cli-args.ts';
 import type { LlamaArchitectureInput } from './architecture.ts';
 import { buildModelDirectory } from './build-model-dir.ts';
 import { PRESETS, isPresetName } from './presets.ts';
 
+const USAGE = `usage: npm run build-model -- (--preset <${Object.keys(PRESETS).join('|')}> | --config <file.json>) --out <dir> [--seed N] [--kv-dtype float32|float16]
+
+  --preset <name>    a built-in architecture
+  --config <file>    architecture fields (JSON), optionally "preset", "seed" and "corpusFiles" (tokenizer training text)
+  --out <dir>        the model directory to write
+  --seed N           weight initialisation seed (default 0)
+  --kv-dtype <type>  KV cache type: float32 (default) or float16
+`;
+
 function usage(problem: string): never {
   console.error(`build-model: ${problem}`);
-  console.error('usage: npm run build-model -- (--preset <tiny|small|smollm2-135m-shape> | --config <file.json>) --out <dir> [--seed N] [--kv-dtype float32|float16]');
+  console.error(USAGE);
   process.exit(2);
 }
 
@@ -23,7 +32,7 @@ function presetArchitecture(name: string): LlamaArchitectureInput {
   return PRESETS[name];
 }
 
-const { values } = parseArgs({
+const { values } = parseCliArgs('build-model', USAGE, {
   options: {
     preset: { type: 'string' },
     config: { type: 'string' },

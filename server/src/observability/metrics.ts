@@ -45,7 +45,8 @@ function instrumentTransport(): void {
 
 export function createMetrics(): ServerMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'worldmind_process_' });
+  // prom-client's own names already start with process_ / nodejs_: the prefix is only the namespace.
+  collectDefaultMetrics({ register: registry, prefix: 'worldmind_' });
   let readWorld: () => WorldStats = () => ({ rooms: 0, clients: 0 });
 
   // Read-at-scrape gauges each collect their own value: prom-client reads a scrape's metrics

@@ -6,7 +6,7 @@
 import type { Client } from '@colyseus/core';
 import { describeIssue, ErrorCode, Limits, ServerMessage, WorldCloseCode, type ErrorCodeValue, type ErrorReply } from '@worldmind/shared';
 import type { z } from 'zod';
-import type { Logger } from '../observability/logger.ts';
+import type { ClientErrors } from '../observability/client-errors.ts';
 import type { ServerMetrics } from '../observability/metrics.ts';
 import { StrikeCounter } from './rate-limiter.ts';
 
@@ -18,7 +18,7 @@ export class MessageGuard {
 
   constructor(
     private readonly maxInvalidPerWindow: number,
-    private readonly log: Logger,
+    private readonly clientErrors: Pick<ClientErrors, 'report'>,
     private readonly metrics: Pick<ServerMetrics, 'messagesIn' | 'messagesRejected'>,
     private readonly windowMs = 10_000,
   ) {}
@@ -44,7 +44,7 @@ export class MessageGuard {
     let counter = this.#strikes.get(client.sessionId);
     if (!counter) this.#strikes.set(client.sessionId, (counter = new StrikeCounter(this.maxInvalidPerWindow, this.windowMs)));
     if (counter.strike(Date.now())) {
-      this.log.warn({ sessionId: client.sessionId, type, code }, 'disconnecting client after repeated rejected messages');
+      this.clientErrors.report('repeated_rejections', { sessionId: client.sessionId, type, code }, 'disconnecting client after repeated rejected messages');
       this.#strikes.delete(client.sessionId);
       client.leave(CLOSE_ABUSE, 'too many rejected messages');
     }

@@ -3,7 +3,7 @@
  * movement intent, then, before each patch, refresh every client's area of interest. Clients only
  * send intents; the room owns positions.
  */
-import { CloseCode, Room, ServerError, type AuthContext, type Client } from '@colyseus/core';
+import { ClientState, CloseCode, Room, ServerError, type AuthContext, type Client } from '@colyseus/core';
 import { StateView } from '@colyseus/schema';
 import {
   Avatar,
@@ -29,6 +29,7 @@ import {
 import { AuthError, type AccountService, type SessionClaims } from '../auth/accounts.ts';
 import type { SessionRegistry } from '../auth/sessions.ts';
 import type { ServerConfig } from '../config.ts';
+import { dispatchClientFrame, type ClientErrors } from '../observability/client-errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/metrics.ts';
 import type { NpcSystem } from '../npc/npc-system.ts';
@@ -50,6 +51,8 @@ export interface WorldContext extends WorldServices {
   /** Registry of live rooms in this process, for metrics, tests and benchmarks. */
   rooms: Set<WorldRoom>;
   metrics: ServerMetrics;
+  /** Client-caused errors: counted by reason, logged as rate-limited warnings. */
+  clientErrors: ClientErrors;
   /** NPC brains, when enabled: dialogue, scripts, metrics. */
   npc?: NpcSystem;
   /** Who players are (session tokens), their live sessions, and the limits kept per account. */
@@ -71,6 +74,8 @@ interface PlayerSession {
 }
 
 const BODY_RADIUS = 0.5;
+/** Colyseus's LEAVE_ROOM protocol code (a consented leave, not a flood). */
+const LEAVE_ROOM_CODE = 12;
 
 /** Close codes that mean "the network dropped", as opposed to a kick or a deliberate leave. */
 const RECONNECTABLE_CLOSE_CODES = new Set<number>([CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RECEIVED, CloseCode.ABNORMAL_CLOSURE, CloseCode.MAY_TRY_RECONNECT]);
@@ -107,7 +112,8 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     const radius = config.AOI_ENABLED ? config.AOI_RADIUS : null;
     this.#interest = new InterestManager({ radius });
     this.#chatGrid = new SpatialGrid(config.CHAT_RADIUS);
-    this.#guard = new MessageGuard(config.MAX_INVALID_MESSAGES, this.#log, this.context.metrics);
+    this.#guard = new MessageGuard(config.MAX_INVALID_MESSAGES, this.context.clientErrors, this.context.metrics);
+    this.#watchClientFrames();
 
     const npcSystem = this.context.npc;
     if (npcSystem) {
@@ -274,6 +280,38 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     this.#log.error({ err: error, methodName }, 'uncaught exception in world room');
   }
 
+  /**
+   * Every frame a client sends passes here before Colyseus dispatches it. An undecodable payload
+   * (Colyseus logs it and closes that client) and a flood past maxMessagesPerSecond (Colyseus closes
+   * that client) become counted, rate-limited warnings; a frame Colyseus cannot even parse closes only
+   * its sender. (`_onMessage` is bound per client at join, so an instance property replaces it.)
+   */
+  #watchClientFrames(): void {
+    const self = this as unknown as { _onMessage: (client: Client, buffer: Buffer) => void };
+    const dispatch = self._onMessage;
+    const errors = this.context.clientErrors;
+    self._onMessage = (client: Client, buffer: Buffer) => {
+      const fields = { roomId: this.roomId, sessionId: client.sessionId };
+      const leavingBefore = client.state === ClientState.LEAVING;
+      let thrown = false;
+      const malformed = dispatchClientFrame(errors, fields, () => {
+        try {
+          dispatch.call(this, client, buffer);
+        } catch (err) {
+          thrown = true;
+          errors.report('malformed_message', { ...fields, error: err instanceof Error ? err.message : String(err) }, 'client sent an undecodable message; disconnecting it');
+        }
+      });
+      if (thrown) {
+        client.leave(CloseCode.WITH_ERROR, 'undecodable message');
+        return;
+      }
+      if (!malformed && !leavingBefore && client.state === ClientState.LEAVING && buffer?.[0] !== LEAVE_ROOM_CODE && buffer?.length) {
+        errors.report('message_flood', fields, 'client sent messages faster than allowed; disconnected it');
+      }
+    };
+  }
+
   /** Number of players currently holding an avatar (connected or within their reconnection window). */
   get playerCount(): number {
     return this.#players.size;
@@ -396,13 +434,20 @@ export function defineWorldRoom(context: WorldContext): typeof WorldRoom {
       try {
         claims = await context.auth.accounts.verify(token || undefined);
       } catch (err) {
-        if (err instanceof AuthError) throw new ServerError(err.status, err.message);
+        if (err instanceof AuthError) {
+          context.clientErrors.report('join_refused', { status: err.status }, 'join refused: not signed in');
+          throw new ServerError(err.status, err.message);
+        }
         throw err;
       }
       const parsed = JoinOptionsSchema.safeParse(options ?? {});
-      if (!parsed.success) throw new ServerError(400, `cannot join: ${describeIssue(parsed.error)}`);
+      if (!parsed.success) {
+        context.clientErrors.report('join_refused', { status: 400, accountId: claims.accountId }, 'join refused: invalid join options');
+        throw new ServerError(400, `cannot join: ${describeIssue(parsed.error)}`);
+      }
       const joins = context.auth.limits.joins;
       if (!joins.tryTake(claims.accountId)) {
+        context.clientErrors.report('join_refused', { status: 429, accountId: claims.accountId }, 'join refused: joining too often');
         throw new ServerError(429, `joining too often: try again in ${Math.ceil(joins.retryAfterS(claims.accountId))} s`);
       }
       return claims;

@@ -98,6 +98,8 @@ export class InferenceEngine {
   private readonly inFlight = new Map<number, InFlight>();
   private readonly metricQueries = new Map<number, { resolve: (m: EngineMetrics) => void; reject: (e: unknown) => void }>();
   private readonly requestLog = new RequestMetricsLog();
+  /** Called with each finished request's timings (for histograms); set by the server's metrics. */
+  onRequestTimings: ((timings: { ttftMs: number; interTokenMs: readonly number[] }) => void) | undefined;
   private readonly restartTimes: number[] = [];
   private nextId = 1;
   private nextQueryId = 1;
@@ -272,6 +274,7 @@ export class InferenceEngine {
           },
           gaps,
         );
+        this.onRequestTimings?.(result.timings);
         break;
       }
       case 'failed': {

@@ -1,0 +1,65 @@
+/**
+ * Every CLI in package.json answers `--help` with its usage on stdout and exit code 0 (not a stack
+ * trace), and an unknown option with the problem and the usage on stderr, exit code 2.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const scripts = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }).scripts;
+
+/** Scripts that are not CLIs of ours (the test runner, the type check). */
+const NOT_CLIS = new Set(['test', 'typecheck']);
+/** tools/corpus is maintained elsewhere; its --help is tracked there. */
+const NOT_OURS = new Set(['corpus']);
+
+const clis = Object.entries(scripts)
+  .filter(([name]) => !NOT_CLIS.has(name) && !NOT_OURS.has(name))
+  .map(([name, command]) => {
+    const file = /^node --import tsx (\S+\.ts)/.exec(command)?.[1];
+    if (!file) throw new Error(`script ${name} is not "node --import tsx <file>": ${command}`);
+    return { name, file };
+  });
+
+function run(file: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', file, ...args], { cwd: repoRoot, timeout: 30_000, env: { ...process.env, NODE_ENV: 'test' } }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('CLIs', () => {
+  it('has the CLIs this test knows about', () => {
+    expect(clis.map((c) => c.name)).toEqual(expect.arrayContaining(['start', 'loadtest', 'build-model', 'generate', 'npc:validate', 'npc:replay', 'bench:world', 'bench:inference', 'bench:train', 'train', 'eval']));
+  });
+
+  it('answer --help with their usage and exit 0', async () => {
+    // Two at a time: each loads its module graph (onnxruntime for most).
+    const queue = [...clis];
+    const failures: string[] = [];
+    const worker = async () => {
+      for (let cli = queue.shift(); cli; cli = queue.shift()) {
+        const result = await run(cli.file, ['--help']);
+        if (result.code !== 0 || !/usage/i.test(result.stdout) || /\n\s+at /.test(result.stdout + result.stderr)) {
+          failures.push(`${cli.name}: exit ${result.code}\n${(result.stdout + result.stderr).slice(0, 400)}`);
+        }
+      }
+    };
+    await Promise.all([worker(), worker()]);
+    expect(failures).toEqual([]);
+  }, 120_000);
+
+  it('answer an unknown option with the usage and exit 2, without a stack trace', async () => {
+    for (const name of ['start', 'generate', 'bench:world', 'npc:replay']) {
+      const cli = clis.find((c) => c.name === name)!;
+      const result = await run(cli.file, ['--no-such-option']);
+      expect(result.code, name).toBe(2);
+      expect(result.stderr, name).toMatch(/Unknown option '--no-such-option'/);
+      expect(result.stderr, name).toMatch(/usage/);
+      expect(result.stderr, name).not.toMatch(/\n\s+at /);
+    }
+  }, 60_000);
+});
