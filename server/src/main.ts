@@ -4,6 +4,7 @@
  */
 import { parseCliArgs } from './cli-args.ts';
 import { ConfigError, ConfigSchema, loadConfig } from './config.ts';
+import { routeConsoleToLog } from './observability/client-errors.ts';
 import { startServer, StartupError } from './server.ts';
 import { WorldMapError } from './world/world-map.ts';
 
@@ -33,6 +34,8 @@ async function main(): Promise<void> {
   parseCliArgs('worldmind', usage(), { options: {} });
   const config = loadConfig();
   const server = await startServer(config);
+  // A dependency that prints with console.* still gives one JSON line per event.
+  routeConsoleToLog(server.log.child({ module: 'console' }));
   let signalled = false;
   const stop = (signal: NodeJS.Signals) => {
     if (signalled) return;

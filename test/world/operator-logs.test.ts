@@ -72,6 +72,30 @@ describe('operator logs and metrics (server process)', () => {
     expect(nonJsonLines(proc.output())).toEqual([]);
   });
 
+  it('counts a message type that is not UTF-8 (the schema decoder prints it to the console) without a console line', async () => {
+    const before = seriesValue(await scrape(), 'worldmind_client_errors_total{reason="malformed_message"}') || 0;
+    const raw = await signedInRawClient(endpoint);
+    const room = await raw.joinOrCreate('world', { name: 'Mojibake' });
+    room.reconnection.enabled = false;
+    const errors: { code: string }[] = [];
+    room.onMessage('*', (type, message) => {
+      if (type === 'error') errors.push(message as { code: string });
+    });
+    // ROOM_DATA, a 3-byte type that is not UTF-8, an empty msgpack map.
+    (room as unknown as { connection: { send(data: Uint8Array): void } }).connection.send(new Uint8Array([13, 0xa3, 0xff, 0xfe, 0xfd, 0x80]));
+    await waitFor('an error reply', () => errors.length > 0);
+    expect(errors[0]!.code).toBe('unknown_message'); // answered, not disconnected
+    let text = '';
+    await waitFor('counted', () => {
+      void scrape().then((t) => (text = t));
+      return seriesValue(text, 'worldmind_client_errors_total{reason="malformed_message"}') === before + 1;
+    });
+    await room.leave();
+    const lines = logLines(proc.output());
+    expect(lines.filter((l) => l.module === 'console')).toEqual([]);
+    expect(nonJsonLines(proc.output())).toEqual([]);
+  });
+
   it('counts refused joins by reason instead of logging each', async () => {
     const anonymous = new RawClient(endpoint);
     for (let i = 0; i < 3; i++) await expect(anonymous.joinOrCreate('world', { name: 'Nobody' })).rejects.toThrow(/not signed in/);

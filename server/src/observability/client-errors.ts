@@ -45,7 +45,8 @@ export class ClientErrors {
 }
 
 /**
- * Colyseus's logger (process-wide, `console` by default, which prints multi-line stacks) as pino lines:
+ * Colyseus's logger (process-wide, `console` by default, which prints multi-line stacks) as pino lines
+ * (also used for the console itself, see routeConsoleToLog):
  * one JSON object per event. A stack becomes the `stack` field of the line; an identical message
  * repeated within the interval is counted into the next line (`repeated`) instead of printed again.
  */
@@ -116,18 +117,43 @@ export function dispatchClientFrame(errors: ClientErrors, fields: Record<string,
   const frame = { errors, fields, reported: false };
   const outer = currentFrame;
   currentFrame = frame;
+  // @colyseus/schema's decoder prints to console.error (e.g. invalid UTF-8 in a message type) and carries on.
+  const { error, warn } = console;
+  console.error = fromDecoder;
+  console.warn = fromDecoder;
   try {
     dispatch();
   } finally {
+    console.error = error;
+    console.warn = warn;
     currentFrame = outer;
   }
   return frame.reported;
 }
 
-function reportInFrame(message: string): boolean {
+const fromDecoder = (...args: unknown[]): void => {
+  reportInFrame(args.map(String).join(' '), 'client sent a malformed message');
+};
+
+function reportInFrame(message: string, what = 'client sent an undecodable message; disconnecting it'): boolean {
   const frame = currentFrame;
   if (!frame) return false;
   frame.reported = true;
-  frame.errors.report('malformed_message', { ...frame.fields, error: message }, 'client sent an undecodable message; disconnecting it');
+  frame.errors.report('malformed_message', { ...frame.fields, error: message }, what);
   return true;
+}
+
+/**
+ * The process's console as pino lines (for `main.ts`): a library that prints with console.* still
+ * produces one JSON line per event. Returns a function that restores the console.
+ */
+export function routeConsoleToLog(log: Logger): () => void {
+  const original = { log: console.log, info: console.info, warn: console.warn, error: console.error, debug: console.debug };
+  const lines = colyseusLogger(log);
+  console.log = lines.info;
+  console.info = lines.info;
+  console.warn = lines.warn;
+  console.error = lines.error;
+  console.debug = lines.debug;
+  return () => Object.assign(console, original);
 }
