@@ -48,7 +48,8 @@ export class ClientErrors {
  * Colyseus's logger (process-wide, `console` by default, which prints multi-line stacks) as pino lines
  * (also used for the console itself, see routeConsoleToLog):
  * one JSON object per event. A stack becomes the `stack` field of the line; an identical message
- * repeated within the interval is counted into the next line (`repeated`) instead of printed again.
+ * (info and above) repeated within the interval is counted into the next line (`repeated`) instead of
+ * printed again.
  */
 export function colyseusLogger(log: Logger, intervalMs = 10_000) {
   const last = new Map<string, { at: number; repeated: number }>();
@@ -66,15 +67,18 @@ export function colyseusLogger(log: Logger, intervalMs = 10_000) {
       }
     }
     let message = parts.join(' ').trim();
-    // A stack printed as a string: the first line is the message, the rest the stack.
+    // A stack printed as a string: the first line is the message, the whole text the stack (or the
+    // detail, for Colyseus's multi-line hints).
     const firstNewline = message.indexOf('\n');
     if (firstNewline >= 0) {
-      fields.stack = message;
+      fields[/\n\s+at /.test(message) ? 'stack' : 'detail'] = message;
       message = message.slice(0, firstNewline);
     }
     if (message === '' && fields.err === undefined) return; // Colyseus prints blank spacer lines
     if (level === 'error' && reportInFrame(message)) return;
-    if (level === 'warn' || level === 'error') {
+    // Colyseus's messages are fixed texts (some caused by clients, e.g. a stale reconnection token): the
+    // same one within the interval is counted, not printed again.
+    if (level === 'info' || level === 'warn' || level === 'error') {
       const key = `${level}:${message}`;
       const now = Date.now();
       const seen = last.get(key);
