@@ -110,6 +110,30 @@ describe('operator logs and metrics (server process)', () => {
     expect(nonJsonLines(proc.output())).toEqual([]);
   });
 
+  it('counts floods and repeated rejected messages as client errors, one warning each', async () => {
+    const flooder = await (await signedInRawClient(endpoint)).joinOrCreate('world', { name: 'Flooder' });
+    flooder.reconnection.enabled = false;
+    flooder.onMessage('*', () => undefined);
+    const flooded = closed(flooder);
+    for (let i = 0; i < 100; i++) flooder.send('move', { dir: { x: 1, z: 0 } });
+    await flooded;
+    const spammer = await (await signedInRawClient(endpoint)).joinOrCreate('world', { name: 'Spammer' });
+    spammer.reconnection.enabled = false;
+    spammer.onMessage('*', () => undefined);
+    const kicked = closed(spammer);
+    for (let i = 0; i < 12; i++) spammer.send('move', { nope: i });
+    expect(await kicked).toBe(4400);
+    let text = '';
+    await waitFor('floods and rejections counted', () => {
+      void scrape().then((t) => (text = t));
+      return seriesValue(text, 'worldmind_client_errors_total{reason="message_flood"}') === 1 && seriesValue(text, 'worldmind_client_errors_total{reason="repeated_rejections"}') === 1;
+    });
+    const lines = logLines(proc.output());
+    expect(lines.filter((l) => l.reason === 'message_flood')).toHaveLength(1);
+    expect(lines.filter((l) => l.reason === 'repeated_rejections')).toHaveLength(1);
+    expect(nonJsonLines(proc.output())).toEqual([]);
+  });
+
   it('names metrics by Prometheus conventions: one prefix, _total counters, seconds', async () => {
     const text = await scrape();
     expect(text).toContain('# TYPE worldmind_process_cpu_user_seconds_total counter');

@@ -74,8 +74,6 @@ interface PlayerSession {
 }
 
 const BODY_RADIUS = 0.5;
-/** Colyseus's LEAVE_ROOM protocol code (a consented leave, not a flood). */
-const LEAVE_ROOM_CODE = 12;
 
 /** Close codes that mean "the network dropped", as opposed to a kick or a deliberate leave. */
 const RECONNECTABLE_CLOSE_CODES = new Set<number>([CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RECEIVED, CloseCode.ABNORMAL_CLOSURE, CloseCode.MAY_TRY_RECONNECT]);
@@ -306,7 +304,9 @@ export class WorldRoom extends Room<{ state: WorldState }> {
         client.leave(CloseCode.WITH_ERROR, 'undecodable message');
         return;
       }
-      if (!malformed && !leavingBefore && client.state === ClientState.LEAVING && buffer?.[0] !== LEAVE_ROOM_CODE && buffer?.length) {
+      // Colyseus's own flood check (it counts per client per second and closes past maxMessagesPerSecond).
+      const flooded = (client as unknown as { _numMessagesLastSecond?: number })._numMessagesLastSecond! > this.maxMessagesPerSecond;
+      if (!malformed && !leavingBefore && client.state === ClientState.LEAVING && flooded) {
         errors.report('message_flood', fields, 'client sent messages faster than allowed; disconnected it');
       }
     };
