@@ -5,6 +5,7 @@
 import { parseCliArgs } from './cli-args.ts';
 import { ConfigError, ConfigSchema, loadConfig } from './config.ts';
 import { routeConsoleToLog } from './observability/client-errors.ts';
+import { createLogger } from './observability/logger.ts';
 import { startServer, StartupError } from './server.ts';
 import { WorldMapError } from './world/world-map.ts';
 
@@ -33,9 +34,10 @@ function usage(): string {
 async function main(): Promise<void> {
   parseCliArgs('worldmind', usage(), { options: {} });
   const config = loadConfig();
-  const server = await startServer(config);
-  // A dependency that prints with console.* still gives one JSON line per event.
-  routeConsoleToLog(server.log.child({ module: 'console' }));
+  const log = createLogger(config.LOG_LEVEL);
+  // A dependency that prints with console.* (while starting or later) still gives one JSON line per event.
+  routeConsoleToLog(log.child({ module: 'console' }));
+  const server = await startServer(config, log);
   let signalled = false;
   const stop = (signal: NodeJS.Signals) => {
     if (signalled) return;
