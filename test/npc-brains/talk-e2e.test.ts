@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TalkError, type WorldClient } from '../../client-sdk/src/index.ts';
 import { connect, startTestServer, waitFor } from '../support/world-server.ts';
-import { npcDirWith, stationaryBramGivingOneHorseshoe, walkUpTo } from '../support/npc-fixtures.ts';
+import { npcDirWith, stationaryBramWithOneHorseshoe, walkUpTo } from '../support/npc-fixtures.ts';
 
 const FORGE = { x: 150, z: 70 };
 
@@ -19,7 +19,7 @@ describe('talking to an NPC end to end', () => {
 
   beforeAll(async () => {
     server = await startTestServer({
-      NPC_DIR: npcDirWith({ bram: stationaryBramGivingOneHorseshoe }),
+      NPC_DIR: npcDirWith({ bram: stationaryBramWithOneHorseshoe }),
       RUN_SPEED: 30,
       TALK_BURST: 100,
       TALK_PER_SECOND: 100,
@@ -47,15 +47,17 @@ describe('talking to an NPC end to end', () => {
     bea.on('npcChange', (npc) => npc.id === 'bram' && npc.speech && bubbles.push(npc.speech));
 
     let given = false;
-    // (40 tries: the default model predates the situation block in the prompt and gives less readily until retrained on it.)
+    // The trained model decides; a few ways of asking (Bram's own example line among them) keep this from
+    // hanging on one phrasing. Bounded: 40 turns.
+    const asks = ['Anything for luck?', "Do you have anything for luck? I'm heading down the Salt Road.", 'Could I have a horseshoe for luck?'];
     for (let attempt = 0; attempt < 40 && !given; attempt++) {
-      const { chunks, result } = await talkFully(ada, 'bram', 'Do you have anything for luck on the road?');
+      const { chunks, result } = await talkFully(ada, 'bram', asks[attempt % asks.length]!);
       expect(result.finishReason).toBe('stop');
       expect(chunks.length).toBeGreaterThan(0);
       expect(chunks.join('').trim()).toBe(result.text);
       expect(result.text).not.toMatch(/\[\[/); // the call syntax never reaches the player
       expect(result.firstChunkMs).toBeGreaterThan(0);
-      if (result.action) {
+      if (result.action?.name === 'give_item') {
         expect(result.action).toEqual({ name: 'give_item', args: { item: 'horseshoe' } });
         given = true;
       }
@@ -70,7 +72,7 @@ describe('talking to an NPC end to end', () => {
   it('re-validates actions: an out-of-stock give is refused by the room and nothing moves', async () => {
     let refused = false;
     for (let attempt = 0; attempt < 40 && !refused; attempt++) {
-      const { result } = await talkFully(ada, 'bram', 'Another horseshoe, please!');
+      const { result } = await talkFully(ada, 'bram', attempt % 2 ? 'Another horseshoe, please!' : 'Anything else for luck?');
       const logged = server.store.getTurn(result.turnId)!;
       if ((logged.action as { type?: string } | null)?.type === 'give_item') {
         expect(result.action).toBeNull(); // the model chose it, the room refused it

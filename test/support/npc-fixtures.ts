@@ -35,6 +35,21 @@ export function stationaryBramGivingOneHorseshoe(doc: Record<string, unknown>): 
   doc.sampling = { temperature: 1.5, max_tokens: 40 };
 }
 
+/**
+ * Bram standing still at home with one horseshoe to give, his persona otherwise as the model was trained on
+ * it (examples, emotes, speaking style): tests that need the model itself to choose a give use this one,
+ * because a trained model's choices depend on the persona it learned. No walk_to (he must stay in range)
+ * and no whetstones (a give must be the horseshoe).
+ */
+export function stationaryBramWithOneHorseshoe(doc: Record<string, unknown>): void {
+  delete doc.schedule;
+  delete doc.patrol;
+  const actions = doc.actions as Record<string, unknown>;
+  doc.actions = { give_item: { item: ['horseshoe'] }, emote: actions.emote, stop: true };
+  doc.inventory = { horseshoe: 1 };
+  doc.sampling = { ...(doc.sampling as Record<string, unknown>), temperature: 1.0 };
+}
+
 /** Steers the client toward the NPC until within `range`, re-aiming as the NPC moves. Bounded. */
 export async function walkUpTo(client: WorldClient, npcId: string, approach: { x: number; z: number }, range = 2.5, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
