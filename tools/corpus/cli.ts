@@ -38,8 +38,16 @@ const { values } = parseArgs({
     db: { type: 'string', default: process.env.DB_PATH ?? 'data/worldmind.sqlite' },
     corrections: { type: 'string' },
     'min-rating': { type: 'string' },
+    help: { type: 'boolean', default: false },
   },
 });
+
+if (values.help) {
+  console.log(`usage: npm run corpus [-- --seed N --npc-dir assets/npcs --map assets/world/town.json --out data/corpus
+                        --only world|general --scale X --handwritten <file>|none --valid-size N --test-size N]
+       npm run corpus -- --feedback [--db data/worldmind.sqlite] [--corrections assets/npcs/corrections.yaml] [--min-rating N]`);
+  process.exit(0);
+}
 
 const int = (flag: string, text: string | undefined): number | undefined => {
   if (text === undefined) return undefined;
