@@ -22,7 +22,7 @@ const { values } = parseArgs({
     out: { type: 'string' },
     npc: { type: 'string' },
     all: { type: 'boolean', default: false },
-    seconds: { type: 'string', default: '100' },
+    seconds: { type: 'string', default: '80' },
     steps: { type: 'string', default: '40' },
     seed: { type: 'string', default: '1' },
     threads: { type: 'string' },
