@@ -1,7 +1,19 @@
+/**
+ * The talk data path end to end: streaming, the room executing (or refusing) the action in replicated
+ * state, bystanders' bubbles, privacy, moderation. It runs on the default model's untrained twin (same
+ * tokenizer and architecture, random weights), which picks among the grammar's legal calls almost evenly,
+ * so "the NPC chose to give" happens within a bounded number of turns whatever the trained model prefers;
+ * what the trained model says is test/model/default-model.test.ts's subject.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TalkError, type WorldClient } from '../../client-sdk/src/index.ts';
+import { ConfigSchema } from '../../server/src/config.ts';
+import { buildUntrainedTwin } from '../../tools/eval/baseline.ts';
 import { connect, startTestServer, waitFor } from '../support/world-server.ts';
-import { npcDirWith, stationaryBramWithOneHorseshoe, walkUpTo } from '../support/npc-fixtures.ts';
+import { npcDirWith, stationaryBramGivingOneHorseshoe, walkUpTo } from '../support/npc-fixtures.ts';
 
 const FORGE = { x: 150, z: 70 };
 
@@ -17,9 +29,12 @@ describe('talking to an NPC end to end', () => {
   let ada: WorldClient;
   let bea: WorldClient;
 
+  const modelRoot = mkdtempSync(join(tmpdir(), 'wm-twin-'));
   beforeAll(async () => {
+    const model = buildUntrainedTwin(ConfigSchema.shape.MODEL_DIR.parse(undefined), join(modelRoot, 'model'), 1);
     server = await startTestServer({
-      NPC_DIR: npcDirWith({ bram: stationaryBramWithOneHorseshoe }),
+      MODEL_DIR: model.dir,
+      NPC_DIR: npcDirWith({ bram: stationaryBramGivingOneHorseshoe }),
       RUN_SPEED: 30,
       TALK_BURST: 100,
       TALK_PER_SECOND: 100,
@@ -32,6 +47,7 @@ describe('talking to an NPC end to end', () => {
     await ada?.leave();
     await bea?.leave();
     await server.shutdown();
+    rmSync(modelRoot, { recursive: true, force: true });
   });
 
   it('refuses lines to NPCs that are too far away or do not exist', async () => {
@@ -47,8 +63,7 @@ describe('talking to an NPC end to end', () => {
     bea.on('npcChange', (npc) => npc.id === 'bram' && npc.speech && bubbles.push(npc.speech));
 
     let given = false;
-    // The trained model decides; a few ways of asking (Bram's own example line among them) keep this from
-    // hanging on one phrasing. Bounded: 40 turns.
+    // The model decides (evenly between [[none]] and the give): bounded at 40 turns.
     const asks = ['Anything for luck?', "Do you have anything for luck? I'm heading down the Salt Road.", 'Could I have a horseshoe for luck?'];
     for (let attempt = 0; attempt < 40 && !given; attempt++) {
       const { chunks, result } = await talkFully(ada, 'bram', asks[attempt % asks.length]!);
