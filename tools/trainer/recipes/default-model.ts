@@ -16,7 +16,7 @@ import { train } from '../run.ts';
 import { evaluateIntoModelDir, npcScriptHashes, recordCorpusManifests, refreshModelCard, tokenizerExtraFiles } from './shared.ts';
 
 const USAGE = `usage: npm run train:default [-- --out <dir>] [--pretrained data/models/pretrained] [--pretrain-steps N] [--finetune-steps N]
-                              [--skip-pretrain] [--eval-limit N] [--seed N] [--threads N]`;
+                              [--skip-pretrain] [--eval-limit N] [--counterfactual-lore 0..1] [--seed N] [--threads N]`;
 
 const { values } = parseArgs({
   options: {
@@ -26,6 +26,7 @@ const { values } = parseArgs({
     'finetune-steps': { type: 'string', default: '700' },
     'skip-pretrain': { type: 'boolean', default: false },
     'eval-limit': { type: 'string' },
+    'counterfactual-lore': { type: 'string', default: '0.5' },
     seed: { type: 'string', default: '1' },
     threads: { type: 'string' },
     help: { type: 'boolean', default: false },
@@ -107,7 +108,7 @@ try {
     evalEvery: 100,
     checkpointEvery: 50,
     checkpointDir: join('data', 'checkpoints', 'finetuned'),
-    counterfactualLore: 0.5,
+    counterfactualLore: Number(values['counterfactual-lore']),
     record: { npc_scripts: npcScriptHashes(npcDir) },
     log,
   });
