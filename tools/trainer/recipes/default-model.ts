@@ -16,7 +16,7 @@ import { train } from '../run.ts';
 import { evaluateIntoModelDir, npcScriptHashes, recordCorpusManifests, refreshModelCard, tokenizerExtraFiles } from './shared.ts';
 
 const USAGE = `usage: npm run train:default [-- --out <dir>] [--pretrained data/models/pretrained] [--pretrain-steps N] [--finetune-steps N]
-                              [--skip-pretrain] [--eval-limit N] [--counterfactual-lore 0..1] [--seed N] [--threads N]`;
+                              [--skip-pretrain] [--eval-limit N] [--counterfactual-lore 0..1 (default 0)] [--seed N] [--threads N]`;
 
 const { values } = parseArgs({
   options: {
@@ -26,7 +26,7 @@ const { values } = parseArgs({
     'finetune-steps': { type: 'string', default: '700' },
     'skip-pretrain': { type: 'boolean', default: false },
     'eval-limit': { type: 'string' },
-    'counterfactual-lore': { type: 'string', default: '0.5' },
+    'counterfactual-lore': { type: 'string', default: '0' },
     seed: { type: 'string', default: '1' },
     threads: { type: 'string' },
     help: { type: 'boolean', default: false },
