@@ -4,9 +4,9 @@
  *
  * - Text (pre-training): one token stream; each row is a window of S+1 tokens at a seeded offset, and
  *   every position predicts its next token.
- * - Dialogue (fine-tuning): each row is one sample, prompt + reply, right-padded to the step's sequence
- *   length; only the reply's tokens (the assistant message and its end-of-turn marker) carry loss.
- *   Rows are drawn so a step's samples have similar lengths (little padding).
+ * - Dialogue (fine-tuning): packed rows — one NPC persona, then several of that NPC's samples, each a
+ *   segment that sees the persona and itself; only the replies' tokens carry loss. (`dialogueBatchList`
+ *   keeps the plain one-sample-per-row layout for inspection and tests.)
  */
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
@@ -68,29 +68,13 @@ export function textBatches(tokens: Uint16Array | Uint32Array | number[], option
 export interface DialogueBatchOptions {
   batch: number;
   seed: number;
-  /** Longest row; longer examples are dropped by the caller (see tokenizeDialogue). */
+  /** Longest row; longer examples are dropped by the caller (see training-data.ts). */
   maxSequence: number;
   padId: number;
   /** Sequence lengths are rounded up to this (fewer distinct graph shapes). */
   sequenceQuantum?: number;
   /** Loss rows are rounded up to this. */
   rowQuantum?: number;
-}
-
-export function dialogueBatches(examples: readonly DialogueExample[], options: DialogueBatchOptions): BatchSource {
-  if (examples.length === 0) throw new Error('no fine-tuning examples fit the sequence length');
-  const { batch: B, seed } = options;
-  // Examples sorted by length; a step takes B neighbours from a random place in that order, so its rows
-  // have similar lengths and little padding. Every example is equally likely to be drawn.
-  const order = examples.map((e, i) => ({ i, length: e.prompt.length + e.completion.length })).sort((a, b) => a.length - b.length || a.i - b.i);
-  return {
-    description: `dialogue rows ×${options.batch} (≤ ${options.maxSequence} tokens)`,
-    batch(step, micro) {
-      const rng = rngFor(seed, step, micro);
-      const start = uniformInt(rng, 0, Math.max(0, order.length - B));
-      return packRows(order.slice(start, start + B).map((o) => examples[o.i]!), options);
-    },
-  };
 }
 
 export interface PackedBatchOptions {
