@@ -69,6 +69,8 @@ export const ConfigSchema = z.object({
   TRUST_PROXY: bool.default(false).describe('take the client address from the last X-Forwarded-For entry (only behind a reverse proxy that sets it)'),
   CORS_ORIGINS: z.string().min(1).default('*').describe('origins browsers may call the HTTP API from, comma-separated (e.g. https://game.example), or * for any'),
   ALLOW_UWS_FALLBACK: bool.default(false).describe('start even if the native uWebSockets binding failed to load (slow ws shim)'),
+  REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379' }).optional().describe('several game processes: Colyseus presence and matchmaking in this Redis (rooms, seats, reconnection, sessions across processes); unset = one process on its own'),
+  PUBLIC_ADDRESS: z.string().regex(/^(?![a-z][a-z0-9+.-]*:\/\/)[^\s/?#]+(\/[^\s?#]*)?$/i, 'expected host:port (optionally /path), without ws:// (e.g. game-1.example:2567)').optional().describe('with REDIS_URL (required then): host:port clients use to reach this process; matchmaking on any process sends a player to the process that hosts the room'),
 });
 
 export type ServerConfig = z.infer<typeof ConfigSchema>;
@@ -95,6 +97,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   const config = { ...parsed.data, ...overrides };
   if (env.NODE_ENV === 'production' && config.AUTH_SECRET === undefined) {
     throw new ConfigError('AUTH_SECRET is not set and NODE_ENV=production: refusing to sign session tokens with the development secret; set AUTH_SECRET to 32+ random characters');
+  }
+  if (config.REDIS_URL !== undefined && config.PUBLIC_ADDRESS === undefined) {
+    throw new ConfigError(`invalid configuration:\n  PUBLIC_ADDRESS: required with REDIS_URL (the host:port clients use to reach this process, e.g. 127.0.0.1:${config.PORT || 2567})`);
   }
   if (config.RUN_SPEED < config.WALK_SPEED) {
     throw new ConfigError(`invalid configuration:\n  RUN_SPEED=${config.RUN_SPEED}: must be at least WALK_SPEED (${config.WALK_SPEED})`);

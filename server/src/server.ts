@@ -10,6 +10,8 @@ import { WORLD_ROOM } from '@worldmind/shared';
 import { AccountService, DEVELOPMENT_AUTH_SECRET } from './auth/accounts.ts';
 import { mountAuthRoutes } from './auth/auth-routes.ts';
 import { SessionRegistry } from './auth/sessions.ts';
+import { ClusterSessionRegistry } from './cluster/cluster-sessions.ts';
+import { connectRedisCluster, RedisUnavailable, type RedisCluster } from './cluster/redis-cluster.ts';
 import type { ServerConfig } from './config.ts';
 import { mountHttpRoutes } from './http-routes.ts';
 import { closeMatchmaking, CorsPolicy } from './http-surface.ts';
@@ -76,10 +78,27 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   // A full state of a crowded room exceeds the 8 KiB default encode buffer; size it once up front
   // instead of letting the encoder warn and regrow.
   Encoder.BUFFER_SIZE = Math.max(Encoder.BUFFER_SIZE, 256 * 1024);
+  // Several processes (REDIS_URL): Colyseus's Redis presence and driver, checked before the Server is
+  // built (its matchmaker set-up starts in the constructor and would wait on an unreachable Redis).
+  let cluster: RedisCluster | undefined;
+  if (config.REDIS_URL !== undefined) {
+    try {
+      cluster = await connectRedisCluster(config.REDIS_URL, config.PUBLIC_ADDRESS);
+    } catch (err) {
+      if (err instanceof RedisUnavailable) throw new StartupError(err.message);
+      throw err;
+    }
+  }
   const transport = createTransport(config.MAX_PAYLOAD_BYTES);
   // Colyseus's own SIGTERM handler calls process.exit; main.ts owns signals so shutdown can be ordered.
   // Colyseus logs through pino too (its default is console, which prints multi-line stacks).
-  const server = new Server({ transport, gracefullyShutdown: false, greet: false, logger: colyseusLogger(log.child({ module: 'colyseus' })) });
+  const server = new Server({
+    transport,
+    gracefullyShutdown: false,
+    greet: false,
+    logger: colyseusLogger(log.child({ module: 'colyseus' })),
+    ...(cluster ? { presence: cluster.presence, driver: cluster.driver, publicAddress: cluster.publicAddress } : {}),
+  });
   const rooms = new Set<WorldRoom>();
   const metrics = createMetrics();
   const clientErrors = new ClientErrors(metrics, log.child({ module: 'client-errors' }));
@@ -98,10 +117,16 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     npc = config.NPC_ENABLED ? await startNpcSystem(config, services, log, metrics) : undefined;
   } catch (err) {
     store.close();
+    await cluster?.close();
     throw err;
   }
   const accounts = new AccountService({ store, secret: config.AUTH_SECRET ?? DEVELOPMENT_AUTH_SECRET, tokenTtlS: config.AUTH_TOKEN_TTL_S });
-  const sessions = new SessionRegistry(config.MAX_SESSIONS_PER_ACCOUNT);
+  // With REDIS_URL the session limit holds across processes (cluster-sessions.ts); a join elsewhere also
+  // drops this process's cached NPC memory of that account, so a returning player's history is re-read.
+  const sessions = cluster
+    ? new ClusterSessionRegistry({ maxPerAccount: config.MAX_SESSIONS_PER_ACCOUNT, presence: cluster.presence, log: log.child({ module: 'cluster-sessions' }), onRemoteJoin: (accountId) => npc?.dialogue.memory.forget(accountId) })
+    : new SessionRegistry(config.MAX_SESSIONS_PER_ACCOUNT);
+  if (sessions instanceof ClusterSessionRegistry) await sessions.start();
   const limits = new PlayerLimits(config);
   server.define(WORLD_ROOM, defineWorldRoom({ config, log, rooms, metrics, clientErrors, ...services, auth: { accounts, sessions, limits }, ...(npc ? { npc } : {}) }));
   // The HTTP surface: join-only matchmaking, CORS per CORS_ORIGINS, the accounts API, metrics and
@@ -125,9 +150,10 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     await server.gracefullyShutdown(false).catch(() => undefined);
     await npc?.close().catch(() => undefined);
     store.close();
+    await cluster?.close();
     throw new StartupError(`could not listen on ${config.HOST}:${config.PORT} (port in use or address not available)`);
   }
-  log.info({ port, host: config.HOST, map: map.id, transport: binding.detail }, 'worldmind server listening');
+  log.info({ port, host: config.HOST, map: map.id, transport: binding.detail, ...(cluster ? { redis: cluster.where, publicAddress: cluster.publicAddress } : {}) }, 'worldmind server listening');
 
   let stopping: Promise<void> | undefined;
   return {
@@ -144,6 +170,8 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     shutdown() {
       stopping ??= (async () => {
         log.info('shutting down');
+        // Before the rooms go: Colyseus closes the presence connection at the end of its shutdown.
+        if (sessions instanceof ClusterSessionRegistry) await sessions.stop();
         await server.gracefullyShutdown(false);
         // After the rooms: their last turns are cancelled and logged before the engine and store close.
         await npc?.close();

@@ -129,6 +129,11 @@ export class NpcDialogue {
 
   constructor(private readonly deps: DialogueDeps) {}
 
+  /** The conversation memory: with several game processes, one drops an account's cached turns when it joins elsewhere. */
+  get memory(): ConversationMemory {
+    return this.deps.memory;
+  }
+
   /** Starts a turn. Throws DialogueRefusal when the player's line is refused by moderation. */
   async startTurn(request: TurnRequest): Promise<TurnHandle> {
     const { deps } = this;
