@@ -152,15 +152,23 @@ export interface TextLossOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** NLL of plain text in non-overlapping chunks of the model's context length (the first token of each chunk is not scored). */
+/**
+ * Chunk length for plain-text perplexity: the general corpus is pre-trained at 256 tokens, and a model's
+ * positions beyond what it was trained at say nothing about its English (a 2,048-token chunk made a
+ * pre-trained model look untrained).
+ */
+export const TEXT_CHUNK_TOKENS = 256;
+
+/** NLL of plain text in non-overlapping chunks of TEXT_CHUNK_TOKENS (or the context, if shorter); the first token of each chunk is not scored. */
 export async function textLoss(model: DecoderModel, text: ModelText, content: string, options: TextLossOptions): Promise<NllSum & { chunks: number }> {
   const ids = text.tokenizer.encode(content).slice(0, options.maxTokens);
   const sum: NllSum = { nll: 0, tokens: 0 };
   let chunks = 0;
-  const total = Math.ceil(ids.length / model.contextLength);
-  for (let start = 0; start + 1 < ids.length; start += model.contextLength) {
+  const length = Math.min(TEXT_CHUNK_TOKENS, model.contextLength);
+  const total = Math.ceil(ids.length / length);
+  for (let start = 0; start + 1 < ids.length; start += length) {
     options.signal?.throwIfAborted();
-    const chunk = ids.slice(start, start + model.contextLength);
+    const chunk = ids.slice(start, start + length);
     if (chunk.length < 2) break;
     const step = await forward(model, chunk.slice(0, -1), model.emptyCache(1));
     addNll(step.logits, step.vocabSize, 0, chunk.slice(1), sum);

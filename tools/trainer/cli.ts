@@ -21,6 +21,8 @@ const USAGE = `usage: npm run train -- --out <dir> [--from <model dir> | --prese
   --eval-every N --checkpoint-every N --checkpoint-dir <dir> --resume --max-seconds N --stop-at N
   --extra-samples a.jsonl,b.jsonl   more dialogue samples (e.g. feedback) appended to train.jsonl
   --counterfactual-lore X   add fact-swapped variants of this share (0–1) of the lore samples (teaches reading the lore block)
+  --reading-drills N        add N lore-shaped turns whose facts are general-corpus sentences (teaches copying from the lore block)
+  --drill-text <file>       the sentences' source (default data/corpus/general/train.txt)
   --providers cuda,cpu      onnxruntime execution providers
   --spin-wait               let onnxruntime threads spin between kernels (faster on an otherwise idle machine)`;
 
@@ -61,6 +63,8 @@ const { values } = parseArgs({
     'stop-at': { type: 'string' },
     'extra-samples': { type: 'string' },
     'counterfactual-lore': { type: 'string' },
+    'reading-drills': { type: 'string' },
+    'drill-text': { type: 'string' },
     'tokenizer-bytes': { type: 'string' },
     providers: { type: 'string' },
     'spin-wait': { type: 'boolean', default: false },
@@ -132,6 +136,8 @@ const options: TrainOptions = {
   resume: values.resume,
   ...(values['max-seconds'] !== undefined ? { maxSeconds: num('max-seconds', values['max-seconds'], 0) } : {}),
   ...(values['counterfactual-lore'] !== undefined ? { counterfactualLore: num('counterfactual-lore', values['counterfactual-lore'], 0) } : {}),
+  ...(values['reading-drills'] !== undefined ? { readingDrills: num('reading-drills', values['reading-drills'], 0) } : {}),
+  ...(values['drill-text'] !== undefined ? { readingDrillText: values['drill-text'] } : {}),
   ...(values['stop-at'] !== undefined ? { stopAtStep: int('stop-at', values['stop-at']) } : {}),
   ...(values['extra-samples'] ? { extraSampleFiles: values['extra-samples'].split(',') } : {}),
   ...(values['tokenizer-bytes'] ? { tokenizerBytes: int('tokenizer-bytes', values['tokenizer-bytes']) } : {}),

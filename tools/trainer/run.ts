@@ -11,6 +11,7 @@ import { loadModelText } from '../../server/src/inference/model/index.ts';
 import { buildModelDirectory, parseArchitecture, type LlamaArchitectureInput } from '../model-builder/index.ts';
 import { trainByteLevelBpe } from '../model-builder/tokenizer/bpe-trainer.ts';
 import { counterfactualLore } from '../corpus/world/counterfactual.ts';
+import { drillSentences, readingDrills } from '../corpus/world/reading-drills.ts';
 import { packedDialogueBatches, packedDialogueBatchList, textBatches, type BatchSource } from './batches.ts';
 import type { LoraConfig } from './llama-train-graph.ts';
 import { initLoraParams, mergeLora, writePeftAdapter } from './lora.ts';
@@ -60,6 +61,12 @@ export interface TrainOptions {
   extraSampleFiles?: string[];
   /** Dialogue: add counterfactual variants of this share of the lore samples (tools/corpus/world/counterfactual.ts). */
   counterfactualLore?: number;
+  /**
+   * Dialogue: add this many reading drills (tools/corpus/world/reading-drills.ts) — lore-shaped turns whose
+   * facts are sentences of `readingDrillText` (default data/corpus/general/train.txt).
+   */
+  readingDrills?: number;
+  readingDrillText?: string;
   /** Dialogue: train only on samples of these NPCs (e.g. the scripts a designer just edited). */
   npcs?: string[];
   /** Recorded with the run in config.json (e.g. the NPC script hashes it trained on). */
@@ -132,6 +139,14 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       log(`counterfactual lore: ${variants.length} variants of ${samples.filter((s) => s.kind === 'lore').length} lore samples`);
       samples.push(...variants);
     }
+    if (options.readingDrills) {
+      const textPath = options.readingDrillText ?? join('data', 'corpus', 'general', 'train.txt');
+      if (!existsSync(textPath)) throw new Error(`reading drills read their sentences from ${textPath}, which does not exist (npm run corpus builds it)`);
+      const sentences = drillSentences(readFileSync(textPath, 'utf8'));
+      const drills = readingDrills(samples, { count: options.readingDrills, seed: options.seed, sentences, heldOutTemplates: heldOutTemplates(options.corpus) });
+      log(`reading drills: ${drills.length} from ${sentences.length} sentences of ${textPath}`);
+      samples.push(...drills);
+    }
     const prepared = dialogueExamples(text, samples, options.sequence);
     examples = prepared.examples.length;
     droppedExamples = prepared.dropped;
@@ -177,6 +192,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     extraSampleFiles: options.extraSampleFiles ?? [],
     npcs: options.npcs ?? null,
     counterfactualLore: options.counterfactualLore ?? 0,
+    readingDrills: options.readingDrills ?? 0,
   };
   const result = await trainLoop({
     arch,
@@ -224,6 +240,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     ...(result.validLoss !== undefined ? { valid_loss: round(result.validLoss) } : {}),
     ...(options.npcs ? { npcs: options.npcs } : {}),
     ...(options.counterfactualLore ? { counterfactual_lore: options.counterfactualLore } : {}),
+    ...(options.readingDrills ? { reading_drills: options.readingDrills } : {}),
     ...(options.record ?? {}),
   };
   const finalParams = pickBase(params, base);
@@ -285,4 +302,12 @@ function pickBase(params: Params, base: Params): Params {
 
 function round(x: number): number {
   return Math.round(x * 10_000) / 10_000;
+}
+
+/** The phrasing templates a world corpus held out for valid/test (its manifest.json), so training extras avoid them. */
+function heldOutTemplates(corpus: string): Set<string> {
+  const path = join(corpus, 'manifest.json');
+  if (!existsSync(path)) return new Set();
+  const manifest = JSON.parse(readFileSync(path, 'utf8')) as { heldOut?: { templates?: Record<string, string[]> } };
+  return new Set(Object.values(manifest.heldOut?.templates ?? {}).flat());
 }

@@ -182,7 +182,6 @@ function withA(name: string, item?: string): string {
 // Lore
 
 export function loreCandidates(ctx: NpcContext, fact: LoreFact, variants: number): Candidate[] {
-  const talkEmote = emoteOf(ctx, ['nod', 'point', 'think', 'shrug']);
   return loreQuestions(fact).map((q) => ({
     kind: 'lore',
     template: q.template,
@@ -195,7 +194,9 @@ export function loreCandidates(ctx: NpcContext, fact: LoreFact, variants: number
     needsFact: fact.text,
     reply: (rng) => ({
       speech: voiced(ctx, rng, fact.firstPerson, { opener: 0.3, closer: 0.12 }),
-      action: talkEmote && rng.chance(0.15) ? talkEmote : null,
+      // No incidental gesture: an action the player's line does not call for would be a coin flip to
+      // learn and to score (eval counts every non-null action as expected).
+      action: null,
     }),
   }));
 }
@@ -423,13 +424,13 @@ export function socialCandidates(ctx: NpcContext, scale: number): Candidate[] {
   const wares = (ctx.script.actions.give_item?.item ?? []).map((i) => plural(itemInfo(i).name, i));
   const wareList = wares.length > 1 ? `${wares.slice(0, -1).join(', ')} and ${wares[wares.length - 1]}` : wares[0];
   const replies: Record<string, (r: Rng) => Reply> = {
-    thanks: (r) => ({ speech: voiced(ctx, r, r.pick(["You're welcome, {addr}.", 'Any time, {addr}.', "Don't mention it."]), { opener: 0.1, closer: 0.2 }), action: r.chance(0.5) ? nod : null }),
+    thanks: (r) => ({ speech: voiced(ctx, r, r.pick(["You're welcome, {addr}.", 'Any time, {addr}.', "Don't mention it."]), { opener: 0.1, closer: 0.2 }), action: nod }),
     how: (r) => ({ speech: voiced(ctx, r, r.pick(ctx.voice.moods), { opener: 0.1, closer: 0.1 }), action: null }),
     who: (r) => ({ speech: voiced(ctx, r, intro, { opener: 0.2, closer: 0.2 }), action: null }),
     place: (r) => ({ speech: voiced(ctx, r, placeIntro(ctx), { opener: 0.2, closer: 0 }), action: null }),
     wares: (r) => ({ speech: voiced(ctx, r, wareList ? r.pick([`I've got ${wareList}. What do you need?`, `${capitalize(wareList)}, {addr}. Ask and we'll see.`]) : 'Nothing to give, {addr}.', { opener: 0.15, closer: 0 }), action: null }),
     busy: (r) => ({ speech: voiced(ctx, r, r.pick(['For a moment, {addr}. What is it?', 'Always, {addr}. Go on.', "I've a moment. Speak."]), { opener: 0.15, closer: 0 }), action: nod }),
-    compliment: (r) => ({ speech: voiced(ctx, r, r.pick(['Kind of you, {addr}.', 'Ha. Flattery gets you nowhere, but thank you.', 'Good of you to say, {addr}.']), { opener: 0.15, closer: 0.2 }), action: r.chance(0.4) ? nod : null }),
+    compliment: (r) => ({ speech: voiced(ctx, r, r.pick(['Kind of you, {addr}.', 'Ha. Flattery gets you nowhere, but thank you.', 'Good of you to say, {addr}.']), { opener: 0.15, closer: 0.2 }), action: nod }),
   };
   for (const [intent, templates] of Object.entries(SMALLTALK)) {
     for (const [id, line] of Object.entries(templates)) {

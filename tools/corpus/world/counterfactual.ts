@@ -8,6 +8,7 @@
  */
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
+import { LORE_HEADER } from '../../../server/src/npc/prompt.ts';
 import type { WorldSample } from '../sample.ts';
 
 const NUMBERS = ['two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven', 'twelve', 'fifteen', 'twenty', 'thirty', 'forty', 'a hundred'];
@@ -16,7 +17,6 @@ const NAMES = [
   'Northmere', 'Oakhollow', 'Pellam', 'Quill', 'Rowan', 'Stonebridge', 'Thistledown', 'Ulric', 'Vesna', 'Wendmark', 'Yarrow', 'Ashby',
   'Brightwater', 'Coldharbour', 'Duskfell', 'Emberly', 'Foxglove Lane',
 ];
-const LORE_HEADER = 'Things you know that may matter now:';
 
 export interface CounterfactualOptions {
   /** Variants per chosen lore sample. */
