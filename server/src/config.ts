@@ -39,6 +39,12 @@ export const ConfigSchema = z.object({
   NPC_HOT_RELOAD: bool.default(false).describe('development: reload NPC scripts when they change (a broken edit keeps the last good version)'),
   DB_PATH: z.string().min(1).default(`${repoRoot}data/worldmind.sqlite`).describe('SQLite file for memories, inventories and the turn log (:memory: for none)'),
   MODERATION_WORDLIST: z.string().min(1).default(`${repoRoot}assets/moderation/blocklist.txt`).describe('word list for the moderation filter (player input is refused, NPC output masked)'),
+  INFERENCE_URL: z
+    .string()
+    .regex(/^\s*(wss?|https?):\/\/[^\s,]+(\s*,\s*(wss?|https?):\/\/[^\s,]+)*\s*$/, 'expected comma-separated ws:// (or http://) URLs of inference services, e.g. ws://10.0.0.5:2568,ws://10.0.0.6:2568')
+    .optional()
+    .describe('inference services (npm run inference) that run NPC turns, comma-separated, balanced by queue depth; unset = the engine runs in this process'),
+  INFERENCE_API_KEY: z.string().min(16, 'must be at least 16 characters').optional().describe('shared secret of the inference service: it requires it on every request (Bearer token) and game processes send it; unset = the service is open'),
   INFERENCE_THREADS: int(1, 256).optional().describe('onnxruntime intra-op threads (default: cores - 1, at least 1: one core stays with the game loop)'),
   INFERENCE_PROVIDERS: z.string().min(1).default('cpu').describe('onnxruntime execution providers in order, comma-separated (e.g. cuda,cpu)'),
   INFERENCE_MAX_BATCH: int(1, 512).default(32).describe('most sequences in one engine step'),

@@ -6,7 +6,7 @@
  * takes to replay it bit for bit.
  */
 import { randomInt } from 'node:crypto';
-import type { InferenceEngine } from '../inference/engine/engine-client.ts';
+import type { GenerationEngine } from '../inference/engine/engine-api.ts';
 import { EngineError } from '../inference/engine/errors.ts';
 import type { ConstraintSpec } from '../inference/engine/constraint-spec.ts';
 import { renderChat, type ModelText } from '../inference/model/index.ts';
@@ -37,7 +37,8 @@ export interface DialogueSettings {
 }
 
 export interface DialogueDeps {
-  engine: InferenceEngine;
+  /** The in-process engine or a remote one (INFERENCE_URL): the same interface. */
+  engine: GenerationEngine;
   text: ModelText;
   modelId: string;
   modelHash: string;

@@ -5,7 +5,9 @@
  * world rooms reach it through their context.
  */
 import { availableParallelism } from 'node:os';
+import type { GenerationEngine } from '../inference/engine/engine-api.ts';
 import { InferenceEngine } from '../inference/engine/engine-client.ts';
+import { RemoteEngine } from '../inference/service/remote-engine.ts';
 import { hashModelFiles, loadModelText, type ModelText } from '../inference/model/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/metrics.ts';
@@ -25,7 +27,8 @@ import type { NpcScript } from './script-schema.ts';
  */
 export interface NpcSystem {
   dialogue: NpcDialogue;
-  engine: InferenceEngine;
+  /** In this process (a worker thread), or the inference services of INFERENCE_URL: one interface. */
+  engine: GenerationEngine;
   modelId: string;
   modelHash: string;
   /** The model's tokenizer and chat template. */
@@ -68,7 +71,12 @@ export async function startNpcSystem(config: ServerConfig, services: Pick<WorldS
 
   for (const script of current().values()) store.stockNpc(script.id, script.inventory, 'missing');
   const memory = new ConversationMemory({ countTokens: (t) => text.tokenizer.encode(t).length, store });
-  const engine = await InferenceEngine.start({
+  // With INFERENCE_URL the model runs in inference services (npm run inference); this process still
+  // loads the model's text side (tokenizer, chat template) to build prompts and grammars, and the services
+  // must hold the very same model files (checked by hash on connect).
+  const engine: GenerationEngine = config.INFERENCE_URL
+    ? await RemoteEngine.start({ urls: config.INFERENCE_URL.split(','), apiKey: config.INFERENCE_API_KEY, modelHash, log: npcLog.child({ module: 'remote-engine' }) })
+    : await InferenceEngine.start({
     modelDir: config.MODEL_DIR,
     // Leave a core to the game loop: inference threads on every core make the tick and TTFT p99 several times worse.
     intraOpThreads: config.INFERENCE_THREADS ?? Math.max(1, availableParallelism() - 1),
@@ -76,6 +84,7 @@ export async function startNpcSystem(config: ServerConfig, services: Pick<WorldS
     scheduler: { maxBatchSize: config.INFERENCE_MAX_BATCH, maxQueue: config.INFERENCE_MAX_QUEUE },
   });
   const metrics = createNpcMetrics(serverMetrics, engine);
+  if (engine instanceof RemoteEngine) engine.registerMetrics([serverMetrics.registry]);
   const dialogue = new NpcDialogue({
     engine,
     text,
@@ -95,7 +104,7 @@ export async function startNpcSystem(config: ServerConfig, services: Pick<WorldS
     },
     onIllegalAction: (npcId) => metrics.illegalActions.inc({ npc: npcId }),
   });
-  npcLog.info({ modelId, modelHash: modelHash.slice(0, 12), contextLength: engine.model.contextLength }, 'NPC brains ready');
+  npcLog.info({ modelId, modelHash: modelHash.slice(0, 12), contextLength: engine.model.contextLength, inference: config.INFERENCE_URL ?? 'in-process' }, 'NPC brains ready');
 
   return {
     dialogue,

@@ -2,8 +2,8 @@
  * Prometheus series for NPC conversations and the inference engine behind them. Engine numbers are
  * read from the engine's own metrics snapshot at scrape time (one message to its worker).
  */
-import { Counter, Gauge, Histogram } from 'prom-client';
-import type { InferenceEngine } from '../inference/engine/engine-client.ts';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { GenerationEngine } from '../inference/engine/engine-api.ts';
 import type { ServerMetrics } from './metrics.ts';
 
 export interface NpcMetrics {
@@ -14,7 +14,7 @@ export interface NpcMetrics {
   refusals: Counter<'code'>;
 }
 
-export function createNpcMetrics(server: ServerMetrics, engine: InferenceEngine): NpcMetrics {
+export function createNpcMetrics(server: ServerMetrics, engine: GenerationEngine): NpcMetrics {
   const registers = [server.registry];
   const turns = new Counter({ name: 'worldmind_npc_turns_total', help: 'NPC conversation turns by NPC and how they ended (fallback = scripted line)', labelNames: ['npc', 'finish'] as const, registers });
   const ttft = new Histogram({
@@ -28,9 +28,19 @@ export function createNpcMetrics(server: ServerMetrics, engine: InferenceEngine)
   const illegalActions = new Counter({ name: 'worldmind_npc_illegal_actions_total', help: 'Replies whose action call was not legal for the NPC (the grammar should keep this at 0)', labelNames: ['npc'] as const, registers });
   const refusals = new Counter({ name: 'worldmind_npc_talk_refused_total', help: 'Player lines refused before reaching the model, by reason', labelNames: ['code'] as const, registers });
 
+  registerEngineMetrics(registers, engine);
+
+  return { turns, ttft, actions, illegalActions, refusals };
+}
+
+/**
+ * The worldmind_engine_* series of an engine, in-process or remote (the inference service registers the
+ * same series for the engine it runs).
+ */
+export function registerEngineMetrics(registers: Registry[], engine: GenerationEngine): void {
   // prom-client reads every metric of a scrape concurrently, so each engine gauge awaits one shared
   // snapshot (one message to the worker per scrape) instead of relying on another gauge to fill it in.
-  type Snapshot = Awaited<ReturnType<InferenceEngine['metrics']>>;
+  type Snapshot = Awaited<ReturnType<GenerationEngine['metrics']>>;
   let pending: Promise<Snapshot | undefined> | undefined;
   const snapshot = () => {
     pending ??= engine.metrics().catch(() => undefined).finally(() => setTimeout(() => (pending = undefined), 100).unref());
@@ -85,6 +95,4 @@ export function createNpcMetrics(server: ServerMetrics, engine: InferenceEngine)
     if (Number.isFinite(timings.ttftMs)) engineTtft.observe(timings.ttftMs / 1000);
     for (const gap of timings.interTokenMs) engineItl.observe(gap / 1000);
   };
-
-  return { turns, ttft, actions, illegalActions, refusals };
 }
