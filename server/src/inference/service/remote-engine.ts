@@ -82,6 +82,8 @@ class ServiceLink {
   hello: Hello | undefined;
   /** Why the link is down or refused (for logs and the start-up error). */
   lastProblem = '';
+  /** The first thing that went wrong with the current connection attempt (later errors are its echoes). */
+  private attemptProblem = '';
   load = { queueDepth: 0, running: 0, healthy: true, sentSinceStatus: 0 };
   lastPrefix: string | undefined;
   readonly requests = new Map<number, RemoteRequestState>();
@@ -145,6 +147,7 @@ class ServiceLink {
   private connect(): void {
     if (this.closed) return;
     this.state = this.state === 'refused' ? 'refused' : 'connecting';
+    this.attemptProblem = '';
     const ws = new WebSocket(this.url, {
       maxPayload: MAX_FRAME_BYTES,
       handshakeTimeout: 5_000,
@@ -157,7 +160,7 @@ class ServiceLink {
       this.lastPong = Date.now();
       this.heartbeat = setInterval(() => {
         if (Date.now() - this.lastPong > 3 * this.settings.heartbeatMs) {
-          this.lastProblem = `no pong for ${3 * this.settings.heartbeatMs} ms`;
+          this.attemptProblem ||= `no pong for ${3 * this.settings.heartbeatMs} ms`;
           ws.terminate(); // 'close' follows and fails this link's requests
           return;
         }
@@ -172,7 +175,7 @@ class ServiceLink {
         frame = decodeFrame(data, ServiceFrameSchema);
       } catch (err) {
         // A service that speaks garbage cannot be trusted with requests: drop the link (it reconnects).
-        this.lastProblem = (err as Error).message;
+        this.attemptProblem ||= (err as Error).message;
         this.log.error({ url: this.url, err: (err as Error).message }, 'inference service sent a bad frame; dropping the connection');
         ws.terminate();
         return;
@@ -180,18 +183,18 @@ class ServiceLink {
       this.onFrame(ws, frame);
     });
     ws.on('unexpected-response', (_req, res) => {
-      this.lastProblem = `the service answered the upgrade with HTTP ${res.statusCode}${res.statusCode === 401 ? ' (INFERENCE_API_KEY does not match)' : ''}`;
+      this.attemptProblem = `the service answered the upgrade with HTTP ${res.statusCode}${res.statusCode === 401 ? ' (INFERENCE_API_KEY does not match)' : ''}`;
       ws.terminate();
     });
     ws.on('error', (err) => {
-      this.lastProblem = err.message;
+      this.attemptProblem ||= err.message;
     });
     ws.on('close', (code, reason) => {
       clearInterval(this.heartbeat);
       if (this.ws !== ws || this.closed) return;
       const wasReady = this.state === 'ready';
       if (this.state !== 'refused') this.state = 'down';
-      if (!this.lastProblem) this.lastProblem = `connection closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`;
+      this.lastProblem = this.attemptProblem || `connection closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`;
       this.failRequests(new EngineError('worker-died', `The inference service ${this.url} went away (${this.lastProblem}); retry the request.`));
       for (const query of this.metricQueries.values()) {
         clearTimeout(query.timer);
@@ -226,6 +229,7 @@ class ServiceLink {
         if (problem) {
           if (this.state !== 'refused') this.log.error({ url: this.url }, `inference service refused: ${problem}`);
           this.state = 'refused';
+          this.attemptProblem = problem;
           this.lastProblem = problem;
           ws.close(1008, 'incompatible');
           return;
