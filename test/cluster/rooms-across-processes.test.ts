@@ -108,6 +108,17 @@ describe.skipIf(!haveRedis)('rooms across processes (Redis presence and driver)'
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
+  let secondRoom = '';
+
+  /** After the second shard opened: the process hosting the first shard (Bob's), and the other. */
+  async function hostAndOther2(): Promise<[GameProcess, GameProcess]> {
+    const counts = await Promise.all(procs.map(roomsIn));
+    expect(counts).toEqual([1, 1]);
+    // Bob's room is the first shard; the process hosting it is the one Bob's WebSocket is connected to.
+    const url = String((bob.room.connection as unknown as { transport: { ws: { url: string } } }).transport.ws.url);
+    return url.includes(`:${a.port}/`) ? [a, b] : [b, a];
+  }
+
   /** Which process hosts the one shard open so far, and the other. */
   async function hostAndOther(): Promise<[GameProcess, GameProcess]> {
     const counts = await Promise.all(procs.map(roomsIn));
@@ -215,5 +226,24 @@ describe.skipIf(!haveRedis)('rooms across processes (Redis presence and driver)'
     } finally {
       store.close();
     }
+    secondRoom = again.roomId;
+  });
+
+  it('when a game process dies, its players join again through another process', async () => {
+    const [host, other] = await hostAndOther2();
+    // Bob and Cara are in the first shard, on `host`; Ada's second login is in the second shard, on `other`.
+    host.child.kill('SIGKILL');
+    await host.exited;
+    const bobLeft = bob.next('leave', 20_000); // the SDK's reconnection attempts to a dead process run out
+    // Bob signs in again through the surviving process (its device secret is his account).
+    const bobAgain = await connect(other.endpoint, 'Bob', { deviceSecret: bob.deviceSecret! });
+    clients.push(bobAgain);
+    expect(bobAgain.accountId).toBe(bob.accountId);
+    // The dead process's shard is still listed in Redis until a seat reservation to it times out and the
+    // health check drops the process's rooms: the matchmaker then seats him in the shard that lives.
+    expect(bobAgain.roomId).toBe(secondRoom);
+    await waitFor('the second shard sees Bob', () => [...clients].some((c) => c !== bobAgain && c.roomId === secondRoom && c.avatars.has(bobAgain.sessionId)), 10_000);
+    await bobLeft.catch(() => undefined);
+    expect(await roomsIn(other)).toBe(1);
   });
 });
