@@ -13,6 +13,7 @@
  *   POST /studio/api/turns/:id/replay      runs the logged turn again against the current script
  */
 import { randomUUID } from 'node:crypto';
+import type { StudioNpc, StudioReplay, StudioTurn, StudioTurnSummary, StudioTurnTimings } from '@worldmind/shared';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { z } from 'zod';
 import type { ServerConfig } from './config.ts';
@@ -33,40 +34,6 @@ const MAX_BODY_BYTES = 8 * 1024;
 const STUDIO_PLAYER = 'studio:designer';
 /** Timings of recent turns (the turn log keeps what a replay needs, not how long it took). */
 const TIMINGS_KEPT = 2000;
-
-export interface TurnTimings {
-  ttftMs: number | null;
-  durationMs: number;
-  tokens: number;
-  tokensPerSecond: number | null;
-}
-
-export interface StudioTurn {
-  turnId: string;
-  npcId: string;
-  npcName: string;
-  playerId: string;
-  createdAt: number;
-  seed: number;
-  model: { id: string; hash: string };
-  sampling: Record<string, unknown>;
-  finishReason: string;
-  prompt: {
-    persona: string;
-    /** Lore facts: those in the prompt first (as retrieved), then the best ones left out. Scores are
-     *  BM25 against the NPC's current script (null: the fact is no longer in the script). */
-    lore: { text: string; score: number | null; inPrompt: boolean }[];
-    /** What the NPC perceived (time, activity, who is near, recent events); '' when the turn had none. */
-    situation: string;
-    memory: { role: string; text: string }[];
-    playerLine: string;
-    rendered: string;
-  };
-  output: { raw: string; speech: string; call: string | null; action: unknown };
-  /** The calls the decode-time grammar allowed (the action's alternatives), and the one chosen. */
-  grammar: { alternatives: string[]; chosen: string | null; maxSpeechTokens: number | null };
-  timings: TurnTimings | null;
-}
 
 class StudioError extends Error {
   constructor(
@@ -98,7 +65,7 @@ export interface StudioDeps {
 
 export function mountStudio(app: TemplatedApp, deps: StudioDeps): void {
   const { npc, log } = deps;
-  const timings = new Map<string, TurnTimings>();
+  const timings = new Map<string, StudioTurnTimings>();
   npc?.dialogue.observers.add(({ outcome }) => {
     const generating = outcome.durationMs - (Number.isFinite(outcome.ttftMs) ? outcome.ttftMs : 0);
     timings.set(outcome.turnId, {
@@ -211,7 +178,7 @@ export function mountStudio(app: TemplatedApp, deps: StudioDeps): void {
   route('get', '/studio/api/npcs', () =>
     brains()
       .scripts()
-      .map((s) => ({ id: s.id, name: s.name, role: s.role, lore: s.lore.length, calls: brains().dialogue.compiled(s).grammar.bodies })),
+      .map((s): StudioNpc => ({ id: s.id, name: s.name, role: s.role, lore: s.lore.length, calls: brains().dialogue.compiled(s).grammar.bodies })),
   );
 
   route('get', '/studio/api/turns', ({ query }) => {
@@ -220,7 +187,7 @@ export function mountStudio(app: TemplatedApp, deps: StudioDeps): void {
     brains(); // (503 while NPC brains are off)
     return deps.store
       .listTurns({ ...(npcId ? { npcId } : {}), limit })
-      .map((t) => {
+      .map((t): StudioTurnSummary => {
         const messages = t.messages ?? [];
         const line = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
         const parsed = parseReply(t.output);
@@ -256,7 +223,7 @@ export function mountStudio(app: TemplatedApp, deps: StudioDeps): void {
     return explain(logged);
   });
 
-  route('post', '/studio/api/turns/:id/replay', async ({ params }) => {
+  route('post', '/studio/api/turns/:id/replay', async ({ params }): Promise<StudioReplay> => {
     const system = brains();
     const turn = deps.store.getTurn(params[0]!);
     if (!turn) throw new StudioError(404, 'unknown_turn', `no turn "${params[0]}" in the turn log`);

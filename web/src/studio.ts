@@ -5,62 +5,15 @@
  * sampling and timings — and replay a turn against the script as it is now.
  */
 import './studio.css';
+import type { StudioNpc, StudioReplay, StudioTurn, StudioTurnSummary } from '@worldmind/shared';
 import { el } from './dom.ts';
-
-interface NpcEntry {
-  id: string;
-  name: string;
-  role: string;
-  lore: number;
-  calls: string[];
-}
-
-interface TurnSummary {
-  turnId: string;
-  npcId: string;
-  playerId: string;
-  createdAt: number;
-  playerLine: string;
-  speech: string;
-  call: string | null;
-  finishReason: string;
-}
-
-interface StudioTurn {
-  turnId: string;
-  npcId: string;
-  npcName: string;
-  playerId: string;
-  createdAt: number;
-  seed: number;
-  model: { id: string; hash: string };
-  sampling: Record<string, unknown>;
-  finishReason: string;
-  prompt: { persona: string; lore: { text: string; score: number | null; inPrompt: boolean }[]; situation: string; memory: { role: string; text: string }[]; playerLine: string; rendered: string };
-  output: { raw: string; speech: string; call: string | null; action: unknown };
-  grammar: { alternatives: string[]; chosen: string | null; maxSpeechTokens: number | null };
-  timings: { ttftMs: number | null; durationMs: number; tokens: number; tokensPerSecond: number | null } | null;
-}
-
-interface ReplayResult {
-  personaChanged: boolean;
-  grammarChanged: boolean;
-  alternatives: string[];
-  logged: string;
-  replayed: string;
-  identical: boolean;
-  speech: string;
-  call: string | null;
-  finishReason: string;
-  durationMs: number;
-}
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const npcSelect = $<HTMLSelectElement>('npc');
 const turnsList = $('turns');
 const detail = $('detail');
 const sayState = $('say-state');
-let npcs: NpcEntry[] = [];
+let npcs: StudioNpc[] = [];
 let selectedTurn: string | undefined;
 
 async function api<T>(path: string, init?: RequestInit): Promise<T> {
@@ -72,7 +25,7 @@ async function api<T>(path: string, init?: RequestInit): Promise<T> {
 
 async function loadNpcs(): Promise<void> {
   try {
-    npcs = await api<NpcEntry[]>('/studio/api/npcs');
+    npcs = await api<StudioNpc[]>('/studio/api/npcs');
   } catch (err) {
     detail.replaceChildren(el('p', { class: 'error' }, `Cannot load the NPCs: ${(err as Error).message}`));
     return;
@@ -84,7 +37,7 @@ async function loadNpcs(): Promise<void> {
 }
 
 async function loadTurns(): Promise<void> {
-  const turns = await api<TurnSummary[]>(`/studio/api/turns?npc=${encodeURIComponent(npcSelect.value)}&limit=40`).catch(() => [] as TurnSummary[]);
+  const turns = await api<StudioTurnSummary[]>(`/studio/api/turns?npc=${encodeURIComponent(npcSelect.value)}&limit=40`).catch(() => [] as StudioTurnSummary[]);
   turnsList.replaceChildren(
     ...turns.map((t) => {
       const li = el(
@@ -183,7 +136,7 @@ async function replay(turn: StudioTurn, button: HTMLButtonElement, box: HTMLElem
   box.hidden = false;
   box.replaceChildren(el('span', { class: 'muted' }, 'Replaying…'));
   try {
-    const r = await api<ReplayResult>(`/studio/api/turns/${encodeURIComponent(turn.turnId)}/replay`, { method: 'POST', body: '{}' });
+    const r = await api<StudioReplay>(`/studio/api/turns/${encodeURIComponent(turn.turnId)}/replay`, { method: 'POST', body: '{}' });
     box.replaceChildren(
       el('div', {}, el('span', { class: `badge ${r.identical ? 'same' : 'diff'}`, 'data-testid': 'studio-replay-verdict' }, r.identical ? 'identical' : 'differs'), ' ', el('span', { class: 'muted' }, `same seed ${turn.seed}; ${r.personaChanged ? 'the persona block changed since' : 'persona unchanged'}; ${r.grammarChanged ? 'the allowed calls changed since' : 'allowed calls unchanged'}; ${r.durationMs} ms`)),
       el('p', {}, el('b', {}, 'now: '), r.speech, ' ', r.call ? el('span', { class: 'call chosen' }, `[[${r.call}]]`) : el('span', { class: 'muted' }, '(no call)')),
