@@ -111,7 +111,8 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   if (config.MONITOR_ENABLED) server.router = createRouter({ ...monitor() });
   const store = WorldStore.open(config.DB_PATH);
   // World services first: rooms use them with or without NPC brains, which use them too.
-  const services = createWorldServices(config, map, store);
+  // The NPCs' bodies come from their scripts (each declares its home); a broken script is logged and left out.
+  const services = createWorldServices(config, map, store, log.child({ module: 'npc-placement' }));
   let npc;
   try {
     npc = config.NPC_ENABLED ? await startNpcSystem(config, services, log, metrics) : undefined;

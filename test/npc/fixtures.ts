@@ -16,10 +16,6 @@ export const testMap: WorldMap = {
     { id: 'market', name: 'Market', x: 104, z: 86 },
   ],
   spawnPoints: [{ x: 100, z: 30 }],
-  npcs: [
-    { id: 'tess', name: 'Tess Tester', role: 'tester', x: 104, z: 90, heading: 0 },
-    { id: 'otto', name: 'Otto Other', role: 'tester', x: 50, z: 50, heading: 0 },
-  ],
 };
 
 /** A valid script. Line numbers matter to the tests: see the comments. */

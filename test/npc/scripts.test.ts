@@ -66,19 +66,42 @@ describe('one script, each kind of mistake → file:line:col', () => {
     ]);
   });
 
-  it('landmark not on the map, home in an obstacle, placement mismatch', () => {
+  it('landmark not on the map, home in an obstacle or off the map, an id that is a landmark\'s', () => {
     expect(problemsOf(withLine(tessYaml(), 12, '  walk_to: { landmark: [well, tavern] }'))).toEqual([
       'tess.yaml:12:31: actions.walk_to.landmark[1]: "tavern" is not a landmark on the map "testville" (landmarks: well, gate, market)',
     ]);
     expect(problemsOf(withLine(tessYaml(), 18, 'home: { x: 15, z: 15 }'))).toEqual([
       'tess.yaml:18:7: home: home (15, 15) is inside an obstacle',
-      'tess.yaml:18:7: home: home (15, 15) is not where the map places tess (104, 90)',
     ]);
-    expect(problemsOf(tessYaml({ id: 'nobody' }))).toEqual([
-      'tess.yaml:2:5: id: the map "testville" places no NPC with id "nobody" (placed: tess, otto)',
+    expect(problemsOf(withLine(tessYaml(), 18, 'home: { x: 500, z: 15 }'))).toEqual([
+      'tess.yaml:18:7: home: home (500, 15) is outside the map\'s walkable bounds',
+    ]);
+    // The map places no NPCs: any id is fine unless a landmark has it (places and NPCs share ids).
+    expect(problemsOf(tessYaml({ id: 'nobody' }))).toEqual([]);
+    expect(problemsOf(tessYaml({ id: 'well' }))).toEqual([
+      'tess.yaml:2:5: id: "well" is a landmark id on the map "testville"; give the NPC another id',
     ]);
     // Without a map the same script is fine: map checks only run when a map is given.
-    expect(parseNpcScript(tessYaml({ id: 'nobody' }), 'x.yaml').problems).toEqual([]);
+    expect(parseNpcScript(tessYaml({ id: 'well' }), 'x.yaml').problems).toEqual([]);
+  });
+
+  it('reports every problem of a file in one pass: schema errors, cross-field checks and map references together', () => {
+    let source = tessYaml();
+    source = withLine(source, 3, 'name:'); // schema: empty name
+    source = withLine(source, 12, '  walk_to: { landmark: [well, tavern] }'); // map: unknown landmark
+    source = withLine(source, 13, '  give_item: { item: [bread, sword] }'); // cross-field: not in the inventory
+    source = withLine(source, 14, '  emote: [wave, moonwalk]'); // schema: unknown emote
+    source = withLine(source, 18, 'home: { x: 15, z: 15 }'); // map: home inside an obstacle
+    source += 'trust:\n  requires: { follow: 1, give_item: 9 }\n'; // cross-field (follow not listed) and schema (9 > 3)
+    expect(problemsOf(source)).toEqual([
+      'tess.yaml:3:6: name: expected text, got nothing (an empty value)',
+      'tess.yaml:12:31: actions.walk_to.landmark[1]: "tavern" is not a landmark on the map "testville" (landmarks: well, gate, market)',
+      'tess.yaml:13:30: actions.give_item.item[1]: item "sword" can be given but is not in the inventory; add it under inventory',
+      expect.stringMatching(/^tess\.yaml:14:17: actions\.emote\[1\]: text "moonwalk" is not one of: wave, bow, /),
+      'tess.yaml:18:7: home: home (15, 15) is inside an obstacle',
+      'tess.yaml:22:23: trust.requires.follow: "follow" needs trust but this NPC does not list it under actions',
+      'tess.yaml:22:37: trust.requires.give_item: a required trust is at most 3',
+    ]);
   });
 
   it('cross-field checks: giveable item missing from inventory, illegal example action', () => {
@@ -111,11 +134,13 @@ describe('loadNpcScripts', () => {
     const loaded = loadNpcScripts(tmp.dir, { map: testMap, log });
     expect(loaded.scripts.map((s) => s.id)).toEqual(['tess', 'otto']);
     expect(loaded.fileOf.get('tess')).toBe(join(tmp.dir, 'a-tess.yaml'));
+    // The broken file's id clash is reported with its other problem, in the same pass.
     expect(loaded.problems.map(formatProblem)).toEqual([
+      `${join(tmp.dir, 'c-broken.yaml')}:2:5: id: duplicate NPC id "otto", already used by b-otto.yaml`,
       expect.stringMatching(/c-broken\.yaml:12:31: actions\.walk_to\.landmark\[1\]: "tavern" is not a landmark/),
       `${join(tmp.dir, 'd-dup.yaml')}:2:5: id: duplicate NPC id "tess", already used by a-tess.yaml`,
     ]);
-    expect(warnings).toHaveLength(2);
+    expect(warnings).toHaveLength(3);
   });
 
   it('takes the server\'s pino logger', () => {
@@ -134,9 +159,10 @@ describe('the committed town scripts', () => {
   const map = loadWorldMap(join(repoRoot, 'assets/world/town.json'), 0.5);
   const loaded = loadNpcScripts(npcDir, { map });
 
-  it('are all valid against the town map, one per placed NPC', () => {
+  it('are all valid against the town map (each declares its own home; the map places no NPC)', () => {
     expect(loaded.problems.map(formatProblem)).toEqual([]);
-    expect(loaded.scripts.map((s) => s.id).sort()).toEqual(map.npcs.map((n) => n.id).sort());
+    expect(loaded.scripts.map((s) => s.id).sort()).toEqual(['bram', 'finn', 'marta', 'roderick', 'selka']);
+    expect('npcs' in map).toBe(false);
   });
 
   it('each has 8–15 lore facts, examples, fallback lines, an allowed action set and a routine', () => {
@@ -215,14 +241,19 @@ describe('npm run npc:validate (child process)', () => {
     expect(code).toBe(1);
     // The temp dir is outside the working directory, so paths print absolute; strip it for the comparison.
     const lines = out.trim().split('\n').map((l) => l.replace(`${tmp.dir}/`, ''));
+    // Every file derived from tess.yaml also clashes with ok.yaml's id: reported with its other problems
+    // (a file that is not YAML at all has no id to read).
     expect(lines).toEqual([
+      'action.yaml:2:5: id: duplicate NPC id "tess", already used by ok.yaml',
       'action.yaml:15:3: unknown action "fly" (known actions: walk_to, give_item, emote, follow, stop, trade, point_at)',
       expect.stringMatching(/^landmark\.yaml:12:31: actions\.walk_to\.landmark\[1\]: "tavern" is not a landmark/),
       'missing.yaml:2:1: missing required field "greeting"',
+      'missing.yaml:2:5: id: duplicate NPC id "tess", already used by ok.yaml',
       expect.stringMatching(/^syntax\.yaml:6:8: YAML syntax: /),
+      'type.yaml:2:5: id: duplicate NPC id "tess", already used by ok.yaml',
       'type.yaml:17:10: inventory.bread: expected a number, got text "lots"',
       'z-dup.yaml:2:5: id: duplicate NPC id "tess", already used by ok.yaml',
-      'npc:validate: 6 problem(s) in 6 of 7 file(s)',
+      'npc:validate: 9 problem(s) in 6 of 7 file(s)',
     ]);
     expect(Object.keys(files)).toHaveLength(7);
   });

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, join } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
-import { ACTION_TYPES, checkScriptAgainstMap, NpcScriptSchema, type NpcScript, type ScriptMap } from './script-schema.ts';
+import { ACTION_TYPES, checkScriptAgainstMap, checkScriptFields, NpcScriptSchema, partialScript, type NpcScript, type ScriptMap } from './script-schema.ts';
 
 export type { NpcAction, NpcActions, NpcActionType, NpcExample, NpcPlace, NpcSamplingOverrides, NpcScheduleEntry, NpcScript, ScriptMap } from './script-schema.ts';
 
@@ -35,6 +35,8 @@ export interface ScriptOptions {
 export interface ParsedScript {
   /** Present when the file has no problems. */
   script?: NpcScript;
+  /** The file's `id` when that field is valid, even if other fields are not (for cross-file checks). */
+  id?: string;
   problems: ScriptProblem[];
   /** Position of a field path in this file (nearest existing ancestor when the field is absent). */
   positionOf(path: readonly PropertyKey[]): { line: number; col: number };
@@ -178,20 +180,34 @@ export function parseNpcScript(source: string, file: string, opts: Pick<ScriptOp
   }
 
   const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  // One pass: schema errors, cross-field checks and map references together. A file with schema errors
+  // still gets the other checks on every field that is valid on its own (script-schema.ts PartialScript),
+  // so a designer sees all of a file's problems at once, not one kind after another.
+  const seen = new Set<string>();
+  const add = (path: Path, message: string, atKey?: string) => {
+    const key = `${JSON.stringify(path)}\u0000${atKey ?? ''}\u0000${message}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    problems.push({ file, ...positionOf(path, atKey), message });
+  };
   const parsed = NpcScriptSchema.safeParse(data);
+  let id: string | undefined = parsed.success ? parsed.data.id : undefined;
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      for (const { path, message, atKey } of explain(issue, doc, data)) {
-        problems.push({ file, ...positionOf(path, atKey), message });
-      }
+      for (const { path, message, atKey } of explain(issue, doc, data)) add(path, message, atKey);
+    }
+    if (data !== null && typeof data === 'object') {
+      const partial = partialScript(data);
+      id = partial.id;
+      checkScriptFields(partial, (path, message) => add(path, `${fieldName(path)}: ${message}`));
+      if (opts.map) for (const issue of checkScriptAgainstMap(partial, opts.map)) add(issue.path, `${fieldName(issue.path)}: ${issue.message}`);
     }
   } else if (opts.map) {
-    for (const issue of checkScriptAgainstMap(parsed.data, opts.map)) {
-      problems.push({ file, ...positionOf(issue.path), message: `${fieldName(issue.path)}: ${issue.message}` });
-    }
+    for (const issue of checkScriptAgainstMap(parsed.data, opts.map)) add(issue.path, `${fieldName(issue.path)}: ${issue.message}`);
   }
   problems.sort((a, b) => a.line - b.line || a.col - b.col);
-  return problems.length === 0 && parsed.success ? { script: parsed.data, problems, positionOf } : { problems, positionOf };
+  const base = { problems, positionOf, ...(id !== undefined ? { id } : {}) };
+  return problems.length === 0 && parsed.success ? { script: parsed.data, ...base } : base;
 }
 
 /**
@@ -235,9 +251,12 @@ function readAndParse(file: string, opts: ScriptOptions): ParsedScript {
 export function resolveScripts(files: readonly string[], opts: ScriptOptions = {}, previous: ReadonlyMap<string, NpcScript> = new Map()): LoadedScripts & { goodByFile: Map<string, NpcScript> } {
   const problems: ScriptProblem[] = [];
   const candidates = new Map<string, { script: NpcScript; fresh: boolean; parsed: ParsedScript }>();
+  /** Files with problems whose id is readable: a clash with another file is reported with their other problems. */
+  const brokenWithId: { file: string; parsed: ParsedScript; id: string }[] = [];
   for (const file of files) {
     const parsed = readAndParse(file, opts);
     problems.push(...parsed.problems);
+    if (!parsed.script && parsed.id !== undefined) brokenWithId.push({ file, parsed, id: parsed.id });
     if (parsed.script) candidates.set(file, { script: parsed.script, fresh: true, parsed });
     else {
       const last = previous.get(file);
@@ -268,6 +287,11 @@ export function resolveScripts(files: readonly string[], opts: ScriptOptions = {
         goodByFile.set(file, last);
       }
     }
+  }
+
+  for (const { file, parsed, id } of brokenWithId) {
+    const ownerFile = owner.get(id);
+    if (ownerFile !== undefined && ownerFile !== file) problems.push({ file, ...parsed.positionOf(['id']), message: `id: duplicate NPC id "${id}", already used by ${basename(ownerFile)}` });
   }
 
   const scripts = [...goodByFile.values()];

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { WorldMap } from '../world/world-map.ts';
 import { collidesAny, insideBounds } from '../world/world-map.ts';
 import { DEFAULT_NOTICES, SITUATION_EVENT_KINDS } from './situation.ts';
+import { DEFAULT_TRUST_AFTER, DEFAULT_TRUST_MODERATED, trustSchema } from './trust.ts';
 import { ACTION_TYPES, ACTIONS, anyKind, type AnyActionKind, type NpcAction, type NpcActions, type NpcActionType } from './actions/index.ts';
 import { EMOTES, SLUG, slug, type Emote } from './actions/kind.ts';
 
@@ -55,8 +56,8 @@ const Sampling = z.strictObject({
 }).describe('per-NPC overrides of the model\'s sampling settings');
 
 const NpcScriptObject = z.strictObject({
-  id: slug('id').describe('unique NPC id; the world map places the NPC with the same id'),
-  name: text(80).describe('display name, as on the world map'),
+  id: slug('id').describe('unique NPC id (not a landmark id of the map)'),
+  name: text(80).describe('display name, shown above the NPC'),
   role: text(80).describe('what the NPC is in the town ("blacksmith")'),
   persona: text(4000).describe('who the NPC is: backstory, temperament, wants; written in the second person ("You are …")'),
   style: text(1000).describe('how the NPC speaks: register, verbal tics, sentence length'),
@@ -70,7 +71,7 @@ const NpcScriptObject = z.strictObject({
     x: finite,
     z: finite,
     heading: finite.optional().describe('facing, radians'),
-  }).describe('where the NPC stands when idle; must match where the world map places it'),
+  }).describe('where the NPC is placed in the world and stands when idle (walkable, not inside an obstacle)'),
   patrol: z.strictObject({
     waypoints: z.array(Place).min(2, 'a patrol needs at least two waypoints'),
     pause_s: z.number().min(0).max(3600).default(10).describe('seconds to linger at each waypoint'),
@@ -78,30 +79,14 @@ const NpcScriptObject = z.strictObject({
   schedule: z.array(ScheduleEntry).min(1).optional().describe('daily routine: where to be from each time of day on'),
   notices: z.array(z.enum(SITUATION_EVENT_KINDS)).default([...DEFAULT_NOTICES])
     .describe('events this NPC notices and may mention (player_arrived, player_left, item_given, chat = overheard chat); default: all but chat'),
+  trust: trustSchema(ACTION_TYPES).default({ requires: {}, after: { ...DEFAULT_TRUST_AFTER }, moderated: DEFAULT_TRUST_MODERATED }),
   sampling: Sampling.default({}),
   fallback: z.array(text(300)).min(1, 'give at least one fallback line').describe('scripted lines said when the model cannot answer in time'),
 });
 
 /** The NPC script schema, including checks that span fields (no map needed). */
 export const NpcScriptSchema = NpcScriptObject.superRefine((s, ctx) => {
-  const a = s.actions;
-  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
-  for (const type of ACTION_TYPES) {
-    const domain = a[type];
-    if (domain !== undefined) kind(type).checkScript?.(domain, s, issue);
-  }
-  s.examples.forEach((ex, i) => {
-    if (ex.action && !isActionAllowed(a, ex.action)) {
-      ctx.addIssue({ code: 'custom', path: ['examples', i, 'action'], message: `example action ${describeAction(ex.action)} is not allowed by this NPC's actions` });
-    }
-  });
-  if (s.patrol && s.schedule) {
-    ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'give either patrol or schedule, not both' });
-  }
-  s.schedule?.forEach((entry, i) => {
-    const prev = s.schedule![i - 1];
-    if (prev && prev.at >= entry.at) ctx.addIssue({ code: 'custom', path: ['schedule', i, 'at'], message: `schedule times must increase (${entry.at} comes after ${prev.at})` });
-  });
+  checkScriptFields(s, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
 });
 
 export type NpcScript = z.output<typeof NpcScriptSchema>;
@@ -121,20 +106,26 @@ export function actionArgs(a: NpcAction): string[] {
   return kind(a.type).args(a);
 }
 
-/** True when `action` is one this NPC's script allows, arguments included. */
-export function isActionAllowed(actions: NpcActions, action: NpcAction): boolean {
+/**
+ * Which action kinds are open for the player at hand (trust.ts `actionGate`); absent = every listed
+ * kind. Persona text never depends on it (it is shared by every player); the grammar and the room do.
+ */
+export type ActionGate = (kind: NpcActionType) => boolean;
+
+/** True when `action` is one this NPC's script allows, arguments included (and its kind open, given a gate). */
+export function isActionAllowed(actions: NpcActions, action: NpcAction, gate?: ActionGate): boolean {
   const domain = actions[action.type];
-  if (domain === undefined) return false;
+  if (domain === undefined || (gate && !gate(action.type))) return false;
   const key = [action.type, ...actionArgs(action)].join(' ');
   return kind(action.type).legal(domain).some((legal) => [legal.type, ...actionArgs(legal)].join(' ') === key);
 }
 
-/** Every concrete action the script allows, in a stable order (the grammar's alternatives). */
-export function legalActions(actions: NpcActions): NpcAction[] {
+/** Every concrete action the script allows (of the kinds a gate leaves open), in a stable order (the grammar's alternatives). */
+export function legalActions(actions: NpcActions, gate?: ActionGate): NpcAction[] {
   const out: NpcAction[] = [];
   for (const type of ACTION_TYPES) {
     const domain = actions[type];
-    if (domain !== undefined) out.push(...kind(type).legal(domain));
+    if (domain !== undefined && (!gate || gate(type))) out.push(...kind(type).legal(domain));
   }
   return out;
 }
@@ -167,24 +158,122 @@ export function samplingOverrides(script: Pick<NpcScript, 'sampling'>): { temper
 }
 
 /** The parts of a world map the script checks need. */
-export type ScriptMap = Pick<WorldMap, 'id' | 'bounds' | 'obstacles' | 'landmarks' | 'npcs'>;
+export type ScriptMap = Pick<WorldMap, 'id' | 'bounds' | 'obstacles' | 'landmarks'>;
 
-/** A problem found in a valid-shaped script, with the path of the offending field. */
+/** A problem found in a script, with the path of the offending field. */
 export interface ScriptIssue {
   path: (string | number)[];
   message: string;
 }
 
-/** How far (world units) the script's home may be from where the map places the NPC. */
-const HOME_TOLERANCE = 1;
+/**
+ * What could be read of a script whose whole may be invalid: each field (each action kind, each example,
+ * each schedule entry) that passes its own schema. The cross-field and map checks run on this, so one
+ * run reports a file's schema errors and its cross-check and map problems together.
+ */
+export interface PartialScript {
+  id?: string;
+  actions: NpcActions;
+  /** Action kinds present in the file whose domain is invalid (checks naming them would only repeat it). */
+  brokenKinds: ReadonlySet<string>;
+  inventory?: Record<string, number>;
+  examples: (NpcExample | undefined)[];
+  home?: NpcScript['home'];
+  patrol?: NpcScript['patrol'];
+  schedule: (NpcScheduleEntry | undefined)[];
+  /** Whether the file gives both `patrol` and `schedule` (whatever their contents). */
+  patrolAndSchedule: boolean;
+  trust?: NpcScript['trust'];
+  /** Action kinds named under `trust.requires`, read even when a value there is invalid. */
+  trustRequires: string[];
+}
+
+const field = <K extends keyof typeof NpcScriptObject.shape>(key: K, value: unknown): z.output<(typeof NpcScriptObject.shape)[K]> | undefined => {
+  const parsed = NpcScriptObject.shape[key].safeParse(value);
+  return parsed.success ? (parsed.data as z.output<(typeof NpcScriptObject.shape)[K]>) : undefined;
+};
+
+const asRecord = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+
+/** Reads every field of `data` that is valid on its own (see PartialScript). */
+export function partialScript(data: unknown): PartialScript {
+  const d = asRecord(data);
+  const rawActions = asRecord(d.actions);
+  const actions: Record<string, unknown> = {};
+  const brokenKinds = new Set<string>();
+  for (const type of ACTION_TYPES) {
+    if (rawActions[type] === undefined) continue;
+    const parsed = ACTIONS[type].domain.safeParse(rawActions[type]);
+    if (parsed.success) actions[type] = parsed.data;
+    else brokenKinds.add(type);
+  }
+  const list = <T>(raw: unknown, schema: z.ZodType<T>): (T | undefined)[] => (Array.isArray(raw) ? raw.map((v) => { const p = schema.safeParse(v); return p.success ? p.data : undefined; }) : []);
+  const out: PartialScript = {
+    actions: actions as NpcActions,
+    brokenKinds,
+    examples: list(d.examples, Example),
+    schedule: list(d.schedule, ScheduleEntry),
+    patrolAndSchedule: d.patrol !== undefined && d.schedule !== undefined,
+    trustRequires: Object.keys(asRecord(asRecord(d.trust).requires)).filter((k) => (ACTION_TYPES as readonly string[]).includes(k)),
+  };
+  const id = field('id', d.id);
+  if (id !== undefined) out.id = id;
+  if (d.inventory !== undefined) {
+    const inventory = field('inventory', d.inventory);
+    if (inventory !== undefined) out.inventory = inventory;
+  }
+  const home = field('home', d.home);
+  if (home !== undefined) out.home = home;
+  const patrol = field('patrol', d.patrol);
+  if (patrol !== undefined) out.patrol = patrol;
+  const trust = field('trust', d.trust);
+  if (trust !== undefined) out.trust = trust;
+  return out;
+}
+
+/** A whole (valid) script as a PartialScript. */
+function asPartial(s: NpcScript): PartialScript {
+  return { ...s, brokenKinds: new Set(), examples: s.examples, schedule: s.schedule ?? [], patrolAndSchedule: s.patrol !== undefined && s.schedule !== undefined, trustRequires: Object.keys(s.trust.requires) };
+}
+
+/**
+ * Checks that span fields (no map needed): each action kind's own checks, example actions allowed,
+ * patrol xor schedule, schedule times increasing, trust gates on listed actions. Runs on whatever of the
+ * script is readable, so it also reports on a file that has schema errors elsewhere.
+ */
+export function checkScriptFields(script: NpcScript | PartialScript, issue: (path: (string | number)[], message: string) => void): void {
+  const s = 'brokenKinds' in script ? script : asPartial(script);
+  const a = s.actions;
+  for (const type of ACTION_TYPES) {
+    const domain = a[type];
+    // A kind's checks read the inventory; without a readable one they would only repeat its error.
+    if (domain !== undefined && s.inventory !== undefined) kind(type).checkScript?.(domain, { inventory: s.inventory }, issue);
+  }
+  s.examples.forEach((ex, i) => {
+    if (ex?.action && !s.brokenKinds.has(ex.action.type) && !isActionAllowed(a, ex.action)) {
+      issue(['examples', i, 'action'], `example action ${describeAction(ex.action)} is not allowed by this NPC's actions`);
+    }
+  });
+  if (s.patrolAndSchedule) issue(['schedule'], 'give either patrol or schedule, not both');
+  s.schedule.forEach((entry, i) => {
+    const prev = s.schedule[i - 1];
+    if (entry && prev && prev.at >= entry.at) issue(['schedule', i, 'at'], `schedule times must increase (${entry.at} comes after ${prev.at})`);
+  });
+  for (const type of s.trustRequires) {
+    if (a[type as NpcActionType] === undefined && !s.brokenKinds.has(type)) issue(['trust', 'requires', type], `"${type}" needs trust but this NPC does not list it under actions`);
+  }
+}
+
 /** Body radius of an NPC, as the room simulates it. */
 const BODY_RADIUS = 0.5;
 
 /**
- * Checks a parsed script against a world map: every landmark it names exists, its home and explicit
- * points are walkable, and its id/name/home agree with the map's placement of that NPC.
+ * Checks a script against a world map: every landmark it names exists, its home and explicit points are
+ * walkable, and its id is not a landmark's (ids of places and NPCs share one namespace). Runs on whatever
+ * of the script is readable.
  */
-export function checkScriptAgainstMap(s: NpcScript, map: ScriptMap): ScriptIssue[] {
+export function checkScriptAgainstMap(script: NpcScript | PartialScript, map: ScriptMap): ScriptIssue[] {
+  const s = 'brokenKinds' in script ? script : asPartial(script);
   const issues: ScriptIssue[] = [];
   const landmarks = new Set(map.landmarks.map((l) => l.id));
   const known = () => [...landmarks].join(', ');
@@ -200,27 +289,18 @@ export function checkScriptAgainstMap(s: NpcScript, map: ScriptMap): ScriptIssue
     else checkPoint(place, path, 'point');
   };
 
+  if (s.id !== undefined && landmarks.has(s.id)) issues.push({ path: ['id'], message: `"${s.id}" is a landmark id on the map "${map.id}"; give the NPC another id` });
   for (const type of ACTION_TYPES) {
     const domain = s.actions[type];
     if (domain !== undefined) kind(type).checkMap?.(domain, { checkLandmark });
   }
   s.examples.forEach((ex, i) => {
-    const landmarks = ex.action ? kind(ex.action.type).callLandmarks?.(ex.action) : undefined;
+    const landmarks = ex?.action ? kind(ex.action.type).callLandmarks?.(ex.action) : undefined;
     for (const id of landmarks ?? []) checkLandmark(id, ['examples', i, 'action', 'landmark']);
   });
   s.patrol?.waypoints.forEach((w, i) => checkPlace(w, ['patrol', 'waypoints', i]));
-  s.schedule?.forEach((e, i) => checkPlace(e.place, ['schedule', i, 'place']));
-  checkPoint(s.home, ['home'], 'home');
-
-  const placed = map.npcs.find((n) => n.id === s.id);
-  if (!placed) {
-    issues.push({ path: ['id'], message: `the map "${map.id}" places no NPC with id "${s.id}" (placed: ${map.npcs.map((n) => n.id).join(', ') || 'none'})` });
-  } else {
-    if (placed.name !== s.name) issues.push({ path: ['name'], message: `name "${s.name}" differs from the map's "${placed.name}"` });
-    if (Math.hypot(placed.x - s.home.x, placed.z - s.home.z) > HOME_TOLERANCE) {
-      issues.push({ path: ['home'], message: `home (${s.home.x}, ${s.home.z}) is not where the map places ${s.id} (${placed.x}, ${placed.z})` });
-    }
-  }
+  s.schedule.forEach((e, i) => e && checkPlace(e.place, ['schedule', i, 'place']));
+  if (s.home) checkPoint(s.home, ['home'], 'home');
   return issues;
 }
 

@@ -15,9 +15,10 @@ const movement = { walkSpeed: 4, runSpeed: 8, bodyRadius: 0.5 };
 const dt = 1 / 20;
 
 function agentFor(id: string, script: NpcScript | undefined = scripts.get(id), clock = () => 8 * 60) {
-  const home = map.npcs.find((n) => n.id === id)!;
+  // The NPC starts at its script's home, as the room places it (world-services.ts placeNpcs).
+  const home = scripts.get(id)!.home;
   const npc = new Npc();
-  Object.assign(npc, { id, name: home.name, role: home.role, x: home.x, y: 0, z: home.z, heading: home.heading });
+  Object.assign(npc, { id, name: scripts.get(id)!.name, role: scripts.get(id)!.role, x: home.x, y: 0, z: home.z, heading: home.heading ?? 0 });
   return new NpcAgent(npc, () => script, map, grid, movement, clock);
 }
 

@@ -1,6 +1,8 @@
 /**
- * The static world: walkable bounds, obstacles, landmarks, spawn points and NPC homes, loaded from
+ * The static world: walkable bounds, obstacles, landmarks and spawn points, loaded from
  * `assets/world/*.json` and validated so a broken map fails at start-up with the field that is wrong.
+ * NPCs are not on the map: each NPC's script declares its home (assets/npcs/<id>.yaml), and
+ * `world-services.ts` places the NPCs of the loaded scripts.
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -23,7 +25,6 @@ export const WorldMapSchema = z.object({
   obstacles: z.array(Obstacle).default([]),
   landmarks: z.array(z.object({ id: z.string().min(1), name: z.string().min(1), x: finite, z: finite })).default([]),
   spawnPoints: z.array(Point).min(1, 'the map needs at least one spawn point'),
-  npcs: z.array(z.object({ id: z.string().min(1), name: z.string().min(1), role: z.string().min(1), x: finite, z: finite, heading: finite.default(0) })).default([]),
 });
 
 export type WorldMap = z.infer<typeof WorldMapSchema>;
@@ -35,18 +36,21 @@ export class WorldMapError extends Error {
 
 /** Parse and check a map object; `source` names the file in error messages. */
 export function parseWorldMap(raw: unknown, source: string, bodyRadius: number): WorldMap {
+  // Maps once placed NPCs; a leftover list would be silently ignored, so it is refused with the fix.
+  if (raw !== null && typeof raw === 'object' && 'npcs' in raw) {
+    throw new WorldMapError(`${source}: npcs: NPCs are no longer placed by the map; give each NPC's position as \`home: {x, z, heading}\` in its script (assets/npcs/<id>.yaml) and remove this list`);
+  }
   const parsed = WorldMapSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new WorldMapError(`${source}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
   const map = parsed.data;
+  // (An NPC id that is also a landmark id is refused by the script checks, checkScriptAgainstMap.)
   const ids = new Set<string>();
-  for (const list of [map.landmarks, map.npcs] as const) {
-    for (const { id } of list) {
-      if (ids.has(id)) throw new WorldMapError(`${source}: duplicate id "${id}" among landmarks and NPCs`);
-      ids.add(id);
-    }
+  for (const { id } of map.landmarks) {
+    if (ids.has(id)) throw new WorldMapError(`${source}: duplicate landmark id "${id}"`);
+    ids.add(id);
   }
   // A spawn point inside an obstacle would trap new players; refuse the map instead.
   map.spawnPoints.forEach((p, i) => {

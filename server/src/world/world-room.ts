@@ -131,7 +131,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
         later: (fn, ms) => this.clock.setTimeout(fn, ms),
       });
     }
-    for (const home of map.npcs) {
+    for (const home of this.context.npcs) {
       const npc = new Npc();
       Object.assign(npc, { id: home.id, name: home.name, role: home.role, x: home.x, y: 0, z: home.z, heading: home.heading });
       this.state.npcs.set(home.id, npc);
