@@ -66,14 +66,12 @@ interface Game {
   port: number;
   child: ChildProcess;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  listening: boolean;
   stopping: boolean;
 }
 
 /** Relays a child's output as JSON lines tagged with its name (its own JSON lines keep their fields). */
-function relay(stream: NodeJS.ReadableStream, proc: string, level: number, onLine?: (line: string) => void): void {
+function relay(stream: NodeJS.ReadableStream, proc: string, level: number): void {
   createInterface({ input: stream }).on('line', (line) => {
-    onLine?.(line);
     let out: string;
     try {
       const obj = JSON.parse(line) as unknown;
@@ -92,23 +90,31 @@ function startGame(i: number, gamePort: number, env: NodeJS.ProcessEnv): Game {
     name,
     port: gamePort,
     child,
-    listening: false,
     stopping: false,
     exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
   };
-  relay(child.stdout!, name, 30, (line) => {
-    if (!game.listening && line.includes('worldmind server listening')) game.listening = true;
-  });
+  relay(child.stdout!, name, 30);
   relay(child.stderr!, name, 50);
   return game;
 }
 
-async function waitListening(game: Game): Promise<void> {
+/**
+ * Waits until the game process answers /healthz on its port (whatever LOG_LEVEL lets it print), or fails
+ * when it exits or the bound passes.
+ */
+async function waitListening(game: Game, host: string): Promise<void> {
   const deadline = Date.now() + GAME_START_TIMEOUT_MS;
-  while (!game.listening) {
+  const url = `http://${host}:${game.port}/healthz`;
+  for (;;) {
     if (game.child.exitCode !== null || game.child.signalCode !== null) throw new Error(`${game.name} (port ${game.port}) exited during start-up (exit ${game.child.exitCode ?? game.child.signalCode}); its lines above say why`);
-    if (Date.now() > deadline) throw new Error(`${game.name} (port ${game.port}) did not listen within ${GAME_START_TIMEOUT_MS / 1000} s`);
-    await new Promise((r) => setTimeout(r, 50));
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+      if (res.ok && ((await res.json()) as { status?: string }).status === 'ok' && game.child.exitCode === null) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${game.name} (port ${game.port}) did not answer ${url} within ${GAME_START_TIMEOUT_MS / 1000} s`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -200,7 +206,9 @@ async function main(): Promise<void> {
         }
       });
       // One after the other: the first creates the shared SQLite file's schema before the others open it.
-      await waitListening(game);
+      // HOST 0.0.0.0 (the default) listens on loopback too.
+      const host = !process.env.HOST || process.env.HOST === '0.0.0.0' ? '127.0.0.1' : process.env.HOST === '::' ? '[::1]' : process.env.HOST;
+      await waitListening(game, host.includes(':') && !host.startsWith('[') ? `[${host}]` : host);
     }
     log('info', 'cluster ready', {
       redis: redisUrl,
