@@ -201,3 +201,54 @@ describe('OpenAI-compatible API', () => {
     expect(metrics).toMatch(/^worldmind_inference_requests_total\{api="openai",outcome="never-fits"\} 1$/m);
   });
 });
+
+describe('several services', () => {
+  it('spreads requests by load, sums their metrics, and stops using a service that goes away', async () => {
+    const second = await startInferenceService(
+      loadServiceConfig({}, { HOST: '127.0.0.1', INFERENCE_PORT: 0, MODEL_DIR: built.dir, INFERENCE_THREADS: 1, INFERENCE_API_KEY: API_KEY, INFERENCE_MAX_BATCH: 4, INFERENCE_MAX_QUEUE: 8 }),
+      log,
+    );
+    const both = await RemoteEngine.start({ urls: [service.url, second.url], apiKey: API_KEY, modelHash: service.modelHash, log, connectTimeoutMs: 10_000 });
+    try {
+      await waitForLinks(both, 2);
+      await idle();
+      // Long requests, so each service still has the previous ones running when the next is placed.
+      const long = () => both.generate({ prompt: 'A long tale for a long evening.', maxTokens: 200, constraint: { kind: 'automaton', automaton: { states: [{ allow: 'any', deny: both.model.eosTokenIds }] } } });
+      const first = long();
+      const secondRequest = long();
+      const perService = both.services().map((s) => s.inFlight);
+      expect(perService).toEqual([1, 1]);
+      const snapshot = await both.metrics();
+      const parts = await Promise.all([service.engine.metrics(), second.engine.metrics()]);
+      // Capacities add up (live counters move between the queries, budgets do not).
+      expect(snapshot.engine.kv.budgetBytes).toBe(parts[0].engine.kv.budgetBytes + parts[1].engine.kv.budgetBytes);
+      expect(snapshot.engine.prefixCache.maxBytes).toBe(parts[0].engine.prefixCache.maxBytes + parts[1].engine.prefixCache.maxBytes);
+
+      // The second service goes away: its request fails at once (retryable), the next ones go to the first.
+      const onSecond = both.services()[1]!.inFlight === 1 ? secondRequest : first;
+      const onFirst = onSecond === first ? secondRequest : first;
+      await second.close();
+      await expect(onSecond.result).rejects.toMatchObject({ code: 'worker-died', retryable: true });
+      await waitFor(() => both.services()[1]!.state !== 'ready');
+      const next = both.generate({ prompt: 'Still there?', maxTokens: 4 });
+      expect(both.services().map((s) => s.inFlight)).toEqual([2, 0]);
+      onFirst.cancel();
+      await next.result;
+    } finally {
+      await both.close();
+      await second.close();
+    }
+  }, 60_000);
+});
+
+async function waitFor(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function waitForLinks(engine: RemoteEngine, ready: number): Promise<void> {
+  await waitFor(() => engine.services().filter((s) => s.state === 'ready').length === ready);
+}
