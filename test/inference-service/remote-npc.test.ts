@@ -4,6 +4,7 @@
  * with the request); killing the service mid-turn gives the NPC's scripted fallback line at once (not
  * after the first-token deadline, which is set far beyond the wait here); and once the service is started
  * again on the same port the game process reconnects by itself and the next turn is the model's again.
+ * A frozen service (SIGSTOP) is not waited on either: first-token deadline and heartbeat end the wait.
  *
  * Runs on the default model's untrained twin (same tokenizer and template, random weights): the subject
  * is the data path, not what the model says.
@@ -17,7 +18,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { WorldClient } from '../../client-sdk/src/index.ts';
 import { ConfigSchema } from '../../server/src/config.ts';
-import type { RemoteEngine } from '../../server/src/inference/service/remote-engine.ts';
+import { RemoteEngine } from '../../server/src/inference/service/remote-engine.ts';
+import { createLogger } from '../../server/src/observability/logger.ts';
 import { buildUntrainedTwin } from '../../tools/eval/baseline.ts';
 import { npcDirWith, stationaryBramGivingOneHorseshoe, walkUpTo } from '../support/npc-fixtures.ts';
 import { freePort } from '../support/server-process.ts';
@@ -145,7 +147,24 @@ describe('NPC turns through a remote inference service', () => {
     const { result } = await withTimeout(talkFully(ada!, 'Are you back at the anvil?'), 30_000, 'the turn after the restart');
     expect(result.finishReason).not.toBe('fallback');
     expect(result.text.length).toBeGreaterThan(0);
+  }, 120_000);
 
+  it('does not wait on a frozen service: the request fails at its deadline, the silent link is dropped, and it is used again once it thaws', async () => {
+    const remote = await RemoteEngine.start({ urls: [`ws://127.0.0.1:${port}`], modelHash: server!.npc!.modelHash, log: createLogger('silent'), heartbeatMs: 500, deadlineGraceMs: 100 });
+    try {
+      service!.child.kill('SIGSTOP');
+      const frozen = remote.generate({ prompt: 'Hello, is anyone there?', maxTokens: 8, firstTokenDeadlineMs: 300 });
+      await expect(withTimeout(frozen.result, 10_000, 'a request to a frozen service')).rejects.toMatchObject({ code: 'deadline-exceeded', retryable: true });
+      await waitFor('the heartbeat to drop the silent link', () => remote.services()[0]!.state !== 'ready', 10_000);
+      expect(remote.services()[0]!.problem).toMatch(/no pong/);
+      service!.child.kill('SIGCONT');
+      await waitFor('the link to come back', () => remote.services()[0]!.state === 'ready', 20_000, 50);
+      const thawed = await withTimeout(remote.generate({ prompt: 'Hello again.', maxTokens: 8 }).result, 30_000, 'a request after the thaw');
+      expect(thawed.tokens.length).toBeGreaterThan(0);
+    } finally {
+      service!.child.kill('SIGCONT');
+      await remote.close();
+    }
     service!.child.kill('SIGTERM');
     expect((await withTimeout(service!.exited, 15_000, 'the service on SIGTERM')).code).toBe(0);
   }, 120_000);
