@@ -183,10 +183,14 @@ describe.skipIf(!haveRedis)('rooms across processes (Redis presence and driver)'
     await waitFor('Ada sees Cara connected again', () => ada.avatars.get(caraSession)?.connected === true, 10_000);
   });
 
-  it('an item an NPC hands out in one process is in the inventory a room of the other process loads; a new login there takes the old session over', async () => {
+  it('an NPC speaks to a shard of players from both processes; the item it hands out in one process is in the inventory a room of the other process loads; a new login there takes the old session over', async () => {
     const [host, other] = await hostAndOther();
     const firstRoom = ada.roomId;
     await walkUpTo(ada, 'bram', FORGE);
+    // Bob, who asked the other process's matchmaker, stands by: he sees Bram's speech bubble.
+    await walkUpTo(bob, 'bram', FORGE, 6);
+    const bubbles: string[] = [];
+    bob.on('npcChange', (npc) => npc.id === 'bram' && npc.speech && bubbles.push(npc.speech));
     let given = false;
     // The random model chooses between [[none]] and the give about evenly: bounded at 40 turns.
     for (let attempt = 0; attempt < 40 && !given; attempt++) {
@@ -196,6 +200,7 @@ describe.skipIf(!haveRedis)('rooms across processes (Redis presence and driver)'
     }
     expect(given).toBe(true);
     await waitFor('the horseshoe in Ada\'s replicated inventory', () => ada.me?.inventory.horseshoe === 1, 10_000);
+    expect(bubbles.length).toBeGreaterThan(0);
 
     // The shard is full (Ada, Bob, Cara), so a new login of Ada's account opens the next shard on the
     // process with fewer rooms — the other one — once the host's room count has reached Redis.
