@@ -184,6 +184,8 @@ class ServiceLink {
     });
     ws.on('unexpected-response', (_req, res) => {
       this.attemptProblem = `the service answered the upgrade with HTTP ${res.statusCode}${res.statusCode === 401 ? ' (INFERENCE_API_KEY does not match)' : ''}`;
+      // A wrong key stays wrong until someone changes a configuration: retried slowly, like another model.
+      if (res.statusCode === 401 || res.statusCode === 403) this.state = 'refused';
       ws.terminate();
     });
     ws.on('error', (err) => {
@@ -335,6 +337,8 @@ export class RemoteEngine implements GenerationEngine {
     const ok = await new Promise<boolean>((resolve) => {
       const check = () => {
         if (engine.links.some((l) => l.state === 'ready')) done(true);
+        // Every service refused this process (other model, wrong key): waiting longer will not help.
+        else if (engine.links.every((l) => l.state === 'refused')) done(false);
       };
       const timer = setTimeout(() => done(false), timeoutMs);
       const done = (value: boolean) => {
