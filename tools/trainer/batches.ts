@@ -41,23 +41,39 @@ export function roundUp(n: number, quantum: number): number {
   return Math.ceil(n / quantum) * quantum;
 }
 
-export function textBatches(tokens: Uint16Array | Uint32Array | number[], options: { batch: number; sequence: number; seed: number }): BatchSource {
+/**
+ * Random windows of a token stream. With `copySpans` > 0, that share of rows repeats one earlier span of
+ * the row later in it (16–64 tokens): the second copy is predictable only by looking back and copying,
+ * which grows the "induction" attention a small model needs to quote a fact from its prompt — natural
+ * text alone repeats too rarely for a few million tokens of pre-training to teach it.
+ */
+export function textBatches(tokens: Uint16Array | Uint32Array | number[], options: { batch: number; sequence: number; seed: number; copySpans?: number }): BatchSource {
   const { batch: B, sequence: S, seed } = options;
   if (tokens.length < S + 2) throw new Error(`the text corpus has ${tokens.length} tokens, fewer than one row of ${S + 1}`);
+  const copyShare = options.copySpans ?? 0;
+  if (!(copyShare >= 0 && copyShare <= 1)) throw new Error(`copySpans must be a share between 0 and 1, got ${copyShare}`);
   const N = B * S;
   const lossRows = BigInt64Array.from({ length: N }, (_, i) => BigInt(i));
   const lossWeights = new Float32Array(N).fill(1 / N);
+  const row = new Array<number>(S + 1);
   return {
-    description: `text windows ${B}×${S}`,
+    description: `text windows ${B}×${S}${copyShare > 0 ? `, ${Math.round(copyShare * 100)} % with a repeated span` : ''}`,
     batch(step, micro) {
       const rng = rngFor(seed, step, micro);
       const inputIds = new BigInt64Array(N);
       const targets = new BigInt64Array(N);
       for (let b = 0; b < B; b++) {
         const start = uniformInt(rng, 0, tokens.length - S - 2);
+        for (let i = 0; i <= S; i++) row[i] = tokens[start + i]!;
+        if (copyShare > 0 && S >= 96 && uniformInt(rng, 0, 9999) < copyShare * 10_000) {
+          const length = uniformInt(rng, 16, Math.min(64, Math.floor(S / 3)));
+          const from = uniformInt(rng, 0, Math.floor(S / 2) - length);
+          const to = uniformInt(rng, from + length + 1, S + 1 - length);
+          for (let i = 0; i < length; i++) row[to + i] = row[from + i]!;
+        }
         for (let i = 0; i < S; i++) {
-          inputIds[b * S + i] = BigInt(tokens[start + i]!);
-          targets[b * S + i] = BigInt(tokens[start + i + 1]!);
+          inputIds[b * S + i] = BigInt(row[i]!);
+          targets[b * S + i] = BigInt(row[i + 1]!);
         }
       }
       return { shape: { batch: B, sequence: S, lossRows: N }, inputIds, lossRows, targets, lossWeights };

@@ -59,6 +59,8 @@ export interface TrainOptions {
   maxCorpusBytes?: number;
   /** Dialogue: also train on these sample files (e.g. feedback.jsonl), appended to train.jsonl. */
   extraSampleFiles?: string[];
+  /** Text: this share of rows repeats an earlier span of itself (teaches copying; see textBatches). */
+  copySpans?: number;
   /** Dialogue: add counterfactual variants of this share of the lore samples (tools/corpus/world/counterfactual.ts). */
   counterfactualLore?: number;
   /**
@@ -123,7 +125,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
   if (kind === 'text') {
     const tokens = tokenizeTextCorpus(text, join(options.corpus, 'train.txt'), options.maxCorpusBytes ? { maxBytes: options.maxCorpusBytes } : {});
     log(`text corpus: ${(tokens.length / 1e6).toFixed(2)} M tokens`);
-    source = textBatches(tokens, { batch: options.batch, sequence: options.sequence, seed: options.seed });
+    source = textBatches(tokens, { batch: options.batch, sequence: options.sequence, seed: options.seed, ...(options.copySpans ? { copySpans: options.copySpans } : {}) });
     const validPath = join(options.corpus, 'valid.txt');
     if (existsSync(validPath)) {
       const validTokens = tokenizeTextCorpus(text, validPath);
@@ -193,6 +195,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     npcs: options.npcs ?? null,
     counterfactualLore: options.counterfactualLore ?? 0,
     readingDrills: options.readingDrills ?? 0,
+    copySpans: options.copySpans ?? 0,
   };
   const result = await trainLoop({
     arch,
@@ -241,6 +244,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     ...(options.npcs ? { npcs: options.npcs } : {}),
     ...(options.counterfactualLore ? { counterfactual_lore: options.counterfactualLore } : {}),
     ...(options.readingDrills ? { reading_drills: options.readingDrills } : {}),
+    ...(options.copySpans ? { copy_spans: options.copySpans } : {}),
     ...(options.record ?? {}),
   };
   const finalParams = pickBase(params, base);
@@ -252,7 +256,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
   }
   const reportDir = join(out, 'training');
   mkdirSync(reportDir, { recursive: true });
-  const stem = `${training.mode}${options.method === 'lora' ? '-lora' : ''}`;
+  const stem = `${training.mode}${options.copySpans ? '-copy' : ''}${options.method === 'lora' ? '-lora' : ''}`;
   writeFileSync(join(reportDir, `${stem}-loss.svg`), lossChartSvg(`${stem} — ${basename(out)}`, result.history));
   writeFileSync(join(reportDir, `${stem}-history.jsonl`), result.history.map((h) => JSON.stringify(h)).join('\n') + '\n');
 
