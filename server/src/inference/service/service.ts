@@ -71,6 +71,8 @@ interface ConnectionData {
 /** One game process (or other client) on the engine protocol. */
 class Connection {
   closed = false;
+  /** The peer's address, for the log (read while the socket is open). */
+  address = '';
   readonly requests = new Map<number, Generation>();
   private pending: { ids: number[]; tokens: number[]; texts: string[] } = { ids: [], tokens: [], texts: [] };
   private flushScheduled = false;
@@ -214,8 +216,10 @@ export async function startInferenceService(config: ServiceConfig, log: Logger, 
     open: (ws) => {
       const connection = ws.getUserData().connection;
       connection.ws = ws;
+      connection.address = Buffer.from(ws.getRemoteAddressAsText()).toString();
       connections.add(connection);
       connection.send(hello);
+      log.info({ client: connection.address, connections: connections.size }, 'engine client connected');
     },
     message: (ws, message) => {
       const connection = ws.getUserData().connection;
@@ -243,10 +247,11 @@ export async function startInferenceService(config: ServiceConfig, log: Logger, 
       }
       onFrame(connection, parsed.data);
     },
-    close: (ws) => {
+    close: (ws, code) => {
       const connection = ws.getUserData().connection;
       connection.closed = true;
       connections.delete(connection);
+      log.info({ client: connection.address, code, cancelled: connection.requests.size, connections: connections.size }, 'engine client disconnected');
       // Nobody will read these tokens: free their batch slots and KV now.
       for (const generation of connection.requests.values()) generation.cancel();
       connection.requests.clear();
