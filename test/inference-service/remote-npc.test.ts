@@ -114,11 +114,13 @@ describe('NPC turns through a remote inference service', () => {
     expect(result.text.length).toBeGreaterThan(0);
     expect(chunks.length).toBeGreaterThan(0);
     expect(chunks.join('').trim()).toBe(result.text);
-    // The grammar ran in the service: the turn ended with one of Bram's legal calls, or none.
+    // The action grammar (a constraint module, sent by name with its options) ran in the service: the
+    // random model's reply ended with one of Bram's legal calls, and the generation ended by the grammar.
+    const logged = server!.store.getTurn(result.turnId)!;
+    expect(logged.output.trim()).toMatch(/\[\[(none|give_item horseshoe)\]\]$/);
     if (result.action) expect(result.action.name).toBe('give_item');
-
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    expect(metrics).toMatch(/^worldmind_inference_requests_total\{api="engine",outcome="(constraint|stop|length)"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^worldmind_inference_requests_total\{api="engine",outcome="constraint"\} 1$/m);
     const gameMetrics = await server!.metrics.registry.metrics();
     expect(gameMetrics).toMatch(/^worldmind_inference_services\{state="ready"\} 1$/m);
   }, 60_000);
