@@ -176,6 +176,29 @@ describe('OpenAI-compatible API', () => {
     expect(chunks.at(-1)!.usage?.completion_tokens).toBe(completion.usage.completion_tokens);
   });
 
+  it('drops a streamed request whose caller hangs up, freeing its place', async () => {
+    await idle();
+    // The only batch slot is busy, so the HTTP request waits in the queue until its caller goes away.
+    const busy = remote.generate({ prompt: 'Hold the slot with a long tale.', maxTokens: 300, constraint: noEos() });
+    await busy[Symbol.asyncIterator]().next(); // running (not a for-await with break: leaving that loop cancels)
+    const caller = new AbortController();
+    const pending = fetch(`${http}/v1/chat/completions`, { method: 'POST', headers: auth, body: body({ stream: true }), signal: caller.signal }).catch((e: unknown) => e);
+    for (let i = 0; (await service.engine.metrics()).engine.queueDepth === 0; i++) {
+      if (i > 200) throw new Error('the HTTP request never reached the queue');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    caller.abort();
+    expect(await pending).toMatchObject({ name: 'AbortError' });
+    for (let i = 0; (await service.engine.metrics()).engine.queueDepth !== 0; i++) {
+      if (i > 200) throw new Error('the abandoned request stayed queued');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const metrics = await (await fetch(`${http}/metrics`)).text();
+    expect(metrics).toMatch(/^worldmind_inference_requests_total\{api="openai",outcome="aborted"\} 1$/m);
+    busy.cancel();
+    await idle();
+  });
+
   it('answers errors in OpenAI\'s shape', async () => {
     const unauthorized = await fetch(`${http}/v1/chat/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: body() });
     expect(unauthorized.status).toBe(401);
