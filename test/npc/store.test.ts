@@ -162,6 +162,38 @@ describe('WorldStore', () => {
     expect(s.listRatedTurns().map((t) => [t.turnId, t.netRating])).toEqual([['old-turn', 1]]);
   });
 
+  it('keeps each NPC\'s trust in each account: 0 by default, changed within -3…3, across a reopen; v3 files gain the table', () => {
+    let s = openStore();
+    expect(s.trust('alice', 'bram')).toBe(0);
+    expect(s.changeTrust('alice', 'bram', 1)).toBe(1);
+    expect(s.changeTrust('alice', 'bram', 5)).toBe(3); // clamped at the top
+    expect(s.changeTrust('alice', 'bram', -1)).toBe(2); // from the clamped value, not from 6
+    expect(s.changeTrust('alice', 'marta', -9)).toBe(-3);
+    expect(s.trust('bob', 'bram')).toBe(0); // per account × NPC
+    expect(() => s.changeTrust('alice', 'bram', 0.5)).toThrow(StoreError);
+    s.close();
+    s = openStore();
+    expect([s.trust('alice', 'bram'), s.trust('alice', 'marta'), s.trust('bob', 'bram')]).toEqual([2, -3, 0]);
+
+    // A database at schema version 3 (before relationships) is migrated in place and starts at 0.
+    const v3 = join(tmp.dir, 'v3.db');
+    const raw = new Database(v3);
+    raw.exec(V1_SCHEMA);
+    raw.pragma('user_version = 1');
+    raw.close();
+    const a = WorldStore.open(v3);
+    a.close(); // now at the current version; roll back to 3 by dropping the table, as a v3 server left it
+    const back = new Database(v3);
+    back.exec('DROP TABLE npc_trust');
+    back.pragma('user_version = 3');
+    back.close();
+    const b = WorldStore.open(v3);
+    open.push(b);
+    expect(b.schemaVersion).toBe(SCHEMA_VERSION);
+    expect(b.trust('alice', 'bram')).toBe(0);
+    expect(b.changeTrust('alice', 'bram', -1)).toBe(-1);
+  });
+
   it('records turn ratings: a re-rating replaces, ratings sum per turn, joined with the turn log', () => {
     const s = openStore();
     const messages = [{ role: 'system' as const, content: 'You are Bram.' }, { role: 'user' as const, content: 'Hello' }];

@@ -8,7 +8,7 @@ import type { ConstraintSpec } from '../inference/engine/constraint-spec.ts';
 import type { TextTokenizer } from '../inference/tokenizer/index.ts';
 import type { ActionConstraintOptions } from './action-constraint.ts';
 import { actionBody, ACTION_CLOSE } from './action-syntax.ts';
-import { legalActions, type NpcActions } from './script-schema.ts';
+import { legalActions, type ActionGate, type NpcActions } from './script-schema.ts';
 
 const CONSTRAINT_MODULE = fileURLToPath(new URL('./action-constraint.ts', import.meta.url));
 
@@ -23,8 +23,8 @@ export class ActionGrammarError extends Error {
 }
 
 /** Every legal call body for these actions, `none` first. */
-export function legalCallBodies(actions: NpcActions): string[] {
-  return [actionBody(null), ...legalActions(actions).map((a) => actionBody(a))];
+export function legalCallBodies(actions: NpcActions, gate?: ActionGate): string[] {
+  return [actionBody(null), ...legalActions(actions, gate).map((a) => actionBody(a))];
 }
 
 export function compileActionGrammar(actions: NpcActions, tokenizer: TextTokenizer, options: ActionGrammarOptions): ConstraintSpec {

@@ -14,6 +14,7 @@ import type { ChatMessage } from '../inference/tokenizer/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { WorldStore } from '../persistence/store.ts';
 import { compileCallGrammar, legalCallBodies } from './action-grammar.ts';
+import { actionGate, hasGates } from './trust.ts';
 import { parseReply } from './action-syntax.ts';
 import { createLoreIndex, type LoreIndex } from './lore-index.ts';
 import type { ConversationMemory } from './memory.ts';
@@ -59,6 +60,11 @@ export interface GrammarRecord {
   maxSpeechTokens: number;
   minSpeechTokens: number;
   eosMargin: number;
+  /**
+   * The NPC's trust in the player when the script gates actions on trust (the bodies are those open at
+   * it); absent for scripts without gates, whose grammar is the same for every player.
+   */
+  trust?: number;
 }
 
 export interface TurnRequest {
@@ -68,6 +74,11 @@ export interface TurnRequest {
   text: string;
   /** What the NPC perceives now (rendered into the prompt after the persona; see situation.ts). */
   situation?: Situation;
+  /**
+   * The NPC's trust in the player (npc/trust.ts); default 0. Decides which calls the grammar offers when
+   * the script gates actions on trust. (The prompt states it through `situation.trust`.)
+   */
+  trust?: number;
   signal?: AbortSignal;
   /** Fixed seed (replays, tests); random when absent. */
   seed?: number;
@@ -111,6 +122,8 @@ interface CompiledScript {
   maxTokens: number;
   /** Everything the grammar was compiled from; logged with each turn so a replay rebuilds it exactly. */
   grammar: GrammarRecord;
+  /** Scripts with trust gates: the grammar per set of open calls (a few at most: one per threshold). */
+  gated: Map<string, { constraint: ConstraintSpec; grammar: GrammarRecord }>;
 }
 
 /** Tokens an action call may take on top of the speech (the longest legal call, plus slack). */
@@ -142,6 +155,9 @@ export class NpcDialogue {
     if (!verdict.allowed) throw new DialogueRefusal('moderated', verdict.reason ?? 'that line was refused by the moderation filter');
     const playerLine = verdict.cleaned ?? request.text;
     const compiled = this.#compile(request.script);
+    // A script with trust gates has one grammar per set of open kinds: a gated call is not a legal
+    // alternative for this player, so the model cannot produce it.
+    const gated = this.#gatedGrammar(request.script, compiled, request.trust ?? 0);
     const recollection = deps.memory.recall(request.playerId, request.script.id, deps.settings.memoryBudgetTokens);
     const assembled = turnMessages({
       persona: compiled.persona,
@@ -162,7 +178,7 @@ export class NpcDialogue {
       repetitionPenalty: overrides.repetitionPenalty,
       maxTokens: compiled.maxTokens,
       seed,
-      grammar: compiled.grammar,
+      grammar: gated.grammar,
     };
     const turnId = `${Date.now().toString(36)}-${(++this.#turnCounter).toString(36)}-${randomInt(0, 36 ** 4).toString(36)}`;
     const startedAt = performance.now();
@@ -191,7 +207,7 @@ export class NpcDialogue {
           seed,
           priority: 'interactive',
           firstTokenDeadlineMs: deps.settings.firstTokenDeadlineMs,
-          constraint: compiled.constraint,
+          constraint: gated.constraint,
           ...(request.signal ? { signal: request.signal } : {}),
         });
         for await (const chunk of generation) {
@@ -230,7 +246,7 @@ export class NpcDialogue {
 
       const parsed = finishReason === 'fallback' ? null : parseReply(raw);
       let action: NpcAction | null = parsed?.action ?? null;
-      if (parsed && (parsed.malformed || (action && !isActionAllowed(request.script.actions, action)))) {
+      if (parsed && (parsed.malformed || (action && !isActionAllowed(request.script.actions, action, gated.gate)))) {
         deps.log.warn({ npcId: request.script.id, turnId, call: parsed.body, raw }, 'NPC reply ended with an illegal action; ignored');
         deps.onIllegalAction?.(request.script.id, parsed.body);
         action = null;
@@ -272,6 +288,22 @@ export class NpcDialogue {
     return this.#compile(script);
   }
 
+  /** The grammar for a player at `trust`: the script's own unless it gates actions on trust. */
+  #gatedGrammar(script: NpcScript, compiled: CompiledScript, trust: number): { constraint: ConstraintSpec; grammar: GrammarRecord; gate?: (kind: string) => boolean } {
+    if (!hasGates(script.trust)) return { constraint: compiled.constraint, grammar: compiled.grammar };
+    const gate = actionGate(script.trust, trust);
+    const bodies = legalCallBodies(script.actions, gate);
+    const key = bodies.join('\n');
+    let entry = compiled.gated.get(key);
+    if (!entry) {
+      // The speech budget stays the ungated one, so what a player may hear does not shift with trust.
+      const grammar: GrammarRecord = { ...compiled.grammar, bodies };
+      entry = { constraint: compileCallGrammar(bodies, this.deps.text.tokenizer, grammar), grammar };
+      compiled.gated.set(key, entry);
+    }
+    return { constraint: entry.constraint, grammar: { ...entry.grammar, trust }, gate };
+  }
+
   #compile(script: NpcScript): CompiledScript {
     const cached = this.#compiled.get(script);
     if (cached) return cached;
@@ -292,6 +324,7 @@ export class NpcDialogue {
       maxSpeechTokens,
       maxTokens: maxSpeechTokens + longestCall + CALL_TOKEN_ALLOWANCE,
       grammar,
+      gated: new Map(),
     };
     this.#compiled.set(script, compiled);
     return compiled;

@@ -9,6 +9,7 @@ import { legalCallBodies } from './action-grammar.ts';
 import type { GrammarRecord } from './dialogue.ts';
 import { personaMessage, type WorldFacts } from './prompt.ts';
 import type { NpcScript } from './script-schema.ts';
+import { actionGate, hasGates } from './trust.ts';
 
 /** End of a chat-template message (the ChatML family the project's models use). */
 const MESSAGE_END = '<|im_end|>';
@@ -17,5 +18,7 @@ export function withCurrentScript(text: ModelText, loggedPrompt: string, grammar
   const end = loggedPrompt.indexOf(MESSAGE_END);
   if (end < 0) throw new Error('the logged prompt has no persona block to replace');
   const persona = renderChat(text, [personaMessage(script, world)], { addGenerationPrompt: false });
-  return { prompt: persona + loggedPrompt.slice(loggedPrompt.indexOf('\n', end) + 1), grammar: { ...grammar, bodies: legalCallBodies(script.actions) } };
+  // Today's trust gates at the trust the turn was logged with (a turn of a script without gates then: 0).
+  const gate = hasGates(script.trust) ? actionGate(script.trust, grammar.trust ?? 0) : undefined;
+  return { prompt: persona + loggedPrompt.slice(loggedPrompt.indexOf('\n', end) + 1), grammar: { ...grammar, bodies: legalCallBodies(script.actions, gate) } };
 }

@@ -1,6 +1,6 @@
 /**
  * The embedded SQLite store (better-sqlite3): player accounts, conversation turns, player and NPC
- * inventories, and the per-turn log that makes NPC turns replayable. Every `playerId` is an account id. WAL mode, prepared statements, numbered migrations
+ * inventories, NPC trust in each player, and the per-turn log that makes NPC turns replayable. Every `playerId` is an account id. WAL mode, prepared statements, numbered migrations
  * tracked in `PRAGMA user_version`. Everything survives a restart; open with `':memory:'` for tests.
  */
 import { mkdirSync } from 'node:fs';
@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { ChatMessage } from '../inference/tokenizer/index.ts';
+import { TRUST_MAX, TRUST_MIN } from '../npc/trust.ts';
 
 export type TurnRole = 'player' | 'npc';
 
@@ -181,6 +182,17 @@ const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX revoked_tokens_expiry ON revoked_tokens (expires_at);
   `,
+  // 4: relationships — how much each NPC trusts each player account (npc/trust.ts: TRUST_MIN…TRUST_MAX,
+  // written here as literals because a migration is fixed once shipped). No row = 0.
+  `
+  CREATE TABLE npc_trust (
+    player_id  TEXT    NOT NULL,
+    npc_id     TEXT    NOT NULL,
+    trust      INTEGER NOT NULL CHECK (trust BETWEEN -3 AND 3),
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (player_id, npc_id)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -288,6 +300,13 @@ export class WorldStore {
       revokeToken: db.prepare<[string, string, number]>('INSERT OR IGNORE INTO revoked_tokens (jti, account_id, expires_at) VALUES (?, ?, ?)'),
       isRevoked: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM revoked_tokens WHERE jti = ?'),
       pruneRevoked: db.prepare<[number]>('DELETE FROM revoked_tokens WHERE expires_at < ?'),
+      trust: db.prepare<[string, string], { trust: number }>('SELECT trust FROM npc_trust WHERE player_id = ? AND npc_id = ?'),
+      // One statement, so two changes at once (another connection, another process) both count.
+      changeTrust: db.prepare<[string, string, number, number, number, number, number, number, number], { trust: number }>(
+        `INSERT INTO npc_trust (player_id, npc_id, trust, updated_at) VALUES (?, ?, max(?, min(?, ?)), ?)
+         ON CONFLICT (player_id, npc_id) DO UPDATE SET trust = max(?, min(?, trust + ?)), updated_at = excluded.updated_at
+         RETURNING trust`,
+      ),
     };
 
     // One transaction: the NPC's count only drops if the player's rises, and a concurrent giver
@@ -391,6 +410,19 @@ export class WorldStore {
   takePlayerItem(playerId: string, item: string, count = 1): boolean {
     checkCount(count, 'count', false);
     return this.#s.takeFromPlayer.run(count, playerId, item, count).changes === 1;
+  }
+
+  // ── relationships ─────────────────────────────────────────────────────────────────────────────
+
+  /** How much `npcId` trusts the player (TRUST_MIN…TRUST_MAX; 0 when nothing has happened between them). */
+  trust(playerId: string, npcId: string): number {
+    return this.#s.trust.get(playerId, npcId)?.trust ?? 0;
+  }
+
+  /** Changes the NPC's trust in the player by `delta`, kept within TRUST_MIN…TRUST_MAX; returns the new trust. */
+  changeTrust(playerId: string, npcId: string, delta: number, now = Date.now()): number {
+    if (!Number.isSafeInteger(delta)) throw new StoreError(`a trust change must be an integer, got ${delta}`);
+    return this.#s.changeTrust.get(playerId, npcId, TRUST_MIN, TRUST_MAX, delta, now, TRUST_MIN, TRUST_MAX, delta)!.trust;
   }
 
   // ── turn log (replay) ─────────────────────────────────────────────────────────────────────────

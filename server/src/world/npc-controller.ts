@@ -2,7 +2,9 @@
  * The room's side of NPC brains: accepts a player's `talk`, checks it (range, one turn at a time per
  * player and NPC, rate limit), streams the reply to the speaker while bystanders see a throttled
  * speech bubble through replicated state, then re-validates the NPC's action against the world
- * (range, cooldowns, stock) and executes it authoritatively. Also steps every NPC's body each tick.
+ * (range, cooldowns, stock, the NPC's trust in the player) and executes it authoritatively. Applies the
+ * trust rules of the NPC's script (npc/trust.ts): a line moderation refuses and an action carried out
+ * change the NPC's persisted trust in that account. Also steps every NPC's body each tick.
  */
 import type { Client } from '@colyseus/core';
 import {
@@ -24,6 +26,7 @@ import type { NpcSystem } from '../npc/npc-system.ts';
 import { anyKind, type Execution } from '../npc/actions/index.ts';
 import { actionToCall, type NpcAction } from '../npc/script-schema.ts';
 import { scheduledActivity, type Situation, type SituationEvent } from '../npc/situation.ts';
+import { actionGate } from '../npc/trust.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { MovementParams } from './movement.ts';
 import { NpcAgent, type GameClock, type PlayerPosition } from './npc-agents.ts';
@@ -172,6 +175,7 @@ export class NpcController {
     const events = (this.#events.get(agent.npc.id) ?? []).filter((e) => e.at >= since && notices.has(e.event.kind)).slice(-EVENTS_SHOWN).map((e) => e.event);
     const scheduled = script ? scheduledActivity(script, time) : {};
     const place = scheduled.placeId ? deps.map.landmarks.find((l) => l.id === scheduled.placeId)?.name : undefined;
+    const trust = deps.store.trust(speaker.accountId, agent.npc.id);
     return {
       time,
       ...(scheduled.activity ? { activity: scheduled.activity } : {}),
@@ -181,6 +185,8 @@ export class NpcController {
       npcs,
       inventory,
       events,
+      // Only a non-zero trust is stated: a trust-0 prompt stays what the model was trained on.
+      ...(trust !== 0 ? { trust } : {}),
     };
   }
 
@@ -219,10 +225,14 @@ export class NpcController {
       let handle;
       try {
         const situation = this.situation(agent, client.sessionId, player);
-        handle = await deps.system.dialogue.startTurn({ script, playerId: player.accountId, text: message.text, situation, signal: turn.abort.signal });
+        handle = await deps.system.dialogue.startTurn({ script, playerId: player.accountId, text: message.text, situation, trust: situation.trust ?? 0, signal: turn.abort.signal });
       } catch (error) {
         agent.endTalk(Date.now());
-        if (error instanceof DialogueRefusal) return refuse(ErrorCode.Moderated, error.message);
+        if (error instanceof DialogueRefusal) {
+          // A rude line or an injection attempt costs the player this NPC's trust (script: trust.moderated).
+          this.#changeTrust(npcId, player.accountId, script.trust.moderated, 'moderated line');
+          return refuse(ErrorCode.Moderated, error.message);
+        }
         throw error;
       }
       const base = { ref, turnId: handle.turnId, npcId };
@@ -283,6 +293,12 @@ export class NpcController {
     // The kind's own executor (npc/actions/<kind>.ts); anything without one is refused, never reported done.
     const kind = anyKind(action.type);
     if (!kind) return refuse(`no executor for action "${String(action.type)}"`);
+    // Trust gates, re-checked against the store as it is now (the grammar used the trust at the turn's
+    // start; a moderated line in another turn may have lowered it since).
+    const script = deps.system.script(agent.npc.id);
+    if (!script) return refuse('the NPC has no script');
+    const trust = deps.store.trust(player.accountId, agent.npc.id);
+    if (!actionGate(script.trust, trust)(action.type)) return refuse(`${action.type} needs trust ${script.trust.requires[action.type]}; the player has ${trust}`);
     let verdict: Execution;
     try {
       verdict = kind.execute(action, {
@@ -304,7 +320,15 @@ export class NpcController {
       return refuse('the executor failed');
     }
     if (!verdict.ok) return refuse(verdict.why);
+    this.#changeTrust(agent.npc.id, player.accountId, script.trust.after[action.type] ?? 0, `${action.type} carried out`);
     return actionToCall(action);
+  }
+
+  /** Applies a trust change of the NPC's rules (npc/trust.ts) and logs it; 0 changes nothing. */
+  #changeTrust(npcId: string, accountId: string, delta: number, why: string): void {
+    if (delta === 0) return;
+    const trust = this.deps.store.changeTrust(accountId, npcId, delta);
+    this.deps.log.debug({ npcId, accountId, delta, trust, why }, 'NPC trust changed');
   }
 
   #holdBubble(agent: NpcAgent): void {

@@ -126,6 +126,15 @@ describe('world corpus', () => {
     // Varied: times, companions, items and events differ between samples, and some scenes are busy.
     const train = corpus.train.map((s) => s.situation!);
     expect(new Set(train.map((x) => x.time)).size).toBeGreaterThan(200);
+    // A small share states the NPC's trust in the speaker (the server's line, only when it is not 0).
+    const trusting = all.filter((s) => s.situation!.trust);
+    expect(trusting.length / all.length).toBeGreaterThan(0.03);
+    expect(trusting.length / all.length).toBeLessThan(0.15);
+    expect(new Set(trusting.map((s) => s.situation!.trust)).size).toBe(6);
+    for (const s of all) {
+      const block = s.messages.find((m) => m.role === 'system' && m.content.startsWith('What you notice now'))!.content;
+      expect(block.includes('\n- Trust: '), s.id).toBe(Boolean(s.situation!.trust));
+    }
     expect(train.some((x) => x.players.length === 3)).toBe(true);
     expect(train.some((x) => x.events.length === 2)).toBe(true);
     expect(train.some((x) => Object.keys(x.inventory).length === 0)).toBe(true);
