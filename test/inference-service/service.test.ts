@@ -264,6 +264,43 @@ describe('several services', () => {
   }, 60_000);
 });
 
+describe('a full service', () => {
+  it('has a refused request placed on another service at once', async () => {
+    const roomy = await startInferenceService(
+      loadServiceConfig({}, { HOST: '127.0.0.1', INFERENCE_PORT: 0, MODEL_DIR: built.dir, INFERENCE_THREADS: 1, INFERENCE_API_KEY: API_KEY, INFERENCE_MAX_BATCH: 4, INFERENCE_MAX_QUEUE: 8 }),
+      log,
+    );
+    const both = await RemoteEngine.start({ urls: [service.url, roomy.url], apiKey: API_KEY, modelHash: service.modelHash, log, connectTimeoutMs: 10_000 });
+    const direct: Array<{ cancel(): void }> = [];
+    try {
+      await waitForLinks(both, 2);
+      await idle();
+      const long = (engine: InferenceService['engine']) => {
+        const g = engine.generate({ prompt: 'A long tale.', maxTokens: 300, constraint: { kind: 'automaton', automaton: { states: [{ allow: 'any', deny: engine.model.eosTokenIds }] } } });
+        direct.push(g);
+        return g;
+      };
+      // The roomy service looks busier (three running) than the full one can ever report (one running, one
+      // queued), so the request goes to the full one first, whatever status the client last heard.
+      for (let i = 0; i < 3; i++) long(roomy.engine);
+      await waitFor(() => both.services()[1]!.running === 3);
+      long(service.engine);
+      long(service.engine);
+      for (let i = 0; (await service.engine.metrics()).engine.queueDepth !== 1; i++) {
+        if (i > 200) throw new Error('the full service never queued its second request');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const result = await both.generate({ prompt: 'Where is there room?', maxTokens: 4 }).result;
+      expect(result.tokens.length).toBeGreaterThan(0);
+      expect(both.retries).toBe(1);
+    } finally {
+      for (const g of direct) g.cancel();
+      await both.close();
+      await roomy.close();
+    }
+  }, 60_000);
+});
+
 async function waitFor(check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {

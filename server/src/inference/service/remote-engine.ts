@@ -14,7 +14,7 @@
  *   unhealthy fails its requests; and a request with a first-token deadline fails on this side too if the
  *   service stays silent past it (plus a grace), whatever the service does.
  */
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { WebSocket } from 'ws';
 import type { GenerationEngine } from '../engine/engine-api.ts';
 import type { EngineSnapshot, GenerateOptions } from '../engine/engine-client.ts';
@@ -50,6 +50,11 @@ export type LinkState = 'connecting' | 'ready' | 'down' | 'refused';
 interface RemoteRequestState {
   generation: Generation;
   link: ServiceLink;
+  /** What was sent, kept to place it on another service if this one has no room. */
+  request: RemoteRequest;
+  sharedPrefix: string | undefined;
+  /** Services that answered "no room" for it. */
+  refusedBy: Set<ServiceLink>;
   gotToken: boolean;
   watchdog: NodeJS.Timeout | undefined;
   detachSignal: () => void;
@@ -60,6 +65,9 @@ interface Hello {
   modelId: string;
   modelHash: string;
 }
+
+/** Admission answers that mean "this service has no room now" (worth trying another service at once). */
+const ROOM_CODES: ReadonlySet<string> = new Set(['queue-full', 'shed', 'kv-exhausted']);
 
 /** Normalizes one INFERENCE_URL entry to the engine WebSocket URL; throws with the reason. */
 export function engineSocketUrl(entry: string): string {
@@ -277,6 +285,8 @@ class ServiceLink {
       case 'failed': {
         const request = this.requests.get(frame.id);
         if (!request) break;
+        // "No room here, retry later" from one service: another may have room now.
+        if (ROOM_CODES.has(frame.error.code) && !request.gotToken && this.engine.placeElsewhere(frame.id, request)) break;
         this.engine.settle(frame.id, request);
         request.generation.fail(EngineError.fromInfo(frame.error));
         break;
@@ -310,6 +320,9 @@ export class RemoteEngine implements GenerationEngine {
   private nextId = 1;
   private closed = false;
   private info: ModelInfo | undefined;
+  /** Requests placed on another service after one had no room for them. */
+  retries = 0;
+  private retryCounter: Counter | undefined;
   private readonly waiters = new Set<() => void>();
 
   private constructor(options: RemoteEngineOptions) {
@@ -403,15 +416,24 @@ export class RemoteEngine implements GenerationEngine {
     }
     const onAbort = () => generation.cancel();
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    state = { generation, link, gotToken: false, watchdog: undefined, detachSignal: () => options.signal?.removeEventListener('abort', onAbort) };
+    state = {
+      generation,
+      link,
+      request,
+      sharedPrefix: options.sharedPrefix,
+      refusedBy: new Set(),
+      gotToken: false,
+      watchdog: undefined,
+      detachSignal: () => options.signal?.removeEventListener('abort', onAbort),
+    };
     if (options.firstTokenDeadlineMs !== undefined) {
       // The service enforces the deadline itself; this catches a service that stopped talking altogether.
       const s = state;
       s.watchdog = setTimeout(() => {
         if (s.gotToken || generation.isSettled) return;
         this.settle(id, s);
-        link.send({ t: 'cancel', id });
-        generation.fail(new EngineError('deadline-exceeded', `The inference service ${link.url} produced no first token within ${options.firstTokenDeadlineMs} ms (+${this.deadlineGraceMs} ms grace).`));
+        s.link.send({ t: 'cancel', id });
+        generation.fail(new EngineError('deadline-exceeded', `The inference service ${s.link.url} produced no first token within ${options.firstTokenDeadlineMs} ms (+${this.deadlineGraceMs} ms grace).`));
       }, options.firstTokenDeadlineMs + this.deadlineGraceMs);
       s.watchdog.unref();
     }
@@ -449,6 +471,11 @@ export class RemoteEngine implements GenerationEngine {
       },
     });
     const self = this;
+    this.retryCounter = new Counter({
+      name: 'worldmind_inference_remote_retries_total',
+      help: 'Requests placed on another inference service after one answered that it had no room (queue full, KV exhausted, shed)',
+      registers,
+    });
     new Gauge({
       name: 'worldmind_inference_remote_in_flight',
       help: 'Generation requests this process has sent to inference services and not yet seen finish',
@@ -476,6 +503,25 @@ export class RemoteEngine implements GenerationEngine {
     for (const waiter of [...this.waiters]) waiter();
   }
 
+  /**
+   * @internal Moves a request a service had no room for to another usable service that has not refused it;
+   * false when there is none (the caller then gets the refusal, retryable).
+   */
+  placeElsewhere(id: number, state: RemoteRequestState): boolean {
+    state.refusedBy.add(state.link);
+    const next = this.pick(state.sharedPrefix, state.refusedBy);
+    if (!next) return false;
+    state.link.requests.delete(id);
+    state.link = next;
+    next.requests.set(id, state);
+    next.load.sentSinceStatus++;
+    this.retries++;
+    this.retryCounter?.inc();
+    if (next.send({ t: 'submit', id, request: state.request })) return true;
+    next.requests.delete(id);
+    return false;
+  }
+
   /** @internal */
   settle(id: number, request: RemoteRequestState): void {
     clearTimeout(request.watchdog);
@@ -501,10 +547,10 @@ export class RemoteEngine implements GenerationEngine {
     this.onRequestTimings?.(result.timings);
   }
 
-  private pick(sharedPrefix: string | undefined): ServiceLink | undefined {
+  private pick(sharedPrefix: string | undefined, exclude?: ReadonlySet<ServiceLink>): ServiceLink | undefined {
     let best: ServiceLink | undefined;
     for (const link of this.links) {
-      if (!link.usable) continue;
+      if (!link.usable || exclude?.has(link)) continue;
       if (!best || link.score < best.score || (link.score === best.score && sharedPrefix !== undefined && link.lastPrefix === sharedPrefix && best.lastPrefix !== sharedPrefix)) best = link;
     }
     return best;
