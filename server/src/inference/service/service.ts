@@ -62,6 +62,8 @@ export interface InferenceService {
 export interface ServiceStartOptions {
   /** Engine settings beyond the configuration (tests: tiny KV budgets, step budgets). */
   engine?: Partial<EngineOptions>;
+  /** How often load is reported and health probed (default 250 ms; tests hold reports back with a long one). */
+  statusIntervalMs?: number;
 }
 
 interface ConnectionData {
@@ -195,7 +197,7 @@ export async function startInferenceService(config: ServiceConfig, log: Logger, 
     const e = lastSnapshot?.engine;
     const frame: ServiceFrame = { t: 'status', queueDepth: e?.queueDepth ?? 0, running: e ? e.prefilling + e.decoding : 0, healthy };
     for (const c of connections) c.send(frame);
-  }, STATUS_INTERVAL_MS);
+  }, options.statusIntervalMs ?? STATUS_INTERVAL_MS);
 
   const hello: ServiceFrame = { t: 'hello', v: PROTOCOL_VERSION, model: engine.model, modelId, modelHash, maxBatch: config.INFERENCE_MAX_BATCH, maxQueue: config.INFERENCE_MAX_QUEUE };
 
