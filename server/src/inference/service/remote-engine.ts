@@ -172,7 +172,8 @@ class ServiceLink {
           ws.terminate(); // 'close' follows and fails this link's requests
           return;
         }
-        ws.ping();
+        // ping() throws on a socket that is already closing (its 'close' event then ends this interval).
+        if (ws.readyState === WebSocket.OPEN) ws.ping();
       }, this.settings.heartbeatMs);
       this.heartbeat.unref();
     });
