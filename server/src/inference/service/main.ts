@@ -11,6 +11,11 @@ import { ServiceStartError, startInferenceService } from './service.ts';
 import { loadServiceConfig, ServiceConfigSchema } from './service-config.ts';
 
 const SHUTDOWN_TIMEOUT_MS = 10_000;
+/**
+ * An engine that has not answered for this long (hung in a native call, or its worker given up after
+ * repeated crashes) will not come back by itself: exit non-zero so the supervisor starts a fresh process.
+ */
+const UNHEALTHY_EXIT_MS = 30_000;
 
 function usage(): string {
   const defaults = ServiceConfigSchema.parse({}) as Record<string, unknown>;
@@ -38,6 +43,16 @@ async function main(): Promise<void> {
   const log = createLogger(config.LOG_LEVEL).child({ module: 'inference-service' });
   routeConsoleToLog(log.child({ module: 'console' }));
   const service = await startInferenceService(config, log);
+  let unhealthySince: number | undefined;
+  const watchdog = setInterval(() => {
+    if (service.healthy()) unhealthySince = undefined;
+    else if (unhealthySince === undefined) unhealthySince = Date.now();
+    else if (Date.now() - unhealthySince > UNHEALTHY_EXIT_MS) {
+      log.fatal(`the engine has not answered for ${UNHEALTHY_EXIT_MS / 1000} s; exiting so a fresh process can take over`);
+      process.exit(1);
+    }
+  }, 1_000);
+  watchdog.unref();
   let signalled = false;
   const stop = (signal: NodeJS.Signals) => {
     if (signalled) return;
