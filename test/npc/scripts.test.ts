@@ -85,6 +85,19 @@ describe('one script, each kind of mistake → file:line:col', () => {
     expect(parseNpcScript(tessYaml({ id: 'well' }), 'x.yaml').problems).toEqual([]);
   });
 
+  it('places of its own: usable like landmarks, walkable, not a map landmark\'s id', () => {
+    const withPlaces = (places: string) => tessYaml().replace('home: { x: 104, z: 90 }', `home: { x: 104, z: 90 }\nplaces:\n${places}`);
+    // Its own place is known to walk_to; the map needs no edit.
+    expect(problemsOf(withLine(withPlaces('  stall: { name: Tess\'s Stall, x: 60, z: 40 }'), 12, '  walk_to: { landmark: [well, stall] }'))).toEqual([]);
+    expect(problemsOf(withPlaces('  well: { name: Another Well, x: 60, z: 40 }\n  shed: { name: The Shed, x: 15, z: 15 }'))).toEqual([
+      'tess.yaml:20:9: places.well: "well" is already a landmark on the map "testville"; give this place another id',
+      'tess.yaml:21:9: places.shed: place (15, 15) is inside an obstacle',
+    ]);
+    expect(problemsOf(withLine(withPlaces('  stall: { name: Tess\'s Stall, x: 60, z: 40 }'), 12, '  walk_to: { landmark: [well, tavern] }'))).toEqual([
+      'tess.yaml:12:31: actions.walk_to.landmark[1]: "tavern" is not a landmark on the map "testville" (landmarks: well, gate, market; its own places: stall)',
+    ]);
+  });
+
   it('reports every problem of a file in one pass: schema errors, cross-field checks and map references together', () => {
     let source = tessYaml();
     source = withLine(source, 3, 'name:'); // schema: empty name

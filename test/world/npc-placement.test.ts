@@ -12,7 +12,10 @@ import { parseWorldMap, WorldMapError } from '../../server/src/world/world-map.t
 import { npcDirWith } from '../support/npc-fixtures.ts';
 import { connect, startTestServer, waitFor } from '../support/world-server.ts';
 
-/** A new NPC by the south gate (near the spawn points, so a fresh player sees it), named nowhere in town.json. */
+/**
+ * A new NPC by the south gate (near the spawn points, so a fresh player sees it), named nowhere in
+ * town.json, with a place of its own (the Ferry Landing is not a map landmark) in its actions and routine.
+ */
 const TOMAS = `# yaml-language-server: $schema=./npc.schema.json
 id: tomas
 name: Tomas the Ferryman
@@ -24,9 +27,13 @@ lore:
   - Tomas keeps his boat under Ashwater Bridge.
 actions:
   emote: [wave, nod]
+  point_at: { landmark: [ferry-landing, gate] }
+places:
+  ferry-landing: { name: the Ferry Landing, x: 20, z: 96 }
 home: { x: 94, z: 24, heading: 1.57 }
 schedule:
   - { at: "06:00", place: gate, activity: waiting for travellers }
+  - { at: "18:00", place: ferry-landing, activity: tying up the boat }
 fallback:
   - One moment.
 `;
@@ -51,6 +58,7 @@ describe('NPC placement from scripts', () => {
   });
 
   it('places a new NPC at the home its YAML declares, with no edit of the map', async () => {
+    expect(server.services.map.landmarks.some((l) => l.id === 'ferry-landing')).toBe(false);
     const tomas = await waitFor('Tomas in the replicated state', () => ada.npcs.get('tomas'));
     expect(tomas).toMatchObject({ id: 'tomas', name: 'Tomas the Ferryman', role: 'ferryman' });
     expect(Math.hypot(tomas.x - 94, tomas.z - 24)).toBeLessThan(0.01);

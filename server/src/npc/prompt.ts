@@ -17,7 +17,7 @@ import { ACTION_TYPES, anyKind } from './actions/index.ts';
 import { formatActionCall, NO_ACTION } from './action-syntax.ts';
 import type { LoreIndex } from './lore-index.ts';
 import type { Recollection } from './memory.ts';
-import type { NpcScript } from './script-schema.ts';
+import { npcLandmarks, type NpcScript } from './script-schema.ts';
 import { DEFAULT_SITUATION_TOKENS, estimateTokens, situationMessage, type Situation, type SituationBudget } from './situation.ts';
 
 export interface WorldFacts {
@@ -29,12 +29,14 @@ export interface WorldFacts {
 /** The persona block: everything about the NPC that does not depend on who is talking or what they said. */
 export function personaMessage(script: NpcScript, world: WorldFacts): ChatMessage {
   const calls: string[] = [`[[${NO_ACTION}]] — do nothing`];
+  // Action lines name the map's landmarks and the NPC's own places (a script without places: the map's alone).
+  const places = { landmarks: npcLandmarks(script, world.landmarks) };
   // One line per kind the script allows (actions/<kind>.ts), in the registry's order.
   for (const type of ACTION_TYPES) {
     const domain = script.actions[type];
     if (domain === undefined) continue;
     const kind = anyKind(type)!;
-    if (kind.legal(domain).length > 0) calls.push(kind.promptLine(domain, world));
+    if (kind.legal(domain).length > 0) calls.push(kind.promptLine(domain, places));
   }
   const examples = script.examples
     .map((ex) => `Player: ${ex.player}\n${script.name}: ${ex.npc} ${formatActionCall(ex.action ?? null)}`)

@@ -35,6 +35,13 @@ export const NpcActionsSchema = z.strictObject(domainShape)
 /** One concrete action call, as the dialogue code produces and the room executes it. */
 export const NpcActionSchema = z.discriminatedUnion('type', callSchemas).describe('one action call, e.g. {type: give_item, item: bread}');
 
+/** A named place of the NPC's own (its stall, its fishing spot), used like a map landmark by this NPC only. */
+const OwnPlace = z.strictObject({
+  name: text(80).describe('the place\'s name, as the NPC says it ("the Ferry Landing")'),
+  x: finite,
+  z: finite,
+}).describe('a place of this NPC\'s own');
+
 const Example = z.strictObject({
   player: text(500).describe('what the player says'),
   npc: text(800).describe('what the NPC answers, in its own voice'),
@@ -67,6 +74,8 @@ const NpcScriptObject = z.strictObject({
   actions: NpcActionsSchema,
   inventory: z.record(slug('an item id'), z.number().int().min(0, 'must be 0 or more')).default({})
     .describe('starting stock: item id → count; items it can give must be here'),
+  places: z.record(slug('a place id'), OwnPlace).default({})
+    .describe('places of its own, id → {name, x, z}: usable wherever a landmark id is (walk_to, point_at, patrol, schedule), without editing the map; an id must not be a map landmark\'s'),
   home: z.strictObject({
     x: finite,
     z: finite,
@@ -184,6 +193,7 @@ export interface PartialScript {
   /** Whether the file gives both `patrol` and `schedule` (whatever their contents). */
   patrolAndSchedule: boolean;
   trust?: NpcScript['trust'];
+  places?: NpcScript['places'];
   /** Action kinds named under `trust.requires`, read even when a value there is invalid. */
   trustRequires: string[];
 }
@@ -228,6 +238,8 @@ export function partialScript(data: unknown): PartialScript {
   if (patrol !== undefined) out.patrol = patrol;
   const trust = field('trust', d.trust);
   if (trust !== undefined) out.trust = trust;
+  const places = field('places', d.places);
+  if (places !== undefined) out.places = places;
   return out;
 }
 
@@ -275,8 +287,10 @@ const BODY_RADIUS = 0.5;
 export function checkScriptAgainstMap(script: NpcScript | PartialScript, map: ScriptMap): ScriptIssue[] {
   const s = 'brokenKinds' in script ? script : asPartial(script);
   const issues: ScriptIssue[] = [];
-  const landmarks = new Set(map.landmarks.map((l) => l.id));
-  const known = () => [...landmarks].join(', ');
+  const mapIds = new Set(map.landmarks.map((l) => l.id));
+  const landmarks = new Set([...mapIds, ...Object.keys(s.places ?? {})]);
+  const own = Object.keys(s.places ?? {});
+  const known = () => [...mapIds].join(', ') + (own.length ? `; its own places: ${own.join(', ')}` : '');
   const checkLandmark = (id: string, path: (string | number)[]) => {
     if (!landmarks.has(id)) issues.push({ path, message: `"${id}" is not a landmark on the map "${map.id}" (landmarks: ${known()})` });
   };
@@ -289,6 +303,10 @@ export function checkScriptAgainstMap(script: NpcScript | PartialScript, map: Sc
     else checkPoint(place, path, 'point');
   };
 
+  for (const [id, place] of Object.entries(s.places ?? {})) {
+    if (mapIds.has(id)) issues.push({ path: ['places', id], message: `"${id}" is already a landmark on the map "${map.id}"; give this place another id` });
+    checkPoint(place, ['places', id], 'place');
+  }
   if (s.id !== undefined && landmarks.has(s.id)) issues.push({ path: ['id'], message: `"${s.id}" is a landmark id on the map "${map.id}"; give the NPC another id` });
   for (const type of ACTION_TYPES) {
     const domain = s.actions[type];
@@ -302,6 +320,11 @@ export function checkScriptAgainstMap(script: NpcScript | PartialScript, map: Sc
   s.schedule.forEach((e, i) => e && checkPlace(e.place, ['schedule', i, 'place']));
   if (s.home) checkPoint(s.home, ['home'], 'home');
   return issues;
+}
+
+/** The places an NPC knows: the map's landmarks, then its own (`places`). The one list its actions, routine and prompt use. */
+export function npcLandmarks<L extends { id: string; name: string }>(script: Pick<NpcScript, 'places'>, landmarks: readonly L[]): (L | { id: string; name: string; x: number; z: number })[] {
+  return [...landmarks, ...Object.entries(script.places).map(([id, p]) => ({ id, name: p.name, x: p.x, z: p.z }))];
 }
 
 /** The JSON Schema published at `assets/npcs/npc.schema.json` (input shape: defaulted fields are optional). */

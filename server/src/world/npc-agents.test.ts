@@ -99,6 +99,18 @@ describe('NPC agents', () => {
     expect(steps).toBeLessThan(2_000);
   });
 
+  it('uses a place of its own (script `places`, not on the map) in its schedule and for walk_to', () => {
+    const yard = { name: 'the Anvil Yard', x: 146, z: 84 };
+    expect(map.landmarks.some((l) => l.id === 'anvil-yard')).toBe(false);
+    const own = { ...scripts.get('bram')!, places: { 'anvil-yard': yard }, schedule: [{ at: '06:00', place: 'anvil-yard', activity: 'cooling blades' }] };
+    const bram = agentFor('bram', own, () => 9 * 60);
+    const steps = run(bram, 2_000, undefined, () => Math.hypot(bram.npc.x - yard.x, bram.npc.z - yard.z) < 0.5);
+    expect(steps).toBeLessThan(2_000);
+    expect(bram.resolvePlace('anvil-yard')).toEqual({ x: yard.x, z: yard.z });
+    expect(bram.resolvePlace('forge')).toEqual({ x: 154, z: 72 }); // the map's landmarks still resolve
+    expect(agentFor('bram').resolvePlace('anvil-yard')).toBeUndefined(); // another script: not its place
+  });
+
   it('plays an emote for a few seconds', () => {
     const marta = agentFor('marta', { ...scripts.get('marta')!, schedule: undefined });
     marta.emote('wave', 1_000_000);

@@ -5,7 +5,7 @@
  * Runs inside the room's fixed step; paths come from the shared PathGrid.
  */
 import type { Npc } from '@worldmind/shared';
-import type { NpcPlace, NpcScript } from '../npc/script-schema.ts';
+import { npcLandmarks, type NpcPlace, type NpcScript } from '../npc/script-schema.ts';
 import { stepBody, type Body, type MovementParams } from './movement.ts';
 import type { PathGrid, Point } from './pathfinding.ts';
 import type { WorldMap } from './world-map.ts';
@@ -56,10 +56,11 @@ export class NpcAgent {
     return this.#mode === 'following' ? this.#followId : '';
   }
 
-  /** Resolves a landmark id or point; undefined for an unknown landmark. */
+  /** Resolves a landmark id (the map's, or one of the script's own `places`) or point; undefined for an unknown one. */
   resolvePlace(place: NpcPlace): Point | undefined {
     if (typeof place !== 'string') return place;
-    const landmark = this.map.landmarks.find((l) => l.id === place);
+    const script = this.script();
+    const landmark = (script ? npcLandmarks(script, this.map.landmarks) : this.map.landmarks).find((l) => l.id === place);
     return landmark ? { x: landmark.x, z: landmark.z } : undefined;
   }
 

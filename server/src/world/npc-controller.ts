@@ -24,7 +24,7 @@ import type { WorldStore } from '../persistence/store.ts';
 import { DialogueRefusal, type TurnOutcome } from '../npc/dialogue.ts';
 import type { NpcSystem } from '../npc/npc-system.ts';
 import { anyKind, type Execution } from '../npc/actions/index.ts';
-import { actionToCall, type NpcAction } from '../npc/script-schema.ts';
+import { actionToCall, npcLandmarks, type NpcAction } from '../npc/script-schema.ts';
 import { scheduledActivity, type Situation, type SituationEvent } from '../npc/situation.ts';
 import { actionGate } from '../npc/trust.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -174,7 +174,7 @@ export class NpcController {
     const since = Date.now() - EVENT_RECENT_MS;
     const events = (this.#events.get(agent.npc.id) ?? []).filter((e) => e.at >= since && notices.has(e.event.kind)).slice(-EVENTS_SHOWN).map((e) => e.event);
     const scheduled = script ? scheduledActivity(script, time) : {};
-    const place = scheduled.placeId ? deps.map.landmarks.find((l) => l.id === scheduled.placeId)?.name : undefined;
+    const place = scheduled.placeId && script ? npcLandmarks(script, deps.map.landmarks).find((l) => l.id === scheduled.placeId)?.name : undefined;
     const trust = deps.store.trust(speaker.accountId, agent.npc.id);
     return {
       time,

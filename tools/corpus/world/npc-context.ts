@@ -10,7 +10,7 @@ import type { Recollection } from '../../../server/src/npc/memory.ts';
 import { personaMessage, turnMessages, type WorldFacts } from '../../../server/src/npc/prompt.ts';
 import { formatProblem, loadNpcScripts } from '../../../server/src/npc/script-loader.ts';
 import { estimateTokens, type Situation, type SituationBudget } from '../../../server/src/npc/situation.ts';
-import type { NpcScript } from '../../../server/src/npc/script-schema.ts';
+import { npcLandmarks, type NpcScript } from '../../../server/src/npc/script-schema.ts';
 import { loadWorldMap, type WorldMap } from '../../../server/src/world/world-map.ts';
 import { firstName, type Gender, type SelfRef } from './english.ts';
 import { voiceOf, type Voice } from './voices.ts';
@@ -88,8 +88,9 @@ function genderOf(script: NpcScript, all: readonly NpcScript[]): Gender {
 
 export function npcContexts(world: CorpusWorld, loreFacts = SERVER_LORE_FACTS): NpcContext[] {
   const genders = new Map(world.scripts.map((s) => [s.id, genderOf(s, world.scripts)]));
-  const landmarks = new Map(world.map.landmarks.map((l) => [l.id, l]));
   return world.scripts.map((script) => {
+    // The map's landmarks and the NPC's own places (script `places`), as the server resolves them.
+    const landmarks = new Map(npcLandmarks(script, world.map.landmarks).map((l) => [l.id, l]));
     const gender = genders.get(script.id)!;
     let home: Landmark | undefined;
     for (const l of world.map.landmarks) {
