@@ -93,6 +93,10 @@ describe('one script, each kind of mistake → file:line:col', () => {
       'tess.yaml:20:9: places.well: "well" is already a landmark on the map "testville"; give this place another id',
       'tess.yaml:21:9: places.shed: place (15, 15) is inside an obstacle',
     ]);
+    // A place with a bad field is reported once; walking to it is not reported as an unknown place too.
+    expect(problemsOf(withLine(withPlaces('  stall: { name: Tess\'s Stall, x: 60 }'), 12, '  walk_to: { landmark: [well, stall] }'))).toEqual([
+      'tess.yaml:20:3: missing required field "z" in places.stall',
+    ]);
     expect(problemsOf(withLine(withPlaces('  stall: { name: Tess\'s Stall, x: 60, z: 40 }'), 12, '  walk_to: { landmark: [well, tavern] }'))).toEqual([
       'tess.yaml:12:31: actions.walk_to.landmark[1]: "tavern" is not a landmark on the map "testville" (landmarks: well, gate, market; its own places: stall)',
     ]);

@@ -194,6 +194,8 @@ export interface PartialScript {
   patrolAndSchedule: boolean;
   trust?: NpcScript['trust'];
   places?: NpcScript['places'];
+  /** Ids under `places`, read even when a place there is invalid (references to them are not unknown). */
+  placeIds: string[];
   /** Action kinds named under `trust.requires`, read even when a value there is invalid. */
   trustRequires: string[];
 }
@@ -225,6 +227,7 @@ export function partialScript(data: unknown): PartialScript {
     schedule: list(d.schedule, ScheduleEntry),
     patrolAndSchedule: d.patrol !== undefined && d.schedule !== undefined,
     trustRequires: Object.keys(asRecord(asRecord(d.trust).requires)).filter((k) => (ACTION_TYPES as readonly string[]).includes(k)),
+    placeIds: Object.keys(asRecord(d.places)),
   };
   const id = field('id', d.id);
   if (id !== undefined) out.id = id;
@@ -245,7 +248,7 @@ export function partialScript(data: unknown): PartialScript {
 
 /** A whole (valid) script as a PartialScript. */
 function asPartial(s: NpcScript): PartialScript {
-  return { ...s, brokenKinds: new Set(), examples: s.examples, schedule: s.schedule ?? [], patrolAndSchedule: s.patrol !== undefined && s.schedule !== undefined, trustRequires: Object.keys(s.trust.requires) };
+  return { ...s, brokenKinds: new Set(), examples: s.examples, schedule: s.schedule ?? [], patrolAndSchedule: s.patrol !== undefined && s.schedule !== undefined, trustRequires: Object.keys(s.trust.requires), placeIds: Object.keys(s.places) };
 }
 
 /**
@@ -288,8 +291,8 @@ export function checkScriptAgainstMap(script: NpcScript | PartialScript, map: Sc
   const s = 'brokenKinds' in script ? script : asPartial(script);
   const issues: ScriptIssue[] = [];
   const mapIds = new Set(map.landmarks.map((l) => l.id));
-  const landmarks = new Set([...mapIds, ...Object.keys(s.places ?? {})]);
-  const own = Object.keys(s.places ?? {});
+  const landmarks = new Set([...mapIds, ...s.placeIds]);
+  const own = s.placeIds;
   const known = () => [...mapIds].join(', ') + (own.length ? `; its own places: ${own.join(', ')}` : '');
   const checkLandmark = (id: string, path: (string | number)[]) => {
     if (!landmarks.has(id)) issues.push({ path, message: `"${id}" is not a landmark on the map "${map.id}" (landmarks: ${known()})` });
