@@ -43,7 +43,8 @@ export function roundUp(n: number, quantum: number): number {
 
 /**
  * Random windows of a token stream. With `copySpans` > 0, that share of rows repeats one earlier span of
- * the row later in it (16–64 tokens): the second copy is predictable only by looking back and copying,
+ * the row later in it (16–64 tokens; half of the time the span is first replaced by tokens drawn at random
+ * from the stream): the second copy is predictable by looking back and copying,
  * which grows the "induction" attention a small model needs to quote a fact from its prompt — natural
  * text alone repeats too rarely for a few million tokens of pre-training to teach it.
  */
@@ -69,6 +70,9 @@ export function textBatches(tokens: Uint16Array | Uint32Array | number[], option
           const length = uniformInt(rng, 16, Math.min(64, Math.floor(S / 3)));
           const from = uniformInt(rng, 0, Math.floor(S / 2) - length);
           const to = uniformInt(rng, from + length + 1, S + 1 - length);
+          // Half the spans are tokens drawn at random from the stream: their repeat is predictable only by
+          // copying (a natural-text span is partly predictable anyway, which weakens the signal).
+          if (uniformInt(rng, 0, 1) === 0) for (let i = 0; i < length; i++) row[from + i] = tokens[uniformInt(rng, 0, tokens.length - 1)]!;
           for (let i = 0; i < length; i++) row[to + i] = row[from + i]!;
         }
         for (let i = 0; i < S; i++) {

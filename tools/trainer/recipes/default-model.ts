@@ -2,9 +2,9 @@
  * npm run train:default [-- --out assets/models/default --pretrain-steps 1600 --finetune-steps 500 ...]
  *
  * The one command that reproduces the default NPC model from a clean clone: build both corpora, pre-train
- * a fresh model on general English (resuming from its checkpoint if interrupted), continue it on text whose
- * rows repeat a span (it learns to copy — the skill a lore answer needs), fine-tune it on the world dialogue
- * with reading drills and counterfactual lore, evaluate it beside its untrained twin, and write the card.
+ * a fresh model on general English (resuming from its checkpoint if interrupted), fine-tune it on the
+ * world dialogue with counterfactual lore and reading drills (both make answers that can only be read
+ * from the lore block), evaluate it beside its untrained twin, and write the model card.
  */
 import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,17 +16,17 @@ import { PRESETS } from '../../model-builder/index.ts';
 import { train } from '../run.ts';
 import { evaluateIntoModelDir, npcScriptHashes, recordCorpusManifests, refreshModelCard, tokenizerExtraFiles } from './shared.ts';
 
-const USAGE = `usage: npm run train:default [-- --out <dir>] [--pretrained data/models/pretrained] [--pretrain-steps N] [--copy-steps N] [--finetune-steps N]
-                              [--skip-pretrain] [--eval-limit N] [--counterfactual-lore 0..1] [--reading-drills N] [--seed N] [--threads N]
-  --skip-pretrain   reuse the pre-trained models in data/models (plain and copy-span) when they exist`;
+const USAGE = `usage: npm run train:default [-- --out <dir>] [--pretrained data/models/pretrained] [--pretrain-steps N] [--finetune-steps N]
+                              [--finetune-max-minutes N] [--skip-pretrain] [--eval-limit N] [--counterfactual-lore 0..1 (default 0.5)]
+                              [--reading-drills N (default 8000)] [--seed N] [--threads N]`;
 
 const { values } = parseArgs({
   options: {
     out: { type: 'string', default: 'assets/models/default' },
     pretrained: { type: 'string', default: 'data/models/pretrained' },
     'pretrain-steps': { type: 'string', default: '1600' },
-    'copy-steps': { type: 'string', default: '400' },
-    'finetune-steps': { type: 'string', default: '700' },
+    'finetune-steps': { type: 'string', default: '1400' },
+    'finetune-max-minutes': { type: 'string' },
     'skip-pretrain': { type: 'boolean', default: false },
     'eval-limit': { type: 'string' },
     'counterfactual-lore': { type: 'string', default: '0.5' },
@@ -64,10 +64,7 @@ try {
   writeWorldCorpus({ seed, outDir: WORLD_DIR, log });
 
   const pretrained = values.pretrained!;
-  const copyTrained = `${pretrained}-copy`;
-  const isTrained = (dir: string) =>
-    existsSync(join(dir, 'config.json')) && (JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { worldmind?: { trained_weights?: boolean } }).worldmind?.trained_weights === true;
-  const pretrainedDone = isTrained(pretrained);
+  const pretrainedDone = existsSync(join(pretrained, 'config.json')) && (JSON.parse(readFileSync(join(pretrained, 'config.json'), 'utf8')) as { worldmind?: { trained_weights?: boolean } }).worldmind?.trained_weights === true;
   if (values['skip-pretrain'] && pretrainedDone) {
     log(`2/5 pre-training: using ${pretrained}`);
   } else {
@@ -94,32 +91,6 @@ try {
       log,
     });
   }
-  // Pre-training, part 2: half the rows repeat an earlier span of themselves. A few million tokens of
-  // plain text do not teach a 4 M model to look back and copy; the NPC must copy facts from its lore block.
-  if (values['skip-pretrain'] && isTrained(copyTrained)) {
-    log(`2/5 pre-training (copy spans): using ${copyTrained}`);
-  } else {
-    log('2/5 pre-training, part 2: text with repeated spans');
-    await train({
-      out: copyTrained,
-      from: pretrained,
-      corpus: GENERAL_DIR,
-      method: 'full',
-      steps: number('copy-steps', values['copy-steps'])!,
-      batch: 16,
-      accumulate: 1,
-      sequence: 256,
-      lr: 1e-3,
-      warmup: 20,
-      seed,
-      ...(threads ? { threads } : {}),
-      evalEvery: 100,
-      checkpointEvery: 100,
-      checkpointDir: join('data', 'checkpoints', 'pretrained-copy'),
-      copySpans: 0.5,
-      log,
-    });
-  }
 
   log('3/5 fine-tuning on the world dialogue');
   const out = values.out!;
@@ -127,7 +98,7 @@ try {
   rmSync(staging, { recursive: true, force: true });
   const summary = await train({
     out: staging,
-    from: copyTrained,
+    from: pretrained,
     corpus: WORLD_DIR,
     method: 'full',
     steps: number('finetune-steps', values['finetune-steps'])!,
@@ -143,12 +114,14 @@ try {
     checkpointDir: join('data', 'checkpoints', 'finetuned'),
     counterfactualLore: Number(values['counterfactual-lore']),
     readingDrills: number('reading-drills', values['reading-drills'])!,
+    // A wall-clock budget (the cosine schedule still spans --finetune-steps; the run stops where it is).
+    ...(values['finetune-max-minutes'] ? { maxSeconds: number('finetune-max-minutes', values['finetune-max-minutes'])! * 60 } : {}),
     record: { npc_scripts: npcScriptHashes(npcDir) },
     log,
   });
   log(`fine-tuned: ${JSON.stringify(summary)}`);
   // The pre-training report travels with the model.
-  for (const dir of [pretrained, copyTrained]) if (existsSync(join(dir, 'training'))) cpSync(join(dir, 'training'), join(staging, 'training'), { recursive: true, force: false, errorOnExist: false });
+  if (existsSync(join(pretrained, 'training'))) cpSync(join(pretrained, 'training'), join(staging, 'training'), { recursive: true, force: false, errorOnExist: false });
   recordCorpusManifests(staging, { general: join(GENERAL_DIR, 'manifest.json'), world: join(WORLD_DIR, 'manifest.json') });
 
   log('4/5 evaluation beside the untrained twin');
