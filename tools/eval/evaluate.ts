@@ -18,7 +18,7 @@ import { loadWorldMap, type WorldMap } from '../../server/src/world/world-map.ts
 import { GENERAL_DIR, WORLD_DIR, type Split, type WorldSample } from '../corpus/sample.ts';
 import { architectureOf, buildUntrainedTwin, parameterCount } from './baseline.ts';
 import { dialogueCompiler, generateReplies, type Decoding, type GeneratedReply } from './generation.ts';
-import type { SampleLoss } from './loss.ts';
+import type { CopyProbe, SampleLoss } from './loss.ts';
 import { runLossPass } from './loss-runner.ts';
 import { EvalError, pickSubset, readSplit } from './samples.ts';
 import {
@@ -106,6 +106,8 @@ export interface ModelReport {
   parameters: number | null;
   replyLoss: LossSummary & { samples: number; skipped: number; skippedExamples: string[] };
   general: (LossSummary & { chunks: number; file: string }) | null;
+  /** Loss on a block of random tokens, first seen and repeated (loss.ts `copyProbe`): can it copy from context? */
+  copy: CopyProbe;
   metrics: ReplyMetrics;
   generation: {
     requests: number;
@@ -316,7 +318,7 @@ async function evaluateDirectory(label: string, dir: string, parameters: number 
     ).catch((error: unknown) => {
       throw options.signal?.aborted ? error : new EvalError(`${dir}: ${(error as Error).message}`);
     });
-    const { losses, general } = lossPass;
+    const { losses, general, copy } = lossPass;
     const replies: GeneratedReply[] = await generation;
 
     const lossById = new Map(losses.map((l) => [l.id, l]));
@@ -352,6 +354,7 @@ async function evaluateDirectory(label: string, dir: string, parameters: number 
       parameters,
       replyLoss: { ...lossSummary(nll, tokens), samples: losses.length - skipped.length, skipped: skipped.length, skippedExamples: skipped.slice(0, 3) },
       general: general && ctx.general ? { ...lossSummary(general.nll, general.tokens), chunks: general.chunks, file: ctx.general.file } : null,
+      copy,
       metrics: aggregateScores(scores),
       generation: {
         requests: replies.length,

@@ -5,7 +5,7 @@
  */
 import { spawnTsWorker } from '../../server/src/inference/engine/spawn-worker.ts';
 import type { WorldSample } from '../corpus/sample.ts';
-import type { NllSum, SampleLoss } from './loss.ts';
+import type { CopyProbe, NllSum, SampleLoss } from './loss.ts';
 
 export interface LossWorkerData {
   modelDir: string;
@@ -16,12 +16,13 @@ export interface LossWorkerData {
 
 export type LossWorkerMessage =
   | { type: 'progress'; done: number; total: number }
-  | { type: 'result'; losses: SampleLoss[]; general: (NllSum & { chunks: number }) | null }
+  | { type: 'result'; losses: SampleLoss[]; general: (NllSum & { chunks: number }) | null; copy: CopyProbe }
   | { type: 'error'; message: string };
 
 export interface LossPassResult {
   losses: SampleLoss[];
   general: (NllSum & { chunks: number }) | null;
+  copy: CopyProbe;
 }
 
 export function runLossPass(
@@ -51,7 +52,7 @@ export function runLossPass(
       if (message.type === 'progress') {
         arm();
         options.onProgress?.(message.done, message.total);
-      } else if (message.type === 'result') finish(() => resolve({ losses: message.losses, general: message.general }));
+      } else if (message.type === 'result') finish(() => resolve({ losses: message.losses, general: message.general, copy: message.copy }));
       else finish(() => reject(new Error(`the loss pass failed: ${message.message}`)));
     });
     worker.on('error', (error) => finish(() => reject(error)));

@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadModel, loadModelText } from '../../server/src/inference/model/index.ts';
-import { replyLosses, textLoss } from './loss.ts';
+import { copyProbe, replyLosses, textLoss } from './loss.ts';
 import type { LossWorkerData, LossWorkerMessage } from './loss-runner.ts';
 
 if (!parentPort) throw new Error('loss-worker.ts must run in a worker thread');
@@ -19,7 +19,8 @@ try {
     const onProgress = (done: number, total: number) => send({ type: 'progress', done, total });
     const losses = await replyLosses(model, text, data.samples, { onProgress });
     const general = data.general ? await textLoss(model, text, data.general.content, { maxTokens: data.general.maxTokens, onProgress }) : null;
-    send({ type: 'result', losses, general });
+    const copy = await copyProbe(model);
+    send({ type: 'result', losses, general, copy });
   } finally {
     await model.dispose();
   }

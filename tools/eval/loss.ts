@@ -176,3 +176,37 @@ export async function textLoss(model: DecoderModel, text: ModelText, content: st
   }
   return { ...sum, chunks };
 }
+
+export interface CopyProbe {
+  /** Mean NLL (nats) of a block of random tokens where it first appears… */
+  firstNats: number;
+  /** …and where the same block appears again, later in the same sequence. */
+  repeatNats: number;
+  tokens: number;
+}
+
+/**
+ * Can the model copy from its context? Sequences [A][B][A] of random tokens (seeded): the second A is
+ * predictable only by looking back at the first, as a lore answer is only by reading the lore block. A
+ * model that copies scores the repeat far below the first occurrence; one that does not, the same.
+ */
+export async function copyProbe(model: DecoderModel, options: { trials?: number; block?: number; seed?: number } = {}): Promise<CopyProbe> {
+  const trials = options.trials ?? 8;
+  const block = options.block ?? 40;
+  let state = (options.seed ?? 12345) >>> 0;
+  // A small LCG: the probe's tokens only need to be fixed and spread over the vocabulary.
+  const next = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const low = Math.min(256, Math.floor(model.vocabSize / 4));
+  const first: NllSum = { nll: 0, tokens: 0 };
+  const repeat: NllSum = { nll: 0, tokens: 0 };
+  for (let t = 0; t < trials; t++) {
+    const a = Array.from({ length: block }, () => low + Math.floor(next() * (model.vocabSize - low)));
+    const b = Array.from({ length: block }, () => low + Math.floor(next() * (model.vocabSize - low)));
+    const ids = [...a, ...b, ...a];
+    const step = await forward(model, ids.slice(0, -1), model.emptyCache(1));
+    // Score tokens 1..block-1 of each A (the first token of a block is unpredictable either way).
+    addNll(step.logits, step.vocabSize, 0, ids.slice(1, block), first);
+    addNll(step.logits, step.vocabSize, 2 * block, ids.slice(2 * block + 1), repeat);
+  }
+  return { firstNats: first.nll / first.tokens, repeatNats: repeat.nll / repeat.tokens, tokens: repeat.tokens };
+}
