@@ -1,6 +1,7 @@
 /**
  * `npm run loadtest -- --players N --duration S [--talk-every S] [--endpoint URL] [--no-aoi]
  *                     [--processes K] [--server child|in-process] [--json] [--out DIR] [--allow-remote]`
+ * `npm run loadtest -- --soak MINUTES [--players N] [--settle S] [--sample-every S] [...]`
  *
  * Simulated players (built on the client SDK) walk Emberfall, idle, chat and talk to NPCs while the
  * load tester measures the server: tick time, bytes per client, state latency, NPC turns. Prints a
@@ -13,11 +14,16 @@
  * core and the bot processes the other (`--server in-process` hosts it in this process instead).
  * Bots always run in forked processes (`--processes`, default one per 1000 players).
  *
+ * `--soak` (soak.ts): a bounded NPC talk load for MINUTES while the server's RSS is read from its
+ * /metrics — a baseline before the bots join, every sample under load, and `--settle` seconds after
+ * everyone left; prints the RSS table and one JSON line.
+ *
  * Exit codes: 0 done, 2 bad options / refused endpoint, 1 the run failed, 3 hard deadline.
  */
 import { OptionsError, parseOptions, USAGE } from './options.ts';
 import { renderTable } from './report.ts';
 import { LoadTestError, runLoadTest } from './run.ts';
+import { renderSoakTable } from './soak.ts';
 
 let options;
 try {
@@ -45,7 +51,11 @@ try {
   const notes = outcome.report.details.notes as string[];
   for (const note of notes) process.stdout.write(`note: ${note}\n`);
   process.stdout.write(`report: ${outcome.jsonPath}\nchart:  ${outcome.svgPath}\n`);
-  if (options.json) process.stdout.write(JSON.stringify(outcome.report.summary) + '\n');
+  if (outcome.soak) {
+    // A soak always ends with its one JSON line (the load summary inside it).
+    process.stdout.write(`\n${renderSoakTable(outcome.soak.summary, outcome.soak.rows, outcome.soak.input)}\nsoak report: ${outcome.soak.jsonPath}\n`);
+    process.stdout.write(JSON.stringify({ ...outcome.soak.summary, load: outcome.report.summary }) + '\n');
+  } else if (options.json) process.stdout.write(JSON.stringify(outcome.report.summary) + '\n');
   process.exit(0);
 } catch (err) {
   process.stderr.write(`loadtest: ${err instanceof LoadTestError ? err.message : ((err as Error).stack ?? String(err))}\n`);

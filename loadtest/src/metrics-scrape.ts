@@ -5,8 +5,10 @@
  */
 
 export async function fetchMetrics(baseUrl: string, timeoutMs = 5_000): Promise<string | undefined> {
+  // A server with ADMIN_TOKEN guards /metrics; a server the load tester starts inherits this environment.
+  const token = process.env.ADMIN_TOKEN;
   try {
-    const res = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(timeoutMs), ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
     if (!res.ok) return undefined;
     return await res.text();
   } catch {

@@ -38,9 +38,16 @@ export interface LoadTestOptions {
   cpuProfDir: string | undefined;
   /** Seconds allowed for everyone to join before the measured phase starts anyway. */
   rampTimeoutS: number;
+  /** `--soak N`: minutes of load with the server's memory watched (durationS is then N × 60); undefined = a normal run. */
+  soakMin: number | undefined;
+  /** Soak: seconds to keep watching the server's memory after everyone left. */
+  settleS: number;
+  /** Soak: seconds between the rows of the memory table. */
+  sampleEveryS: number;
 }
 
 export const USAGE = `usage: npm run loadtest -- --players N --duration S [options]
+       npm run loadtest -- --soak MINUTES [--players N] [--settle S] [--sample-every S] [options]
 
   --players N        simulated players (1..5000)
   --duration S       seconds of measured load after everyone joined (1..3600)
@@ -57,9 +64,17 @@ export const USAGE = `usage: npm run loadtest -- --players N --duration S [optio
   --allow-remote     allow a non-loopback --endpoint
   --seed N           random seed for the crowd (default 1)
   --cpu-prof DIR     write V8 CPU profiles of the server child and the bot processes into DIR
+
+soak (memory under a bounded NPC talk load; the server's RSS is read from its /metrics):
+  --soak MINUTES     minutes of load instead of --duration (0.25..60); then --players defaults to 32,
+                     --talk-every to 5 and --max-talkers to 16; prints the RSS table and one JSON line
+  --settle S         seconds to keep reading RSS after everyone left (default 60)
+  --sample-every S   seconds between rows of the RSS table (default 15)
 `;
 
 export const MAX_PLAYERS = 5_000;
+/** A soak is a bounded talk load: few players, all of them able to talk, conversations back to back. */
+export const SOAK_DEFAULTS = { players: 32, talkEveryS: 5, maxTalkers: 16 } as const;
 export const MAX_DURATION_S = 3_600;
 
 export class OptionsError extends Error {
@@ -79,8 +94,9 @@ export function parseOptions(argv: string[]): LoadTestOptions {
       options: {
         players: { type: 'string' },
         duration: { type: 'string' },
-        'talk-every': { type: 'string', default: '90' },
-        'max-talkers': { type: 'string', default: '32' },
+        // Defaults depend on --soak: applied below.
+        'talk-every': { type: 'string' },
+        'max-talkers': { type: 'string' },
         endpoint: { type: 'string' },
         server: { type: 'string', default: 'child' },
         'no-aoi': { type: 'boolean', default: false },
@@ -93,6 +109,9 @@ export function parseOptions(argv: string[]): LoadTestOptions {
         seed: { type: 'string', default: '1' },
         'cpu-prof': { type: 'string' },
         'ramp-timeout': { type: 'string' },
+        soak: { type: 'string' },
+        settle: { type: 'string' },
+        'sample-every': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -114,10 +133,17 @@ export function parseOptions(argv: string[]): LoadTestOptions {
     return n;
   };
 
-  const players = num('players', v.players, 1, MAX_PLAYERS, true);
-  const durationS = num('duration', v.duration, 1, MAX_DURATION_S, false);
-  const talkEveryS = num('talk-every', v['talk-every'], 0, 86_400, false);
-  const maxTalkers = num('max-talkers', v['max-talkers'], 0, 1_000, true);
+  const soakMin = v.soak === undefined ? undefined : num('soak', v.soak, 0.25, MAX_DURATION_S / 60, false);
+  const soak = soakMin !== undefined;
+  if (soak && v.duration !== undefined) problems.push('--soak and --duration: give one (a soak runs for --soak minutes)');
+  if (!soak && (v.settle !== undefined || v['sample-every'] !== undefined)) problems.push('--settle and --sample-every only apply to --soak');
+  const players = num('players', v.players ?? (soak ? String(SOAK_DEFAULTS.players) : undefined), 1, MAX_PLAYERS, true);
+  const durationS = soak ? soakMin * 60 : num('duration', v.duration, 1, MAX_DURATION_S, false);
+  const talkEveryS = num('talk-every', v['talk-every'] ?? String(soak ? SOAK_DEFAULTS.talkEveryS : 90), 0, 86_400, false);
+  const maxTalkers = num('max-talkers', v['max-talkers'] ?? String(soak ? SOAK_DEFAULTS.maxTalkers : 32), 0, 1_000, true);
+  const settleS = num('settle', v.settle ?? '60', 0, 3_600, false);
+  const sampleEveryS = num('sample-every', v['sample-every'] ?? '15', 1, 3_600, false);
+  if (soak && talkEveryS === 0) problems.push('--soak with --talk-every 0: a soak is an NPC talk load; give --talk-every > 0');
   const inputHz = num('input-hz', v['input-hz'], 1, 30, false);
   const seed = num('seed', v.seed, 0, 2 ** 31 - 1, true);
   const defaultProcesses = Math.max(1, Math.ceil((Number.isFinite(players) ? players : 1) / 1_000));
@@ -156,6 +182,9 @@ export function parseOptions(argv: string[]): LoadTestOptions {
     seed,
     cpuProfDir: v['cpu-prof'],
     rampTimeoutS,
+    soakMin,
+    settleS,
+    sampleEveryS,
   };
 }
 

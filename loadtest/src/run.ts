@@ -14,8 +14,8 @@
  * their own at that deadline, and when the orchestrator goes away.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { availableParallelism, loadavg } from 'node:os';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderChart } from './chart.ts';
@@ -24,17 +24,22 @@ import { httpBase, type LoadTestOptions } from './options.ts';
 import type { BotCounters, BotProcessConfig, FromBot, FromServer, ToBot, TurnRecord } from './protocol.ts';
 import { buildReport, type Report, type RunData, type ServerWhere, type TickPoint } from './report.ts';
 import type { FrameReport } from './server-sampler.ts';
+import { buildSoak, MemoryWatcher, SoakError, type SoakSummary, type MemorySample, type SoakInput } from './soak.ts';
 
 const SERVER_START_BOUND_MS = 60_000;
 const DRAIN_MS = 10_000;
 const GRACE_MS = 30_000;
 const ILLEGAL_ACTIONS_METRIC = 'worldmind_npc_illegal_actions_total';
 const GENERATED_TOKENS_METRIC = 'worldmind_engine_generated_tokens_total';
+/** Soak: how often the server's memory is read (the table shows every --sample-every s of these). */
+const SOAK_POLL_MS = 2_000;
 
 export interface RunOutcome {
   report: Report;
   jsonPath: string;
   svgPath: string;
+  /** With --soak: the memory over time. */
+  soak?: { summary: SoakSummary; rows: MemorySample[]; input: SoakInput; jsonPath: string };
 }
 
 export class LoadTestError extends Error {
@@ -130,10 +135,10 @@ function waitFor<T>(res: Resources, child: ChildProcess, what: string, pick: (m:
   });
 }
 
-async function startOwnedServer(opts: LoadTestOptions, res: Resources, hardDeadline: number, onFrames: (r: FrameReport) => void): Promise<OwnedServer> {
+async function startOwnedServer(opts: LoadTestOptions, res: Resources, hardDeadline: number, onFrames: (r: FrameReport) => void, dbPath: string | undefined): Promise<OwnedServer> {
   if (opts.server === 'in-process') {
     const [{ startServer }, { ownedServerConfig, startFrameSampler }] = await Promise.all([import('../../server/src/server.ts'), import('./server-sampler.ts')]);
-    const server = await startServer(await ownedServerConfig(opts.aoi));
+    const server = await startServer(await ownedServerConfig(opts.aoi, dbPath));
     const stopSampling = startFrameSampler(server, onFrames);
     return {
       endpoint: `ws://127.0.0.1:${server.port}`,
@@ -144,7 +149,12 @@ async function startOwnedServer(opts: LoadTestOptions, res: Resources, hardDeadl
       },
     };
   }
-  const child = forkTs(res, './server-child.ts', { LOADTEST_AOI: String(opts.aoi), LOADTEST_HARD_DEADLINE: String(hardDeadline) }, opts.cpuProfDir);
+  const child = forkTs(
+    res,
+    './server-child.ts',
+    { LOADTEST_AOI: String(opts.aoi), LOADTEST_HARD_DEADLINE: String(hardDeadline), ...(dbPath ? { LOADTEST_DB_PATH: dbPath } : {}) },
+    opts.cpuProfDir,
+  );
   child.on('message', (m: FromServer) => {
     if (m.event === 'frames') onFrames(m);
   });
@@ -171,17 +181,23 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
   const res = new Resources();
   const startedAt = Date.now();
   const rampMs = opts.rampTimeoutS * 1000;
-  const hardDeadline = startedAt + SERVER_START_BOUND_MS + rampMs + opts.durationS * 1000 + DRAIN_MS + GRACE_MS;
+  // A soak also reads the baseline (a few seconds) and watches the settle.
+  const soakMs = opts.soakMin !== undefined ? opts.settleS * 1000 + 10_000 : 0;
+  const hardDeadline = startedAt + SERVER_START_BOUND_MS + rampMs + opts.durationS * 1000 + DRAIN_MS + GRACE_MS + soakMs;
   let failDeadline: (e: Error) => void = () => undefined;
   const deadline = new Promise<never>((_, reject) => (failDeadline = reject));
   deadline.catch(() => undefined);
   res.timeout(hardDeadline - startedAt, () => failDeadline(new LoadTestError(`hard deadline reached (${Math.round((hardDeadline - startedAt) / 1000)} s); children killed`)));
   let owned: OwnedServer | undefined;
+  let soakDbDir: string | undefined;
   try {
     return await Promise.race([run(), deadline]);
+  } catch (err) {
+    throw err instanceof SoakError ? new LoadTestError(err.message) : err;
   } finally {
     await owned?.stop().catch(() => undefined);
     await res.release();
+    if (soakDbDir) await rm(soakDbDir, { recursive: true, force: true });
   }
 
   async function run(): Promise<RunOutcome> {
@@ -195,12 +211,26 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
       log(`loadtest: loading the running server at ${endpoint}`);
     } else {
       log(`loadtest: starting a server (${opts.server === 'child' ? 'in its own child process' : 'inside the orchestrator process'}, AOI ${opts.aoi ? 'on' : 'off'})`);
-      owned = await startOwnedServer(opts, res, hardDeadline, (r) => frames.push(r));
+      // A soak's server keeps its database in a temporary file (see ownedServerConfig), unless DB_PATH is set.
+      if (opts.soakMin !== undefined && !process.env.DB_PATH) soakDbDir = await mkdtemp(join(tmpdir(), 'worldmind-soak-'));
+      owned = await startOwnedServer(opts, res, hardDeadline, (r) => frames.push(r), soakDbDir ? join(soakDbDir, 'soak.sqlite') : undefined);
       endpoint = owned.endpoint;
       where = owned.where;
       log(`loadtest: server listening at ${endpoint}`);
     }
     const metricsBase = httpBase(endpoint);
+
+    // Soak: the server's memory before any bot joins, then a read every SOAK_POLL_MS until the end.
+    let watcher: MemoryWatcher | undefined;
+    let baselineBytes = 0;
+    const soakStartedAt = Date.now();
+    if (opts.soakMin !== undefined) {
+      watcher = new MemoryWatcher(metricsBase, (ms, fn) => res.interval(ms, fn));
+      baselineBytes = await watcher.baseline(3, 2_000, (ms) => res.sleep(ms));
+      log(`loadtest: soak baseline RSS ${(baselineBytes / 1048576).toFixed(1)} MiB`);
+      watcher.phase = 'join';
+      watcher.start(SOAK_POLL_MS);
+    }
 
     // Bot processes.
     const k = opts.processes;
@@ -298,6 +328,7 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
     if (remote && !baseline) notes.push(`could not read ${metricsBase}/metrics: no tick times for a remote server`);
     const measureStart = Date.now();
     measuring = true;
+    if (watcher) watcher.phase = 'load';
     for (const child of bots) if (child.connected) child.send({ cmd: 'measure' } satisfies ToBot);
     const remoteSeries: TickPoint[] = [];
     let prevTick: Histogram | undefined = baseline ? readHistogram(baseline, 'worldmind_tick_duration_seconds', { room: 'world' }) : undefined;
@@ -315,7 +346,11 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
     const progressTimer = res.interval(10_000, () => {
       const s = Math.round((Date.now() - measureStart) / 1000);
       const last = frames.at(-1);
-      log(`loadtest: ${s}/${opts.durationS} s${last ? `; server event loop ${Math.round(last.elu * 100)}% busy, ${last.clients} clients` : ''}`);
+      const rss = watcher?.samples.at(-1);
+      log(
+        `loadtest: ${s}/${opts.durationS} s${last ? `; server event loop ${Math.round(last.elu * 100)}% busy, ${last.clients} clients` : ''}` +
+          `${rss ? `; server RSS ${(rss.rssBytes / 1048576).toFixed(1)} MiB` : ''}`,
+      );
     });
     await res.sleep(opts.durationS * 1000);
     const measureEnd = Date.now();
@@ -325,9 +360,20 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
     measuring = false;
 
     // Drain and leave.
+    if (watcher) watcher.phase = 'drain';
     for (const child of bots) if (child.connected) child.send({ cmd: 'stop', drainMs: DRAIN_MS } satisfies ToBot);
     await Promise.all(finals);
     const finalText = (await fetchMetrics(metricsBase)) ?? endText;
+    const leftAt = Date.now();
+    if (watcher) {
+      // Everyone left: does the memory the load took come back?
+      watcher.phase = 'settle';
+      log(`loadtest: everyone left; watching the server's memory for ${opts.settleS} s`);
+      const settleEnd = leftAt + opts.settleS * 1000;
+      while (Date.now() < settleEnd) await res.sleep(Math.min(10_000, settleEnd - Date.now()));
+      watcher.stop();
+      if (!(await watcher.sample())) throw new LoadTestError(`could not read ${metricsBase}/metrics after the soak's settle`);
+    }
 
     let remoteData: RunData['remote'];
     if (remote) {
@@ -380,6 +426,31 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
     const jsonPath = `${base}.json`;
     const svgPath = `${base}.svg`;
     await writeFile(jsonPath, JSON.stringify({ ...report.summary, details: report.details, tick_series: report.tickSeries, ttft_points: report.ttftPoints }, null, 2) + '\n');
+    let soak: RunOutcome['soak'];
+    if (watcher && opts.soakMin !== undefined) {
+      const answered = report.summary.npc.turns;
+      const input: SoakInput = {
+        soakMin: opts.soakMin,
+        players: opts.players,
+        maxTalkers: opts.maxTalkers,
+        talkEveryS: opts.talkEveryS,
+        settleS: opts.settleS,
+        sampleEveryS: opts.sampleEveryS,
+        startedAt: soakStartedAt,
+        loadEndedAt: measureEnd,
+        leftAt,
+        baselineBytes,
+        samples: watcher.samples,
+        failedReads: watcher.failedReads,
+        turnsAnswered: answered,
+        fallbacks: report.summary.npc.fallbacks,
+        errors: report.summary.errors,
+      };
+      const built = buildSoak(input);
+      const soakPath = join(opts.outDir, `soak-${opts.soakMin}min-${stamp}.json`);
+      await writeFile(soakPath, JSON.stringify({ ...built.summary, load: report.summary, memory_samples: watcher.samples }, null, 2) + '\n');
+      soak = { ...built, input, jsonPath: soakPath };
+    }
     await writeFile(
       svgPath,
       renderChart({
@@ -392,6 +463,6 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
         tickTargetMs: 20,
       }),
     );
-    return { report, jsonPath, svgPath };
+    return { report, jsonPath, svgPath, ...(soak ? { soak } : {}) };
   }
 }

@@ -32,11 +32,12 @@ export function startFrameSampler(server: RunningServer, emit: (report: FrameRep
 }
 
 /** Configuration for a server the load tester starts: loopback, any free port, the environment for the rest. */
-export async function ownedServerConfig(aoi: boolean) {
+export async function ownedServerConfig(aoi: boolean, dbPath = process.env.LOADTEST_DB_PATH ?? ':memory:') {
   const { loadConfig } = await import('../../server/src/config.ts');
   // A load test's players are throwaway: keep their memories and inventories out of the real database
-  // unless DB_PATH says otherwise. Every bot is a new guest from one address: don't limit sign-ups.
-  return loadConfig({ DB_PATH: ':memory:', GUEST_SIGNUP_BURST: '0', ...process.env }, {
+  // unless DB_PATH says otherwise (a soak passes a temporary file: an in-memory database's turn log would
+  // grow the RSS it measures). Every bot is a new guest from one address: don't limit sign-ups.
+  return loadConfig({ DB_PATH: dbPath, GUEST_SIGNUP_BURST: '0', ...process.env }, {
     PORT: 0,
     HOST: '127.0.0.1',
     AOI_ENABLED: aoi,

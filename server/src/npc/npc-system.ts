@@ -81,8 +81,10 @@ export async function startNpcSystem(config: ServerConfig, services: Pick<WorldS
     // Leave a core to the game loop: inference threads on every core make the tick and TTFT p99 several times worse.
     intraOpThreads: config.INFERENCE_THREADS ?? Math.max(1, availableParallelism() - 1),
     executionProviders: config.INFERENCE_PROVIDERS.split(',').map((p) => p.trim()),
-    scheduler: { maxBatchSize: config.INFERENCE_MAX_BATCH, maxQueue: config.INFERENCE_MAX_QUEUE },
+    scheduler: { maxBatchSize: config.INFERENCE_MAX_BATCH, maxQueue: config.INFERENCE_MAX_QUEUE, kvBudgetBytes: config.INFERENCE_KV_BUDGET_MB * 1024 * 1024 },
+    memory: { cpuMemArena: config.INFERENCE_CPU_ARENA, memPattern: config.INFERENCE_MEM_PATTERN },
   });
+  if (engine instanceof InferenceEngine) for (const warning of engine.warnings) npcLog.warn(warning);
   const metrics = createNpcMetrics(serverMetrics, engine);
   if (engine instanceof RemoteEngine) engine.registerMetrics([serverMetrics.registry]);
   const dialogue = new NpcDialogue({

@@ -34,10 +34,38 @@ export interface EngineOptions {
   interOpThreads?: number;
   /** onnxruntime execution providers in preference order; default ['cpu']. */
   executionProviders?: string[];
+  /** onnxruntime's native memory: see EngineMemoryOptions. */
+  memory?: EngineMemoryOptions;
   scheduler?: Partial<SchedulerSettings>;
   /** A dead worker is replaced at most `maxRestarts` times within `windowMs` (default 5 per minute). */
   restart?: { maxRestarts?: number; windowMs?: number };
 }
+
+/**
+ * How onnxruntime manages the memory of each `session.run` (intermediate tensors, outputs). Decode steps
+ * change shape every step (batch rows, past length), which is what makes the defaults grow: see
+ * DEFAULT_ENGINE_MEMORY.
+ */
+export interface EngineMemoryOptions {
+  /**
+   * onnxruntime's CPU arena (BFC): freed tensors go back to the arena, not to the system, and the arena only
+   * ever grows — to the high-water mark of the largest step seen, rounded up by its doubling extend strategy.
+   * Off: every tensor is malloc'd and freed per run.
+   */
+  cpuMemArena?: boolean;
+  /**
+   * Memory patterns: onnxruntime plans one block per distinct set of input shapes and caches the plan and
+   * its block per shape. With variable shapes that is one cached plan per (batch, length) seen.
+   */
+  memPattern?: boolean;
+}
+
+/**
+ * Off and off: measured with the load tester's soak (loadtest/README.md, "Soak"), the arena and the
+ * per-shape patterns are what kept RSS high after an NPC load, and turning them off cost no measurable
+ * throughput on this model (the runs are small; malloc of a few hundred KB is cheap next to the matmuls).
+ */
+export const DEFAULT_ENGINE_MEMORY: Required<EngineMemoryOptions> = { cpuMemArena: false, memPattern: false };
 
 export interface GenerateOptions {
   /** The rendered prompt (chat template already applied). Exactly one of prompt / promptTokens. */
@@ -107,6 +135,8 @@ export class InferenceEngine {
   private fatal: EngineError | null = null;
   private lastWorkerError: Error | null = null;
   private restartCount = 0;
+  /** What the worker could not set up as intended (it still runs); the owner logs them. */
+  warnings: readonly string[] = [];
   private ready!: Promise<void>;
   private workerExited!: Promise<void>;
 
@@ -115,6 +145,8 @@ export class InferenceEngine {
       intraOpThreads: options.intraOpThreads ?? availableParallelism(),
       interOpThreads: options.interOpThreads ?? 1,
       executionProviders: options.executionProviders ?? ['cpu'],
+      cpuMemArena: options.memory?.cpuMemArena ?? DEFAULT_ENGINE_MEMORY.cpuMemArena,
+      memPattern: options.memory?.memPattern ?? DEFAULT_ENGINE_MEMORY.memPattern,
     };
     this.config = { modelDir: options.modelDir, session, scheduler: { ...DEFAULT_SCHEDULER, ...options.scheduler } };
     this.restartPolicy = { maxRestarts: options.restart?.maxRestarts ?? 5, windowMs: options.restart?.windowMs ?? 60_000 };
@@ -210,6 +242,7 @@ export class InferenceEngine {
       worker.on('message', (message: FromWorker) => {
         if (message.type === 'ready') {
           this.info = message.model;
+          this.warnings = message.warnings ?? [];
           resolve();
         } else if (message.type === 'startup-failed') {
           const error = new EngineError('internal', message.message);

@@ -3,6 +3,8 @@
  * engine core, and exchanges messages with the engine client. Steps run back to back while there is
  * work; between steps the event loop delivers submits and cancels; when idle it sleeps until a message.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 import { EngineCore } from './engine-core.ts';
 import { openEngineModel, type EngineModel } from './engine-model.ts';
@@ -22,6 +24,32 @@ const early: ToWorker[] = [];
 let core: EngineCore | null = null;
 let closing = false;
 let wake: (() => void) | null = null;
+
+/**
+ * Idle GC. A load leaves this thread's KV buffers and ONNX output tensors released but not collected: an
+ * idle worker allocates nothing, so V8 never runs a collection here and the native memory behind those
+ * ArrayBuffers (hundreds of MB after an NPC load) stays with the process until the next load. So once the
+ * engine has been idle for IDLE_GC_DELAY_MS after work, it runs one full collection (milliseconds on this
+ * thread's heap; the game loop is another thread).
+ */
+const IDLE_GC_DELAY_MS = 2_000;
+const startupWarnings: string[] = [];
+const collectGarbage = exposeGc();
+let idleGcTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** V8's gc() for this thread, without the process's --expose-gc (flags apply to contexts made after them). */
+function exposeGc(): (() => void) | undefined {
+  try {
+    setFlagsFromString('--expose-gc');
+    const gc: unknown = runInNewContext('gc');
+    setFlagsFromString('--no-expose-gc');
+    if (typeof gc === 'function') return gc as () => void;
+    startupWarnings.push('idle GC unavailable (gc was not exposed): memory released after a load is returned only when V8 next collects on the engine thread');
+  } catch (error) {
+    startupWarnings.push(`idle GC unavailable (${(error as Error).message}): memory released after a load is returned only when V8 next collects on the engine thread`);
+  }
+  return undefined;
+}
 
 port.on('message', (message: ToWorker) => {
   if (!core) {
@@ -68,6 +96,10 @@ async function loop(engine: EngineCore): Promise<void> {
     const worked = engine.hasWork ? await engine.step() : false;
     if (closing) break;
     if (worked) {
+      if (collectGarbage && !idleGcTimer) {
+        idleGcTimer = setTimeout(collectGarbage, IDLE_GC_DELAY_MS);
+        idleGcTimer.unref();
+      } else idleGcTimer?.refresh(); // still busy: the idle collection waits for a real idle stretch
       // Let queued messages (submits, cancels) in between steps.
       await new Promise<void>((resolve) => setImmediate(resolve));
     } else {
@@ -79,6 +111,7 @@ async function loop(engine: EngineCore): Promise<void> {
       });
     }
   }
+  clearTimeout(idleGcTimer);
   await engine.dispose();
   port.close();
 }
@@ -90,6 +123,7 @@ async function main(): Promise<void> {
       executionProviders: config.session.executionProviders as never,
       intraOpNumThreads: config.session.intraOpThreads,
       interOpNumThreads: config.session.interOpThreads,
+      sessionOptions: { enableCpuMemArena: config.session.cpuMemArena, enableMemPattern: config.session.memPattern },
     };
     opened = await openEngineModel(config.modelDir, runtime, config.scheduler.kvStrategy);
   } catch (error) {
@@ -104,7 +138,7 @@ async function main(): Promise<void> {
   };
   const engine = new EngineCore(opened.model, config.scheduler, sink, opened.kvStrategy, opened.fallbackReason);
   core = engine;
-  send({ type: 'ready', model: engine.info });
+  send({ type: 'ready', model: engine.info, warnings: startupWarnings });
   for (const message of early.splice(0)) handle(engine, message);
   await loop(engine);
 }

@@ -28,6 +28,8 @@ import type { DecodeResult, PrefillRowResult, StepRunner } from './step-runner.t
 
 /** Spare columns allocated past the longest row, so growth re-layouts are rare. */
 const HEADROOM = 64;
+/** Rows a decode buffer set has room for at least (a few joiners never force a re-layout). */
+const MIN_RESERVED_ROWS = 4;
 
 export interface InplaceRunnerConfig {
   /** Most rows a decode batch will hold (buffers are sized for it, so adding rows never moves KV). */
@@ -174,7 +176,7 @@ export class InplaceRunner implements StepRunner {
 
   /**
    * Put every row in a slot. Rows are the outermost dimension of [B, kvH, C, hd], so adding slots at the end
-   * leaves existing rows where they are (the buffers are sized for `maxRows` up front), and removing free
+   * leaves existing rows where they are (the buffers have room for twice the rows, see relayout), and removing free
    * slots moves only the last rows into the holes. Only a larger C re-lays out every row.
    */
   private place(rows: readonly Sequence[], targetRows: number): { assembled: boolean; absorbed: Sequence[] } {
@@ -231,13 +233,18 @@ export class InplaceRunner implements StepRunner {
     }
   }
 
-  /** Copy every row into the other buffer set with room for `need` columns (+ headroom) and `maxRows` rows. */
+  /**
+   * Copy every row into the other buffer set with room for `need` columns (+ headroom) and twice the rows
+   * (at most `maxRows`): the buffers follow the running batch, not the configured maximum — sized for
+   * `maxRows` up front, two sets of them held maxRows × context of KV per load however few talked (hundreds
+   * of MB with the defaults), outside the KV budget. Doubling keeps re-layouts for added rows rare.
+   */
   private relayout(rows: readonly Sequence[], targetRows: number, need: number): { assembled: boolean; absorbed: Sequence[] } {
     const old = this.batch;
     const capacity = need + HEADROOM;
     const slots = Math.max(rows.length, targetRows);
     const next = this.arenas[1 - this.current]!;
-    for (const a of next) a.reserve(this.slotElements(Math.max(slots, this.cfg.maxRows), capacity));
+    for (const a of next) a.reserve(this.slotElements(Math.min(this.cfg.maxRows, Math.max(2 * slots, MIN_RESERVED_ROWS)), capacity));
     const target = next.map((a) => a.view(this.slotElements(slots, capacity)));
     const absorbed: Sequence[] = [];
     rows.forEach((seq, i) => {

@@ -128,6 +128,8 @@ export type ToWorker = SubmitMessage | CancelMessage | MetricsQueryMessage | Shu
 export interface ReadyMessage {
   type: 'ready';
   model: ModelInfo;
+  /** Things that work but not as configured (e.g. no idle GC): the client logs them. */
+  warnings?: string[];
 }
 
 /**
@@ -186,6 +188,9 @@ export interface SessionSettings {
   intraOpThreads: number;
   interOpThreads: number;
   executionProviders: string[];
+  /** onnxruntime's native memory behaviour (see EngineMemoryOptions in engine-client.ts). */
+  cpuMemArena: boolean;
+  memPattern: boolean;
 }
 
 export interface SchedulerSettings {
