@@ -146,8 +146,9 @@ export async function startInferenceService(config: ServiceConfig, log: Logger, 
     // The service has no game loop to leave a core for.
     intraOpThreads: config.INFERENCE_THREADS ?? availableParallelism(),
     executionProviders: config.INFERENCE_PROVIDERS.split(',').map((p) => p.trim()),
+    memory: { cpuMemArena: config.INFERENCE_CPU_ARENA, memPattern: config.INFERENCE_MEM_PATTERN },
     ...options.engine,
-    scheduler: { maxBatchSize: config.INFERENCE_MAX_BATCH, maxQueue: config.INFERENCE_MAX_QUEUE, ...options.engine?.scheduler },
+    scheduler: { maxBatchSize: config.INFERENCE_MAX_BATCH, maxQueue: config.INFERENCE_MAX_QUEUE, kvBudgetBytes: config.INFERENCE_KV_BUDGET_MB * 1024 * 1024, ...options.engine?.scheduler },
   });
 
   const registry = new Registry();
