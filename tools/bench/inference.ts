@@ -1,11 +1,15 @@
 /**
  * npm run bench:inference -- [--preset smollm2-135m-shape] [--concurrency 32] [--requests N] [--max-tokens M]
- *                            [--threads T] [--sequential-requests K] [--no-transformersjs] [--no-kv-compare] [--json]
+ *                            [--threads T] [--sequential-requests K] [--no-transformersjs] [--no-kv-compare]
+ *                            [--no-llamacpp] [--parity-model <dir>] [--json]
  *
  * Serves N synthetic NPC conversations (a few shared personas, distinct player lines) and compares, in one
  * run on this machine: Worldmind's engine batched (closed loop at the concurrency) vs the same engine one
- * request at a time vs transformers.js serving the same requests concurrently vs the roofline (the model's
- * MatMuls alone, same weights, same batch). Prints a table, then one JSON line (with --json: only the line).
+ * request at a time vs transformers.js serving the same requests concurrently vs node-llama-cpp (llama.cpp's
+ * kernels, the same weights exported to GGUF, batched across sequences, same threads; installed on demand into
+ * data/cache/node-llama-cpp, see llamacpp-phase.ts) vs the roofline (the model's MatMuls alone, same weights,
+ * same batch). Before the llama.cpp phase, its greedy tokens are compared with ours on the parity model
+ * (default assets/models/default) and on the bench model. Prints a table, then one JSON line (with --json: only the line).
  * Every contender generates exactly M tokens per request (EOS disabled) from the same prompt tokens.
  *
  * Units: for the serving contenders `decode_tok_s` is generated tokens per wall-clock second over the whole
@@ -15,9 +19,9 @@
  * decode steps), the like-for-like comparison with the roofline. The personas are prefilled once before
  * the timed phases (a server does that once per NPC); the machine is shared, so compare ratios of one run.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { parseCliArgs } from '../../server/src/cli-args.ts';
 import { InferenceEngine } from '../../server/src/inference/engine/engine-client.ts';
 import type { EngineMetrics } from '../../server/src/inference/engine/metrics.ts';
@@ -27,13 +31,19 @@ import { ensureBenchModel } from './inference/model-cache.ts';
 import { round, summarize, type PhaseSamples, type PhaseSummary } from './inference/phase-stats.ts';
 import { measureRoofline } from './inference/roofline.ts';
 import { runTransformersJs } from './inference/transformers-phase.ts';
+import { cachedGguf, greedyParity, runLlamaCpp, type ParityResult } from './inference/llamacpp-phase.ts';
+import { benchCacheRoot } from './inference/model-cache.ts';
+import { loadNodeLlamaCpp, NODE_LLAMA_CPP_VERSION } from '../gguf/node-llama-cpp.ts';
 import { buildWorkload, type BenchRequest } from './inference/workload.ts';
 
 const USAGE = `usage: npm run bench:inference -- [--preset smollm2-135m-shape] [--concurrency 32] [--requests N] [--max-tokens 64]
-                                  [--threads T] [--sequential-requests K] [--no-transformersjs] [--no-kv-compare] [--json]
+                                  [--threads T] [--sequential-requests K] [--no-transformersjs] [--no-kv-compare]
+                                  [--no-llamacpp] [--parity-model <dir>] [--json]
 
 Serves N synthetic NPC conversations and compares Worldmind's engine batched, one request at a time,
-transformers.js and the MatMul roofline in one run; a table, then one JSON line (--json: only the line).
+transformers.js, node-llama-cpp (installed on demand into data/cache/node-llama-cpp, ~700 MB; its greedy
+tokens are first checked against ours on --parity-model, default assets/models/default, and on the bench
+model) and the MatMul roofline in one run; a table, then one JSON line (--json: only the line).
 `;
 
 const { values: args } = parseCliArgs('bench:inference', USAGE, {
@@ -46,6 +56,8 @@ const { values: args } = parseCliArgs('bench:inference', USAGE, {
     'sequential-requests': { type: 'string' },
     'no-transformersjs': { type: 'boolean', default: false },
     'no-kv-compare': { type: 'boolean', default: false },
+    'no-llamacpp': { type: 'boolean', default: false },
+    'parity-model': { type: 'string', default: 'assets/models/default' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -118,9 +130,39 @@ async function main(): Promise<void> {
     transformers = await runTransformersJs(model.dir, requests, maxTokens, concurrency, threads);
   }
 
+  let llamacpp: Awaited<ReturnType<typeof runLlamaCpp>> | undefined;
+  let llamacppSkipped: string | undefined;
+  const parity: ParityResult[] = [];
+  if (args['no-llamacpp']) {
+    llamacppSkipped = '--no-llamacpp';
+  } else {
+    const loaded = await loadNodeLlamaCpp({ install: true, log });
+    if (!loaded.ok) {
+      llamacppSkipped = loaded.reason;
+      log(`node-llama-cpp: skipped — ${loaded.reason}`);
+    } else {
+      const ggufDir = join(benchCacheRoot(), 'gguf');
+      const benchGguf = cachedGguf(model.dir, ggufDir, `${args.preset}-seed0`, log);
+      for (const [dir, name] of [[args['parity-model']!, 'parity-model'], [model.dir, `${args.preset}-seed0`]] as const) {
+        if (!existsSync(join(dir, 'config.json'))) {
+          log(`parity: ${dir} is not a model directory, skipped`);
+          continue;
+        }
+        log(`node-llama-cpp: greedy parity on ${dir}...`);
+        const result = await greedyParity(loaded.module, dir, name === 'parity-model' ? cachedGguf(dir, ggufDir, basename(resolve(dir)), log) : benchGguf, 32, threads);
+        log(`  ${result.matched}/${result.prompts} greedy replies identical, tokenizer identical on ${result.tokenizerMatched}/${result.prompts}; agreeing leading tokens ${result.details.map((d) => `${d.agree}/${d.tokens}`).join(', ')}`);
+        parity.push(result);
+      }
+      log(`node-llama-cpp ${NODE_LLAMA_CPP_VERSION}: ${requests.length} requests on ${concurrency} sequences of one context...`);
+      // Our engine bans its EOS ids for the bench; llama.cpp gets the same ids as never-sample biases.
+      llamacpp = await runLlamaCpp(loaded.module, benchGguf, requests, maxTokens, concurrency, threads, eosTokenIds(model.dir));
+    }
+  }
+
   const batched = summarize(main.batched);
   const sequential = summarize(main.sequential!);
   const transformersjs = transformers ? summarize(transformers) : null;
+  const llamacppSummary = llamacpp ? summarize(llamacpp) : null;
   const result = {
     model: args.preset,
     params,
@@ -128,10 +170,13 @@ async function main(): Promise<void> {
     batched,
     sequential,
     transformersjs,
+    llamacpp: llamacppSummary ? { ...llamacppSummary, version: NODE_LLAMA_CPP_VERSION, batch_size: llamacpp!.batchSize, context_size: llamacpp!.contextSize } : { skipped: llamacppSkipped },
+    llamacpp_parity: parity.map((p) => ({ model: p.model, prompts: p.prompts, identical: p.matched, tokenizer_identical: p.tokenizerMatched, agree: p.details.map((d) => `${d.agree}/${d.tokens}`) })),
     roofline: { decode_tok_s: round(roofline.decodeTokS) },
     ratios: {
       batched_vs_sequential: round(batched.decode_tok_s / sequential.decode_tok_s),
       batched_vs_transformersjs: transformersjs ? round(batched.decode_tok_s / transformersjs.decode_tok_s) : null,
+      batched_vs_llamacpp: llamacppSummary ? round(batched.decode_tok_s / llamacppSummary.decode_tok_s) : null,
       batched_vs_roofline: round(batched.decode_tok_s / roofline.decodeTokS),
     },
   };
@@ -147,6 +192,7 @@ async function main(): Promise<void> {
       ...comparisons.map((c): [string, PhaseSummary] => [label[c.strategy], summarize(c.run.batched)]),
       ['worldmind sequential', sequential],
       ['transformers.js', transformersjs],
+      [`node-llama-cpp ${NODE_LLAMA_CPP_VERSION}`, llamacppSummary],
     ];
     const pad = (s: string | number, n: number) => String(s).padStart(n);
     console.log(`\n${args.preset} (${(params / 1e6).toFixed(1)}M params), ${requests.length} requests, concurrency ${concurrency}, ${maxTokens} tokens each, ${threads} threads\n`);
@@ -167,9 +213,21 @@ async function main(): Promise<void> {
       `${name}: ${x.steps.kvAssembles} re-layouts, ${x.steps.kvAssembleMs.toFixed(0)} ms total, decode step ${(x.steps.decodeMs / Math.max(1, x.steps.decodeSteps)).toFixed(1)} ms`;
     console.log(`KV handling — ${[kvLine('in-place', m), ...comparisons.map((c) => kvLine(c.strategy, c.run.metrics))].join('; ')}`);
     console.log(`batch sizes (size:steps): ${hist}`);
-    console.log(`ratios: batched/sequential ${result.ratios.batched_vs_sequential}×, batched/transformers.js ${result.ratios.batched_vs_transformersjs ?? '-'}×, batched/roofline ${(result.ratios.batched_vs_roofline * 100).toFixed(0)}%\n`);
+    console.log(`ratios: batched/sequential ${result.ratios.batched_vs_sequential}×, batched/transformers.js ${result.ratios.batched_vs_transformersjs ?? '-'}×, batched/node-llama-cpp ${result.ratios.batched_vs_llamacpp ?? `- (${llamacppSkipped})`}×, batched/roofline ${(result.ratios.batched_vs_roofline * 100).toFixed(0)}%\n`);
   }
   console.log(JSON.stringify(result));
+}
+
+/** The model's EOS ids as our engine sees them (config.json eos_token_id plus generation_config.json's). */
+function eosTokenIds(modelDir: string): number[] {
+  const ids = new Set<number>();
+  for (const file of ['config.json', 'generation_config.json']) {
+    const path = join(modelDir, file);
+    if (!existsSync(path)) continue;
+    const eos = (JSON.parse(readFileSync(path, 'utf8')) as { eos_token_id?: number | number[] }).eos_token_id;
+    for (const id of Array.isArray(eos) ? eos : eos === undefined ? [] : [eos]) ids.add(id);
+  }
+  return [...ids];
 }
 
 await main();

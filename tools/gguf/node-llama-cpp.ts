@@ -124,12 +124,19 @@ export async function cpuLlama(module: NodeLlamaCppModule, threads: number): Pro
 
 /**
  * Greedy tokens for `prompt` (token ids, no BOS added) on a fresh sequence: at most `maxTokens`, stopping
- * at the first end-of-generation token (not included), as our engine does.
+ * at the first end-of-generation token (not included), as our engine does. `tokenBias` (a TokenBias) can
+ * ban ids our sampler never considers (the [PADn] rows beyond the tokenizer's vocabulary).
  */
-export async function llamaCppGreedy(sequence: LlamaCppSequence, model: LlamaCppModel, prompt: readonly number[], maxTokens: number): Promise<number[]> {
+export async function llamaCppGreedy(
+  sequence: LlamaCppSequence,
+  model: LlamaCppModel,
+  prompt: readonly number[],
+  maxTokens: number,
+  tokenBias?: unknown,
+): Promise<number[]> {
   await sequence.clearHistory();
   const out: number[] = [];
-  for await (const token of sequence.evaluate([...prompt], { temperature: 0, yieldEogToken: true })) {
+  for await (const token of sequence.evaluate([...prompt], { temperature: 0, yieldEogToken: true, ...(tokenBias ? { tokenBias } : {}) })) {
     if (model.isEogToken(token)) break;
     out.push(token);
     if (out.length >= maxTokens) break;
