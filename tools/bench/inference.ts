@@ -1,7 +1,7 @@
 /**
  * npm run bench:inference -- [--preset smollm2-135m-shape] [--concurrency 32] [--requests N] [--max-tokens M]
  *                            [--threads T] [--sequential-requests K] [--no-transformersjs] [--no-kv-compare]
- *                            [--no-llamacpp] [--parity-model <dir>] [--json]
+ *                            [--no-llamacpp] [--parity-model <dir>] [--parity-only] [--json]
  *
  * Serves N synthetic NPC conversations (a few shared personas, distinct player lines) and compares, in one
  * run on this machine: Worldmind's engine batched (closed loop at the concurrency) vs the same engine one
@@ -38,12 +38,13 @@ import { buildWorkload, type BenchRequest } from './inference/workload.ts';
 
 const USAGE = `usage: npm run bench:inference -- [--preset smollm2-135m-shape] [--concurrency 32] [--requests N] [--max-tokens 64]
                                   [--threads T] [--sequential-requests K] [--no-transformersjs] [--no-kv-compare]
-                                  [--no-llamacpp] [--parity-model <dir>] [--json]
+                                  [--no-llamacpp] [--parity-model <dir>] [--parity-only] [--json]
 
 Serves N synthetic NPC conversations and compares Worldmind's engine batched, one request at a time,
 transformers.js, node-llama-cpp (installed on demand into data/cache/node-llama-cpp, ~700 MB; its greedy
 tokens are first checked against ours on --parity-model, default assets/models/default, and on the bench
 model) and the MatMul roofline in one run; a table, then one JSON line (--json: only the line).
+--parity-only: only the node-llama-cpp greedy check on --parity-model (one JSON line).
 `;
 
 const { values: args } = parseCliArgs('bench:inference', USAGE, {
@@ -58,6 +59,7 @@ const { values: args } = parseCliArgs('bench:inference', USAGE, {
     'no-kv-compare': { type: 'boolean', default: false },
     'no-llamacpp': { type: 'boolean', default: false },
     'parity-model': { type: 'string', default: 'assets/models/default' },
+    'parity-only': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
@@ -106,7 +108,26 @@ async function enginePhase(
   }
 }
 
+/** --parity-only: does llama.cpp, on the exported file, produce our greedy tokens? */
+async function parityOnly(): Promise<void> {
+  const dir = args['parity-model']!;
+  if (!existsSync(join(dir, 'config.json'))) {
+    console.error(`bench:inference: --parity-model ${dir} is not a model directory`);
+    process.exit(2);
+  }
+  const loaded = await loadNodeLlamaCpp({ install: true, log });
+  if (!loaded.ok) {
+    console.log(JSON.stringify({ llamacpp_parity: null, skipped: loaded.reason }));
+    return;
+  }
+  const gguf = cachedGguf(dir, join(benchCacheRoot(), 'gguf'), basename(resolve(dir)), log);
+  const p = await greedyParity(loaded.module, dir, gguf, 32, threads);
+  for (const [i, d] of p.details.entries()) log(`prompt ${i + 1}: ${d.agree}/${d.tokens} leading tokens agree${d.agree < d.tokens ? ` (ours ${d.ours.slice(d.agree, d.agree + 3).join(',')}…, llama.cpp ${d.theirs.slice(d.agree, d.agree + 3).join(',')}…)` : ''}`);
+  console.log(JSON.stringify({ llamacpp_parity: { model: p.model, version: NODE_LLAMA_CPP_VERSION, prompts: p.prompts, identical: p.matched, tokenizer_identical: p.tokenizerMatched, agree: p.details.map((d) => `${d.agree}/${d.tokens}`) } }));
+}
+
 async function main(): Promise<void> {
+  if (args['parity-only']) return parityOnly();
   const model = ensureBenchModel(args.preset!);
   log(`${model.built ? 'built' : 'reusing'} ${args.preset} in ${model.dir}`);
   const params = Number(readFileSync(join(model.dir, '.bench-complete'), 'utf8'));
