@@ -19,7 +19,7 @@ import { paramNames } from '../trainer/llama-train-graph.ts';
 import { readArchitecture, readParams, transpose } from '../trainer/model-weights.ts';
 import { removeTempDirs, tempDir } from '../../test/model/helpers.ts';
 import { exportGguf, permuteForLlamaRope, TokenType } from './export-gguf.ts';
-import { loadNodeLlamaCpp, cpuLlama, llamaCppGreedy } from './node-llama-cpp.ts';
+import { F32_KV, loadNodeLlamaCpp, cpuLlama, llamaCppGreedy } from './node-llama-cpp.ts';
 
 afterAll(removeTempDirs);
 
@@ -305,7 +305,7 @@ describe('export-gguf', () => {
     const llama = await cpuLlama(loaded.module, 1);
     try {
       const model = await llama.loadModel({ modelPath: out, gpuLayers: 0 });
-      const context = await model.createContext({ contextSize: 256, sequences: 1, threads: 1 });
+      const context = await model.createContext({ contextSize: 256, sequences: 1, threads: 1, ...F32_KV });
       const sequence = context.getSequence();
       const prompts = ['Hello there, smith.', 'Where is the well?', 'Tell me about the river.'];
       for (const text of prompts) {

@@ -38,7 +38,16 @@ export interface LlamaCppModel {
   detokenize(tokens: readonly number[], specialTokens?: boolean): string;
   isEogToken(token: number): boolean;
   readonly tokenizer: unknown;
-  createContext(options: { contextSize?: number; sequences?: number; batchSize?: number; threads?: number; flashAttention?: boolean }): Promise<LlamaCppContext>;
+  createContext(options: {
+    contextSize?: number;
+    sequences?: number;
+    batchSize?: number;
+    threads?: number;
+    flashAttention?: boolean;
+    /** GgmlType names; llama.cpp defaults to F16 KV, our engine keeps f32 (parity checks ask for F32). */
+    experimentalKvCacheKeyType?: string;
+    experimentalKvCacheValueType?: string;
+  }): Promise<LlamaCppContext>;
   dispose(): Promise<void>;
 }
 export interface Llama {
@@ -51,6 +60,9 @@ export interface NodeLlamaCppModule {
   TokenBias: new (tokenizer: unknown) => { set(token: number, bias: 'never' | number): unknown };
   LlamaLogLevel: Record<string, string>;
 }
+
+/** Context options for parity checks: f32 KV like our engine's, so only the kernels differ. */
+export const F32_KV = { experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' } as const;
 
 export type NodeLlamaCppLoad = { ok: true; module: NodeLlamaCppModule; dir: string } | { ok: false; reason: string };
 

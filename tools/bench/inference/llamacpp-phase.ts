@@ -19,7 +19,7 @@ import { generate } from '../../../server/src/inference/generate/index.ts';
 import { loadModel } from '../../../server/src/inference/model/index.ts';
 import type { ChatMessage } from '../../../server/src/inference/tokenizer/index.ts';
 import { exportGguf } from '../../gguf/export-gguf.ts';
-import { cpuLlama, llamaCppGreedy, type LlamaCppModel, type LlamaCppSequence, type NodeLlamaCppModule } from '../../gguf/node-llama-cpp.ts';
+import { cpuLlama, F32_KV, llamaCppGreedy, type LlamaCppModel, type LlamaCppSequence, type NodeLlamaCppModule } from '../../gguf/node-llama-cpp.ts';
 import type { PhaseSamples } from './phase-stats.ts';
 import type { BenchRequest } from './workload.ts';
 
@@ -136,7 +136,7 @@ export async function greedyParity(module: NodeLlamaCppModule, modelDir: string,
   const llama = await cpuLlama(module, threads);
   try {
     const model: LlamaCppModel = await llama.loadModel({ modelPath: ggufPath, gpuLayers: 0 });
-    const context = await model.createContext({ contextSize: 1024, sequences: 1, threads });
+    const context = await model.createContext({ contextSize: 1024, sequences: 1, threads, ...F32_KV });
     const sequence = context.getSequence();
     // Our sampler only ever picks ids the tokenizer defines (usableVocabSize); the [PADn] rows above them
     // have (random or untrained) logits too, so llama.cpp must not pick them either.
