@@ -1,7 +1,9 @@
 /**
  * `npm run cluster`: one command starts Redis and N game processes on PORT, PORT+1, …; players who ask
  * either process share the world; SIGTERM stops everything in order and leaves no process behind; a game
- * process that dies takes the cluster down (exit 1) rather than leaving half of it running.
+ * process that dies takes the cluster down (exit 1) rather than leaving half of it running. With
+ * `--inference 1` it also starts an inference service that the game processes' NPC turns go to, restarts it
+ * when it dies, and stops it after the game processes and before Redis.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,6 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigSchema } from '../../server/src/config.ts';
+import { buildUntrainedTwin } from '../../tools/eval/baseline.ts';
+import { npcDirWith, stationaryBramGivingOneHorseshoe, walkUpTo } from '../support/npc-fixtures.ts';
 import { redisAvailable } from '../support/redis-server.ts';
 import { freePort } from '../support/server-process.ts';
 import { connect } from '../support/world-server.ts';
@@ -21,6 +26,8 @@ if (!haveRedis && process.env.CI === 'true') throw new Error('redis-server is no
 interface Ready {
   redisPid: number;
   games: { name: string; port: number; pid: number; endpoint: string }[];
+  inference: { name: string; port: number; pid: number; url: string; metrics: string }[];
+  loadtest: string;
 }
 
 function portFree(port: number): Promise<boolean> {
@@ -31,13 +38,15 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** A port P with P+1 free too (bounded retries). */
-async function twoFreePorts(): Promise<number> {
+/** A port P with P+1 … P+n-1 free too (bounded retries). */
+async function consecutiveFreePorts(n: number): Promise<number> {
   for (let i = 0; i < 20; i++) {
     const p = await freePort();
-    if (p < 65535 && (await portFree(p + 1))) return p;
+    let all = p + n - 1 <= 65535;
+    for (let k = 1; all && k < n; k++) all = await portFree(p + k);
+    if (all) return p;
   }
-  throw new Error('found no two consecutive free ports in 20 tries');
+  throw new Error(`found no ${n} consecutive free ports in 20 tries`);
 }
 
 const alive = (pid: number) => {
@@ -70,9 +79,10 @@ describe.skipIf(!haveRedis)('npm run cluster', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function startCluster(name: string, env: Record<string, string> = {}): Promise<{ cli: ChildProcess; ready: Ready; output: () => string; exited: Promise<number | null> }> {
-    const port = await twoFreePorts();
-    const cli = spawn(process.execPath, ['--import', 'tsx', 'tools/cluster/cli.ts', '--games', '2', '--port', String(port)], {
+  async function startCluster(name: string, env: Record<string, string> = {}, inference = 0): Promise<{ cli: ChildProcess; ready: Ready; output: () => string; exited: Promise<number | null> }> {
+    // Game ports P, P+1, then the inference services' (by default the ports after the games').
+    const port = await consecutiveFreePorts(2 + inference);
+    const cli = spawn(process.execPath, ['--import', 'tsx', 'tools/cluster/cli.ts', '--games', '2', '--port', String(port), '--inference', String(inference)], {
       cwd: repoRoot,
       env: { ...process.env, REDIS_URL: '', NPC_ENABLED: 'false', DB_PATH: join(dir, `${name}.sqlite`), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -86,11 +96,12 @@ describe.skipIf(!haveRedis)('npm run cluster', () => {
     await waitUntil('"cluster ready"', () => {
       if (cli.exitCode !== null) throw new Error(`cluster exited during start-up:\n${out}`);
       return /"msg":"cluster ready"/.test(out);
-    }, 90_000);
+    }, 150_000);
     const line = out.split('\n').find((l) => l.includes('"msg":"cluster ready"'))!;
     const ready = JSON.parse(line) as Ready;
-    entry.pids.push(ready.redisPid, ...ready.games.map((g) => g.pid));
+    entry.pids.push(ready.redisPid, ...ready.games.map((g) => g.pid), ...ready.inference.map((s) => s.pid));
     expect(ready.games.map((g) => g.port)).toEqual([port, port + 1]);
+    expect(ready.inference.map((s) => s.port)).toEqual(Array.from({ length: inference }, (_, i) => port + 2 + i));
     return { cli, ready, output: () => out, exited };
   }
 
@@ -127,4 +138,79 @@ describe.skipIf(!haveRedis)('npm run cluster', () => {
     expect(output()).toMatch(/game-2 exited unexpectedly/);
     for (const pid of [ready.redisPid, ...ready.games.map((g) => g.pid)]) expect(alive(pid), `pid ${pid} still running`).toBe(false);
   });
+  it('--inference 1: NPC turns go to the service it started, a dead service is restarted, SIGTERM stops games, then the service, then Redis', async () => {
+    // The default model's untrained twin (same tokenizer and template, random weights): the subject is where
+    // the turn runs, not what the model says.
+    const model = buildUntrainedTwin(ConfigSchema.shape.MODEL_DIR.parse(undefined), join(dir, 'model'), 1);
+    const { cli, ready, output, exited } = await startCluster(
+      'inference',
+      {
+        NPC_ENABLED: 'true',
+        MODEL_DIR: model.dir,
+        NPC_DIR: npcDirWith({ bram: stationaryBramGivingOneHorseshoe }),
+        RUN_SPEED: '30',
+        TALK_BURST: '100',
+        TALK_PER_SECOND: '100',
+        INFERENCE_THREADS: '1',
+        // Far beyond the waits below: a fallback seen before the kill would be a failure, not the clock.
+        NPC_FIRST_TOKEN_DEADLINE_MS: '60000',
+      },
+      1,
+    );
+    const [service] = ready.inference as [Ready['inference'][0]];
+    expect(ready.loadtest).toContain(`--inference-metrics http://127.0.0.1:${service.port}`);
+    const requests = async () => {
+      const text = await (await fetch(service.metrics, { signal: AbortSignal.timeout(5_000) })).text();
+      return [...text.matchAll(/^worldmind_inference_requests_total\{api="engine",outcome="[^"]+"\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    };
+    expect(await requests()).toBe(0);
+
+    // A player on the second game process talks to Bram: the turn is generated by the service.
+    const ada = await connect(ready.games[1]!.endpoint, 'Ada', { reconnect: { enabled: false } });
+    await walkUpTo(ada, 'bram', { x: 150, z: 70 });
+    const turn = ada.talk('bram', 'Good day, smith! Anything for luck?');
+    const chunks: string[] = [];
+    for await (const chunk of turn) chunks.push(chunk.text);
+    const result = await turn.result;
+    expect(result.finishReason).not.toBe('fallback');
+    expect(chunks.length).toBeGreaterThan(0);
+    expect(await requests()).toBe(1);
+
+    // The service dies: the cluster restarts it on its port, and the game process uses it again by itself.
+    process.kill(service.pid, 'SIGKILL');
+    await waitUntil('"inference-1 restarted"', () => /"msg":"inference-1 restarted"/.test(output()), 120_000);
+    const restarted = JSON.parse(output().split('\n').find((l) => l.includes('"msg":"inference-1 restarted"'))!) as { pid: number; port: number };
+    expect(restarted.port).toBe(service.port);
+    expect(restarted.pid).not.toBe(service.pid);
+    started.at(-1)!.pids.push(restarted.pid);
+    expect(output()).toMatch(/inference-1 exited unexpectedly \(exit SIGKILL\); restarting it/);
+    let again: Awaited<typeof turn.result> | undefined;
+    // Until the game process has reconnected (backoff up to 2 s) a turn is a scripted fallback: bounded retries.
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      again = await ada.talk('bram', 'Are you back at the anvil?').result;
+      if (again.finishReason !== 'fallback') break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(again?.finishReason).not.toBe('fallback');
+    expect(await requests()).toBe(1); // the fresh process's own counter: this turn was served by it
+
+    const adaLeft = ada.next('leave', 20_000);
+    cli.kill('SIGTERM');
+    const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 40_000))]);
+    expect(code).toBe(0);
+    expect((await adaLeft)[0]).toBe(4001);
+    for (const pid of [ready.redisPid, restarted.pid, ...ready.games.map((g) => g.pid)]) expect(alive(pid), `pid ${pid} still running`).toBe(false);
+    // Order: both game processes finished their shutdown before the service stopped, and it before "cluster stopped".
+    const lines = output().split('\n');
+    const serviceStopped = lines.findIndex((l) => l.includes('"msg":"inference service stopped"') && l.includes('"proc":"inference-1"'));
+    const stoppedAt = lines.findIndex((l) => l.includes('"msg":"cluster stopped"'));
+    expect(serviceStopped).toBeGreaterThan(-1);
+    expect(stoppedAt).toBeGreaterThan(serviceStopped);
+    for (const g of ['game-1', 'game-2']) {
+      const done = lines.findIndex((l) => l.includes('"msg":"shutdown complete"') && l.includes(`"proc":"${g}"`));
+      expect(done, `${g} shutdown complete`).toBeGreaterThan(-1);
+      expect(done).toBeLessThan(serviceStopped);
+    }
+  }, 300_000);
 });
