@@ -29,6 +29,7 @@ export class PendingTalk implements TalkTurn {
   #timer: ReturnType<typeof setTimeout>;
   readonly #sentAt = performance.now();
   #firstChunkAt = Number.NaN;
+  #transcript: string | undefined;
 
   constructor(
     readonly npcId: string,
@@ -44,8 +45,9 @@ export class PendingTalk implements TalkTurn {
     this.#timer = setTimeout(() => this.fail(new TalkError(`no reply from NPC "${npcId}" within ${timeouts.startTimeoutMs} ms`, 'timeout')), timeouts.startTimeoutMs);
   }
 
-  started(turnId: string): void {
+  started(turnId: string, transcript?: string): void {
     this.turnId = turnId;
+    if (transcript !== undefined) this.#transcript = transcript;
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.fail(new TalkError(`NPC "${this.npcId}" did not finish within ${this.timeouts.turnTimeoutMs} ms`, 'timeout')), this.timeouts.turnTimeoutMs);
   }
@@ -69,6 +71,7 @@ export class PendingTalk implements TalkTurn {
       ...(message.tokens !== undefined ? { tokens: message.tokens } : {}),
       ...(message.ttftMs !== undefined ? { ttftMs: message.ttftMs } : {}),
       ...(message.durationMs !== undefined ? { durationMs: message.durationMs } : {}),
+      ...(this.#transcript !== undefined ? { transcript: this.#transcript } : {}),
     });
   }
 

@@ -55,6 +55,27 @@ export interface WorldClientEvents {
    * 4400 too many rejected messages, 4001 server shutdown (see `WorldCloseCode`).
    */
   leave: [code: number, reason?: string];
+  /**
+   * A piece of an NPC's spoken reply (servers with voice on): to the player who talked and to players in
+   * hearing of the NPC. Frames of one turn arrive in order (`seq`); `last` marks the end of its audio.
+   */
+  npcAudio: [audio: NpcAudio];
+}
+
+/** One frame of an NPC's voice: 16-bit mono samples at `sampleRate` (16 kHz). */
+export interface NpcAudio {
+  npcId: string;
+  turnId: string;
+  seq: number;
+  last: boolean;
+  sampleRate: number;
+  samples: Int16Array;
+}
+
+/** Push-to-talk audio for `talkVoice`: mono samples at any rate (16-bit, or float in −1…1 as Web Audio gives). */
+export interface VoiceAudio {
+  sampleRate: number;
+  samples: Int16Array | Float32Array;
 }
 
 /** One streamed piece of an NPC's reply. */
@@ -77,6 +98,8 @@ export interface TalkResult {
   ttftMs?: number;
   /** Server-side ms the whole turn took, when reported. */
   durationMs?: number;
+  /** For a spoken line (`talkVoice`): what the server heard, the line the NPC answered. */
+  transcript?: string;
 }
 
 /** A conversation turn in progress: iterate for text chunks, await `result` for the end. */

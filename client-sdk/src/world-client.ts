@@ -27,11 +27,18 @@ import {
   type NpcTurnStart,
   type TurnRatedAck,
   type WelcomeInfo,
+  decodeNpcAudioFrame,
+  encodeTalkVoiceChunk,
+  ErrorCode,
+  pcmToSamples,
+  samplesToPcm,
+  toWireSamples,
+  VOICE_SAMPLE_RATE,
 } from '@worldmind/shared';
 import { AuthError, WorldAuth, type SecretStorage } from './auth.ts';
 import { TypedEmitter } from './emitter.ts';
 import { PendingTalk, TalkError } from './talk-turn.ts';
-import type { AvatarInfo, NpcInfo, TalkTurn, WorldClientEvents } from './types.ts';
+import type { AvatarInfo, NpcInfo, TalkTurn, VoiceAudio, WorldClientEvents } from './types.ts';
 
 export interface ReconnectOptions {
   /** Retry a dropped connection automatically. Default true. */
@@ -244,6 +251,51 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
   }
 
   /**
+   * Push-to-talk: say `audio` (a recorded line, any sample rate, mono) to an NPC within talking range. The
+   * server transcribes it and answers it like a typed line: the same reply stream and result, whose
+   * `transcript` is what the server heard. Needs a server with voice on (`welcome.voice.hears`); audio
+   * longer than `welcome.voice.maxTalkSeconds` is refused here, silence and unintelligible audio by the
+   * server (TalkError codes voice_disabled, too_long, invalid_audio, not_understood, plus talk's own).
+   */
+  talkVoice(npcId: string, audio: VoiceAudio): TalkTurn {
+    const ref = `${this.#room.sessionId}:${++this.#talkCounter}`;
+    const pending = new PendingTalk(npcId, ref, this.#talkTimeouts, () => this.#talks.delete(ref));
+    const voice = this.welcome?.voice;
+    if (!voice?.hears) {
+      pending.fail(new TalkError('this server does not take spoken lines (voice is off); use talk() instead', ErrorCode.VoiceDisabled));
+      return pending;
+    }
+    let samples: Int16Array;
+    try {
+      samples = toWireSamples(audio);
+    } catch (err) {
+      pending.fail(new TalkError(`invalid audio: ${(err as Error).message}`, ErrorCode.InvalidAudio));
+      return pending;
+    }
+    const seconds = samples.length / VOICE_SAMPLE_RATE;
+    if (seconds > voice.maxTalkSeconds) {
+      pending.fail(new TalkError(`spoken line is ${seconds.toFixed(1)} s; the server takes at most ${voice.maxTalkSeconds} s`, ErrorCode.TooLong));
+      return pending;
+    }
+    if (samples.length === 0) {
+      pending.fail(new TalkError('no audio to send', ErrorCode.InvalidAudio));
+      return pending;
+    }
+    this.#talks.set(ref, pending);
+    const pcm = samplesToPcm(samples);
+    const step = voice.chunkBytes & ~1;
+    try {
+      for (let offset = 0, seq = 0; offset < pcm.length; offset += step, seq++) {
+        const last = offset + step >= pcm.length;
+        this.#room.sendBytes(ClientMessage.TalkVoice, encodeTalkVoiceChunk({ ref, npcId, seq, last, pcm: pcm.subarray(offset, offset + step) }));
+      }
+    } catch (err) {
+      pending.fail(new TalkError(`could not send the spoken line: ${(err as Error).message}`, 'invalid_message'));
+    }
+    return pending;
+  }
+
+  /**
    * Rate one of your own NPC turns (`turnId` from the talk result): 1 = good, -1 = bad, with an optional
    * comment. Rating a turn again replaces the previous rating. Resolves when the server has stored it;
    * rejects with a RateTurnError (`unknown_turn`, `not_your_turn`, `invalid_message`, `rate_limited`,
@@ -397,7 +449,18 @@ export class WorldClient extends TypedEmitter<WorldClientEvents> {
       else if (error.ref) this.#talks.get(error.ref)?.rejected(error);
       this.emit('serverError', error);
     });
-    room.onMessage(ServerMessage.NpcTurnStart, (m: NpcTurnStart) => this.#talks.get(m.ref)?.started(m.turnId));
+    room.onMessage(ServerMessage.NpcTurnStart, (m: NpcTurnStart) => this.#talks.get(m.ref)?.started(m.turnId, m.transcript));
+    room.onMessage(ServerMessage.NpcAudio, (bytes: Uint8Array) => {
+      let frame;
+      try {
+        frame = decodeNpcAudioFrame(bytes);
+      } catch (err) {
+        // Not silent: a frame this SDK cannot read is reported like any other problem from the server.
+        this.emit('serverError', { type: ServerMessage.NpcAudio, code: ErrorCode.InvalidAudio, message: `unreadable npc_audio frame: ${(err as Error).message}` });
+        return;
+      }
+      this.emit('npcAudio', { npcId: frame.npcId, turnId: frame.turnId, seq: frame.seq, last: frame.last, sampleRate: frame.sampleRate, samples: pcmToSamples(frame.pcm) });
+    });
     room.onMessage(ServerMessage.NpcChunk, (m: NpcChunk) => this.#talks.get(m.ref)?.chunk(m));
     room.onMessage(ServerMessage.NpcTurnEnd, (m: NpcTurnEnd) => this.#talks.get(m.ref)?.end(m));
     room.onMessage(ServerMessage.TurnRated, (m: TurnRatedAck) => this.#ratings.get(m.ref)?.resolve());

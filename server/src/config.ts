@@ -50,8 +50,8 @@ export const ConfigSchema = z.object({
   INFERENCE_MAX_BATCH: int(1, 512).default(32).describe('most sequences in one engine step'),
   INFERENCE_MAX_QUEUE: int(1, 100_000).default(256).describe('generation requests waiting before new ones are refused'),
   INFERENCE_KV_BUDGET_MB: int(1, 1_048_576).default(1024).describe('MiB of KV cache the engine may book (running requests at their worst case, plus the prefix cache); requests beyond it wait, and are refused when the queue is full'),
-  INFERENCE_CPU_ARENA: bool.default(false).describe('onnxruntime CPU memory arena: keeps freed tensor memory for reuse and never gives it back (true = grow to the largest step seen)'),
-  INFERENCE_MEM_PATTERN: bool.default(false).describe('onnxruntime memory patterns: one pre-planned block cached per distinct input shape (decode shapes vary every step)'),
+  INFERENCE_CPU_ARENA: bool.default(true).describe('onnxruntime CPU memory arena: intermediate tensors reuse memory kept at the high-water mark of the largest engine step (bounded by INFERENCE_MAX_BATCH and the context); false mallocs and frees them every run (slower, and glibc keeps the freed memory anyway)'),
+  INFERENCE_MEM_PATTERN: bool.default(false).describe('onnxruntime memory patterns: one pre-planned block cached per distinct input shape; decode shapes change every step, so it only grows'),
   TALK_RANGE: num(0.5, 100).default(4).describe('how close (world units) a player must be to talk to an NPC'),
   TALK_BURST: int(1, 100).default(3).describe('lines a player may say to NPCs in a burst'),
   TALK_PER_SECOND: num(0.01, 100).default(0.25).describe('NPC lines per second refilled after the burst'),
@@ -80,6 +80,14 @@ export const ConfigSchema = z.object({
   ALLOW_UWS_FALLBACK: bool.default(false).describe('start even if the native uWebSockets binding failed to load (slow ws shim)'),
   REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379' }).optional().describe('several game processes: Colyseus presence and matchmaking in this Redis (rooms, seats, reconnection, sessions across processes); unset = one process on its own'),
   PUBLIC_ADDRESS: z.string().regex(/^(?![a-z][a-z0-9+.-]*:\/\/)[^\s/?#]+(\/[^\s?#]*)?$/i, 'expected host:port (optionally /path), without ws:// (e.g. game-1.example:2567)').optional().describe('with REDIS_URL (required then): host:port clients use to reach this process; matchmaking on any process sends a player to the process that hosts the room'),
+  VOICE_ENABLED: bool.default(false).describe('speak NPC replies aloud and accept push-to-talk (needs the Debian engines: apt-get install -y espeak-ng pocketsphinx pocketsphinx-en-us; a missing one is named at start and its direction stays off)'),
+  VOICE_TTS_ENGINE: z.enum(['espeak-ng', 'none']).default('espeak-ng').describe('speech synthesiser for NPC replies (none = text only)'),
+  VOICE_STT_ENGINE: z.enum(['pocketsphinx', 'none']).default('pocketsphinx').describe('speech recogniser for push-to-talk (none = refuse talk_voice)'),
+  VOICE_WORLD_BIAS: bool.default(true).describe('bias the recogniser to the world: a language model and dictionary built from the NPC scripts and the map (names, places, items, lore, example lines)'),
+  VOICE_TTS_WORKERS: int(1, 64).default(1).describe('speech synthesis processes at once'),
+  VOICE_TTS_QUEUE: int(0, 10_000).default(8).describe('reply sentences waiting for synthesis; beyond it an NPC reply stays text-only'),
+  VOICE_TTS_MAX_DELAY_MS: int(0, 60_000).default(1500).describe('a sentence that cannot start synthesis within this is not spoken (nor the rest of its reply): text-only rather than late'),
+  VOICE_MAX_TALK_SECONDS: int(1, 60).default(10).describe('longest push-to-talk line in seconds; longer audio is refused'),
 });
 
 export type ServerConfig = z.infer<typeof ConfigSchema>;

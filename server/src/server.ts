@@ -22,6 +22,7 @@ import { checkUwsBinding, createTransport } from './transport.ts';
 import { mountStudio } from './studio.ts';
 import { mountWebClient } from './web-client.ts';
 import { startNpcSystem, type NpcSystem } from './npc/npc-system.ts';
+import { startVoice, type VoiceService } from './voice/voice-service.ts';
 import { WorldStore } from './persistence/store.ts';
 import { PlayerLimits } from './world/player-limits.ts';
 import { loadWorldMap } from './world/world-map.ts';
@@ -40,6 +41,8 @@ export interface RunningServer {
   store: WorldStore;
   /** The world services every room and the NPC system share: map, store, game clock, path grid. */
   services: WorldServices;
+  /** Voice (speech synthesis and recognition), when VOICE_ENABLED and an engine is installed. */
+  voice: VoiceService | undefined;
   /** Accounts and session tokens. */
   accounts: AccountService;
   /** Live sessions per account. */
@@ -121,6 +124,10 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     await cluster?.close();
     throw err;
   }
+  // Voice speaks NPC replies and hears players' lines to NPCs: it needs NPC brains.
+  const voiceLog = log.child({ module: 'voice' });
+  if (config.VOICE_ENABLED && !npc) voiceLog.warn('VOICE_ENABLED=true but NPC_ENABLED=false: there are no NPC replies to speak or lines to hear; voice stays off');
+  const voice = npc ? startVoice({ config, log: voiceLog, registry: metrics.registry, scripts: () => npc.scripts(), landmarks: map.landmarks }) : undefined;
   const accounts = new AccountService({ store, secret: config.AUTH_SECRET ?? DEVELOPMENT_AUTH_SECRET, tokenTtlS: config.AUTH_TOKEN_TTL_S });
   // With REDIS_URL the session limit holds across processes (cluster-sessions.ts); a join elsewhere also
   // drops this process's cached NPC memory of that account, so a returning player's history is re-read.
@@ -129,7 +136,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     : new SessionRegistry(config.MAX_SESSIONS_PER_ACCOUNT);
   if (sessions instanceof ClusterSessionRegistry) await sessions.start();
   const limits = new PlayerLimits(config);
-  server.define(WORLD_ROOM, defineWorldRoom({ config, log, rooms, metrics, clientErrors, ...services, auth: { accounts, sessions, limits }, ...(npc ? { npc } : {}) }));
+  server.define(WORLD_ROOM, defineWorldRoom({ config, log, rooms, metrics, clientErrors, ...services, auth: { accounts, sessions, limits }, ...(npc ? { npc } : {}), ...(voice ? { voice } : {}) }));
   // The HTTP surface: join-only matchmaking, CORS per CORS_ORIGINS, the accounts API, metrics and
   // health; anything else is a 404 (see WorldTransport.bindRouter).
   closeMatchmaking();
@@ -164,6 +171,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     log,
     metrics,
     npc,
+    voice,
     store,
     services,
     accounts,
@@ -176,6 +184,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
         await server.gracefullyShutdown(false);
         // After the rooms: their last turns are cancelled and logged before the engine and store close.
         await npc?.close();
+        voice?.close();
         store.close();
         log.info('shutdown complete');
       })();

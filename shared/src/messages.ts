@@ -111,6 +111,8 @@ export interface NpcTurnStart {
   ref: string;
   turnId: string;
   npcId: string;
+  /** For a spoken line (talk_voice): what the server heard, the text the NPC answers. */
+  transcript?: string;
 }
 
 export interface NpcChunk {
@@ -172,4 +174,19 @@ export interface WelcomeInfo {
   talkRange?: number;
   /** State patches per second the room sends. */
   patchRate?: number;
+  /** Present when the server has voice on (VOICE_ENABLED): what it does and the push-to-talk limits. */
+  voice?: VoiceInfo;
+}
+
+export interface VoiceInfo {
+  /** NPC replies come as npc_audio frames too. */
+  speaks: boolean;
+  /** talk_voice (push-to-talk) is accepted. */
+  hears: boolean;
+  /** Sample rate of all voice audio (Hz). */
+  sampleRate: number;
+  /** Longest push-to-talk line (s). */
+  maxTalkSeconds: number;
+  /** Most PCM bytes per talk_voice chunk (keeps each frame under the server's payload limit). */
+  chunkBytes: number;
 }

@@ -12,6 +12,8 @@ export const ClientMessage = {
   Talk: 'talk',
   /** Rate one of your own NPC turns (thumbs up or down, optional comment). */
   RateTurn: 'rate_turn',
+  /** Push-to-talk audio for an NPC (binary, `sendBytes`; layout in voice.ts): transcribed, then a `talk`. */
+  TalkVoice: 'talk_voice',
 } as const;
 export type ClientMessageType = (typeof ClientMessage)[keyof typeof ClientMessage];
 
@@ -31,6 +33,8 @@ export const ServerMessage = {
   NpcTurnEnd: 'npc_turn_end',
   /** A `rate_turn` was stored (echoes the client's `ref`). */
   TurnRated: 'turn_rated',
+  /** A piece of an NPC's spoken reply (binary; layout in voice.ts), to the speaker and players in hearing. */
+  NpcAudio: 'npc_audio',
 } as const;
 export type ServerMessageType = (typeof ServerMessage)[keyof typeof ServerMessage];
 
@@ -68,6 +72,12 @@ export const ErrorCode = {
   UnknownTurn: 'unknown_turn',
   /** rate_turn: the turn belongs to another player. */
   NotYourTurn: 'not_your_turn',
+  /** talk_voice: the server has voice off (VOICE_ENABLED=false or no speech recogniser installed). */
+  VoiceDisabled: 'voice_disabled',
+  /** talk_voice: the audio is malformed (bad frame, chunks out of order, odd byte count…). */
+  InvalidAudio: 'invalid_audio',
+  /** talk_voice: silence, or nothing the recogniser could make words of. */
+  NotUnderstood: 'not_understood',
 } as const;
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 

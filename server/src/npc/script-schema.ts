@@ -13,6 +13,7 @@ import { DEFAULT_NOTICES, SITUATION_EVENT_KINDS } from './situation.ts';
 import { DEFAULT_TRUST_AFTER, DEFAULT_TRUST_MODERATED, trustSchema } from './trust.ts';
 import { ACTION_TYPES, ACTIONS, anyKind, type AnyActionKind, type NpcAction, type NpcActions, type NpcActionType } from './actions/index.ts';
 import { EMOTES, SLUG, slug, type Emote } from './actions/kind.ts';
+import { NpcVoiceSchema } from '../voice/voice-schema.ts';
 
 export { ACTION_TYPES, EMOTES, SLUG, type Emote, type NpcAction, type NpcActions, type NpcActionType };
 
@@ -90,6 +91,7 @@ const NpcScriptObject = z.strictObject({
     .describe('events this NPC notices and may mention (player_arrived, player_left, item_given, chat = overheard chat); default: all but chat'),
   trust: trustSchema(ACTION_TYPES).default({ requires: {}, after: { ...DEFAULT_TRUST_AFTER }, moderated: DEFAULT_TRUST_MODERATED }),
   sampling: Sampling.default({}),
+  voice: NpcVoiceSchema.optional(),
   fallback: z.array(text(300)).min(1, 'give at least one fallback line').describe('scripted lines said when the model cannot answer in time'),
 });
 

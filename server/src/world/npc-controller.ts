@@ -33,6 +33,7 @@ import { NpcAgent, type GameClock, type PlayerPosition } from './npc-agents.ts';
 import type { PathGrid } from './pathfinding.ts';
 import type { PlayerLimits } from './player-limits.ts';
 import type { WorldMap } from './world-map.ts';
+import type { VoiceService } from '../voice/voice-service.ts';
 
 /** Bystanders' speech bubble updates at most this often. */
 const BUBBLE_INTERVAL_MS = 200;
@@ -73,6 +74,8 @@ export interface NpcControllerDeps {
   reject(client: Client, code: ErrorCodeValue, message: string, ref: string): void;
   /** Runs `fn` after `ms` on the room clock (cleared when the room is disposed). */
   later(fn: () => void, ms: number): void;
+  /** Voice (VOICE_ENABLED): replies are spoken to the speaker and players in hearing. */
+  voice?: VoiceService | undefined;
 }
 
 interface ActiveTurn {
@@ -201,26 +204,39 @@ export class NpcController {
     for (const turn of this.#turns.values()) turn.abort.abort();
   }
 
-  async talk(client: Client, message: TalkMessage): Promise<void> {
+  /** The checks a line must pass before it is heard (NPC here, in range, not answering you): a refusal, or null. */
+  precheck(sessionId: string, npcId: string): { code: ErrorCodeValue; message: string } | null {
+    const { deps } = this;
+    const agent = this.agents.get(npcId);
+    const script = deps.system.script(npcId);
+    const player = deps.player(sessionId);
+    if (!agent || !script || !player) return { code: ErrorCode.UnknownNpc, message: `there is no NPC "${npcId}" here` };
+    const distance = Math.hypot(agent.body.x - player.avatar.x, agent.body.z - player.avatar.z);
+    if (distance > deps.config.TALK_RANGE) return { code: ErrorCode.TooFar, message: `${script.name} is too far away to hear you (${distance.toFixed(1)} > ${deps.config.TALK_RANGE})` };
+    if (this.#turns.has(`${sessionId}|${npcId}`)) return { code: ErrorCode.Busy, message: `${script.name} is still answering you` };
+    return null;
+  }
+
+  /** A player's line to an NPC; `transcript` when it was spoken (talk_voice) and this is what was heard. */
+  async talk(client: Client, message: TalkMessage, transcript?: string): Promise<void> {
     const { deps } = this;
     const { npcId, ref } = message;
     const refuse = (code: ErrorCodeValue, text: string) => {
       deps.system.metrics.refusals.inc({ code });
       deps.reject(client, code, text, ref);
     };
-    const agent = this.agents.get(npcId);
-    const script = deps.system.script(npcId);
-    const player = deps.player(client.sessionId);
-    if (!agent || !script || !player) return refuse(ErrorCode.UnknownNpc, `there is no NPC "${npcId}" here`);
-    const distance = Math.hypot(agent.body.x - player.avatar.x, agent.body.z - player.avatar.z);
-    if (distance > deps.config.TALK_RANGE) return refuse(ErrorCode.TooFar, `${script.name} is too far away to hear you (${distance.toFixed(1)} > ${deps.config.TALK_RANGE})`);
+    const refused = this.precheck(client.sessionId, npcId);
+    if (refused) return refuse(refused.code, refused.message);
+    const agent = this.agents.get(npcId)!;
+    const script = deps.system.script(npcId)!;
+    const player = deps.player(client.sessionId)!;
     const key = `${client.sessionId}|${npcId}`;
-    if (this.#turns.has(key)) return refuse(ErrorCode.Busy, `${script.name} is still answering you`);
     if (!deps.limits.talk.tryTake(player.accountId)) return refuse(ErrorCode.RateLimited, 'you are talking to NPCs too fast');
 
     const turn: ActiveTurn = { abort: new AbortController() };
     this.#turns.set(key, turn);
     agent.beginTalk(client.sessionId, Date.now());
+    let spoken: ReturnType<VoiceService['speak']>;
     try {
       let handle;
       try {
@@ -236,19 +252,24 @@ export class NpcController {
         throw error;
       }
       const base = { ref, turnId: handle.turnId, npcId };
-      deps.client(client.sessionId)?.send(ServerMessage.NpcTurnStart, base satisfies NpcTurnStart);
-      let spoken = '';
+      deps.client(client.sessionId)?.send(ServerMessage.NpcTurnStart, { ...base, ...(transcript !== undefined ? { transcript } : {}) } satisfies NpcTurnStart);
+      // Spoken sentence by sentence as the text streams (server/src/voice/spoken-reply.ts).
+      spoken = deps.voice?.speak({ turnId: handle.turnId, npcId, voice: script.voice, send: (frame) => this.#sendAudio(agent, client.sessionId, frame) });
+      let said = '';
       let lastBubble = 0;
       for await (const text of handle.chunks) {
-        spoken += text;
+        said += text;
         deps.client(client.sessionId)?.send(ServerMessage.NpcChunk, { ...base, text } satisfies NpcChunk);
+        spoken?.push(text);
         const now = Date.now();
         if (now - lastBubble >= BUBBLE_INTERVAL_MS) {
-          agent.npc.speech = spoken.trim();
+          agent.npc.speech = said.trim();
           lastBubble = now;
         }
       }
       const outcome = await handle.outcome;
+      if (outcome.finishReason === 'cancelled') spoken?.cancel();
+      else spoken?.end();
       agent.npc.speech = outcome.speech;
       this.#holdBubble(agent);
       agent.endTalk(Date.now());
@@ -265,11 +286,20 @@ export class NpcController {
       };
       deps.client(client.sessionId)?.send(ServerMessage.NpcTurnEnd, end);
     } catch (error) {
+      spoken?.cancel();
       deps.log.error({ err: error, npcId, sessionId: client.sessionId }, 'NPC turn failed');
       agent.endTalk(Date.now());
     } finally {
       this.#turns.delete(key);
     }
+  }
+
+  /** An npc_audio frame to the speaker and every player in hearing (CHAT_RADIUS) of the NPC right now. */
+  #sendAudio(agent: NpcAgent, speakerSessionId: string, frame: Uint8Array): void {
+    const radius = this.deps.config.CHAT_RADIUS;
+    const to = new Set([speakerSessionId]);
+    for (const [sessionId, p] of this.#players) if (Math.hypot(p.x - agent.body.x, p.z - agent.body.z) <= radius) to.add(sessionId);
+    for (const sessionId of to) this.deps.client(sessionId)?.sendBytes(ServerMessage.NpcAudio, frame);
   }
 
   #record(npcId: string, outcome: TurnOutcome, executed: NpcActionCall | null): void {

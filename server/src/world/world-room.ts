@@ -40,6 +40,8 @@ import { stepBody, toActiveIntent, type ActiveIntent, type MovementParams } from
 import type { PlayerLimits } from './player-limits.ts';
 import { SpatialGrid } from './spatial-grid.ts';
 import type { WorldServices } from './world-services.ts';
+import { VoiceInbox } from '../voice/voice-inbox.ts';
+import { voiceInfo, type VoiceService } from '../voice/voice-service.ts';
 
 /**
  * What every world room shares: configuration, the logger, the world services (map, store, game clock,
@@ -57,6 +59,8 @@ export interface WorldContext extends WorldServices {
   npc?: NpcSystem;
   /** Who players are (session tokens), their live sessions, and the limits kept per account. */
   auth: { accounts: AccountService; sessions: SessionRegistry; limits: PlayerLimits };
+  /** Voice, when VOICE_ENABLED and an engine is installed (server/src/voice/). */
+  voice?: VoiceService;
 }
 
 /** Per-player server-side data that is not replicated. */
@@ -88,6 +92,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
   /** Avatar positions by session id, for NPCs (facing, following). */
   #avatars = new Map<string, Avatar>();
   #npcs: NpcController | undefined;
+  #voiceInbox: VoiceInbox | undefined;
   #interest!: InterestManager;
   #chatGrid!: SpatialGrid<PlayerSession>;
   #guard!: MessageGuard;
@@ -129,8 +134,10 @@ export class WorldRoom extends Room<{ state: WorldState }> {
         client: (sessionId) => this.clients.getById(sessionId),
         reject: (client, code, message, ref) => this.#guard.reject(client, ClientMessage.Talk, code, message, ref),
         later: (fn, ms) => this.clock.setTimeout(fn, ms),
+        voice: this.context.voice,
       });
     }
+    this.#listenForVoice();
     for (const home of this.context.npcs) {
       const npc = new Npc();
       Object.assign(npc, { id: home.id, name: home.name, role: home.role, x: home.x, y: 0, z: home.z, heading: home.heading });
@@ -161,7 +168,37 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     this.context.rooms.add(this);
   }
 
+  /** Push-to-talk (talk_voice, binary): assembled and transcribed by the voice inbox, then an ordinary talk. */
+  #listenForVoice(): void {
+    const npcs = this.#npcs;
+    const reject = (sessionId: string, code: ErrorCodeValue, message: string, ref?: string) => {
+      const client = this.clients.getById(sessionId);
+      if (client) this.#guard.reject(client, ClientMessage.TalkVoice, code, message, ref);
+    };
+    const inbox = new VoiceInbox({
+      voice: npcs ? this.context.voice : undefined,
+      maxSeconds: this.context.config.VOICE_MAX_TALK_SECONDS,
+      log: this.#log,
+      reject,
+      precheck: (sessionId, npcId) => npcs?.precheck(sessionId, npcId) ?? { code: ErrorCode.UnknownNpc, message: 'NPC dialogue is disabled on this server' },
+      talk: (sessionId, message, transcript) => {
+        const client = this.clients.getById(sessionId);
+        if (client && npcs) void npcs.talk(client, message, transcript);
+      },
+    });
+    this.#voiceInbox = inbox;
+    this.onMessageBytes(ClientMessage.TalkVoice, (client: Client, bytes: Uint8Array) => {
+      this.context.metrics.messagesIn.inc({ type: ClientMessage.TalkVoice });
+      inbox.receive(client.sessionId, bytes);
+    });
+    // Audio sent as a regular (msgpack) message: say how to send it instead of "unknown message".
+    this.onMessage(ClientMessage.TalkVoice, (client: Client) => {
+      this.#guard.reject(client, ClientMessage.TalkVoice, ErrorCode.InvalidAudio, 'talk_voice must be sent as bytes (sendBytes) in the layout of shared/src/voice.ts');
+    });
+  }
+
   override onDispose(): void {
+    this.#voiceInbox?.dispose();
     this.#npcs?.dispose();
     this.context.rooms.delete(this);
   }
@@ -218,6 +255,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
       tickRate: config.TICK_RATE,
       talkRange: config.TALK_RANGE,
       patchRate: 1000 / config.PATCH_RATE_MS,
+      ...(this.context.voice && this.#npcs ? { voice: voiceInfo(this.context.voice, config) } : {}),
     };
     client.send(ServerMessage.Welcome, welcome);
     this.#log.debug({ sessionId: client.sessionId, accountId: claims.accountId, name, clients: this.clients.length }, 'player joined');
@@ -261,6 +299,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     this.context.auth.sessions.remove(this.roomId, client.sessionId, player.accountId);
     this.#avatars.delete(client.sessionId);
     this.#npcs?.playerLeft(client.sessionId);
+    this.#voiceInbox?.forget(client.sessionId);
     this.#interest.detach(client.sessionId);
     this.#interest.untrack(player.avatar);
     this.#chatGrid.delete(player);
