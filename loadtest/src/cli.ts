@@ -1,6 +1,7 @@
 /**
  * `npm run loadtest -- --players N --duration S [--talk-every S] [--endpoint URL] [--no-aoi]
  *                     [--processes K] [--server child|in-process] [--json] [--out DIR] [--allow-remote]`
+ * `npm run loadtest -- --target URL,URL… [--inference-metrics URL,…] --players N --duration S [...]`
  * `npm run loadtest -- --soak MINUTES [--players N] [--settle S] [--sample-every S] [...]`
  *
  * Simulated players (built on the client SDK) walk Emberfall, idle, chat and talk to NPCs while the
@@ -20,6 +21,7 @@
  *
  * Exit codes: 0 done, 2 bad options / refused endpoint, 1 the run failed, 3 hard deadline.
  */
+import { renderClusterTables } from './cluster.ts';
 import { OptionsError, parseOptions, USAGE } from './options.ts';
 import { renderTable } from './report.ts';
 import { LoadTestError, runLoadTest } from './run.ts';
@@ -48,6 +50,7 @@ process.once('SIGTERM', stopOnSignal);
 try {
   const outcome = await runLoadTest(options);
   process.stdout.write(renderTable(outcome.report) + '\n');
+  if (outcome.cluster) process.stdout.write(`\n${renderClusterTables(outcome.cluster)}\n`);
   const notes = outcome.report.details.notes as string[];
   for (const note of notes) process.stdout.write(`note: ${note}\n`);
   process.stdout.write(`report: ${outcome.jsonPath}\nchart:  ${outcome.svgPath}\n`);
@@ -55,7 +58,7 @@ try {
     // A soak always ends with its one JSON line (the load summary inside it).
     process.stdout.write(`\n${renderSoakTable(outcome.soak.summary, outcome.soak.rows, outcome.soak.input)}\nsoak report: ${outcome.soak.jsonPath}\n`);
     process.stdout.write(JSON.stringify({ ...outcome.soak.summary, load: outcome.report.summary }) + '\n');
-  } else if (options.json) process.stdout.write(JSON.stringify(outcome.report.summary) + '\n');
+  } else if (options.json) process.stdout.write(JSON.stringify(outcome.cluster ? { ...outcome.report.summary, cluster: outcome.cluster } : outcome.report.summary) + '\n');
   process.exit(0);
 } catch (err) {
   process.stderr.write(`loadtest: ${err instanceof LoadTestError ? err.message : ((err as Error).stack ?? String(err))}\n`);

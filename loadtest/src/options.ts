@@ -19,8 +19,12 @@ export interface LoadTestOptions {
   talkEveryS: number;
   /** Most NPC conversations in flight at once across all bot processes. */
   maxTalkers: number;
-  /** Running server to load; undefined = start one. */
+  /** Running server to load; undefined = start one. With `--target`, the first game process of the cluster. */
   endpoint: string | undefined;
+  /** `--target`: the game processes of a cluster (bots join through them in turn; each one's /metrics is read). */
+  targets: string[] | undefined;
+  /** `--inference-metrics`: base URLs of the cluster's inference services (batch sizes, tok/s from their /metrics). */
+  inferenceMetrics: string[];
   aoi: boolean;
   /** Bot processes. */
   processes: number;
@@ -54,6 +58,12 @@ export const USAGE = `usage: npm run loadtest -- --players N --duration S [optio
   --talk-every S     average seconds between one player's NPC conversations (default 90; 0 = no talking)
   --max-talkers N    NPC conversations in flight at once, all processes together (default 32)
   --endpoint URL     load a running server (ws://127.0.0.1:2567); default: start one
+  --target URLS      load a running cluster (npm run cluster): its game processes, comma-separated
+                     (ws://127.0.0.1:2567,ws://127.0.0.1:2568); bot processes join through them in turn and
+                     every process's /metrics is read: tick, CCU and TTFT per process
+  --inference-metrics URLS
+                     with --target: the cluster's inference services, comma-separated (http://127.0.0.1:2569):
+                     decode batch sizes, tok/s and engine TTFT per service (npm run cluster prints both lists)
   --server WHERE     where a started server runs: child (own process, default) or in-process
   --no-aoi           start the server with full-state sync instead of area of interest
   --processes K      bot processes (default: one per 1000 players)
@@ -98,6 +108,8 @@ export function parseOptions(argv: string[]): LoadTestOptions {
         'talk-every': { type: 'string' },
         'max-talkers': { type: 'string' },
         endpoint: { type: 'string' },
+        target: { type: 'string' },
+        'inference-metrics': { type: 'string' },
         server: { type: 'string', default: 'child' },
         'no-aoi': { type: 'boolean', default: false },
         processes: { type: 'string' },
@@ -146,7 +158,10 @@ export function parseOptions(argv: string[]): LoadTestOptions {
   if (soak && talkEveryS === 0) problems.push('--soak with --talk-every 0: a soak is an NPC talk load; give --talk-every > 0');
   const inputHz = num('input-hz', v['input-hz'], 1, 30, false);
   const seed = num('seed', v.seed, 0, 2 ** 31 - 1, true);
-  const defaultProcesses = Math.max(1, Math.ceil((Number.isFinite(players) ? players : 1) / 1_000));
+  const targets = v.target === undefined ? undefined : v.target.split(',').map((t) => t.trim().replace(/\/+$/, '')).filter((t) => t !== '');
+  // With --target, one bot process per game process (up to the player count), so joins arrive at every
+  // process as through a load balancer.
+  const defaultProcesses = Math.max(1, Math.ceil((Number.isFinite(players) ? players : 1) / 1_000), Math.min(targets?.length ?? 1, Number.isFinite(players) ? players : 1));
   const processes = v.processes === undefined ? defaultProcesses : num('processes', v.processes, 1, Math.max(4, availableParallelism() * 4), true);
   // Tracked bots decode state (costly in a crowd): 2 % of the crowd, 16..64, and enough to hold every allowed conversation.
   const defaultTracked = Math.min(players, Math.max(Math.min(64, Math.max(16, Math.ceil(players * 0.02))), talkEveryS > 0 ? maxTalkers : 0));
@@ -156,6 +171,23 @@ export function parseOptions(argv: string[]): LoadTestOptions {
   if (v.server !== 'child' && v.server !== 'in-process') problems.push(`--server ${JSON.stringify(v.server)}: expected child or in-process`);
 
   let endpoint: string | undefined;
+  const inferenceMetrics = v['inference-metrics'] === undefined ? [] : v['inference-metrics'].split(',').map((t) => t.trim().replace(/\/+$/, '')).filter((t) => t !== '');
+  if (targets !== undefined) {
+    if (v.endpoint !== undefined) problems.push('--endpoint and --target: give one (--target lists every game process of a cluster, --endpoint is one server)');
+    if (targets.length === 0) problems.push('--target: expected at least one game process URL (ws://127.0.0.1:2567,…)');
+    for (const t of targets) {
+      const problem = checkEndpoint(t, v['allow-remote']);
+      if (problem) problems.push(problem.replace('--endpoint', '--target'));
+    }
+    if (new Set(targets).size !== targets.length) problems.push(`--target ${JSON.stringify(v.target)}: a game process is listed twice`);
+    if (v['no-aoi']) problems.push('--no-aoi only applies to a server the load tester starts (start the cluster with AOI_ENABLED=false instead)');
+    if (soak) problems.push('--soak reads one server\'s memory: use --endpoint with it, not --target');
+    endpoint = targets[0];
+  } else if (v['inference-metrics'] !== undefined) problems.push('--inference-metrics only applies with --target');
+  for (const u of inferenceMetrics) {
+    const problem = checkEndpoint(u, v['allow-remote']);
+    if (problem) problems.push(problem.replace('--endpoint', '--inference-metrics'));
+  }
   if (v.endpoint !== undefined) {
     const problem = checkEndpoint(v.endpoint, v['allow-remote']);
     if (problem) problems.push(problem);
@@ -171,6 +203,8 @@ export function parseOptions(argv: string[]): LoadTestOptions {
     talkEveryS,
     maxTalkers,
     endpoint,
+    targets,
+    inferenceMetrics,
     aoi: !v['no-aoi'],
     processes,
     server: v.server as ServerPlacement,

@@ -143,7 +143,7 @@ export function buildReport(d: RunData): Report {
   };
 
   const details: Record<string, unknown> = {
-    command: `npm run loadtest -- ${d.options.endpoint ? `--endpoint ${d.options.endpoint}` : `--server ${d.options.server}`} --players ${d.options.players} --duration ${d.options.durationS} --talk-every ${d.options.talkEveryS} --processes ${d.options.processes}${d.options.aoi ? '' : ' --no-aoi'}`,
+    command: `npm run loadtest -- ${d.options.targets ? `--target ${d.options.targets.join(',')}${d.options.inferenceMetrics.length ? ` --inference-metrics ${d.options.inferenceMetrics.join(',')}` : ''}` : d.options.endpoint ? `--endpoint ${d.options.endpoint}` : `--server ${d.options.server}`} --players ${d.options.players} --duration ${d.options.durationS} --talk-every ${d.options.talkEveryS} --processes ${d.options.processes}${d.options.aoi ? '' : ' --no-aoi'}`,
     server: d.serverWhere,
     endpoint: d.endpoint,
     aoi: d.options.endpoint ? 'as configured on the remote server' : d.options.aoi,

@@ -19,6 +19,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderChart } from './chart.ts';
+import { ClusterWatcher, type ClusterReport } from './cluster.ts';
 import { fetchMetrics, histogramDelta, histogramMaxBound, histogramQuantile, metricTotal, readHistogram, type Histogram } from './metrics-scrape.ts';
 import { httpBase, type LoadTestOptions } from './options.ts';
 import type { BotCounters, BotProcessConfig, FromBot, FromServer, ToBot, TurnRecord } from './protocol.ts';
@@ -38,6 +39,8 @@ export interface RunOutcome {
   report: Report;
   jsonPath: string;
   svgPath: string;
+  /** With --target: every game process's and inference service's own numbers. */
+  cluster?: ClusterReport;
   /** With --soak: the memory over time. */
   soak?: { summary: SoakSummary; rows: MemorySample[]; input: SoakInput; jsonPath: string };
 }
@@ -205,10 +208,12 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
     const notes: string[] = [];
     let endpoint: string;
     let where: ServerWhere;
+    // --target: a cluster; each of its processes is read on its own (cluster.ts).
+    const cluster = opts.targets ? new ClusterWatcher(opts.targets, opts.inferenceMetrics) : undefined;
     if (opts.endpoint) {
       endpoint = opts.endpoint;
       where = 'remote';
-      log(`loadtest: loading the running server at ${endpoint}`);
+      log(opts.targets ? `loadtest: loading the cluster at ${opts.targets.join(', ')}${opts.inferenceMetrics.length ? `; inference services ${opts.inferenceMetrics.join(', ')}` : ''}` : `loadtest: loading the running server at ${endpoint}`);
     } else {
       log(`loadtest: starting a server (${opts.server === 'child' ? 'in its own child process' : 'inside the orchestrator process'}, AOI ${opts.aoi ? 'on' : 'off'})`);
       // A soak's server keeps its database in a temporary file (see ownedServerConfig), unless DB_PATH is set.
@@ -287,7 +292,8 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
       });
       await waitFor(res, child, `starting bot process ${i}`, (m) => ((m as FromBot).event === 'ready' ? true : undefined), 30_000);
       const config: BotProcessConfig = {
-        endpoint,
+        // A cluster: bot process i joins through game process i mod n, as a load balancer would spread them.
+        endpoint: opts.targets ? opts.targets[i % opts.targets.length]! : endpoint,
         firstIndex,
         count: playerShares[i]!,
         tracked: trackedShares[i]!,
@@ -326,13 +332,18 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
     const remote = where === 'remote';
     const baseline = await fetchMetrics(metricsBase);
     if (remote && !baseline) notes.push(`could not read ${metricsBase}/metrics: no tick times for a remote server`);
+    if (cluster) {
+      const unreadable = await cluster.begin();
+      for (const u of unreadable) notes.push(`could not read ${u}/metrics at the start of the window: that process has no numbers in the per-process table`);
+      res.interval(2_000, () => void cluster.poll().catch(() => undefined));
+    }
     const measureStart = Date.now();
     measuring = true;
     if (watcher) watcher.phase = 'load';
     for (const child of bots) if (child.connected) child.send({ cmd: 'measure' } satisfies ToBot);
     const remoteSeries: TickPoint[] = [];
     let prevTick: Histogram | undefined = baseline ? readHistogram(baseline, 'worldmind_tick_duration_seconds', { room: 'world' }) : undefined;
-    if (remote && baseline) {
+    if (remote && baseline && !cluster) {
       res.interval(2_000, () => {
         void fetchMetrics(metricsBase).then((text) => {
           const h = text ? readHistogram(text, 'worldmind_tick_duration_seconds', { room: 'world' }) : undefined;
@@ -357,6 +368,7 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
     const loadAtEnd = loadavg()[0]!;
     clearInterval(progressTimer);
     const endText = await fetchMetrics(metricsBase);
+    await cluster?.finish();
     measuring = false;
 
     // Drain and leave.
@@ -382,6 +394,8 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
       const tickStart = baseline ? readHistogram(baseline, 'worldmind_tick_duration_seconds', { room: 'world' }) : undefined;
       const patchStart = baseline ? readHistogram(baseline, 'worldmind_patch_duration_seconds', { room: 'world' }) : undefined;
       remoteData = { tick: tickEnd ? histogramDelta(tickEnd, tickStart) : undefined, patch: patchEnd ? histogramDelta(patchEnd, patchStart) : undefined, series: remoteSeries };
+      // A cluster's main-table tick is every game process's frames together, not the first one's.
+      if (cluster) remoteData = cluster.combined();
     }
     const illegalEnd = finalText ? metricTotal(finalText, ILLEGAL_ACTIONS_METRIC) : undefined;
     const illegalStart = baseline ? (metricTotal(baseline, ILLEGAL_ACTIONS_METRIC) ?? 0) : 0;
@@ -425,7 +439,8 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
     const base = join(opts.outDir, `loadtest-${opts.players}p-${stamp}`);
     const jsonPath = `${base}.json`;
     const svgPath = `${base}.svg`;
-    await writeFile(jsonPath, JSON.stringify({ ...report.summary, details: report.details, tick_series: report.tickSeries, ttft_points: report.ttftPoints }, null, 2) + '\n');
+    const clusterReport = cluster?.report();
+    await writeFile(jsonPath, JSON.stringify({ ...report.summary, ...(clusterReport ? { cluster: clusterReport } : {}), details: report.details, tick_series: report.tickSeries, ttft_points: report.ttftPoints }, null, 2) + '\n');
     let soak: RunOutcome['soak'];
     if (watcher && opts.soakMin !== undefined) {
       const answered = report.summary.npc.turns;
@@ -463,6 +478,6 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
         tickTargetMs: 20,
       }),
     );
-    return { report, jsonPath, svgPath, ...(soak ? { soak } : {}) };
+    return { report, jsonPath, svgPath, ...(clusterReport ? { cluster: clusterReport } : {}), ...(soak ? { soak } : {}) };
   }
 }
