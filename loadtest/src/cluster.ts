@@ -250,8 +250,11 @@ export function renderClusterTables(r: ClusterReport): string {
     show(g.npc_turns),
     `${show(g.npc_ttft_ms.p50)} / ${show(g.npc_ttft_ms.p99)}`,
   ]);
-  let out = `per game process (${r.window_s} s window; tick = simulation step of all its world rooms, ms; TTFT measured by the game process, ms):\n`;
-  out += table(['process', 'CCU peak / end', 'rooms', 'ticks', 'tick p50 / p99 / max', 'NPC turns', 'TTFT p50 / p99'], gameRows);
+  const parts: string[] = [];
+  if (r.games.length > 0) {
+    parts.push(`per game process (${r.window_s} s window; tick = simulation step of all its world rooms, ms; TTFT measured by the game process, ms):`);
+    parts.push(table(['process', 'CCU peak / end', 'rooms', 'ticks', 'tick p50 / p99 / max', 'NPC turns', 'TTFT p50 / p99'], gameRows));
+  }
   if (r.inference.length > 0) {
     const rows = r.inference.map((s, i) => [
       `inference-${i + 1} ${s.url}`,
@@ -262,9 +265,9 @@ export function renderClusterTables(r: ClusterReport): string {
       show(s.tok_s),
       `${show(s.engine_ttft_ms.p50)} / ${show(s.engine_ttft_ms.p99)}`,
     ]);
-    out += `\nper inference service (batch = sequences per decode step; TTFT = the engine's, submit to first token, ms):\n`;
-    out += table(['service', 'requests', 'decode steps', 'batch mean / p50 / max', 'tokens', 'tok/s', 'engine TTFT p50 / p99'], rows);
+    parts.push(`per inference service (${r.window_s} s window; batch = sequences per decode step; TTFT = the engine's, submit to first token, ms):`);
+    parts.push(table(['service', 'requests', 'decode steps', 'batch mean / p50 / max', 'tokens', 'tok/s', 'engine TTFT p50 / p99'], rows));
   }
-  out += `\ncluster: CCU peak ${show(r.totals.ccu_peak)} (sum of per-process peaks)${r.inference.length > 0 ? `; inference ${show(r.totals.tok_s)} tok/s, mean batch ${show(r.totals.mean_batch)}` : ''}`;
-  return out;
+  if (r.games.length > 0) parts.push(`cluster: CCU peak ${show(r.totals.ccu_peak)} (sum of per-process peaks)${r.inference.length > 0 ? `; inference ${show(r.totals.tok_s)} tok/s, mean batch ${show(r.totals.mean_batch)}` : ''}`);
+  return parts.join('\n');
 }
