@@ -129,6 +129,26 @@ describe.skipIf(!haveRedis)('npm run cluster', () => {
     }
   });
 
+  it('refuses inference ports that overlap the game ports, and bad counts, before starting anything', async () => {
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; err: string }>((resolve) => {
+        const cli = spawn(process.execPath, ['--import', 'tsx', 'tools/cluster/cli.ts', ...args], { cwd: repoRoot, env: { ...process.env, REDIS_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+        let err = '';
+        cli.stderr!.on('data', (d) => (err += d));
+        const timer = setTimeout(() => cli.kill('SIGKILL'), 30_000);
+        cli.once('exit', (code) => {
+          clearTimeout(timer);
+          resolve({ code, err });
+        });
+      });
+    const clash = await run(['--games', '2', '--port', '3000', '--inference', '1', '--inference-port', '3001']);
+    expect(clash.code).toBe(2);
+    expect(clash.err).toMatch(/inference ports 3001 overlap the game ports 3000, 3001/);
+    const tooMany = await run(['--inference', '99']);
+    expect(tooMany.code).toBe(2);
+    expect(tooMany.err).toMatch(/--inference: /);
+  });
+
   it('a game process that dies takes the whole cluster down, leaving no process behind', async () => {
     // Readiness does not hang on log lines: at LOG_LEVEL=warn the game processes print none.
     const { ready, exited, output } = await startCluster('crash', { LOG_LEVEL: 'warn' });

@@ -330,6 +330,7 @@ async function main(): Promise<void> {
     for (const s of services) watchService(s);
     const inferenceUrl = services.map((s) => `ws://${host}:${s.port}`).join(',');
     if (services.length > 0) {
+      if (process.env.NPC_ENABLED === 'false') log('warn', 'NPC_ENABLED=false: the game processes run no NPC brains and will not use the inference services started');
       if (process.env.INFERENCE_URL) log('warn', `INFERENCE_URL in the environment (${process.env.INFERENCE_URL}) is replaced by the services this cluster started`);
       log('info', 'inference services ready', { inferenceUrl, services: services.map((s) => ({ name: s.name, port: s.port, pid: s.child.pid })) });
     }
