@@ -40,6 +40,8 @@ export interface VoiceInboxDeps {
 
 export class VoiceInbox {
   readonly #uploads = new Map<string, Upload>();
+  /** Per session: the ref of the last line refused mid-upload; its remaining chunks are ignored (the sender was told once). */
+  readonly #refused = new Map<string, string>();
   readonly #maxBytes: number;
 
   constructor(private readonly deps: VoiceInboxDeps) {
@@ -58,7 +60,12 @@ export class VoiceInbox {
       return deps.reject(sessionId, ErrorCode.InvalidAudio, `malformed talk_voice frame: ${error.message}`);
     }
     const { ref, npcId } = chunk;
-    if (!deps.voice?.recognizer) return deps.reject(sessionId, ErrorCode.VoiceDisabled, 'this server does not take spoken lines (voice is off or no speech recogniser is installed); type instead', ref);
+    if (this.#refused.get(sessionId) === ref) return;
+    this.#refused.delete(sessionId);
+    if (!deps.voice?.recognizer) {
+      if (!chunk.last) this.#refused.set(sessionId, ref);
+      return deps.reject(sessionId, ErrorCode.VoiceDisabled, 'this server does not take spoken lines (voice is off or no speech recogniser is installed); type instead', ref);
+    }
     let upload = this.#uploads.get(sessionId);
     if (upload && upload.ref !== ref) {
       // A new utterance while another is unfinished: the old one is abandoned (its sender is told).
@@ -79,14 +86,17 @@ export class VoiceInbox {
     }
     if (chunk.seq !== upload.nextSeq || chunk.npcId !== upload.npcId) {
       this.#drop(sessionId);
+      if (!chunk.last) this.#refused.set(sessionId, ref);
       return deps.reject(sessionId, ErrorCode.InvalidAudio, chunk.npcId !== upload.npcId ? 'spoken line changed NPC mid-way' : `spoken line chunk ${chunk.seq} out of order (expected ${upload.nextSeq})`, ref);
     }
     upload.bytes += chunk.pcm.length;
     if (upload.bytes > this.#maxBytes) {
       this.#drop(sessionId);
+      if (!chunk.last) this.#refused.set(sessionId, ref);
       return deps.reject(sessionId, ErrorCode.TooLong, `spoken line is longer than ${deps.maxSeconds} s (VOICE_MAX_TALK_SECONDS)`, ref);
     }
-    upload.chunks.push(chunk.pcm.slice());
+    // A copy: the frame is a view into the transport's buffer, which is reused once this handler returns.
+    upload.chunks.push(new Uint8Array(chunk.pcm));
     upload.nextSeq++;
     if (!chunk.last) return;
     this.#drop(sessionId);
@@ -139,6 +149,7 @@ export class VoiceInbox {
   /** The player left: forget their unfinished upload. */
   forget(sessionId: string): void {
     this.#drop(sessionId);
+    this.#refused.delete(sessionId);
   }
 
   dispose(): void {
