@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ClusterReport } from '../../loadtest/src/cluster.ts';
+import { OptionsError, parseOptions } from '../../loadtest/src/options.ts';
 import { ConfigSchema } from '../../server/src/config.ts';
 import { buildUntrainedTwin } from '../../tools/eval/baseline.ts';
 import { npcDirWith, stationaryBramGivingOneHorseshoe, walkUpTo } from '../support/npc-fixtures.ts';
@@ -68,6 +69,35 @@ function groupLeftovers(pgid: number): string {
     return ''; // ps exits 1 when the group is empty
   }
 }
+
+describe('loadtest --target options', () => {
+  const base = ['--players', '10', '--duration', '5'];
+  it('takes the game processes and inference services as lists, one bot process per game process', () => {
+    const o = parseOptions([...base, '--target', 'ws://127.0.0.1:2567, ws://127.0.0.1:2568/', '--inference-metrics', 'http://127.0.0.1:2569']);
+    expect(o).toMatchObject({ targets: ['ws://127.0.0.1:2567', 'ws://127.0.0.1:2568'], endpoint: 'ws://127.0.0.1:2567', inferenceMetrics: ['http://127.0.0.1:2569'], processes: 2 });
+    expect(parseOptions(['--players', '1', '--duration', '5', '--target', 'ws://127.0.0.1:2567,ws://127.0.0.1:2568']).processes).toBe(1);
+    expect(parseOptions(base)).toMatchObject({ targets: undefined, inferenceMetrics: [] });
+  });
+
+  it('refuses remote hosts, duplicates and options that do not combine, naming each problem', () => {
+    const problems = (args: string[]) => {
+      try {
+        parseOptions([...base, ...args]);
+      } catch (err) {
+        expect(err).toBeInstanceOf(OptionsError);
+        return (err as Error).message;
+      }
+      throw new Error(`accepted ${args.join(' ')}`);
+    };
+    expect(problems(['--target', 'ws://10.0.0.5:2567'])).toMatch(/--target "ws:\/\/10.0.0.5:2567": refusing to load a non-loopback host/);
+    expect(problems(['--target', 'ws://127.0.0.1:2567', '--inference-metrics', 'http://10.0.0.7:2568'])).toMatch(/--inference-metrics .*non-loopback/);
+    expect(problems(['--target', 'ws://127.0.0.1:2567,ws://127.0.0.1:2567'])).toMatch(/listed twice/);
+    expect(problems(['--target', 'ws://127.0.0.1:2567', '--endpoint', 'ws://127.0.0.1:2567'])).toMatch(/--endpoint and --target/);
+    expect(problems(['--inference-metrics', 'http://127.0.0.1:2569'])).toMatch(/only applies with --target/);
+    expect(problems(['--target', ','])).toMatch(/at least one game process/);
+    expect(() => parseOptions(['--soak', '1', '--target', 'ws://127.0.0.1:2567'])).toThrow(/--soak reads one server/);
+  });
+});
 
 describe.skipIf(!haveRedis)('npm run loadtest -- --target (a cluster)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'wm-cluster-loadtest-'));
