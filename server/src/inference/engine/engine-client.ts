@@ -48,24 +48,28 @@ export interface EngineOptions {
  */
 export interface EngineMemoryOptions {
   /**
-   * onnxruntime's CPU arena (BFC): freed tensors go back to the arena, not to the system, and the arena only
-   * ever grows — to the high-water mark of the largest step seen, rounded up by its doubling extend strategy.
-   * Off: every tensor is malloc'd and freed per run.
+   * onnxruntime's CPU arena (BFC): intermediate tensors are carved from blocks it keeps, so its size is the
+   * high-water mark of the largest step seen (bounded by the batch size, the step token budget and the
+   * context), held for the life of the session. Off: every tensor is malloc'd and freed per run.
    */
   cpuMemArena?: boolean;
   /**
-   * Memory patterns: onnxruntime plans one block per distinct set of input shapes and caches the plan and
-   * its block per shape. With variable shapes that is one cached plan per (batch, length) seen.
+   * Memory patterns: onnxruntime plans one block per distinct set of input shapes and caches the plan per
+   * shape. Decode shapes change every step (batch rows, past length): one cached plan per shape seen.
    */
   memPattern?: boolean;
 }
 
 /**
- * Off and off: measured with the load tester's soak (loadtest/README.md, "Soak"), the arena and the
- * per-shape patterns are what kept RSS high after an NPC load, and turning them off cost no measurable
- * throughput on this model (the runs are small; malloc of a few hundred KB is cheap next to the matmuls).
+ * Arena on, patterns off — measured on the default model (README, "Memory"): 96 NPC-sized requests, 16 at
+ * a time, on one thread. Patterns only add memory with these shapes (with the arena off they took RSS from
+ * ~230 to ~630 MiB and kept it). Without the arena every run's tensors go through malloc: the same
+ * throughput with glibc's defaults, but glibc then keeps ~130 MiB of what was freed; and with
+ * MALLOC_MMAP_THRESHOLD_ set (which makes glibc give freed memory back) every large tensor becomes an
+ * mmap/munmap pair and decoding ran at half the speed (177 vs 416 tok/s). The arena holds a bounded
+ * high-water mark instead and kept full speed in both environments.
  */
-export const DEFAULT_ENGINE_MEMORY: Required<EngineMemoryOptions> = { cpuMemArena: false, memPattern: false };
+export const DEFAULT_ENGINE_MEMORY: Required<EngineMemoryOptions> = { cpuMemArena: true, memPattern: false };
 
 export interface GenerateOptions {
   /** The rendered prompt (chat template already applied). Exactly one of prompt / promptTokens. */
