@@ -7,7 +7,7 @@
  * must equal our engine's; otherwise that case is skipped with a printed reason.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generate } from '../../server/src/inference/generate/index.ts';
@@ -19,6 +19,7 @@ import { paramNames } from '../trainer/llama-train-graph.ts';
 import { readArchitecture, readParams, transpose } from '../trainer/model-weights.ts';
 import { removeTempDirs, tempDir } from '../../test/model/helpers.ts';
 import { exportGguf, permuteForLlamaRope, TokenType } from './export-gguf.ts';
+import { GgmlType, GgufType, gguf, writeGguf } from './gguf-writer.ts';
 import { F32_KV, loadNodeLlamaCpp, cpuLlama, llamaCppGreedy } from './node-llama-cpp.ts';
 
 afterAll(removeTempDirs);
@@ -247,6 +248,58 @@ function checkFile(dir: string, out: string, weightType: 'f32' | 'f16'): void {
     }
   }
 }
+
+describe('gguf-writer', () => {
+  it('writes every scalar type, arrays and an unaligned tensor that the reader reads back', () => {
+    const out = join(tempDir('gguf-out'), 'types.gguf');
+    writeGguf(
+      out,
+      [
+        ['t.u8', { type: GgufType.UINT8, value: 255 }],
+        ['t.i8', { type: GgufType.INT8, value: -128 }],
+        ['t.u16', { type: GgufType.UINT16, value: 65535 }],
+        ['t.i16', { type: GgufType.INT16, value: -32768 }],
+        ['t.u32', gguf.u32(4_000_000_000)],
+        ['t.i32', gguf.i32(-7)],
+        ['t.f32', gguf.f32(0.5)],
+        ['t.bool', gguf.bool(true)],
+        ['t.str', gguf.str('héllo ✓')],
+        ['t.u64', { type: GgufType.UINT64, value: 2n ** 40n }],
+        ['t.i64', { type: GgufType.INT64, value: -(2n ** 40n) }],
+        ['t.f64', { type: GgufType.FLOAT64, value: Math.PI }],
+        ['t.arr', gguf.array(GgufType.STRING, ['a', '', 'ü'])],
+      ],
+      // 3 values (12 bytes): the next tensor must start at the next multiple of 32.
+      [
+        { name: 'a', shape: [3], type: GgmlType.F32, data: Float32Array.of(1, 2, 3) },
+        { name: 'b', shape: [2, 3], type: GgmlType.F16, data: Float32Array.of(1, -2, 0.5, 65504, 2 ** -24, 0) },
+      ],
+    );
+    const file = readGguf(out);
+    const values = Object.fromEntries([...file.metadata].map(([k, v]) => [k, v.value]));
+    expect(values).toEqual({
+      't.u8': 255, 't.i8': -128, 't.u16': 65535, 't.i16': -32768, 't.u32': 4_000_000_000, 't.i32': -7, 't.f32': 0.5, 't.bool': true,
+      't.str': 'héllo ✓', 't.u64': 2n ** 40n, 't.i64': -(2n ** 40n), 't.f64': Math.PI, 't.arr': ['a', '', 'ü'],
+    });
+    expect(file.tensors).toEqual([
+      { name: 'a', dims: [3], type: 0, offset: 0 },
+      { name: 'b', dims: [3, 2], type: 1, offset: 32 },
+    ]);
+    expect([...tensorValues(file, file.tensors[1]!)]).toEqual([1, -2, 0.5, 65504, 2 ** -24, 0]);
+    expect(file.bytes.length).toBe(file.dataStart + 64);
+  });
+
+  it('refuses what would make a broken file, and leaves no file behind', () => {
+    const out = join(tempDir('gguf-out'), 'bad.gguf');
+    const t = (name: string, shape: number[], n: number) => ({ name, shape, type: GgmlType.F32, data: new Float32Array(n) });
+    expect(() => writeGguf(out, [['k', gguf.u32(1)], ['k', gguf.u32(2)]], [])).toThrow(/key k is given twice/);
+    expect(() => writeGguf(out, [], [t('x', [2], 2), t('x', [2], 2)])).toThrow(/tensor x is given twice/);
+    expect(() => writeGguf(out, [], [t('x', [2, 3], 5)])).toThrow(/holds 6 values, data has 5/);
+    expect(() => writeGguf(out, [['k', gguf.u32(-1)]], [])).toThrow(/k: -1 is not an integer/);
+    expect(() => writeGguf(out, [['k', gguf.array(GgufType.INT32, [1, 'x'])]], [])).toThrow(/k: expected a finite number/);
+    expect(existsSync(out) || existsSync(`${out}.partial`)).toBe(false);
+  });
+});
 
 describe('export-gguf', () => {
   it('permutes q/k rows from rotate-half to adjacent pairs within each head', () => {
