@@ -167,17 +167,17 @@ describe('native memory under an NPC talk load', () => {
 });
 
 describe('the KV budget', () => {
-  const root = mkdtempSync(join(tmpdir(), 'wm-kv-budget-'));
   let proc: ServerProcess | undefined;
   let client: WorldClient | undefined;
+  let npcDir: string | undefined;
   afterAll(async () => {
     await client?.leave().catch(() => undefined);
     await stop(proc);
-    rmSync(root, { recursive: true, force: true });
+    if (npcDir) rmSync(npcDir, { recursive: true, force: true });
   });
 
   it('is enforced at admission: a turn whose worst-case KV exceeds INFERENCE_KV_BUDGET_MB is refused, and the NPC says a fallback line', { timeout: 60_000 }, async () => {
-    const npcDir = npcDirWith({ bram: stationaryBramGivingOneHorseshoe });
+    npcDir = npcDirWith({ bram: stationaryBramGivingOneHorseshoe });
     const port = await freePort();
     // 1 MiB holds 256 tokens of this model's KV (4 KiB a token); an NPC prompt is several hundred.
     proc = startServer(port, ConfigSchema.shape.MODEL_DIR.parse(undefined), npcDir, ':memory:', { INFERENCE_KV_BUDGET_MB: '1' });
@@ -190,6 +190,5 @@ describe('the KV budget', () => {
     expect(metricTotal(text, 'worldmind_engine_generated_tokens_total')).toBe(0);
     // The engine said why, in the server's log.
     expect(proc.output()).toMatch(/never-fits|KV budget/);
-    rmSync(npcDir, { recursive: true, force: true });
   });
 });
