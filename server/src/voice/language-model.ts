@@ -4,8 +4,11 @@
  * to the world: with the stock general-English model, pocketsphinx hears "where is the blacksmith's forge"
  * (espeak-ng voice) as "there is a as a barge"; a model that knows the town's words and phrasing finds them.
  *
- * Smoothing: absolute discounting (D = 0.5) with Katz-style back-off weights, add-k unigrams so every
- * vocabulary word (including the common words added to cover what the world text lacks) stays possible.
+ * Smoothing: absolute discounting (D = 0.5) with Katz-style back-off weights. The unigrams are a mixture
+ * of the world's and a general-English background (the stock model's own unigram probabilities, see
+ * readGeneralUnigrams): a line that leaves the world's phrasing backs off to ordinary English words with
+ * their ordinary frequencies instead of being forced onto world words. Without a background, add-k
+ * unigrams keep every vocabulary word possible.
  */
 import { readFileSync } from 'node:fs';
 
@@ -31,7 +34,13 @@ export interface ArpaModel {
   counts: [number, number, number];
 }
 
-export function buildArpa(sentences: readonly string[], extraVocabulary: readonly string[] = []): ArpaModel {
+/** General-English unigram probabilities (word → p) and the share of unigram mass they get. */
+export interface Background {
+  probs: ReadonlyMap<string, number>;
+  weight: number;
+}
+
+export function buildArpa(sentences: readonly string[], extraVocabulary: readonly string[] = [], background?: Background): ArpaModel {
   const uni = new Map<string, number>();
   const bi = new Map<string, Map<string, number>>();
   const tri = new Map<string, Map<string, number>>();
@@ -51,11 +60,27 @@ export function buildArpa(sentences: readonly string[], extraVocabulary: readonl
     }
   }
   for (const w of extraVocabulary) for (const x of words(w)) if (!uni.has(x)) uni.set(x, 0);
+  if (background) for (const w of background.probs.keys()) if (!uni.has(w) && w !== BOS) uni.set(w, 0);
   const vocab = [...uni.keys()].filter((w) => w !== EOS).sort();
   const total = [...uni.values()].reduce((a, b) => a + b, 0);
-  const denom = total + UNIGRAM_K * (vocab.length + 1);
   const p1 = new Map<string, number>();
-  for (const w of [...vocab, EOS]) p1.set(w, ((uni.get(w) ?? 0) + UNIGRAM_K) / denom);
+  if (background) {
+    // Mixture: the world's add-k unigrams and the background's, renormalised over this vocabulary.
+    const denom = total + UNIGRAM_K * (vocab.length + 1);
+    let bgTotal = 0;
+    for (const w of [...vocab, EOS]) bgTotal += background.probs.get(w) ?? 0;
+    const floor = 1e-9;
+    for (const w of [...vocab, EOS]) {
+      const world = ((uni.get(w) ?? 0) + UNIGRAM_K) / denom;
+      const general = (background.probs.get(w) ?? floor) / (bgTotal || 1);
+      p1.set(w, (1 - background.weight) * world + background.weight * general);
+    }
+    const sum = [...p1.values()].reduce((a, b) => a + b, 0);
+    for (const [w, p] of p1) p1.set(w, p / sum);
+  } else {
+    const denom = total + UNIGRAM_K * (vocab.length + 1);
+    for (const w of [...vocab, EOS]) p1.set(w, ((uni.get(w) ?? 0) + UNIGRAM_K) / denom);
+  }
 
   // Bigrams: discounted observed probabilities, and each history's back-off weight.
   const p2 = new Map<string, Map<string, number>>();
@@ -182,4 +207,37 @@ export function ipaToCmu(ipa: string): string | null {
   // Collapse doubled phones (espeak marks gemination and ER+R that the CMU set writes once).
   const out = phones.filter((p, k) => k === 0 || p !== phones[k - 1] || !['R', 'ER'].includes(p));
   return out.length ? out.join(' ') : null;
+}
+
+/**
+ * The unigram probabilities of a pocketsphinx binary ("Trie Language Model", sphinxbase 5prealpha) model:
+ * the `top` most likely words, as a general-English background for a biased model. Reads only the header,
+ * the unigram table and the word list; throws when the file is not in that layout.
+ */
+export function readGeneralUnigrams(path: string, top: number): Map<string, number> {
+  const buf = readFileSync(path);
+  const magic = 'Trie Language Model';
+  if (buf.subarray(0, magic.length).toString('latin1') !== magic) throw new Error(`${path}: not a pocketsphinx trie language model`);
+  const order = buf.readUInt8(magic.length);
+  const counts = Array.from({ length: order }, (_, i) => buf.readUInt32LE(magic.length + 1 + 4 * i));
+  let offset = magic.length + 1 + 4 * order;
+  const quant = buf.readInt32LE(offset);
+  offset += 4;
+  // 16-bit quantisation: a probability and a back-off table per middle order, a probability table for the last.
+  if (quant === 1) offset += ((order - 2) * 2 + 1) * 65536 * 4;
+  else if (quant !== 0) throw new Error(`${path}: unknown quantisation ${quant}`);
+  const unigrams = counts[0]!;
+  // The vocabulary is the file's last `unigrams` NUL-terminated strings, in unigram order.
+  const tail = buf.subarray(Math.max(0, buf.length - unigrams * 40)).toString('latin1').split('\0');
+  const vocab = tail.slice(-(unigrams + 1), -1);
+  if (vocab.length !== unigrams || !vocab.includes('<s>') || !vocab.includes('the')) throw new Error(`${path}: could not read its ${unigrams} words`);
+  const log10Base = Math.log10(1.0001); // sphinxbase keeps log probabilities in base-1.0001 units
+  const scored: [string, number][] = [];
+  for (let i = 0; i < unigrams; i++) {
+    const word = vocab[i]!;
+    if (word === '<s>' || !/^[a-z']+$/.test(word)) continue;
+    scored.push([word, 10 ** (buf.readFloatLE(offset + i * 12) * log10Base)]);
+  }
+  scored.sort((a, b) => b[1] - a[1]);
+  return new Map(scored.slice(0, top));
 }

@@ -10,13 +10,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VOICE_SAMPLE_RATE } from '@worldmind/shared';
 import { durationSeconds, resample, toWav } from './audio.ts';
-import { buildArpa, ipaToCmu, readLexicon, words, type Lexicon } from './language-model.ts';
+import { buildArpa, ipaToCmu, readGeneralUnigrams, readLexicon, words, type Background, type Lexicon } from './language-model.ts';
 import { runTool } from './process.ts';
 import { SpeechError, type Pcm, type RecognitionBias, type SpeechRecognizer, type Transcript } from './speech.ts';
 
 export const POCKETSPHINX_ID = 'pocketsphinx';
 export const POCKETSPHINX_MODEL_DIR = '/usr/share/pocketsphinx/model/en-us';
 const RECOGNIZE_TIMEOUT_MS = 30_000;
+/** General-English words kept beside the world's in a biased model, and their share of unigram mass. */
+const BACKGROUND_WORDS = 20_000;
+const BACKGROUND_WEIGHT = 0.5;
 
 export interface PocketsphinxOptions {
   binary?: string;
@@ -40,6 +43,9 @@ export class PocketsphinxRecognizer implements SpeechRecognizer {
   readonly #dir = mkdtempSync(join(tmpdir(), 'wm-asr-'));
   readonly #compiled = new Map<string, Promise<CompiledBias>>();
   #lexicon: Lexicon | undefined;
+  #backgroundProbs: Map<string, number> | null | undefined;
+  /** Why the general-English background could not be read (the bias then has the world's words only). */
+  backgroundError: string | undefined;
   #counter = 0;
 
   constructor(options: PocketsphinxOptions = {}) {
@@ -94,7 +100,7 @@ export class PocketsphinxRecognizer implements SpeechRecognizer {
     const drop = new Set(unpronounceable);
     // A sentence with an unpronounceable word is kept without it (the words around it still count).
     const sentences = bias.sentences.map((s) => words(s).filter((w) => !drop.has(w)).join(' ')).filter(Boolean);
-    const model = buildArpa(sentences, (bias.vocabulary ?? []).filter((w) => !drop.has(w)));
+    const model = buildArpa(sentences, (bias.vocabulary ?? []).filter((w) => !drop.has(w)), this.#background());
     const dictLines: string[] = [];
     for (const w of model.vocabulary) {
       const prons = lexicon.get(w) ?? (guessed.has(w) ? [guessed.get(w)!] : []);
@@ -105,6 +111,21 @@ export class PocketsphinxRecognizer implements SpeechRecognizer {
     writeFileSync(lm, model.text);
     writeFileSync(dict, dictLines.join('\n') + '\n');
     return { lm, dict, unpronounceable };
+  }
+
+  /** The stock model's unigrams as the biased model's general-English background (none if unreadable: logged by the caller's failures only, the bias still works). */
+  #background(): Background | undefined {
+    if (this.#backgroundProbs === undefined) {
+      try {
+        const lexicon = this.#lexicon ?? new Map();
+        // Only words the dictionary can pronounce (the stock model's vocabulary is the dictionary's, nearly).
+        this.#backgroundProbs = new Map([...readGeneralUnigrams(join(this.#modelDir, 'en-us.lm.bin'), BACKGROUND_WORDS)].filter(([w]) => lexicon.has(w)));
+      } catch (error) {
+        this.backgroundError = error instanceof Error ? error.message : String(error);
+        this.#backgroundProbs = null;
+      }
+    }
+    return this.#backgroundProbs ? { probs: this.#backgroundProbs, weight: BACKGROUND_WEIGHT } : undefined;
   }
 
   /** espeak-ng's IPA for each word, mapped to CMU phones; one espeak-ng process for all of them. */
