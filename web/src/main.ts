@@ -11,6 +11,7 @@ import { RenderDelay, SnapshotBuffer, type Pose } from './interpolation.ts';
 import { drawScene, type EntityView, type WorldMapView } from './render.ts';
 import { RateMeter } from './stats.ts';
 import { TalkPanel } from './talk-panel.ts';
+import { NpcVoicePlayer } from './voice.ts';
 
 const params = new URLSearchParams(location.search);
 // The server that served the page; `?server=ws://host:port` points the page elsewhere (e.g. `vite` dev).
@@ -75,6 +76,14 @@ const talk = new TalkPanel({
     state.selectedNpc = undefined;
     state.approaching = undefined;
   },
+});
+
+// NPC speech (servers with voice on), placed where the NPC stands relative to the player.
+const voicePlayer = new NpcVoicePlayer((npcId) => {
+  const me = selfPose();
+  const npc = state.world?.npcs.get(npcId);
+  if (!me || !npc) return undefined;
+  return { distance: Math.hypot(npc.x - me.x, npc.z - me.z), dx: npc.x - me.x, radius: state.world?.welcome?.chatRadius ?? 25 };
 });
 
 function talkRange(): number {
@@ -147,6 +156,7 @@ function bind(world: WorldClient): void {
   world.on('npcAdd', (n) => track('npc', `npc:${n.id}`, n));
   world.on('npcChange', (n) => track('npc', `npc:${n.id}`, n));
   world.on('npcRemove', (n) => state.entities.delete(`npc:${n.id}`));
+  world.on('npcAudio', (frame) => voicePlayer.play(frame));
   world.on('chat', (m) => {
     chatLog.append(el('li', { 'data-testid': 'chat-line' }, el('b', {}, `${m.name}: `), m.text));
     while (chatLog.children.length > 100) chatLog.firstElementChild?.remove();
@@ -497,6 +507,7 @@ toggleDebug(state.debug);
 const nameInput = $<HTMLInputElement>('join-name');
 nameInput.value = params.get('name') ?? localStorage.getItem(NAME_KEY) ?? `Traveller ${Math.floor(100 + Math.random() * 900)}`;
 $('join-form').addEventListener('submit', (e) => {
+  voicePlayer.unlock(); // a user gesture: browsers allow audio from here on
   e.preventDefault();
   void join(nameInput.value);
 });

@@ -3,8 +3,9 @@
  * the turn ended, thumbs up/down (the SDK's `rateTurn`), and a clear state line (too far, answering,
  * refused, reconnecting…).
  */
-import { TalkError, type NpcActionCall, type TalkResult, type WorldClient } from '@worldmind/client-sdk';
+import { TalkError, type NpcActionCall, type TalkResult, type TalkTurn, type WorldClient } from '@worldmind/client-sdk';
 import { el, thumb } from './dom.ts';
+import { PushToTalk } from './voice.ts';
 
 export type TalkStateKind = 'ok' | 'warn' | 'bad' | 'info';
 
@@ -27,6 +28,16 @@ export function describeTalkError(code: string, npcName: string): { text: string
       return { text: 'The connection was lost before the reply finished.', kind: 'bad' };
     case 'invalid_message':
       return { text: 'That line cannot be sent (empty or too long).', kind: 'warn' };
+    case 'not_understood':
+      return { text: `${npcName} could not make out what you said: try again, or type.`, kind: 'warn' };
+    case 'too_long':
+      return { text: 'That was too long to send: keep it to a sentence or two.', kind: 'warn' };
+    case 'voice_disabled':
+      return { text: 'This server does not take spoken lines: type instead.', kind: 'warn' };
+    case 'invalid_audio':
+      return { text: 'The recording could not be sent: try again.', kind: 'bad' };
+    case 'mic':
+      return { text: 'No microphone: allow it in the browser, or type.', kind: 'bad' };
     default:
       return { text: `Refused (${code}).`, kind: 'bad' };
   }
@@ -99,6 +110,10 @@ export class TalkPanel {
   readonly #form = document.getElementById('talk-form') as HTMLFormElement;
   readonly #input = document.getElementById('talk-input') as HTMLInputElement;
   readonly #send = document.getElementById('talk-send') as HTMLButtonElement;
+  /** Push-to-talk (servers with voice on): hold to record, release to send. */
+  readonly #ptt = document.getElementById('talk-ptt') as HTMLButtonElement | null;
+  readonly #recorder = new PushToTalk();
+  #recording = false;
   readonly #conversations = new Map<string, Conversation>();
   #current: Conversation | undefined;
   #answering = new Set<string>();
@@ -112,6 +127,47 @@ export class TalkPanel {
       void this.say(this.#input.value);
     });
     document.getElementById('talk-close')!.addEventListener('click', () => this.close());
+    const ptt = this.#ptt;
+    if (ptt) {
+      const press = (e: Event) => {
+        e.preventDefault();
+        void this.#startRecording();
+      };
+      const release = (e: Event) => {
+        e.preventDefault();
+        if (this.#recording) void this.#stopRecording();
+      };
+      ptt.addEventListener('pointerdown', press);
+      ptt.addEventListener('pointerup', release);
+      ptt.addEventListener('pointerleave', release);
+    }
+  }
+
+  async #startRecording(): Promise<void> {
+    if (this.#recording || !this.#current) return;
+    this.#recording = true;
+    this.#ptt?.classList.add('recording');
+    try {
+      await this.#recorder.start();
+    } catch {
+      this.#recording = false;
+      this.#ptt?.classList.remove('recording');
+      this.#notice = { ...describeTalkError('mic', this.#current?.name ?? ''), until: performance.now() + 4000 };
+      this.refresh();
+    }
+  }
+
+  async #stopRecording(): Promise<void> {
+    this.#recording = false;
+    this.#ptt?.classList.remove('recording');
+    const audio = await this.#recorder.stop();
+    const conv = this.#current;
+    const world = this.#world;
+    if (!audio || !conv || !world) return;
+    const line = el('li', { class: 'line player voice', 'data-testid': 'player-line' }, '🎤 …');
+    await this.#converse(conv, line, world.talkVoice(conv.npcId, audio), (result) => {
+      line.textContent = `🎤 ${result.transcript ?? ''}`;
+    });
   }
 
   get npcId(): string | undefined {
@@ -183,6 +239,10 @@ export class TalkPanel {
     if (this.#state.textContent !== state.text) this.#state.textContent = state.text;
     this.#state.dataset.kind = state.kind;
     this.#send.disabled = !canSend;
+    if (this.#ptt) {
+      this.#ptt.hidden = !this.#world?.welcome?.voice?.hears;
+      this.#ptt.disabled = !canSend && !this.#recording;
+    }
   }
 
   async say(raw: string): Promise<void> {
@@ -191,21 +251,27 @@ export class TalkPanel {
     const text = raw.trim();
     if (!conv || !world || !text) return;
     this.#input.value = '';
+    await this.#converse(conv, el('li', { class: 'line player', 'data-testid': 'player-line' }, text), world.talk(conv.npcId, text));
+  }
+
+  /** One turn in the panel: the player's line, the reply streaming in, how it ended (typed or spoken). */
+  async #converse(conv: Conversation, playerLine: HTMLElement, turn: TalkTurn, onResult?: (result: TalkResult) => void): Promise<void> {
+    const world = this.#world!;
     const npcId = conv.npcId;
-    this.#append(conv, el('li', { class: 'line player', 'data-testid': 'player-line' }, text));
+    this.#append(conv, playerLine);
     const textEl = el('span', { class: 'text' });
     const meta = el('div', { class: 'meta' });
     const reply = el('li', { class: 'line npc streaming', 'data-testid': 'npc-line' }, textEl, meta);
     this.#append(conv, reply);
     this.#answering.add(npcId);
     this.refresh();
-    const turn = world.talk(npcId, text);
     try {
       for await (const chunk of turn) {
         textEl.textContent += chunk.text;
         this.#scroll();
       }
       const result = await turn.result;
+      onResult?.(result);
       reply.classList.remove('streaming');
       reply.dataset.turnId = result.turnId;
       reply.dataset.finish = result.finishReason;
