@@ -123,7 +123,10 @@ export class SpokenReply {
     void this.#tail.finally(() => this.#resolveDone());
   }
 
-  #speak(sentence: string): void {
+  #speak(text: string): void {
+    // Moderation masks a refused word as asterisks: silence, not "asterisk asterisk".
+    const sentence = text.replace(/\*+/g, ' ').replace(/\s+/g, ' ').trim();
+    if (!/[A-Za-z0-9]/.test(sentence)) return;
     if (this.#textOnly) return this.deps.onSentence?.('dropped');
     const { deps } = this;
     // Synthesis starts now (in parallel with earlier sentences, as the queue allows); sending keeps order.

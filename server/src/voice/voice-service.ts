@@ -107,6 +107,25 @@ export class VoiceService {
     return this.#bias.bias;
   }
 
+  /**
+   * Compiles the recogniser's world bias now, not on the first spoken line (which would wait for it), and
+   * logs what it holds. Failures are logged; recognition then compiles again on first use.
+   */
+  async warmUp(): Promise<void> {
+    const bias = this.bias();
+    if (!bias || !(this.recognizer instanceof PocketsphinxRecognizer)) return;
+    const started = performance.now();
+    try {
+      const compiled = await this.recognizer.compile(bias);
+      this.options.log.info(
+        { sentences: bias.sentences.length, unpronounceable: compiled.unpronounceable, ms: Math.round(performance.now() - started), ...(this.recognizer.backgroundError ? { backgroundError: this.recognizer.backgroundError } : {}) },
+        'voice: world bias compiled for the recogniser',
+      );
+    } catch (error) {
+      this.options.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'voice: could not compile the world bias; it is retried on the first spoken line');
+    }
+  }
+
   /** Starts speaking a reply, or undefined when this server does not synthesise speech. */
   speak(turn: { turnId: string; npcId: string; voice: NpcVoice | undefined; send: (frame: Uint8Array) => void }): SpokenReply | undefined {
     if (!this.synthesizer) return undefined;
@@ -169,7 +188,9 @@ export function startVoice(options: VoiceServiceOptions): VoiceService | undefin
   }
   if (!synthesizer && !recognizer) return undefined;
   log.info({ tts: synthesizer?.id ?? null, stt: recognizer?.id ?? null, worldBias: config.VOICE_WORLD_BIAS }, 'voice ready');
-  return new VoiceService(options, { synthesizer, recognizer });
+  const service = new VoiceService(options, { synthesizer, recognizer });
+  void service.warmUp();
+  return service;
 }
 
 /** The welcome's `voice` block: what this server does and the push-to-talk limits clients must keep. */

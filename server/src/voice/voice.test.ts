@@ -128,6 +128,20 @@ describe.skipIf(espeakMissing.length > 0)(`with espeak-ng${espeakMissing.length 
     expect(queue.stats.refusedFull).toBe(2);
   });
 
+  it('does not read out words moderation masked', async () => {
+    const outcomes: SpokenOutcome[] = [];
+    const frames: Uint8Array[] = [];
+    const reply = new SpokenReply({ synthesizer: tts, queue: new SpeechQueue('test', 1, 4, 5_000), voice: DEFAULT_VOICE, turnId: 't', npcId: 'bram', send: (f) => frames.push(f), onSentence: (o) => outcomes.push(o) });
+    reply.push('*****! ');
+    reply.push('Mind your ***** tongue. ');
+    reply.end();
+    await reply.done;
+    expect(outcomes).toEqual(['spoken']); // the all-masked sentence is not spoken at all
+    const seconds = frames.map((f) => decodeNpcAudioFrame(f)).reduce((s, f) => s + f.pcm.length / 2, 0) / 16_000;
+    expect(seconds).toBeLessThan(2.5); // "Mind your tongue", not "mind your asterisk asterisk…"
+    expect(seconds).toBeGreaterThan(0.5);
+  });
+
   it('a job that waited past its deadline is refused, not started', async () => {
     const queue = new SpeechQueue('test', 1, 4, 0);
     const first = queue.submit(() => tts.synthesize('One.', DEFAULT_VOICE));
