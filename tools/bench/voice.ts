@@ -1,5 +1,5 @@
 /**
- * `npm run bench:voice -- [--lines N] [--turns 8] [--sample 12] [--json]`
+ * `npm run bench:voice -- [--lines N] [--turns 8] [--jobs 2] [--json]`
  *
  * Voice numbers (issue 16), all with the Debian engines the server runs:
  * - TTS: espeak-ng's real-time factor (synthesis time / audio length) per voice, over the test lines.
@@ -12,9 +12,9 @@
  *   the world's names, places and items; lines with typing noise left out) —
  *   spoken by several espeak-ng voices and speeds, plus the recorded human speech of Debian's
  *   pocketsphinx-testdata when installed, each without and with the world bias (the language model and
- *   dictionary the server builds from the NPC scripts and the map). WER is decoded in one
- *   pocketsphinx_batch run per condition (same models, same bias files); the server's path — one
- *   pocketsphinx_continuous process per line, model loading included — is timed on `--sample` lines.
+ *   dictionary the server builds from the NPC scripts and the map). WER and RTF come from the server's own
+ *   path (one pocketsphinx_batch process per line, model loading included, `--jobs` at a time); one
+ *   pocketsphinx_batch run per condition over all lines (models loaded once) gives the engine's own speed.
  * Prints a table and one JSON line (stdout); progress goes to stderr.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -39,19 +39,19 @@ import { checkEngines } from '../../server/src/voice/voice-service.ts';
 import { worldBias } from '../../server/src/voice/world-bias.ts';
 import { mean, percentile, round, table } from './stats.ts';
 
-const USAGE = `usage: npm run bench:voice -- [--lines N] [--turns 8] [--sample 12] [--json]
+const USAGE = `usage: npm run bench:voice -- [--lines N] [--turns 8] [--jobs 2] [--json]
 
 TTS real-time factor, first-audio latency through a real server, and pocketsphinx's word error rate and
 real-time factor on phrases players say to the town's NPCs (several espeak-ng voices and speeds, plus
 Debian's recorded test speech), without and with the world bias. --lines caps the test lines (default all),
---turns the talk turns timed for first audio, --sample the lines timed on the server's recognition path.
+--turns the talk turns timed for first audio, --jobs the recogniser processes run at once.
 `;
 
 const { values: args } = parseCliArgs('bench:voice', USAGE, {
   options: {
     lines: { type: 'string', default: '0' },
     turns: { type: 'string', default: '8' },
-    sample: { type: 'string', default: '12' },
+    jobs: { type: 'string', default: '2' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -183,7 +183,8 @@ async function main(): Promise<void> {
     { name: 'plain', lm: join(POCKETSPHINX_MODEL_DIR, 'en-us.lm.bin'), dict: join(POCKETSPHINX_MODEL_DIR, 'cmudict-en-us.dict') },
     { name: 'world', lm: compiled.lm, dict: compiled.dict },
   ];
-  const hyps = new Map<string, Map<string, string>>();
+  // Engine speed: one pocketsphinx_batch run per condition over every utterance (models loaded once).
+  const batchHyps = new Map<string, Map<string, string>>();
   const batchRtf: Record<string, number> = {};
   for (const c of conditions) {
     const out = join(work, `${c.name}.hyp`);
@@ -195,42 +196,53 @@ async function main(): Promise<void> {
       const m = /^(.*?)\s*\((\S+)(?:\s+-?\d+)?\)\s*$/.exec(line);
       if (m) map.set(m[2]!, m[1]!);
     }
-    hyps.set(c.name, map);
-    log(`  asr ${c.name}: decoded ${map.size}/${utterances.length} in ${round(batchRtf[c.name]! * totalAudio, 1)} s (RTF ${round(batchRtf[c.name]!, 3)})`);
+    batchHyps.set(c.name, map);
+    log(`  asr batch ${c.name}: decoded ${map.size}/${utterances.length} in ${round(batchRtf[c.name]! * totalAudio, 1)} s (RTF ${round(batchRtf[c.name]!, 3)})`);
+  }
+
+  // The server's path, which the WER figures come from: PocketsphinxRecognizer.transcribe, one
+  // pocketsphinx_batch process per line (model loading included), --jobs at a time.
+  const hyps = new Map<string, Map<string, string>>();
+  const serverPath: Record<string, { rtf: number; msP50: number }> = {};
+  const jobs = Math.max(1, Number(args.jobs));
+  for (const [name, b] of [['plain', undefined], ['world', bias]] as [string, RecognitionBias | undefined][]) {
+    const ms: number[] = [];
+    let audio = 0;
+    const heard = new Map<string, string>();
+    let next = 0;
+    await Promise.all(Array.from({ length: jobs }, async () => {
+      while (next < utterances.length) {
+        const u = utterances[next++]!;
+        const t = await recognizer.transcribe(u.pcm, { bias: b });
+        heard.set(u.id, t.text);
+        ms.push(t.elapsedMs);
+        audio += t.audioSeconds;
+      }
+    }));
+    hyps.set(name, heard);
+    const timing = { rtf: ms.reduce((a, x) => a + x, 0) / 1000 / audio, msP50: percentile(ms, 50) };
+    serverPath[name] = timing;
+    log(`  asr server path ${name}: p50 ${round(timing.msP50)} ms per line, RTF ${round(timing.rtf, 3)} (${utterances.length} lines, ${jobs} at a time)`);
   }
   const groups = [...new Set(utterances.map((u) => u.group))];
-  const werOf = (cond: string, pick: (u: Utterance) => boolean) => {
+  const werIn = (source: Map<string, Map<string, string>>, cond: string, pick: (u: Utterance) => boolean) => {
     let errors = 0;
     let n = 0;
     for (const u of utterances.filter(pick)) {
-      const e = wordErrors(u.reference, hyps.get(cond)!.get(u.id) ?? '');
+      const e = wordErrors(u.reference, source.get(cond)!.get(u.id) ?? '');
       errors += e.errors;
       n += e.words;
     }
     return n === 0 ? Number.NaN : errors / n;
   };
+  const werOf = (cond: string, pick: (u: Utterance) => boolean) => werIn(hyps, cond, pick);
   const asrRows = groups.map((g) => ({ group: g, utterances: utterances.filter((u) => u.group === g).length, plain: werOf('plain', (u) => u.group === g), world: werOf('world', (u) => u.group === g) }));
   const synthetic = (u: Utterance) => !u.group.startsWith('human');
   const hand = (u: Utterance) => u.group.startsWith('hand-written');
   const corpus = (u: Utterance) => u.group.startsWith('corpus test');
   const human = (u: Utterance) => u.group.startsWith('human');
   const examples = [...utterances.filter(hand).slice(0, 3), ...utterances.filter(corpus).slice(0, 3)].map((u) => ({ said: u.reference, plain: hyps.get('plain')!.get(u.id) ?? '', world: hyps.get('world')!.get(u.id) ?? '' }));
-
-  // --- the server's recognition path (one process per line, model loading included) ------------------
-  const sample = utterances.filter(synthetic).filter((_, i) => i % Math.max(1, Math.floor(utterances.filter(synthetic).length / Number(args.sample))) === 0).slice(0, Number(args.sample));
-  const serverPath: Record<string, { rtf: number; msP50: number }> = {};
-  for (const [name, b] of [['plain', undefined], ['world', bias]] as [string, RecognitionBias | undefined][]) {
-    const ms: number[] = [];
-    let audio = 0;
-    for (const u of sample) {
-      const t = await recognizer.transcribe(u.pcm, { bias: b });
-      ms.push(t.elapsedMs);
-      audio += t.audioSeconds;
-    }
-    const timing = { rtf: ms.reduce((a, x) => a + x, 0) / 1000 / audio, msP50: percentile(ms, 50) };
-    serverPath[name] = timing;
-    log(`  server path ${name}: p50 ${round(timing.msP50)} ms per line, RTF ${round(timing.rtf, 3)} (${sample.length} lines)`);
-  }
+  const sample = utterances;
 
   // --- first audio through a real server ------------------------------------------------------------
   const firstAudio = await measureFirstAudio(Number(args.turns), toBram);
@@ -252,6 +264,8 @@ async function main(): Promise<void> {
       wer_human: { plain: round(werOf('plain', human), 4), world: round(werOf('world', human), 4) },
       wer_by_group: Object.fromEntries(asrRows.map((r) => [r.group, { n: r.utterances, plain: round(r.plain, 4), world: round(r.world, 4) }])),
       batch_rtf: { plain: round(batchRtf.plain!, 4), world: round(batchRtf.world!, 4) },
+      batch_wer_synthetic: { plain: round(werIn(batchHyps, 'plain', synthetic), 4), world: round(werIn(batchHyps, 'world', synthetic), 4) },
+      batch_wer_human: { plain: round(werIn(batchHyps, 'plain', human), 4), world: round(werIn(batchHyps, 'world', human), 4) },
       server_path: { lines: sample.length, plain: { rtf: round(serverPath.plain!.rtf, 4), ms_p50: round(serverPath.plain!.msP50, 0) }, world: { rtf: round(serverPath.world!.rtf, 4), ms_p50: round(serverPath.world!.msP50, 0) } },
       bias: { sentences: bias.sentences.length, unpronounceable: compiled.unpronounceable },
       examples,
@@ -262,12 +276,12 @@ async function main(): Promise<void> {
     console.log(table(['voice', 'RTF', 'sentence ms p50', 'speech s'], ttsRows.map((r) => [r.voice, round(r.rtf, 4), round(r.sentenceMsP50, 1), round(r.audioS, 1)])));
     console.log('\nFirst audio (real server, default model, SDK client talking to Bram; ms from the first text chunk to the first audio frame)');
     console.log(table(['turns', 'with audio', 'p50 ms', 'p90 ms', 'max ms', 'audio before turn end'], [[firstAudio.turns, firstAudio.with_audio, firstAudio.p50, firstAudio.p90, firstAudio.max, firstAudio.before_turn_end]]));
-    console.log('\nASR word error rate (pocketsphinx en-us; plain = its general-English model, world = the world bias)');
+    console.log('\nASR word error rate (pocketsphinx en-us, the server\'s path; plain = its general-English model, world = the world bias)');
     console.log(table(['speech', 'lines', 'WER plain', 'WER world'], [...asrRows.map((r) => [r.group, r.utterances, round(r.plain, 3), round(r.world, 3)]), ['all hand-written', utterances.filter(hand).length, round(werOf('plain', hand), 3), round(werOf('world', hand), 3)], ['all corpus test', utterances.filter(corpus).length, round(werOf('plain', corpus), 3), round(werOf('world', corpus), 3)], ['all synthetic', utterances.filter(synthetic).length, round(werOf('plain', synthetic), 3), round(werOf('world', synthetic), 3)]]));
     console.log('\nASR real-time factor');
     console.log(table(['path', 'RTF plain', 'RTF world', 'ms per line p50 plain', 'ms per line p50 world'], [
       ['batch (models loaded once)', round(batchRtf.plain!, 3), round(batchRtf.world!, 3), '', ''],
-      [`server (a process per line, ${sample.length} lines)`, round(serverPath.plain!.rtf, 3), round(serverPath.world!.rtf, 3), round(serverPath.plain!.msP50, 0), round(serverPath.world!.msP50, 0)],
+      [`server (a process per line, ${sample.length} lines, ${jobs} at a time)`, round(serverPath.plain!.rtf, 3), round(serverPath.world!.rtf, 3), round(serverPath.plain!.msP50, 0), round(serverPath.world!.msP50, 0)],
     ]));
     console.log('\nExamples');
     for (const e of examples) console.log(`  said "${e.said}"\n    plain "${e.plain}"\n    world "${e.world}"`);

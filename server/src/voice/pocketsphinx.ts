@@ -1,11 +1,14 @@
 /**
  * pocketsphinx (Debian `pocketsphinx` + `pocketsphinx-en-us`) as the default SpeechRecognizer: one
- * `pocketsphinx_continuous -infile` process per utterance (~0.3 s of model loading, then faster than real
- * time), so recognition never runs on the game thread. With a RecognitionBias it decodes with a trigram
+ * `pocketsphinx_batch` process per utterance (~0.1–0.3 s of model loading with the world's model, then
+ * faster than real time), so recognition never runs on the game thread. Batch rather than
+ * `pocketsphinx_continuous -infile`: a push-to-talk line is one whole utterance, and batch normalises the
+ * cepstrum over all of it where continuous starts from a prior meant for long live streams — measured on
+ * the bench's lines, continuous made markedly more errors on these short lines. With a RecognitionBias it decodes with a trigram
  * model of the world's sentences and a dictionary of their words (language-model.ts), compiled once per
  * bias into a private temporary folder.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VOICE_SAMPLE_RATE } from '@worldmind/shared';
@@ -49,7 +52,7 @@ export class PocketsphinxRecognizer implements SpeechRecognizer {
   #counter = 0;
 
   constructor(options: PocketsphinxOptions = {}) {
-    this.#binary = options.binary ?? 'pocketsphinx_continuous';
+    this.#binary = options.binary ?? 'pocketsphinx_batch';
     this.#modelDir = options.modelDir ?? POCKETSPHINX_MODEL_DIR;
     this.#espeak = options.espeakBinary === undefined ? 'espeak-ng' : options.espeakBinary;
   }
@@ -64,16 +67,19 @@ export class PocketsphinxRecognizer implements SpeechRecognizer {
     } else {
       args.push('-lm', join(this.#modelDir, 'en-us.lm.bin'), '-dict', join(this.#modelDir, 'cmudict-en-us.dict'));
     }
-    // pocketsphinx_continuous recognises the .wav extension and skips the 44-byte header.
-    const file = join(this.#dir, `utt-${++this.#counter}.wav`);
-    writeFileSync(file, toWav(pcm));
+    const id = `utt-${++this.#counter}`;
+    const files = { wav: join(this.#dir, `${id}.wav`), ctl: join(this.#dir, `${id}.ctl`), hyp: join(this.#dir, `${id}.hyp`) };
+    writeFileSync(files.wav, toWav(pcm));
+    writeFileSync(files.ctl, `${id}\n`);
     try {
-      const { stdout } = await runTool(this.#binary, [...args, '-infile', file], { timeoutMs: RECOGNIZE_TIMEOUT_MS, signal: options.signal, maxStdoutBytes: 1024 * 1024 });
-      // One line per utterance its voice-activity detector found; other output goes to the log file.
-      const text = stdout.toString('utf8').split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
+      // The ctl file names the utterance; the audio is <cepdir>/<id><cepext>, a WAV whose 44-byte header is skipped.
+      await runTool(this.#binary, [...args, '-ctl', files.ctl, '-cepdir', this.#dir, '-cepext', '.wav', '-adcin', 'yes', '-adchdr', '44', '-hyp', files.hyp], { timeoutMs: RECOGNIZE_TIMEOUT_MS, signal: options.signal, maxStdoutBytes: 1024 * 1024 });
+      // One line: "<words> (<id> <score>)"; no line when nothing was decoded.
+      const line = readFileSync(files.hyp, 'utf8').split('\n').find((l) => l.includes(`(${id}`)) ?? '';
+      const text = line.replace(/\s*\([^()]*\)\s*$/, '').trim();
       return { text, audioSeconds: durationSeconds(pcm), elapsedMs: performance.now() - started };
     } finally {
-      rmSync(file, { force: true });
+      for (const file of Object.values(files)) rmSync(file, { force: true });
     }
   }
 

@@ -49,7 +49,7 @@ function onPath(binary: string): boolean {
 export function checkEngines(): { tts: EngineCheck; stt: EngineCheck } {
   const tts: EngineCheck = { id: ESPEAK_ID, missing: onPath('espeak-ng') ? [] : ['espeak-ng (the espeak-ng program)'] };
   const sttMissing: string[] = [];
-  if (!onPath('pocketsphinx_continuous')) sttMissing.push('pocketsphinx (the pocketsphinx_continuous program)');
+  if (!onPath('pocketsphinx_batch')) sttMissing.push('pocketsphinx (the pocketsphinx_batch program)');
   if (!existsSync(join(POCKETSPHINX_MODEL_DIR, 'en-us', 'mdef')) || !existsSync(join(POCKETSPHINX_MODEL_DIR, 'cmudict-en-us.dict'))) sttMissing.push(`pocketsphinx-en-us (the model in ${POCKETSPHINX_MODEL_DIR})`);
   return { tts, stt: { id: POCKETSPHINX_ID, missing: sttMissing } };
 }
