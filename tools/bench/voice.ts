@@ -1,5 +1,5 @@
 /**
- * `npm run bench:voice -- [--lines N] [--turns 8] [--jobs 2] [--json]`
+ * `npm run bench:voice -- [--lines N] [--turns 8] [--jobs 2] [--batch] [--json]`
  *
  * Voice numbers (issue 16), all with the Debian engines the server runs:
  * - TTS: espeak-ng's real-time factor (synthesis time / audio length) per voice, over the test lines.
@@ -13,8 +13,8 @@
  *   spoken by several espeak-ng voices and speeds, plus the recorded human speech of Debian's
  *   pocketsphinx-testdata when installed, each without and with the world bias (the language model and
  *   dictionary the server builds from the NPC scripts and the map). WER and RTF come from the server's own
- *   path (one pocketsphinx_batch process per line, model loading included, `--jobs` at a time); one
- *   pocketsphinx_batch run per condition over all lines (models loaded once) gives the engine's own speed.
+ *   path (one pocketsphinx_batch process per line, model loading included, `--jobs` at a time); with
+ *   `--batch`, one run per condition over all lines (models loaded once) gives the engine's own speed.
  * Prints a table and one JSON line (stdout); progress goes to stderr.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -39,12 +39,13 @@ import { checkEngines } from '../../server/src/voice/voice-service.ts';
 import { worldBias } from '../../server/src/voice/world-bias.ts';
 import { mean, percentile, round, table } from './stats.ts';
 
-const USAGE = `usage: npm run bench:voice -- [--lines N] [--turns 8] [--jobs 2] [--json]
+const USAGE = `usage: npm run bench:voice -- [--lines N] [--turns 8] [--jobs 2] [--batch] [--json]
 
 TTS real-time factor, first-audio latency through a real server, and pocketsphinx's word error rate and
 real-time factor on phrases players say to the town's NPCs (several espeak-ng voices and speeds, plus
 Debian's recorded test speech), without and with the world bias. --lines caps the test lines (default all),
---turns the talk turns timed for first audio, --jobs the recogniser processes run at once.
+--turns the talk turns timed for first audio, --jobs the recogniser processes run at once, --batch also
+decodes every line in one pocketsphinx_batch run per condition (the engine's speed with models loaded once).
 `;
 
 const { values: args } = parseCliArgs('bench:voice', USAGE, {
@@ -52,6 +53,7 @@ const { values: args } = parseCliArgs('bench:voice', USAGE, {
     lines: { type: 'string', default: '0' },
     turns: { type: 'string', default: '8' },
     jobs: { type: 'string', default: '2' },
+    batch: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
@@ -186,7 +188,7 @@ async function main(): Promise<void> {
   // Engine speed: one pocketsphinx_batch run per condition over every utterance (models loaded once).
   const batchHyps = new Map<string, Map<string, string>>();
   const batchRtf: Record<string, number> = {};
-  for (const c of conditions) {
+  for (const c of args.batch ? conditions : []) {
     const out = join(work, `${c.name}.hyp`);
     const t0 = performance.now();
     await runTool('pocketsphinx_batch', ['-ctl', join(work, 'ctl'), '-cepdir', work, '-cepext', '.wav', '-adcin', 'yes', '-adchdr', '44', '-hyp', out, '-hmm', join(POCKETSPHINX_MODEL_DIR, 'en-us'), '-lm', c.lm, '-dict', c.dict, '-logfn', '/dev/null'], { timeoutMs: 60 * 60_000, maxStdoutBytes: 1 << 20 });
@@ -263,9 +265,13 @@ async function main(): Promise<void> {
       wer_corpus_test: { plain: round(werOf('plain', corpus), 4), world: round(werOf('world', corpus), 4) },
       wer_human: { plain: round(werOf('plain', human), 4), world: round(werOf('world', human), 4) },
       wer_by_group: Object.fromEntries(asrRows.map((r) => [r.group, { n: r.utterances, plain: round(r.plain, 4), world: round(r.world, 4) }])),
-      batch_rtf: { plain: round(batchRtf.plain!, 4), world: round(batchRtf.world!, 4) },
-      batch_wer_synthetic: { plain: round(werIn(batchHyps, 'plain', synthetic), 4), world: round(werIn(batchHyps, 'world', synthetic), 4) },
-      batch_wer_human: { plain: round(werIn(batchHyps, 'plain', human), 4), world: round(werIn(batchHyps, 'world', human), 4) },
+      ...(args.batch
+        ? {
+            batch_rtf: { plain: round(batchRtf.plain!, 4), world: round(batchRtf.world!, 4) },
+            batch_wer_synthetic: { plain: round(werIn(batchHyps, 'plain', synthetic), 4), world: round(werIn(batchHyps, 'world', synthetic), 4) },
+            batch_wer_human: { plain: round(werIn(batchHyps, 'plain', human), 4), world: round(werIn(batchHyps, 'world', human), 4) },
+          }
+        : {}),
       server_path: { lines: sample.length, plain: { rtf: round(serverPath.plain!.rtf, 4), ms_p50: round(serverPath.plain!.msP50, 0) }, world: { rtf: round(serverPath.world!.rtf, 4), ms_p50: round(serverPath.world!.msP50, 0) } },
       bias: { sentences: bias.sentences.length, unpronounceable: compiled.unpronounceable },
       examples,
@@ -280,7 +286,7 @@ async function main(): Promise<void> {
     console.log(table(['speech', 'lines', 'WER plain', 'WER world'], [...asrRows.map((r) => [r.group, r.utterances, round(r.plain, 3), round(r.world, 3)]), ['all hand-written', utterances.filter(hand).length, round(werOf('plain', hand), 3), round(werOf('world', hand), 3)], ['all corpus test', utterances.filter(corpus).length, round(werOf('plain', corpus), 3), round(werOf('world', corpus), 3)], ['all synthetic', utterances.filter(synthetic).length, round(werOf('plain', synthetic), 3), round(werOf('world', synthetic), 3)]]));
     console.log('\nASR real-time factor');
     console.log(table(['path', 'RTF plain', 'RTF world', 'ms per line p50 plain', 'ms per line p50 world'], [
-      ['batch (models loaded once)', round(batchRtf.plain!, 3), round(batchRtf.world!, 3), '', ''],
+      ...(args.batch ? [['batch (models loaded once)', round(batchRtf.plain!, 3), round(batchRtf.world!, 3), '', '']] : []),
       [`server (a process per line, ${sample.length} lines, ${jobs} at a time)`, round(serverPath.plain!.rtf, 3), round(serverPath.world!.rtf, 3), round(serverPath.plain!.msP50, 0), round(serverPath.world!.msP50, 0)],
     ]));
     console.log('\nExamples');
