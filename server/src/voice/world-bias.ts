@@ -18,6 +18,17 @@ const GENERAL = [
   'thank you', 'thanks', 'goodbye', 'see you later', 'yes', 'no', 'please', 'sorry', 'what news is there', 'any rumours',
   'what are you doing', 'can you help me', 'i am looking for work', 'i am new in town', 'what time is it', 'follow me', 'stop', 'wait here',
   'is it true', 'tell me a story', 'sing me a song', 'what happened', 'why', 'how much', 'where are you going', 'come with me',
+  // How players ask about anything (the world's nouns are filled in by the templates below).
+  'how did you get here', 'how did you lose it', 'how long have you been here', 'how long has it been', 'how do you know',
+  'what happened to you', 'what happened to the last one', 'what do you think', 'what are you making', 'what is that',
+  'what do you have for sale', 'what can you tell me', 'what is your name again', 'what are you selling', 'what do you need',
+  'where do you come from', 'where do you live', 'where do you get it from', 'where can i find work', 'where are you from',
+  'who made that', 'who are they', 'who runs this town', 'who is in charge here', 'who told you that',
+  'why do you do that', 'why is it called that', 'why are you here', 'why not', 'do you need any help',
+  'do you know anything about it', 'do you have anything for me', 'have you seen anyone', 'have you heard the news',
+  'can you tell me more', 'can you show me', 'can you help me find it', 'can you fix it', 'could you do me a favour',
+  'i need help', 'i need a room for the night', 'i am hungry', 'i am lost', 'i would like to buy something',
+  'that is enough', 'stay here', 'follow me please', 'wait for me', 'let us go', 'never mind', 'good night', 'see you tomorrow',
 ];
 
 /**
