@@ -11,6 +11,11 @@ import { buildArpa, ipaToCmu, words } from './language-model.ts';
 import { SpeechQueue, SpeechQueueFull } from './speech-queue.ts';
 import { SentenceSplitter, SpokenReply, type SpokenOutcome } from './spoken-reply.ts';
 import { checkEngines } from './voice-service.ts';
+import { PocketsphinxRecognizer } from './pocketsphinx.ts';
+import { worldBias } from './world-bias.ts';
+import { listScriptFiles, resolveScripts } from '../npc/script-loader.ts';
+import { loadWorldMap } from '../world/world-map.ts';
+import { fileURLToPath } from 'node:url';
 
 describe('voice wire format', () => {
   it('round-trips talk_voice chunks and npc_audio frames', () => {
@@ -149,5 +154,30 @@ describe.skipIf(espeakMissing.length > 0)(`with espeak-ng${espeakMissing.length 
     await expect(first).resolves.toBeDefined();
     await expect(late).rejects.toBeInstanceOf(SpeechQueueFull);
     await expect(late).rejects.toMatchObject({ reason: 'late' });
+  });
+});
+
+const engines = checkEngines();
+const sttMissing = [...engines.tts.missing, ...engines.stt.missing];
+describe.skipIf(sttMissing.length > 0)(`world bias${sttMissing.length ? ` (skipped: missing ${sttMissing.join(', ')})` : ''}`, () => {
+  it('hears the town\'s places and items that the stock model cannot', async () => {
+    const repo = fileURLToPath(new URL('../../../', import.meta.url));
+    const map = loadWorldMap(`${repo}assets/world/town.json`, 0.5);
+    const { scripts } = resolveScripts(listScriptFiles(`${repo}assets/npcs`), { map });
+    const bias = worldBias(scripts, map.landmarks);
+    const recognizer = new PocketsphinxRecognizer();
+    const tts = new EspeakSynthesizer();
+    try {
+      for (const [line, expected] of [['take me to the gilded lantern', 'gilded lantern'], ['do you have a horseshoe', 'horseshoe']] as const) {
+        const audio = await tts.synthesize(line, DEFAULT_VOICE);
+        const plain = await recognizer.transcribe(audio);
+        const biased = await recognizer.transcribe(audio, { bias });
+        expect(plain.text).not.toContain(expected);
+        expect(biased.text).toContain(expected);
+        expect(biased.audioSeconds).toBeGreaterThan(0.5);
+      }
+    } finally {
+      recognizer.close();
+    }
   });
 });
