@@ -33,8 +33,14 @@ export class NpcVoicePlayer {
 
   /** Browsers start audio only after a user gesture: call from one (the join button, a click). */
   unlock(): void {
-    this.#ctx ??= new AudioContext();
-    void this.#ctx.resume();
+    try {
+      this.#ctx ??= new AudioContext();
+    } catch (err) {
+      console.warn('NPC speech is off: this browser has no Web Audio', err);
+      return;
+    }
+    // A browser may keep it suspended until a later gesture: NPCs are then silent for now, not broken.
+    this.#ctx.resume().catch(() => undefined);
   }
 
   play(frame: NpcAudio): void {
