@@ -2,7 +2,8 @@
  * Push-to-talk on the room's side: assembles a player's talk_voice chunks into one utterance (in order,
  * bounded in size and time), refuses malformed, oversize and silent audio with a clear error, transcribes
  * it through the voice service's bounded queue, and hands the transcript to the room's ordinary talk
- * path (range, limits, moderation, memory, turn log) — a spoken line is a typed line that was heard.
+ * path (limits, moderation, memory, turn log) — a spoken line is a typed line that was heard. Range, busy and
+ * the talk rate are checked before transcribing (a refused line costs no recogniser time).
  */
 import { decodeTalkVoiceChunk, ErrorCode, Limits, pcmToSamples, VOICE_SAMPLE_RATE, VoiceWireError, type ErrorCodeValue } from '@worldmind/shared';
 import type { Logger } from '../observability/logger.ts';
@@ -32,8 +33,11 @@ export interface VoiceInboxDeps {
   log: Logger;
   /** Error reply to the sender (counted as a strike, like any rejected message). */
   reject(sessionId: string, code: ErrorCodeValue, message: string, ref?: string): void;
-  /** Cheap checks before transcribing (NPC exists, in range, not busy): a refusal message, or null. */
-  precheck(sessionId: string, npcId: string): { code: ErrorCodeValue; message: string } | null;
+  /**
+   * Before transcribing: the talk checks (NPC here, in range, not answering you) and the player's talk
+   * rate, taken now — a refusal, or null. Transcription costs CPU, so a refused line never gets that far.
+   */
+  admit(sessionId: string, npcId: string): { code: ErrorCodeValue; message: string } | null;
   /** The ordinary talk path, with the transcript as the player's line. */
   talk(sessionId: string, message: { npcId: string; text: string; ref: string }, transcript: string): void;
 }
@@ -117,7 +121,7 @@ export class VoiceInbox {
       count('silent');
       return deps.reject(sessionId, ErrorCode.NotUnderstood, `heard only silence (${durationSeconds(audio).toFixed(2)} s, peak ${peakLevelDb(audio).toFixed(0)} dBFS); hold the button while you speak`, ref);
     }
-    const refused = deps.precheck(sessionId, npcId);
+    const refused = deps.admit(sessionId, npcId);
     if (refused) return deps.reject(sessionId, refused.code, refused.message, ref);
     let text: string;
     try {

@@ -217,8 +217,24 @@ export class NpcController {
     return null;
   }
 
-  /** A player's line to an NPC; `transcript` when it was spoken (talk_voice) and this is what was heard. */
-  async talk(client: Client, message: TalkMessage, transcript?: string): Promise<void> {
+  /**
+   * A spoken line is about to be transcribed: the same checks as a typed line, and it takes the player's
+   * talk rate now (transcription costs CPU, so a flood is refused before it), not again in `talk`.
+   */
+  admitSpoken(sessionId: string, npcId: string): { code: ErrorCodeValue; message: string } | null {
+    const refused = this.precheck(sessionId, npcId);
+    if (refused) return refused;
+    const player = this.deps.player(sessionId)!;
+    if (!this.deps.limits.talk.tryTake(player.accountId)) return { code: ErrorCode.RateLimited, message: 'you are talking to NPCs too fast' };
+    return null;
+  }
+
+  /**
+   * A player's line to an NPC. `spoken.transcript` when it was spoken (talk_voice) and this is what was
+   * heard; such a line already took its talk rate in `admitSpoken`.
+   */
+  async talk(client: Client, message: TalkMessage, spoken?: { transcript: string }): Promise<void> {
+    const transcript = spoken?.transcript;
     const { deps } = this;
     const { npcId, ref } = message;
     const refuse = (code: ErrorCodeValue, text: string) => {
@@ -231,12 +247,12 @@ export class NpcController {
     const script = deps.system.script(npcId)!;
     const player = deps.player(client.sessionId)!;
     const key = `${client.sessionId}|${npcId}`;
-    if (!deps.limits.talk.tryTake(player.accountId)) return refuse(ErrorCode.RateLimited, 'you are talking to NPCs too fast');
+    if (!spoken && !deps.limits.talk.tryTake(player.accountId)) return refuse(ErrorCode.RateLimited, 'you are talking to NPCs too fast');
 
     const turn: ActiveTurn = { abort: new AbortController() };
     this.#turns.set(key, turn);
     agent.beginTalk(client.sessionId, Date.now());
-    let spoken: ReturnType<VoiceService['speak']>;
+    let voice: ReturnType<VoiceService['speak']>;
     try {
       let handle;
       try {
@@ -254,13 +270,13 @@ export class NpcController {
       const base = { ref, turnId: handle.turnId, npcId };
       deps.client(client.sessionId)?.send(ServerMessage.NpcTurnStart, { ...base, ...(transcript !== undefined ? { transcript } : {}) } satisfies NpcTurnStart);
       // Spoken sentence by sentence as the text streams (server/src/voice/spoken-reply.ts).
-      spoken = deps.voice?.speak({ turnId: handle.turnId, npcId, voice: script.voice, send: (frame) => this.#sendAudio(agent, client.sessionId, frame) });
+      voice = deps.voice?.speak({ turnId: handle.turnId, npcId, voice: script.voice, send: (frame) => this.#sendAudio(agent, client.sessionId, frame) });
       let said = '';
       let lastBubble = 0;
       for await (const text of handle.chunks) {
         said += text;
         deps.client(client.sessionId)?.send(ServerMessage.NpcChunk, { ...base, text } satisfies NpcChunk);
-        spoken?.push(text);
+        voice?.push(text);
         const now = Date.now();
         if (now - lastBubble >= BUBBLE_INTERVAL_MS) {
           agent.npc.speech = said.trim();
@@ -268,8 +284,8 @@ export class NpcController {
         }
       }
       const outcome = await handle.outcome;
-      if (outcome.finishReason === 'cancelled') spoken?.cancel();
-      else spoken?.end();
+      if (outcome.finishReason === 'cancelled') voice?.cancel();
+      else voice?.end();
       agent.npc.speech = outcome.speech;
       this.#holdBubble(agent);
       agent.endTalk(Date.now());
@@ -286,7 +302,7 @@ export class NpcController {
       };
       deps.client(client.sessionId)?.send(ServerMessage.NpcTurnEnd, end);
     } catch (error) {
-      spoken?.cancel();
+      voice?.cancel();
       deps.log.error({ err: error, npcId, sessionId: client.sessionId }, 'NPC turn failed');
       agent.endTalk(Date.now());
     } finally {

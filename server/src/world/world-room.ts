@@ -180,10 +180,10 @@ export class WorldRoom extends Room<{ state: WorldState }> {
       maxSeconds: this.context.config.VOICE_MAX_TALK_SECONDS,
       log: this.#log,
       reject,
-      precheck: (sessionId, npcId) => (npcs ? npcs.precheck(sessionId, npcId) : { code: ErrorCode.UnknownNpc, message: 'NPC dialogue is disabled on this server' }),
+      admit: (sessionId, npcId) => (npcs ? npcs.admitSpoken(sessionId, npcId) : { code: ErrorCode.UnknownNpc, message: 'NPC dialogue is disabled on this server' }),
       talk: (sessionId, message, transcript) => {
         const client = this.clients.getById(sessionId);
-        if (client && npcs) void npcs.talk(client, message, transcript);
+        if (client && npcs) void npcs.talk(client, message, { transcript });
       },
     });
     this.#voiceInbox = inbox;
