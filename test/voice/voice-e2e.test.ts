@@ -241,6 +241,34 @@ describe.skipIf(missing.length > 0)('voice off (VOICE_ENABLED=false)', () => {
   });
 });
 
+describe.skipIf(missing.length > 0)('spoken lines and the talk rate', () => {
+  let server: Awaited<ReturnType<typeof startTestServer>>;
+  let ada: WorldClient;
+  const modelRoot = mkdtempSync(join(tmpdir(), 'wm-voice-rate-'));
+
+  beforeAll(async () => {
+    const model = buildUntrainedTwin(ConfigSchema.shape.MODEL_DIR.parse(undefined), join(modelRoot, 'model'), 1);
+    server = await startTestServer({ MODEL_DIR: model.dir, NPC_DIR: npcDirWith({ bram: stationaryBramGivingOneHorseshoe }), RUN_SPEED: 30, TALK_BURST: 1, TALK_PER_SECOND: 0.01, VOICE_ENABLED: true });
+    ada = await connect(server.endpoint, 'Ada');
+    await walkUpTo(ada, 'bram', FORGE);
+  });
+  afterAll(async () => {
+    await ada?.leave();
+    await server?.shutdown();
+    rmSync(modelRoot, { recursive: true, force: true });
+  });
+
+  it('counts a spoken line against the talk rate once, and refuses the next before transcribing it', async () => {
+    const audio = await new EspeakSynthesizer().synthesize('do you have a horseshoe', DEFAULT_VOICE);
+    const first = await ada.talkVoice('bram', audio).result;
+    expect(first.transcript).toBeTruthy();
+    await expect(ada.talkVoice('bram', audio).result).rejects.toMatchObject({ code: 'rate_limited' });
+    const heard = await server.voice!.metrics.transcriptions.get();
+    const count = (outcome: string) => heard.values.filter((v) => v.labels.outcome === outcome).reduce((n, v) => n + v.value, 0);
+    expect(count('heard')).toBe(1); // the refused line never reached the recogniser
+  });
+});
+
 describe('voice engines missing at start', () => {
   it('keeps voice off and names what is missing and how to install it in one log line', () => {
     const lines: Record<string, unknown>[] = [];
