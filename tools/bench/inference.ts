@@ -1,7 +1,7 @@
 /**
  * npm run bench:inference -- [--preset smollm2-135m-shape] [--concurrency 32] [--requests N] [--max-tokens M]
  *                            [--threads T] [--sequential-requests K] [--no-transformersjs] [--no-kv-compare]
- *                            [--no-llamacpp] [--parity-model <dir>] [--parity-only] [--json]
+ *                            [--no-llamacpp] [--llamacpp-weights f32|f16] [--parity-model <dir>] [--parity-only] [--json]
  *
  * Serves N synthetic NPC conversations (a few shared personas, distinct player lines) and compares, in one
  * run on this machine: Worldmind's engine batched (closed loop at the concurrency) vs the same engine one
@@ -38,13 +38,14 @@ import { buildWorkload, type BenchRequest } from './inference/workload.ts';
 
 const USAGE = `usage: npm run bench:inference -- [--preset smollm2-135m-shape] [--concurrency 32] [--requests N] [--max-tokens 64]
                                   [--threads T] [--sequential-requests K] [--no-transformersjs] [--no-kv-compare]
-                                  [--no-llamacpp] [--parity-model <dir>] [--parity-only] [--json]
+                                  [--no-llamacpp] [--llamacpp-weights f32|f16] [--parity-model <dir>] [--parity-only] [--json]
 
 Serves N synthetic NPC conversations and compares Worldmind's engine batched, one request at a time,
 transformers.js, node-llama-cpp (installed on demand into data/cache/node-llama-cpp, ~700 MB; its greedy
 tokens are first checked against ours on --parity-model, default assets/models/default, and on the bench
 model) and the MatMul roofline in one run; a table, then one JSON line (--json: only the line).
---parity-only: only the node-llama-cpp greedy check on --parity-model (one JSON line).
+--llamacpp-weights f16: node-llama-cpp serves an f16 export (llama.cpp's usual precision) instead of the
+same f32 weights. --parity-only: only the node-llama-cpp greedy check on --parity-model (one JSON line).
 `;
 
 const { values: args } = parseCliArgs('bench:inference', USAGE, {
@@ -60,6 +61,7 @@ const { values: args } = parseCliArgs('bench:inference', USAGE, {
     'no-llamacpp': { type: 'boolean', default: false },
     'parity-model': { type: 'string', default: 'assets/models/default' },
     'parity-only': { type: 'boolean', default: false },
+    'llamacpp-weights': { type: 'string', default: 'f32' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -78,6 +80,11 @@ const maxTokens = positive('max-tokens', args['max-tokens'], 64);
 const threads = positive('threads', args.threads, availableParallelism());
 // One-at-a-time rates don't depend on how many requests run; a sample keeps the command's run time sane.
 const sequentialCount = Math.min(requestCount, positive('sequential-requests', args['sequential-requests'], 8));
+if (args['llamacpp-weights'] !== 'f32' && args['llamacpp-weights'] !== 'f16') {
+  console.error(`bench:inference: --llamacpp-weights must be f32 or f16, got ${args['llamacpp-weights']}`);
+  process.exit(2);
+}
+const llamacppWeights = args['llamacpp-weights'] as 'f32' | 'f16';
 const log = (message: string) => process.stderr.write(`[bench:inference] ${message}\n`);
 
 async function enginePhase(
@@ -164,6 +171,7 @@ async function main(): Promise<void> {
     } else {
       const ggufDir = join(benchCacheRoot(), 'gguf');
       const benchGguf = cachedGguf(model.dir, ggufDir, `${args.preset}-seed0`, log);
+      const servedGguf = llamacppWeights === 'f16' ? cachedGguf(model.dir, ggufDir, `${args.preset}-seed0-f16`, log, 'f16') : benchGguf;
       for (const [dir, name] of [[args['parity-model']!, 'parity-model'], [model.dir, `${args.preset}-seed0`]] as const) {
         if (!existsSync(join(dir, 'config.json'))) {
           log(`parity: ${dir} is not a model directory, skipped`);
@@ -174,9 +182,9 @@ async function main(): Promise<void> {
         log(`  ${result.matched}/${result.prompts} greedy replies identical, tokenizer identical on ${result.tokenizerMatched}/${result.prompts}; agreeing leading tokens ${result.details.map((d) => `${d.agree}/${d.tokens}`).join(', ')}`);
         parity.push(result);
       }
-      log(`node-llama-cpp ${NODE_LLAMA_CPP_VERSION}: ${requests.length} requests on ${concurrency} sequences of one context...`);
+      log(`node-llama-cpp ${NODE_LLAMA_CPP_VERSION} (${llamacppWeights} weights): ${requests.length} requests on ${concurrency} sequences of one context...`);
       // Our engine bans its EOS ids for the bench; llama.cpp gets the same ids as never-sample biases.
-      llamacpp = await runLlamaCpp(loaded.module, benchGguf, requests, maxTokens, concurrency, threads, eosTokenIds(model.dir));
+      llamacpp = await runLlamaCpp(loaded.module, servedGguf, requests, maxTokens, concurrency, threads, eosTokenIds(model.dir));
     }
   }
 
@@ -191,7 +199,7 @@ async function main(): Promise<void> {
     batched,
     sequential,
     transformersjs,
-    llamacpp: llamacppSummary ? { ...llamacppSummary, version: NODE_LLAMA_CPP_VERSION, batch_size: llamacpp!.batchSize, context_size: llamacpp!.contextSize } : { skipped: llamacppSkipped },
+    llamacpp: llamacppSummary ? { ...llamacppSummary, version: NODE_LLAMA_CPP_VERSION, weights: llamacppWeights, batch_size: llamacpp!.batchSize, context_size: llamacpp!.contextSize } : { skipped: llamacppSkipped },
     llamacpp_parity: parity.map((p) => ({ model: p.model, prompts: p.prompts, identical: p.matched, tokenizer_identical: p.tokenizerMatched, agree: p.details.map((d) => `${d.agree}/${d.tokens}`) })),
     roofline: { decode_tok_s: round(roofline.decodeTokS) },
     ratios: {
@@ -213,7 +221,7 @@ async function main(): Promise<void> {
       ...comparisons.map((c): [string, PhaseSummary] => [label[c.strategy], summarize(c.run.batched)]),
       ['worldmind sequential', sequential],
       ['transformers.js', transformersjs],
-      [`node-llama-cpp ${NODE_LLAMA_CPP_VERSION}`, llamacppSummary],
+      [`node-llama-cpp ${NODE_LLAMA_CPP_VERSION} ${llamacppWeights}`, llamacppSummary],
     ];
     const pad = (s: string | number, n: number) => String(s).padStart(n);
     console.log(`\n${args.preset} (${(params / 1e6).toFixed(1)}M params), ${requests.length} requests, concurrency ${concurrency}, ${maxTokens} tokens each, ${threads} threads\n`);

@@ -23,15 +23,15 @@ import { cpuLlama, F32_KV, llamaCppGreedy, type LlamaCppModel, type LlamaCppSequ
 import type { PhaseSamples } from './phase-stats.ts';
 import type { BenchRequest } from './workload.ts';
 
-/** `<cacheDir>/<name>.gguf`, exported again only when the model's weights are newer than the file. */
-export function cachedGguf(modelDir: string, cacheDir: string, name: string, log: (line: string) => void): string {
+/** `<cacheDir>/<name>.gguf` (f32 unless asked), exported again only when the model's weights are newer than the file. */
+export function cachedGguf(modelDir: string, cacheDir: string, name: string, log: (line: string) => void, weightType: 'f32' | 'f16' = 'f32'): string {
   mkdirSync(cacheDir, { recursive: true });
   const out = join(cacheDir, `${name}.gguf`);
   const onnx = join(modelDir, 'onnx', 'model.onnx');
   const source = Math.max(...[onnx, `${onnx}_data`, join(modelDir, 'tokenizer.json')].filter(existsSync).map((p) => statSync(p).mtimeMs));
   if (existsSync(out) && statSync(out).mtimeMs >= source) return out;
   const started = performance.now();
-  const summary = exportGguf({ modelDir, outPath: out, weightType: 'f32' });
+  const summary = exportGguf({ modelDir, outPath: out, weightType });
   log(`exported ${modelDir} → ${out} (${(summary.bytes / 1024 ** 2).toFixed(0)} MiB) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   return out;
 }
