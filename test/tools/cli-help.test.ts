@@ -18,8 +18,9 @@ const NOT_OURS = new Set<string>();
 const clis = Object.entries(scripts)
   .filter(([name]) => !NOT_CLIS.has(name) && !NOT_OURS.has(name))
   .map(([name, command]) => {
-    const file = /^node --import tsx (\S+\.ts)/.exec(command)?.[1];
-    if (!file) throw new Error(`script ${name} is not "node --import tsx <file>": ${command}`);
+    // Environment assignments may precede the command (`npm start` sets glibc's MALLOC_MMAP_THRESHOLD_).
+    const file = /^(?:[A-Z_]+=\S+ )*node --import tsx (\S+\.ts)/.exec(command)?.[1];
+    if (!file) throw new Error(`script ${name} is not "[VAR=value …] node --import tsx <file>": ${command}`);
     return { name, file };
   });
 
