@@ -15,7 +15,7 @@
  * silently dropped.
  */
 import { round, table } from '../../tools/bench/stats.ts';
-import { fetchMetrics, histogramDelta, histogramMaxBound, histogramQuantile, parseSamples, readHistogram, type Histogram } from './metrics-scrape.ts';
+import { fetchMetrics, histogramDelta, histogramMaxBound, histogramQuantile, metricTotal, parseSamples, readHistogram, type Histogram } from './metrics-scrape.ts';
 import { httpBase } from './options.ts';
 import type { TickPoint } from './report.ts';
 
@@ -31,7 +31,10 @@ export interface GameProcessReport {
   ccu: { peak: number | null; end: number | null };
   rooms: number | null;
   ticks: number | null;
+  /** Simulation step per tick (worldmind_tick_duration_seconds; what /metrics calls the tick). */
   tick_ms: { p50: number | null; p99: number | null; max: number | null };
+  /** State patch per tick (AOI refresh, per-view encode, send; worldmind_patch_duration_seconds): most of a frame under load. */
+  patch_ms: { p50: number | null; p99: number | null; max: number | null };
   npc_turns: number | null;
   npc_ttft_ms: { p50: number | null; p99: number | null };
 }
@@ -173,10 +176,12 @@ export class ClusterWatcher {
       const s = this.#start.get(g);
       const e = this.#end.get(g);
       const ccu = this.#ccu.get(g);
-      if (!s || !e) return { endpoint: g, read: false, ccu: { peak: ccu?.peak ?? null, end: ccu?.last ?? null }, rooms: null, ticks: null, tick_ms: { p50: null, p99: null, max: null }, npc_turns: null, npc_ttft_ms: { p50: null, p99: null } };
+      if (!s || !e) return { endpoint: g, read: false, ccu: { peak: ccu?.peak ?? null, end: ccu?.last ?? null }, rooms: null, ticks: null, tick_ms: { p50: null, p99: null, max: null }, patch_ms: { p50: null, p99: null, max: null }, npc_turns: null, npc_ttft_ms: { p50: null, p99: null } };
       const tick = delta(e, s, TICK, { room: 'world' });
+      const patch = delta(e, s, PATCH, { room: 'world' });
       const ttft = delta(e, s, NPC_TTFT);
-      const turnsEnd = counterSum(e, 'worldmind_npc_turns_total');
+      // metricTotal: a declared counter without series yet (no turn in this process) is 0, not unknown.
+      const turnsEnd = metricTotal(e, 'worldmind_npc_turns_total');
       return {
         endpoint: g,
         read: true,
@@ -184,7 +189,8 @@ export class ClusterWatcher {
         rooms: num(byLabel(e, 'worldmind_rooms', 'type').get('world') ?? gauge(e, 'worldmind_rooms'), 0),
         ticks: tick ? tick.count : null,
         tick_ms: { p50: ms(tick, 0.5), p99: ms(tick, 0.99), max: tick && tick.count > 0 ? num(histogramMaxBound(tick) * 1000, 3) : null },
-        npc_turns: turnsEnd !== undefined ? turnsEnd - (counterSum(s, 'worldmind_npc_turns_total') ?? 0) : null,
+        patch_ms: { p50: ms(patch, 0.5), p99: ms(patch, 0.99), max: patch && patch.count > 0 ? num(histogramMaxBound(patch) * 1000, 3) : null },
+        npc_turns: turnsEnd !== undefined ? turnsEnd - (metricTotal(s, 'worldmind_npc_turns_total') ?? 0) : null,
         npc_ttft_ms: { p50: ms(ttft, 0.5), p99: ms(ttft, 0.99) },
       };
     });
@@ -247,13 +253,14 @@ export function renderClusterTables(r: ClusterReport): string {
     show(g.rooms),
     g.ticks === null ? '–' : `${g.ticks} (${round(g.ticks / r.window_s, 1)}/s)`,
     `${show(g.tick_ms.p50)} / ${show(g.tick_ms.p99)} / ${show(g.tick_ms.max)}`,
+    `${show(g.patch_ms.p50)} / ${show(g.patch_ms.p99)} / ${show(g.patch_ms.max)}`,
     show(g.npc_turns),
     `${show(g.npc_ttft_ms.p50)} / ${show(g.npc_ttft_ms.p99)}`,
   ]);
   const parts: string[] = [];
   if (r.games.length > 0) {
-    parts.push(`per game process (${r.window_s} s window; tick = simulation step of all its world rooms, ms; TTFT measured by the game process, ms):`);
-    parts.push(table(['process', 'CCU peak / end', 'rooms', 'ticks', 'tick p50 / p99 / max', 'NPC turns', 'TTFT p50 / p99'], gameRows));
+    parts.push(`per game process (${r.window_s} s window; step = simulation step, patch = state patch of all its world rooms, ms, bucket-interpolated, max = bucket bound; TTFT measured by the game process, ms):`);
+    parts.push(table(['process', 'CCU peak / end', 'rooms', 'ticks', 'step p50 / p99 / max', 'patch p50 / p99 / max', 'NPC turns', 'TTFT p50 / p99'], gameRows));
   }
   if (r.inference.length > 0) {
     const rows = r.inference.map((s, i) => [
