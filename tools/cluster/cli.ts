@@ -338,7 +338,8 @@ async function main(): Promise<void> {
     for (let i = 0; i < opts.games; i++) {
       const gamePort = gamePorts[i]!;
       const name = `game-${i + 1}`;
-      const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(gamePort), REDIS_URL: redisUrl, PUBLIC_ADDRESS: `${opts.publicHost}:${gamePort}`, ...(services.length > 0 ? { INFERENCE_URL: inferenceUrl } : {}) };
+      // The same glibc setting `npm start` gives a game process (freed large blocks go back to the system; README "Memory").
+      const env: NodeJS.ProcessEnv = { ...process.env, MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ || '131072', PORT: String(gamePort), REDIS_URL: redisUrl, PUBLIC_ADDRESS: `${opts.publicHost}:${gamePort}`, ...(services.length > 0 ? { INFERENCE_URL: inferenceUrl } : {}) };
       const { child, exited } = spawnMember({ name, kind: 'game' }, env);
       const game: Member = { name, kind: 'game', port: gamePort, child, exited, stopping: false };
       games.push(game);
