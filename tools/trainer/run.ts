@@ -59,6 +59,8 @@ export interface TrainOptions {
   maxCorpusBytes?: number;
   /** Dialogue: also train on these sample files (e.g. feedback.jsonl), appended to train.jsonl. */
   extraSampleFiles?: string[];
+  /** Name of the loss chart and history in the output's training/ folder (default: the run's mode). */
+  reportStem?: string;
   /** Text: this share of rows repeats an earlier span of itself (teaches copying; see textBatches). */
   copySpans?: number;
   /** Dialogue: add counterfactual variants of this share of the lore samples (tools/corpus/world/counterfactual.ts). */
@@ -256,7 +258,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
   }
   const reportDir = join(out, 'training');
   mkdirSync(reportDir, { recursive: true });
-  const stem = `${training.mode}${options.copySpans ? '-copy' : ''}${options.method === 'lora' ? '-lora' : ''}`;
+  const stem = options.reportStem ?? `${training.mode}${options.copySpans ? '-copy' : ''}${options.method === 'lora' ? '-lora' : ''}`;
   writeFileSync(join(reportDir, `${stem}-loss.svg`), lossChartSvg(`${stem} — ${basename(out)}`, result.history));
   writeFileSync(join(reportDir, `${stem}-history.jsonl`), result.history.map((h) => JSON.stringify(h)).join('\n') + '\n');
 
