@@ -71,6 +71,9 @@ describe('trust: persisted per account and NPC, stated in the prompt, gating an 
       NPC_GIVE_COOLDOWN_S: 0,
       // A second session of the same account says the rude line during a turn (last test).
       MAX_SESSIONS_PER_ACCOUNT: 2,
+      // Each rude line is a rejected message (a strike); with short turns the last test can send more than
+      // the default 10 within 10 s, and the server would rightly disconnect that session mid-test.
+      MAX_INVALID_MESSAGES: 1000,
     });
     auth = new WorldAuth({ endpoint: server.endpoint });
     await auth.validToken();
