@@ -4,7 +4,7 @@
  */
 import { loadConfig, type ServerConfig } from '../../server/src/config.ts';
 import { startServer, type RunningServer, type StartOptions } from '../../server/src/server.ts';
-import { Client as RawClient } from '@colyseus/sdk';
+import { Client as RawClient, type Room } from '@colyseus/sdk';
 import { WorldAuth, WorldClient, type WorldClientOptions } from '../../client-sdk/src/index.ts';
 
 /** A test server. Every client here comes from one loopback address, so guest sign-ups are not limited unless asked. */
@@ -37,3 +37,14 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The close code of a raw room's connection once the server ends it (bounded wait). */
+export function closed(room: Room, timeoutMs = 5_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('connection was not closed')), timeoutMs);
+    room.onLeave((code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}

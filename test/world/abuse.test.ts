@@ -1,7 +1,7 @@
 import type { Room } from '@colyseus/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ErrorReply } from '../../shared/src/index.ts';
-import { connect, signedInRawClient, sleep, startTestServer, waitFor } from '../support/world-server.ts';
+import { closed, connect, signedInRawClient, sleep, startTestServer, waitFor } from '../support/world-server.ts';
 
 function collectErrors(room: Room): ErrorReply[] {
   const errors: ErrorReply[] = [];
@@ -9,16 +9,6 @@ function collectErrors(room: Room): ErrorReply[] {
   room.onMessage('welcome', () => undefined);
   room.onMessage('chat', () => undefined);
   return errors;
-}
-
-function closed(room: Room, timeoutMs = 5_000): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('connection was not closed')), timeoutMs);
-    room.onLeave((code) => {
-      clearTimeout(timer);
-      resolve(code);
-    });
-  });
 }
 
 describe('bad input', () => {

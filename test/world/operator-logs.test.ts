@@ -9,17 +9,7 @@ import { Client as RawClient } from '@colyseus/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, spawnServer, waitForOutput, type ServerProcess } from '../support/server-process.ts';
 import { logLines, nonJsonLines, rawRoomData, seriesValue } from '../support/log-lines.ts';
-import { connect, signedInRawClient, waitFor } from '../support/world-server.ts';
-
-function closed(room: Room, timeoutMs = 5_000): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('connection was not closed')), timeoutMs);
-    room.onLeave((code) => {
-      clearTimeout(timer);
-      resolve(code);
-    });
-  });
-}
+import { closed, connect, signedInRawClient, waitFor } from '../support/world-server.ts';
 
 describe('operator logs and metrics (server process)', () => {
   let proc: ServerProcess;

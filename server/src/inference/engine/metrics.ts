@@ -122,6 +122,15 @@ export function percentiles(values: readonly number[]): Percentiles {
 }
 
 /** Ring of the last `capacity` finished requests (bounded memory under sustained load). */
+/** What `addResult` reads from a generation's result (structural: the in-process and remote results alike). */
+export interface FinishedRequest {
+  timings: { queueMs: number; ttftMs: number; interTokenMs: readonly number[] };
+  tokens: { length: number };
+  promptTokens: number;
+  cachedPromptTokens: number;
+  finishReason: FinishReason;
+}
+
 export class RequestMetricsLog {
   private readonly records: RequestRecord[] = [];
   private readonly gaps: number[][] = [];
@@ -135,6 +144,23 @@ export class RequestMetricsLog {
       this.records.shift();
       this.gaps.shift();
     }
+  }
+
+  /** Records a finished generation (its result), the one shape both engine transports report. */
+  addResult(result: FinishedRequest): void {
+    const gaps = result.timings.interTokenMs;
+    this.add(
+      {
+        queueMs: result.timings.queueMs,
+        ttftMs: result.timings.ttftMs,
+        itlMeanMs: gaps.length ? gaps.reduce((a, b) => a + b, 0) / gaps.length : NaN,
+        tokens: result.tokens.length,
+        promptTokens: result.promptTokens,
+        cachedPromptTokens: result.cachedPromptTokens,
+        finishReason: result.finishReason,
+      },
+      gaps,
+    );
   }
 
   summary(recentCount = 20): RequestMetricsSummary {

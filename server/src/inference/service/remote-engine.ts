@@ -532,19 +532,7 @@ export class RemoteEngine implements GenerationEngine {
 
   /** @internal */
   recordResult(result: Awaited<Generation['result']>): void {
-    const gaps = result.timings.interTokenMs;
-    this.requestLog.add(
-      {
-        queueMs: result.timings.queueMs,
-        ttftMs: result.timings.ttftMs,
-        itlMeanMs: gaps.length ? gaps.reduce((a, b) => a + b, 0) / gaps.length : NaN,
-        tokens: result.tokens.length,
-        promptTokens: result.promptTokens,
-        cachedPromptTokens: result.cachedPromptTokens,
-        finishReason: result.finishReason,
-      },
-      gaps,
-    );
+    this.requestLog.addResult(result);
     this.onRequestTimings?.(result.timings);
   }
 
