@@ -120,4 +120,84 @@ describe('Scheduler', () => {
     expect(l.reserved).toBe(3_000);
     expect(s.waiting).toEqual([b]);
   });
+  describe('ambient work never delays a player\'s turn', () => {
+    /** Admits `a` and runs its prompt to the first token: it decodes from now on. */
+    function decodingNow(s: Scheduler, a: Sequence): void {
+      a.computed = a.prompt.length;
+      a.generated.push(1);
+      s.startDecoding(a);
+    }
+
+    test('no ambient prefill is planned while an interactive request is queued', () => {
+      // One slot: the ambient request mid-prefill holds it, a player's request waits for it.
+      const s = new Scheduler({ ...limits, maxBatchSize: 2, ambientShare: 1 }, ledger());
+      const ambient = seq(200, 'ambient');
+      const decoding = seq(4, 'interactive');
+      s.enqueue(decoding);
+      s.enqueue(ambient);
+      expect(s.admit(0)).toEqual([decoding, ambient]);
+      decodingNow(s, decoding);
+      expect(s.plan().prefill.map((c) => c.seq)).toEqual([ambient]); // nobody waits: ambient prefill runs
+      const player = seq(10, 'interactive');
+      s.enqueue(player);
+      expect(s.admit(0)).toEqual([]); // no slot free
+      const plan = s.plan();
+      expect(plan.decode).toEqual([decoding]);
+      expect(plan.prefill).toEqual([]);
+    });
+
+    test('an admitted interactive prompt prefills alone until its first token, then ambient resumes', () => {
+      const s = new Scheduler({ ...limits, ambientShare: 1 }, ledger());
+      const ambient = seq(20, 'ambient');
+      s.enqueue(ambient);
+      s.admit(0);
+      const player = seq(20, 'interactive');
+      s.enqueue(player);
+      s.admit(0);
+      // Both would fit one 64-token run; the ambient one is left out while the player waits.
+      expect(s.plan().prefill.map((c) => c.seq)).toEqual([player]);
+      decodingNow(s, player);
+      expect(s.plan().prefill.map((c) => c.seq)).toEqual([ambient]);
+    });
+
+    test('a queued ambient request is not admitted past a waiting interactive one', () => {
+      const l = ledger(3_000);
+      const s = new Scheduler({ ...limits, kvBudgetBytes: 3_000, ambientShare: 1 }, l);
+      const running = seq(10, 'interactive', 10); // 2 000 B
+      s.enqueue(running);
+      s.admit(0);
+      const player = seq(20, 'interactive', 10); // 3 000 B: waits for KV
+      const ambient = seq(4, 'ambient', 4); // 800 B would fit now
+      s.enqueue(ambient);
+      s.enqueue(player);
+      expect(s.admit(0)).toEqual([]);
+      expect(s.waiting).toEqual([player, ambient]);
+    });
+
+    test('a prefix job an interactive request waits on counts as interactive', () => {
+      const s = new Scheduler({ ...limits, ambientShare: 1 }, ledger());
+      const ambientOwner = seq(30, 'ambient');
+      const job = new Sequence({ id: -1, kind: 'prefix-job', request: { ...ambientOwner.request, maxTokens: 0 }, submittedAt: 0, prompt: new Int32Array(20).fill(3), sharedPrefixLength: 0, contextLength: limits.contextLength });
+      s.addAdmitted(job, 0);
+      const player = seq(30, 'interactive');
+      s.enqueue(player);
+      s.admit(0);
+      player.phase = 'awaiting-prefix';
+      player.waitingFor = job;
+      job.dependents.push(player);
+      expect(s.plan().prefill.map((c) => c.seq)).toEqual([job]);
+    });
+
+    test('when nothing else can run, ambient prefill goes on (it is what frees the waiting request\'s KV)', () => {
+      const l = ledger(3_000);
+      const s = new Scheduler({ ...limits, kvBudgetBytes: 3_000, ambientShare: 1 }, l);
+      const ambient = seq(10, 'ambient', 10); // 2 000 B
+      s.enqueue(ambient);
+      s.admit(0);
+      const player = seq(20, 'interactive', 10); // 3 000 B: cannot be admitted until the ambient one ends
+      s.enqueue(player);
+      expect(s.admit(0)).toEqual([]);
+      expect(s.plan().prefill.map((c) => c.seq)).toEqual([ambient]);
+    });
+  });
 });

@@ -167,10 +167,16 @@ export class Scheduler {
    */
   plan(): StepPlan {
     const decode = this.decoding.slice();
-    const ready = this.prefilling.filter((s) => s.phase === 'prefilling' && s.remainingPrompt > 0);
+    let ready = this.prefilling.filter((s) => s.phase === 'prefilling' && s.remainingPrompt > 0);
+    if (this.interactiveWaiting()) {
+      const interactive = ready.filter((s) => effectiveRank(s) < AMBIENT_RANK);
+      // Ambient prefill waits for the player's turn. The one exception: nothing else could run at all, so
+      // only ambient progress can free the KV or batch slot the waiting request needs (no deadlock).
+      if (interactive.length > 0 || decode.length > 0) ready = interactive;
+    }
     if (ready.length === 0) return { decode, prefill: [], prefillWidth: 0 };
     // Interactive prompts first, then admission order (stable sort).
-    ready.sort((a, b) => a.priorityRank - b.priorityRank);
+    ready.sort((a, b) => effectiveRank(a) - effectiveRank(b));
     const budget = Math.max(this.limits.minPrefillChunk, this.limits.stepTokenBudget - decode.length);
     let best = { rows: 1, width: Math.min(ready[0]!.remainingPrompt, budget), score: -1 };
     let longest = 0;
@@ -222,6 +228,12 @@ export class Scheduler {
     return true;
   }
 
+  /** An interactive request is queued, or admitted without its first token yet (prefilling or awaiting a prefix). */
+  interactiveWaiting(): boolean {
+    if (this.waiting.some((s) => s.priorityRank < AMBIENT_RANK)) return true;
+    return this.prefilling.some((s) => s.kind === 'request' && s.priorityRank < AMBIENT_RANK && !s.hasFirstToken);
+  }
+
   private admittedAmbient(): number {
     let n = 0;
     for (const s of this.prefilling) if (s.priorityRank >= AMBIENT_RANK) n++;
@@ -234,6 +246,15 @@ export class Scheduler {
     while (i > 0 && this.waiting[i - 1]!.priorityRank > seq.priorityRank) i--;
     this.waiting.splice(i, 0, seq);
   }
+}
+
+/**
+ * A prefix job computes KV for whoever waits on it: started by an ambient request, it still counts as
+ * interactive once an interactive request depends on it (else that request would wait on ambient work).
+ */
+function effectiveRank(seq: Sequence): number {
+  if (seq.kind === 'prefix-job' && seq.dependents.some((d) => d.priorityRank < seq.priorityRank)) return Math.min(...seq.dependents.map((d) => d.priorityRank));
+  return seq.priorityRank;
 }
 
 function removeFrom(list: Sequence[], seq: Sequence): boolean {
