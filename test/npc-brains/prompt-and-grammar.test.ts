@@ -61,6 +61,12 @@ describe('action syntax', () => {
       for (const action of legalActions(script.actions)) expect(parseReply(`Aye. ${formatActionCall(action)}`).action).toEqual(action);
     }
     expect(parseReply('Fine. [[none]]')).toMatchObject({ speech: 'Fine.', action: null, malformed: false });
+    // The layout the model writes: the call first.
+    expect(parseReply('[[none]]Fine.')).toMatchObject({ speech: 'Fine.', body: 'none', action: null, malformed: false });
+    expect(parseReply(' [[walk_to forge]] Follow me.')).toMatchObject({ speech: 'Follow me.', body: 'walk_to forge', malformed: false });
+    expect(parseReply('[[give_item]] Here.').malformed).toBe(true);
+    expect(parseReply('[[none]] Take this [[give_item sword]]').malformed).toBe(true);
+    expect(parseReply('[[none')).toMatchObject({ speech: '', malformed: true });
     expect(parseReply('Fine. [[give_item]]').malformed).toBe(true);
     expect(parseReply('Fine. [[teleport moon]]').malformed).toBe(true);
     expect(parseReply('no call at all')).toMatchObject({ action: null, malformed: false, body: null });
@@ -71,42 +77,49 @@ describe('action constraint (worker side)', () => {
   // A toy vocabulary: 0 eos, 1 "[", 2 "a", 3 "b", 4 "x]", 5 "none]]", 6 "[none]]"-ish pieces.
   const vocab = ['', '[', 'a', 'b', 'x]', 'none', ']]', 'give'];
   const ctx = { vocabSize: vocab.length, eosTokenIds: [0], tokenText: (id: number) => vocab[id]! };
-  const options = { openerId: 1, alternatives: [[1, 5, 6], [1, 7, 6]], maxSpeechTokens: 3, minSpeechTokens: 1, eosMargin: 0 };
+  const options = { openerId: 1, alternatives: [[1, 5, 6], [1, 7, 6]], maxSpeechTokens: 3, minSpeechTokens: 1 };
   const logits = (values: number[]) => Float32Array.from(values);
+  const allowed = (row: Float32Array) => [...row].map((v, i) => (v > -Infinity ? i : -1)).filter((i) => i >= 0);
 
-  it('forbids brackets and EOS in speech, forces the opener at the budget, then only legal calls', () => {
+  it('forces the opener, then only legal calls, then speech without brackets; EOS only after some speech', () => {
     const c = createConstraint(options, ctx);
     let row = logits([9, 0, 1, 1, 5, 0, 0, 0]);
     c.mask(row);
-    // Nothing said yet: no EOS, no brackets, no opener — only speech.
-    expect([...row].map((v) => v > -Infinity)).toEqual([false, false, true, true, false, true, false, true]);
-    c.accept(2);
+    // The reply starts with the call: only the opener, whatever the model prefers.
+    expect(allowed(row)).toEqual([1]);
+    expect(() => c.accept(2)).toThrow(/opener/);
+    c.accept(1);
     row = logits([9, 0, 1, 1, 5, 0, 0, 0]);
     c.mask(row);
-    // EOS (9) is now the model's favourite: it must act instead of stopping, so only the opener is left.
-    expect([...row].map((v) => v > -Infinity)).toEqual([false, true, false, false, false, false, false, false]);
-    const d = createConstraint({ ...options }, ctx);
-    row = logits([-9, 0, 2, 1, 5, 0, 0, 0]);
-    d.mask(row);
-    expect(row[0]).toBe(-Infinity); // EOS
-    expect(row[4]).toBe(-Infinity); // "x]" contains a bracket
-    expect(row[1]).toBe(-Infinity); // the opener needs one speech token first
-    expect(row[2]).toBe(2);
-    d.accept(2);
-    d.accept(3);
-    d.accept(2); // the speech budget (3) is spent
-    row = logits([-9, -5, 2, 1, 5, 0, 0, 0]);
-    d.mask(row);
-    expect([...row].findIndex((v) => v > -Infinity)).toBe(1);
-    expect([...row].filter((v) => v > -Infinity).length).toBe(1);
-    d.accept(1);
-    d.accept(1); // the "[" that starts each call
+    expect(allowed(row)).toEqual([1]); // the "[" that starts every call's text
+    c.accept(1);
     row = logits([0, 0, 0, 0, 0, 0, 0, 0]);
-    d.mask(row);
-    expect([...row].map((v, i) => (v > -Infinity ? i : -1)).filter((i) => i >= 0).sort()).toEqual([5, 7]);
-    d.accept(7);
-    expect(d.isComplete()).toBe(false);
-    d.accept(6);
+    c.mask(row);
+    expect(allowed(row).sort()).toEqual([5, 7]);
+    expect(() => c.accept(3)).toThrow(/no legal call/);
+  });
+
+  it('speech after the call: brackets and special tokens never, EOS once something was said, complete at the budget', () => {
+    const c = createConstraint(options, ctx);
+    for (const t of [1, 1, 7, 6]) c.accept(t); // [[give]]
+    expect(c.isComplete()).toBe(false);
+    let row = logits([9, 0, 2, 1, 5, 0, 0, 0]);
+    c.mask(row);
+    expect(row[0]).toBe(-Infinity); // EOS: nothing said yet
+    expect(row[1]).toBe(-Infinity); // "[" never in speech
+    expect(row[4]).toBe(-Infinity); // "x]" contains a bracket
+    expect(row[6]).toBe(-Infinity); // "]]"
+    expect(row[2]).toBe(2);
+    c.accept(2);
+    row = logits([9, 0, 2, 1, 5, 0, 0, 0]);
+    c.mask(row);
+    expect(row[0]).toBe(9); // EOS allowed now, with its own logit
+    c.accept(3);
+    expect(c.isComplete()).toBe(false);
+    c.accept(2); // the speech budget (3) is spent
+    expect(c.isComplete()).toBe(true);
+    const d = createConstraint(options, ctx);
+    for (const t of [1, 1, 5, 6, 2, 0]) d.accept(t); // [[none]] a <eos>
     expect(d.isComplete()).toBe(true);
   });
 });
@@ -146,7 +159,9 @@ describe('the action grammar on the real engine', () => {
       for (const temperature of [0.7, 1.5]) {
         const results = await runTurns(script, 24, temperature);
         for (const r of results) {
-          expect(r.finishReason).toBe('constraint');
+          // Complete at the speech budget ('constraint') or when the model ends its speech ('stop').
+          expect(['constraint', 'stop']).toContain(r.finishReason);
+          expect(r.text.startsWith('[[')).toBe(true);
           const parsed = parseReply(r.text);
           expect(parsed.malformed).toBe(false);
           expect(parsed.body).not.toBeNull();

@@ -27,9 +27,9 @@ export interface WorldSample {
   messages: ChatMessage[];
   /** What the NPC says (no action call). */
   speech: string;
-  /** The action the reply ends with (null = [[none]]). */
+  /** The action the reply starts with (null = [[none]]). */
   action: NpcAction | null;
-  /** The assistant message content the model is trained to produce: `${speech} ${formatActionCall(action)}`. */
+  /** The assistant message content the model is trained to produce: `formatReply(speech, action)`: the call, then the speech. */
   reply: string;
   /** Lore samples: the fact the answer needs, and lower-case words whose presence in a reply shows it. */
   fact?: string;

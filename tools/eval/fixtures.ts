@@ -3,7 +3,7 @@
  * server's own prompt code (`personaMessage`, `turnMessages` with the NPC's lore index), exactly as a turn
  * is assembled; only the player lines and expected replies are made up here.
  */
-import { formatActionCall } from '../../server/src/npc/action-syntax.ts';
+import { formatReply } from '../../server/src/npc/action-syntax.ts';
 import { createLoreIndex } from '../../server/src/npc/lore-index.ts';
 import { personaMessage, turnMessages, type WorldFacts } from '../../server/src/npc/prompt.ts';
 import { legalActions, type NpcAction, type NpcScript } from '../../server/src/npc/script-schema.ts';
@@ -26,7 +26,7 @@ export function makeSample(
     messages,
     speech: fields.speech,
     action: fields.action,
-    reply: `${fields.speech} ${formatActionCall(fields.action)}`,
+    reply: formatReply(fields.speech, fields.action),
     ...(fields.fact !== undefined ? { fact: fields.fact } : {}),
     ...(fields.factKeywords ? { factKeywords: fields.factKeywords } : {}),
     ...(fields.refusal ? { refusal: true } : {}),

@@ -1,34 +1,30 @@
 /**
  * Decode-time grammar for NPC replies, evaluated inside the inference worker (loaded there as a
  * constraint module, see inference/engine/constraint-spec.ts). It is what makes an illegal action
- * impossible rather than unlikely:
+ * impossible rather than unlikely. A reply is the action call, then the speech (action-syntax.ts):
  *
- * - Speech phase: any token except end-of-sequence and tokens containing "[" or "]". The single-"["
- *   token (the opener) ends the speech; it is the only way out. It is forced once the speech reaches
- *   its token budget, or as soon as the model would rather stop (its best end-of-sequence logit comes
- *   within `eosMargin` of the best allowed token): an NPC that wants to stop talking must act.
- * - Action phase: a trie over the token sequences of the NPC's legal calls (each the text after the
- *   opener, e.g. "[walk_to forge]]"); the turn completes when one sequence is finished.
+ * - Call phase: the opener "[" (a single token) is forced first, then a trie over the token sequences of
+ *   the NPC's legal calls (each the text after the opener, e.g. "[walk_to forge]]") until one is complete.
+ * - Speech phase: any token except tokens containing "[" or "]", special tokens and control characters.
+ *   End-of-sequence is allowed once `minSpeechTokens` are said (an NPC that acts also says something);
+ *   the reply is complete at end-of-sequence or when the speech reaches its token budget.
  *
- * Hand-written because the language is tiny (a finite set of suffixes after free text) and must run
- * per token in the worker. `@mlc-ai/web-xgrammar` (0.1.x, an Emscripten build of xgrammar) was
- * evaluated: it could express the language as EBNF, but a grammar cannot say "force the call when the
- * model would rather stop" (that needs the logits), and it adds a WASM module plus a vocabulary
- * compile per model for what is here a trie walk over a few dozen token sequences.
+ * Hand-written because the language is tiny (one of a few dozen call prefixes, then free text) and must
+ * run per token in the worker. `@mlc-ai/web-xgrammar` (0.1.x, an Emscripten build of xgrammar) was
+ * evaluated: it could express the language as EBNF, but adds a WASM module plus a vocabulary compile per
+ * model for what is here a trie walk over a few dozen token sequences and a deny list.
  */
 import type { ConstraintContext, TokenConstraint } from '../inference/engine/constraint-spec.ts';
 
 export interface ActionConstraintOptions {
-  /** Token id of "[" — the only way from speech to the action call. */
+  /** Token id of "[" — every reply starts with it. */
   openerId: number;
   /** Token sequences of every legal call after the opener ("[walk_to forge]]", "[none]]", …). */
   alternatives: number[][];
-  /** Speech tokens before the opener is forced. */
+  /** Speech tokens after which the reply is complete. */
   maxSpeechTokens: number;
-  /** Speech tokens required before the opener is allowed (an NPC says something before acting). */
+  /** Speech tokens required before end-of-sequence is allowed (an NPC that acts also says something). */
   minSpeechTokens: number;
-  /** Force the opener when the best end-of-sequence logit is within this of the best speech token. */
-  eosMargin: number;
 }
 
 // eslint-disable-next-line no-control-regex
@@ -61,11 +57,12 @@ export function createConstraint(rawOptions: unknown, ctx: ConstraintContext): T
   }
   const deny = speechDenyList(ctx);
   const eosIds = ctx.eosTokenIds.filter((id) => id < ctx.vocabSize);
+  let openerSeen = false;
+  let inSpeech = false;
   let speechTokens = 0;
-  let inAction = false;
   let position = 0;
-  /** Indexes of alternatives still matching what the action phase produced so far. */
-  let live: number[] = [];
+  /** Indexes of alternatives still matching what the call phase produced so far. */
+  let live: number[] = options.alternatives.map((_, i) => i);
   let complete = false;
 
   const forceOnly = (logits: Float32Array, allowed: Iterable<number>) => {
@@ -78,41 +75,38 @@ export function createConstraint(rawOptions: unknown, ctx: ConstraintContext): T
   return {
     mask(logits: Float32Array): void {
       if (complete) return;
-      if (inAction) {
-        forceOnly(logits, new Set(live.map((i) => options.alternatives[i]![position]!)));
-        return;
-      }
-      const openerAllowed = speechTokens >= options.minSpeechTokens;
-      if (openerAllowed && speechTokens >= options.maxSpeechTokens) {
+      if (!openerSeen) {
         forceOnly(logits, [options.openerId]);
         return;
       }
-      let bestEos = Number.NEGATIVE_INFINITY;
-      for (const id of eosIds) bestEos = Math.max(bestEos, logits[id]!);
-      let bestSpeech = Number.NEGATIVE_INFINITY;
-      for (let id = 0; id < ctx.vocabSize; id++) {
-        if (deny[id] && id !== options.openerId) logits[id] = Number.NEGATIVE_INFINITY;
-        else if (logits[id]! > bestSpeech) bestSpeech = logits[id]!;
+      if (!inSpeech) {
+        forceOnly(logits, new Set(live.map((i) => options.alternatives[i]![position]!)));
+        return;
       }
-      if (!openerAllowed) logits[options.openerId] = Number.NEGATIVE_INFINITY;
-      else if (bestEos >= bestSpeech - options.eosMargin) forceOnly(logits, [options.openerId]);
+      const eosLogits = speechTokens >= options.minSpeechTokens ? eosIds.map((id) => logits[id]!) : [];
+      for (let id = 0; id < ctx.vocabSize; id++) if (deny[id]) logits[id] = Number.NEGATIVE_INFINITY;
+      eosLogits.forEach((value, i) => (logits[eosIds[i]!] = value));
     },
     accept(tokenId: number): void {
       if (complete) return;
-      if (!inAction) {
-        if (tokenId === options.openerId && speechTokens >= options.minSpeechTokens) {
-          inAction = true;
-          position = 0;
-          live = options.alternatives.map((_, i) => i);
-        } else {
-          speechTokens++;
-        }
+      if (!openerSeen) {
+        if (tokenId !== options.openerId) throw new Error(`action grammar: token ${tokenId} is not the opener (the mask was not applied)`);
+        openerSeen = true;
         return;
       }
-      live = live.filter((i) => options.alternatives[i]![position] === tokenId);
-      position++;
-      if (live.length === 0) throw new Error(`action grammar: token ${tokenId} matches no legal call (the mask was not applied)`);
-      if (live.some((i) => options.alternatives[i]!.length === position)) complete = true;
+      if (!inSpeech) {
+        live = live.filter((i) => options.alternatives[i]![position] === tokenId);
+        position++;
+        if (live.length === 0) throw new Error(`action grammar: token ${tokenId} matches no legal call (the mask was not applied)`);
+        if (live.some((i) => options.alternatives[i]!.length === position)) inSpeech = true;
+        return;
+      }
+      if (eosIds.includes(tokenId)) {
+        complete = true;
+        return;
+      }
+      speechTokens++;
+      if (speechTokens >= options.maxSpeechTokens) complete = true;
     },
     isComplete(): boolean {
       return complete;

@@ -15,7 +15,6 @@ const CONSTRAINT_MODULE = fileURLToPath(new URL('./action-constraint.ts', import
 export interface ActionGrammarOptions {
   maxSpeechTokens: number;
   minSpeechTokens?: number;
-  eosMargin?: number;
 }
 
 export class ActionGrammarError extends Error {
@@ -47,20 +46,19 @@ export function compileCallGrammar(bodies: readonly string[], tokenizer: TextTok
     alternatives,
     maxSpeechTokens: options.maxSpeechTokens,
     minSpeechTokens: options.minSpeechTokens ?? 1,
-    eosMargin: options.eosMargin ?? 0,
   };
   return { kind: 'module', module: CONSTRAINT_MODULE, options: constraintOptions };
 }
 
 /**
- * The tokens a grammar-constrained reply consists of: the speech as the tokenizer spells it, the opener
- * "[" as its own token (the only way out of speech), the call as the grammar's alternative spells it,
- * then end-of-turn. Training targets use exactly this sequence, so a model learns to produce what the
- * decoder will accept — the natural tokenization of "… [[walk_to forge]]" uses merged bracket tokens
- * the grammar never allows.
+ * The tokens a grammar-constrained reply consists of: the opener "[" as its own token, the call as the
+ * grammar's alternative spells it, the speech as the tokenizer spells it (on its own, as at the start of
+ * a text), then end-of-turn. Training targets use exactly this sequence, so a model learns to produce
+ * what the decoder will accept — the natural tokenization of "[[walk_to forge]] …" uses merged bracket
+ * tokens the grammar never allows.
  */
 export function replyTokenIds(tokenizer: TextTokenizer, speech: string, body: string, endOfTurnId: number): number[] {
   const opener = tokenizer.encode('[');
   if (opener.length !== 1) throw new ActionGrammarError(`the tokenizer has no single token for "[" (got ${opener.length} tokens); the action grammar needs one`);
-  return [...tokenizer.encode(speech.trim()), opener[0]!, ...tokenizer.encode(`[${body}${ACTION_CLOSE}`), endOfTurnId];
+  return [opener[0]!, ...tokenizer.encode(`[${body}${ACTION_CLOSE}`), ...tokenizer.encode(speech.trim()), endOfTurnId];
 }

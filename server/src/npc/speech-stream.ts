@@ -1,7 +1,8 @@
 /**
- * Turns the raw token text of a reply into what the player may see: only the speech (everything before
- * the action call's first "["), moderated word by word. Text is released at word boundaries, so a word
- * split across two tokens is checked whole before anyone sees it.
+ * Turns the raw token text of a reply into what the player may see: only the speech (everything after
+ * the leading action call's "]]"; see action-syntax.ts), moderated word by word. Text is released at word
+ * boundaries, so a word split across two tokens is checked whole before anyone sees it. A reply that does
+ * not start with a call (the older layout) is speech up to its first "[".
  */
 import type { Moderator } from './moderation.ts';
 
@@ -9,6 +10,8 @@ export class SpeechStream {
   #pending = '';
   #ended = false;
   #raw = '';
+  /** True once the leading call is behind us (or there is none). */
+  #speaking = false;
 
   constructor(private readonly moderator: Moderator) {}
 
@@ -21,6 +24,18 @@ export class SpeechStream {
   async push(text: string): Promise<string> {
     this.#raw += text;
     if (this.#ended) return '';
+    if (!this.#speaking) {
+      const head = this.#raw.trimStart();
+      if (!head) return '';
+      if (head.startsWith('[')) {
+        const end = head.indexOf(']]');
+        if (end < 0) return '';
+        text = head.slice(end + 2).trimStart();
+      } else {
+        text = head;
+      }
+      this.#speaking = true;
+    }
     const cut = text.indexOf('[');
     if (cut >= 0) {
       this.#ended = true;

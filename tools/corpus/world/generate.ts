@@ -7,7 +7,7 @@
  * clusters: the same fact in two NPCs' lore is one unit) and out-of-world topics: nothing held out ever
  * appears in train, under any phrasing; the manifest lists what was held out.
  */
-import { formatActionCall } from '../../../server/src/npc/action-syntax.ts';
+import { formatReply } from '../../../server/src/npc/action-syntax.ts';
 import { ConversationMemory, type Recollection } from '../../../server/src/npc/memory.ts';
 import { LORE_HEADER } from '../../../server/src/npc/prompt.ts';
 import type { Situation } from '../../../server/src/npc/situation.ts';
@@ -173,7 +173,7 @@ function makeSample(ctx: NpcContext, cand: Candidate, split: Split, line: string
     messages,
     speech: reply.speech,
     action: reply.action,
-    reply: `${reply.speech} ${formatActionCall(reply.action)}`,
+    reply: formatReply(reply.speech, reply.action),
     ...(cand.fact ? { fact: cand.fact } : {}),
     ...(cand.factKeywords ? { factKeywords: cand.factKeywords } : {}),
     ...(cand.refusal ? { refusal: true } : {}),
@@ -311,7 +311,7 @@ function addMemory(seed: number, bySplit: Record<Split, WorldSample[]>, contexts
         memory.remember('player', s.npcId, { role: 'player', text: e.player, ts: 0 });
         memory.remember('player', s.npcId, { role: 'npc', text: e.reply, ts: 0 });
       }
-      const recollection: Recollection = memory.recall('player', s.npcId, long ? rng.int(40, 90) : SERVER_MEMORY_TOKENS);
+      const recollection: Recollection = memory.recallInMemory('player', s.npcId, long ? rng.int(40, 90) : SERVER_MEMORY_TOKENS);
       if (recollection.turns.length === 0 && !recollection.summary) return s;
       const ctx = contexts.get(s.npcId)!;
       stats.withMemory++;

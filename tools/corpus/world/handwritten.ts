@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { formatActionCall } from '../../../server/src/npc/action-syntax.ts';
+import { formatReply } from '../../../server/src/npc/action-syntax.ts';
 import { LORE_HEADER } from '../../../server/src/npc/prompt.ts';
 import { describeAction, isActionAllowed, NpcActionSchema, type NpcAction } from '../../../server/src/npc/script-schema.ts';
 import type { WorldSample } from '../sample.ts';
@@ -91,7 +91,7 @@ export function loadHandwritten(world: CorpusWorld, path = DEFAULT_HANDWRITTEN, 
       messages,
       speech,
       action,
-      reply: `${speech} ${formatActionCall(action)}`,
+      reply: formatReply(speech, action),
       ...(fact ? { fact, factInPrompt: loreMessage.includes(fact) } : {}),
       ...(l.keywords ? { factKeywords: l.keywords } : {}),
       ...(l.kind === 'refusal' || l.kind === 'injection' ? { refusal: true } : {}),

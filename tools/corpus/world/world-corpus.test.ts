@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../../../server/src/config.ts';
 import { loadModelText, renderChat } from '../../../server/src/inference/model/index.ts';
 import type { ChatMessage } from '../../../server/src/inference/tokenizer/index.ts';
-import { formatActionCall, parseReply } from '../../../server/src/npc/action-syntax.ts';
+import { formatReply, parseReply } from '../../../server/src/npc/action-syntax.ts';
 import { createLoreIndex } from '../../../server/src/npc/lore-index.ts';
 import type { Recollection } from '../../../server/src/npc/memory.ts';
 import { LORE_HEADER, personaMessage, turnMessages } from '../../../server/src/npc/prompt.ts';
@@ -145,7 +145,7 @@ describe('world corpus', () => {
   it('only uses legal actions, and the reply is the speech plus its call', () => {
     for (const s of all) {
       if (s.action) expect(isActionAllowed(scripts.get(s.npcId)!.actions, s.action), `${s.npcId}: ${s.reply}`).toBe(true);
-      expect(s.reply).toBe(`${s.speech} ${formatActionCall(s.action)}`);
+      expect(s.reply).toBe(formatReply(s.speech, s.action));
       const parsed = parseReply(s.reply);
       expect(parsed.malformed).toBe(false);
       expect(parsed.action).toEqual(s.action);
