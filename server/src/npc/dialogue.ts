@@ -15,13 +15,14 @@ import type { Logger } from '../observability/logger.ts';
 import type { WorldStore } from '../persistence/store.ts';
 import { compileCallGrammar, legalCallBodies } from './action-grammar.ts';
 import { actionGate, hasGates } from './trust.ts';
-import { parseReply } from './action-syntax.ts';
+import { actionBody, formatReply, parseReply } from './action-syntax.ts';
 import { createLoreIndex, type LoreIndex } from './lore-index.ts';
 import type { ConversationMemory } from './memory.ts';
 import type { Moderator } from './moderation.ts';
 import { personaMessage, turnMessages, type WorldFacts } from './prompt.ts';
 import { isActionAllowed, samplingOverrides, type NpcAction, type NpcScript } from './script-schema.ts';
-import { DEFAULT_SITUATION_TOKENS, type Situation } from './situation.ts';
+import { withGroupLines, type HeardLine } from './group-prompt.ts';
+import { DEFAULT_SITUATION_TOKENS, type Situation, type SituationBudget } from './situation.ts';
 import { SpeechStream } from './speech-stream.ts';
 
 export interface DialogueSettings {
@@ -59,12 +60,13 @@ export interface GrammarRecord {
   bodies: string[];
   maxSpeechTokens: number;
   minSpeechTokens: number;
-  eosMargin: number;
   /**
    * The NPC's trust in the player when the script gates actions on trust (the bodies are those open at
    * it); absent for scripts without gates, whose grammar is the same for every player.
    */
   trust?: number;
+  /** An NPC-to-NPC line (no action possible): replays keep these bodies whatever the script lists now. */
+  ambient?: true;
 }
 
 export interface TurnRequest {
@@ -82,6 +84,42 @@ export interface TurnRequest {
   signal?: AbortSignal;
   /** Fixed seed (replays, tests); random when absent. */
   seed?: number;
+  /**
+   * A group round (npc/group-conversation.ts): the other players' lines answered with this one, in the
+   * order they were said; `text` is the addressed speaker's line and goes last. Each is remembered in its
+   * own speaker's memory of the NPC. Absent or empty: the one-player prompt, byte for byte.
+   */
+  others?: readonly GroupTurnLine[];
+  /** The room already ran `text` (and every line of `others`) through input moderation as it arrived. */
+  moderated?: boolean;
+}
+
+/** Another player's line in a group round. */
+export interface GroupTurnLine extends HeardLine {
+  /** Their account id: their memory of the NPC gets the line and the reply. */
+  playerId: string;
+}
+
+export interface AmbientTurnRequest {
+  /** The NPC who speaks now. */
+  script: NpcScript;
+  /** The NPC it answers (its id: memory and the turn log key the pair by `npcPartnerId`). */
+  partnerId: string;
+  /** What the partner just said. */
+  heard: string;
+  situation?: Situation;
+  /** Ambient turns wait behind players' turns: a generous deadline, and no fallback line when it passes. */
+  firstTokenDeadlineMs: number;
+  signal?: AbortSignal;
+  seed?: number;
+}
+
+/**
+ * The "player" id under which an NPC's talk with another NPC is remembered and logged. Account ids are
+ * UUIDs, so no account can ever own it (nor rate, nor read, such a turn).
+ */
+export function npcPartnerId(npcId: string): string {
+  return `npc:${npcId}`;
 }
 
 export interface TurnOutcome {
@@ -124,6 +162,8 @@ interface CompiledScript {
   grammar: GrammarRecord;
   /** Scripts with trust gates: the grammar per set of open calls (a few at most: one per threshold). */
   gated: Map<string, { constraint: ConstraintSpec; grammar: GrammarRecord }>;
+  /** The grammar of NPC-to-NPC lines (`none` only), compiled on first use. */
+  ambient?: { constraint: ConstraintSpec; grammar: GrammarRecord };
 }
 
 /** Tokens an action call may take on top of the speech (the longest legal call, plus slack). */
@@ -148,29 +188,126 @@ export class NpcDialogue {
     return this.deps.memory;
   }
 
-  /** Starts a turn. Throws DialogueRefusal when the player's line is refused by moderation. */
+  /**
+   * A player's line through the input moderation: the text to use (possibly cleaned), or DialogueRefusal.
+   * The room checks each line of a group conversation as it arrives, before it is gathered into a round.
+   */
+  async moderateLine(text: string): Promise<string> {
+    const verdict = await this.deps.moderator.check(text, { direction: 'input' });
+    if (!verdict.allowed) throw new DialogueRefusal('moderated', verdict.reason ?? 'that line was refused by the moderation filter');
+    return verdict.cleaned ?? text;
+  }
+
+  /**
+   * Starts a turn. Throws DialogueRefusal when the player's line is refused by moderation. With
+   * `others` (a group round), their lines join the prompt before the player's (group-prompt.ts); a turn
+   * without them builds exactly the one-player prompt.
+   */
   async startTurn(request: TurnRequest): Promise<TurnHandle> {
     const { deps } = this;
-    const verdict = await deps.moderator.check(request.text, { direction: 'input' });
-    if (!verdict.allowed) throw new DialogueRefusal('moderated', verdict.reason ?? 'that line was refused by the moderation filter');
-    const playerLine = verdict.cleaned ?? request.text;
+    const playerLine = request.moderated ? request.text : await this.moderateLine(request.text);
     const compiled = this.#compile(request.script);
     // A script with trust gates has one grammar per set of open kinds: a gated call is not a legal
     // alternative for this player, so the model cannot produce it.
     const gated = this.#gatedGrammar(request.script, compiled, request.trust ?? 0);
-    const recollection = deps.memory.recall(request.playerId, request.script.id, deps.settings.memoryBudgetTokens);
+    const recollection = await deps.memory.recall(request.playerId, request.script.id, deps.settings.memoryBudgetTokens);
+    const assembled = withGroupLines(
+      turnMessages({
+        persona: compiled.persona,
+        lore: compiled.lore,
+        loreFacts: deps.settings.loreFacts,
+        memory: recollection,
+        playerLine,
+        situation: request.situation,
+        situationBudget: this.#situationBudget(),
+      }),
+      request.others ?? [],
+    );
+    const others = request.others ?? [];
+    return this.#run({
+      script: request.script,
+      playerId: request.playerId,
+      compiled,
+      constraint: gated.constraint,
+      grammar: gated.grammar,
+      ...(gated.gate ? { gate: gated.gate } : {}),
+      messages: assembled.messages,
+      seed: request.seed,
+      signal: request.signal,
+      priority: 'interactive',
+      firstTokenDeadlineMs: deps.settings.firstTokenDeadlineMs,
+      fallback: true,
+      // Each speaker of the round remembers their own line and the reply, in their own memory of the NPC.
+      heard: [{ playerId: request.playerId, text: playerLine }, ...others.map((o) => ({ playerId: o.playerId, text: o.text }))],
+    });
+  }
+
+  /**
+   * One line of an ambient exchange between two NPCs (world/npc-ambient-talk.ts): the script's NPC answers
+   * what `listener` just said to it, at the engine's ambient priority (it never delays a player's turn),
+   * with no action (the grammar allows only `none`) and no fallback line: a turn the engine cannot run
+   * ends the exchange with finish reason `error`, unlogged. The prompt is the one-player prompt with the
+   * other NPC as the speaker; memory and the turn log key the pair by `npcPartnerId(listener)`.
+   */
+  async startAmbientTurn(request: AmbientTurnRequest): Promise<TurnHandle> {
+    const { deps } = this;
+    const compiled = this.#compile(request.script);
+    const partner = npcPartnerId(request.partnerId);
+    const recollection = await deps.memory.recall(partner, request.script.id, deps.settings.memoryBudgetTokens);
     const assembled = turnMessages({
       persona: compiled.persona,
       lore: compiled.lore,
       loreFacts: deps.settings.loreFacts,
       memory: recollection,
-      playerLine,
+      playerLine: request.heard,
       situation: request.situation,
-      situationBudget: { maxTokens: deps.settings.situationTokens ?? DEFAULT_SITUATION_TOKENS, countTokens: (t) => deps.text.tokenizer.encode(t).length },
+      situationBudget: this.#situationBudget(),
     });
-    const prompt = renderChat(deps.text, assembled.messages);
-    const seed = request.seed ?? randomInt(0, 2 ** 31 - 1);
-    const overrides = samplingOverrides(request.script);
+    const ambient = this.#ambientGrammar(compiled);
+    return this.#run({
+      script: request.script,
+      playerId: partner,
+      compiled,
+      constraint: ambient.constraint,
+      grammar: ambient.grammar,
+      messages: assembled.messages,
+      seed: request.seed,
+      signal: request.signal,
+      priority: 'ambient',
+      firstTokenDeadlineMs: request.firstTokenDeadlineMs,
+      fallback: false,
+      heard: [{ playerId: partner, text: request.heard }],
+    });
+  }
+
+  #situationBudget(): SituationBudget {
+    const { deps } = this;
+    return { maxTokens: deps.settings.situationTokens ?? DEFAULT_SITUATION_TOKENS, countTokens: (t) => deps.text.tokenizer.encode(t).length };
+  }
+
+  /** Generates, streams and logs one turn from its assembled messages (player, group and ambient turns alike). */
+  async #run(turn: {
+    script: NpcScript;
+    playerId: string;
+    compiled: CompiledScript;
+    constraint: ConstraintSpec;
+    grammar: GrammarRecord;
+    gate?: (kind: string) => boolean;
+    messages: ChatMessage[];
+    seed: number | undefined;
+    signal: AbortSignal | undefined;
+    priority: 'interactive' | 'ambient';
+    firstTokenDeadlineMs: number;
+    /** Say a scripted line when the engine cannot answer (player turns); otherwise end with `error`. */
+    fallback: boolean;
+    /** Lines this turn answers, by whose memory of the NPC they go into (with the reply after each). */
+    heard: readonly { playerId: string; text: string }[];
+  }): Promise<TurnHandle> {
+    const { deps } = this;
+    const { script, compiled } = turn;
+    const prompt = renderChat(deps.text, turn.messages);
+    const seed = turn.seed ?? randomInt(0, 2 ** 31 - 1);
+    const overrides = samplingOverrides(script);
     const sampling = {
       temperature: overrides.temperature,
       topP: overrides.topP,
@@ -178,7 +315,7 @@ export class NpcDialogue {
       repetitionPenalty: overrides.repetitionPenalty,
       maxTokens: compiled.maxTokens,
       seed,
-      grammar: gated.grammar,
+      grammar: turn.grammar,
     };
     const turnId = `${Date.now().toString(36)}-${(++this.#turnCounter).toString(36)}-${randomInt(0, 36 ** 4).toString(36)}`;
     const startedAt = performance.now();
@@ -205,10 +342,10 @@ export class NpcDialogue {
           ...(sampling.topK !== undefined ? { topK: sampling.topK } : {}),
           ...(sampling.repetitionPenalty !== undefined ? { repetitionPenalty: sampling.repetitionPenalty } : {}),
           seed,
-          priority: 'interactive',
-          firstTokenDeadlineMs: deps.settings.firstTokenDeadlineMs,
-          constraint: gated.constraint,
-          ...(request.signal ? { signal: request.signal } : {}),
+          priority: turn.priority,
+          firstTokenDeadlineMs: turn.firstTokenDeadlineMs,
+          constraint: turn.constraint,
+          ...(turn.signal ? { signal: turn.signal } : {}),
         });
         for await (const chunk of generation) {
           const text = await speech.push(chunk.text);
@@ -233,9 +370,14 @@ export class NpcDialogue {
           queue.end();
           return { turnId, speech: spoken, action: null, finishReason: 'cancelled', ttftMs: Number.NaN, tokens, durationMs: performance.now() - startedAt };
         }
+        if (!turn.fallback) {
+          queue.end();
+          deps.log.info({ npcId: script.id, turnId, err: error instanceof Error ? error.message : String(error) }, 'ambient NPC turn not run');
+          return { turnId, speech: spoken.trim(), action: null, finishReason: 'error', ttftMs: Number.NaN, tokens, durationMs: performance.now() - startedAt };
+        }
         // Overloaded, too slow, worker died…: the NPC says a scripted line instead of going silent.
-        const line = pickFallback(request.script, seed);
-        deps.log.warn({ npcId: request.script.id, turnId, err: error instanceof Error ? error.message : String(error) }, 'NPC turn fell back to a scripted line');
+        const line = pickFallback(script, seed);
+        deps.log.warn({ npcId: script.id, turnId, err: error instanceof Error ? error.message : String(error) }, 'NPC turn fell back to a scripted line');
         if (spoken) release(' ');
         release(line);
         spoken = spoken ? `${spoken} ${line}` : line;
@@ -246,41 +388,57 @@ export class NpcDialogue {
 
       const parsed = finishReason === 'fallback' ? null : parseReply(raw);
       let action: NpcAction | null = parsed?.action ?? null;
-      if (parsed && (parsed.malformed || (action && !isActionAllowed(request.script.actions, action, gated.gate)))) {
-        deps.log.warn({ npcId: request.script.id, turnId, call: parsed.body, raw }, 'NPC reply ended with an illegal action; ignored');
-        deps.onIllegalAction?.(request.script.id, parsed.body);
+      if (parsed && (parsed.malformed || (action && !isActionAllowed(script.actions, action, turn.gate)))) {
+        deps.log.warn({ npcId: script.id, turnId, call: parsed.body, raw }, 'NPC reply ended with an illegal action; ignored');
+        deps.onIllegalAction?.(script.id, parsed.body);
         action = null;
       }
       const speechText = spoken.trim();
-      deps.memory.remember(request.playerId, request.script.id, { role: 'player', text: playerLine });
-      deps.memory.remember(request.playerId, request.script.id, { role: 'npc', text: finishReason === 'fallback' ? speechText : raw.trim() });
-      deps.store.logTurn({
-        turnId,
-        npcId: request.script.id,
-        playerId: request.playerId,
-        modelId: deps.modelId,
-        modelHash: deps.modelHash,
-        seed,
-        prompt,
-        // The structured prompt: rated turns become fine-tuning samples with exactly these messages.
-        messages: assembled.messages,
-        sampling,
-        output: raw,
-        action,
-        finishReason,
-      });
+      const reply = finishReason === 'fallback' ? formatReply(speechText, null) : raw.trim();
+      for (const line of turn.heard) {
+        await deps.memory.remember(line.playerId, script.id, { role: 'player', text: line.text });
+        await deps.memory.remember(line.playerId, script.id, { role: 'npc', text: reply });
+      }
+      try {
+        await deps.store.logTurn({
+          turnId,
+          npcId: script.id,
+          playerId: turn.playerId,
+          modelId: deps.modelId,
+          modelHash: deps.modelHash,
+          seed,
+          prompt,
+          // The structured prompt: rated turns become fine-tuning samples with exactly these messages.
+          messages: turn.messages,
+          sampling,
+          output: raw,
+          action,
+          finishReason,
+        });
+      } catch (err) {
+        deps.log.error({ err, npcId: script.id, turnId }, 'NPC turn could not be logged');
+      }
       return { turnId, speech: speechText, action, finishReason, ttftMs: (Number.isNaN(firstAt) ? performance.now() : firstAt) - startedAt, tokens, durationMs: performance.now() - startedAt };
     })();
     outcome.then(
       (result) => {
-        for (const observe of this.observers) observe({ npcId: request.script.id, playerId: request.playerId, outcome: result });
+        for (const observe of this.observers) observe({ npcId: script.id, playerId: turn.playerId, outcome: result });
       },
       (err: unknown) => {
         queue.end();
-        deps.log.error({ err, npcId: request.script.id, turnId }, 'NPC turn failed');
+        deps.log.error({ err, npcId: script.id, turnId }, 'NPC turn failed');
       },
     );
     return { turnId, chunks: queue, outcome };
+  }
+
+  /** The grammar of an ambient line: speech, then `[[none]]` (NPCs talking among themselves act on nobody). */
+  #ambientGrammar(compiled: CompiledScript): { constraint: ConstraintSpec; grammar: GrammarRecord } {
+    if (!compiled.ambient) {
+      const grammar: GrammarRecord = { ...compiled.grammar, bodies: [actionBody(null)], ambient: true };
+      compiled.ambient = { constraint: compileCallGrammar(grammar.bodies, this.deps.text.tokenizer, grammar), grammar };
+    }
+    return compiled.ambient;
   }
 
   /** The compiled grammar and prompt pieces for a script (cached per script object). */
@@ -314,7 +472,7 @@ export class NpcDialogue {
     const bodies = legalCallBodies(script.actions);
     const longestCall = Math.max(...bodies.map((b) => text.tokenizer.encode(`[${b}]]`).length)) + 1;
     const maxSpeechTokens = Math.max(1, maxTokensTotal - longestCall - CALL_TOKEN_ALLOWANCE);
-    const grammar: GrammarRecord = { bodies, maxSpeechTokens, minSpeechTokens: 1, eosMargin: 0 };
+    const grammar: GrammarRecord = { bodies, maxSpeechTokens, minSpeechTokens: 1 };
     const constraint = compileCallGrammar(bodies, text.tokenizer, grammar);
     const compiled: CompiledScript = {
       persona,

@@ -1,15 +1,19 @@
 /**
- * The room's side of NPC brains: accepts a player's `talk`, checks it (range, one turn at a time per
- * player and NPC, rate limit), streams the reply to the speaker while bystanders see a throttled
- * speech bubble through replicated state, then re-validates the NPC's action against the world
+ * The room's side of NPC brains: accepts a player's `talk`, checks it (range, a place in the NPC's
+ * conversation, rate limit, moderation), gathers it into the NPC's group conversation
+ * (npc/group-conversation.ts: one model turn answers every line said while the NPC was busy; players who
+ * walk away leave), streams the reply to the round's speakers while bystanders see a throttled speech
+ * bubble through replicated state, then re-validates the NPC's action against the world
  * (range, cooldowns, stock, the NPC's trust in the player) and executes it authoritatively. Applies the
  * trust rules of the NPC's script (npc/trust.ts): a line moderation refuses and an action carried out
  * change the NPC's persisted trust in that account. Also steps every NPC's body each tick.
  */
 import type { Client } from '@colyseus/core';
 import {
+  ClientMessage,
   ErrorCode,
   ServerMessage,
+  type ErrorReply,
   type Avatar,
   type ErrorCodeValue,
   type Npc,
@@ -22,6 +26,7 @@ import {
 import type { ServerConfig } from '../config.ts';
 import type { WorldStore } from '../persistence/store.ts';
 import { DialogueRefusal, type TurnOutcome } from '../npc/dialogue.ts';
+import { GroupConversation, type GroupLine, type GroupRound } from '../npc/group-conversation.ts';
 import type { NpcSystem } from '../npc/npc-system.ts';
 import { anyKind, type Execution } from '../npc/actions/index.ts';
 import { actionToCall, npcLandmarks, type NpcAction } from '../npc/script-schema.ts';
@@ -29,6 +34,7 @@ import { scheduledActivity, type Situation, type SituationEvent } from '../npc/s
 import { actionGate } from '../npc/trust.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { MovementParams } from './movement.ts';
+import { AmbientTalk } from './npc-ambient-talk.ts';
 import { NpcAgent, type GameClock, type PlayerPosition } from './npc-agents.ts';
 import type { PathGrid } from './pathfinding.ts';
 import type { PlayerLimits } from './player-limits.ts';
@@ -49,6 +55,8 @@ const EVENT_RECENT_MS = 5 * 60_000;
 const EVENTS_SHOWN = 3;
 /** Players and NPCs named as nearby, at most. */
 const NEARBY_SHOWN = 6;
+/** A player leaves an NPC's conversation past this × TALK_RANGE (a little slack: standing at the edge does not flicker in and out). */
+const LEAVE_RANGE_FACTOR = 1.25;
 
 export interface NpcPlayer {
   avatar: Avatar;
@@ -78,8 +86,20 @@ export interface NpcControllerDeps {
   voice?: VoiceService | undefined;
 }
 
-interface ActiveTurn {
+/** The round an NPC is answering: cancelled when nobody who spoke in it is still in the world. */
+interface ActiveRound {
   abort: AbortController;
+  listeners: Set<string>;
+}
+
+/** How to answer one line of a conversation: the speaker's ref, account and name. */
+interface LineReply {
+  ref: string;
+  accountId: string;
+  /** Display name (untrusted): how the other speakers' lines are attributed in the prompt. */
+  name: string;
+  /** For a spoken line: what the server heard. */
+  transcript?: string;
 }
 
 /** A player as NPCs perceive them: where they are and their (normalised, still untrusted) display name. */
@@ -89,7 +109,12 @@ export interface PerceivedPlayer extends PlayerPosition {
 
 export class NpcController {
   readonly agents = new Map<string, NpcAgent>();
-  readonly #turns = new Map<string, ActiveTurn>();
+  /** Per NPC: its conversation with the players around it (npc/group-conversation.ts). */
+  readonly #groups = new Map<string, GroupConversation<LineReply>>();
+  /** Per NPC: the round it is answering now. */
+  readonly #rounds = new Map<string, ActiveRound>();
+  /** NPC-to-NPC exchanges (NPC_AMBIENT_TALK). */
+  #ambient: AmbientTalk | undefined;
   readonly #bubbleClearAt = new Map<string, number>();
   /** Per NPC: recent events it witnessed, oldest first. */
   readonly #events = new Map<string, { at: number; event: SituationEvent }[]>();
@@ -98,7 +123,35 @@ export class NpcController {
   #players: ReadonlyMap<string, PerceivedPlayer> = new Map();
   #lastLook = 0;
 
-  constructor(private readonly deps: NpcControllerDeps) {}
+  constructor(private readonly deps: NpcControllerDeps) {
+    if (deps.config.NPC_AMBIENT_TALK && deps.config.NPC_AMBIENT_TALK_PER_HOUR > 0) {
+      const lastBubble = new Map<string, number>();
+      this.#ambient = new AmbientTalk({
+        config: deps.config,
+        clock: deps.clock,
+        dialogue: deps.system.dialogue,
+        script: (npcId) => deps.system.script(npcId),
+        free: (npcId) => !this.#groups.has(npcId) && !this.#rounds.has(npcId),
+        situation: (agent, partner) => Promise.resolve(this.#ambientSituation(agent, partner)),
+        speaking: (agent, text) => {
+          const now = Date.now();
+          if (now - (lastBubble.get(agent.npc.id) ?? 0) < BUBBLE_INTERVAL_MS) return;
+          lastBubble.set(agent.npc.id, now);
+          agent.npc.speech = text;
+        },
+        said: (agent, text) => {
+          agent.npc.speech = text;
+          this.#holdBubble(agent);
+          // Every other NPC in hearing overhears it, like player chat: a rumour it may pass on.
+          const radius = deps.config.CHAT_RADIUS;
+          for (const other of this.agents.values()) {
+            if (other !== agent && Math.hypot(other.body.x - agent.body.x, other.body.z - agent.body.z) <= radius) this.#witness(other.npc.id, { kind: 'chat', player: agent.npc.name, text });
+          }
+        },
+        log: deps.log,
+      });
+    }
+  }
 
   addNpc(npc: Npc): void {
     const agent = new NpcAgent(npc, () => this.deps.system.script(npc.id), this.deps.map, this.deps.grid, this.deps.movement, this.deps.clock);
@@ -111,6 +164,29 @@ export class NpcController {
     if (now - this.#lastLook >= PERCEPTION_INTERVAL_MS) {
       this.#lastLook = now;
       this.#lookAround();
+      this.#leaveWhenAway(now);
+      this.#ambient?.consider([...this.agents.values()]);
+    }
+  }
+
+  /**
+   * Players farther than LEAVE_RANGE_FACTOR × TALK_RANGE from an NPC (or gone quiet for NPC_GROUP_IDLE_S)
+   * leave its conversation; a line of theirs still waiting for the next round is dropped with a reply.
+   */
+  #leaveWhenAway(now: number): void {
+    const range = this.deps.config.TALK_RANGE * LEAVE_RANGE_FACTOR;
+    for (const [npcId, group] of this.#groups) {
+      const agent = this.agents.get(npcId);
+      for (const sessionId of group.members) {
+        const p = this.#players.get(sessionId);
+        if (p && agent && Math.hypot(p.x - agent.body.x, p.z - agent.body.z) <= range) continue;
+        for (const line of group.leave(sessionId)) {
+          const reply: ErrorReply = { type: ClientMessage.Talk, ref: line.reply.ref, code: ErrorCode.TooFar, message: `you walked away from ${agent?.npc.name ?? npcId}` };
+          this.deps.client(sessionId)?.send(ServerMessage.Error, reply);
+        }
+      }
+      group.pruneIdle(now);
+      if (group.empty) this.#groups.delete(npcId);
     }
   }
 
@@ -153,58 +229,75 @@ export class NpcController {
    * What an NPC perceives as `speaker` talks to it, from the authoritative state: game time and its
    * scheduled activity, who is near, what the speaker carries, and the recent events its script notices.
    */
-  situation(agent: NpcAgent, speakerSessionId: string, speaker: NpcPlayer): Situation {
+  async situation(agent: NpcAgent, speakerSessionId: string, speaker: NpcPlayer): Promise<Situation> {
+    const inventory: Record<string, number> = {};
+    speaker.avatar.inventory.forEach((count, item) => {
+      if (count > 0) inventory[item] = count;
+    });
+    const trust = await this.deps.store.trust(speaker.accountId, agent.npc.id);
+    return {
+      ...this.#perceive(agent, { sessionId: speakerSessionId }),
+      speaker: speaker.avatar.name,
+      inventory,
+      // Only a non-zero trust is stated: a trust-0 prompt stays what the model was trained on.
+      ...(trust !== 0 ? { trust } : {}),
+    };
+  }
+
+  /** What an NPC perceives as another NPC talks to it (an ambient exchange): the partner is the speaker and carries nothing. */
+  #ambientSituation(agent: NpcAgent, partner: NpcAgent): Situation {
+    return { ...this.#perceive(agent, { npc: partner }), speaker: partner.npc.name, inventory: {} };
+  }
+
+  /** Time, activity, place, who is near (but the speaker) and recent noticed events, as `agent` perceives them now. */
+  #perceive(agent: NpcAgent, speaker: { sessionId?: string; npc?: NpcAgent }): Omit<Situation, 'speaker' | 'inventory' | 'trust'> {
     const { deps } = this;
     const script = deps.system.script(agent.npc.id);
     const time = deps.clock();
     const radius = deps.config.CHAT_RADIUS;
     const near = (x: number, z: number) => Math.hypot(x - agent.body.x, z - agent.body.z);
     const players = [...this.#players]
-      .filter(([id, p]) => id !== speakerSessionId && near(p.x, p.z) <= radius)
+      .filter(([id, p]) => id !== speaker.sessionId && near(p.x, p.z) <= radius)
       .sort(([, a], [, b]) => near(a.x, a.z) - near(b.x, b.z))
       .slice(0, NEARBY_SHOWN)
       .map(([, p]) => p.name);
     const npcs = [...this.agents.values()]
-      .filter((other) => other !== agent && near(other.body.x, other.body.z) <= radius)
+      .filter((other) => other !== agent && other !== speaker.npc && near(other.body.x, other.body.z) <= radius)
       .sort((a, b) => near(a.body.x, a.body.z) - near(b.body.x, b.body.z))
       .slice(0, NEARBY_SHOWN)
       .map((other) => other.npc.name);
-    const inventory: Record<string, number> = {};
-    speaker.avatar.inventory.forEach((count, item) => {
-      if (count > 0) inventory[item] = count;
-    });
     const notices = new Set(script?.notices ?? []);
     const since = Date.now() - EVENT_RECENT_MS;
     const events = (this.#events.get(agent.npc.id) ?? []).filter((e) => e.at >= since && notices.has(e.event.kind)).slice(-EVENTS_SHOWN).map((e) => e.event);
     const scheduled = script ? scheduledActivity(script, time) : {};
     const place = scheduled.placeId && script ? npcLandmarks(script, deps.map.landmarks).find((l) => l.id === scheduled.placeId)?.name : undefined;
-    const trust = deps.store.trust(speaker.accountId, agent.npc.id);
     return {
       time,
       ...(scheduled.activity ? { activity: scheduled.activity } : {}),
       ...(place ? { place } : {}),
-      speaker: speaker.avatar.name,
       players,
       npcs,
-      inventory,
       events,
-      // Only a non-zero trust is stated: a trust-0 prompt stays what the model was trained on.
-      ...(trust !== 0 ? { trust } : {}),
     };
   }
 
-  /** A player left for good: cancel their turns (frees the engine's KV at once). */
+  /** A player left for good: they leave every conversation; a round nobody who spoke in is left to hear is cancelled (frees the engine's KV at once). */
   playerLeft(sessionId: string): void {
-    for (const [key, turn] of this.#turns) if (key.startsWith(`${sessionId}|`)) turn.abort.abort();
+    for (const group of this.#groups.values()) group.leave(sessionId);
+    for (const round of this.#rounds.values()) {
+      round.listeners.delete(sessionId);
+      if (round.listeners.size === 0) round.abort.abort();
+    }
     for (const agent of this.agents.values()) if (agent.following === sessionId) agent.stop();
   }
 
   /** Cancels every turn in flight (room shutting down). */
   dispose(): void {
-    for (const turn of this.#turns.values()) turn.abort.abort();
+    for (const round of this.#rounds.values()) round.abort.abort();
+    this.#ambient?.dispose();
   }
 
-  /** The checks a line must pass before it is heard (NPC here, in range, not answering you): a refusal, or null. */
+  /** The checks a line must pass before it is heard (NPC here, in range, a place in its conversation): a refusal, or null. */
   precheck(sessionId: string, npcId: string): { code: ErrorCodeValue; message: string } | null {
     const { deps } = this;
     const agent = this.agents.get(npcId);
@@ -213,8 +306,16 @@ export class NpcController {
     if (!agent || !script || !player) return { code: ErrorCode.UnknownNpc, message: `there is no NPC "${npcId}" here` };
     const distance = Math.hypot(agent.body.x - player.avatar.x, agent.body.z - player.avatar.z);
     if (distance > deps.config.TALK_RANGE) return { code: ErrorCode.TooFar, message: `${script.name} is too far away to hear you (${distance.toFixed(1)} > ${deps.config.TALK_RANGE})` };
-    if (this.#turns.has(`${sessionId}|${npcId}`)) return { code: ErrorCode.Busy, message: `${script.name} is still answering you` };
-    return null;
+    switch (this.#groups.get(npcId)?.refusal(sessionId)) {
+      case 'busy':
+        return { code: ErrorCode.Busy, message: `${script.name} is still answering you` };
+      case 'full':
+        return { code: ErrorCode.Busy, message: `${script.name} is talking with ${deps.config.NPC_GROUP_MAX_PLAYERS} people already; wait for one to leave` };
+      case 'round_full':
+        return { code: ErrorCode.Busy, message: `${script.name} has more to answer than it can at once; say it again in a moment` };
+      default:
+        return null;
+    }
   }
 
   /**
@@ -231,10 +332,11 @@ export class NpcController {
 
   /**
    * A player's line to an NPC. `spoken.transcript` when it was spoken (talk_voice) and this is what was
-   * heard; such a line already took its talk rate in `admitSpoken`.
+   * heard; such a line already took its talk rate in `admitSpoken`. The line joins the NPC's conversation
+   * (npc/group-conversation.ts): answered at once when the NPC is free, else with every line gathered
+   * while it answers, in one model turn.
    */
   async talk(client: Client, message: TalkMessage, spoken?: { transcript: string }): Promise<void> {
-    const transcript = spoken?.transcript;
     const { deps } = this;
     const { npcId, ref } = message;
     const refuse = (code: ErrorCodeValue, text: string) => {
@@ -243,39 +345,90 @@ export class NpcController {
     };
     const refused = this.precheck(client.sessionId, npcId);
     if (refused) return refuse(refused.code, refused.message);
-    const agent = this.agents.get(npcId)!;
     const script = deps.system.script(npcId)!;
     const player = deps.player(client.sessionId)!;
-    const key = `${client.sessionId}|${npcId}`;
     if (!spoken && !deps.limits.talk.tryTake(player.accountId)) return refuse(ErrorCode.RateLimited, 'you are talking to NPCs too fast');
 
-    const turn: ActiveTurn = { abort: new AbortController() };
-    this.#turns.set(key, turn);
-    agent.beginTalk(client.sessionId, Date.now());
+    let text: string;
+    try {
+      // Each line is moderated as it arrives, so a rude one is refused to its speaker alone.
+      text = await deps.system.dialogue.moderateLine(message.text);
+    } catch (error) {
+      if (!(error instanceof DialogueRefusal)) throw error;
+      // A rude line or an injection attempt costs the player this NPC's trust (script: trust.moderated).
+      await this.#changeTrust(npcId, player.accountId, script.trust.moderated, 'moderated line');
+      return refuse(ErrorCode.Moderated, error.message);
+    }
+    // The world moved on while moderation ran: check again, then take the line.
+    const again = this.precheck(client.sessionId, npcId);
+    if (again) return refuse(again.code, again.message);
+    const group = this.#groups.get(npcId) ?? new GroupConversation<LineReply>({ maxPlayers: deps.config.NPC_GROUP_MAX_PLAYERS, maxLinesPerRound: deps.config.NPC_GROUP_MAX_LINES, idleMs: deps.config.NPC_GROUP_IDLE_S * 1000 });
+    this.#groups.set(npcId, group);
+    group.offer({ sessionId: client.sessionId, text, at: Date.now(), reply: { ref, accountId: player.accountId, name: player.avatar.name, ...(spoken ? { transcript: spoken.transcript } : {}) } });
+    this.#ambient?.interrupt(npcId); // players come first
+    this.#nextRound(npcId);
+  }
+
+  /** Starts the NPC's next round when it is free and lines wait; when it ends, the next one. */
+  #nextRound(npcId: string): void {
+    const group = this.#groups.get(npcId);
+    const round = group?.nextRound();
+    if (!group || !round) return;
+    const active: ActiveRound = { abort: new AbortController(), listeners: new Set(round.lines.map((l) => l.sessionId)) };
+    this.#rounds.set(npcId, active);
+    void this.#answer(npcId, round, active)
+      .catch((error: unknown) => this.deps.log.error({ err: error, npcId }, 'NPC turn failed'))
+      .finally(() => {
+        group.endRound();
+        this.#rounds.delete(npcId);
+        if (group.empty) this.#groups.delete(npcId);
+        this.#nextRound(npcId);
+      });
+  }
+
+  /**
+   * One model turn answering a round: the addressed speaker's line last (their memory, situation and
+   * trust; any action is theirs), the others' lines before it. Every speaker of the round gets the reply
+   * stream under their own `ref`; bystanders see the bubble.
+   */
+  async #answer(npcId: string, round: GroupRound<LineReply>, active: ActiveRound): Promise<void> {
+    const { deps } = this;
+    const agent = this.agents.get(npcId);
+    const script = deps.system.script(npcId);
+    const addressed = round.lines.at(-1)!;
+    const player = deps.player(addressed.sessionId);
+    const sendAll = <T>(type: string, payload: (line: GroupLine<LineReply>) => T) => {
+      for (const line of round.lines) deps.client(line.sessionId)?.send(type, payload(line));
+    };
+    if (!agent || !script || !player) {
+      // The NPC's script went away (hot reload) or the addressed player left the world before the round began.
+      sendAll(ServerMessage.Error, (line) => ({ type: ClientMessage.Talk, ref: line.reply.ref, code: ErrorCode.Busy, message: 'the conversation moved on; say it again' }) satisfies ErrorReply);
+      return;
+    }
+    agent.beginTalk(addressed.sessionId, Date.now());
     let voice: ReturnType<VoiceService['speak']>;
     try {
-      let handle;
-      try {
-        const situation = this.situation(agent, client.sessionId, player);
-        handle = await deps.system.dialogue.startTurn({ script, playerId: player.accountId, text: message.text, situation, trust: situation.trust ?? 0, signal: turn.abort.signal });
-      } catch (error) {
-        agent.endTalk(Date.now());
-        if (error instanceof DialogueRefusal) {
-          // A rude line or an injection attempt costs the player this NPC's trust (script: trust.moderated).
-          this.#changeTrust(npcId, player.accountId, script.trust.moderated, 'moderated line');
-          return refuse(ErrorCode.Moderated, error.message);
-        }
-        throw error;
-      }
-      const base = { ref, turnId: handle.turnId, npcId };
-      deps.client(client.sessionId)?.send(ServerMessage.NpcTurnStart, { ...base, ...(transcript !== undefined ? { transcript } : {}) } satisfies NpcTurnStart);
+      const situation = await this.situation(agent, addressed.sessionId, player);
+      const others = round.lines.slice(0, -1).map((l) => ({ playerId: l.reply.accountId, name: l.reply.name, text: l.text }));
+      const handle = await deps.system.dialogue.startTurn({
+        script,
+        playerId: addressed.reply.accountId,
+        text: addressed.text,
+        moderated: true,
+        situation,
+        trust: situation.trust ?? 0,
+        signal: active.abort.signal,
+        ...(others.length > 0 ? { others } : {}),
+      });
+      const base = (line: GroupLine<LineReply>) => ({ ref: line.reply.ref, turnId: handle.turnId, npcId });
+      sendAll(ServerMessage.NpcTurnStart, (line) => ({ ...base(line), ...(line.reply.transcript !== undefined ? { transcript: line.reply.transcript } : {}) }) satisfies NpcTurnStart);
       // Spoken sentence by sentence as the text streams (server/src/voice/spoken-reply.ts).
-      voice = deps.voice?.speak({ turnId: handle.turnId, npcId, voice: script.voice, send: (frame) => this.#sendAudio(agent, client.sessionId, frame) });
+      voice = deps.voice?.speak({ turnId: handle.turnId, npcId, voice: script.voice, send: (frame) => this.#sendAudio(agent, addressed.sessionId, frame) });
       let said = '';
       let lastBubble = 0;
       for await (const text of handle.chunks) {
         said += text;
-        deps.client(client.sessionId)?.send(ServerMessage.NpcChunk, { ...base, text } satisfies NpcChunk);
+        sendAll(ServerMessage.NpcChunk, (line) => ({ ...base(line), text }) satisfies NpcChunk);
         voice?.push(text);
         const now = Date.now();
         if (now - lastBubble >= BUBBLE_INTERVAL_MS) {
@@ -289,24 +442,22 @@ export class NpcController {
       agent.npc.speech = outcome.speech;
       this.#holdBubble(agent);
       agent.endTalk(Date.now());
-      const executed = outcome.action ? this.#execute(agent, outcome.action, client.sessionId, player) : null;
+      // Actions target the player who asked (the addressed speaker).
+      const executed = outcome.action ? await this.#execute(agent, outcome.action, addressed.sessionId, player) : null;
       this.#record(npcId, outcome, executed);
-      const end: NpcTurnEnd = {
-        ...base,
+      sendAll(ServerMessage.NpcTurnEnd, (line) => ({
+        ...base(line),
         text: outcome.speech,
-        action: executed,
+        action: line === addressed ? executed : null,
         finishReason: outcome.finishReason,
         tokens: outcome.tokens,
         ...(Number.isFinite(outcome.ttftMs) ? { ttftMs: Math.round(outcome.ttftMs) } : {}),
         durationMs: Math.round(outcome.durationMs),
-      };
-      deps.client(client.sessionId)?.send(ServerMessage.NpcTurnEnd, end);
+      }) satisfies NpcTurnEnd);
     } catch (error) {
       voice?.cancel();
-      deps.log.error({ err: error, npcId, sessionId: client.sessionId }, 'NPC turn failed');
       agent.endTalk(Date.now());
-    } finally {
-      this.#turns.delete(key);
+      throw error;
     }
   }
 
@@ -329,7 +480,7 @@ export class NpcController {
    * Re-validates a (grammar-legal) action against the world as it is now and executes it. Returns the
    * executed call, or null when the room refuses it (logged).
    */
-  #execute(agent: NpcAgent, action: NpcAction, sessionId: string, player: NpcPlayer): NpcActionCall | null {
+  async #execute(agent: NpcAgent, action: NpcAction, sessionId: string, player: NpcPlayer): Promise<NpcActionCall | null> {
     const { deps } = this;
     const now = Date.now();
     const refuse = (why: string) => {
@@ -343,11 +494,11 @@ export class NpcController {
     // start; a moderated line in another turn may have lowered it since).
     const script = deps.system.script(agent.npc.id);
     if (!script) return refuse('the NPC has no script');
-    const trust = deps.store.trust(player.accountId, agent.npc.id);
+    const trust = await deps.store.trust(player.accountId, agent.npc.id);
     if (!actionGate(script.trust, trust)(action.type)) return refuse(`${action.type} needs trust ${script.trust.requires[action.type]}; the player has ${trust}`);
     let verdict: Execution;
     try {
-      verdict = kind.execute(action, {
+      verdict = await kind.execute(action, {
         agent,
         player,
         sessionId,
@@ -366,14 +517,14 @@ export class NpcController {
       return refuse('the executor failed');
     }
     if (!verdict.ok) return refuse(verdict.why);
-    this.#changeTrust(agent.npc.id, player.accountId, script.trust.after[action.type] ?? 0, `${action.type} carried out`);
+    await this.#changeTrust(agent.npc.id, player.accountId, script.trust.after[action.type] ?? 0, `${action.type} carried out`);
     return actionToCall(action);
   }
 
   /** Applies a trust change of the NPC's rules (npc/trust.ts) and logs it; 0 changes nothing. */
-  #changeTrust(npcId: string, accountId: string, delta: number, why: string): void {
+  async #changeTrust(npcId: string, accountId: string, delta: number, why: string): Promise<void> {
     if (delta === 0) return;
-    const trust = this.deps.store.changeTrust(accountId, npcId, delta);
+    const trust = await this.deps.store.changeTrust(accountId, npcId, delta);
     this.deps.log.debug({ npcId, accountId, delta, trust, why }, 'NPC trust changed');
   }
 
