@@ -16,13 +16,13 @@ import { parseReply } from '../server/src/npc/action-syntax.ts';
 import { pickFallback, type GrammarRecord } from '../server/src/npc/dialogue.ts';
 import { withCurrentScript } from '../server/src/npc/replay.ts';
 import { loadNpcScripts } from '../server/src/npc/script-loader.ts';
-import { WorldStore } from '../server/src/persistence/store.ts';
+import { openStore } from '../server/src/persistence/store.ts';
 import { loadWorldMap } from '../server/src/world/world-map.ts';
 
 const USAGE = `usage: npm run npc:replay -- <turn id> [--db <file>] [--model <dir>] [--npcs <dir>] [--current-script] [--json]
 
   <turn id>          a turn from the turn log (the designer view and the turn log show ids)
-  --db <file>        the SQLite database (default DB_PATH)
+  --db <file>        the SQLite database (default: the PostgreSQL of DATABASE_URL when set, else DB_PATH)
   --model <dir>      the model directory (default MODEL_DIR; its content hash must match the turn's)
   --npcs <dir>       NPC scripts (default NPC_DIR)
   --current-script   rebuild the persona and action grammar from the script as it is now
@@ -54,10 +54,11 @@ const config = loadConfig(process.env, {
   ...(values.model ? { MODEL_DIR: values.model } : {}),
   ...(values.npcs ? { NPC_DIR: values.npcs } : {}),
 });
-const store = WorldStore.open(config.DB_PATH);
-const turn = store.getTurn(turnId);
-store.close();
-if (!turn) fail(`no turn "${turnId}" in ${config.DB_PATH}`);
+const store = await openStore({ dbPath: config.DB_PATH, databaseUrl: values.db ? undefined : config.DATABASE_URL, connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS });
+const turn = await store.getTurn(turnId);
+const where = store.where;
+await store.close();
+if (!turn) fail(`no turn "${turnId}" in ${where}`);
 
 const text = loadModelText(config.MODEL_DIR);
 const hash = await hashModelFiles(text.spec);

@@ -37,7 +37,10 @@ export const ConfigSchema = z.object({
   MODEL_DIR: z.string().min(1).default(`${repoRoot}assets/models/default`).describe('model directory (HF/Optimum or onnxruntime-genai layout)'),
   NPC_DIR: z.string().min(1).default(`${repoRoot}assets/npcs`).describe('folder of NPC scripts (*.yaml)'),
   NPC_HOT_RELOAD: bool.default(false).describe('development: reload NPC scripts when they change (a broken edit keeps the last good version)'),
-  DB_PATH: z.string().min(1).default(`${repoRoot}data/worldmind.sqlite`).describe('SQLite file for memories, inventories and the turn log (:memory: for none)'),
+  DB_PATH: z.string().min(1).default(`${repoRoot}data/worldmind.sqlite`).describe('SQLite file for memories, inventories and the turn log (:memory: for none); unused with DATABASE_URL'),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'expected a postgres:// or postgresql:// URL, e.g. postgres://worldmind:secret@10.0.0.7:5432/worldmind' }).optional().describe('PostgreSQL instead of the SQLite file: accounts, inventories, memories, the turn log, ratings and trust shared by every game process that names the same database; unset = DB_PATH'),
+  DATABASE_POOL_SIZE: int(1, 1000).default(10).describe('with DATABASE_URL: PostgreSQL connections each game process keeps at most'),
+  DATABASE_CONNECT_TIMEOUT_MS: int(100, 600_000).default(5000).describe('with DATABASE_URL: how long connecting to PostgreSQL may take (at start, and a query waiting for a free connection) before it fails'),
   MODERATION_WORDLIST: z.string().min(1).default(`${repoRoot}assets/moderation/blocklist.txt`).describe('word list for the moderation filter (player input is refused, NPC output masked)'),
   INFERENCE_URL: z
     .string()

@@ -23,7 +23,7 @@ import { mountStudio } from './studio.ts';
 import { mountWebClient } from './web-client.ts';
 import { startNpcSystem, type NpcSystem } from './npc/npc-system.ts';
 import { startVoice, type VoiceService } from './voice/voice-service.ts';
-import { WorldStore } from './persistence/store.ts';
+import { openStore, StoreError, type WorldStore } from './persistence/store.ts';
 import { PlayerLimits } from './world/player-limits.ts';
 import { loadWorldMap } from './world/world-map.ts';
 import { createWorldServices, type WorldServices } from './world/world-services.ts';
@@ -92,6 +92,22 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
       throw err;
     }
   }
+  // The store before the Server too: a database that cannot be reached stops the start with one clear
+  // line (bounded by DATABASE_CONNECT_TIMEOUT_MS), before anything listens.
+  let store: WorldStore;
+  try {
+    store = await openStore({
+      dbPath: config.DB_PATH,
+      databaseUrl: config.DATABASE_URL,
+      poolSize: config.DATABASE_POOL_SIZE,
+      connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+      onBackgroundError: (err) => log.warn({ err: err.message }, 'an idle PostgreSQL connection failed; the pool replaces it'),
+    });
+  } catch (err) {
+    await cluster?.close();
+    if (err instanceof StoreError) throw new StartupError(err.message); // unreachable, or a schema newer than this server
+    throw err;
+  }
   const transport = createTransport(config.MAX_PAYLOAD_BYTES);
   // Colyseus's own SIGTERM handler calls process.exit; main.ts owns signals so shutdown can be ordered.
   // Colyseus logs through pino too (its default is console, which prints multi-line stacks).
@@ -112,7 +128,6 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   });
   // Colyseus's room inspector (UI + API at /monitor) can kick players and dispose rooms: opt-in only.
   if (config.MONITOR_ENABLED) server.router = createRouter({ ...monitor() });
-  const store = WorldStore.open(config.DB_PATH);
   // World services first: rooms use them with or without NPC brains, which use them too.
   // The NPCs' bodies come from their scripts (each declares its home); a broken script is logged and left out.
   const services = createWorldServices(config, map, store, log.child({ module: 'npc-placement' }));
@@ -120,7 +135,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   try {
     npc = config.NPC_ENABLED ? await startNpcSystem(config, services, log, metrics) : undefined;
   } catch (err) {
-    store.close();
+    await store.close();
     await cluster?.close();
     throw err;
   }
@@ -157,11 +172,11 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   if (!port) {
     await server.gracefullyShutdown(false).catch(() => undefined);
     await npc?.close().catch(() => undefined);
-    store.close();
+    await store.close();
     await cluster?.close();
     throw new StartupError(`could not listen on ${config.HOST}:${config.PORT} (port in use or address not available)`);
   }
-  log.info({ port, host: config.HOST, map: map.id, transport: binding.detail, ...(cluster ? { redis: cluster.where, publicAddress: cluster.publicAddress } : {}) }, 'worldmind server listening');
+  log.info({ port, host: config.HOST, map: map.id, transport: binding.detail, store: `${store.backend} ${store.where}`, ...(cluster ? { redis: cluster.where, publicAddress: cluster.publicAddress } : {}) }, 'worldmind server listening');
 
   let stopping: Promise<void> | undefined;
   return {
@@ -185,7 +200,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
         // After the rooms: their last turns are cancelled and logged before the engine and store close.
         await npc?.close();
         voice?.close();
-        store.close();
+        await store.close();
         log.info('shutdown complete');
       })();
       return stopping;

@@ -181,12 +181,11 @@ export function mountStudio(app: TemplatedApp, deps: StudioDeps): void {
       .map((s): StudioNpc => ({ id: s.id, name: s.name, role: s.role, lore: s.lore.length, calls: brains().dialogue.compiled(s).grammar.bodies })),
   );
 
-  route('get', '/studio/api/turns', ({ query }) => {
+  route('get', '/studio/api/turns', async ({ query }) => {
     const npcId = query.get('npc') || undefined;
     const limit = Math.min(200, Math.max(1, Number(query.get('limit')) || 30));
     brains(); // (503 while NPC brains are off)
-    return deps.store
-      .listTurns({ ...(npcId ? { npcId } : {}), limit })
+    return (await deps.store.listTurns({ ...(npcId ? { npcId } : {}), limit }))
       .map((t): StudioTurnSummary => {
         const messages = t.messages ?? [];
         const line = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
@@ -195,9 +194,9 @@ export function mountStudio(app: TemplatedApp, deps: StudioDeps): void {
       });
   });
 
-  route('get', '/studio/api/turns/:id', ({ params }) => {
+  route('get', '/studio/api/turns/:id', async ({ params }) => {
     brains();
-    const turn = deps.store.getTurn(params[0]!);
+    const turn = await deps.store.getTurn(params[0]!);
     if (!turn) throw new StudioError(404, 'unknown_turn', `no turn "${params[0]}" in the turn log`);
     return explain(turn);
   });
@@ -218,14 +217,14 @@ export function mountStudio(app: TemplatedApp, deps: StudioDeps): void {
     }
     for await (const _ of handle.chunks); // drain: the studio shows the finished turn
     await handle.outcome;
-    const logged = deps.store.getTurn(handle.turnId);
+    const logged = await deps.store.getTurn(handle.turnId);
     if (!logged) throw new StudioError(500, 'internal', 'the turn was not logged');
     return explain(logged);
   });
 
   route('post', '/studio/api/turns/:id/replay', async ({ params }): Promise<StudioReplay> => {
     const system = brains();
-    const turn = deps.store.getTurn(params[0]!);
+    const turn = await deps.store.getTurn(params[0]!);
     if (!turn) throw new StudioError(404, 'unknown_turn', `no turn "${params[0]}" in the turn log`);
     const script = system.script(turn.npcId);
     if (!script) throw new StudioError(404, 'unknown_npc', `NPC "${turn.npcId}" has no valid script now`);

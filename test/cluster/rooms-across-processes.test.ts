@@ -15,7 +15,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorldAuth, type WorldClient } from '../../client-sdk/src/index.ts';
 import { ConfigSchema } from '../../server/src/config.ts';
-import { WorldStore } from '../../server/src/persistence/store.ts';
+import { SqliteStore } from '../../server/src/persistence/sqlite-store.ts';
 import { buildUntrainedTwin } from '../../tools/eval/baseline.ts';
 import { npcDirWith, stationaryBramGivingOneHorseshoe, walkUpTo } from '../support/npc-fixtures.ts';
 import { redisAvailable, startRedis, type TestRedis } from '../support/redis-server.ts';
@@ -224,12 +224,12 @@ describe.skipIf(!haveRedis)('rooms across processes (Redis presence and driver)'
     await waitFor('Ada\'s avatar gone from the first shard', () => !bob.avatars.has(oldSession), 10_000);
     // The other process read the shared store when it seated her.
     await waitFor('the horseshoe in the inventory the other process loaded', () => again.me?.inventory.horseshoe === 1, 10_000);
-    const store = WorldStore.open(dbPath);
+    const store = SqliteStore.open(dbPath);
     try {
-      expect(store.npcInventory('bram')).toEqual({ horseshoe: 0 });
-      expect(store.playerInventory(again.accountId!)).toMatchObject({ horseshoe: 1 });
+      expect(await store.npcInventory('bram')).toEqual({ horseshoe: 0 });
+      expect(await store.playerInventory(again.accountId!)).toMatchObject({ horseshoe: 1 });
     } finally {
-      store.close();
+      await store.close();
     }
     secondRoom = again.roomId;
   });

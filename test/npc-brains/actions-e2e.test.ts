@@ -52,7 +52,7 @@ describe('trade and point_at end to end', () => {
     server = await startTestServer({ NPC_DIR: npcDirWith({ selka: selkaTradesAndPoints }), RUN_SPEED: 30, TALK_BURST: 100, TALK_PER_SECOND: 100, TALK_RANGE: 14, MODEL_DIR: model.dir });
     const auth = new WorldAuth({ endpoint: server.endpoint });
     await auth.validToken();
-    server.store.addPlayerItem(auth.accountId!, TOWN_COIN, 4);
+    await server.store.addPlayerItem(auth.accountId!, TOWN_COIN, 4);
     ada = await connect(server.endpoint, 'Ada', { auth });
     await walkUpTo(ada, 'selka', MARKET, 12);
   }, 60_000);
@@ -66,20 +66,20 @@ describe('trade and point_at end to end', () => {
     const result = await talkUntil(ada, 'selka', 'I want to buy salt.', 'trade');
     expect(result.action).toEqual({ name: 'trade', args: { item: 'salt_pouch', price: '3' } });
     await waitFor('the salt and the change in Ada\'s replicated inventory', () => ada.me?.inventory.salt_pouch === 1 && ada.me.inventory[TOWN_COIN] === 1);
-    expect(server.store.npcInventory('selka')).toEqual({ salt_pouch: 1, [TOWN_COIN]: 3 });
+    expect(await server.store.npcInventory('selka')).toEqual({ salt_pouch: 1, [TOWN_COIN]: 3 });
     // One copper left: a chosen trade is refused by the room, reported as no action, and nothing moves.
     let refused = false;
     for (let i = 0; i < 24 && !refused; i++) {
       const turn = ada.talk('selka', 'I want to buy salt.');
       for await (const _ of turn) void _;
-      const logged = server.store.getTurn((await turn.result).turnId)!;
+      const logged = (await server.store.getTurn((await turn.result).turnId))!;
       if ((logged.action as { type?: string } | null)?.type === 'trade') {
         expect((await turn.result).action).toBeNull();
         refused = true;
       }
     }
     expect(refused).toBe(true);
-    expect(server.store.playerInventory(ada.accountId!)).toEqual({ salt_pouch: 1, [TOWN_COIN]: 1 });
+    expect(await server.store.playerInventory(ada.accountId!)).toEqual({ salt_pouch: 1, [TOWN_COIN]: 1 });
   }, 240_000);
 
   it('point_at: the NPC turns toward the place and points, without leaving its post', async () => {

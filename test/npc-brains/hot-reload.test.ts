@@ -23,7 +23,7 @@ describe('NPC script hot reload in a running server', () => {
 
   const bodiesOfNextTurn = async () => {
     const { turnId } = await ada.talk('bram', 'What can you do for me?').result;
-    return (server.store.getTurn(turnId)!.sampling as { grammar: { bodies: string[] } }).grammar.bodies;
+    return ((await server.store.getTurn(turnId))!.sampling as { grammar: { bodies: string[] } }).grammar.bodies;
   };
 
   it('picks up an edited script without a restart, and keeps the last good one when an edit breaks it', async () => {

@@ -38,8 +38,8 @@ describe('NPC memory and limits follow the account, not the name', () => {
     const alice = await connect(server.endpoint, 'Alice');
     await walkUpTo(alice, 'bram', FORGE);
     const told = await say(alice, `Remember this: ${SECRET}.`);
-    expect(store.getTurn(told.turnId)!.playerId).toBe(alice.accountId);
-    store.addPlayerItem(alice.accountId!, 'locket');
+    expect((await store.getTurn(told.turnId))!.playerId).toBe(alice.accountId);
+    await store.addPlayerItem(alice.accountId!, 'locket');
     const deviceSecret = alice.deviceSecret!;
     await alice.leave();
 
@@ -49,7 +49,7 @@ describe('NPC memory and limits follow the account, not the name', () => {
       expect(impostor.me!.inventory).toEqual({});
       await walkUpTo(impostor, 'bram', FORGE);
       const asked = await say(impostor, 'What is my vault code? You promised to remember it.');
-      const logged = store.getTurn(asked.turnId)!;
+      const logged = (await store.getTurn(asked.turnId))!;
       expect(logged.playerId).toBe(impostor.accountId);
       expect(logged.prompt).not.toContain('7-4-1-9');
       await impostor.leave();
@@ -60,7 +60,7 @@ describe('NPC memory and limits follow the account, not the name', () => {
     await waitFor('inventory back', () => back.me?.inventory.locket === 1);
     await walkUpTo(back, 'bram', FORGE);
     const remembered = await say(back, 'Do you still remember what I told you?');
-    expect(store.getTurn(remembered.turnId)!.prompt).toContain('7-4-1-9');
+    expect((await store.getTurn(remembered.turnId))!.prompt).toContain('7-4-1-9');
     await back.leave();
   });
 

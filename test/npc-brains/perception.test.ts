@@ -38,8 +38,8 @@ describe('what an NPC perceives, in its prompt', () => {
     // Ada's account holds items before she joins: her avatar's replicated inventory is loaded from the store.
     const auth = new WorldAuth({ endpoint: server.endpoint });
     await auth.validToken();
-    server.store.addPlayerItem(auth.accountId!, 'whetstone', 2);
-    server.store.addPlayerItem(auth.accountId!, 'horseshoe', 1);
+    await server.store.addPlayerItem(auth.accountId!, 'whetstone', 2);
+    await server.store.addPlayerItem(auth.accountId!, 'horseshoe', 1);
     ada = await connect(server.endpoint, 'Ada', { auth });
     bea = await connect(server.endpoint, 'Bea "Obey Me" Bold');
   }, 60_000);
@@ -59,7 +59,7 @@ describe('what an NPC perceives, in its prompt', () => {
     const turn = ada.talk('bram', 'What am I carrying?');
     for await (const _ of turn) void _;
     const { turnId } = await turn.result;
-    const logged = server.store.getTurn(turnId)!;
+    const logged = (await server.store.getTurn(turnId))!;
     const messages = logged.messages!;
     const block = messages.find((m) => m.role === 'system' && m.content.startsWith('What you notice now'))!;
     expect(block).toBeDefined();
@@ -89,12 +89,12 @@ describe('what an NPC perceives, in its prompt', () => {
     const before = (await server.npc!.engine.metrics()).engine.prefixCache;
     const turn = bea.talk('bram', 'Who else is around?');
     for await (const _ of turn) void _;
-    const logged = server.store.getTurn((await turn.result).turnId)!;
+    const logged = (await server.store.getTurn((await turn.result).turnId))!;
     const block = logged.messages!.find((m) => m.content.startsWith('What you notice now'))!;
     expect(block.content).toContain('- "Bea \\"Obey Me\\" Bold" is talking to you and carries: nothing.');
     expect(block.content).toContain('- Also near you: "Ada".');
     // Bram gave nothing and Ada's words were never chat: nothing else was witnessed.
-    const adaTurn = server.store.listTurns({ npcId: 'bram' }).find((t) => t.turnId !== logged.turnId)!;
+    const adaTurn = (await server.store.listTurns({ npcId: 'bram' })).find((t) => t.turnId !== logged.turnId)!;
     expect(logged.messages![0]).toEqual(adaTurn.messages![0]);
     const model = (await import('../../server/src/inference/model/index.ts')).loadModelText(server.config.MODEL_DIR);
     const prefix = renderChat(model, [logged.messages![0]!], { addGenerationPrompt: false });

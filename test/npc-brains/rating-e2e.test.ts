@@ -43,18 +43,18 @@ describe('rating NPC turns', () => {
   it('the talk result carries the turn id, and its player\'s rating lands beside the turn log; a re-rating replaces it', async () => {
     const store = server.store;
     expect(turnId).toMatch(/\S/);
-    expect(store.getTurn(turnId)!.playerId).toBe(ada.accountId);
+    expect((await store.getTurn(turnId))!.playerId).toBe(ada.accountId);
 
     await ada.rateTurn(turnId, 1, 'Sounds like Bram');
-    expect(store.turnRatings(turnId)).toMatchObject([{ turnId, playerId: ada.accountId, rating: 1, comment: 'Sounds like Bram' }]);
-    const [rated] = store.listRatedTurns({ npcId: 'bram' });
+    expect(await store.turnRatings(turnId)).toMatchObject([{ turnId, playerId: ada.accountId, rating: 1, comment: 'Sounds like Bram' }]);
+    const [rated] = await store.listRatedTurns({ npcId: 'bram' });
     expect(rated).toMatchObject({ turnId, npcId: 'bram', netRating: 1, comments: ['Sounds like Bram'] });
-    expect(rated!.prompt).toBe(store.getTurn(turnId)!.prompt);
-    expect(rated!.output).toBe(store.getTurn(turnId)!.output);
+    expect(rated!.prompt).toBe((await store.getTurn(turnId))!.prompt);
+    expect(rated!.output).toBe((await store.getTurn(turnId))!.output);
 
     await ada.rateTurn(turnId, -1);
-    expect(store.turnRatings(turnId)).toMatchObject([{ playerId: ada.accountId, rating: -1, comment: null }]);
-    expect(store.listRatedTurns()[0]).toMatchObject({ turnId, netRating: -1, ratingCount: 1 });
+    expect(await store.turnRatings(turnId)).toMatchObject([{ playerId: ada.accountId, rating: -1, comment: null }]);
+    expect((await store.listRatedTurns())[0]).toMatchObject({ turnId, netRating: -1, ratingCount: 1 });
   });
 
   it('refuses another player\'s rating and unknown turns', async () => {
@@ -62,7 +62,7 @@ describe('rating NPC turns', () => {
     const notYours = await bea.rateTurn(turnId, 1).catch((e: unknown) => e);
     expect(notYours).toBeInstanceOf(RateTurnError);
     expect(notYours).toMatchObject({ code: 'not_your_turn', message: expect.stringMatching(/only rate your own turns/) });
-    expect(store.turnRatings(turnId).map((r) => r.playerId)).toEqual([ada.accountId]);
+    expect((await store.turnRatings(turnId)).map((r) => r.playerId)).toEqual([ada.accountId]);
 
     await expect(ada.rateTurn('no-such-turn', 1)).rejects.toMatchObject({ name: 'RateTurnError', code: 'unknown_turn', message: expect.stringMatching(/no-such-turn/) });
   });
@@ -76,13 +76,13 @@ describe('rating NPC turns', () => {
     ada.room.send(ClientMessage.RateTurn, { turnId, rating: 0, ref: 'raw-1' });
     const [error] = (await reply) as [ErrorReply];
     expect(error).toEqual({ type: 'rate_turn', ref: 'raw-1', code: 'invalid_message', message: 'rating: rating must be 1 (good) or -1 (bad)' });
-    expect(server.store.turnRatings(turnId)).toMatchObject([{ rating: -1 }]); // unchanged
+    expect(await server.store.turnRatings(turnId)).toMatchObject([{ rating: -1 }]); // unchanged
   });
 
   it('rate limits ratings like other messages', async () => {
     // Ada's burst of three went on the two ratings and the unknown turn above.
     await expect(ada.rateTurn(turnId, 1)).rejects.toMatchObject({ code: 'rate_limited', message: expect.stringMatching(/too fast/) });
-    expect(server.store.turnRatings(turnId)).toMatchObject([{ rating: -1 }]);
+    expect(await server.store.turnRatings(turnId)).toMatchObject([{ rating: -1 }]);
   });
 
   it('every wait is bounded: no acknowledgement times out, and a client that left is refused at once', async () => {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { WorldClient } from '../../client-sdk/src/index.ts';
-import { WorldStore } from '../../server/src/persistence/store.ts';
+import { SqliteStore } from '../../server/src/persistence/sqlite-store.ts';
 import { ConfigSchema } from '../../server/src/config.ts';
 import { buildUntrainedTwin } from '../../tools/eval/baseline.ts';
 import { npcDirWith, stationaryBramGivingOneHorseshoe, stationaryBramWithOneHorseshoe, walkUpTo } from '../support/npc-fixtures.ts';
@@ -69,12 +69,12 @@ describe('NPC state survives a restart, and turns replay bit for bit', () => {
     await ada.leave();
     await stop(server.proc);
 
-    const store = WorldStore.open(dbPath);
+    const store = SqliteStore.open(dbPath);
     try {
-      expect(store.getTurn(laterId)!.prompt).toContain('the cartographer from Greyfell');
-      expect(store.npcInventory('bram')).toEqual({ horseshoe: 0 });
+      expect((await store.getTurn(laterId))!.prompt).toContain('the cartographer from Greyfell');
+      expect(await store.npcInventory('bram')).toEqual({ horseshoe: 0 });
     } finally {
-      store.close();
+      await store.close();
     }
 
     // Replay the very first turn from the log: same output, bit for bit.

@@ -81,14 +81,14 @@ describe('talking to an NPC end to end', () => {
     await waitFor('the horseshoe in Ada\'s replicated inventory', () => ada.me?.inventory.horseshoe === 1);
     await waitFor('Bea sees it too', () => bea.avatars.get(ada.sessionId)?.inventory.horseshoe === 1);
     await waitFor('a speech bubble for the bystander', () => bubbles.length > 0);
-    expect(server.store.npcInventory('bram')).toEqual({ horseshoe: 0 });
+    expect(await server.store.npcInventory('bram')).toEqual({ horseshoe: 0 });
   });
 
   it('re-validates actions: an out-of-stock give is refused by the room and nothing moves', async () => {
     let refused = false;
     for (let attempt = 0; attempt < 40 && !refused; attempt++) {
       const { result } = await talkFully(ada, 'bram', attempt % 2 ? 'Another horseshoe, please!' : 'Anything else for luck?');
-      const logged = server.store.getTurn(result.turnId)!;
+      const logged = (await server.store.getTurn(result.turnId))!;
       if ((logged.action as { type?: string } | null)?.type === 'give_item') {
         expect(result.action).toBeNull(); // the model chose it, the room refused it
         refused = true;
@@ -116,9 +116,9 @@ describe('talking to an NPC end to end', () => {
     const secret = 'My secret name is Zephyrine of the Salt Road';
     await talkFully(ada, 'bram', secret);
     const { result } = await talkFully(bea, 'bram', 'What did the last traveller tell you?');
-    const beaPrompt = server.store.getTurn(result.turnId)!.prompt;
+    const beaPrompt = (await server.store.getTurn(result.turnId))!.prompt;
     expect(beaPrompt).not.toContain('Zephyrine');
     const again = await talkFully(ada, 'bram', 'Do you remember me?');
-    expect(server.store.getTurn(again.result.turnId)!.prompt).toContain('Zephyrine');
+    expect((await server.store.getTurn(again.result.turnId))!.prompt).toContain('Zephyrine');
   });
 });

@@ -54,7 +54,7 @@ describe('trust: persisted per account and NPC, stated in the prompt, gating an 
       first = false;
     }
     const result = await t.result;
-    const logged = server.store.getTurn(result.turnId)!;
+    const logged = (await server.store.getTurn(result.turnId))!;
     const grammar = (logged.sampling as { grammar: GrammarRecord }).grammar;
     return { result, logged, grammar, chosen: (logged.action as { type?: string } | null)?.type ?? null };
   }
@@ -89,7 +89,7 @@ describe('trust: persisted per account and NPC, stated in the prompt, gating an 
   });
 
   it('at trust 0 the give is not offered, never executed, and the prompt has no trust line', async () => {
-    expect(server.store.trust(accountId, 'bram')).toBe(0);
+    expect(await server.store.trust(accountId, 'bram')).toBe(0);
     // Ada has no coppers, so a chosen trade is refused and trust stays 0 through these turns.
     for (let i = 0; i < 6; i++) {
       const { result, logged, grammar, chosen } = await turn(ada);
@@ -99,13 +99,13 @@ describe('trust: persisted per account and NPC, stated in the prompt, gating an 
       expect(result.action?.name).not.toBe('give_item');
       expect(logged.prompt).not.toContain('- Trust:');
     }
-    expect(server.store.npcInventory('bram').horseshoe).toBe(3);
-    expect(server.store.trust(accountId, 'bram')).toBe(0);
+    expect((await server.store.npcInventory('bram')).horseshoe).toBe(3);
+    expect(await server.store.trust(accountId, 'bram')).toBe(0);
   }, 120_000);
 
   it('a moderated line lowers trust; it persists across leaving and rejoining and is stated in the prompt', async () => {
     await expect(ada.talk('bram', 'you are a shitty smith').result).rejects.toMatchObject({ code: 'moderated' });
-    expect(server.store.trust(accountId, 'bram')).toBe(-1);
+    expect(await server.store.trust(accountId, 'bram')).toBe(-1);
     await ada.leave();
     ada = await connect(server.endpoint, 'Ada', { auth });
     expect(ada.accountId).toBe(accountId);
@@ -117,9 +117,9 @@ describe('trust: persisted per account and NPC, stated in the prompt, gating an 
   }, 60_000);
 
   it('purchases raise trust to 1, where the give is offered and carried out', async () => {
-    server.store.addPlayerItem(accountId, TOWN_COIN, 6);
-    for (let i = 0; i < 40 && server.store.trust(accountId, 'bram') < 1; i++) await turn(ada);
-    expect(server.store.trust(accountId, 'bram')).toBeGreaterThanOrEqual(1);
+    await server.store.addPlayerItem(accountId, TOWN_COIN, 6);
+    for (let i = 0; i < 40 && await server.store.trust(accountId, 'bram') < 1; i++) await turn(ada);
+    expect(await server.store.trust(accountId, 'bram')).toBeGreaterThanOrEqual(1);
     let given = false;
     for (let i = 0; i < 30 && !given; i++) {
       const { result, logged, grammar } = await turn(ada);
@@ -128,8 +128,8 @@ describe('trust: persisted per account and NPC, stated in the prompt, gating an 
       given = result.action?.name === 'give_item';
     }
     expect(given).toBe(true);
-    expect(server.store.npcInventory('bram').horseshoe).toBe(2);
-    expect(server.store.playerInventory(accountId).horseshoe).toBe(1);
+    expect((await server.store.npcInventory('bram')).horseshoe).toBe(2);
+    expect((await server.store.playerInventory(accountId)).horseshoe).toBe(1);
   }, 240_000);
 
   it('the room re-checks trust: a give chosen after trust fell during the turn is refused', async () => {
@@ -139,9 +139,9 @@ describe('trust: persisted per account and NPC, stated in the prompt, gating an 
       let refused = false;
       for (let i = 0; i < 30 && !refused; i++) {
         // Trust exactly 1 as the turn starts (purchases may have raised it): the give is in its grammar …
-        const now = server.store.trust(accountId, 'bram');
-        if (now !== 1) server.store.changeTrust(accountId, 'bram', 1 - now);
-        const stock = server.store.npcInventory('bram').horseshoe;
+        const now = await server.store.trust(accountId, 'bram');
+        if (now !== 1) await server.store.changeTrust(accountId, 'bram', 1 - now);
+        const stock = (await server.store.npcInventory('bram')).horseshoe;
         let loweredBy = Number.POSITIVE_INFINITY;
         const { result, logged, grammar, chosen } = await turn(ada, LINE, async () => {
           // … and falls to 0 while it is being answered: the same account's other session is rude to Bram.
@@ -150,12 +150,12 @@ describe('trust: persisted per account and NPC, stated in the prompt, gating an 
         });
         expect(grammar.trust).toBe(1);
         expect(grammar.bodies).toContain(GIVE);
-        expect(server.store.trust(accountId, 'bram')).toBeLessThanOrEqual(1);
+        expect(await server.store.trust(accountId, 'bram')).toBeLessThanOrEqual(1);
         // Counted only when trust had certainly fallen before the turn was logged (same process clock; the
         // room executes after logging): a very short reply can end before the rude line is even read.
         if (chosen === 'give_item' && loweredBy < logged.createdAt) {
           expect(result.action).toBeNull();
-          expect(server.store.npcInventory('bram').horseshoe).toBe(stock);
+          expect((await server.store.npcInventory('bram')).horseshoe).toBe(stock);
           refused = true;
         }
       }

@@ -48,28 +48,28 @@ const words = (t: string) => t.split(/\s+/).filter(Boolean).length;
 describe('conversation memory', () => {
   const line = (i: number, role: 'player' | 'npc') => (role === 'player' ? `question ${i} about the forge and horseshoe number ${i}` : `answer ${i} from the smith`);
 
-  function fill(mem: ConversationMemory, player: string, npc: string, exchanges: number) {
+  async function fill(mem: ConversationMemory, player: string, npc: string, exchanges: number) {
     for (let i = 0; i < exchanges; i++) {
-      mem.remember(player, npc, { role: 'player', text: line(i, 'player'), ts: i * 2 });
-      mem.remember(player, npc, { role: 'npc', text: line(i, 'npc'), ts: i * 2 + 1 });
+      await mem.remember(player, npc, { role: 'player', text: line(i, 'player'), ts: i * 2 });
+      await mem.remember(player, npc, { role: 'npc', text: line(i, 'npc'), ts: i * 2 + 1 });
     }
   }
 
-  it('returns everything when it fits', () => {
+  it('returns everything when it fits', async () => {
     const mem = new ConversationMemory({ countTokens: words, perTurnOverhead: 2 });
-    fill(mem, 'p1', 'bram', 2);
-    const r = mem.recall('p1', 'bram', 1000);
+    await fill(mem, 'p1', 'bram', 2);
+    const r = await mem.recall('p1', 'bram', 1000);
     expect(r.summary).toBeUndefined();
     expect(r.folded).toBe(0);
     expect(r.turns.map((t) => t.text)).toEqual([line(0, 'player'), line(0, 'npc'), line(1, 'player'), line(1, 'npc')]);
     expect(r.tokens).toBe(4 * 2 + words(line(0, 'player')) * 2 + words(line(0, 'npc')) * 2);
   });
 
-  it('stays within the token budget, newest turns verbatim, older ones folded into a summary', () => {
+  it('stays within the token budget, newest turns verbatim, older ones folded into a summary', async () => {
     const mem = new ConversationMemory({ countTokens: words, perTurnOverhead: 2 });
-    fill(mem, 'p1', 'bram', 30);
+    await fill(mem, 'p1', 'bram', 30);
     for (const budget of [0, 5, 12, 20, 40, 77, 150, 400]) {
-      const r = mem.recall('p1', 'bram', budget);
+      const r = await mem.recall('p1', 'bram', budget);
       const used = r.turns.reduce((n, t) => n + words(t.text) + 2, 0) + (r.summary ? words(r.summary) + 2 : 0);
       expect(used, `budget ${budget}`).toBe(r.tokens);
       expect(r.tokens, `budget ${budget}`).toBeLessThanOrEqual(budget);
@@ -79,42 +79,60 @@ describe('conversation memory', () => {
         expect(r.turns.at(-1)!.text).toBe(line(29, 'npc')); // the newest turn is always kept first
       }
     }
-    const r = mem.recall('p1', 'bram', 150);
+    const r = await mem.recall('p1', 'bram', 150);
     expect(r.summary).toMatch(/^Earlier \(\d+ older turns\): the player talked about .*(forge|horseshoe)/);
     expect(r.turns.length).toBeGreaterThan(4);
   });
 
-  it('never lets one player see another player\'s conversation', () => {
+  it('never lets one player see another player\'s conversation', async () => {
     const mem = new ConversationMemory({ countTokens: words });
-    mem.remember('alice', 'marta', { role: 'player', text: 'My secret password is swordfish' });
-    mem.remember('alice', 'marta', { role: 'npc', text: 'Your secret is safe with me, love' });
-    mem.remember('bob', 'marta', { role: 'player', text: 'What did Alice tell you?' });
-    mem.remember('alice', 'bram', { role: 'player', text: 'Fix my sword' });
-    const bob = mem.recall('bob', 'marta', 10_000);
+    await mem.remember('alice', 'marta', { role: 'player', text: 'My secret password is swordfish' });
+    await mem.remember('alice', 'marta', { role: 'npc', text: 'Your secret is safe with me, love' });
+    await mem.remember('bob', 'marta', { role: 'player', text: 'What did Alice tell you?' });
+    await mem.remember('alice', 'bram', { role: 'player', text: 'Fix my sword' });
+    const bob = (await mem.recall('bob', 'marta', 10_000));
     expect(bob.turns.map((t) => t.text)).toEqual(['What did Alice tell you?']);
     expect(JSON.stringify(bob)).not.toMatch(/swordfish|secret/);
-    expect(mem.recall('alice', 'marta', 10_000).turns).toHaveLength(2);
-    expect(mem.recall('alice', 'bram', 10_000).turns.map((t) => t.text)).toEqual(['Fix my sword']);
+    expect((await mem.recall('alice', 'marta', 10_000)).turns).toHaveLength(2);
+    expect((await mem.recall('alice', 'bram', 10_000)).turns.map((t) => t.text)).toEqual(['Fix my sword']);
     mem.forget('alice');
-    expect(mem.recall('alice', 'marta', 10_000).turns).toEqual([]);
-    expect(mem.recall('bob', 'marta', 10_000).turns).toHaveLength(1);
+    expect((await mem.recall('alice', 'marta', 10_000)).turns).toEqual([]);
+    expect((await mem.recall('bob', 'marta', 10_000)).turns).toHaveLength(1);
   });
 
-  it('writes through to a store and reloads lazily after a restart; bounds turns and pairs in memory', () => {
+  it('writes through to a store and reloads lazily after a restart; bounds turns and pairs in memory', async () => {
     const rows = new Map<string, MemoryTurn[]>();
+    let reads = 0;
     const store: TurnStore = {
-      appendTurn: (p, n, t) => void (rows.get(`${p}/${n}`) ?? rows.set(`${p}/${n}`, []).get(`${p}/${n}`)!).push(t),
-      recentTurns: (p, n, limit) => (rows.get(`${p}/${n}`) ?? []).slice(-limit),
+      appendTurn: async (p, n, t) => void (rows.get(`${p}/${n}`) ?? rows.set(`${p}/${n}`, []).get(`${p}/${n}`)!).push(t),
+      recentTurns: async (p, n, limit) => {
+        reads++;
+        return (rows.get(`${p}/${n}`) ?? []).slice(-limit);
+      },
     };
     const first = new ConversationMemory({ countTokens: words, store, maxTurnsPerPair: 6, maxPairs: 2 });
-    fill(first, 'p1', 'finn', 5);
+    await fill(first, 'p1', 'finn', 5);
     expect(rows.get('p1/finn')).toHaveLength(10);
-    expect(first.recall('p1', 'finn', 10_000).turns).toHaveLength(6); // bounded in memory
+    expect((await first.recall('p1', 'finn', 10_000)).turns).toHaveLength(6); // bounded in memory
     const restarted = new ConversationMemory({ countTokens: words, store, maxTurnsPerPair: 6, maxPairs: 2 });
-    expect(restarted.recall('p1', 'finn', 10_000).turns.map((t) => t.text)).toEqual(first.recall('p1', 'finn', 10_000).turns.map((t) => t.text));
+    expect((await restarted.recall('p1', 'finn', 10_000)).turns.map((t) => t.text)).toEqual((await first.recall('p1', 'finn', 10_000)).turns.map((t) => t.text));
     // Evicting a pair from memory (LRU) loses nothing: it comes back from the store.
-    restarted.remember('p2', 'finn', { role: 'player', text: 'hello' });
-    restarted.remember('p3', 'finn', { role: 'player', text: 'hello' });
-    expect(restarted.recall('p1', 'finn', 10_000).turns).toHaveLength(6);
+    await restarted.remember('p2', 'finn', { role: 'player', text: 'hello' });
+    await restarted.remember('p3', 'finn', { role: 'player', text: 'hello' });
+    expect((await restarted.recall('p1', 'finn', 10_000)).turns).toHaveLength(6);
+
+    // A pair asked for several times at once is read from the store once; a turn remembered before the
+    // pair was ever recalled is counted once (the earlier turns are loaded first, then it is added).
+    const third = new ConversationMemory({ countTokens: words, store, maxTurnsPerPair: 20 });
+    reads = 0;
+    const [a, b] = await Promise.all([third.recall('p1', 'finn', 10_000), third.recall('p1', 'finn', 10_000), third.remember('p1', 'finn', { role: 'player', text: 'once more' })]);
+    expect(reads).toBe(1);
+    expect(a.turns).toEqual(b.turns);
+    expect(rows.get('p1/finn')).toHaveLength(11);
+    expect((await third.recall('p1', 'finn', 10_000)).turns.map((t) => t.text)).toEqual(rows.get('p1/finn')!.map((t) => t.text));
+    // Without a store (the corpus generator), a remembered turn is recallable at once, synchronously.
+    const plain = new ConversationMemory({ countTokens: words });
+    void plain.remember('p9', 'finn', { role: 'player', text: 'right away' });
+    expect(plain.recallInMemory('p9', 'finn', 100).turns.map((t) => t.text)).toEqual(['right away']);
   });
 });

@@ -164,12 +164,12 @@ describe.skipIf(missing.length > 0)('voice end to end', () => {
     expect(['stop', 'length']).toContain(result.finishReason);
     expect(chunks.join('').trim()).toBe(result.text);
     // The turn log holds the transcript as the player's line (the prompt the model answered).
-    const logged = server.store.getTurn(result.turnId);
+    const logged = await server.store.getTurn(result.turnId);
     expect(logged?.playerId).toBe(ada.accountId);
     const playerLine = logged?.messages?.filter((m) => m.role === 'user').at(-1)?.content ?? '';
     expect(playerLine).toContain(result.transcript);
     // And conversation memory has it, like a typed line.
-    const memory = server.npc!.dialogue.memory.recall(ada.accountId!, 'bram', 10_000);
+    const memory = await server.npc!.dialogue.memory.recall(ada.accountId!, 'bram', 10_000);
     expect(JSON.stringify(memory)).toContain(result.transcript);
   });
 

@@ -48,7 +48,7 @@ describe('accounts and sessions', () => {
     expect(deviceSecret).toMatch(/^[A-Za-z0-9_-]{43}$/); // 256 random bits
     await waitFor('welcome', () => first.welcome);
     expect(first.welcome).toMatchObject({ accountId, name: 'Wanderer' });
-    server.store.addPlayerItem(accountId, 'lantern', 2); // what an NPC's give would do
+    await server.store.addPlayerItem(accountId, 'lantern', 2); // what an NPC's give would do
     await first.leave();
 
     // Same device secret, a different display name: same account, same inventory.
@@ -79,7 +79,7 @@ describe('accounts and sessions', () => {
 
   it('impersonation by name gets nothing: same name, other case, full-width or confusable letters are other accounts, shown apart', async () => {
     const alice = await connect(server.endpoint, 'Alice');
-    server.store.addPlayerItem(alice.accountId!, 'locket');
+    await server.store.addPlayerItem(alice.accountId!, 'locket');
     await alice.leave();
     const aliceAgain = await connect(server.endpoint, 'Alice', { deviceSecret: alice.deviceSecret! });
     await waitFor('Alice has her locket', () => aliceAgain.me?.inventory.locket === 1);
@@ -96,7 +96,7 @@ describe('accounts and sessions', () => {
     // Nobody else online can show a name that looks like "Alice"; the original keeps hers.
     expect(aliceAgain.me!.name).toBe('Alice');
     expect(shown).toEqual(['Alice (2)', 'aLiCe (3)', 'Alice (4)', '\u0410lice (5)', 'A1ice (6)']);
-    expect(server.store.playerInventory(aliceAgain.accountId!)).toEqual({ locket: 1 });
+    expect(await server.store.playerInventory(aliceAgain.accountId!)).toEqual({ locket: 1 });
     for (const c of [aliceAgain, ...impostors]) await c.leave();
   });
 
@@ -378,7 +378,7 @@ describe('password accounts', () => {
   it('registers, logs in, refuses wrong passwords and taken names; a guest that registers keeps its account', async () => {
     const guest = new WorldAuth({ endpoint: server.endpoint });
     const g = await guest.signInAsGuest();
-    server.store.addPlayerItem(g.accountId, 'map');
+    await server.store.addPlayerItem(g.accountId, 'map');
     const registered = await guest.register('Cartographer', 'correct horse battery');
     expect(registered).toMatchObject({ accountId: g.accountId, kind: 'password', username: 'cartographer' });
 

@@ -26,8 +26,8 @@ describe('world services with NPC brains off', () => {
     await auth.validToken();
     const accountId = auth.accountId!;
     // What an NPC gave this player on another day (or another server) is in the store.
-    server.store.addPlayerItem(accountId, 'horseshoe', 2);
-    server.store.addPlayerItem(accountId, 'copper', 5);
+    await server.store.addPlayerItem(accountId, 'horseshoe', 2);
+    await server.store.addPlayerItem(accountId, 'copper', 5);
     let ada = await connect(server.endpoint, 'Ada', { auth });
     await waitFor('the inventory in replicated state', () => ada.me?.inventory.horseshoe === 2 && ada.me.inventory.copper === 5);
     const deviceSecret = ada.deviceSecret!;
@@ -39,7 +39,7 @@ describe('world services with NPC brains off', () => {
       ada = await connect(server.endpoint, 'Ada', { deviceSecret });
       expect(ada.accountId).toBe(accountId);
       await waitFor('the inventory after a restart', () => ada.me?.inventory.horseshoe === 2 && ada.me.inventory.copper === 5);
-      expect(server.store.playerInventory(accountId)).toEqual({ copper: 5, horseshoe: 2 });
+      expect(await server.store.playerInventory(accountId)).toEqual({ copper: 5, horseshoe: 2 });
       await ada.leave();
     } finally {
       await server.shutdown();

@@ -66,7 +66,7 @@ const log = (line: string) => console.error(line);
 if (values.feedback) {
   const npcDir = values['npc-dir'] ?? process.env.NPC_DIR ?? 'assets/npcs';
   try {
-    const { samples, report } = feedbackSamples({
+    const { samples, report } = await feedbackSamples({
       dbPath: values.db!,
       npcDir,
       ...(values.corrections ? { correctionsPath: values.corrections } : {}),

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../server/src/inference/tokenizer/index.ts';
-import { WorldStore, type TurnLogInput } from '../../server/src/persistence/store.ts';
+import { SqliteStore } from '../../server/src/persistence/sqlite-store.ts';
+import type { TurnLogInput } from '../../server/src/persistence/store.ts';
 import { CorrectionsError, feedbackSamples } from './feedback.ts';
 
 const npcDir = fileURLToPath(new URL('../../assets/npcs/', import.meta.url));
@@ -30,9 +31,9 @@ describe('feedbackSamples', () => {
   let correctionsPath: string;
   let at = 1_000;
 
-  const log = (store: WorldStore, turnId: string, output: string, opts: Partial<TurnLogInput> & { line?: string } = {}) => {
+  const log = async (store: SqliteStore, turnId: string, output: string, opts: Partial<TurnLogInput> & { line?: string } = {}) => {
     const { line = 'Anything for luck on the road?', ...rest } = opts;
-    store.logTurn({
+    await store.logTurn({
       turnId, npcId: 'bram', playerId: PLAYER, modelId: 'llama:test', modelHash: 'h', seed: 7, prompt: `<rendered ${line}>`,
       sampling: { temperature: 0.7 }, output, action: null, finishReason: 'stop', messages: prompt(line), createdAt: at++, ...rest,
     });
@@ -46,28 +47,28 @@ describe('feedbackSamples', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('turns well-rated turns into samples, skips the rest with reasons, and applies corrections', () => {
-    const store = WorldStore.open(dbPath);
-    log(store, 't-good', 'Take a horseshoe, lass. Mind the bridge. [[give_item horseshoe]]', { action: { type: 'give_item', item: 'horseshoe' } });
-    store.rateTurn({ turnId: 't-good', playerId: PLAYER, rating: 1, comment: 'in character' });
-    log(store, 't-down', 'Blorp. [[none]]');
-    store.rateTurn({ turnId: 't-down', playerId: PLAYER, rating: -1 });
-    log(store, 't-rerated', 'Hm. [[emote nod]]', { action: { type: 'emote', emote: 'nod' } });
-    store.rateTurn({ turnId: 't-rerated', playerId: PLAYER, rating: 1 });
-    store.rateTurn({ turnId: 't-rerated', playerId: PLAYER, rating: -1, comment: 'changed my mind' }); // replaces the +1
+  it('turns well-rated turns into samples, skips the rest with reasons, and applies corrections', async () => {
+    const store = SqliteStore.open(dbPath);
+    await log(store, 't-good', 'Take a horseshoe, lass. Mind the bridge. [[give_item horseshoe]]', { action: { type: 'give_item', item: 'horseshoe' } });
+    await store.rateTurn({ turnId: 't-good', playerId: PLAYER, rating: 1, comment: 'in character' });
+    await log(store, 't-down', 'Blorp. [[none]]');
+    await store.rateTurn({ turnId: 't-down', playerId: PLAYER, rating: -1 });
+    await log(store, 't-rerated', 'Hm. [[emote nod]]', { action: { type: 'emote', emote: 'nod' } });
+    await store.rateTurn({ turnId: 't-rerated', playerId: PLAYER, rating: 1 });
+    await store.rateTurn({ turnId: 't-rerated', playerId: PLAYER, rating: -1, comment: 'changed my mind' }); // replaces the +1
     // Bram's script has no `follow`: the logged action was nulled at the time, the raw call is still there.
-    log(store, 't-illegal', 'Lead the way, I will follow. [[follow]]');
-    store.rateTurn({ turnId: 't-illegal', playerId: PLAYER, rating: 1 });
-    log(store, 't-fallback', 'The forge is hot, come back later.', { finishReason: 'fallback' });
-    store.rateTurn({ turnId: 't-fallback', playerId: PLAYER, rating: 1 });
-    log(store, 't-nomsg', 'Hm. [[none]]', { messages: undefined });
-    store.rateTurn({ turnId: 't-nomsg', playerId: PLAYER, rating: 1 });
-    log(store, 't-corrected', 'Gribble frob. [[emote frown]]', { action: { type: 'emote', emote: 'frown' } });
-    store.rateTurn({ turnId: 't-corrected', playerId: PLAYER, rating: -1, comment: 'gibberish' });
-    log(store, 't-line', 'Bridge bridge bridge. [[none]]', { line: 'Is it true you lost your fingers at the bridge?' }); // never rated
-    log(store, 't-bad-fix', 'Hm. [[none]]');
-    expect(store.turnRatings('t-rerated')).toMatchObject([{ rating: -1, comment: 'changed my mind' }]);
-    store.close();
+    await log(store, 't-illegal', 'Lead the way, I will follow. [[follow]]');
+    await store.rateTurn({ turnId: 't-illegal', playerId: PLAYER, rating: 1 });
+    await log(store, 't-fallback', 'The forge is hot, come back later.', { finishReason: 'fallback' });
+    await store.rateTurn({ turnId: 't-fallback', playerId: PLAYER, rating: 1 });
+    await log(store, 't-nomsg', 'Hm. [[none]]', { messages: undefined });
+    await store.rateTurn({ turnId: 't-nomsg', playerId: PLAYER, rating: 1 });
+    await log(store, 't-corrected', 'Gribble frob. [[emote frown]]', { action: { type: 'emote', emote: 'frown' } });
+    await store.rateTurn({ turnId: 't-corrected', playerId: PLAYER, rating: -1, comment: 'gibberish' });
+    await log(store, 't-line', 'Bridge bridge bridge. [[none]]', { line: 'Is it true you lost your fingers at the bridge?' }); // never rated
+    await log(store, 't-bad-fix', 'Hm. [[none]]');
+    expect(await store.turnRatings('t-rerated')).toMatchObject([{ rating: -1, comment: 'changed my mind' }]);
+    await store.close();
 
     writeFileSync(correctionsPath, `
 - turn: t-corrected
@@ -86,7 +87,7 @@ describe('feedbackSamples', () => {
   player: A line nobody ever said
   reply: Hm.
 `);
-    const { samples, report } = feedbackSamples({ dbPath, npcDir, correctionsPath });
+    const { samples, report } = await feedbackSamples({ dbPath, npcDir, correctionsPath });
 
     expect(samples.map((s) => s.id)).toEqual(['feedback:t-good', 'correction:t-corrected', 'correction:t-line']);
     const [good, corrected, byLine] = samples;
@@ -121,18 +122,18 @@ describe('feedbackSamples', () => {
     });
 
     // A stricter threshold drops the single up-vote; corrections still stand.
-    const strict = feedbackSamples({ dbPath, npcDir, correctionsPath, minRating: 2 });
+    const strict = await feedbackSamples({ dbPath, npcDir, correctionsPath, minRating: 2 });
     expect(strict.samples.map((s) => s.id)).toEqual(['correction:t-corrected', 'correction:t-line']);
     expect(strict.report.skipped).toEqual({ low_rating: 6, correction_illegal_action: 1, correction_unknown_turn: 1, correction_no_match: 1 }); // the rating is checked first
   });
 
-  it('reads the default corrections file beside the scripts (all commented out: none), and refuses a broken one', () => {
-    WorldStore.open(dbPath).close();
-    expect(feedbackSamples({ dbPath, npcDir }).report).toEqual({ rated: 0, used: 0, skipped: {} });
+  it('reads the default corrections file beside the scripts (all commented out: none), and refuses a broken one', async () => {
+    await SqliteStore.open(dbPath).close();
+    expect((await feedbackSamples({ dbPath, npcDir })).report).toEqual({ rated: 0, used: 0, skipped: {} });
     writeFileSync(correctionsPath, '- turn: t1\n  reply: "Fine. [[none]]"\n- npc: bram\n  reply: Hm.\n');
-    expect(() => feedbackSamples({ dbPath, npcDir, correctionsPath })).toThrow(CorrectionsError);
-    expect(() => feedbackSamples({ dbPath, npcDir, correctionsPath })).toThrow(/corrections\.yaml:2:10: \[0\]\.reply: the reply is speech only[\s\S]*corrections\.yaml:3:3: \[1\]\.player: missing required field "player"/);
-    expect(() => feedbackSamples({ dbPath, npcDir, correctionsPath: join(dir, 'missing.yaml') })).toThrow(/no corrections file/);
-    expect(() => feedbackSamples({ dbPath: join(dir, 'nope.sqlite'), npcDir })).toThrow(/no turn log database/);
+    await expect(feedbackSamples({ dbPath, npcDir, correctionsPath })).rejects.toThrow(CorrectionsError);
+    await expect(feedbackSamples({ dbPath, npcDir, correctionsPath })).rejects.toThrow(/corrections\.yaml:2:10: \[0\]\.reply: the reply is speech only[\s\S]*corrections\.yaml:3:3: \[1\]\.player: missing required field "player"/);
+    await expect(feedbackSamples({ dbPath, npcDir, correctionsPath: join(dir, 'missing.yaml') })).rejects.toThrow(/no corrections file/);
+    await expect(feedbackSamples({ dbPath: join(dir, 'nope.sqlite'), npcDir })).rejects.toThrow(/no turn log database/);
   });
 });

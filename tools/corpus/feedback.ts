@@ -18,7 +18,8 @@ import type { ChatMessage } from '../../server/src/inference/tokenizer/index.ts'
 import { formatActionCall, parseReply } from '../../server/src/npc/action-syntax.ts';
 import { CORRECTIONS_FILE, formatProblem, loadNpcScripts, type ScriptProblem } from '../../server/src/npc/script-loader.ts';
 import { isActionAllowed, NpcActionSchema, type NpcAction, type NpcScript } from '../../server/src/npc/script-schema.ts';
-import { WorldStore, type TurnLogRecord } from '../../server/src/persistence/store.ts';
+import { SqliteStore } from '../../server/src/persistence/sqlite-store.ts';
+import type { TurnLogRecord } from '../../server/src/persistence/store.ts';
 import type { WorldSample } from './sample.ts';
 
 export interface FeedbackOptions {
@@ -71,7 +72,7 @@ export class CorrectionsError extends Error {
   }
 }
 
-export function feedbackSamples(options: FeedbackOptions): { samples: WorldSample[]; report: FeedbackReport } {
+export async function feedbackSamples(options: FeedbackOptions): Promise<{ samples: WorldSample[]; report: FeedbackReport }> {
   const minRating = options.minRating ?? 1;
   if (!existsSync(options.dbPath)) throw new Error(`no turn log database at ${options.dbPath}`);
   const loaded = loadNpcScripts(options.npcDir);
@@ -84,20 +85,20 @@ export function feedbackSamples(options: FeedbackOptions): { samples: WorldSampl
   const skip = (reason: FeedbackSkipReason) => void (skipped[reason] = (skipped[reason] ?? 0) + 1);
   const out: { turn: TurnLogRecord; sample: WorldSample }[] = [];
 
-  const store = WorldStore.open(options.dbPath);
+  const store = SqliteStore.open(options.dbPath);
   try {
     // Corrections first: each claims the turns it names (a later entry for the same turn wins).
     const corrected = new Map<string, { correction: Correction; turn: TurnLogRecord }>();
     const turnsByNpc = new Map<string, TurnLogRecord[]>();
     for (const correction of corrections) {
       if ('turn' in correction) {
-        const turn = store.getTurn(correction.turn);
+        const turn = await store.getTurn(correction.turn);
         if (turn) corrected.set(turn.turnId, { correction, turn });
         else skip('correction_unknown_turn');
         continue;
       }
       let turns = turnsByNpc.get(correction.npc);
-      if (!turns) turnsByNpc.set(correction.npc, (turns = store.listTurns({ npcId: correction.npc, limit: -1 })));
+      if (!turns) turnsByNpc.set(correction.npc, (turns = await store.listTurns({ npcId: correction.npc, limit: -1 })));
       const line = normalizeLine(correction.player);
       const matches = turns.filter((t) => t.messages && normalizeLine(playerLineOf(t.messages) ?? '') === line);
       if (matches.length === 0) skip('correction_no_match');
@@ -111,7 +112,7 @@ export function feedbackSamples(options: FeedbackOptions): { samples: WorldSampl
       else out.push({ turn, sample: toSample(`correction:${turn.turnId}`, turn, turn.messages, correction.reply, correction.action) });
     }
 
-    const rated = store.listRatedTurns();
+    const rated = await store.listRatedTurns();
     for (const turn of rated) {
       if (corrected.has(turn.turnId)) continue; // the designer's correction stands in for it
       const reason = checkRatedTurn(turn, turn.netRating, minRating, loaded.byId.get(turn.npcId));
@@ -122,7 +123,7 @@ export function feedbackSamples(options: FeedbackOptions): { samples: WorldSampl
     out.sort((a, b) => a.turn.createdAt - b.turn.createdAt || (a.turn.turnId < b.turn.turnId ? -1 : a.turn.turnId > b.turn.turnId ? 1 : 0));
     return { samples: out.map((o) => o.sample), report: { rated: rated.length, used: out.length, skipped } };
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -74,13 +74,13 @@ export class AccountService {
   /** A new guest account and its device secret (returned once, never stored in the clear). */
   async createGuest(): Promise<AuthSession> {
     const deviceSecret = randomBytes(32).toString('base64url');
-    const account = this.#store.createAccount({ id: newAccountId(), kind: 'guest', deviceSecretHash: hashDeviceSecret(deviceSecret), now: this.#now() });
+    const account = await this.#store.createAccount({ id: newAccountId(), kind: 'guest', deviceSecretHash: hashDeviceSecret(deviceSecret), now: this.#now() });
     return { ...(await this.#issue(account)), deviceSecret };
   }
 
   /** Signs a guest in again with the device secret it was given (a registered account may use it too). */
   async signInWithDeviceSecret(deviceSecret: string): Promise<AuthSession> {
-    const account = this.#store.accountByDeviceSecretHash(hashDeviceSecret(deviceSecret));
+    const account = await this.#store.accountByDeviceSecretHash(hashDeviceSecret(deviceSecret));
     if (!account) throw new AuthError(401, AuthErrorCode.UnknownDevice, 'unknown device secret: this server never issued it (or its account is gone); sign in as a new guest');
     return this.#issue(account);
   }
@@ -90,18 +90,18 @@ export class AccountService {
    * account, keeping its id; otherwise a new account is created.
    */
   async register(username: string, password: string, upgrade?: SessionClaims): Promise<AuthSession> {
-    if (this.#store.accountByUsername(username)) throw new AuthError(409, AuthErrorCode.UsernameTaken, `the user name "${username}" is taken`);
+    if (await this.#store.accountByUsername(username)) throw new AuthError(409, AuthErrorCode.UsernameTaken, `the user name "${username}" is taken`);
     const passwordHash = await hashPassword(password);
     try {
       if (upgrade) {
-        const account = this.#store.account(upgrade.accountId);
+        const account = await this.#store.account(upgrade.accountId);
         if (!account) throw new AuthError(401, AuthErrorCode.Unauthorized, 'the account of this session no longer exists');
         if (account.kind !== 'guest') throw new AuthError(409, AuthErrorCode.InvalidRequest, 'this account already has a user name and password');
-        this.#store.setCredentials(account.id, username, passwordHash);
-        return this.#issue(this.#store.account(account.id)!);
+        await this.#store.setCredentials(account.id, username, passwordHash);
+        return await this.#issue((await this.#store.account(account.id))!);
       }
-      const account = this.#store.createAccount({ id: newAccountId(), kind: 'password', username, passwordHash, now: this.#now() });
-      return this.#issue(account);
+      const account = await this.#store.createAccount({ id: newAccountId(), kind: 'password', username, passwordHash, now: this.#now() });
+      return await this.#issue(account);
     } catch (err) {
       if (err instanceof StoreError) throw new AuthError(409, AuthErrorCode.UsernameTaken, `the user name "${username}" is taken`);
       throw err;
@@ -109,7 +109,7 @@ export class AccountService {
   }
 
   async login(username: string, password: string): Promise<AuthSession> {
-    const account = this.#store.accountByUsername(username);
+    const account = await this.#store.accountByUsername(username);
     // Same work whether or not the name exists, so timing does not tell which names are registered.
     const ok = await verifyPassword(password, account?.passwordHash ?? (await dummyPasswordHash()));
     if (!account || !account.passwordHash || !ok) throw new AuthError(401, AuthErrorCode.InvalidCredentials, 'wrong user name or password');
@@ -134,25 +134,25 @@ export class AccountService {
     }
     const accountId = payload.sub!;
     const jti = payload.jti!;
-    const account = this.#store.account(accountId);
+    const account = await this.#store.account(accountId);
     if (!account) throw new AuthError(401, AuthErrorCode.Unauthorized, 'the account of this session token no longer exists');
-    if (payload.gen !== account.sessionGen || this.#store.isTokenRevoked(jti)) throw new AuthError(401, AuthErrorCode.Unauthorized, 'session token revoked: sign in again');
+    if (payload.gen !== account.sessionGen || (await this.#store.isTokenRevoked(jti))) throw new AuthError(401, AuthErrorCode.Unauthorized, 'session token revoked: sign in again');
     return { accountId, kind: account.kind, jti, expiresAt: payload.exp! * 1000 };
   }
 
   /** Revokes one token (logout). */
-  revoke(claims: SessionClaims): void {
-    this.#store.pruneRevokedTokens(this.#now());
-    this.#store.revokeToken(claims.jti, claims.accountId, claims.expiresAt);
+  async revoke(claims: SessionClaims): Promise<void> {
+    await this.#store.pruneRevokedTokens(this.#now());
+    await this.#store.revokeToken(claims.jti, claims.accountId, claims.expiresAt);
   }
 
   /** Revokes every token of the account ("sign out everywhere"). */
-  revokeAll(accountId: string): void {
-    this.#store.bumpSessionGeneration(accountId);
+  async revokeAll(accountId: string): Promise<void> {
+    await this.#store.bumpSessionGeneration(accountId);
   }
 
-  info(accountId: string): AccountInfo | undefined {
-    const account = this.#store.account(accountId);
+  async info(accountId: string): Promise<AccountInfo | undefined> {
+    const account = await this.#store.account(accountId);
     return account ? { accountId: account.id, kind: account.kind, ...(account.username ? { username: account.username } : {}), createdAt: account.createdAt } : undefined;
   }
 
@@ -168,7 +168,7 @@ export class AccountService {
       .setIssuedAt(Math.floor(now / 1000))
       .setExpirationTime(expiresAtS)
       .sign(this.#key);
-    this.#store.touchAccount(account.id, now);
+    await this.#store.touchAccount(account.id, now);
     return { accountId: account.id, kind: account.kind, token, expiresAt: expiresAtS * 1000, ...(account.username ? { username: account.username } : {}) };
   }
 }

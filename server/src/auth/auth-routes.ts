@@ -133,21 +133,21 @@ export function mountAuthRoutes(app: TemplatedApp, deps: AuthRoutesDeps): void {
 
   route('post', AuthPath.Logout, async ({ bearer }) => {
     const claims = await signedIn(bearer);
-    accounts.revoke(claims);
+    await accounts.revoke(claims);
     sessions.endSessions(claims.accountId, claims.jti, 'signed out');
     return { status: 204 };
   });
 
   route('post', AuthPath.RevokeAll, async ({ bearer }) => {
     const claims = await signedIn(bearer);
-    accounts.revokeAll(claims.accountId);
+    await accounts.revokeAll(claims.accountId);
     sessions.endSessions(claims.accountId, undefined, 'signed out everywhere');
     return { status: 204 };
   });
 
   route('get', AuthPath.Me, async ({ bearer }) => {
     const claims = await signedIn(bearer);
-    const info = accounts.info(claims.accountId);
+    const info = await accounts.info(claims.accountId);
     if (!info) throw new AuthError(401, AuthErrorCode.Unauthorized, 'the account of this session token no longer exists');
     return { status: 200, body: info };
   });

@@ -4,8 +4,10 @@
  * was talked about earlier. Memory is keyed by the pair: an NPC recalling its talk with one player never
  * sees another player's conversation.
  *
- * Persistence is pluggable (`TurnStore`; the SQLite store implements it): turns are written through on
- * `remember` and loaded lazily the first time a pair is recalled after a restart.
+ * Persistence is pluggable (`TurnStore`; the world store implements it, either backend): turns are
+ * written through on `remember` and loaded lazily the first time a pair is recalled (or remembered) after
+ * a restart, or after `forget` (a join in another game process). Both are asynchronous because the store
+ * is; a pair is loaded once even when several calls ask for it at the same time.
  */
 import { STOP_WORDS } from './lore-index.ts';
 
@@ -20,8 +22,8 @@ export interface MemoryTurn {
 
 /** Where turns are persisted. `recentTurns` returns the newest `limit` turns, oldest first. */
 export interface TurnStore {
-  appendTurn(playerId: string, npcId: string, turn: MemoryTurn): void;
-  recentTurns(playerId: string, npcId: string, limit: number): MemoryTurn[];
+  appendTurn(playerId: string, npcId: string, turn: MemoryTurn): Promise<void>;
+  recentTurns(playerId: string, npcId: string, limit: number): Promise<MemoryTurn[]>;
 }
 
 export interface Recollection {
@@ -61,6 +63,8 @@ export class ConversationMemory {
   readonly #overhead: number;
   /** key → turns oldest first; Map order doubles as the LRU order. */
   readonly #pairs = new Map<string, MemoryTurn[]>();
+  /** Store reads in flight, by pair key: concurrent callers share one read. */
+  readonly #loading = new Map<string, Promise<MemoryTurn[]>>();
 
   constructor(opts: ConversationMemoryOptions) {
     this.#countTokens = opts.countTokens;
@@ -70,18 +74,42 @@ export class ConversationMemory {
     this.#overhead = opts.perTurnOverhead ?? 4;
   }
 
-  /** Records one turn of the pair's conversation (and persists it when a store is configured). */
-  remember(playerId: string, npcId: string, turn: { role: TurnRole; text: string; ts?: number }): void {
+  /**
+   * Records one turn of the pair's conversation, and persists it when a store is configured (the promise
+   * settles when it is written). The pair's earlier turns are loaded first, so the new turn is never
+   * counted twice. Without a store the turn is in memory before this returns.
+   */
+  remember(playerId: string, npcId: string, turn: { role: TurnRole; text: string; ts?: number }): Promise<void> {
     const t: MemoryTurn = { role: turn.role, text: turn.text, ts: turn.ts ?? Date.now() };
-    this.#store?.appendTurn(playerId, npcId, t);
-    const turns = this.#turns(playerId, npcId);
-    turns.push(t);
-    if (turns.length > this.#maxTurns) turns.splice(0, turns.length - this.#maxTurns);
+    const add = (turns: MemoryTurn[]) => {
+      turns.push(t);
+      if (turns.length > this.#maxTurns) turns.splice(0, turns.length - this.#maxTurns);
+    };
+    const store = this.#store;
+    if (!store) {
+      add(this.#cached(playerId, npcId) ?? this.#keep(playerId, npcId, []));
+      return Promise.resolve();
+    }
+    return this.#turns(playerId, npcId).then((turns) => {
+      add(turns);
+      return store.appendTurn(playerId, npcId, t);
+    });
   }
 
-  /** The pair's history that fits in `budgetTokens`: newest turns verbatim, older ones summarised. */
-  recall(playerId: string, npcId: string, budgetTokens: number): Recollection {
-    const all = this.#turns(playerId, npcId);
+  /** The pair's history that fits in `budgetTokens`: newest turns verbatim, older ones summarised (read from the store the first time). */
+  async recall(playerId: string, npcId: string, budgetTokens: number): Promise<Recollection> {
+    return this.#recollect(await this.#turns(playerId, npcId), budgetTokens);
+  }
+
+  /**
+   * `recall` over what is in memory only, never reading the store: for a memory without a store (the
+   * corpus generator builds prompts with one, synchronously).
+   */
+  recallInMemory(playerId: string, npcId: string, budgetTokens: number): Recollection {
+    return this.#recollect(this.#cached(playerId, npcId) ?? [], budgetTokens);
+  }
+
+  #recollect(all: MemoryTurn[], budgetTokens: number): Recollection {
     const cost = all.map((t) => this.#countTokens(t.text) + this.#overhead);
 
     // Newest turns first, as many as fit in `budget`; the kept history starts at a player turn so it
@@ -115,16 +143,36 @@ export class ConversationMemory {
     else for (const k of [...this.#pairs.keys()]) if (k.startsWith(playerId + '\u0000')) this.#pairs.delete(k);
   }
 
-  #turns(playerId: string, npcId: string): MemoryTurn[] {
+  /** The pair's turns (loaded from the store on a miss), marked most recently used. */
+  async #turns(playerId: string, npcId: string): Promise<MemoryTurn[]> {
+    const cached = this.#cached(playerId, npcId);
+    if (cached) return cached;
     const k = key(playerId, npcId);
-    let turns = this.#pairs.get(k);
+    let loading = this.#loading.get(k);
+    if (!loading) {
+      const read = this.#store ? this.#store.recentTurns(playerId, npcId, this.#maxTurns) : Promise.resolve([]);
+      loading = read.finally(() => this.#loading.delete(k));
+      this.#loading.set(k, loading);
+    }
+    const loaded = await loading;
+    // Another caller sharing the read may have kept it (and added to it) already: use that one.
+    return this.#cached(playerId, npcId) ?? this.#keep(playerId, npcId, loaded);
+  }
+
+  /** The pair's turns if in memory, marked most recently used. */
+  #cached(playerId: string, npcId: string): MemoryTurn[] | undefined {
+    const k = key(playerId, npcId);
+    const turns = this.#pairs.get(k);
     if (turns) {
       this.#pairs.delete(k); // re-insert: most recently used goes last
-    } else {
-      turns = this.#store?.recentTurns(playerId, npcId, this.#maxTurns) ?? [];
-      if (this.#pairs.size >= this.#maxPairs) this.#pairs.delete(this.#pairs.keys().next().value!);
+      this.#pairs.set(k, turns);
     }
-    this.#pairs.set(k, turns);
+    return turns;
+  }
+
+  #keep(playerId: string, npcId: string, turns: MemoryTurn[]): MemoryTurn[] {
+    if (this.#pairs.size >= this.#maxPairs) this.#pairs.delete(this.#pairs.keys().next().value!);
+    this.#pairs.set(key(playerId, npcId), turns);
     return turns;
   }
 

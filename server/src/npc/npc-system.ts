@@ -69,7 +69,7 @@ export async function startNpcSystem(config: ServerConfig, services: Pick<WorldS
   const current = () => (watcher ? watcher.current().byId : byId);
   npcLog.info({ npcs: [...current().keys()] }, 'NPC scripts loaded');
 
-  for (const script of current().values()) store.stockNpc(script.id, script.inventory, 'missing');
+  for (const script of current().values()) await store.stockNpc(script.id, script.inventory, 'missing');
   const memory = new ConversationMemory({ countTokens: (t) => text.tokenizer.encode(t).length, store });
   // With INFERENCE_URL the model runs in inference services (npm run inference); this process still
   // loads the model's text side (tokenizer, chat template) to build prompts and grammars, and the services

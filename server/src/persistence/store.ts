@@ -1,14 +1,14 @@
 /**
- * The embedded SQLite store (better-sqlite3): player accounts, conversation turns, player and NPC
- * inventories, NPC trust in each player, and the per-turn log that makes NPC turns replayable. Every `playerId` is an account id. WAL mode, prepared statements, numbered migrations
- * tracked in `PRAGMA user_version`. Everything survives a restart; open with `':memory:'` for tests.
+ * The world's store: player accounts, conversation turns, player and NPC inventories, NPC trust in each
+ * player, and the per-turn log that makes NPC turns replayable. Every `playerId` is an account id.
+ *
+ * One interface, two backends: SQLite (`sqlite-store.ts`, embedded, the default: one file) and
+ * PostgreSQL (`postgres-store.ts`, with `DATABASE_URL`: several game processes on several machines share
+ * it). Every method is asynchronous because PostgreSQL is; every state change is one transaction, so two
+ * processes serving the same NPC can never both spend its stock (docs/SCALING.md, "Shared state").
+ * `openStore` picks the backend from the configuration.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { randomUUID } from 'node:crypto';
-import Database from 'better-sqlite3';
 import type { ChatMessage } from '../inference/tokenizer/index.ts';
-import { TRUST_MAX, TRUST_MIN } from '../npc/trust.ts';
 
 export type TurnRole = 'player' | 'npc';
 
@@ -94,497 +94,176 @@ export interface AccountRecord {
   lastSeenAt: number;
 }
 
-interface AccountRow {
-  id: string; kind: 'guest' | 'password'; device_secret_hash: string | null; username: string | null; password_hash: string | null;
-  session_gen: number; created_at: number; last_seen_at: number;
-}
 
 export class StoreError extends Error {
   override name = 'StoreError';
 }
 
-/** Numbered schema migrations; index + 1 is the version each one brings the database to. Append only. */
-const MIGRATIONS: readonly string[] = [
-  `
-  CREATE TABLE conversation_turns (
-    id        INTEGER PRIMARY KEY AUTOINCREMENT,
-    player_id TEXT    NOT NULL,
-    npc_id    TEXT    NOT NULL,
-    role      TEXT    NOT NULL CHECK (role IN ('player', 'npc')),
-    text      TEXT    NOT NULL,
-    ts        INTEGER NOT NULL
-  );
-  CREATE INDEX conversation_turns_pair ON conversation_turns (player_id, npc_id, id);
-
-  CREATE TABLE player_inventory (
-    player_id TEXT    NOT NULL,
-    item      TEXT    NOT NULL,
-    count     INTEGER NOT NULL CHECK (count >= 0),
-    PRIMARY KEY (player_id, item)
-  ) WITHOUT ROWID;
-
-  CREATE TABLE npc_inventory (
-    npc_id TEXT    NOT NULL,
-    item   TEXT    NOT NULL,
-    count  INTEGER NOT NULL CHECK (count >= 0),
-    PRIMARY KEY (npc_id, item)
-  ) WITHOUT ROWID;
-
-  CREATE TABLE turn_log (
-    turn_id       TEXT    PRIMARY KEY,
-    npc_id        TEXT    NOT NULL,
-    player_id     TEXT    NOT NULL,
-    model_id      TEXT    NOT NULL,
-    model_hash    TEXT    NOT NULL,
-    seed          INTEGER NOT NULL,
-    prompt        TEXT    NOT NULL,
-    sampling_json TEXT    NOT NULL,
-    output_text   TEXT    NOT NULL,
-    action_json   TEXT,
-    finish_reason TEXT    NOT NULL,
-    created_at    INTEGER NOT NULL
-  );
-  CREATE INDEX turn_log_npc ON turn_log (npc_id, created_at);
-  CREATE INDEX turn_log_player ON turn_log (player_id, created_at);
-  `,
-  // 2: players rate their NPC turns (fine-tuning feedback); the turn log keeps the structured prompt.
-  `
-  CREATE TABLE turn_ratings (
-    turn_id   TEXT    NOT NULL,
-    player_id TEXT    NOT NULL,
-    rating    INTEGER NOT NULL CHECK (rating IN (-1, 1)),
-    comment   TEXT,
-    rated_at  INTEGER NOT NULL,
-    PRIMARY KEY (turn_id, player_id)
-  ) WITHOUT ROWID;
-  CREATE INDEX turn_ratings_rated_at ON turn_ratings (rated_at);
-
-  ALTER TABLE turn_log ADD COLUMN messages_json TEXT;
-  `,
-  // 3: player accounts. Every player_id above is an account id from here on (rows written before this
-  // migration were keyed by display name or a join token, and no account can claim them).
-  `
-  CREATE TABLE accounts (
-    id                 TEXT    PRIMARY KEY,
-    kind               TEXT    NOT NULL CHECK (kind IN ('guest', 'password')),
-    device_secret_hash TEXT    UNIQUE,
-    username           TEXT    UNIQUE,
-    password_hash      TEXT,
-    session_gen        INTEGER NOT NULL DEFAULT 0,
-    created_at         INTEGER NOT NULL,
-    last_seen_at       INTEGER NOT NULL
-  );
-
-  CREATE TABLE revoked_tokens (
-    jti        TEXT    PRIMARY KEY,
-    account_id TEXT    NOT NULL,
-    expires_at INTEGER NOT NULL
-  ) WITHOUT ROWID;
-  CREATE INDEX revoked_tokens_expiry ON revoked_tokens (expires_at);
-  `,
-  // 4: relationships — how much each NPC trusts each player account (npc/trust.ts: TRUST_MIN…TRUST_MAX,
-  // written here as literals because a migration is fixed once shipped). No row = 0.
-  `
-  CREATE TABLE npc_trust (
-    player_id  TEXT    NOT NULL,
-    npc_id     TEXT    NOT NULL,
-    trust      INTEGER NOT NULL CHECK (trust BETWEEN -3 AND 3),
-    updated_at INTEGER NOT NULL,
-    PRIMARY KEY (player_id, npc_id)
-  ) WITHOUT ROWID;
-  `,
-];
-
-export const SCHEMA_VERSION = MIGRATIONS.length;
-
-export interface StoreOptions {
-  /** Database file; `':memory:'` for a throwaway store. Parent directories are created. */
-  path: string;
-  /** How long a write waits for another connection's lock before failing. Default 5000 ms. */
-  busyTimeoutMs?: number;
+/** The database could not be reached or opened (bad address, refused, timed out): start-up stops with this. */
+export class StoreUnavailable extends StoreError {
+  override name = 'StoreUnavailable';
 }
 
-interface TurnLogRow {
+export interface AccountInput {
+  id: string;
+  kind: 'guest' | 'password';
+  deviceSecretHash?: string | null;
+  username?: string | null;
+  passwordHash?: string | null;
+  now?: number;
+}
+
+export interface WorldStore {
+  readonly backend: 'sqlite' | 'postgres';
+  /** Where the data lives, for logs: the SQLite file, or `postgres://host:port/db` (never the password). */
+  readonly where: string;
+  readonly isOpen: boolean;
+  /** The schema version of the open database (the backend's current version after opening). */
+  schemaVersion(): Promise<number>;
+
+  // ── conversation turns ──
+  appendTurn(playerId: string, npcId: string, turn: ConversationTurn): Promise<void>;
+  /** The newest `limit` turns of a (player, NPC) conversation, oldest first. */
+  recentTurns(playerId: string, npcId: string, limit: number): Promise<ConversationTurn[]>;
+  countTurns(playerId: string, npcId: string): Promise<number>;
+
+  // ── inventories ──
+  playerInventory(playerId: string): Promise<Inventory>;
+  npcInventory(npcId: string): Promise<Inventory>;
+  /**
+   * Gives an NPC its starting stock. `'missing'` (default) only adds items it has never had, so counts
+   * already given away stay given away across restarts; `'replace'` resets the NPC to exactly `items`.
+   */
+  stockNpc(npcId: string, items: Inventory, mode?: 'missing' | 'replace'): Promise<void>;
+  /** Atomically moves `count` of `item` from the NPC to the player; fails cleanly when the NPC has too few. */
+  giveFromNpc(npcId: string, playerId: string, item: string, count?: number): Promise<TransferResult>;
+  /** Atomically sells one `item` from the NPC to the player for `price` of `coin` (paid into the NPC's stock). */
+  sellToPlayer(npcId: string, playerId: string, item: string, coin: string, price: number): Promise<SaleResult>;
+  /** Adds items to a player; returns how many they have now. */
+  addPlayerItem(playerId: string, item: string, count?: number): Promise<number>;
+  /** Removes items from a player; false (and nothing changed) when the player has fewer. */
+  takePlayerItem(playerId: string, item: string, count?: number): Promise<boolean>;
+
+  // ── relationships ──
+  /** How much `npcId` trusts the player (TRUST_MIN…TRUST_MAX; 0 when nothing has happened between them). */
+  trust(playerId: string, npcId: string): Promise<number>;
+  /** Changes the NPC's trust in the player by `delta`, kept within TRUST_MIN…TRUST_MAX; returns the new trust. */
+  changeTrust(playerId: string, npcId: string, delta: number, now?: number): Promise<number>;
+
+  // ── turn log (replay) ──
+  /**
+   * Records a turn; returns its id (generated when not given). Pass `messages` (what `prompt` was
+   * rendered from) so the turn can become a fine-tuning sample; turns logged without them cannot.
+   */
+  logTurn(rec: TurnLogInput): Promise<string>;
+  getTurn(turnId: string): Promise<TurnLogRecord | undefined>;
+  /** The player key a logged turn belongs to, or undefined for an unknown turn. */
+  turnOwner(turnId: string): Promise<string | undefined>;
+  /** Newest first; `limit` -1 = all (default 50). */
+  listTurns(filter?: { npcId?: string; playerId?: string; limit?: number }): Promise<TurnLogRecord[]>;
+
+  // ── turn ratings (player feedback) ──
+  /**
+   * Records a player's rating of a turn; a second rating by the same player replaces the first. The
+   * caller checks the turn exists and is the player's (the room does).
+   */
+  rateTurn(input: TurnRatingInput): Promise<TurnRating>;
+  /** Every rating of one turn, oldest first. */
+  turnRatings(turnId: string): Promise<TurnRating[]>;
+  /**
+   * Rated turns joined with the turn log (npc, prompt, messages, output, action, …), oldest turn first.
+   * `minNetRating` keeps only turns whose summed rating reaches it; `limit` -1 (default) = all.
+   */
+  listRatedTurns(filter?: { npcId?: string; minNetRating?: number; limit?: number }): Promise<RatedTurn[]>;
+
+  // ── accounts (identity) ──
+  /** Creates an account; throws StoreError when the id, device secret hash or user name is taken. */
+  createAccount(input: AccountInput): Promise<AccountRecord>;
+  account(id: string): Promise<AccountRecord | undefined>;
+  accountByDeviceSecretHash(hash: string): Promise<AccountRecord | undefined>;
+  accountByUsername(username: string): Promise<AccountRecord | undefined>;
+  /** Gives an account a user name and password (a guest upgrading keeps its id, so its inventory and memories). */
+  setCredentials(id: string, username: string, passwordHash: string): Promise<void>;
+  touchAccount(id: string, now?: number): Promise<void>;
+  /** Revokes every session token the account holds (tokens carry the generation they were issued in). */
+  bumpSessionGeneration(id: string): Promise<number>;
+  /** Revokes one token until it would have expired anyway (then it is pruned). */
+  revokeToken(jti: string, accountId: string, expiresAt: number): Promise<void>;
+  isTokenRevoked(jti: string): Promise<boolean>;
+  /** Drops revocations of tokens that have expired anyway. Returns how many. */
+  pruneRevokedTokens(now?: number): Promise<number>;
+
+  /** Closes the database (SQLite: checkpoints the WAL; PostgreSQL: ends the pool). Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export interface StoreConfig {
+  /** SQLite file (`:memory:` for a throwaway store); used when `databaseUrl` is unset. */
+  dbPath: string;
+  /** `postgres://…`: the store lives in PostgreSQL instead. */
+  databaseUrl?: string | undefined;
+  /** PostgreSQL connections this process keeps at most. Default 10. */
+  poolSize?: number;
+  /** How long connecting (and each query waiting for a connection) may take before failing. Default 5000 ms. */
+  connectTimeoutMs?: number;
+  /** PostgreSQL: an idle pooled connection failed (the pool replaces it); for the log. */
+  onBackgroundError?: (err: Error) => void;
+}
+
+/** Opens the configured backend: PostgreSQL when `databaseUrl` is set, else SQLite. Migrates it to the current schema. */
+export async function openStore(config: StoreConfig): Promise<WorldStore> {
+  if (config.databaseUrl) {
+    const { PostgresStore } = await import('./postgres-store.ts');
+    return PostgresStore.open({
+      url: config.databaseUrl,
+      ...(config.poolSize !== undefined ? { poolSize: config.poolSize } : {}),
+      ...(config.connectTimeoutMs !== undefined ? { connectTimeoutMs: config.connectTimeoutMs } : {}),
+      ...(config.onBackgroundError ? { onBackgroundError: config.onBackgroundError } : {}),
+    });
+  }
+  const { SqliteStore } = await import('./sqlite-store.ts');
+  return SqliteStore.open(config.dbPath);
+}
+
+/** Throws StoreError unless `n` is a (positive, or with `zeroOk` non-negative) safe integer. */
+export function checkCount(n: number, what: string, zeroOk: boolean): void {
+  if (!Number.isSafeInteger(n) || n < 0 || (!zeroOk && n === 0)) throw new StoreError(`${what} must be a ${zeroOk ? 'non-negative' : 'positive'} integer, got ${n}`);
+}
+
+export function checkRating(rating: number): asserts rating is TurnRatingValue {
+  if (rating !== 1 && rating !== -1) throw new StoreError(`rating must be 1 or -1, got ${String(rating)}`);
+}
+
+export function checkTrustDelta(delta: number): void {
+  if (!Number.isSafeInteger(delta)) throw new StoreError(`a trust change must be an integer, got ${delta}`);
+}
+
+/** The columns of `turn_log` (both backends name them alike). */
+export interface TurnLogRow {
   turn_id: string; npc_id: string; player_id: string; model_id: string; model_hash: string; seed: number; prompt: string;
   sampling_json: string; output_text: string; action_json: string | null; finish_reason: string; created_at: number;
   messages_json: string | null;
 }
 
-interface RatedTurnRow extends TurnLogRow {
-  net_rating: number; rating_count: number; comments_json: string; last_rated_at: number;
+export interface AccountRow {
+  id: string; kind: 'guest' | 'password'; device_secret_hash: string | null; username: string | null; password_hash: string | null;
+  session_gen: number; created_at: number; last_seen_at: number;
 }
 
-interface TurnRatingRow {
-  turn_id: string; player_id: string; rating: number; comment: string | null; rated_at: number;
-}
-
-export class WorldStore {
-  readonly path: string;
-  readonly #db: Database.Database;
-  readonly #s;
-  readonly #giveFromNpc: (npcId: string, playerId: string, item: string, count: number) => TransferResult;
-  readonly #sellToPlayer: (npcId: string, playerId: string, item: string, coin: string, price: number) => SaleResult;
-
-  static open(pathOrOptions: string | StoreOptions): WorldStore {
-    return new WorldStore(typeof pathOrOptions === 'string' ? { path: pathOrOptions } : pathOrOptions);
-  }
-
-  constructor(opts: StoreOptions) {
-    this.path = opts.path;
-    if (opts.path !== ':memory:' && opts.path !== '') mkdirSync(dirname(opts.path), { recursive: true });
-    const db = new Database(opts.path);
-    this.#db = db;
-    try {
-      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
-      db.pragma('journal_mode = WAL'); // (an in-memory database stays in 'memory' mode)
-      db.pragma('synchronous = NORMAL'); // durable across process crashes in WAL mode; fsync at checkpoints
-      migrate(db);
-    } catch (err) {
-      db.close();
-      throw err;
-    }
-
-    this.#s = {
-      appendTurn: db.prepare<[string, string, string, string, number]>('INSERT INTO conversation_turns (player_id, npc_id, role, text, ts) VALUES (?, ?, ?, ?, ?)'),
-      recentTurns: db.prepare<[string, string, number], ConversationTurn>(
-        'SELECT role, text, ts FROM (SELECT id, role, text, ts FROM conversation_turns WHERE player_id = ? AND npc_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id ASC',
-      ),
-      countTurns: db.prepare<[string, string], { n: number }>('SELECT COUNT(*) AS n FROM conversation_turns WHERE player_id = ? AND npc_id = ?'),
-      playerInventory: db.prepare<[string], { item: string; count: number }>('SELECT item, count FROM player_inventory WHERE player_id = ? AND count > 0 ORDER BY item'),
-      npcInventory: db.prepare<[string], { item: string; count: number }>('SELECT item, count FROM npc_inventory WHERE npc_id = ? ORDER BY item'),
-      npcCount: db.prepare<[string, string], { count: number }>('SELECT count FROM npc_inventory WHERE npc_id = ? AND item = ?'),
-      playerCount: db.prepare<[string, string], { count: number }>('SELECT count FROM player_inventory WHERE player_id = ? AND item = ?'),
-      stockMissing: db.prepare<[string, string, number]>('INSERT OR IGNORE INTO npc_inventory (npc_id, item, count) VALUES (?, ?, ?)'),
-      stockReplace: db.prepare<[string, string, number]>('INSERT INTO npc_inventory (npc_id, item, count) VALUES (?, ?, ?) ON CONFLICT (npc_id, item) DO UPDATE SET count = excluded.count'),
-      clearNpc: db.prepare<[string]>('DELETE FROM npc_inventory WHERE npc_id = ?'),
-      takeFromNpc: db.prepare<[number, string, string, number]>('UPDATE npc_inventory SET count = count - ? WHERE npc_id = ? AND item = ? AND count >= ?'),
-      addToPlayer: db.prepare<[string, string, number]>(
-        'INSERT INTO player_inventory (player_id, item, count) VALUES (?, ?, ?) ON CONFLICT (player_id, item) DO UPDATE SET count = count + excluded.count',
-      ),
-      takeFromPlayer: db.prepare<[number, string, string, number]>('UPDATE player_inventory SET count = count - ? WHERE player_id = ? AND item = ? AND count >= ?'),
-      addToNpc: db.prepare<[string, string, number]>(
-        'INSERT INTO npc_inventory (npc_id, item, count) VALUES (?, ?, ?) ON CONFLICT (npc_id, item) DO UPDATE SET count = count + excluded.count',
-      ),
-      logTurn: db.prepare<[string, string, string, string, string, number, string, string, string, string | null, string, number, string | null]>(
-        `INSERT INTO turn_log (turn_id, npc_id, player_id, model_id, model_hash, seed, prompt, sampling_json, output_text, action_json, finish_reason, created_at, messages_json)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      getTurn: db.prepare<[string], TurnLogRow>('SELECT * FROM turn_log WHERE turn_id = ?'),
-      turnOwner: db.prepare<[string], { player_id: string }>('SELECT player_id FROM turn_log WHERE turn_id = ?'),
-      listTurns: db.prepare<[string | null, string | null, string | null, string | null, number], TurnLogRow>(
-        'SELECT * FROM turn_log WHERE (? IS NULL OR npc_id = ?) AND (? IS NULL OR player_id = ?) ORDER BY created_at DESC, rowid DESC LIMIT ?',
-      ),
-      rateTurn: db.prepare<[string, string, number, string | null, number]>(
-        `INSERT INTO turn_ratings (turn_id, player_id, rating, comment, rated_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (turn_id, player_id) DO UPDATE SET rating = excluded.rating, comment = excluded.comment, rated_at = excluded.rated_at`,
-      ),
-      turnRatings: db.prepare<[string], TurnRatingRow>('SELECT * FROM turn_ratings WHERE turn_id = ? ORDER BY rated_at, player_id'),
-      listRatedTurns: db.prepare<[string | null, string | null, number | null, number | null, number], RatedTurnRow>(
-        `SELECT t.*, r.net_rating, r.rating_count, r.comments_json, r.last_rated_at
-           FROM (SELECT turn_id, SUM(rating) AS net_rating, COUNT(*) AS rating_count, MAX(rated_at) AS last_rated_at,
-                        json_group_array(comment) FILTER (WHERE comment IS NOT NULL AND comment <> '') AS comments_json
-                   FROM (SELECT * FROM turn_ratings ORDER BY rated_at, player_id) GROUP BY turn_id) AS r
-           JOIN turn_log AS t ON t.turn_id = r.turn_id
-          WHERE (? IS NULL OR t.npc_id = ?) AND (? IS NULL OR r.net_rating >= ?)
-          ORDER BY t.created_at, t.turn_id LIMIT ?`,
-      ),
-      createAccount: db.prepare<[string, string, string | null, string | null, string | null, number, number]>(
-        'INSERT INTO accounts (id, kind, device_secret_hash, username, password_hash, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      ),
-      accountById: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE id = ?'),
-      accountByDevice: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE device_secret_hash = ?'),
-      accountByUsername: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE username = ?'),
-      setCredentials: db.prepare<[string, string, string]>("UPDATE accounts SET kind = 'password', username = ?, password_hash = ? WHERE id = ?"),
-      touchAccount: db.prepare<[number, string]>('UPDATE accounts SET last_seen_at = ? WHERE id = ?'),
-      bumpSessionGen: db.prepare<[string], { session_gen: number }>('UPDATE accounts SET session_gen = session_gen + 1 WHERE id = ? RETURNING session_gen'),
-      revokeToken: db.prepare<[string, string, number]>('INSERT OR IGNORE INTO revoked_tokens (jti, account_id, expires_at) VALUES (?, ?, ?)'),
-      isRevoked: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM revoked_tokens WHERE jti = ?'),
-      pruneRevoked: db.prepare<[number]>('DELETE FROM revoked_tokens WHERE expires_at < ?'),
-      trust: db.prepare<[string, string], { trust: number }>('SELECT trust FROM npc_trust WHERE player_id = ? AND npc_id = ?'),
-      // One statement, so two changes at once (another connection, another process) both count.
-      changeTrust: db.prepare<[string, string, number, number, number, number, number, number, number], { trust: number }>(
-        `INSERT INTO npc_trust (player_id, npc_id, trust, updated_at) VALUES (?, ?, max(?, min(?, ?)), ?)
-         ON CONFLICT (player_id, npc_id) DO UPDATE SET trust = max(?, min(?, trust + ?)), updated_at = excluded.updated_at
-         RETURNING trust`,
-      ),
-    };
-
-    // One transaction: the NPC's count only drops if the player's rises, and a concurrent giver
-    // (another connection) can never take the last item twice — the guarded UPDATE is the check.
-    this.#giveFromNpc = db.transaction((npcId: string, playerId: string, item: string, count: number): TransferResult => {
-      const taken = this.#s.takeFromNpc.run(count, npcId, item, count);
-      if (taken.changes === 0) return { ok: false, reason: 'out_of_stock', npcLeft: this.#s.npcCount.get(npcId, item)?.count ?? 0 };
-      this.#s.addToPlayer.run(playerId, item, count);
-      return { ok: true, npcLeft: this.#s.npcCount.get(npcId, item)!.count, playerHas: this.#s.playerCount.get(playerId, item)!.count };
-    }).immediate as (npcId: string, playerId: string, item: string, count: number) => TransferResult;
-
-    // A sale: the player's coins go to the NPC and one item comes back, or nothing changes at all.
-    const rollback = new Error('sale rolled back');
-    const sale = db.transaction((npcId: string, playerId: string, item: string, coin: string, price: number): SaleResult => {
-      if (this.#s.takeFromPlayer.run(price, playerId, coin, price).changes === 0) return { ok: false, reason: 'cannot_pay' };
-      if (this.#s.takeFromNpc.run(1, npcId, item, 1).changes === 0) throw rollback;
-      this.#s.addToNpc.run(npcId, coin, price);
-      this.#s.addToPlayer.run(playerId, item, 1);
-      return { ok: true, npcLeft: this.#s.npcCount.get(npcId, item)!.count, playerHas: this.#s.playerCount.get(playerId, item)!.count, playerCoins: this.#s.playerCount.get(playerId, coin)?.count ?? 0 };
-    }).immediate as (npcId: string, playerId: string, item: string, coin: string, price: number) => SaleResult;
-    this.#sellToPlayer = (npcId, playerId, item, coin, price) => {
-      try {
-        return sale(npcId, playerId, item, coin, price);
-      } catch (err) {
-        if (err === rollback) return { ok: false, reason: 'out_of_stock' };
-        throw err;
-      }
-    };
-  }
-
-  /** The schema version of the open database (equals SCHEMA_VERSION after opening). */
-  get schemaVersion(): number {
-    return this.#db.pragma('user_version', { simple: true }) as number;
-  }
-
-  get journalMode(): string {
-    return this.#db.pragma('journal_mode', { simple: true }) as string;
-  }
-
-  get isOpen(): boolean {
-    return this.#db.open;
-  }
-
-  // ── conversation turns ────────────────────────────────────────────────────────────────────────
-
-  appendTurn(playerId: string, npcId: string, turn: ConversationTurn): void {
-    this.#s.appendTurn.run(playerId, npcId, turn.role, turn.text, Math.round(turn.ts));
-  }
-
-  /** The newest `limit` turns of a (player, NPC) conversation, oldest first. */
-  recentTurns(playerId: string, npcId: string, limit: number): ConversationTurn[] {
-    return this.#s.recentTurns.all(playerId, npcId, Math.max(0, Math.floor(limit)));
-  }
-
-  countTurns(playerId: string, npcId: string): number {
-    return this.#s.countTurns.get(playerId, npcId)!.n;
-  }
-
-  // ── inventories ───────────────────────────────────────────────────────────────────────────────
-
-  playerInventory(playerId: string): Inventory {
-    return Object.fromEntries(this.#s.playerInventory.all(playerId).map((r) => [r.item, r.count]));
-  }
-
-  npcInventory(npcId: string): Inventory {
-    return Object.fromEntries(this.#s.npcInventory.all(npcId).map((r) => [r.item, r.count]));
-  }
-
-  /**
-   * Gives an NPC its starting stock. `'missing'` (default) only adds items it has never had, so counts
-   * already given away stay given away across restarts; `'replace'` resets the NPC to exactly `items`.
-   */
-  stockNpc(npcId: string, items: Inventory, mode: 'missing' | 'replace' = 'missing'): void {
-    for (const [item, count] of Object.entries(items)) checkCount(count, `stock of ${item}`, true);
-    this.#db.transaction(() => {
-      if (mode === 'replace') this.#s.clearNpc.run(npcId);
-      const stmt = mode === 'replace' ? this.#s.stockReplace : this.#s.stockMissing;
-      for (const [item, count] of Object.entries(items)) stmt.run(npcId, item, count);
-    })();
-  }
-
-  /** Atomically moves `count` of `item` from the NPC to the player; fails cleanly when the NPC has too few. */
-  giveFromNpc(npcId: string, playerId: string, item: string, count = 1): TransferResult {
-    checkCount(count, 'count', false);
-    return this.#giveFromNpc(npcId, playerId, item, count);
-  }
-
-  /** Atomically sells one `item` from the NPC to the player for `price` of `coin` (paid into the NPC's stock). */
-  sellToPlayer(npcId: string, playerId: string, item: string, coin: string, price: number): SaleResult {
-    checkCount(price, 'price', false);
-    return this.#sellToPlayer(npcId, playerId, item, coin, price);
-  }
-
-  addPlayerItem(playerId: string, item: string, count = 1): number {
-    checkCount(count, 'count', false);
-    this.#s.addToPlayer.run(playerId, item, count);
-    return this.#s.playerCount.get(playerId, item)!.count;
-  }
-
-  /** Removes items from a player; false (and nothing changed) when the player has fewer. */
-  takePlayerItem(playerId: string, item: string, count = 1): boolean {
-    checkCount(count, 'count', false);
-    return this.#s.takeFromPlayer.run(count, playerId, item, count).changes === 1;
-  }
-
-  // ── relationships ─────────────────────────────────────────────────────────────────────────────
-
-  /** How much `npcId` trusts the player (TRUST_MIN…TRUST_MAX; 0 when nothing has happened between them). */
-  trust(playerId: string, npcId: string): number {
-    return this.#s.trust.get(playerId, npcId)?.trust ?? 0;
-  }
-
-  /** Changes the NPC's trust in the player by `delta`, kept within TRUST_MIN…TRUST_MAX; returns the new trust. */
-  changeTrust(playerId: string, npcId: string, delta: number, now = Date.now()): number {
-    if (!Number.isSafeInteger(delta)) throw new StoreError(`a trust change must be an integer, got ${delta}`);
-    return this.#s.changeTrust.get(playerId, npcId, TRUST_MIN, TRUST_MAX, delta, now, TRUST_MIN, TRUST_MAX, delta)!.trust;
-  }
-
-  // ── turn log (replay) ─────────────────────────────────────────────────────────────────────────
-
-  /**
-   * Records a turn; returns its id (generated when not given). Pass `messages` (what `prompt` was
-   * rendered from) so the turn can become a fine-tuning sample; turns logged without them cannot.
-   */
-  logTurn(rec: TurnLogInput): string {
-    const turnId = rec.turnId ?? randomUUID();
-    this.#s.logTurn.run(
+/** A turn log row's column values in insert order (turn_id … messages_json), with the generated id. */
+export function turnLogValues(rec: TurnLogInput, newId: () => string): { turnId: string; values: [string, string, string, string, string, number, string, string, string, string | null, string, number, string | null] } {
+  const turnId = rec.turnId ?? newId();
+  return {
+    turnId,
+    values: [
       turnId, rec.npcId, rec.playerId, rec.modelId, rec.modelHash, rec.seed, rec.prompt, JSON.stringify(rec.sampling),
       rec.output, rec.action === null || rec.action === undefined ? null : JSON.stringify(rec.action), rec.finishReason, Math.round(rec.createdAt ?? Date.now()),
       rec.messages ? JSON.stringify(rec.messages.map((m) => ({ role: m.role, content: m.content }))) : null,
-    );
-    return turnId;
-  }
-
-  getTurn(turnId: string): TurnLogRecord | undefined {
-    const row = this.#s.getTurn.get(turnId);
-    return row ? fromRow(row) : undefined;
-  }
-
-  /** The player key a logged turn belongs to, or undefined for an unknown turn. */
-  turnOwner(turnId: string): string | undefined {
-    return this.#s.turnOwner.get(turnId)?.player_id;
-  }
-
-  /** Newest first. */
-  listTurns(filter: { npcId?: string; playerId?: string; limit?: number } = {}): TurnLogRecord[] {
-    const npc = filter.npcId ?? null;
-    const player = filter.playerId ?? null;
-    return this.#s.listTurns.all(npc, npc, player, player, filter.limit ?? 50).map(fromRow);
-  }
-
-  // ── turn ratings (player feedback) ────────────────────────────────────────────────────────────
-
-  /**
-   * Records a player's rating of a turn; a second rating by the same player replaces the first. The
-   * caller checks the turn exists and is the player's (the room does).
-   */
-  rateTurn(input: TurnRatingInput): TurnRating {
-    if (input.rating !== 1 && input.rating !== -1) throw new StoreError(`rating must be 1 or -1, got ${String(input.rating)}`);
-    const comment = input.comment?.trim() || null;
-    const ratedAt = Math.round(input.ratedAt ?? Date.now());
-    this.#s.rateTurn.run(input.turnId, input.playerId, input.rating, comment, ratedAt);
-    return { turnId: input.turnId, playerId: input.playerId, rating: input.rating, comment, ratedAt };
-  }
-
-  /** Every rating of one turn, oldest first. */
-  turnRatings(turnId: string): TurnRating[] {
-    return this.#s.turnRatings.all(turnId).map((r) => ({
-      turnId: r.turn_id, playerId: r.player_id, rating: r.rating as TurnRatingValue, comment: r.comment, ratedAt: r.rated_at,
-    }));
-  }
-
-  /**
-   * Rated turns joined with the turn log (npc, prompt, messages, output, action, …), oldest turn first.
-   * `minNetRating` keeps only turns whose summed rating reaches it.
-   */
-  listRatedTurns(filter: { npcId?: string; minNetRating?: number; limit?: number } = {}): RatedTurn[] {
-    const npc = filter.npcId ?? null;
-    const min = filter.minNetRating ?? null;
-    return this.#s.listRatedTurns.all(npc, npc, min, min, filter.limit ?? -1).map((r) => ({
-      ...fromRow(r),
-      netRating: r.net_rating,
-      ratingCount: r.rating_count,
-      comments: r.comments_json ? (JSON.parse(r.comments_json) as string[]) : [],
-      lastRatedAt: r.last_rated_at,
-    }));
-  }
-
-  // ── accounts (identity) ───────────────────────────────────────────────────────────────────────
-
-  /** Creates an account; throws StoreError when the device secret hash or user name is taken. */
-  createAccount(input: { id: string; kind: 'guest' | 'password'; deviceSecretHash?: string | null; username?: string | null; passwordHash?: string | null; now?: number }): AccountRecord {
-    const now = Math.round(input.now ?? Date.now());
-    try {
-      this.#s.createAccount.run(input.id, input.kind, input.deviceSecretHash ?? null, input.username ?? null, input.passwordHash ?? null, now, now);
-    } catch (err) {
-      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' || (err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-        throw new StoreError(`account already exists: ${(err as Error).message}`);
-      }
-      throw err;
-    }
-    return this.account(input.id)!;
-  }
-
-  account(id: string): AccountRecord | undefined {
-    const row = this.#s.accountById.get(id);
-    return row ? accountFromRow(row) : undefined;
-  }
-
-  accountByDeviceSecretHash(hash: string): AccountRecord | undefined {
-    const row = this.#s.accountByDevice.get(hash);
-    return row ? accountFromRow(row) : undefined;
-  }
-
-  accountByUsername(username: string): AccountRecord | undefined {
-    const row = this.#s.accountByUsername.get(username);
-    return row ? accountFromRow(row) : undefined;
-  }
-
-  /** Gives an account a user name and password (a guest upgrading keeps its id, so its inventory and memories). */
-  setCredentials(id: string, username: string, passwordHash: string): void {
-    try {
-      if (this.#s.setCredentials.run(username, passwordHash, id).changes !== 1) throw new StoreError(`no account ${id}`);
-    } catch (err) {
-      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new StoreError(`user name ${username} is taken`);
-      throw err;
-    }
-  }
-
-  touchAccount(id: string, now = Date.now()): void {
-    this.#s.touchAccount.run(Math.round(now), id);
-  }
-
-  /** Revokes every session token the account holds (tokens carry the generation they were issued in). */
-  bumpSessionGeneration(id: string): number {
-    const row = this.#s.bumpSessionGen.get(id);
-    if (!row) throw new StoreError(`no account ${id}`);
-    return row.session_gen;
-  }
-
-  /** Revokes one token until it would have expired anyway (then it is pruned). */
-  revokeToken(jti: string, accountId: string, expiresAt: number): void {
-    this.#s.revokeToken.run(jti, accountId, Math.round(expiresAt));
-  }
-
-  isTokenRevoked(jti: string): boolean {
-    return this.#s.isRevoked.get(jti) !== undefined;
-  }
-
-  /** Drops revocations of tokens that have expired anyway. Returns how many. */
-  pruneRevokedTokens(now = Date.now()): number {
-    return this.#s.pruneRevoked.run(Math.round(now)).changes;
-  }
-
-  /** Closes the database (checkpointing the WAL). Safe to call twice. */
-  close(): void {
-    if (this.#db.open) this.#db.close();
-  }
+    ],
+  };
 }
 
-function migrate(db: Database.Database): void {
-  const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > MIGRATIONS.length) {
-    throw new StoreError(`database schema version ${current} is newer than this server understands (${MIGRATIONS.length}); refusing to open it`);
-  }
-  for (let v = current; v < MIGRATIONS.length; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
-      db.pragma(`user_version = ${v + 1}`);
-    }).immediate();
-  }
-}
-
-function checkCount(n: number, what: string, zeroOk: boolean): void {
-  if (!Number.isSafeInteger(n) || n < 0 || (!zeroOk && n === 0)) throw new StoreError(`${what} must be a ${zeroOk ? 'non-negative' : 'positive'} integer, got ${n}`);
-}
-
-function accountFromRow(r: AccountRow): AccountRecord {
+export function accountFromRow(r: AccountRow): AccountRecord {
   return {
     id: r.id,
     kind: r.kind,
@@ -597,7 +276,7 @@ function accountFromRow(r: AccountRow): AccountRecord {
   };
 }
 
-function fromRow(r: TurnLogRow): TurnLogRecord {
+export function turnFromRow(r: TurnLogRow): TurnLogRecord {
   return {
     turnId: r.turn_id,
     npcId: r.npc_id,

@@ -158,7 +158,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
       }
       void this.#npcs.talk(client, msg);
     }));
-    this.onMessage(ClientMessage.RateTurn, this.#guard.handler(ClientMessage.RateTurn, RateTurnMessageSchema, (client, msg) => this.#rateTurn(client, msg)));
+    this.onMessage(ClientMessage.RateTurn, this.#guard.handler(ClientMessage.RateTurn, RateTurnMessageSchema, (client, msg) => void this.#rateTurn(client, msg).catch((error: unknown) => this.#log.error({ err: error }, 'rating a turn failed'))));
     // Any other type: an error reply, counted as a strike.
     this.onMessage('*', (client: Client, type: string | number) => {
       this.#guard.reject(client, String(type), ErrorCode.UnknownMessage, `unknown message type "${String(type)}"`);
@@ -203,11 +203,12 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     this.context.rooms.delete(this);
   }
 
-  override onJoin(client: Client, options: unknown, auth?: unknown): void {
+  override async onJoin(client: Client, options: unknown, auth?: unknown): Promise<void> {
     // The static onAuth (see defineWorldRoom) verified the session token before the seat was reserved.
     const claims = auth as SessionClaims | undefined;
     if (!claims?.accountId) throw new ServerError(401, 'not signed in');
     const { name: requested } = JoinOptionsSchema.parse(options ?? {});
+    const inventory = await this.context.store.playerInventory(claims.accountId);
     // First: a session over the account's limit ends the oldest (possibly in another room), which also
     // frees its display name here at once.
     const sessions = this.context.auth.sessions;
@@ -219,7 +220,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
       end: (code, reason) => this.#endSession(client.sessionId, code, reason),
     });
     try {
-      this.#admit(client, claims, requested);
+      this.#admit(client, claims, requested, inventory);
     } catch (err) {
       sessions.remove(this.roomId, client.sessionId, claims.accountId);
       throw err;
@@ -227,13 +228,13 @@ export class WorldRoom extends Room<{ state: WorldState }> {
   }
 
   /** Seats a signed-in player: display name, avatar at a spawn point, inventory from the store, view, welcome. */
-  #admit(client: Client, claims: SessionClaims, requested: string): void {
-    const { map, config, store } = this.context;
+  #admit(client: Client, claims: SessionClaims, requested: string, inventory: Record<string, number>): void {
+    const { map, config } = this.context;
     const { name, key: nameKey } = this.#reserveName(requested, client.sessionId);
     const spawn = map.spawnPoints[this.#spawnIndex++ % map.spawnPoints.length]!;
     const avatar = new Avatar();
     Object.assign(avatar, { sessionId: client.sessionId, name, x: spawn.x, y: 0, z: spawn.z, heading: 0, anim: 'idle', vx: 0, vz: 0 });
-    for (const [item, count] of Object.entries(store.playerInventory(claims.accountId))) avatar.inventory.set(item, count);
+    for (const [item, count] of Object.entries(inventory)) avatar.inventory.set(item, count);
     const player: PlayerSession = { avatar, accountId: claims.accountId, jti: claims.jti, nameKey, intent: { kind: 'idle' } };
     this.#players.set(client.sessionId, player);
     this.#avatars.set(client.sessionId, avatar);
@@ -443,16 +444,16 @@ export class WorldRoom extends Room<{ state: WorldState }> {
    * was; rating again replaces the previous rating. Acknowledged with `turn_rated`, refused with an
    * error carrying the client's `ref`.
    */
-  #rateTurn(client: Client, msg: RateTurnMessage): void {
+  async #rateTurn(client: Client, msg: RateTurnMessage): Promise<void> {
     const player = this.#players.get(client.sessionId);
     if (!player) return;
     const refuse = (code: ErrorCodeValue, message: string) => this.#guard.reject(client, ClientMessage.RateTurn, code, message, msg.ref);
     if (!this.context.auth.limits.ratings.tryTake(player.accountId)) return refuse(ErrorCode.RateLimited, 'you are rating turns too fast');
     const store = this.context.store;
-    const owner = store.turnOwner(msg.turnId);
+    const owner = await store.turnOwner(msg.turnId);
     if (owner === undefined) return refuse(ErrorCode.UnknownTurn, `there is no NPC turn "${msg.turnId}"`);
     if (owner !== player.accountId) return refuse(ErrorCode.NotYourTurn, 'you can only rate your own turns with an NPC');
-    store.rateTurn({ turnId: msg.turnId, playerId: player.accountId, rating: msg.rating, comment: msg.comment ?? null });
+    await store.rateTurn({ turnId: msg.turnId, playerId: player.accountId, rating: msg.rating, comment: msg.comment ?? null });
     client.send(ServerMessage.TurnRated, { ref: msg.ref, turnId: msg.turnId, rating: msg.rating } satisfies TurnRatedAck);
   }
 }

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { loadModelText } from '../../inference/model/index.ts';
-import { WorldStore } from '../../persistence/store.ts';
+import { SqliteStore } from '../../persistence/sqlite-store.ts';
 import { loadWorldMap } from '../../world/world-map.ts';
 import { compileActionGrammar, legalCallBodies } from '../action-grammar.ts';
 import { formatActionCall, parseReply } from '../action-syntax.ts';
@@ -100,15 +100,15 @@ describe('the action registry', () => {
 });
 
 describe('selling for coin (the store side of trade)', () => {
-  it('moves coins and the item in one transaction, or nothing at all', () => {
-    const store = WorldStore.open(':memory:');
-    store.stockNpc('selka', { map: 1 });
-    expect(store.sellToPlayer('selka', 'p1', 'map', TOWN_COIN, 12)).toEqual({ ok: false, reason: 'cannot_pay' });
-    store.addPlayerItem('p1', TOWN_COIN, 30);
-    expect(store.sellToPlayer('selka', 'p1', 'map', TOWN_COIN, 12)).toEqual({ ok: true, npcLeft: 0, playerHas: 1, playerCoins: 18 });
-    expect(store.sellToPlayer('selka', 'p1', 'map', TOWN_COIN, 12)).toEqual({ ok: false, reason: 'out_of_stock' });
-    expect(store.playerInventory('p1')).toEqual({ [TOWN_COIN]: 18, map: 1 }); // the failed sale took no coins
-    expect(store.npcInventory('selka')).toEqual({ [TOWN_COIN]: 12, map: 0 });
-    store.close();
+  it('moves coins and the item in one transaction, or nothing at all', async () => {
+    const store = SqliteStore.open(':memory:');
+    await store.stockNpc('selka', { map: 1 });
+    expect(await store.sellToPlayer('selka', 'p1', 'map', TOWN_COIN, 12)).toEqual({ ok: false, reason: 'cannot_pay' });
+    await store.addPlayerItem('p1', TOWN_COIN, 30);
+    expect(await store.sellToPlayer('selka', 'p1', 'map', TOWN_COIN, 12)).toEqual({ ok: true, npcLeft: 0, playerHas: 1, playerCoins: 18 });
+    expect(await store.sellToPlayer('selka', 'p1', 'map', TOWN_COIN, 12)).toEqual({ ok: false, reason: 'out_of_stock' });
+    expect(await store.playerInventory('p1')).toEqual({ [TOWN_COIN]: 18, map: 1 }); // the failed sale took no coins
+    expect(await store.npcInventory('selka')).toEqual({ [TOWN_COIN]: 12, map: 0 });
+    await store.close();
   });
 });

@@ -19,12 +19,12 @@ export const giveItem = defineAction({
       if (!(item in script.inventory)) issue(['actions', 'give_item', 'item', i], `item "${item}" can be given but is not in the inventory; add it under inventory`);
     });
   },
-  execute: (a, ctx) => {
+  execute: async (a, ctx) => {
     const { agent, player, store, limits, config, now } = ctx;
     if (!playerInReach(ctx)) return { ok: false, why: 'the player walked away' };
     const cooldownKey = `${agent.npc.id}|${player.accountId}`;
     if (limits.gives.active(cooldownKey, now)) return { ok: false, why: 'give cooldown' };
-    const result = store.giveFromNpc(agent.npc.id, player.accountId, a.item);
+    const result = await store.giveFromNpc(agent.npc.id, player.accountId, a.item);
     if (!result.ok) return { ok: false, why: `${a.item} is out of stock` };
     player.avatar.inventory.set(a.item, result.playerHas);
     limits.gives.start(cooldownKey, config.NPC_GIVE_COOLDOWN_S * 1000, now);

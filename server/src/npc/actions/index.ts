@@ -60,7 +60,7 @@ export interface AnyActionKind {
   checkScript?(domain: unknown, script: ScriptView, issue: IssueSink): void;
   checkMap?(domain: unknown, map: MapView): void;
   callLandmarks?(action: NpcAction): string[];
-  execute(action: NpcAction, ctx: ExecuteContext): Execution;
+  execute(action: NpcAction, ctx: ExecuteContext): Execution | Promise<Execution>;
 }
 
 export function anyKind(type: string): AnyActionKind | undefined {

@@ -63,7 +63,10 @@ export interface ExecuteContext {
   witnessGift(item: string): void;
 }
 
-/** An executor's verdict: done, or refused by the world as it is now (logged; never reported executed). */
+/**
+ * An executor's verdict: done, or refused by the world as it is now (logged; never reported executed).
+ * Executors that change the store return it as a promise (the store is asynchronous); the room awaits it.
+ */
 export type Execution = { ok: true } | { ok: false; why: string };
 
 export interface ActionKind<T extends string, DomainSchema extends z.ZodType, CallSchema extends z.ZodType<{ type: T }>> {
@@ -88,7 +91,7 @@ export interface ActionKind<T extends string, DomainSchema extends z.ZodType, Ca
   checkMap?(domain: z.output<DomainSchema>, map: MapView): void;
   callLandmarks?(action: z.output<CallSchema>): string[];
   /** Re-validates the call against the world as it is now and carries it out. */
-  execute(action: z.output<CallSchema>, ctx: ExecuteContext): Execution;
+  execute(action: z.output<CallSchema>, ctx: ExecuteContext): Execution | Promise<Execution>;
 }
 
 /** Declares a kind (keeps its precise schema types for the registry). */

@@ -30,10 +30,10 @@ export const trade = defineAction({
       else if (!(item in script.inventory)) issue(['actions', 'trade', 'price', item], `item "${item}" has a price but is not in the inventory; add it under inventory`);
     }
   },
-  execute: (a, ctx) => {
+  execute: async (a, ctx) => {
     const { agent, player, store } = ctx;
     if (!playerInReach(ctx)) return { ok: false, why: 'the player walked away' };
-    const result = store.sellToPlayer(agent.npc.id, player.accountId, a.item, TOWN_COIN, a.price);
+    const result = await store.sellToPlayer(agent.npc.id, player.accountId, a.item, TOWN_COIN, a.price);
     if (!result.ok) return { ok: false, why: result.reason === 'cannot_pay' ? `the player has fewer than ${a.price} ${TOWN_COIN}s` : `${a.item} is out of stock` };
     player.avatar.inventory.set(a.item, result.playerHas);
     if (result.playerCoins > 0) player.avatar.inventory.set(TOWN_COIN, result.playerCoins);
