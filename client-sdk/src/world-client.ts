@@ -17,6 +17,7 @@ import {
   TalkMessageSchema,
   WORLD_ROOM,
   WorldState,
+  poseOf,
   type Avatar,
   type ChatBroadcast,
   type ErrorReply,
@@ -488,13 +489,15 @@ function avatarInfo(a: Avatar): AvatarInfo {
 function copyAvatarFields(info: AvatarInfo, a: Avatar): void {
   info.sessionId = a.sessionId;
   info.name = a.name;
-  info.x = a.x;
+  // Positions and velocities travel as centimetres, headings as 1/256 turn (shared/src/state.ts).
+  const pose = poseOf(a);
+  info.x = pose.x;
   info.y = a.y;
-  info.z = a.z;
-  info.heading = a.heading;
+  info.z = pose.z;
+  info.heading = pose.heading;
   info.anim = a.anim;
-  info.vx = a.vx;
-  info.vz = a.vz;
+  info.vx = pose.vx;
+  info.vz = pose.vz;
   info.connected = a.connected;
 }
 
@@ -505,5 +508,6 @@ function inventoryOf(a: Avatar): Record<string, number> {
 }
 
 function npcInfo(n: Npc): NpcInfo {
-  return { id: n.id, name: n.name, role: n.role, x: n.x, y: n.y, z: n.z, heading: n.heading, anim: n.anim, speech: n.speech, attention: n.attention, activity: n.activity };
+  const { x, z, heading } = poseOf(n);
+  return { id: n.id, name: n.name, role: n.role, x, y: n.y, z, heading, anim: n.anim, speech: n.speech, attention: n.attention, activity: n.activity };
 }

@@ -69,9 +69,10 @@ describe('joining the world and moving', () => {
       await waitFor('raw client state with its avatar', () => (room.state as any)?.avatars?.get(room.sessionId));
       const avatar = (room.state as any).avatars.get(room.sessionId);
       expect(avatar.name).toBe('RawBot');
-      const startZ = avatar.z;
+      // Positions travel as int16 centimetres (shared/src/state.ts).
+      const startZ = avatar.zCm;
       room.send('move', { dir: { x: 0, z: 1 } });
-      await waitFor('raw client avatar to move', () => (room.state as any).avatars.get(room.sessionId).z > startZ + 0.5);
+      await waitFor('raw client avatar to move', () => (room.state as any).avatars.get(room.sessionId).zCm > startZ + 50);
     } finally {
       await room.leave();
     }

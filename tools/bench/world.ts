@@ -20,7 +20,8 @@ const USAGE = `usage: npm run bench:world -- [--avatars 50,200,500] [--seconds 8
 
 For each avatar count, a moving crowd against a fresh server (in a child process) with and without area
 of interest: the server's frame time and the bytes per client per second; then the frame time at
---inference-avatars with the inference engine idle vs saturated (--inference-concurrency generations).
+--inference-avatars with the inference engine idle vs saturated (--inference-concurrency generations;
+--inference-avatars 0 skips that part).
 `;
 
 const { values: args } = parseCliArgs('bench:world', USAGE, {
@@ -162,6 +163,11 @@ console.log(
 );
 const inferenceAvatars = Number(args['inference-avatars']);
 const concurrency = Number(args['inference-concurrency']);
+if (inferenceAvatars === 0) {
+  // --inference-avatars 0: only the AOI / full-sync table (a quick run).
+  if (args.json) console.log(JSON.stringify({ rows }));
+  process.exit(0);
+}
 log(`bench:world: ${inferenceAvatars} avatars with the inference engine idle…`);
 const inferenceMs = Number(args['inference-seconds']) * 1000;
 const idle = await runOnce(inferenceAvatars, true, 0, true, inferenceMs);

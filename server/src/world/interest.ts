@@ -1,127 +1,536 @@
 /**
- * Area-of-interest management: keeps each client's StateView holding exactly the entities within its
- * radius of that client's avatar. Looks up neighbours in a spatial grid, so a refresh costs
- * O(clients × nearby entities), and applies only the difference to each view.
+ * Area of interest with shared views: what each client receives, and how often.
+ *
+ * Clients are grouped by interest cell. Every client whose avatar stands in one cell holds the same
+ * Colyseus `StateView` (the cell's group view), which holds every body whose cell is in the cell's
+ * neighbourhood — so Colyseus encodes one view per occupied cell per patch, not one per player.
+ *
+ * Cells are sticky: a body keeps its cell until it is `margin` past the cell's edge, so walking along an
+ * edge moves nobody between groups and nothing flickers. The neighbourhood is every cell whose rectangle
+ * comes within `radius + 2√2·margin` of the group's cell, so a client always sees at least everything
+ * within `radius` of itself, and always its own avatar (its own cell is in its neighbourhood).
+ *
+ * Per patch (`refresh`, before the patch is encoded): publish each body's wire pose, move bodies whose
+ * cell changed between the groups that see them (O(changes × neighbourhood cells)), and move clients
+ * whose cell changed to their new group through a one-patch transition view that adds what they newly
+ * see and removes what they no longer see relative to what they had. After the patch (`afterPatch`) the
+ * transition views are recycled and the clients hold their new group's view.
+ *
+ * Level of detail: a body's motion (its wire pose and `anim`) reaches groups far from it only every
+ * `every`-th patch (the tier of the cell distance; the nearest tier is every patch). A body's phase is
+ * fixed, so its all-tiers patch comes every `max every` patches; if any group missed its motion since
+ * the last one, its motion fields are sent again then to every group. No body is stale anywhere for
+ * more than `max every` patches, and a body whose other fields changed (a name, `connected`, speech) is
+ * never held back.
  */
-import type { StateView } from '@colyseus/schema';
-import { SpatialGrid } from './spatial-grid.ts';
+import { $changes, $refId, OPERATION, StateView, type ChangeTree } from '@colyseus/schema';
+import { MAX_WIRE_COORDINATE, PoseField, publishPose, type PoseSource } from '@worldmind/shared';
 
-/** Anything with a position that can be replicated: an avatar or an NPC schema instance. */
-export interface Positioned {
-  x: number;
-  z: number;
+/** A replicated body: an Avatar or Npc schema instance, already attached to the room's state. */
+export type Replicated = PoseSource;
+
+/** What holds a client's view: a Colyseus client. */
+export interface ViewHolder {
+  view?: StateView;
 }
 
-interface Observer {
-  view: StateView;
-  self: Positioned;
-  visible: Set<Positioned>;
-  /** Scratch set reused by every refresh of this observer (no allocation per patch). */
-  seen: Set<Positioned>;
+/** Level of detail: bodies whose cell is at most `within` world units from the group's cell (edge to edge) move every `every` patches. */
+export interface LodTier {
+  within: number;
+  every: number;
 }
 
 export interface InterestOptions {
-  /** Radius within which entities enter a view; `null` replicates everything to everyone (full sync). */
+  /** Radius every client is guaranteed to see around itself; `null` replicates everything to everyone (full sync). */
   radius: number | null;
-  /** Entities leave a view only beyond radius × this, so walking along the edge does not flicker. */
-  hysteresis?: number;
-  /**
-   * Each refresh updates 1/N of the views, round robin (default 4: every view every 4th patch, 200 ms at
-   * the default patch rate). Visibility lags by at most N patches, which the hysteresis band absorbs;
-   * the AOI cost per patch drops N-fold.
-   */
-  refreshDivisor?: number;
+  /** Interest cell size (default radius / 4: tight neighbourhoods; fewer, larger cells share more but send more). */
+  cellSize?: number;
+  /** How far past its cell's edge a body goes before it changes cell (default cellSize / 8). */
+  margin?: number;
+  /** Level-of-detail tiers by cell distance, nearest first; `every` values must be powers of two. Default: same cell and its ring every patch, up to 2/3 radius every 4th, beyond every 8th. */
+  lod?: LodTier[];
+  /** Map bounds, checked against the int16-centimetre wire range. */
+  bounds?: { minX: number; minZ: number; maxX: number; maxZ: number };
 }
+
+interface Body {
+  entity: Replicated;
+  tree: ChangeTree;
+  /** The state's trees above this body (its map and the root): a view that shows it must show them. */
+  ancestors: ChangeTree[];
+  cx: number;
+  cz: number;
+  cell: number;
+  /** Sticky cell the body moves to in this refresh (set only while it is pending). */
+  nextCx: number;
+  nextCz: number;
+  phase: number;
+  /** Field index of each motion bit (MOTION_BITS order; -1 where the body has no such field). */
+  motionIndexes: number[];
+  otherIndexes: number[];
+  animIndex: number;
+  /** Motion bits that changed in this patch. */
+  changed: number;
+  /** Per level-of-detail tier (every > 1): motion bits that changed while the body was hidden from that tier. */
+  held: number[];
+  /** Patch number this body was last handled by level of detail (visited once per patch). */
+  handled: number;
+  observer: Observer | undefined;
+}
+
+interface Group {
+  cell: number;
+  cx: number;
+  cz: number;
+  view: StateView;
+  visible: Set<Body>;
+  members: Set<Observer>;
+  /** Transition views of clients entering this group this patch: they follow its membership changes. */
+  incoming: Transition[];
+  /** Bodies that left the state since the last patch: their removal reaches this group's clients with this patch. */
+  departed: Body[];
+}
+
+interface Observer {
+  sessionId: string;
+  holder: ViewHolder;
+  body: Body;
+  group: Group;
+  transition: Transition | undefined;
+}
+
+interface Transition {
+  view: StateView;
+  /** Every body whose trees the view may have marked (for an exact release). */
+  bodies: Body[];
+}
+
+/** Fields whose changes level of detail may hold back, as bits: the PoseField bits, then anim. */
+const MOTION_FIELDS = ['xCm', 'zCm', 'headingByte', 'vxCm', 'vzCm', 'anim'] as const;
+const ANIM_BIT = 32;
+const ALL_MOTION = 63;
+void PoseField; // (the bit order above is PoseField's)
 
 export class InterestManager {
   readonly #radius: number | null;
-  readonly #leaveRadius: number;
-  readonly #grid: SpatialGrid<Positioned>;
+  readonly #cellSize: number;
+  readonly #margin: number;
+  /** Neighbourhood offsets: `every` by packed (dx, dz) offset, 0 outside the neighbourhood. */
+  readonly #offsetEvery: Int32Array;
+  readonly #offsets: { dx: number; dz: number; every: number; tier: number }[] = [];
+  /** Distinct `every` values above 1, nearest first: each body keeps held-back motion per tier. */
+  readonly #tiers: number[];
+  readonly #reach: number;
+  readonly #enterDistance: number;
+  readonly #maxEvery: number;
+  readonly #bodies = new Map<Replicated, Body>();
+  readonly #cells = new Map<number, Set<Body>>();
+  readonly #groups = new Map<number, Group>();
   readonly #observers = new Map<string, Observer>();
-  readonly #entities = new Set<Positioned>();
-  readonly #divisor: number;
-  #round = 0;
+  readonly #owed = new Set<Body>();
+  /** Recycled views, their visibility bits cleared (a view's id is kept, so reuse costs nothing). */
+  readonly #pool: StateView[] = [];
+  /** Full sync: one view with every body, held by every client. */
+  readonly #everyone: { view: StateView; visible: Set<Body> } | undefined;
+  // Scratch state of the current patch, reused (no allocation per body per patch).
+  readonly #moved: Body[] = [];
+  readonly #recelled: Body[] = [];
+  readonly #hidden: { view: StateView; tree: ChangeTree }[] = [];
+  #hiddenCount = 0;
+  readonly #transitions: Observer[] = [];
+  #patch = 0;
+  #seq = 0;
 
   constructor(options: InterestOptions) {
+    const b = options.bounds;
+    if (b && Math.max(-b.minX, -b.minZ, b.maxX, b.maxZ) > MAX_WIRE_COORDINATE) {
+      throw new RangeError(`map bounds exceed the wire range (±${MAX_WIRE_COORDINATE} units, int16 centimetres)`);
+    }
     this.#radius = options.radius;
     const radius = options.radius ?? 1;
-    this.#leaveRadius = radius * (options.hysteresis ?? 1.1);
-    this.#grid = new SpatialGrid(Math.max(this.#leaveRadius, 1));
-    this.#divisor = Math.max(1, Math.floor(options.refreshDivisor ?? 4));
+    this.#cellSize = options.cellSize ?? radius / 4;
+    if (!(this.#cellSize > 0)) throw new RangeError(`interest cell size must be > 0, got ${this.#cellSize}`);
+    this.#margin = options.margin ?? this.#cellSize / 8;
+    const tiers = options.lod ?? [
+      { within: 0, every: 1 },
+      { within: (radius * 2) / 3, every: 4 },
+      { within: Infinity, every: 8 },
+    ];
+    this.#maxEvery = Math.max(...tiers.map((t) => t.every));
+    for (const t of tiers) {
+      if (!(t.every >= 1) || this.#maxEvery % t.every !== 0 || (t.every & (t.every - 1)) !== 0) throw new RangeError(`level-of-detail "every" must be a power of two, got ${t.every}`);
+    }
+    const enter = radius + 2 * Math.SQRT2 * this.#margin;
+    this.#enterDistance = enter;
+    const reach = 1 + Math.ceil(enter / this.#cellSize);
+    this.#reach = reach;
+    const side = 2 * reach + 1;
+    this.#offsetEvery = new Int32Array(side * side);
+    for (let dx = -reach; dx <= reach; dx++) {
+      for (let dz = -reach; dz <= reach; dz++) {
+        const gap = this.#cellSize * Math.hypot(Math.max(Math.abs(dx) - 1, 0), Math.max(Math.abs(dz) - 1, 0));
+        if (gap > enter) continue;
+        const every = tiers.find((t) => gap <= t.within)?.every ?? this.#maxEvery;
+        this.#offsetEvery[(dx + reach) * side + (dz + reach)] = every;
+        this.#offsets.push({ dx, dz, every, tier: -1 });
+      }
+    }
+    this.#tiers = [...new Set(this.#offsets.map((o) => o.every).filter((e) => e > 1))].sort((a, b) => a - b);
+    for (const o of this.#offsets) o.tier = this.#tiers.indexOf(o.every);
+    this.#everyone = options.radius === null ? { view: new StateView(), visible: new Set() } : undefined;
   }
 
   get fullSync(): boolean {
     return this.#radius === null;
   }
 
-  /** Start replicating an entity to whoever is near it (or to everyone in full-sync mode). */
-  track(entity: Positioned): void {
-    this.#entities.add(entity);
-    this.#grid.set(entity, entity.x, entity.z);
-    if (this.fullSync) for (const o of this.#observers.values()) this.#show(o, entity);
+  /** The farthest a body can be from a client and still be in its view (its cell's neighbourhood); `radius` is the nearest it can be and not. */
+  get farthestVisible(): number {
+    return this.#enterDistance + 2 * Math.SQRT2 * (this.#cellSize + 2 * this.#margin);
   }
 
-  /** Forget an entity. Its removal from the state itself reaches the clients that could see it. */
-  untrack(entity: Positioned): void {
-    this.#entities.delete(entity);
-    this.#grid.delete(entity);
-    for (const o of this.#observers.values()) o.visible.delete(entity);
+  /** Groups (distinct shared views) right now: the encode passes per patch, for metrics and tests. */
+  get groupCount(): number {
+    return this.#everyone ? 1 : this.#groups.size;
   }
 
-  /** Attach (or re-attach after a reconnection) a client's view, centred on its own avatar. */
-  attach(sessionId: string, view: StateView, self: Positioned): void {
-    const observer: Observer = { view, self, visible: new Set(), seen: new Set() };
+  /** Start replicating a body (already in the state) to the groups near it, or to everyone in full sync. */
+  track(entity: Replicated): void {
+    publishPose(entity);
+    const tree = treeOf(entity);
+    const names = (tree as unknown as { encDescriptor: { names: string[] } }).encDescriptor.names;
+    const motionIndexes = MOTION_FIELDS.map((name) => names.indexOf(name));
+    const otherIndexes = names.flatMap((name, i) => ((MOTION_FIELDS as readonly string[]).includes(name) ? [] : [i]));
+    const ancestors: ChangeTree[] = [];
+    for (let parent = tree.parent; parent; parent = treeOf(parent).parent) ancestors.push(treeOf(parent));
+    const cx = Math.floor(entity.x / this.#cellSize);
+    const cz = Math.floor(entity.z / this.#cellSize);
+    const body: Body = { entity, tree, ancestors, cx, cz, cell: pack(cx, cz), nextCx: cx, nextCz: cz, phase: this.#seq++ % this.#maxEvery, motionIndexes, otherIndexes, animIndex: names.indexOf('anim'), changed: 0, held: this.#tiers.map(() => 0), handled: 0, observer: undefined };
+    this.#bodies.set(entity, body);
+    if (this.#everyone) {
+      this.#everyone.visible.add(body);
+      this.#everyone.view.add(entity as never);
+      return;
+    }
+    this.#cellOf(body.cell).add(body);
+    this.#forEachGroupNear(cx, cz, (g) => this.#enter(g, body));
+  }
+
+  /** Forget a body. Its removal from the state itself reaches the clients that could see it. */
+  untrack(entity: Replicated): void {
+    const body = this.#bodies.get(entity);
+    if (!body) return;
+    this.#bodies.delete(entity);
+    this.#owed.delete(body);
+    body.held.fill(0);
+    if (this.#everyone) {
+      this.#everyone.visible.delete(body);
+      return;
+    }
+    this.#cells.get(body.cell)?.delete(body);
+    this.#forEachGroupNear(body.cx, body.cz, (g) => {
+      if (g.visible.delete(body)) g.departed.push(body);
+    });
+  }
+
+  /** Attach (or re-attach after a reconnection) a client: it holds the view of its avatar's cell. */
+  attach(sessionId: string, holder: ViewHolder, self: Replicated): void {
+    this.detach(sessionId);
+    const body = this.#bodies.get(self);
+    if (!body) throw new Error(`attach: the avatar of ${sessionId} is not tracked`);
+    if (this.#everyone) {
+      holder.view = this.#everyone.view;
+      this.#observers.set(sessionId, { sessionId, holder, body, group: undefined as never, transition: undefined });
+      return;
+    }
+    const group = this.#groups.get(body.cell) ?? this.#createGroup(body.cx, body.cz, body);
+    const observer: Observer = { sessionId, holder, body, group, transition: undefined };
+    body.observer = observer;
+    group.members.add(observer);
     this.#observers.set(sessionId, observer);
-    this.#show(observer, self);
-    if (this.fullSync) for (const e of this.#entities) this.#show(observer, e);
-    else this.#refreshOne(observer);
+    holder.view = group.view;
   }
 
   detach(sessionId: string): void {
+    const observer = this.#observers.get(sessionId);
+    if (!observer) return;
     this.#observers.delete(sessionId);
+    if (this.#everyone) return;
+    if (observer.body.observer === observer) observer.body.observer = undefined;
+    observer.group.members.delete(observer);
+    if (observer.group.members.size === 0) this.#retire(observer.group);
   }
 
-  /** Which entities a client currently sees (for tests and metrics). */
-  visibleTo(sessionId: string): ReadonlySet<Positioned> | undefined {
-    return this.#observers.get(sessionId)?.visible;
+  /** Which bodies a client's view holds (after the last patch), for tests and metrics. */
+  visibleTo(sessionId: string): ReadonlySet<Replicated> | undefined {
+    const observer = this.#observers.get(sessionId);
+    if (!observer) return undefined;
+    const bodies = this.#everyone ? this.#everyone.visible : observer.group.visible;
+    return new Set([...bodies].map((b) => b.entity));
   }
 
-  /** Re-index moved entities and update this round's share of the views. Call once before each state patch. */
+  /** Call once before each state patch (the room's onBeforePatch). */
   refresh(): void {
-    if (this.fullSync) return;
-    for (const e of this.#entities) this.#grid.set(e, e.x, e.z);
-    const round = this.#round++ % this.#divisor;
-    let i = 0;
-    for (const o of this.#observers.values()) if (i++ % this.#divisor === round) this.#refreshOne(o);
+    const patch = ++this.#patch;
+    const moved = this.#moved;
+    const recelled = this.#recelled;
+    moved.length = 0;
+    recelled.length = 0;
+    for (const body of this.#bodies.values()) {
+      body.changed = publishPose(body.entity) | (body.animIndex >= 0 && body.tree.getChange(body.animIndex) !== undefined ? ANIM_BIT : 0);
+      if (body.changed) moved.push(body);
+      if (!this.#everyone && this.#stickyCellChanged(body)) recelled.push(body);
+    }
+    if (this.#everyone) return;
+    // Clients first, against the groups as every client last received them; then bodies change cells
+    // (the transition views follow their new group's changes).
+    for (const body of recelled) if (body.observer) this.#startTransition(body.observer, body.nextCx, body.nextCz);
+    for (const body of recelled) this.#moveBody(body);
+    this.#levelOfDetail(patch, moved);
   }
 
-  /** Updates every view now (tests, and callers that need exact visibility at once). */
-  refreshAll(): void {
-    if (this.fullSync) return;
-    for (const e of this.#entities) this.#grid.set(e, e.x, e.z);
-    for (const o of this.#observers.values()) this.#refreshOne(o);
+  /** Call right after each state patch is sent: restores held-back bodies, ends this patch's transitions. */
+  afterPatch(): void {
+    for (let i = 0; i < this.#hiddenCount; i++) {
+      const h = this.#hidden[i]!;
+      h.view.markVisible(h.tree);
+    }
+    this.#hiddenCount = 0;
+    for (const observer of this.#transitions) {
+      const transition = observer.transition;
+      if (!transition) continue;
+      observer.transition = undefined;
+      observer.holder.view = observer.group.view;
+      this.#release(transition.view, transition.bodies);
+    }
+    this.#transitions.length = 0;
+    for (const group of this.#groups.values()) {
+      group.incoming.length = 0;
+      group.departed.length = 0;
+    }
   }
 
-  #refreshOne(o: Observer): void {
-    const enter2 = this.#radius! * this.#radius!;
-    const seen = o.seen;
-    seen.clear();
-    this.#grid.forEachWithin(o.self.x, o.self.z, this.#leaveRadius, (e, d2) => {
-      if (d2 <= enter2 || o.visible.has(e)) seen.add(e);
+  #stickyCellChanged(body: Body): boolean {
+    const s = this.#cellSize;
+    const m = this.#margin;
+    const { x, z } = body.entity;
+    if (x >= body.cx * s - m && x < (body.cx + 1) * s + m && z >= body.cz * s - m && z < (body.cz + 1) * s + m) return false;
+    body.nextCx = Math.floor(x / s);
+    body.nextCz = Math.floor(z / s);
+    return true;
+  }
+
+  /**
+   * The client's avatar changes cell: for this patch it holds a view of its own that turns what its old
+   * group showed into what its new group shows; from the next patch on it shares the new group's view.
+   */
+  #startTransition(observer: Observer, cx: number, cz: number): void {
+    const from = observer.group;
+    const to = this.#groups.get(pack(cx, cz)) ?? this.#createGroup(cx, cz, observer.body);
+    const view = this.#pool.pop() ?? new StateView();
+    this.#bind(view, observer.body);
+    const bodies: Body[] = [];
+    for (const b of from.visible) this.#mark(view, b), bodies.push(b);
+    for (const b of from.departed) this.#mark(view, b), bodies.push(b);
+    for (const b of to.visible) {
+      if (!from.visible.has(b)) view.add(b.entity as never), bodies.push(b);
+    }
+    for (const b of from.visible) {
+      if (!to.visible.has(b)) view.remove(b.entity as never);
+      else if (this.#owed.has(b)) this.#sendMotion(view, b); // what the old group held back, the client gets now
+    }
+    const transition: Transition = { view, bodies };
+    // A client that changes cell twice before a patch (it cannot: one refresh per patch) would chain here.
+    observer.transition = transition;
+    observer.holder.view = view;
+    this.#transitions.push(observer);
+    from.members.delete(observer);
+    if (from.members.size === 0) this.#retire(from);
+    to.members.add(observer);
+    to.incoming.push(transition);
+    observer.group = to;
+  }
+
+  #moveBody(body: Body): void {
+    const { cx: oldCx, cz: oldCz, nextCx, nextCz } = body;
+    this.#cells.get(body.cell)?.delete(body);
+    body.cx = nextCx;
+    body.cz = nextCz;
+    body.cell = pack(nextCx, nextCz);
+    this.#cellOf(body.cell).add(body);
+    this.#forEachGroupNear(oldCx, oldCz, (g) => {
+      if (this.#everyFor(g, nextCx, nextCz) === 0) this.#leave(g, body);
     });
-    seen.add(o.self);
-    for (const e of o.visible) {
-      if (!seen.has(e)) {
-        o.view.remove(e as never);
-        o.visible.delete(e);
+    this.#forEachGroupNear(nextCx, nextCz, (g) => this.#enter(g, body));
+  }
+
+  #enter(group: Group, body: Body): void {
+    if (group.visible.has(body)) return;
+    group.visible.add(body);
+    group.view.add(body.entity as never);
+    for (const t of group.incoming) {
+      t.view.add(body.entity as never);
+      t.bodies.push(body);
+    }
+  }
+
+  #leave(group: Group, body: Body): void {
+    if (!group.visible.delete(body)) return;
+    group.view.remove(body.entity as never);
+    for (const t of group.incoming) t.view.remove(body.entity as never);
+  }
+
+  /**
+   * Holds back the motion of bodies far from a group on the patches that are not theirs, by hiding the
+   * body from that group's view for this patch only (restored in afterPatch). What a tier missed is sent
+   * again on its next patch, so a client never decodes a mix of old and new motion fields for long.
+   */
+  #levelOfDetail(patch: number, moved: Body[]): void {
+    const tiers = this.#tiers;
+    if (tiers.length === 0) return;
+    const visit = (body: Body) => {
+      if (body.handled === patch) return;
+      body.handled = patch;
+      // A change of any other field (a name, `connected`, speech) goes to every tier now, with all held motion.
+      const everyoneNow = body.changed !== 0 && this.#otherFieldChanged(body);
+      let hiddenTiers = 0;
+      let resend = 0;
+      let held = 0;
+      for (let t = 0; t < tiers.length; t++) {
+        const every = tiers[t]!;
+        if (everyoneNow || patch % every === body.phase % every) {
+          resend |= body.held[t]!;
+          body.held[t] = 0;
+        } else if (body.changed) {
+          hiddenTiers |= 1 << t;
+          body.held[t]! |= body.changed;
+        }
+        held |= body.held[t]!;
+      }
+      resend &= ~body.changed; // already on its way this patch
+      for (let bit = 0; resend !== 0; bit++, resend >>= 1) {
+        const index = body.motionIndexes[bit]!;
+        if (resend & 1 && index >= 0) body.tree.markDirty(index, OPERATION.ADD);
+      }
+      if (held) this.#owed.add(body);
+      else this.#owed.delete(body);
+      if (hiddenTiers) this.#hide(body, hiddenTiers);
+    };
+    for (const body of moved) visit(body);
+    for (const body of this.#owed) visit(body);
+  }
+
+  #hide(body: Body, tiers: number): void {
+    for (const o of this.#offsets) {
+      if (o.tier < 0 || !(tiers & (1 << o.tier))) continue;
+      const group = this.#groups.get(pack(body.cx - o.dx, body.cz - o.dz));
+      if (!group || !group.view.isVisible(body.tree)) continue;
+      group.view.unmarkVisible(body.tree);
+      const slot = this.#hidden[this.#hiddenCount];
+      if (slot) (slot.view = group.view), (slot.tree = body.tree);
+      else this.#hidden.push({ view: group.view, tree: body.tree });
+      this.#hiddenCount++;
+    }
+  }
+
+  /** Queues a body's current motion fields in one view (the client's view of its own, in a transition). */
+  #sendMotion(view: StateView, body: Body): void {
+    const refId = (body.entity as unknown as Record<symbol, number>)[$refId]!;
+    let ops = view.changes.get(refId);
+    if (!ops) view.changes.set(refId, (ops = new Map()));
+    for (const index of body.motionIndexes) if (index >= 0) ops.set(index, OPERATION.ADD);
+  }
+
+  #otherFieldChanged(body: Body): boolean {
+    for (const i of body.otherIndexes) if (body.tree.getChange(i) !== undefined) return true;
+    return false;
+  }
+
+  #everyFor(group: Group, cx: number, cz: number): number {
+    const dx = cx - group.cx;
+    const dz = cz - group.cz;
+    const reach = this.#reach;
+    if (dx < -reach || dx > reach || dz < -reach || dz > reach) return 0;
+    return this.#offsetEvery[(dx + reach) * (2 * reach + 1) + (dz + reach)]!;
+  }
+
+  /** Calls `visit` for each group whose neighbourhood holds cell (cx, cz). */
+  #forEachGroupNear(cx: number, cz: number, visit: (group: Group) => void): void {
+    if (this.#groups.size === 0) return;
+    for (const { dx, dz } of this.#offsets) {
+      const group = this.#groups.get(pack(cx - dx, cz - dz));
+      if (group) visit(group);
+    }
+  }
+
+  #cellOf(cell: number): Set<Body> {
+    let bodies = this.#cells.get(cell);
+    if (!bodies) this.#cells.set(cell, (bodies = new Set()));
+    return bodies;
+  }
+
+  /** A new group: its view's bits for its neighbourhood, no queued ops (its first clients get full state or a transition). */
+  #createGroup(cx: number, cz: number, anchor: Body): Group {
+    const view = this.#pool.pop() ?? new StateView();
+    this.#bind(view, anchor);
+    const group: Group = { cell: pack(cx, cz), cx, cz, view, visible: new Set(), members: new Set(), incoming: [], departed: [] };
+    for (const { dx, dz } of this.#offsets) {
+      const bodies = this.#cells.get(pack(cx + dx, cz + dz));
+      if (!bodies) continue;
+      for (const b of bodies) {
+        group.visible.add(b);
+        this.#mark(view, b);
       }
     }
-    for (const e of seen) this.#show(o, e);
+    this.#groups.set(group.cell, group);
+    return group;
   }
 
-  #show(o: Observer, e: Positioned): void {
-    if (o.visible.has(e)) return;
-    o.view.add(e as never);
-    o.visible.add(e);
+  #retire(group: Group): void {
+    this.#groups.delete(group.cell);
+    this.#release(group.view, [...group.visible, ...group.departed]);
   }
+
+  /** A view's id is only assigned by its first add(): bind it through a body, then undo that add's marks and ops. */
+  #bind(view: StateView, anyBody: Body): void {
+    if (view.id === -1) {
+      view.add(anyBody.entity as never);
+      this.#unmarkSubtree(view, anyBody.tree);
+    }
+    view.changes.clear();
+    for (const t of anyBody.ancestors) view.markVisible(t);
+  }
+
+  /** Marks a body visible in a view without queuing ops (the client already has it, or gets full state). */
+  #mark(view: StateView, body: Body): void {
+    for (const t of body.ancestors) view.markVisible(t);
+    markSubtree(view, body.tree);
+  }
+
+  /** Clears exactly the bits a view set (bodies, their children, the state's trees) and pools it. */
+  #release(view: StateView, bodies: Iterable<Body>): void {
+    for (const b of bodies) this.#unmarkSubtree(view, b.tree);
+    view.changes.clear();
+    this.#pool.push(view);
+  }
+
+  #unmarkSubtree(view: StateView, tree: ChangeTree): void {
+    view.unmarkVisible(tree);
+    tree.forEachChild((child) => this.#unmarkSubtree(view, child));
+  }
+}
+
+/** A body's nested collections (an avatar's inventory) are visible wherever the body is: mark them with it. */
+function markSubtree(view: StateView, tree: ChangeTree): void {
+  view.markVisible(tree);
+  tree.forEachChild((child) => markSubtree(view, child));
+}
+
+function treeOf(ref: unknown): ChangeTree {
+  return (ref as Record<symbol, ChangeTree>)[$changes]!;
+}
+
+// Cells are packed into one number so map keys need no string allocation per lookup.
+function pack(cx: number, cz: number): number {
+  return (cx + 0x8000) * 0x10000 + (cz + 0x8000);
 }

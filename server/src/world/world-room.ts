@@ -4,7 +4,7 @@
  * send intents; the room owns positions.
  */
 import { ClientState, CloseCode, Room, ServerError, type AuthContext, type Client } from '@colyseus/core';
-import { StateView } from '@colyseus/schema';
+import { Encoder } from '@colyseus/schema';
 import {
   Avatar,
   ChatMessageSchema,
@@ -79,6 +79,10 @@ interface PlayerSession {
 
 const BODY_RADIUS = 0.5;
 
+// One patch encodes every shared view (one per occupied interest cell) into one buffer: sized for 2,000
+// moving players so encoding never grows it (which logs a warning and copies) mid-patch.
+Encoder.BUFFER_SIZE = 512 * 1024;
+
 /** Close codes that mean "the network dropped", as opposed to a kick or a deliberate leave. */
 const RECONNECTABLE_CLOSE_CODES = new Set<number>([CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RECEIVED, CloseCode.ABNORMAL_CLOSURE, CloseCode.MAY_TRY_RECONNECT]);
 
@@ -113,7 +117,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     this.patchRate = config.PATCH_RATE_MS;
     this.#movement = { walkSpeed: config.WALK_SPEED, runSpeed: config.RUN_SPEED, bodyRadius: BODY_RADIUS };
     const radius = config.AOI_ENABLED ? config.AOI_RADIUS : null;
-    this.#interest = new InterestManager({ radius });
+    this.#interest = new InterestManager({ radius, bounds: map.bounds });
     this.#chatGrid = new SpatialGrid(config.CHAT_RADIUS);
     this.#guard = new MessageGuard(config.MAX_INVALID_MESSAGES, this.context.clientErrors, this.context.metrics);
     this.#watchClientFrames();
@@ -392,8 +396,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
   }
 
   #attachView(client: Client, avatar: Avatar): void {
-    client.view = new StateView();
-    this.#interest.attach(client.sessionId, client.view, avatar);
+    this.#interest.attach(client.sessionId, client, avatar);
   }
 
   #step(dt: number): void {
@@ -414,6 +417,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
   override broadcastPatch(): boolean {
     const started = performance.now();
     const sent = super.broadcastPatch();
+    this.#interest.afterPatch();
     const patchMs = performance.now() - started;
     this.context.metrics.patchDuration.observe({ room: 'world' }, patchMs / 1000);
     const frames = this.frameDurations;
