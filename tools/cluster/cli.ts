@@ -5,7 +5,9 @@
  * (server/src/main.ts, as `npm start` runs it) on PORT, PORT+1, …, each with REDIS_URL, its own
  * PUBLIC_ADDRESS and, with --inference, INFERENCE_URL naming every service. On SIGINT/SIGTERM it stops the
  * game processes first (they disconnect their players and take their rooms out of Redis), then the inference
- * services (the games' last turns are over by then), then Redis, and leaves no process behind.
+ * services (the games' last turns are over by then), then Redis, and leaves no process behind. The game
+ * processes share DATABASE_URL when it is set (PostgreSQL), else DB_PATH; `--postgres` starts a throwaway
+ * PostgreSQL first (tools/cluster/local-postgres.ts) and stops it last.
  *
  * Failures: a game process that dies on its own stops the whole cluster (exit 1) — its players' rooms are
  * gone and a half cluster would hide that. An inference service that dies is restarted on its port (game
@@ -22,7 +24,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { parseCliArgs } from '../../server/src/cli-args.ts';
-import { LocalRedisError, startLocalRedis, type LocalRedis } from './local-redis.ts';
+import { startLocalPostgres, type LocalPostgres } from './local-postgres.ts';
+import { startLocalRedis, type LocalRedis } from './local-redis.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 /** A game process that has not answered /healthz within this is a failed start. */
@@ -40,7 +43,7 @@ const INFERENCE_RESTART_WINDOW_MS = 5 * 60_000;
 const INFERENCE_RESTART_DELAY_MS = 1_000;
 
 const USAGE = `usage: npm run cluster -- [--games N] [--inference M] [--port P] [--inference-port P] [--public-host HOST]
-                           [--redis-url URL] [--redis-port P]
+                           [--redis-url URL] [--redis-port P] [--postgres]
 
 Runs a local Worldmind cluster: Redis, M inference services, then N game processes that share them (rooms,
 seats, reconnection and one session per account across processes; NPC turns on the services; see README,
@@ -55,15 +58,19 @@ seats, reconnection and one session per account across processes; NPC turns on t
   --public-host H     host clients use to reach the game processes: PUBLIC_ADDRESS=H:<port> (default 127.0.0.1)
   --redis-url URL     use this Redis instead of starting one (default: REDIS_URL, else start redis-server)
   --redis-port P      port for the Redis it starts, on 127.0.0.1 (default: a free port)
+  --postgres          start a throwaway PostgreSQL on a free loopback port (initdb in a temporary directory,
+                      deleted when the cluster stops) and give the game processes its DATABASE_URL; without
+                      it, DATABASE_URL from the environment (a lasting PostgreSQL) reaches every game process
 
 Every other variable in the environment (DB_PATH, AUTH_SECRET, NPC_ENABLED, MODEL_DIR, INFERENCE_API_KEY,
-ADMIN_TOKEN, …) is passed to each process; the game processes share DB_PATH (one SQLite file). With
+ADMIN_TOKEN, DATABASE_URL, …) is passed to each process; the game processes share DATABASE_URL (one PostgreSQL)
+when it is set, else DB_PATH (one SQLite file). With
 --inference, INFERENCE_URL is set to the started services (replacing one in the environment), and each service
 gets INFERENCE_THREADS = cores / M (at least 1) unless INFERENCE_THREADS is set.
 
 Logs: each process's JSON lines with "proc" added ("game-<i>", "inference-<i>"), and the cluster's own lines
 ("proc":"cluster"); a "cluster ready" line lists every endpoint and pid. SIGINT/SIGTERM stops the game
-processes, then the inference services, then Redis; exit 0 when everything stopped cleanly. A game process
+processes, then the inference services, then Redis (then the --postgres database); exit 0 when everything stopped cleanly. A game process
 that dies stops the cluster (exit 1); an inference service that dies is restarted (at most
 ${MAX_INFERENCE_RESTARTS} times in ${INFERENCE_RESTART_WINDOW_MS / 60_000} minutes, else the cluster stops, exit 1).
 `;
@@ -77,6 +84,7 @@ const OptionsSchema = z.object({
   publicHost: z.string().regex(/^[^\s:/?#]+$|^\[[0-9a-f:]+\]$/i, 'expected a host name or address, without port or scheme').default('127.0.0.1'),
   redisUrl: z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL' }).optional(),
   redisPort: port.optional(),
+  postgres: z.boolean().default(false),
 });
 
 function log(level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown> = {}): void {
@@ -191,6 +199,7 @@ async function main(): Promise<void> {
       'public-host': { type: 'string' },
       'redis-url': { type: 'string' },
       'redis-port': { type: 'string' },
+      postgres: { type: 'boolean' },
     },
   });
   const parsed = OptionsSchema.safeParse({
@@ -201,6 +210,7 @@ async function main(): Promise<void> {
     publicHost: values['public-host'],
     redisUrl: values['redis-url'] ?? (process.env.REDIS_URL || undefined),
     redisPort: values['redis-port'],
+    postgres: values.postgres,
   });
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `  --${String(i.path[0]).replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}: ${i.message}`);
@@ -222,6 +232,7 @@ async function main(): Promise<void> {
   }
 
   let redis: LocalRedis | undefined;
+  let postgres: LocalPostgres | undefined;
   const games: Member[] = [];
   const services: Member[] = [];
   const restartTimers = new Set<ReturnType<typeof setTimeout>>();
@@ -230,6 +241,7 @@ async function main(): Promise<void> {
   process.on('exit', () => {
     for (const m of [...games, ...services]) if (running(m.child)) m.child.kill('SIGKILL');
     if (redis && running(redis.child)) redis.child.kill('SIGKILL');
+    if (postgres && running(postgres.child)) postgres.child.kill('SIGKILL');
   });
 
   const shutdown = (why: string, exitCode: number) => {
@@ -240,6 +252,8 @@ async function main(): Promise<void> {
       const gamesClean = await Promise.all(games.map(stopMember));
       const servicesClean = await Promise.all(services.map(stopMember));
       if (redis) await redis.stop();
+      // Last: the game processes write their players' last state to it while they stop.
+      if (postgres) await postgres.stop();
       const ok = [...gamesClean, ...servicesClean].every(Boolean);
       log(ok ? 'info' : 'warn', ok ? 'cluster stopped' : 'cluster stopped; some processes did not exit cleanly');
       process.exit(ok ? exitCode : Math.max(exitCode, 1));
@@ -302,6 +316,17 @@ async function main(): Promise<void> {
   };
 
   try {
+    if (opts.postgres) {
+      postgres = await startLocalPostgres({ port: await freeLoopbackPort(), detached: true });
+      if (process.env.DATABASE_URL) log('warn', 'DATABASE_URL in the environment is replaced by the PostgreSQL this cluster started (--postgres)');
+      log('info', 'postgres started (throwaway: deleted when the cluster stops)', { database: postgres.url, pid: postgres.child.pid });
+      postgres.child.once('exit', (code, signal) => {
+        if (!shuttingDown) {
+          log('error', `postgres exited unexpectedly (exit ${code ?? signal})`);
+          void shutdown('postgres exited', 1);
+        }
+      });
+    }
     let redisUrl = opts.redisUrl;
     if (redisUrl === undefined) {
       redis = await startLocalRedis({ port: opts.redisPort ?? (await freeLoopbackPort()), detached: true });
@@ -339,7 +364,7 @@ async function main(): Promise<void> {
       const gamePort = gamePorts[i]!;
       const name = `game-${i + 1}`;
       // The same glibc setting `npm start` gives a game process (freed large blocks go back to the system; README "Memory").
-      const env: NodeJS.ProcessEnv = { ...process.env, MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ || '131072', PORT: String(gamePort), REDIS_URL: redisUrl, PUBLIC_ADDRESS: `${opts.publicHost}:${gamePort}`, ...(services.length > 0 ? { INFERENCE_URL: inferenceUrl } : {}) };
+      const env: NodeJS.ProcessEnv = { ...process.env, MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ || '131072', PORT: String(gamePort), REDIS_URL: redisUrl, PUBLIC_ADDRESS: `${opts.publicHost}:${gamePort}`, ...(services.length > 0 ? { INFERENCE_URL: inferenceUrl } : {}), ...(postgres ? { DATABASE_URL: postgres.url } : {}) };
       const { child, exited } = spawnMember({ name, kind: 'game' }, env);
       const game: Member = { name, kind: 'game', port: gamePort, child, exited, stopping: false };
       games.push(game);
@@ -349,7 +374,8 @@ async function main(): Promise<void> {
           void shutdown(`${game.name} exited`, 1);
         }
       });
-      // One after the other: the first creates the shared SQLite file's schema before the others open it.
+      // One after the other: the first creates the shared database's schema before the others open it
+      // (both stores would also cope with a race: their migrations hold the database's write lock).
       await waitHealthy(game, host, GAME_START_TIMEOUT_MS);
     }
     const gameList = games.map((g) => ({ name: g.name, port: g.port, pid: g.child.pid, endpoint: `ws://${opts.publicHost}:${g.port}` }));
@@ -357,6 +383,7 @@ async function main(): Promise<void> {
     log('info', 'cluster ready', {
       redis: redisUrl,
       redisPid: redis?.child.pid,
+      ...(postgres ? { database: postgres.url, databasePid: postgres.child.pid } : process.env.DATABASE_URL ? { database: 'DATABASE_URL' } : {}),
       games: gameList,
       inference: serviceList,
       // What `npm run loadtest` needs to measure every process of this cluster (README "Running several processes").
@@ -364,7 +391,7 @@ async function main(): Promise<void> {
     });
   } catch (err) {
     if (shuttingDown) return;
-    const message = err instanceof LocalRedisError || err instanceof Error ? err.message : String(err);
+    const message = err instanceof Error ? err.message : String(err);
     log('error', `cluster start failed: ${message}`);
     await shutdown('start-up failed', 1);
   }
