@@ -185,7 +185,7 @@ describe('shared interest views', () => {
           expect(problems).toEqual([]);
         },
       ),
-      { numRuns: 150 },
+      { numRuns: Number(process.env.SHARED_VIEWS_RUNS ?? 150) },
     );
   });
 

@@ -75,6 +75,8 @@ interface Body {
   held: number[];
   /** Patch number this body was last handled by level of detail (visited once per patch). */
   handled: number;
+  /** Patch number this body last changed cell. */
+  recelled: number;
   observer: Observer | undefined;
 }
 
@@ -205,7 +207,7 @@ export class InterestManager {
     for (let parent = tree.parent; parent; parent = treeOf(parent).parent) ancestors.push(treeOf(parent));
     const cx = Math.floor(entity.x / this.#cellSize);
     const cz = Math.floor(entity.z / this.#cellSize);
-    const body: Body = { entity, tree, ancestors, cx, cz, cell: pack(cx, cz), nextCx: cx, nextCz: cz, phase: this.#seq++ % this.#maxEvery, motionIndexes, otherIndexes, animIndex: names.indexOf('anim'), changed: 0, held: this.#tiers.map(() => 0), handled: 0, observer: undefined };
+    const body: Body = { entity, tree, ancestors, cx, cz, cell: pack(cx, cz), nextCx: cx, nextCz: cz, phase: this.#seq++ % this.#maxEvery, motionIndexes, otherIndexes, animIndex: names.indexOf('anim'), changed: 0, held: this.#tiers.map(() => 0), handled: 0, recelled: 0, observer: undefined };
     this.#bodies.set(entity, body);
     if (this.#everyone) {
       this.#everyone.visible.add(body);
@@ -353,6 +355,7 @@ export class InterestManager {
 
   #moveBody(body: Body): void {
     const { cx: oldCx, cz: oldCz, nextCx, nextCz } = body;
+    body.recelled = this.#patch;
     this.#cells.get(body.cell)?.delete(body);
     body.cx = nextCx;
     body.cz = nextCz;
@@ -391,19 +394,27 @@ export class InterestManager {
     const visit = (body: Body) => {
       if (body.handled === patch) return;
       body.handled = patch;
-      // A change of any other field (a name, `connected`, speech) goes to every tier now, with all held motion.
-      const everyoneNow = body.changed !== 0 && this.#otherFieldChanged(body);
-      let hiddenTiers = 0;
+      // A change of any other field (a name, `connected`, speech) goes to every tier now, with all held
+      // motion; so does a body that changed cell (groups see it at another tier from now on).
+      const everyoneNow = body.recelled === patch || (body.changed !== 0 && this.#otherFieldChanged(body));
+      let dueTiers = 0;
       let resend = 0;
-      let held = 0;
       for (let t = 0; t < tiers.length; t++) {
         const every = tiers[t]!;
         if (everyoneNow || patch % every === body.phase % every) {
+          dueTiers |= 1 << t;
           resend |= body.held[t]!;
           body.held[t] = 0;
-        } else if (body.changed) {
+        }
+      }
+      // Whatever goes out this patch (changes and re-sends) is held back whole from the tiers not due.
+      const outgoing = body.changed | resend;
+      let hiddenTiers = 0;
+      let held = 0;
+      for (let t = 0; t < tiers.length; t++) {
+        if (outgoing && !(dueTiers & (1 << t))) {
           hiddenTiers |= 1 << t;
-          body.held[t]! |= body.changed;
+          body.held[t]! |= outgoing;
         }
         held |= body.held[t]!;
       }
@@ -424,21 +435,33 @@ export class InterestManager {
     for (const o of this.#offsets) {
       if (o.tier < 0 || !(tiers & (1 << o.tier))) continue;
       const group = this.#groups.get(pack(body.cx - o.dx, body.cz - o.dz));
-      if (!group || !group.view.isVisible(body.tree)) continue;
-      group.view.unmarkVisible(body.tree);
-      const slot = this.#hidden[this.#hiddenCount];
-      if (slot) (slot.view = group.view), (slot.tree = body.tree);
-      else this.#hidden.push({ view: group.view, tree: body.tree });
-      this.#hiddenCount++;
+      if (!group) continue;
+      this.#hideIn(group.view, body.tree);
+      // Clients entering the group this patch follow its level of detail too.
+      for (const t of group.incoming) this.#hideIn(t.view, body.tree);
     }
   }
 
-  /** Queues a body's current motion fields in one view (the client's view of its own, in a transition). */
+  #hideIn(view: StateView, tree: ChangeTree): void {
+    if (!view.isVisible(tree)) return;
+    view.unmarkVisible(tree);
+    const slot = this.#hidden[this.#hiddenCount];
+    if (slot) (slot.view = view), (slot.tree = tree);
+    else this.#hidden.push({ view, tree });
+    this.#hiddenCount++;
+  }
+
+  /** Queues in one view (a client's transition view) the motion fields some tier has not had yet. */
   #sendMotion(view: StateView, body: Body): void {
+    let held = body.changed; // this patch's changes may be held back from the transition view too
+    for (const bits of body.held) held |= bits;
     const refId = (body.entity as unknown as Record<symbol, number>)[$refId]!;
     let ops = view.changes.get(refId);
     if (!ops) view.changes.set(refId, (ops = new Map()));
-    for (const index of body.motionIndexes) if (index >= 0) ops.set(index, OPERATION.ADD);
+    for (let bit = 0; held !== 0; bit++, held >>= 1) {
+      const index = body.motionIndexes[bit]!;
+      if (held & 1 && index >= 0) ops.set(index, OPERATION.ADD);
+    }
   }
 
   #otherFieldChanged(body: Body): boolean {
