@@ -19,7 +19,8 @@ import { InterestManager } from '../../server/src/world/interest.ts';
 const RADIUS = 20;
 const CELL = 5;
 const MARGIN = 0.625;
-const MAX_EVERY = 8;
+/** The default level of detail's slowest tier: every 16th patch. */
+const MAX_EVERY = 16;
 const SIZE = 120;
 
 interface TestClient {

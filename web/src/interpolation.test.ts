@@ -58,6 +58,38 @@ describe('SnapshotBuffer', () => {
     expect(b.sample(4975)!.x).toBeCloseTo(0.1);
   });
 
+  it('keeps a distant walker walking between level-of-detail refreshes (no rest, no jump), and across a change to the near rate', () => {
+    // 4 units/s along x. Far: a snapshot every 800 ms (the slowest tier); then the walker comes near
+    // (its group view changes tier): every 50 ms. Snapshots arrive when taken (loopback).
+    const b = new SnapshotBuffer({ patchIntervalMs: 50 });
+    const times = [...Array.from({ length: 6 }, (_, i) => i * 800), ...Array.from({ length: 40 }, (_, i) => 4800 + (i + 1) * 50)];
+    let t = 0;
+    let previous: number | undefined;
+    for (let frame = 0; frame <= 6800; frame += 16) {
+      while (times[t] !== undefined && times[t]! <= frame) {
+        const at = times[t++]!;
+        b.push({ t: at, x: (at / 1000) * 4, z: 0, heading: Math.PI / 2, vx: 4, vz: 0 });
+      }
+      const x = b.sample(frame - 100)!.x; // drawn 100 ms late
+      b.prune(frame - 100);
+      if (frame >= 100) {
+        // Where it was then (dead reckoning is exact for a straight walk): it never rests or jumps.
+        expect(x).toBeCloseTo(((frame - 100) / 1000) * 4, 6);
+        if (previous !== undefined) expect(x - previous).toBeCloseTo(4 * 0.016, 6);
+      }
+      previous = frame >= 100 ? x : undefined;
+    }
+  });
+
+  it('an NPC flagged as moving (no replicated velocity) keeps its pace past the newest snapshot', () => {
+    const b = new SnapshotBuffer({ maxExtrapolateMs: 100, maxDeadReckonMs: 1000 });
+    b.push({ t: 0, x: 0, z: 0, heading: 0, moving: true });
+    b.push({ t: 500, x: 1, z: 0, heading: 0, moving: true });
+    expect(b.sample(900)!.x).toBeCloseTo(1.8);
+    b.push({ t: 1000, x: 2, z: 0, heading: 0, moving: false });
+    expect(b.sample(1500)!.x).toBeCloseTo(2);
+  });
+
   it('does not slide across a teleport', () => {
     const b = new SnapshotBuffer({ teleportDistance: 5 });
     b.push({ t: 0, x: 0, z: 0, heading: 0 });

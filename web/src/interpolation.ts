@@ -3,7 +3,9 @@
  * with the local time its patch arrived, and entities are drawn a little in the past (the render
  * delay), between the two snapshots around that moment. Motion is smooth however the patches are
  * spaced, at the cost of showing the world `delayMs` late. Past the newest snapshot the entity is
- * extrapolated along its last velocity for a short while, then held.
+ * extrapolated along its last velocity for a short while, then held — or, while it is moving, dead
+ * reckoned along its replicated velocity: the server refreshes distant entities only a few times a
+ * second (level of detail), and they must keep walking in between.
  */
 
 export interface Snapshot {
@@ -13,6 +15,16 @@ export interface Snapshot {
   z: number;
   /** Facing, radians (0 = +z). */
   heading: number;
+  /** Replicated velocity, units per second (avatars carry it). */
+  vx?: number;
+  vz?: number;
+  /** Moving, for entities without a replicated velocity (an NPC's walk animation). */
+  moving?: boolean;
+}
+
+/** Whether a snapshot says the entity was moving then (its velocity, or its own flag). */
+function isMoving(s: Snapshot): boolean {
+  return s.moving ?? (s.vx !== undefined && (s.vx !== 0 || s.vz !== 0));
 }
 
 export interface Pose {
@@ -26,6 +38,8 @@ export interface BufferOptions {
   capacity?: number;
   /** Longest extrapolation past the newest snapshot, ms. */
   maxExtrapolateMs?: number;
+  /** Longest dead reckoning of a moving entity past its newest snapshot, ms (distant entities are refreshed ~1/s). */
+  maxDeadReckonMs?: number;
   /** A jump longer than this (world units) between snapshots is a teleport: no interpolation across it. */
   teleportDistance?: number;
   /**
@@ -53,6 +67,7 @@ export class SnapshotBuffer {
   readonly #snaps: Snapshot[] = [];
   readonly #capacity: number;
   readonly #maxExtrapolateMs: number;
+  readonly #maxDeadReckonMs: number;
   readonly #teleport: number;
   readonly #restGapMs: number;
   readonly #patchIntervalMs: number;
@@ -60,6 +75,7 @@ export class SnapshotBuffer {
   constructor(options: BufferOptions = {}) {
     this.#capacity = options.capacity ?? 32;
     this.#maxExtrapolateMs = options.maxExtrapolateMs ?? 120;
+    this.#maxDeadReckonMs = options.maxDeadReckonMs ?? 1200;
     this.#teleport = options.teleportDistance ?? 8;
     this.#patchIntervalMs = options.patchIntervalMs ?? 50;
     this.#restGapMs = options.restGapMs ?? 3 * this.#patchIntervalMs;
@@ -84,7 +100,8 @@ export class SnapshotBuffer {
       return;
     }
     if (last && Math.hypot(snap.x - last.x, snap.z - last.z) > this.#teleport) this.#snaps.length = 0;
-    else if (last && snap.t - last.t > this.#restGapMs) this.#snaps.push({ ...last, t: snap.t - this.#patchIntervalMs });
+    // A long gap after a moving snapshot is level of detail (the entity kept walking), not a rest.
+    else if (last && snap.t - last.t > this.#restGapMs && !isMoving(last)) this.#snaps.push({ ...last, t: snap.t - this.#patchIntervalMs });
     this.#snaps.push({ ...snap });
     if (this.#snaps.length > this.#capacity) this.#snaps.splice(0, this.#snaps.length - this.#capacity);
   }
@@ -95,12 +112,19 @@ export class SnapshotBuffer {
     const n = snaps.length;
     if (n === 0) return undefined;
     const first = snaps[0]!;
-    if (n === 1 || renderTime <= first.t) return pose(first);
+    if (renderTime <= first.t) return pose(first);
     const last = snaps[n - 1]!;
     if (renderTime >= last.t) {
+      // Said to have stopped: it stays where it stopped.
+      if ((last.moving !== undefined || last.vx !== undefined) && !isMoving(last)) return pose(last);
+      if (last.vx !== undefined) {
+        const ahead = Math.min(renderTime - last.t, this.#maxDeadReckonMs) / 1000;
+        return { x: last.x + last.vx * ahead, z: last.z + (last.vz ?? 0) * ahead, heading: last.heading };
+      }
+      if (n === 1) return pose(last);
       const prev = snaps[n - 2]!;
       const span = last.t - prev.t;
-      const ahead = Math.min(renderTime - last.t, this.#maxExtrapolateMs);
+      const ahead = Math.min(renderTime - last.t, isMoving(last) ? this.#maxDeadReckonMs : this.#maxExtrapolateMs);
       if (span <= 0 || ahead <= 0) return pose(last);
       const f = ahead / span;
       return { x: last.x + (last.x - prev.x) * f, z: last.z + (last.z - prev.z) * f, heading: last.heading };

@@ -139,7 +139,9 @@ function bind(world: WorldClient): void {
       t = { id, kind, buffer: new SnapshotBuffer(patchRate ? { patchIntervalMs: 1000 / patchRate } : {}), info, pose: undefined };
       state.entities.set(id, t);
     }
-    t.buffer.push({ t: now(), x: info.x, z: info.z, heading: info.heading });
+    // Distant entities are refreshed a few times a second: the buffer dead-reckons them while they move.
+    const motion = 'vx' in info ? { vx: info.vx, vz: info.vz } : { moving: info.anim === 'walk' };
+    t.buffer.push({ t: now(), x: info.x, z: info.z, heading: info.heading, ...motion });
   };
   const welcomed = (w: NonNullable<WorldClient['welcome']>) => {
     $('world-name').textContent = w.worldName;

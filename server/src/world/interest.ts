@@ -43,11 +43,15 @@ export interface LodTier {
 export interface InterestOptions {
   /** Radius every client is guaranteed to see around itself; `null` replicates everything to everyone (full sync). */
   radius: number | null;
-  /** Interest cell size (default radius / 4: tight neighbourhoods; fewer, larger cells share more but send more). */
+  /** Interest cell size (default radius / 5: tight neighbourhoods; fewer, larger cells share more but send more). */
   cellSize?: number;
   /** How far past its cell's edge a body goes before it changes cell (default cellSize / 8). */
   margin?: number;
-  /** Level-of-detail tiers by cell distance, nearest first; `every` values must be powers of two. Default: same cell and its ring every patch, up to 2/3 radius every 4th, beyond every 8th. */
+  /**
+   * Level-of-detail tiers by cell distance, nearest first; `every` values must be powers of two. Default:
+   * the client's cell and its ring every patch, up to radius / 3 every 4th, beyond every 16th (clients
+   * dead-reckon between: velocity travels with the pose). Chosen with the crowd of bench:world.
+   */
   lod?: LodTier[];
   /** Map bounds, checked against the int16-centimetre wire range. */
   bounds?: { minX: number; minZ: number; maxX: number; maxZ: number };
@@ -150,13 +154,13 @@ export class InterestManager {
     }
     this.#radius = options.radius;
     const radius = options.radius ?? 1;
-    this.#cellSize = options.cellSize ?? radius / 4;
+    this.#cellSize = options.cellSize ?? radius / 5;
     if (!(this.#cellSize > 0)) throw new RangeError(`interest cell size must be > 0, got ${this.#cellSize}`);
     this.#margin = options.margin ?? this.#cellSize / 8;
     const tiers = options.lod ?? [
       { within: 0, every: 1 },
-      { within: (radius * 2) / 3, every: 4 },
-      { within: Infinity, every: 8 },
+      { within: radius / 3, every: 4 },
+      { within: Infinity, every: 16 },
     ];
     this.#maxEvery = Math.max(...tiers.map((t) => t.every));
     for (const t of tiers) {
