@@ -37,6 +37,13 @@ import {
   WALK,
 } from './phrasebook.ts';
 import type { Rng } from './rng.ts';
+import { COMPOSED_VERBS, composeFrames } from './composed-requests.ts';
+
+/** Composed request frames (composed-requests.ts), one family per action beside the hand-written one. */
+const WALK_C = composeFrames(COMPOSED_VERBS.walk, WALK);
+const GIVE_C = composeFrames(COMPOSED_VERBS.give, GIVE);
+const FOLLOW_C = composeFrames(COMPOSED_VERBS.follow, FOLLOW);
+const STOP_C = composeFrames(COMPOSED_VERBS.stop, STOP);
 
 export interface Reply {
   speech: string;
@@ -71,10 +78,14 @@ export function phrasebookFamilies(): { family: string; ids: string[] }[] {
   const ids = (prefix: string, t: Record<string, unknown>) => Object.keys(t).map((k) => `${prefix}.${k}`);
   return [
     { family: 'walk', ids: ids('walk', WALK) },
+    { family: 'walk.c', ids: ids('walk.c', WALK_C) },
     { family: 'give', ids: ids('give', GIVE) },
+    { family: 'give.c', ids: ids('give.c', GIVE_C) },
     { family: 'give.need', ids: Object.entries(NEEDS).flatMap(([item, lines]) => lines.map((_, i) => `give.need.${item}.${i}`)) },
     { family: 'follow', ids: ids('follow', FOLLOW) },
+    { family: 'follow.c', ids: ids('follow.c', FOLLOW_C) },
     { family: 'stop', ids: ids('stop', STOP) },
+    { family: 'stop.c', ids: ids('stop.c', STOP_C) },
     { family: 'emote', ids: Object.entries(EMOTE_REQUESTS).flatMap(([emote, lines]) => lines.map((_, i) => `emote.${emote}.${i}`)) },
     { family: 'greet', ids: ids('greet', GREETINGS) },
     { family: 'bye', ids: ids('bye', FAREWELLS) },
@@ -255,11 +266,12 @@ export function actionCandidates(ctx: NpcContext, rng: Rng, scale: number): Cand
   for (const l of ctx.landmarks.values()) {
     const names = playerPlaceNames(ctx, l);
     const canWalk = walkable.has(l.id);
-    for (const [id, tpl] of Object.entries(WALK)) {
+    const frames = [...Object.entries(WALK).map(([id, tpl]) => [`walk.${id}`, tpl] as const), ...rng.sample(Object.entries(WALK_C), canWalk ? 24 : 6).map(([id, tpl]) => [`walk.c.${id}`, tpl] as const)];
+    for (const [template, tpl] of frames) {
       for (const p of canWalk ? names : rng.sample(names, 1)) {
         out.push({
           kind: 'action',
-          template: `walk.${id}`,
+          template,
           player: fill(tpl, { p }),
           noisy: true,
           variants: v(canWalk ? 1.2 : 0.5),
@@ -307,11 +319,12 @@ export function actionCandidates(ctx: NpcContext, rng: Rng, scale: number): Cand
   for (const item of askable) {
     const info = itemInfo(item);
     const can = giveable.has(item);
-    for (const [id, tpl] of Object.entries(GIVE)) {
+    const frames = [...Object.entries(GIVE).map(([id, tpl]) => [`give.${id}`, tpl] as const), ...rng.sample(Object.entries(GIVE_C), can ? 20 : 6).map(([id, tpl]) => [`give.c.${id}`, tpl] as const)];
+    for (const [template, tpl] of frames) {
       for (const name of can ? info.names : [info.name]) {
         out.push({
           kind: 'action',
-          template: `give.${id}`,
+          template,
           player: fill(tpl, { a: withA(name, item) }),
           noisy: true,
           variants: v(can ? 1.5 : 0.4),
@@ -338,25 +351,25 @@ export function actionCandidates(ctx: NpcContext, rng: Rng, scale: number): Cand
 
   // follow / stop.
   const home = ctx.home ? placeName(ctx, ctx.home) : 'my post';
-  for (const [id, line] of Object.entries(FOLLOW)) {
+  for (const [template, line, weight] of [...Object.entries(FOLLOW).map(([id, line]) => [`follow.${id}`, line, 1] as const), ...Object.entries(FOLLOW_C).map(([id, line]) => [`follow.c.${id}`, line, 0.25] as const)]) {
     out.push({
       kind: 'action',
-      template: `follow.${id}`,
+      template,
       player: line,
       noisy: true,
-      variants: v(a.follow ? 8 : 3),
+      variants: v((a.follow ? 8 : 3) * weight),
       reply: (r) => a.follow
         ? { speech: voiced(ctx, r, r.pick(["Lead on, {addr}. I'm right behind you.", "Alright, I'll follow.", "Go on then, I'm with you.", 'Right behind you, {addr}.']), { opener: 0.2, closer: 0 }), action: { type: 'follow' } }
         : { speech: voiced(ctx, r, r.pick([`I can't leave ${home}, {addr}.`, `Can't. I've work here at ${home}.`, `Not today, {addr}. ${capitalize(home)} needs me.`]), { opener: 0.2, closer: 0 }), action: null },
     });
   }
-  for (const [id, line] of Object.entries(STOP)) {
+  for (const [template, line, weight] of [...Object.entries(STOP).map(([id, line]) => [`stop.${id}`, line, 1] as const), ...Object.entries(STOP_C).map(([id, line]) => [`stop.c.${id}`, line, 0.25] as const)]) {
     out.push({
       kind: 'action',
-      template: `stop.${id}`,
+      template,
       player: line,
       noisy: true,
-      variants: v(8),
+      variants: v(8 * weight),
       reply: (r) => a.stop
         ? { speech: voiced(ctx, r, r.pick(["Right, I'll wait here.", 'As you like. I stay put.', "Fine, I'm staying here, {addr}.", 'Stopping here.']), { opener: 0.15, closer: 0 }), action: { type: 'stop' } }
         : { speech: voiced(ctx, r, "I'm not going anywhere, {addr}.", { opener: 0.2, closer: 0 }), action: null },

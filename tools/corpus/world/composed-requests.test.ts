@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { COMPOSED_VERBS, composeFrames } from './composed-requests.ts';
+import { phrasebookFamilies } from './candidates.ts';
+import { FOLLOW, GIVE, STOP, WALK } from './phrasebook.ts';
+
+const normalize = (line: string) => line.toLowerCase().replace(/[^a-z{} ]/g, '').replace(/\s+/g, ' ').trim();
+
+describe('composed request frames', () => {
+  const tables = { walk: [COMPOSED_VERBS.walk, WALK, '{p}'], give: [COMPOSED_VERBS.give, GIVE, '{a}'], follow: [COMPOSED_VERBS.follow, FOLLOW, ''], stop: [COMPOSED_VERBS.stop, STOP, ''] } as const;
+
+  for (const [name, [verbs, handWritten, slot]] of Object.entries(tables)) {
+    it(`${name}: many distinct frames, each with its slot, none spelling a hand-written frame`, () => {
+      const frames = composeFrames(verbs, handWritten);
+      const texts = Object.values(frames);
+      expect(texts.length).toBeGreaterThan(50);
+      expect(new Set(texts.map(normalize)).size).toBe(texts.length);
+      const taken = new Set(Object.values(handWritten).map(normalize));
+      for (const text of texts) {
+        expect(taken.has(normalize(text))).toBe(false);
+        if (slot) expect(text).toContain(slot);
+        expect(text.charAt(0)).toBe(text.charAt(0).toUpperCase());
+        expect(text).not.toMatch(/\{[BG]\}/);
+      }
+    });
+  }
+
+  it('a hand-written frame is never recomposed (a held-out one cannot leak into train)', () => {
+    // "Mind taking me to {p}?" is hand-written (walk.w15); composition has the same words.
+    expect(Object.values(WALK)).toContain('Mind taking me to {p}?');
+    expect(Object.values(composeFrames(COMPOSED_VERBS.walk, WALK)).map(normalize)).not.toContain(normalize('Mind taking me to {p}?'));
+    expect(Object.values(composeFrames(COMPOSED_VERBS.walk, {})).map(normalize)).toContain(normalize('Mind taking me to {p}?'));
+  });
+
+  it('each composed table is a hold-out family of its own', () => {
+    const families = new Map(phrasebookFamilies().map((f) => [f.family, f.ids]));
+    for (const name of ['walk.c', 'give.c', 'follow.c', 'stop.c']) {
+      expect(families.get(name)?.length).toBeGreaterThan(50);
+      expect(families.get(name)!.every((id) => id.startsWith(`${name}.c`))).toBe(true);
+    }
+  });
+});

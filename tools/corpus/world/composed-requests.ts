@@ -1,0 +1,106 @@
+/**
+ * Request frames composed from parts — a request construction ("Could you … ?", "Mind …-ing … ?",
+ * "I'd like you to …") times a verb phrase ("take me to {p}", "hand me {a}", "wait here") — beside the
+ * hand-written frames of phrasebook.ts. A small model generalises to a phrasing it never saw only if it
+ * saw the parts in many combinations: with ~20 hand-written frames per action, "Mind taking me to the
+ * forge?" (a held-out frame) was answered as a refusal. Each composed frame is a template of its own
+ * family (`walk.c`, `give.c`, `follow.c`, `stop.c`), so a share of them is held out like any other;
+ * a composed frame that spells a hand-written one is left out, so a held-out hand-written frame never
+ * reaches train through composition.
+ */
+import type { Templates } from './phrasebook.ts';
+
+interface VerbPhrase {
+  /** Bare form: "take me to {p}". */
+  bare: string;
+  /** Gerund form: "taking me to {p}". */
+  gerund: string;
+}
+
+/** Constructions around a verb phrase; `{B}` is the bare form, `{G}` the gerund. */
+const CONSTRUCTIONS = [
+  'Can you {B}?',
+  'Could you {B}?',
+  'Would you {B}?',
+  'Will you {B}?',
+  'Mind {G}?',
+  'Would you mind {G}?',
+  'How about {G}?',
+  'Please {B}.',
+  '{B}, please.',
+  "I'd like you to {B}.",
+  'I need you to {B}.',
+  'Any chance you could {B}?',
+  'Do you think you could {B}?',
+  'I was hoping you could {B}.',
+  'Can you {B} for me?',
+  'Be a friend and {B}.',
+];
+
+const WALK_VERBS: VerbPhrase[] = [
+  { bare: 'take me to {p}', gerund: 'taking me to {p}' },
+  { bare: 'bring me to {p}', gerund: 'bringing me to {p}' },
+  { bare: 'lead me to {p}', gerund: 'leading me to {p}' },
+  { bare: 'guide me to {p}', gerund: 'guiding me to {p}' },
+  { bare: 'walk me to {p}', gerund: 'walking me to {p}' },
+  { bare: 'walk me over to {p}', gerund: 'walking me over to {p}' },
+  { bare: 'escort me to {p}', gerund: 'escorting me to {p}' },
+  { bare: 'show me the way to {p}', gerund: 'showing me the way to {p}' },
+  { bare: 'go with me to {p}', gerund: 'going with me to {p}' },
+  { bare: 'come with me to {p}', gerund: 'coming with me to {p}' },
+];
+
+const GIVE_VERBS: VerbPhrase[] = [
+  { bare: 'give me {a}', gerund: 'giving me {a}' },
+  { bare: 'hand me {a}', gerund: 'handing me {a}' },
+  { bare: 'spare me {a}', gerund: 'sparing me {a}' },
+  { bare: 'sell me {a}', gerund: 'selling me {a}' },
+  { bare: 'pass me {a}', gerund: 'passing me {a}' },
+  { bare: 'find me {a}', gerund: 'finding me {a}' },
+  { bare: 'let me have {a}', gerund: 'letting me have {a}' },
+];
+
+const FOLLOW_VERBS: VerbPhrase[] = [
+  { bare: 'follow me', gerund: 'following me' },
+  { bare: 'come with me', gerund: 'coming with me' },
+  { bare: 'come along with me', gerund: 'coming along with me' },
+  { bare: 'walk with me', gerund: 'walking with me' },
+  { bare: 'tag along', gerund: 'tagging along' },
+  { bare: 'stick with me', gerund: 'sticking with me' },
+  { bare: 'keep up with me', gerund: 'keeping up with me' },
+];
+
+const STOP_VERBS: VerbPhrase[] = [
+  { bare: 'stop', gerund: 'stopping' },
+  { bare: 'wait here', gerund: 'waiting here' },
+  { bare: 'stay here', gerund: 'staying here' },
+  { bare: 'stay put', gerund: 'staying put' },
+  { bare: 'stop following me', gerund: 'not following me' },
+  { bare: 'stop walking', gerund: 'stopping here' },
+  { bare: 'wait right there', gerund: 'waiting right there' },
+  { bare: 'stay right where you are', gerund: 'staying right where you are' },
+];
+
+const normalize = (line: string) => line.toLowerCase().replace(/[^a-z{} ]/g, '').replace(/\s+/g, ' ').trim();
+
+function capitalizeFirst(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** Every construction × verb phrase, minus those that spell one of `handWritten`; ids `c01`, `c02`, … */
+export function composeFrames(verbs: readonly VerbPhrase[], handWritten: Templates): Templates {
+  const taken = new Set(Object.values(handWritten).map(normalize));
+  const out: Templates = {};
+  let n = 0;
+  for (const verb of verbs) {
+    for (const construction of CONSTRUCTIONS) {
+      const frame = capitalizeFirst(construction.replace('{B}', verb.bare).replace('{G}', verb.gerund));
+      if (taken.has(normalize(frame))) continue;
+      taken.add(normalize(frame));
+      out[`c${String(++n).padStart(3, '0')}`] = frame;
+    }
+  }
+  return out;
+}
+
+export const COMPOSED_VERBS = { walk: WALK_VERBS, give: GIVE_VERBS, follow: FOLLOW_VERBS, stop: STOP_VERBS } as const;
