@@ -130,6 +130,23 @@ describe('conversation memory', () => {
     expect(a.turns).toEqual(b.turns);
     expect(rows.get('p1/finn')).toHaveLength(11);
     expect((await third.recall('p1', 'finn', 10_000)).turns.map((t) => t.text)).toEqual(rows.get('p1/finn')!.map((t) => t.text));
+    // A read under way when the player joins another process (forget) is not kept: that process may write
+    // newer turns, and the next recall here reads them.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow: TurnStore = { appendTurn: store.appendTurn, recentTurns: async (p, n, limit) => {
+      const snapshot = (rows.get(`${p}/${n}`) ?? []).slice(-limit);
+      await gate;
+      return snapshot;
+    } };
+    const fourth = new ConversationMemory({ countTokens: words, store: slow, maxTurnsPerPair: 50 });
+    const early = fourth.recall('p1', 'finn', 10_000);
+    fourth.forget('p1');
+    rows.get('p1/finn')!.push({ role: 'player', text: 'said elsewhere', ts: 99 });
+    release();
+    expect((await early).turns.map((t) => t.text)).not.toContain('said elsewhere');
+    expect((await fourth.recall('p1', 'finn', 10_000)).turns.at(-1)!.text).toBe('said elsewhere');
+
     // Without a store (the corpus generator), a remembered turn is recallable at once, synchronously.
     const plain = new ConversationMemory({ countTokens: words });
     void plain.remember('p9', 'finn', { role: 'player', text: 'right away' });

@@ -65,6 +65,8 @@ export class ConversationMemory {
   readonly #pairs = new Map<string, MemoryTurn[]>();
   /** Store reads in flight, by pair key: concurrent callers share one read. */
   readonly #loading = new Map<string, Promise<MemoryTurn[]>>();
+  /** Bumped by `forget`: a store read that started before is used by its caller but not kept. */
+  #generation = 0;
 
   constructor(opts: ConversationMemoryOptions) {
     this.#countTokens = opts.countTokens;
@@ -139,8 +141,11 @@ export class ConversationMemory {
 
   /** Forgets a pair, or every pair of a player (memory only; the store keeps its rows). */
   forget(playerId: string, npcId?: string): void {
-    if (npcId !== undefined) this.#pairs.delete(key(playerId, npcId));
-    else for (const k of [...this.#pairs.keys()]) if (k.startsWith(playerId + '\u0000')) this.#pairs.delete(k);
+    this.#generation++;
+    const matches = (k: string) => (npcId !== undefined ? k === key(playerId, npcId) : k.startsWith(playerId + '\u0000'));
+    for (const k of [...this.#pairs.keys()]) if (matches(k)) this.#pairs.delete(k);
+    // Reads already under way may predate the other process's writes: later callers read afresh.
+    for (const k of [...this.#loading.keys()]) if (matches(k)) this.#loading.delete(k);
   }
 
   /** The pair's turns (loaded from the store on a miss), marked most recently used. */
@@ -148,15 +153,23 @@ export class ConversationMemory {
     const cached = this.#cached(playerId, npcId);
     if (cached) return cached;
     const k = key(playerId, npcId);
+    const generation = this.#generation;
     let loading = this.#loading.get(k);
     if (!loading) {
       const read = this.#store ? this.#store.recentTurns(playerId, npcId, this.#maxTurns) : Promise.resolve([]);
-      loading = read.finally(() => this.#loading.delete(k));
-      this.#loading.set(k, loading);
+      const shared: Promise<MemoryTurn[]> = read.finally(() => {
+        if (this.#loading.get(k) === shared) this.#loading.delete(k);
+      });
+      this.#loading.set(k, (loading = shared));
     }
     const loaded = await loading;
     // Another caller sharing the read may have kept it (and added to it) already: use that one.
-    return this.#cached(playerId, npcId) ?? this.#keep(playerId, npcId, loaded);
+    const keptMeanwhile = this.#cached(playerId, npcId);
+    if (keptMeanwhile) return keptMeanwhile;
+    // Forgotten while reading (the player joined another process, which may write newer turns): this
+    // caller uses what it read, and the next one reads again.
+    if (generation !== this.#generation) return loaded;
+    return this.#keep(playerId, npcId, loaded);
   }
 
   /** The pair's turns if in memory, marked most recently used. */
