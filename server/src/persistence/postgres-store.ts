@@ -90,6 +90,8 @@ export class PostgresStore implements WorldStore {
       max: opts.poolSize ?? 10,
       connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
       statement_timeout: opts.statementTimeoutMs ?? 15_000,
+      // The client-side bound too, for a server or network that stops answering altogether.
+      query_timeout: (opts.statementTimeoutMs ?? 15_000) + 5_000,
       idleTimeoutMillis: 30_000,
       application_name: 'worldmind',
       types,
