@@ -65,6 +65,7 @@ export const ConfigSchema = z.object({
   NPC_LORE_FACTS: int(0, 50).default(3).describe('lore facts retrieved into each NPC prompt'),
   NPC_SITUATION_TOKENS: int(0, 2000).default(DEFAULT_SITUATION_TOKENS).describe('most tokens of the situation block in each NPC prompt (time, activity, who is near, what the speaker carries, recent events; 0 = none)'),
   NPC_GIVE_COOLDOWN_S: num(0, 86_400).default(10).describe('seconds before an NPC gives the same player another item'),
+  NPC_GROUP_CONVERSATIONS: bool.default(true).describe('players around an NPC share one conversation: lines said while it answers are gathered into one model turn; false answers every line with its own turn at once (for comparison and engine load tests)'),
   NPC_GROUP_MAX_PLAYERS: int(1, 32).default(8).describe('players in one NPC\'s conversation at once (a group conversation); a newcomer beyond it is refused (busy) until one leaves'),
   NPC_GROUP_MAX_LINES: int(1, 32).default(8).describe('lines one NPC reply answers at most (lines said while the NPC answers are gathered into its next reply); more are refused (busy)'),
   NPC_GROUP_IDLE_S: num(1, 86_400).default(60).describe('seconds of silence after which a player leaves an NPC\'s conversation (walking out of TALK_RANGE leaves at once)'),

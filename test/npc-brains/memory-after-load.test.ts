@@ -87,6 +87,8 @@ function startServer(port: number, modelDir: string, npcDir: string, dbPath: str
     RECONNECT_WINDOW_S: '0',
     // The first-token deadline is for players; on a loaded 2-core box the load must not turn into fallbacks.
     NPC_FIRST_TOKEN_DEADLINE_MS: '60000',
+    // Every player's line its own model turn at once (not gathered into group rounds): the engine load is the subject.
+    NPC_GROUP_CONVERSATIONS: 'false',
     MALLOC_MMAP_THRESHOLD_: '131072',
     ...extra,
   });

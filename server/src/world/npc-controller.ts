@@ -111,7 +111,7 @@ export class NpcController {
   readonly agents = new Map<string, NpcAgent>();
   /** Per NPC: its conversation with the players around it (npc/group-conversation.ts). */
   readonly #groups = new Map<string, GroupConversation<LineReply>>();
-  /** Per NPC: the round it is answering now. */
+  /** Per NPC: the round it is answering now (NPC_GROUP_CONVERSATIONS=false: per `npcId|sessionId`, each player's own turn). */
   readonly #rounds = new Map<string, ActiveRound>();
   /** NPC-to-NPC exchanges (NPC_AMBIENT_TALK). */
   #ambient: AmbientTalk | undefined;
@@ -131,7 +131,7 @@ export class NpcController {
         clock: deps.clock,
         dialogue: deps.system.dialogue,
         script: (npcId) => deps.system.script(npcId),
-        free: (npcId) => !this.#groups.has(npcId) && !this.#rounds.has(npcId),
+        free: (npcId) => !this.#groups.has(npcId) && ![...this.#rounds.keys()].some((k) => k === npcId || k.startsWith(`${npcId}|`)),
         situation: (agent, partner) => Promise.resolve(this.#ambientSituation(agent, partner)),
         speaking: (agent, text) => {
           const now = Date.now();
@@ -306,6 +306,7 @@ export class NpcController {
     if (!agent || !script || !player) return { code: ErrorCode.UnknownNpc, message: `there is no NPC "${npcId}" here` };
     const distance = Math.hypot(agent.body.x - player.avatar.x, agent.body.z - player.avatar.z);
     if (distance > deps.config.TALK_RANGE) return { code: ErrorCode.TooFar, message: `${script.name} is too far away to hear you (${distance.toFixed(1)} > ${deps.config.TALK_RANGE})` };
+    if (!deps.config.NPC_GROUP_CONVERSATIONS) return this.#rounds.has(`${npcId}|${sessionId}`) ? { code: ErrorCode.Busy, message: `${script.name} is still answering you` } : null;
     switch (this.#groups.get(npcId)?.refusal(sessionId)) {
       case 'busy':
         return { code: ErrorCode.Busy, message: `${script.name} is still answering you` };
@@ -362,11 +363,26 @@ export class NpcController {
     // The world moved on while moderation ran: check again, then take the line.
     const again = this.precheck(client.sessionId, npcId);
     if (again) return refuse(again.code, again.message);
+    const reply: LineReply = { ref, accountId: player.accountId, name: player.avatar.name, ...(spoken ? { transcript: spoken.transcript } : {}) };
+    this.#ambient?.interrupt(npcId); // players come first
+    if (!deps.config.NPC_GROUP_CONVERSATIONS) return this.#answerAlone(npcId, { sessionId: client.sessionId, text, at: Date.now(), reply });
     const group = this.#groups.get(npcId) ?? new GroupConversation<LineReply>({ maxPlayers: deps.config.NPC_GROUP_MAX_PLAYERS, maxLinesPerRound: deps.config.NPC_GROUP_MAX_LINES, idleMs: deps.config.NPC_GROUP_IDLE_S * 1000 });
     this.#groups.set(npcId, group);
-    group.offer({ sessionId: client.sessionId, text, at: Date.now(), reply: { ref, accountId: player.accountId, name: player.avatar.name, ...(spoken ? { transcript: spoken.transcript } : {}) } });
-    this.#ambient?.interrupt(npcId); // players come first
+    group.offer({ sessionId: client.sessionId, text, at: Date.now(), reply });
     this.#nextRound(npcId);
+  }
+
+  /**
+   * NPC_GROUP_CONVERSATIONS=false: the line is its own model turn at once, beside any other player's turn
+   * with the same NPC (one at a time per player and NPC), as before group conversations.
+   */
+  #answerAlone(npcId: string, line: GroupLine<LineReply>): void {
+    const key = `${npcId}|${line.sessionId}`;
+    const active: ActiveRound = { abort: new AbortController(), listeners: new Set([line.sessionId]) };
+    this.#rounds.set(key, active);
+    void this.#answer(npcId, { lines: [line], number: 0 }, active)
+      .catch((error: unknown) => this.deps.log.error({ err: error, npcId }, 'NPC turn failed'))
+      .finally(() => this.#rounds.delete(key));
   }
 
   /** Starts the NPC's next round when it is free and lines wait; when it ends, the next one. */
