@@ -50,7 +50,7 @@ describe('a group conversation around one NPC', () => {
       TALK_BURST: 100,
       TALK_PER_SECOND: 100,
     });
-    [ada, bea, cai, dan] = await Promise.all(['Ada', 'Bea', 'Cai', 'Dan'].map((name) => connect(server.endpoint, name)));
+    [ada, bea, cai, dan] = (await Promise.all(['Ada', 'Bea', 'Cai', 'Dan'].map((name) => connect(server.endpoint, name)))) as [WorldClient, WorldClient, WorldClient, WorldClient];
     await Promise.all([walkUpTo(ada, 'bram', FORGE), walkUpTo(bea, 'bram', FORGE, 3), walkUpTo(cai, 'bram', FORGE, 3.5)]);
     // Dan stands by, in view but out of the conversation (beyond 1.25 × TALK_RANGE).
     dan.move({ target: FORGE, run: true });
