@@ -319,7 +319,7 @@ async function main(): Promise<void> {
     if (opts.postgres) {
       postgres = await startLocalPostgres({ port: await freeLoopbackPort(), detached: true });
       if (process.env.DATABASE_URL) log('warn', 'DATABASE_URL in the environment is replaced by the PostgreSQL this cluster started (--postgres)');
-      log('info', 'postgres started (throwaway: deleted when the cluster stops)', { database: postgres.url, pid: postgres.child.pid });
+      log('info', 'postgres started (throwaway: deleted when the cluster stops)', { database: postgres.url, pid: postgres.child.pid, dir: postgres.dir });
       postgres.child.once('exit', (code, signal) => {
         if (!shuttingDown) {
           log('error', `postgres exited unexpectedly (exit ${code ?? signal})`);

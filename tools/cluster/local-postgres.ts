@@ -19,6 +19,8 @@ export interface LocalPostgres {
   /** `postgres://<user>@127.0.0.1:<port>/<database>` (trust authentication on loopback: no password). */
   url: string;
   child: ChildProcess;
+  /** The temporary directory (data directory and socket) that `stop()` removes. */
+  dir: string;
   output(): string;
   /** Fast shutdown (SIGINT), then SIGKILL if it has not exited within `timeoutMs`; removes the directory. Safe to call twice. */
   stop(timeoutMs?: number): Promise<void>;
@@ -142,5 +144,5 @@ export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<Lo
     await stop();
     throw new LocalPostgresError(`createdb ${database} failed (${created.error?.message ?? `exit ${created.status}`}):\n${(created.stdout ?? '') + (created.stderr ?? '')}`.trim());
   }
-  return { port: opts.port, url: `postgres://${encodeURIComponent(dbUser)}@127.0.0.1:${opts.port}/${encodeURIComponent(database)}`, child, output: () => out, stop };
+  return { port: opts.port, url: `postgres://${encodeURIComponent(dbUser)}@127.0.0.1:${opts.port}/${encodeURIComponent(database)}`, child, dir, output: () => out, stop };
 }
