@@ -25,6 +25,7 @@
  */
 import { $changes, $refId, OPERATION, StateView, type ChangeTree } from '@colyseus/schema';
 import { MAX_WIRE_COORDINATE, PoseField, publishPose, type PoseSource } from '@worldmind/shared';
+import { CellTable, packCell as pack } from './spatial-grid.ts';
 
 /** A replicated body: an Avatar or Npc schema instance, already attached to the room's state. */
 export type Replicated = PoseSource;
@@ -126,12 +127,14 @@ export class InterestManager {
   readonly #offsets: { dx: number; dz: number; every: number; tier: number }[] = [];
   /** Distinct `every` values above 1, nearest first: each body keeps held-back motion per tier. */
   readonly #tiers: number[];
+  /** Neighbourhood offsets by tier index (the tiers that can be held back). */
+  readonly #tierOffsets: { dx: number; dz: number }[][];
   readonly #reach: number;
   readonly #enterDistance: number;
   readonly #maxEvery: number;
   readonly #bodies = new Map<Replicated, Body>();
   readonly #cells = new Map<number, Set<Body>>();
-  readonly #groups = new Map<number, Group>();
+  readonly #groups: CellTable<Group>;
   readonly #observers = new Map<string, Observer>();
   readonly #owed = new Set<Body>();
   /** Recycled views, their visibility bits cleared (a view's id is kept, so reuse costs nothing). */
@@ -144,6 +147,8 @@ export class InterestManager {
   readonly #hidden: { view: StateView; tree: ChangeTree }[] = [];
   #hiddenCount = 0;
   readonly #transitions: Observer[] = [];
+  /** Groups with transitions or departures this patch (cleared after it). */
+  readonly #touched: Group[] = [];
   #patch = 0;
   #seq = 0;
 
@@ -183,6 +188,9 @@ export class InterestManager {
     }
     this.#tiers = [...new Set(this.#offsets.map((o) => o.every).filter((e) => e > 1))].sort((a, b) => a - b);
     for (const o of this.#offsets) o.tier = this.#tiers.indexOf(o.every);
+    this.#tierOffsets = this.#tiers.map((_, t) => this.#offsets.filter((o) => o.tier === t));
+    const cells = (v: number) => Math.floor(v / this.#cellSize);
+    this.#groups = b ? new CellTable(cells(b.minX) - 1, cells(b.minZ) - 1, cells(b.maxX) + 1, cells(b.maxZ) + 1) : new CellTable(0, 0, -1, -1);
     this.#everyone = options.radius === null ? { view: new StateView(), visible: new Set() } : undefined;
   }
 
@@ -235,7 +243,7 @@ export class InterestManager {
     }
     this.#cells.get(body.cell)?.delete(body);
     this.#forEachGroupNear(body.cx, body.cz, (g) => {
-      if (g.visible.delete(body)) g.departed.push(body);
+      if (g.visible.delete(body)) this.#touch(g).departed.push(body);
     });
   }
 
@@ -249,7 +257,7 @@ export class InterestManager {
       this.#observers.set(sessionId, { sessionId, holder, body, group: undefined as never, transition: undefined });
       return;
     }
-    const group = this.#groups.get(body.cell) ?? this.#createGroup(body.cx, body.cz, body);
+    const group = this.#groups.get(body.cx, body.cz) ?? this.#createGroup(body.cx, body.cz, body);
     const observer: Observer = { sessionId, holder, body, group, transition: undefined };
     body.observer = observer;
     group.members.add(observer);
@@ -310,10 +318,16 @@ export class InterestManager {
       this.#release(transition.view, transition.bodies);
     }
     this.#transitions.length = 0;
-    for (const group of this.#groups.values()) {
+    for (const group of this.#touched) {
       group.incoming.length = 0;
       group.departed.length = 0;
     }
+    this.#touched.length = 0;
+  }
+
+  #touch(group: Group): Group {
+    if (group.incoming.length === 0 && group.departed.length === 0) this.#touched.push(group);
+    return group;
   }
 
   #stickyCellChanged(body: Body): boolean {
@@ -332,7 +346,7 @@ export class InterestManager {
    */
   #startTransition(observer: Observer, cx: number, cz: number): void {
     const from = observer.group;
-    const to = this.#groups.get(pack(cx, cz)) ?? this.#createGroup(cx, cz, observer.body);
+    const to = this.#groups.get(cx, cz) ?? this.#createGroup(cx, cz, observer.body);
     const view = this.#pool.pop() ?? new StateView();
     this.#bind(view, observer.body);
     const bodies: Body[] = [];
@@ -353,7 +367,7 @@ export class InterestManager {
     from.members.delete(observer);
     if (from.members.size === 0) this.#retire(from);
     to.members.add(observer);
-    to.incoming.push(transition);
+    this.#touch(to).incoming.push(transition);
     observer.group = to;
   }
 
@@ -436,14 +450,17 @@ export class InterestManager {
   }
 
   #hide(body: Body, tiers: number): void {
-    for (const o of this.#offsets) {
-      if (o.tier < 0 || !(tiers & (1 << o.tier))) continue;
-      const group = this.#groups.get(pack(body.cx - o.dx, body.cz - o.dz));
-      if (!group) continue;
-      this.#hideIn(group.view, body.tree);
-      // Clients entering the group this patch follow its level of detail too.
-      for (const t of group.incoming) this.#hideIn(t.view, body.tree);
+    for (let t = 0; t < this.#tierOffsets.length; t++) {
+      if (tiers & (1 << t)) for (const o of this.#tierOffsets[t]!) this.#hideNear(body, o.dx, o.dz);
     }
+  }
+
+  #hideNear(body: Body, dx: number, dz: number): void {
+    const group = this.#groups.get(body.cx - dx, body.cz - dz);
+    if (!group) return;
+    this.#hideIn(group.view, body.tree);
+    // Clients entering the group this patch follow its level of detail too.
+    for (const t of group.incoming) this.#hideIn(t.view, body.tree);
   }
 
   #hideIn(view: StateView, tree: ChangeTree): void {
@@ -485,7 +502,7 @@ export class InterestManager {
   #forEachGroupNear(cx: number, cz: number, visit: (group: Group) => void): void {
     if (this.#groups.size === 0) return;
     for (const { dx, dz } of this.#offsets) {
-      const group = this.#groups.get(pack(cx - dx, cz - dz));
+      const group = this.#groups.get(cx - dx, cz - dz);
       if (group) visit(group);
     }
   }
@@ -509,12 +526,12 @@ export class InterestManager {
         this.#mark(view, b);
       }
     }
-    this.#groups.set(group.cell, group);
+    this.#groups.set(cx, cz, group);
     return group;
   }
 
   #retire(group: Group): void {
-    this.#groups.delete(group.cell);
+    this.#groups.delete(group.cx, group.cz);
     this.#release(group.view, [...group.visible, ...group.departed]);
   }
 
@@ -557,7 +574,3 @@ function treeOf(ref: unknown): ChangeTree {
   return (ref as Record<symbol, ChangeTree>)[$changes]!;
 }
 
-// Cells are packed into one number so map keys need no string allocation per lookup.
-function pack(cx: number, cz: number): number {
-  return (cx + 0x8000) * 0x10000 + (cz + 0x8000);
-}

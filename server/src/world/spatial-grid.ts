@@ -76,3 +76,74 @@ export class SpatialGrid<T> {
     return (cx + 0x8000) * 0x10000 + (cz + 0x8000);
   }
 }
+
+/**
+ * Values by integer cell (cx, cz): a flat array over the cells of the given bounds (a lookup is an
+ * index, no hashing: interest management looks up hundreds of neighbour cells per moving body per
+ * patch), a map for any cell outside them.
+ */
+export class CellTable<T> {
+  readonly #minCx: number;
+  readonly #minCz: number;
+  readonly #width: number;
+  readonly #height: number;
+  readonly #dense: (T | undefined)[];
+  readonly #outside = new Map<number, T>();
+  #size = 0;
+
+  /** Cells from (minCx, minCz) to (maxCx, maxCz) inclusive are stored densely (none when max < min). */
+  constructor(minCx: number, minCz: number, maxCx: number, maxCz: number) {
+    this.#minCx = minCx;
+    this.#minCz = minCz;
+    this.#width = Math.max(0, maxCx - minCx + 1);
+    this.#height = Math.max(0, maxCz - minCz + 1);
+    this.#dense = new Array(this.#width * this.#height).fill(undefined);
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get(cx: number, cz: number): T | undefined {
+    const i = this.#index(cx, cz);
+    return i >= 0 ? this.#dense[i] : this.#outside.get(packCell(cx, cz));
+  }
+
+  set(cx: number, cz: number, value: T): void {
+    const i = this.#index(cx, cz);
+    if (i >= 0) {
+      if (this.#dense[i] === undefined) this.#size++;
+      this.#dense[i] = value;
+    } else {
+      const key = packCell(cx, cz);
+      if (!this.#outside.has(key)) this.#size++;
+      this.#outside.set(key, value);
+    }
+  }
+
+  delete(cx: number, cz: number): void {
+    const i = this.#index(cx, cz);
+    if (i >= 0) {
+      if (this.#dense[i] !== undefined) this.#size--;
+      this.#dense[i] = undefined;
+    } else if (this.#outside.delete(packCell(cx, cz))) {
+      this.#size--;
+    }
+  }
+
+  *values(): IterableIterator<T> {
+    for (const v of this.#dense) if (v !== undefined) yield v;
+    yield* this.#outside.values();
+  }
+
+  #index(cx: number, cz: number): number {
+    const x = cx - this.#minCx;
+    const z = cz - this.#minCz;
+    return x >= 0 && x < this.#width && z >= 0 && z < this.#height ? x * this.#height + z : -1;
+  }
+}
+
+/** One number per cell, so map keys need no string allocation. */
+export function packCell(cx: number, cz: number): number {
+  return (cx + 0x8000) * 0x10000 + (cz + 0x8000);
+}
