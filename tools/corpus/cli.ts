@@ -1,7 +1,7 @@
 /**
  * npm run corpus [-- --seed N --npc-dir assets/npcs --map assets/world/town.json --out data/corpus
  *                    --only world|general --scale X --handwritten assets/eval/handwritten.yaml|none]
- * npm run corpus -- --feedback [data/worldmind.sqlite] [--corrections assets/npcs/corrections.yaml]
+ * npm run corpus -- --feedback [--db data/worldmind.sqlite | --database-url postgres://…] [--corrections assets/npcs/corrections.yaml]
  *
  * Builds the training corpora: the world-dialogue corpus (data/corpus/world/{train,valid,test}.jsonl +
  * manifest.json, from the NPC scripts through the server's own prompt code) and the general-English
@@ -36,6 +36,8 @@ const { values } = parseArgs({
     // Rated turns from the turn log (the server's DB_PATH) and designer corrections → feedback samples.
     feedback: { type: 'boolean', default: false },
     db: { type: 'string', default: process.env.DB_PATH ?? 'data/worldmind.sqlite' },
+    // A cluster's turn log and ratings live in its PostgreSQL (the server's DATABASE_URL); it wins over --db.
+    'database-url': { type: 'string', default: process.env.DATABASE_URL || undefined },
     corrections: { type: 'string' },
     'min-rating': { type: 'string' },
     help: { type: 'boolean', default: false },
@@ -45,7 +47,7 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(`usage: npm run corpus [-- --seed N --npc-dir assets/npcs --map assets/world/town.json --out data/corpus
                         --only world|general --scale X --handwritten <file>|none --valid-size N --test-size N]
-       npm run corpus -- --feedback [--db data/worldmind.sqlite] [--corrections assets/npcs/corrections.yaml] [--min-rating N]`);
+       npm run corpus -- --feedback [--db data/worldmind.sqlite | --database-url postgres://… (default DATABASE_URL)] [--corrections assets/npcs/corrections.yaml] [--min-rating N]`);
   process.exit(0);
 }
 
@@ -68,6 +70,7 @@ if (values.feedback) {
   try {
     const { samples, report } = await feedbackSamples({
       dbPath: values.db!,
+      ...(values['database-url'] ? { databaseUrl: values['database-url'] } : {}),
       npcDir,
       ...(values.corrections ? { correctionsPath: values.corrections } : {}),
       ...(values['min-rating'] !== undefined ? { minRating: int('min-rating', values['min-rating'])! } : {}),

@@ -18,13 +18,14 @@ import type { ChatMessage } from '../../server/src/inference/tokenizer/index.ts'
 import { formatActionCall, parseReply } from '../../server/src/npc/action-syntax.ts';
 import { CORRECTIONS_FILE, formatProblem, loadNpcScripts, type ScriptProblem } from '../../server/src/npc/script-loader.ts';
 import { isActionAllowed, NpcActionSchema, type NpcAction, type NpcScript } from '../../server/src/npc/script-schema.ts';
-import { SqliteStore } from '../../server/src/persistence/sqlite-store.ts';
-import type { TurnLogRecord } from '../../server/src/persistence/store.ts';
+import { openStore, type TurnLogRecord } from '../../server/src/persistence/store.ts';
 import type { WorldSample } from './sample.ts';
 
 export interface FeedbackOptions {
-  /** The server's SQLite file (`DB_PATH`): turn log and ratings. */
+  /** The server's SQLite file (`DB_PATH`): turn log and ratings. Unused with `databaseUrl`. */
   dbPath: string;
+  /** The server's PostgreSQL (`DATABASE_URL`), where a cluster keeps its turn log and ratings. */
+  databaseUrl?: string;
   /** NPC scripts (`NPC_DIR`), as they are now: actions are checked against them. */
   npcDir: string;
   /** Lowest net rating (sum of ±1 ratings) a turn needs. Default 1. */
@@ -74,7 +75,7 @@ export class CorrectionsError extends Error {
 
 export async function feedbackSamples(options: FeedbackOptions): Promise<{ samples: WorldSample[]; report: FeedbackReport }> {
   const minRating = options.minRating ?? 1;
-  if (!existsSync(options.dbPath)) throw new Error(`no turn log database at ${options.dbPath}`);
+  if (!options.databaseUrl && !existsSync(options.dbPath)) throw new Error(`no turn log database at ${options.dbPath}`);
   const loaded = loadNpcScripts(options.npcDir);
   if (loaded.scripts.length === 0 && loaded.problems.length > 0) throw new Error(`no usable NPC scripts in ${options.npcDir}:\n${loaded.problems.map(formatProblem).join('\n')}`);
   const correctionsPath = options.correctionsPath ?? join(options.npcDir, CORRECTIONS_FILE);
@@ -85,7 +86,7 @@ export async function feedbackSamples(options: FeedbackOptions): Promise<{ sampl
   const skip = (reason: FeedbackSkipReason) => void (skipped[reason] = (skipped[reason] ?? 0) + 1);
   const out: { turn: TurnLogRecord; sample: WorldSample }[] = [];
 
-  const store = SqliteStore.open(options.dbPath);
+  const store = await openStore({ dbPath: options.dbPath, ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}) });
   try {
     // Corrections first: each claims the turns it names (a later entry for the same turn wins).
     const corrected = new Map<string, { correction: Correction; turn: TurnLogRecord }>();
