@@ -49,9 +49,10 @@ export interface InterestOptions {
   /** How far past its cell's edge a body goes before it changes cell (default cellSize / 8). */
   margin?: number;
   /**
-   * Level-of-detail tiers by cell distance, nearest first; `every` values must be powers of two. Default:
-   * the client's cell and its ring every patch, up to radius / 3 every 4th, beyond every 16th (clients
-   * dead-reckon between: velocity travels with the pose). Chosen with the crowd of bench:world.
+   * Level-of-detail tiers by cell distance, nearest first; `every` values must be powers of two; the
+   * client's own cell is always every patch. Default: the ring around it every 2nd patch, up to radius / 3
+   * every 4th, beyond every 16th (clients dead-reckon between: velocity travels with the pose). Chosen
+   * with the crowd of bench:world.
    */
   lod?: LodTier[];
   /** Map bounds, checked against the int16-centimetre wire range. */
@@ -163,7 +164,7 @@ export class InterestManager {
     if (!(this.#cellSize > 0)) throw new RangeError(`interest cell size must be > 0, got ${this.#cellSize}`);
     this.#margin = options.margin ?? this.#cellSize / 8;
     const tiers = options.lod ?? [
-      { within: 0, every: 1 },
+      { within: 0, every: 2 },
       { within: radius / 3, every: 4 },
       { within: Infinity, every: 16 },
     ];
@@ -181,7 +182,8 @@ export class InterestManager {
       for (let dz = -reach; dz <= reach; dz++) {
         const gap = this.#cellSize * Math.hypot(Math.max(Math.abs(dx) - 1, 0), Math.max(Math.abs(dz) - 1, 0));
         if (gap > enter) continue;
-        const every = tiers.find((t) => gap <= t.within)?.every ?? this.#maxEvery;
+        // A client's own cell is always at full rate (its own avatar and whoever stands beside it).
+        const every = dx === 0 && dz === 0 ? 1 : (tiers.find((t) => gap <= t.within)?.every ?? this.#maxEvery);
         this.#offsetEvery[(dx + reach) * side + (dz + reach)] = every;
         this.#offsets.push({ dx, dz, every, tier: -1 });
       }
@@ -357,7 +359,7 @@ export class InterestManager {
     }
     for (const b of from.visible) {
       if (!to.visible.has(b)) view.remove(b.entity as never);
-      else if (this.#owed.has(b)) this.#sendMotion(view, b); // what the old group held back, the client gets now
+      else if (this.#owed.has(b)) this.#catchUp(view, b, from, to);
     }
     const transition: Transition = { view, bodies };
     // A client that changes cell twice before a patch (it cannot: one refresh per patch) would chain here.
@@ -472,10 +474,18 @@ export class InterestManager {
     this.#hiddenCount++;
   }
 
-  /** Queues in one view (a client's transition view) the motion fields some tier has not had yet. */
-  #sendMotion(view: StateView, body: Body): void {
-    let held = body.changed; // this patch's changes may be held back from the transition view too
-    for (const bits of body.held) held |= bits;
+  /**
+   * A client that keeps seeing a body across a group change: if the old group saw it at another
+   * level-of-detail tier than the new one, the client lacks what the old tier held back; queue those
+   * fields (and this patch's changes, which the transition view may hold back) in its transition view,
+   * so it holds the body's current motion, not a mix. Same tier: it lacks exactly what the new group's
+   * clients lack. A body changing cell this patch goes to every tier anyway.
+   */
+  #catchUp(view: StateView, body: Body, from: Group, to: Group): void {
+    if (body.nextCx !== body.cx || body.nextCz !== body.cz) return;
+    const fromTier = this.#tierOf(this.#everyFor(from, body.cx, body.cz));
+    if (fromTier < 0 || fromTier === this.#tierOf(this.#everyFor(to, body.cx, body.cz))) return;
+    let held = body.changed | body.held[fromTier]!;
     const refId = (body.entity as unknown as Record<symbol, number>)[$refId]!;
     let ops = view.changes.get(refId);
     if (!ops) view.changes.set(refId, (ops = new Map()));
@@ -488,6 +498,10 @@ export class InterestManager {
   #otherFieldChanged(body: Body): boolean {
     for (const i of body.otherIndexes) if (body.tree.getChange(i) !== undefined) return true;
     return false;
+  }
+
+  #tierOf(every: number): number {
+    return every > 1 ? this.#tiers.indexOf(every) : -1;
   }
 
   #everyFor(group: Group, cx: number, cz: number): number {
