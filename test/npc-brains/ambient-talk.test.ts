@@ -113,6 +113,9 @@ describe('NPCs that meet on their schedules talk to each other', () => {
     const report = JSON.parse(stdout.trim().split('\n').at(-1)!) as { identical: boolean; logged: string; replayed: string };
     expect(report.replayed).toBe(report.logged);
     expect(report.identical).toBe(true);
+    // Bounded: both are still free and side by side (many perception sweeps have passed since), but each
+    // has had its one exchange this game hour (NPC_AMBIENT_TALK_PER_HOUR = 1; the clock is frozen).
+    expect(await ambientTurns()).toHaveLength(3);
 
     // The rumour: talking to Marta now, she has overheard what Bram said.
     await walkUpTo(ada, 'marta', FORGE, 3);

@@ -131,7 +131,8 @@ export class NpcController {
         clock: deps.clock,
         dialogue: deps.system.dialogue,
         script: (npcId) => deps.system.script(npcId),
-        free: (npcId) => !this.#groups.has(npcId) && ![...this.#rounds.keys()].some((k) => k === npcId || k.startsWith(`${npcId}|`)),
+        // Free: no player conversation (gathering, answering or, without groups, any player's turn) and not following a player.
+        free: (npcId) => !this.#groups.has(npcId) && ![...this.#rounds.keys()].some((k) => k === npcId || k.startsWith(`${npcId}|`)) && !this.agents.get(npcId)?.following,
         situation: (agent, partner) => Promise.resolve(this.#ambientSituation(agent, partner)),
         speaking: (agent, text) => {
           const now = Date.now();
