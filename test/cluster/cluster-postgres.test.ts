@@ -5,7 +5,9 @@
  * then the database, leaving no process and no data directory behind.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -46,7 +48,10 @@ const alive = (pid: number) => {
 describe.skipIf(!runnable)('npm run cluster -- --postgres', () => {
   let cli: ChildProcess | undefined;
   const pids: number[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'wm-cluster-pg-'));
+  writeFileSync(join(dir, 'blocker'), ''); // a file where DB_PATH needs a directory: SQLite cannot open there
   afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
     if (cli && cli.exitCode === null && cli.signalCode === null) cli.kill('SIGKILL');
     for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
   });
@@ -60,8 +65,8 @@ describe.skipIf(!runnable)('npm run cluster -- --postgres', () => {
     expect(port).toBeGreaterThan(0);
     cli = spawn(process.execPath, ['--import', 'tsx', 'tools/cluster/cli.ts', '--games', '2', '--port', String(port), '--postgres'], {
       cwd: repoRoot,
-      // DB_PATH where nothing can be written: the games must not use SQLite.
-      env: { ...process.env, REDIS_URL: '', DATABASE_URL: '', NPC_ENABLED: 'false', DB_PATH: '/proc/worldmind-must-not-write-here/world.sqlite', HOST: '127.0.0.1', LOG_LEVEL: 'info', GUEST_SIGNUP_BURST: '0' },
+      // DB_PATH where SQLite cannot open (a game would fail to start): the games must not use it.
+      env: { ...process.env, REDIS_URL: '', DATABASE_URL: '', NPC_ENABLED: 'false', DB_PATH: join(dir, 'blocker', 'world.sqlite'), HOST: '127.0.0.1', LOG_LEVEL: 'info', GUEST_SIGNUP_BURST: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -11,7 +11,7 @@
  * random model picks between [[none]] and the give about evenly), Bram able only to hand over his one
  * horseshoe.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -63,11 +63,12 @@ describe.skipIf(!havePostgres)('state shared across game processes in PostgreSQL
   beforeAll(async () => {
     postgres = await startPostgres();
     const model = buildUntrainedTwin(ConfigSchema.shape.MODEL_DIR.parse(undefined), join(dir, 'model'), 1);
+    writeFileSync(join(dir, 'blocker'), ''); // a file where DB_PATH needs a directory: SQLite cannot open there
     env = {
       DATABASE_URL: postgres.url,
       DATABASE_POOL_SIZE: '4',
-      // Not used with DATABASE_URL: a path that cannot be created proves nothing is written there.
-      DB_PATH: '/proc/worldmind-must-not-write-here/world.sqlite',
+      // Not used with DATABASE_URL: a path SQLite cannot open (the start would fail) proves it stays unused.
+      DB_PATH: join(dir, 'blocker', 'world.sqlite'),
       MODEL_DIR: model.dir,
       NPC_DIR: npcDirWith({ bram: stationaryBramGivingOneHorseshoe }),
       INFERENCE_THREADS: '1',

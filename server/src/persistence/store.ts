@@ -222,7 +222,13 @@ export async function openStore(config: StoreConfig): Promise<WorldStore> {
     });
   }
   const { SqliteStore } = await import('./sqlite-store.ts');
-  return SqliteStore.open(config.dbPath);
+  try {
+    return SqliteStore.open(config.dbPath);
+  } catch (err) {
+    if (err instanceof StoreError) throw err;
+    // An unwritable directory, a file that is not a database…: one line for the operator, not a stack.
+    throw new StoreUnavailable(`cannot open the SQLite store at ${config.dbPath}: ${(err as Error).message}`);
+  }
 }
 
 /** Throws StoreError unless `n` is a (positive, or with `zeroOk` non-negative) safe integer. */
