@@ -352,17 +352,21 @@ export class InterestManager {
     const view = this.#pool.pop() ?? new StateView();
     this.#bind(view, observer.body);
     const bodies: Body[] = [];
-    for (const b of from.visible) this.#mark(view, b), bodies.push(b);
+    // What it keeps is marked (its changes reach the client); what it loses needs only the removal op.
+    for (const b of from.visible) {
+      if (!to.visible.has(b)) view.remove(b.entity as never);
+      else {
+        this.#mark(view, b);
+        bodies.push(b);
+        if (this.#owed.has(b)) this.#catchUp(view, b, from, to);
+      }
+    }
+    // Bodies that left the state since the last patch: the state's removal reaches the client through them.
     for (const b of from.departed) this.#mark(view, b), bodies.push(b);
     for (const b of to.visible) {
       if (!from.visible.has(b)) view.add(b.entity as never), bodies.push(b);
     }
-    for (const b of from.visible) {
-      if (!to.visible.has(b)) view.remove(b.entity as never);
-      else if (this.#owed.has(b)) this.#catchUp(view, b, from, to);
-    }
     const transition: Transition = { view, bodies };
-    // A client that changes cell twice before a patch (it cannot: one refresh per patch) would chain here.
     observer.transition = transition;
     observer.holder.view = view;
     this.#transitions.push(observer);
