@@ -15,10 +15,10 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { TRUST_MAX, TRUST_MIN } from '../npc/trust.ts';
 import { migratePostgres } from './postgres-migrations.ts';
+import { accountFromRow, checkCount, checkRating, checkTrustDelta, turnFromRow, turnLogValues, type AccountRow, type TurnLogRow } from './rows.ts';
 import {
-  accountFromRow, checkCount, checkRating, checkTrustDelta, StoreError, StoreUnavailable, turnFromRow, turnLogValues,
-  type AccountInput, type AccountRecord, type AccountRow, type ConversationTurn, type Inventory, type RatedTurn, type SaleResult,
-  type TransferResult, type TurnLogInput, type TurnLogRecord, type TurnLogRow, type TurnRating, type TurnRatingInput, type TurnRatingValue, type WorldStore,
+  StoreError, StoreUnavailable, type AccountInput, type AccountRecord, type ConversationTurn, type Inventory, type RatedTurn, type SaleResult,
+  type TransferResult, type TurnLogInput, type TurnLogRecord, type TurnRating, type TurnRatingInput, type TurnRatingValue, type WorldStore,
 } from './store.ts';
 
 export interface PostgresStoreOptions {
