@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SpatialGrid } from './spatial-grid.ts';
+import { CellTable, SpatialGrid } from './spatial-grid.ts';
 
 describe('SpatialGrid', () => {
   it('returns exactly the items within the radius, matching a brute-force scan, after moves and deletes', () => {
@@ -37,5 +37,23 @@ describe('SpatialGrid', () => {
 
   it('rejects a non-positive cell size', () => {
     expect(() => new SpatialGrid(0)).toThrow(RangeError);
+  });
+});
+
+describe('CellTable', () => {
+  it('stores cells inside its bounds and outside them alike, and counts them', () => {
+    const table = new CellTable<string>(-2, -2, 3, 3);
+    const cells: [number, number][] = [[-2, -2], [3, 3], [0, 1], [-3, 0], [100, -100], [4, 3]];
+    cells.forEach(([x, z], i) => table.set(x, z, `v${i}`));
+    expect(table.size).toBe(cells.length);
+    cells.forEach(([x, z], i) => expect(table.get(x, z)).toBe(`v${i}`));
+    expect(table.get(1, 1)).toBeUndefined();
+    table.set(0, 1, 'again');
+    expect(table.size).toBe(cells.length);
+    table.delete(0, 1);
+    table.delete(100, -100);
+    table.delete(7, 7);
+    expect(table.size).toBe(cells.length - 2);
+    expect([...table.values()].sort()).toEqual(['v0', 'v1', 'v3', 'v5']);
   });
 });
