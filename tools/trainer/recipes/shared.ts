@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { evaluateModel, formatReport, reportJson } from '../../eval/index.ts';
 import { writeModelCard } from '../model-card.ts';
 
@@ -10,13 +11,27 @@ export function tokenizerExtraFiles(npcDir = 'assets/npcs', worldMap = 'assets/w
   return [...readdirSync(npcDir).filter((f) => f.endsWith('.yaml')).map((f) => join(npcDir, f)), worldMap];
 }
 
-/** sha256 of every NPC script, by file stem: what a model was fine-tuned on. */
+/** sha256 of every NPC script as training sees it (trainedContent), by file stem: what a model was fine-tuned on. */
 export function npcScriptHashes(npcDir: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const file of readdirSync(npcDir).filter((f) => f.endsWith('.yaml') && f !== 'corrections.yaml').sort()) {
-    out[file.replace(/\.yaml$/, '')] = createHash('sha256').update(readFileSync(join(npcDir, file))).digest('hex').slice(0, 16);
+    out[file.replace(/\.yaml$/, '')] = createHash('sha256').update(trainedContent(readFileSync(join(npcDir, file), 'utf8'))).digest('hex').slice(0, 16);
   }
   return out;
+}
+
+/** Script fields that never reach the model (how replies sound): editing them needs no retraining. */
+const UNTRAINED_FIELDS = ['voice'];
+
+/** The script as training sees it: parsed (comments and layout do not count), without UNTRAINED_FIELDS, keys sorted. */
+function trainedContent(yamlText: string): string {
+  const parsed: unknown = parseYaml(yamlText);
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return yamlText;
+  const script = { ...(parsed as Record<string, unknown>) };
+  for (const field of UNTRAINED_FIELDS) delete script[field];
+  return JSON.stringify(script, (_key, value: unknown) =>
+    value && typeof value === 'object' && !Array.isArray(value) ? Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) : value,
+  );
 }
 
 /** The script hashes recorded by the model's latest fine-tuning run, if any. */
