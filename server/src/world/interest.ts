@@ -24,7 +24,7 @@
  * never held back.
  */
 import { $changes, $refId, OPERATION, StateView, type ChangeTree } from '@colyseus/schema';
-import { MAX_WIRE_COORDINATE, PoseField, publishPose, type PoseSource } from '@worldmind/shared';
+import { CM_PER_UNIT, MAX_WIRE_COORDINATE, PoseField, publishPose, type PoseSource } from '@worldmind/shared';
 import { CellTable, packCell as pack } from './spatial-grid.ts';
 
 /** A replicated body: an Avatar or Npc schema instance, already attached to the room's state. */
@@ -172,7 +172,8 @@ export class InterestManager {
     for (const t of tiers) {
       if (!(t.every >= 1) || this.#maxEvery % t.every !== 0 || (t.every & (t.every - 1)) !== 0) throw new RangeError(`level-of-detail "every" must be a power of two, got ${t.every}`);
     }
-    const enter = radius + 2 * Math.SQRT2 * this.#margin;
+    // (+ two wire roundings: cells follow positions rounded to the centimetre)
+    const enter = radius + 2 * Math.SQRT2 * this.#margin + (2 * Math.SQRT2) / CM_PER_UNIT;
     this.#enterDistance = enter;
     const reach = 1 + Math.ceil(enter / this.#cellSize);
     this.#reach = reach;
@@ -219,8 +220,8 @@ export class InterestManager {
     const otherIndexes = names.flatMap((name, i) => ((MOTION_FIELDS as readonly string[]).includes(name) ? [] : [i]));
     const ancestors: ChangeTree[] = [];
     for (let parent = tree.parent; parent; parent = treeOf(parent).parent) ancestors.push(treeOf(parent));
-    const cx = Math.floor(entity.x / this.#cellSize);
-    const cz = Math.floor(entity.z / this.#cellSize);
+    const cx = Math.floor(entity.xCm / CM_PER_UNIT / this.#cellSize);
+    const cz = Math.floor(entity.zCm / CM_PER_UNIT / this.#cellSize);
     const body: Body = { entity, tree, ancestors, cx, cz, cell: pack(cx, cz), nextCx: cx, nextCz: cz, phase: this.#seq++ % this.#maxEvery, motionIndexes, otherIndexes, animIndex: names.indexOf('anim'), changed: 0, held: this.#tiers.map(() => 0), handled: 0, recelled: 0, observer: undefined };
     this.#bodies.set(entity, body);
     if (this.#everyone) {
@@ -332,10 +333,16 @@ export class InterestManager {
     return group;
   }
 
+  /**
+   * Cells follow the wire position, not the float: a body changes cell only in a patch where its wire
+   * position changed, so the state has changes whenever group views queue ops (Colyseus encodes a view's
+   * queued ops once per client, not once per view, in a patch without state changes).
+   */
   #stickyCellChanged(body: Body): boolean {
     const s = this.#cellSize;
     const m = this.#margin;
-    const { x, z } = body.entity;
+    const x = body.entity.xCm / CM_PER_UNIT;
+    const z = body.entity.zCm / CM_PER_UNIT;
     if (x >= body.cx * s - m && x < (body.cx + 1) * s + m && z >= body.cz * s - m && z < (body.cz + 1) * s + m) return false;
     body.nextCx = Math.floor(x / s);
     body.nextCz = Math.floor(z / s);
