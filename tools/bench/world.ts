@@ -1,27 +1,33 @@
 /**
- * `npm run bench:world -- [--avatars 50,200,500] [--seconds 8] [--warmup 20] [--json]`
+ * `npm run bench:world -- [--avatars 50,200,500] [--seconds 8] [--warmup 20] [--rounds 3] [--json]`
  *
- * For each avatar count, runs the same moving crowd against a fresh server twice — with area of
- * interest and with full-state sync — and reports the server's frame time (simulation step + patch:
- * AOI refresh, per-view encoding, send) and the bytes each client receives per second.
- * Then, at `--inference-avatars` (default 200) with AOI, the frame time with the server's inference
- * engine idle vs saturated (`--inference-concurrency` generations in flight, engine on one thread).
- * The server runs in a child process (one core), the bots here (the other core).
+ * For each avatar count, runs the same moving crowd against a fresh server with area of interest and
+ * with full-state sync, interleaved (AOI, full, AOI, full… `--rounds` times each), and reports the
+ * server's frame time (simulation step + patch: interest refresh, per-view encoding, send) and the bytes
+ * each client receives per second as the median of the rounds with their spread (min–max); each ratio
+ * is the median of the rounds' own ratios (a slow moment of the machine hits both sides of a round).
+ * Then, at `--inference-avatars` (default 200; 0 skips it) with AOI, the frame time with the server's
+ * inference engine idle vs saturated (`--inference-concurrency` generations in flight, engine on one
+ * thread), interleaved the same way. The machine's load average during the runs is printed beside: the
+ * box is shared, and absolute figures move with it. The server runs in a child process (one core), the
+ * bots here (the other core).
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseCliArgs } from '../../server/src/cli-args.ts';
 import { WorldClient } from '../../client-sdk/src/index.ts';
 import { loadWorldMap } from '../../server/src/world/world-map.ts';
 import { percentile, round, table } from './stats.ts';
 
-const USAGE = `usage: npm run bench:world -- [--avatars 50,200,500] [--seconds 8] [--warmup 20] [--json]
+const USAGE = `usage: npm run bench:world -- [--avatars 50,200,500] [--seconds 8] [--warmup 20] [--rounds 3] [--json]
                               [--inference-avatars 200] [--inference-concurrency 32] [--inference-seconds 20]
 
 For each avatar count, a moving crowd against a fresh server (in a child process) with and without area
-of interest: the server's frame time and the bytes per client per second; then the frame time at
---inference-avatars with the inference engine idle vs saturated (--inference-concurrency generations;
---inference-avatars 0 skips that part).
+of interest, interleaved --rounds times: medians and spreads of the server's frame time and the bytes per
+client per second, and the median of each round's ratio; then the frame time at --inference-avatars with
+the inference engine idle vs saturated (--inference-concurrency generations; --inference-avatars 0 skips
+that part). The machine's load average is printed beside.
 `;
 
 const { values: args } = parseCliArgs('bench:world', USAGE, {
@@ -29,6 +35,7 @@ const { values: args } = parseCliArgs('bench:world', USAGE, {
     avatars: { type: 'string', default: '50,200,500' },
     seconds: { type: 'string', default: '8' },
     warmup: { type: 'string', default: '20' },
+    rounds: { type: 'string', default: '3' },
     json: { type: 'boolean', default: false },
     'inference-avatars': { type: 'string', default: '200' },
     'inference-concurrency': { type: 'string', default: '32' },
@@ -38,6 +45,7 @@ const { values: args } = parseCliArgs('bench:world', USAGE, {
 });
 
 const counts = args.avatars.split(',').map((n) => Number(n.trim()));
+const rounds = Math.max(1, Math.floor(Number(args.rounds)));
 const measureMs = Number(args.seconds) * 1000;
 const warmupMs = Number(args.warmup) * 1000;
 const map = loadWorldMap(fileURLToPath(new URL('../../assets/world/town.json', import.meta.url)), 0.5);
@@ -48,6 +56,8 @@ interface RunResult {
   tick_ms_p99: number;
   bytes_per_client_s: number;
   clients: number;
+  /** The machine's 1-minute load average at the end of the measured window. */
+  load: number;
 }
 
 function startServerProcess(aoi: boolean, npc = false): Promise<{ child: ChildProcess; port: number }> {
@@ -138,6 +148,7 @@ async function runOnce(avatars: number, aoi: boolean, saturate = 0, npc = false,
       bytes_per_client_s: round(bytes.reduce((a, b) => a + b, 0) / bytes.length, 0),
       clients,
       generated_tok_s: round(generated / seconds, 1),
+      load: round(loadavg()[0]!, 2),
     };
   } finally {
     await Promise.all(bots.map((b) => b.leave()));
@@ -146,55 +157,100 @@ async function runOnce(avatars: number, aoi: boolean, saturate = 0, npc = false,
   }
 }
 
-const rows: { avatars: number; aoi: RunResult; full: RunResult; bytes_ratio: number }[] = [];
-for (const avatars of counts) {
-  log(`bench:world: ${avatars} avatars, AOI on…`);
-  const aoi = await runOnce(avatars, true);
-  log(`bench:world: ${avatars} avatars, full-state sync…`);
-  const full = await runOnce(avatars, false);
-  rows.push({ avatars, aoi, full, bytes_ratio: round(full.bytes_per_client_s / aoi.bytes_per_client_s, 2) });
+/** Median and spread (min–max) of one figure over the rounds. */
+interface Spread {
+  median: number;
+  min: number;
+  max: number;
 }
 
+function spread(values: number[], digits = 2): Spread {
+  return { median: round(percentile(values, 50), digits), min: round(Math.min(...values), digits), max: round(Math.max(...values), digits) };
+}
+
+const show = (s: Spread) => (s.min === s.max ? String(s.median) : `${s.median} (${s.min}–${s.max})`);
+
+/** Runs A and B alternately, `rounds` times each (A, B, A, B…): a slow spell of the machine hits both. */
+async function interleaved<T>(what: string, a: () => Promise<T>, b: () => Promise<T>): Promise<{ a: T[]; b: T[] }> {
+  const out = { a: [] as T[], b: [] as T[] };
+  for (let r = 1; r <= rounds; r++) {
+    log(`bench:world: ${what}, round ${r}/${rounds}: A…`);
+    out.a.push(await a());
+    log(`bench:world: ${what}, round ${r}/${rounds}: B…`);
+    out.b.push(await b());
+  }
+  return out;
+}
+
+const loads: number[] = [];
+const rows: {
+  avatars: number;
+  aoi: { tick_ms_p50: Spread; tick_ms_p99: Spread; bytes_per_client_s: Spread };
+  full: { tick_ms_p50: Spread; tick_ms_p99: Spread; bytes_per_client_s: Spread };
+  bytes_ratio: Spread;
+  tick_p99_ratio: Spread;
+}[] = [];
+for (const avatars of counts) {
+  const { a: aoi, b: full } = await interleaved(`${avatars} avatars, A = AOI, B = full-state sync`, () => runOnce(avatars, true), () => runOnce(avatars, false));
+  loads.push(...aoi.map((r) => r.load), ...full.map((r) => r.load));
+  const side = (runs: RunResult[]) => ({
+    tick_ms_p50: spread(runs.map((r) => r.tick_ms_p50)),
+    tick_ms_p99: spread(runs.map((r) => r.tick_ms_p99)),
+    bytes_per_client_s: spread(runs.map((r) => r.bytes_per_client_s), 0),
+  });
+  rows.push({
+    avatars,
+    aoi: side(aoi),
+    full: side(full),
+    bytes_ratio: spread(aoi.map((r, i) => full[i]!.bytes_per_client_s / r.bytes_per_client_s)),
+    tick_p99_ratio: spread(aoi.map((r, i) => full[i]!.tick_ms_p99 / r.tick_ms_p99)),
+  });
+}
+
+const machine = () => `machine: ${availableParallelism()} cores, 1-min load average during the runs ${show(spread(loads))}`;
+console.log(`medians of ${rounds} interleaved rounds (min–max)`);
 console.log(
   table(
-    ['avatars', 'AOI tick p50 ms', 'AOI tick p99 ms', 'AOI B/client/s', 'full tick p50 ms', 'full tick p99 ms', 'full B/client/s', 'bytes full/AOI'],
-    rows.map((r) => [r.avatars, r.aoi.tick_ms_p50, r.aoi.tick_ms_p99, r.aoi.bytes_per_client_s, r.full.tick_ms_p50, r.full.tick_ms_p99, r.full.bytes_per_client_s, r.bytes_ratio]),
+    ['avatars', 'AOI tick p50 ms', 'AOI tick p99 ms', 'AOI B/client/s', 'full tick p50 ms', 'full tick p99 ms', 'full B/client/s', 'bytes full/AOI', 'tick p99 full/AOI'],
+    rows.map((r) => [r.avatars, show(r.aoi.tick_ms_p50), show(r.aoi.tick_ms_p99), show(r.aoi.bytes_per_client_s), show(r.full.tick_ms_p50), show(r.full.tick_ms_p99), show(r.full.bytes_per_client_s), show(r.bytes_ratio), show(r.tick_p99_ratio)]),
   ),
 );
+console.log(machine());
 const inferenceAvatars = Number(args['inference-avatars']);
 const concurrency = Number(args['inference-concurrency']);
 if (inferenceAvatars === 0) {
   // --inference-avatars 0: only the AOI / full-sync table (a quick run).
-  if (args.json) console.log(JSON.stringify({ rows }));
+  if (args.json) console.log(JSON.stringify({ rounds, rows, load: spread(loads), cores: availableParallelism() }));
   process.exit(0);
 }
-log(`bench:world: ${inferenceAvatars} avatars with the inference engine idle…`);
 const inferenceMs = Number(args['inference-seconds']) * 1000;
-const idle = await runOnce(inferenceAvatars, true, 0, true, inferenceMs);
-log(`bench:world: ${inferenceAvatars} avatars with ${concurrency} generations in flight…`);
-const saturated = await runOnce(inferenceAvatars, true, concurrency, true, inferenceMs);
+const engine = await interleaved(
+  `${inferenceAvatars} avatars, A = inference engine idle, B = ${concurrency} generations in flight`,
+  () => runOnce(inferenceAvatars, true, 0, true, inferenceMs),
+  () => runOnce(inferenceAvatars, true, concurrency, true, inferenceMs),
+);
+loads.push(...engine.a.map((r) => r.load), ...engine.b.map((r) => r.load));
+const idle = { p50: spread(engine.a.map((r) => r.tick_ms_p50)), p99: spread(engine.a.map((r) => r.tick_ms_p99)), tok: spread(engine.a.map((r) => r.generated_tok_s), 1) };
+const saturated = { p50: spread(engine.b.map((r) => r.tick_ms_p50)), p99: spread(engine.b.map((r) => r.tick_ms_p99)), tok: spread(engine.b.map((r) => r.generated_tok_s), 1) };
+const engineRatio = spread(engine.a.map((r, i) => engine.b[i]!.tick_ms_p99 / r.tick_ms_p99));
 console.log('');
 console.log(
   table(
     ['avatars (AOI)', 'engine', 'tick p50 ms', 'tick p99 ms', 'generated tok/s'],
     [
-      [inferenceAvatars, 'idle', idle.tick_ms_p50, idle.tick_ms_p99, idle.generated_tok_s],
-      [inferenceAvatars, `saturated (${concurrency} in flight)`, saturated.tick_ms_p50, saturated.tick_ms_p99, saturated.generated_tok_s],
+      [inferenceAvatars, 'idle', show(idle.p50), show(idle.p99), show(idle.tok)],
+      [inferenceAvatars, `saturated (${concurrency} in flight)`, show(saturated.p50), show(saturated.p99), show(saturated.tok)],
     ],
   ),
 );
+console.log(`tick p99 saturated/idle: ${show(engineRatio)}`);
+console.log(machine());
 const result = {
-  rows: rows.map((r) => ({
-    avatars: r.avatars,
-    aoi: { tick_ms_p99: r.aoi.tick_ms_p99, bytes_per_client_s: r.aoi.bytes_per_client_s },
-    full: { tick_ms_p99: r.full.tick_ms_p99, bytes_per_client_s: r.full.bytes_per_client_s },
-    bytes_ratio: r.bytes_ratio,
-  })),
-  inference_load: {
-    tick_ms_p99_idle: idle.tick_ms_p99,
-    tick_ms_p99_saturated: saturated.tick_ms_p99,
-    ratio: round(saturated.tick_ms_p99 / idle.tick_ms_p99, 2),
-  },
+  rounds,
+  rows,
+  inference_load: { tick_ms_p99_idle: idle.p99, tick_ms_p99_saturated: saturated.p99, ratio: engineRatio },
+  load: spread(loads),
+  cores: availableParallelism(),
 };
 if (args.json) console.log(JSON.stringify(result));
 process.exit(0);
