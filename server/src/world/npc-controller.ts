@@ -139,6 +139,7 @@ export class NpcController {
           if (now - (lastBubble.get(agent.npc.id) ?? 0) < BUBBLE_INTERVAL_MS) return;
           lastBubble.set(agent.npc.id, now);
           agent.npc.speech = text;
+          this.#holdBubble(agent); // a line cut short (a player spoke up) still clears
         },
         said: (agent, text) => {
           agent.npc.speech = text;
