@@ -15,7 +15,7 @@ import { GENERAL_DIR, WORLD_DIR } from '../../corpus/sample.ts';
 import { writeWorldCorpus } from '../../corpus/world/write.ts';
 import { PRESETS } from '../../model-builder/index.ts';
 import { train } from '../run.ts';
-import { evaluateIntoModelDir, npcScriptHashes, recordCorpusManifests, refreshModelCard, tokenizerExtraFiles } from './shared.ts';
+import { evaluateIntoModelDir, npcTrainingRecord, recordCorpusManifests, refreshModelCard, tokenizerExtraFiles } from './shared.ts';
 
 const USAGE = `usage: npm run train:default [-- --out <dir>] [--pretrained data/models/pretrained] [--pretrain-steps N] [--finetune-steps N]
                               [--finetune-max-minutes N] [--anneal-steps N (default 250)] [--skip-pretrain] [--eval-limit N] [--counterfactual-lore 0..1 (default 0.5)]
@@ -118,7 +118,7 @@ try {
     readingDrills: number('reading-drills', values['reading-drills'])!,
     // A wall-clock budget (the cosine schedule still spans --finetune-steps; the run stops where it is).
     ...(values['finetune-max-minutes'] ? { maxSeconds: number('finetune-max-minutes', values['finetune-max-minutes'])! * 60 } : {}),
-    record: { npc_scripts: npcScriptHashes(npcDir) },
+    record: npcTrainingRecord(npcDir),
     log,
   });
   log(`fine-tuned: ${JSON.stringify(summary)}`);
@@ -143,6 +143,7 @@ try {
     seed,
     ...(threads ? { threads } : {}),
     reportStem: 'anneal',
+    record: npcTrainingRecord(npcDir),
     log,
   });
   log(`annealed: ${JSON.stringify(annealSummary)}`);

@@ -13,7 +13,7 @@ import { WORLD_DIR } from '../../corpus/sample.ts';
 import { writeWorldCorpus } from '../../corpus/world/write.ts';
 import { PROJECTIONS } from '../llama-train-graph.ts';
 import { train } from '../run.ts';
-import { npcScriptHashes, recordCorpusManifests, refreshModelCard, trainedScriptHashes } from './shared.ts';
+import { npcScriptHashes, npcTrainingRecord, recordCorpusManifests, refreshModelCard, trainedScriptHashes } from './shared.ts';
 
 const USAGE = 'usage: npm run train:npcs [-- --model <dir>] [--out <dir>] [--npc id,id | --all] [--seconds N] [--steps N] [--seed N] [--threads N]';
 const { values } = parseArgs({
@@ -87,7 +87,7 @@ try {
     ...(values.threads ? { threads: positive('threads', values.threads) } : {}),
     npcs,
     ...(existsSync(feedback) ? { extraSampleFiles: [feedback] } : {}),
-    record: { npc_scripts: now },
+    record: npcTrainingRecord(npcDir),
     checkpointDir: join('data', 'checkpoints', 'refresh'),
     log,
   });

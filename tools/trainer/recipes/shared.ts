@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { evaluateModel, formatReport, reportJson } from '../../eval/index.ts';
 import { writeModelCard } from '../model-card.ts';
+import { promptFingerprints } from '../../../server/src/npc/prompt-fingerprint.ts';
+import { loadCorpusWorld } from '../../corpus/world/npc-context.ts';
 
 /** Extra text the tokenizer of a fresh model learns from, so NPC names, places and items compress well. */
 export function tokenizerExtraFiles(npcDir = 'assets/npcs', worldMap = 'assets/world/town.json'): string[] {
@@ -32,6 +34,16 @@ function trainedContent(yamlText: string): string {
   return JSON.stringify(script, (_key, value: unknown) =>
     value && typeof value === 'object' && !Array.isArray(value) ? Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) : value,
   );
+}
+
+/**
+ * What a fine-tuning run records about the NPCs it trained on: each script's hash (what `train:npcs`
+ * compares) and its prompt fingerprint (server/src/npc/prompt-fingerprint.ts: what the server tests
+ * compare with the prompt it builds now).
+ */
+export function npcTrainingRecord(npcDir: string): { npc_scripts: Record<string, string>; npc_prompts: Record<string, string> } {
+  const world = loadCorpusWorld({ npcDir });
+  return { npc_scripts: npcScriptHashes(npcDir), npc_prompts: promptFingerprints(world.scripts, world.facts) };
 }
 
 /** The script hashes recorded by the model's latest fine-tuning run, if any. */

@@ -1,22 +1,16 @@
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { loadModelText } from '../../inference/model/index.ts';
 import { SqliteStore } from '../../persistence/sqlite-store.ts';
-import { loadWorldMap } from '../../world/world-map.ts';
 import { compileActionGrammar, legalCallBodies } from '../action-grammar.ts';
 import { formatActionCall, parseReply } from '../action-syntax.ts';
-import { personaMessage } from '../prompt.ts';
-import { loadNpcScripts } from '../script-loader.ts';
 import { actionFromCall, actionToCall, describeAction, isActionAllowed, legalActions, NpcScriptSchema, type NpcActions } from '../script-schema.ts';
 import { ACTION_TYPES, ACTIONS, anyKind, defineAction, type ActionKind, type NpcActionType } from './index.ts';
 import { TOWN_COIN } from './trade.ts';
 import { walkTo } from './walk-to.ts';
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
-const map = loadWorldMap(`${root}assets/world/town.json`, 0.5);
-const world = { name: map.name, description: map.description, landmarks: map.landmarks };
 
 // Type-level exhaustiveness (checked by `tsc`, which covers test files): a kind without its executor, or a
 // table missing a kind, does not compile.
@@ -86,16 +80,6 @@ describe('the action registry', () => {
     expect(messages).toContain(`actions.trade.price.${TOWN_COIN}: "${TOWN_COIN}" is the town's coin; it cannot be sold for itself`);
     expect(messages).toContain('actions.point_at.landmark.1: landmark "gate" is listed twice');
     expect(NpcScriptSchema.safeParse({ ...base, actions: { trade: { price: { map: 2 } }, point_at: { landmark: ['gate'] } } }).success).toBe(true);
-  });
-
-  it('renders the prompt of the shipped NPCs byte for byte as before the registry (the shipped model is trained on it)', () => {
-    const before = JSON.parse(readFileSync(`${root}test/npc/fixtures/shipped-prompts.json`, 'utf8')) as Record<string, { persona: string; calls: string[] }>;
-    const scripts = loadNpcScripts(`${root}assets/npcs`, { map }).scripts;
-    expect(scripts.map((s) => s.id).sort()).toEqual(Object.keys(before).sort());
-    for (const script of scripts) {
-      expect(personaMessage(script, world).content, script.id).toBe(before[script.id]!.persona);
-      expect(legalCallBodies(script.actions), script.id).toEqual(before[script.id]!.calls);
-    }
   });
 });
 
