@@ -98,6 +98,14 @@ describe('NPCs that meet on their schedules talk to each other', () => {
     }
     // A player nearby saw both speak (the greeting, then model lines) as bubbles.
     await waitFor('both bubbles seen', () => bubbles.get('bram')?.has(BRAM_GREETING) && (bubbles.get('marta')?.size ?? 0) > 0, 10_000);
+    // Bram, standing at his forge, turned to Marta as they talked.
+    await waitFor('Bram facing Marta', () => {
+      const bram = ada.npcs.get('bram');
+      const marta = ada.npcs.get('marta');
+      if (!bram || !marta) return false;
+      const toward = Math.atan2(marta.x - bram.x, marta.z - bram.z);
+      return Math.abs(Math.atan2(Math.sin(bram.heading - toward), Math.cos(bram.heading - toward))) < 0.2;
+    }, 10_000);
 
     // Each remembers the other's lines, under the other NPC as partner.
     const memory = server.npc!.dialogue.memory;

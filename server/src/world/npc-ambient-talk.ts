@@ -41,8 +41,8 @@ export interface AmbientTalkDeps {
   situation(agent: NpcAgent, partner: NpcAgent): Promise<Situation>;
   /** Shows a line in progress as the NPC's bubble. */
   speaking(agent: NpcAgent, text: string): void;
-  /** A finished line: the bubble holds, and NPCs in hearing witness it. */
-  said(agent: NpcAgent, text: string): void;
+  /** A finished line, said to `listener`: the bubble holds, and NPCs in hearing witness it. */
+  said(agent: NpcAgent, text: string, listener: NpcAgent): void;
   /** Each model line's handle once started (metrics). */
   onTurn?(npcId: string, handle: TurnHandle): void;
   log: Logger;
@@ -119,7 +119,7 @@ export class AmbientTalk {
     const opener = deps.script(a.npc.id);
     if (!opener) return;
     let last = opener.greeting;
-    deps.said(a, last);
+    deps.said(a, last, b);
     deps.log.debug({ npcs: [a.npc.id, b.npc.id] }, 'NPCs started talking');
     for (let i = 1; i < EXCHANGE_LINES; i++) {
       await pause(LINE_PAUSE_MS, abort.signal);
@@ -143,7 +143,7 @@ export class AmbientTalk {
       }
       const outcome = await handle.outcome;
       if ((outcome.finishReason !== 'stop' && outcome.finishReason !== 'length') || !outcome.speech) return;
-      deps.said(speaker, outcome.speech);
+      deps.said(speaker, outcome.speech, listener);
       last = outcome.speech;
     }
   }

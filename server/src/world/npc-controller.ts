@@ -141,9 +141,13 @@ export class NpcController {
           agent.npc.speech = text;
           this.#holdBubble(agent); // a line cut short (a player spoke up) still clears
         },
-        said: (agent, text) => {
+        said: (agent, text, listener) => {
           agent.npc.speech = text;
           this.#holdBubble(agent);
+          // Standing NPCs turn to each other (one walking by keeps its course).
+          for (const [who, to] of [[agent, listener], [listener, agent]] as const) {
+            if (who.body.anim === 'idle') who.body.heading = Math.atan2(to.body.x - who.body.x, to.body.z - who.body.z);
+          }
           // Every other NPC in hearing overhears it, like player chat: a rumour it may pass on.
           const radius = deps.config.CHAT_RADIUS;
           for (const other of this.agents.values()) {
