@@ -17,14 +17,14 @@
  * transition views are recycled and the clients hold their new group's view.
  *
  * Level of detail: a body's motion (its wire pose and `anim`) reaches groups far from it only every
- * `every`-th patch (the tier of the cell distance; the nearest tier is every patch). A body's phase is
- * fixed, so its all-tiers patch comes every `max every` patches; if any group missed its motion since
- * the last one, its motion fields are sent again then to every group. No body is stale anywhere for
- * more than `max every` patches, and a body whose other fields changed (a name, `connected`, speech) is
- * never held back.
+ * `every`-th patch (the tier of the cell distance; a client's own cell is every patch), by hiding the
+ * body from those groups' views for the patches that are not the tier's. Each body keeps, per tier, the
+ * motion fields that tier missed and re-sends them on the tier's next patch, so a client never holds a
+ * mix of old and new fields and nothing is staler than the slowest tier's period. A body whose other
+ * fields change (a name, `connected`, speech) or that changes cell goes to every tier at once.
  */
 import { $changes, $refId, OPERATION, StateView, type ChangeTree } from '@colyseus/schema';
-import { CM_PER_UNIT, MAX_WIRE_COORDINATE, PoseField, publishPose, type PoseSource } from '@worldmind/shared';
+import { CM_PER_UNIT, MAX_WIRE_COORDINATE, publishPose, type PoseSource } from '@worldmind/shared';
 import { CellTable, packCell as pack } from './spatial-grid.ts';
 
 /** A replicated body: an Avatar or Npc schema instance, already attached to the room's state. */
@@ -71,7 +71,7 @@ interface Body {
   nextCx: number;
   nextCz: number;
   phase: number;
-  /** Field index of each motion bit (MOTION_BITS order; -1 where the body has no such field). */
+  /** Field index of each motion bit (MOTION_FIELDS order; -1 where the body has no such field). */
   motionIndexes: number[];
   otherIndexes: number[];
   animIndex: number;
@@ -87,7 +87,6 @@ interface Body {
 }
 
 interface Group {
-  cell: number;
   cx: number;
   cz: number;
   view: StateView;
@@ -113,11 +112,9 @@ interface Transition {
   bodies: Body[];
 }
 
-/** Fields whose changes level of detail may hold back, as bits: the PoseField bits, then anim. */
+/** Fields whose changes level of detail may hold back, by bit: publishPose's PoseField bits, then anim. */
 const MOTION_FIELDS = ['xCm', 'zCm', 'headingByte', 'vxCm', 'vzCm', 'anim'] as const;
-const ANIM_BIT = 32;
-const ALL_MOTION = 63;
-void PoseField; // (the bit order above is PoseField's)
+const ANIM_BIT = 1 << 5;
 
 export class InterestManager {
   readonly #radius: number | null;
@@ -542,7 +539,7 @@ export class InterestManager {
   #createGroup(cx: number, cz: number, anchor: Body): Group {
     const view = this.#pool.pop() ?? new StateView();
     this.#bind(view, anchor);
-    const group: Group = { cell: pack(cx, cz), cx, cz, view, visible: new Set(), members: new Set(), incoming: [], departed: [] };
+    const group: Group = { cx, cz, view, visible: new Set(), members: new Set(), incoming: [], departed: [] };
     for (const { dx, dz } of this.#offsets) {
       const bodies = this.#cells.get(pack(cx + dx, cz + dz));
       if (!bodies) continue;
