@@ -117,7 +117,7 @@ describe('NPC turns through a remote inference service', () => {
     // The action grammar (a constraint module, sent by name with its options) ran in the service: the
     // random model's reply ended with one of Bram's legal calls, and the generation ended by the grammar.
     const logged = (await server!.store.getTurn(result.turnId))!;
-    expect(logged.output.trim()).toMatch(/\[\[(none|give_item horseshoe)\]\]$/);
+    expect(logged.output.trim()).toMatch(/^\[\[(none|give_item horseshoe)\]\]/);
     if (result.action) expect(result.action.name).toBe('give_item');
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(metrics).toMatch(/^worldmind_inference_requests_total\{api="engine",outcome="constraint"\} 1$/m);

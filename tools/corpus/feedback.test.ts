@@ -49,7 +49,7 @@ describe('feedbackSamples', () => {
 
   it('turns well-rated turns into samples, skips the rest with reasons, and applies corrections', async () => {
     const store = SqliteStore.open(dbPath);
-    await log(store, 't-good', 'Take a horseshoe, lass. Mind the bridge. [[give_item horseshoe]]', { action: { type: 'give_item', item: 'horseshoe' } });
+    await log(store, 't-good', '[[give_item horseshoe]] Take a horseshoe, lass. Mind the bridge.', { action: { type: 'give_item', item: 'horseshoe' } });
     await store.rateTurn({ turnId: 't-good', playerId: PLAYER, rating: 1, comment: 'in character' });
     await log(store, 't-down', 'Blorp. [[none]]');
     await store.rateTurn({ turnId: 't-down', playerId: PLAYER, rating: -1 });
@@ -100,12 +100,12 @@ describe('feedbackSamples', () => {
       messages: prompt('Anything for luck on the road?'),
       speech: 'Take a horseshoe, lass. Mind the bridge.',
       action: { type: 'give_item', item: 'horseshoe' },
-      reply: 'Take a horseshoe, lass. Mind the bridge. [[give_item horseshoe]]',
+      reply: '[[give_item horseshoe]] Take a horseshoe, lass. Mind the bridge.',
     });
     expect(corrected).toMatchObject({ kind: 'feedback', split: 'train', speech: 'Hm. That plan\'s got a crack in it, lad.', action: { type: 'emote', emote: 'shrug' } });
-    expect(corrected!.reply).toBe('Hm. That plan\'s got a crack in it, lad. [[emote shrug]]');
+    expect(corrected!.reply).toBe('[[emote shrug]] Hm. That plan\'s got a crack in it, lad.');
     expect(byLine!.messages).toEqual(prompt('Is it true you lost your fingers at the bridge?'));
-    expect(byLine!.reply).toBe('Two of them. Roderick kept me from losing the rest. [[emote cross_arms]]');
+    expect(byLine!.reply).toBe('[[emote cross_arms]] Two of them. Roderick kept me from losing the rest.');
 
     expect(report).toEqual({
       rated: 7,
