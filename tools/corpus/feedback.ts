@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import type { ChatMessage } from '../../server/src/inference/tokenizer/index.ts';
-import { formatActionCall, parseReply } from '../../server/src/npc/action-syntax.ts';
+import { formatReply, parseReply } from '../../server/src/npc/action-syntax.ts';
 import { CORRECTIONS_FILE, formatProblem, loadNpcScripts, type ScriptProblem } from '../../server/src/npc/script-loader.ts';
 import { isActionAllowed, NpcActionSchema, type NpcAction, type NpcScript } from '../../server/src/npc/script-schema.ts';
 import { openStore, type TurnLogRecord } from '../../server/src/persistence/store.ts';
@@ -158,7 +158,7 @@ function toSample(id: string, turn: TurnLogRecord, messages: ChatMessage[], spee
     messages: messages.map((m) => ({ role: m.role, content: m.content })),
     speech,
     action,
-    reply: `${speech} ${formatActionCall(action)}`,
+    reply: formatReply(speech, action),
   };
 }
 
