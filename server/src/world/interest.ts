@@ -64,6 +64,8 @@ interface Body {
   tree: ChangeTree;
   /** The state's trees above this body (its map and the root): a view that shows it must show them. */
   ancestors: ChangeTree[];
+  /** The body's tree and its nested collections' (an avatar's inventory), marked and cleared together. */
+  trees: ChangeTree[];
   cx: number;
   cz: number;
   cell: number;
@@ -215,11 +217,13 @@ export class InterestManager {
     const names = (tree as unknown as { encDescriptor: { names: string[] } }).encDescriptor.names;
     const motionIndexes = MOTION_FIELDS.map((name) => names.indexOf(name));
     const otherIndexes = names.flatMap((name, i) => ((MOTION_FIELDS as readonly string[]).includes(name) ? [] : [i]));
+    const trees: ChangeTree[] = [];
+    collectTrees(tree, trees);
     const ancestors: ChangeTree[] = [];
     for (let parent = tree.parent; parent; parent = treeOf(parent).parent) ancestors.push(treeOf(parent));
     const cx = Math.floor(entity.xCm / CM_PER_UNIT / this.#cellSize);
     const cz = Math.floor(entity.zCm / CM_PER_UNIT / this.#cellSize);
-    const body: Body = { entity, tree, ancestors, cx, cz, cell: pack(cx, cz), nextCx: cx, nextCz: cz, phase: this.#seq++ % this.#maxEvery, motionIndexes, otherIndexes, animIndex: names.indexOf('anim'), changed: 0, held: this.#tiers.map(() => 0), handled: 0, recelled: 0, observer: undefined };
+    const body: Body = { entity, tree, ancestors, trees, cx, cz, cell: pack(cx, cz), nextCx: cx, nextCz: cz, phase: this.#seq++ % this.#maxEvery, motionIndexes, otherIndexes, animIndex: names.indexOf('anim'), changed: 0, held: this.#tiers.map(() => 0), handled: 0, recelled: 0, observer: undefined };
     this.#bodies.set(entity, body);
     if (this.#everyone) {
       this.#everyone.visible.add(body);
@@ -561,7 +565,7 @@ export class InterestManager {
   #bind(view: StateView, anyBody: Body): void {
     if (view.id === -1) {
       view.add(anyBody.entity as never);
-      this.#unmarkSubtree(view, anyBody.tree);
+      for (const t of anyBody.trees) view.unmarkVisible(t);
     }
     view.changes.clear();
     for (const t of anyBody.ancestors) view.markVisible(t);
@@ -570,26 +574,25 @@ export class InterestManager {
   /** Marks a body visible in a view without queuing ops (the client already has it, or gets full state). */
   #mark(view: StateView, body: Body): void {
     for (const t of body.ancestors) view.markVisible(t);
-    markSubtree(view, body.tree);
+    for (const t of body.trees) view.markVisible(t);
   }
 
   /** Clears exactly the bits a view set (bodies, their children, the state's trees) and pools it. */
   #release(view: StateView, bodies: Iterable<Body>): void {
-    for (const b of bodies) this.#unmarkSubtree(view, b.tree);
+    for (const b of bodies) for (const t of b.trees) view.unmarkVisible(t);
     view.changes.clear();
     this.#pool.push(view);
   }
 
-  #unmarkSubtree(view: StateView, tree: ChangeTree): void {
-    view.unmarkVisible(tree);
-    tree.forEachChild((child) => this.#unmarkSubtree(view, child));
-  }
 }
 
-/** A body's nested collections (an avatar's inventory) are visible wherever the body is: mark them with it. */
-function markSubtree(view: StateView, tree: ChangeTree): void {
-  view.markVisible(tree);
-  tree.forEachChild((child) => markSubtree(view, child));
+/**
+ * A body's nested collections (an avatar's inventory) are visible wherever the body is. Collected once:
+ * they are created with the body and never replaced (their contents change, not the collections).
+ */
+function collectTrees(tree: ChangeTree, into: ChangeTree[]): void {
+  into.push(tree);
+  tree.forEachChild((child) => collectTrees(child, into));
 }
 
 function treeOf(ref: unknown): ChangeTree {
