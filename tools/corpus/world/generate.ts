@@ -9,6 +9,7 @@
  */
 import { formatReply } from '../../../server/src/npc/action-syntax.ts';
 import { ConversationMemory, type Recollection } from '../../../server/src/npc/memory.ts';
+import { withGroupLines } from '../../../server/src/npc/group-prompt.ts';
 import { LORE_HEADER } from '../../../server/src/npc/prompt.ts';
 import type { Situation } from '../../../server/src/npc/situation.ts';
 import type { WorldSample, Split, SampleKind } from '../sample.ts';
@@ -17,6 +18,7 @@ import { wordCount } from './english.ts';
 import { analyzeLore, loreTemplateIds, type LoreFact } from './lore.ts';
 import { vary } from './noise.ts';
 import { EMPTY_MEMORY, loadCorpusWorld, npcContexts, promptMessages, SERVER_MEMORY_TOKENS, type CorpusWorld, type NpcContext } from './npc-context.ts';
+import { PLAYER_NAMES } from './phrasebook.ts';
 import { randomSituation, situationCandidates } from './situation.ts';
 import { Rng, shortHash } from './rng.ts';
 
@@ -35,6 +37,8 @@ export interface WorldCorpusOptions {
   testSize?: number;
   /** Share of samples whose prompt carries earlier turns with the NPC. Default 0.15. */
   memoryRate?: number;
+  /** Share of train samples made group rounds (default 0.06). */
+  groupRate?: number;
   /** Share of template ids per family / fact clusters / out-of-world topics held out. */
   holdout?: Partial<HoldoutShares>;
   log?: (line: string) => void;
@@ -82,6 +86,8 @@ export interface CorpusStats {
   droppedFactNotRetrieved: number;
   droppedOverlapWithTrain: number;
   withMemory: number;
+  /** Train samples turned into a group round (other players' lines before the addressed one). */
+  withGroupLines: number;
   speechWords: { median: number; p95: number; max: number };
 }
 
@@ -96,7 +102,7 @@ export function buildWorldCorpus(opts: WorldCorpusOptions): WorldCorpus {
   const heldOut = chooseHoldouts(seed, facts, { ...DEFAULT_HOLDOUT, ...opts.holdout });
   const splitOf = splitter(heldOut);
 
-  const stats: CorpusStats = { candidates: 0, generated: 0, droppedDuplicates: 0, droppedFactNotRetrieved: 0, droppedOverlapWithTrain: 0, withMemory: 0, speechWords: { median: 0, p95: 0, max: 0 } };
+  const stats: CorpusStats = { candidates: 0, generated: 0, droppedDuplicates: 0, droppedFactNotRetrieved: 0, droppedOverlapWithTrain: 0, withMemory: 0, withGroupLines: 0, speechWords: { median: 0, p95: 0, max: 0 } };
   const bySplit: Record<Split, WorldSample[]> = { train: [], valid: [], test: [] };
   const ctxById = new Map(contexts.map((c) => [c.script.id, c]));
 
@@ -144,6 +150,8 @@ export function buildWorldCorpus(opts: WorldCorpusOptions): WorldCorpus {
 
   // Earlier turns with the NPC, from train exchanges only (so held-out text never enters train prompts).
   addMemory(seed, bySplit, ctxById, opts.memoryRate ?? 0.15, stats);
+  // Group rounds, as the server builds them (group-prompt.ts); train only, so the held-out splits stay one-player.
+  bySplit.train = addGroupLines(seed, bySplit.train, opts.groupRate ?? 0.06, stats);
 
   // A valid/test line that a player could also have typed in train is not held out: drop it.
   const trainLines = new Set(bySplit.train.map((s) => `${s.npcId}\u0000${normalize(s.player)}`));
@@ -289,6 +297,32 @@ function stratifiedSample(samples: WorldSample[], size: number, rng: Rng, heldOu
   }
   if (picked.length < size) picked.push(...rng.shuffle(leftovers).slice(0, size - picked.length));
   return rng.shuffle(picked);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Group rounds
+
+/**
+ * Turns a share of the samples into group rounds: one to three other players' lines (other train lines to
+ * the same NPC, said by the players near it, else by passers-by) inserted before the addressed line with
+ * the server's `withGroupLines`. The reply still answers the addressed (last) line: what a group round's
+ * reply must do.
+ */
+function addGroupLines(seed: number, samples: WorldSample[], rate: number, stats: CorpusStats): WorldSample[] {
+  const pools = new Map<string, WorldSample[]>();
+  for (const s of samples) if (s.kind !== 'injection') pools.set(s.npcId, [...(pools.get(s.npcId) ?? []), s]);
+  return samples.map((s) => {
+    const rng = Rng.derive(seed, 'group', s.id);
+    if (!rng.chance(rate)) return s;
+    const pool = (pools.get(s.npcId) ?? []).filter((p) => p.id !== s.id);
+    if (pool.length < 8) return s;
+    const speaker = s.situation?.speaker;
+    const names = [...new Set([...(s.situation?.players ?? []), ...rng.sample(PLAYER_NAMES, 4)])].filter((n) => n !== speaker);
+    const others = rng.sample(pool, rng.int(1, Math.min(3, names.length))).map((o, i) => ({ name: names[i]!, text: o.player }));
+    stats.withGroupLines++;
+    const messages = withGroupLines({ messages: s.messages, sharedMessages: 1 }, others).messages;
+    return { ...s, id: `${s.id}-g${shortHash(others.map((o) => o.text).join('\u0000'), 6)}`, messages };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------

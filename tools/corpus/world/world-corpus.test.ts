@@ -227,3 +227,24 @@ describe('writeWorldCorpus', () => {
     expect(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'))).toEqual(JSON.parse(JSON.stringify(manifest)));
   });
 });
+
+describe('group rounds', () => {
+  const SAYS = /^"[^"\n]{1,42}" says: /;
+  it('some train samples are group rounds as the server builds them; held-out splits stay one-player', () => {
+    const groups = corpus.train.filter((s) => s.messages.some((m) => m.role === 'user' && SAYS.test(m.content)));
+    expect(corpus.stats.withGroupLines).toBe(groups.length);
+    expect(groups.length).toBeGreaterThan(corpus.train.length * 0.03);
+    for (const s of groups.slice(0, 200)) {
+      const last = s.messages.at(-1)!;
+      // The addressed line is last and is the sample's own; the reply answers it.
+      expect(last).toEqual({ role: 'user', content: s.player });
+      const heard = s.messages.filter((m) => m.role === 'user' && SAYS.test(m.content));
+      expect(heard.length).toBeGreaterThanOrEqual(1);
+      expect(heard.length).toBeLessThanOrEqual(3);
+      const names = heard.map((m) => m.content.match(/^"([^"]+)"/)![1]);
+      expect(new Set(names).size).toBe(names.length);
+      expect(names).not.toContain(s.situation?.speaker);
+    }
+    for (const s of [...corpus.valid, ...corpus.test]) expect(s.messages.some((m) => m.role === 'user' && SAYS.test(m.content))).toBe(false);
+  });
+});
