@@ -105,6 +105,18 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** Variables whose whole value is secret; URLs (REDIS_URL, DATABASE_URL, …) have only their password hidden. */
+const SECRET_VARIABLES = new Set(['AUTH_SECRET']);
+
+/** A value as an error message may show it: logs and consoles are not the place for a password. */
+export function redact(key: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (SECRET_VARIABLES.has(key)) return `(${value.length} characters, hidden)`;
+  // user:password@ in anything URL-shaped, parsable or not.
+  if (key.endsWith('_URL')) return value.replace(/(\/\/[^/@:]*:)[^/@]*@/g, '$1***@');
+  return value;
+}
+
 /** Reads known variables from `env`; unknown variables are ignored. Throws ConfigError listing every problem. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<ServerConfig> = {}): ServerConfig {
   const picked: Record<string, string> = {};
@@ -116,7 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0]);
-      return `  ${key}=${JSON.stringify(picked[key])}: ${issue.message}`;
+      return `  ${key}=${JSON.stringify(redact(key, picked[key]))}: ${issue.message}`;
     });
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }

@@ -1,0 +1,19 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, redact } from './config.ts';
+
+describe('configuration errors never print a secret', () => {
+  it('hides the password of a malformed database URL and the whole auth secret', () => {
+    let message = '';
+    try {
+      loadConfig({ DATABASE_URL: 'mysql://worldmind:s3cret-pw@10.0.0.7:5432/worldmind', AUTH_SECRET: 'short' });
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/DATABASE_URL="mysql:\/\/worldmind:\*\*\*@10\.0\.0\.7:5432\/worldmind": expected a postgres/);
+    expect(message).not.toContain('s3cret-pw');
+    expect(redact('AUTH_SECRET', 'abc')).toBe('(3 characters, hidden)');
+    expect(redact('REDIS_URL', 'redis://:pw@host:6379')).toBe('redis://:***@host:6379');
+    expect(redact('PORT', '99999')).toBe('99999');
+  });
+});
