@@ -3,6 +3,7 @@
  *                     [--processes K] [--server child|in-process] [--json] [--out DIR] [--allow-remote]`
  * `npm run loadtest -- --target URL,URL… [--inference-metrics URL,…] --players N --duration S [...]`
  * `npm run loadtest -- --soak MINUTES [--players N] [--settle S] [--sample-every S] [...]`
+ * `npm run loadtest -- --find-knee [--knee-min N] [--knee-max N] [--knee-target-ms MS] [--knee-budget S] [...]`
  *
  * Simulated players (built on the client SDK) walk Emberfall, idle, chat and talk to NPCs while the
  * load tester measures the server: tick time, bytes per client, state latency, NPC turns. Prints a
@@ -19,9 +20,14 @@
  * /metrics — a baseline before the bots join, every sample under load, and `--settle` seconds after
  * everyone left; prints the RSS table and one JSON line.
  *
+ * `--find-knee` (knee.ts): one fresh run per probed player count, ramping then bisecting to the largest
+ * count with tick p99 under the target, within a time budget; prints the probes and one JSON line.
+ *
  * Exit codes: 0 done, 2 bad options / refused endpoint, 1 the run failed, 3 hard deadline.
  */
+import { availableParallelism, loadavg } from 'node:os';
 import { renderClusterTables } from './cluster.ts';
+import { findKnee } from './knee.ts';
 import { OptionsError, parseOptions, USAGE } from './options.ts';
 import { renderTable } from './report.ts';
 import { LoadTestError, runLoadTest } from './run.ts';
@@ -46,6 +52,33 @@ const stopOnSignal = (signal: NodeJS.Signals) => {
 };
 process.once('SIGINT', stopOnSignal);
 process.once('SIGTERM', stopOnSignal);
+
+if (options.findKnee) {
+  const search = options.findKnee;
+  const argv = process.argv.slice(2);
+  const loads: number[] = [];
+  try {
+    const result = await findKnee(
+      async (players) => {
+        process.stderr.write(`loadtest: knee: probing ${players} players…\n`);
+        // Each probe is an ordinary run with its own defaults for that count (bot processes, tracked bots, ramp).
+        const outcome = await runLoadTest(parseOptions([...argv, '--players', String(players)]));
+        loads.push(loadavg()[0]!);
+        const s = outcome.report.summary;
+        process.stderr.write(`loadtest: knee: ${players} players: tick p99 ${s.tick_ms.p99 ?? '?'} ms, ${s.joined} joined\n`);
+        return { tickP99Ms: s.tick_ms.p99, joined: s.joined };
+      },
+      { min: search.min, max: search.max, targetMs: search.targetMs, budgetMs: search.budgetS * 1000 },
+    );
+    for (const p of result.probes) process.stdout.write(`${String(p.players).padStart(6)} players  tick p99 ${String(p.tickP99Ms ?? '?').padStart(8)} ms  joined ${p.joined}  ${p.holds ? 'holds' : 'fails'}\n`);
+    process.stdout.write(`knee: ${result.knee} players with tick p99 < ${search.targetMs} ms (${result.stoppedBy === 'found' ? `${result.firstFailing} fail` : result.stoppedBy === 'max' ? 'every probed count held, up to --knee-max' : 'time budget ran out'})\n`);
+    process.stdout.write(JSON.stringify({ knee_players: result.knee, first_failing: result.firstFailing ?? null, target_ms: search.targetMs, stopped_by: result.stoppedBy, probes: result.probes, machine: { cpus: availableParallelism(), loadavg_1m_after_probes: loads } }) + '\n');
+    process.exit(0);
+  } catch (err) {
+    process.stderr.write(`loadtest: ${err instanceof LoadTestError ? err.message : ((err as Error).stack ?? String(err))}\n`);
+    process.exit(1);
+  }
+}
 
 try {
   const outcome = await runLoadTest(options);

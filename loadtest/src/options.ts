@@ -48,10 +48,13 @@ export interface LoadTestOptions {
   settleS: number;
   /** Soak: seconds between the rows of the memory table. */
   sampleEveryS: number;
+  /** `--find-knee`: search the largest player count with tick p99 under the target (knee.ts); undefined = one run. */
+  findKnee: { min: number; max: number; targetMs: number; budgetS: number } | undefined;
 }
 
 export const USAGE = `usage: npm run loadtest -- --players N --duration S [options]
        npm run loadtest -- --soak MINUTES [--players N] [--settle S] [--sample-every S] [options]
+       npm run loadtest -- --find-knee [--knee-min N] [--knee-max N] [--knee-target-ms MS] [--knee-budget S] [options]
 
   --players N        simulated players (1..5000)
   --duration S       seconds of measured load after everyone joined (1..3600)
@@ -80,6 +83,14 @@ soak (memory under a bounded NPC talk load; the server's RSS is read from its /m
                      --talk-every to 5 and --max-talkers to 16; prints the RSS table and one JSON line
   --settle S         seconds to keep reading RSS after everyone left (default 60)
   --sample-every S   seconds between rows of the RSS table (default 15)
+
+CCU knee (the largest player count with tick p99 under the target; a fresh run per probed count):
+  --find-knee        ramp ×1.5 from --knee-min until a count fails, then bisect; --players is set by the
+                     search, --duration defaults to 20; prints the probes and one JSON line with the knee
+  --knee-min N       first count probed (default 100)
+  --knee-max N       largest count probed (default 2000)
+  --knee-target-ms MS  tick p99 a count must stay under (default 20)
+  --knee-budget S    no new probe starts after S seconds (default 1800)
 `;
 
 export const MAX_PLAYERS = 5_000;
@@ -124,6 +135,11 @@ export function parseOptions(argv: string[]): LoadTestOptions {
         soak: { type: 'string' },
         settle: { type: 'string' },
         'sample-every': { type: 'string' },
+        'find-knee': { type: 'boolean', default: false },
+        'knee-min': { type: 'string', default: '100' },
+        'knee-max': { type: 'string', default: '2000' },
+        'knee-target-ms': { type: 'string', default: '20' },
+        'knee-budget': { type: 'string', default: '1800' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -149,8 +165,19 @@ export function parseOptions(argv: string[]): LoadTestOptions {
   const soak = soakMin !== undefined;
   if (soak && v.duration !== undefined) problems.push('--soak and --duration: give one (a soak runs for --soak minutes)');
   if (!soak && (v.settle !== undefined || v['sample-every'] !== undefined)) problems.push('--settle and --sample-every only apply to --soak');
-  const players = num('players', v.players ?? (soak ? String(SOAK_DEFAULTS.players) : undefined), 1, MAX_PLAYERS, true);
-  const durationS = soak ? soakMin * 60 : num('duration', v.duration, 1, MAX_DURATION_S, false);
+  const knee = v['find-knee'];
+  if (knee && soak) problems.push('--find-knee and --soak: give one');
+  const findKnee = knee
+    ? {
+        min: num('knee-min', v['knee-min'], 1, MAX_PLAYERS, true),
+        max: num('knee-max', v['knee-max'], 1, MAX_PLAYERS, true),
+        targetMs: num('knee-target-ms', v['knee-target-ms'], 1, 10_000, false),
+        budgetS: num('knee-budget', v['knee-budget'], 1, 86_400, false),
+      }
+    : undefined;
+  if (findKnee && findKnee.min > findKnee.max) problems.push(`--knee-min ${findKnee.min} is above --knee-max ${findKnee.max}`);
+  const players = num('players', v.players ?? (soak ? String(SOAK_DEFAULTS.players) : findKnee ? v['knee-min'] : undefined), 1, MAX_PLAYERS, true);
+  const durationS = soak ? soakMin * 60 : num('duration', v.duration ?? (findKnee ? '20' : undefined), 1, MAX_DURATION_S, false);
   const talkEveryS = num('talk-every', v['talk-every'] ?? String(soak ? SOAK_DEFAULTS.talkEveryS : 90), 0, 86_400, false);
   const maxTalkers = num('max-talkers', v['max-talkers'] ?? String(soak ? SOAK_DEFAULTS.maxTalkers : 32), 0, 1_000, true);
   const settleS = num('settle', v.settle ?? '60', 0, 3_600, false);
@@ -219,6 +246,7 @@ export function parseOptions(argv: string[]): LoadTestOptions {
     soakMin,
     settleS,
     sampleEveryS,
+    findKnee,
   };
 }
 
