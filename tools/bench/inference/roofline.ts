@@ -114,7 +114,8 @@ export function writeRooflineModel(modelOnnxPath: string, batch: number): Roofli
 export interface RooflineResult {
   batch: number;
   stepMsMedian: number;
-  decodeTokS: number;
+  /** Rows (tokens) per second at this shape: batch ÷ median step time. */
+  tokS: number;
   /** Achieved multiply-add throughput (GFLOP/s counts 2 per MAC). */
   gflops: number;
   matmuls: number;
@@ -155,7 +156,7 @@ export async function measureRoofline(
     return {
       batch,
       stepMsMedian,
-      decodeTokS: (batch * 1000) / stepMsMedian,
+      tokS: (batch * 1000) / stepMsMedian,
       gflops: (2 * roofline.macsPerToken * batch) / (stepMsMedian * 1e6),
       matmuls: roofline.matmuls,
     };

@@ -1,0 +1,162 @@
+/**
+ * bench:inference's output from its rounds: one JSON object (every figure as median with min–max over the
+ * rounds, every ratio as the median of the per-round ratios) and the table printed from it.
+ */
+import { table } from '../stats.ts';
+import type { PhaseSummary } from './phase-stats.ts';
+import { stepRates } from './phase-stats.ts';
+import type { EnginePhase, RoundResult } from './rounds.ts';
+import { ratioSpread, showSpread, spread, type Spread } from './rounds-stats.ts';
+
+export interface ReportContext {
+  model: string;
+  params: number;
+  concurrency: number;
+  requests: number;
+  maxTokens: number;
+  threads: number;
+  sequentialCount: number;
+  steady: { requests: number; process: string; seed: number; rateReqS: number; loadFactor: number | null } | null;
+  llamacpp: { version: string; weights: string } | { skipped: string };
+  kvLabels: Record<string, string>;
+  parity: unknown[];
+  machine: { cores: number; loadBefore: number[]; loadAfter: number[] };
+}
+
+type SpreadSummary = Record<keyof PhaseSummary, Spread | null>;
+
+const PHASE_KEYS: Array<keyof PhaseSummary> = ['decode_tok_s', 'ttft_p50_ms', 'ttft_p99_ms', 'itl_p50_ms', 'itl_p99_ms', 'queue_p50_ms', 'queue_p99_ms'];
+
+function phaseSpread(summaries: ReadonlyArray<PhaseSummary | undefined>): SpreadSummary | null {
+  if (summaries.every((s) => s === undefined)) return null;
+  const out = {} as SpreadSummary;
+  for (const key of PHASE_KEYS) {
+    const s = spread(summaries.map((x) => x?.[key]));
+    if (s) out[key] = s;
+  }
+  return out;
+}
+
+function stepSpread(phases: ReadonlyArray<EnginePhase | undefined>) {
+  const rates = phases.map((p) => (p ? stepRates(p.steps) : undefined));
+  if (rates.every((r) => r === undefined)) return null;
+  return {
+    decode_tok_s: spread(rates.map((r) => r?.decode_tok_s)),
+    prefill_tok_s: spread(rates.map((r) => r?.prefill_tok_s)),
+    mean_decode_batch: spread(rates.map((r) => r?.mean_decode_batch), 1),
+    mean_prefill_tokens: spread(rates.map((r) => r?.mean_prefill_tokens), 0),
+    decode_step_ms: spread(phases.map((p) => (p && p.steps.decodeSteps > 0 ? p.steps.decodeMs / p.steps.decodeSteps : null)), 1),
+    prefill_step_ms: spread(phases.map((p) => (p && p.steps.prefillSteps > 0 ? p.steps.prefillMs / p.steps.prefillSteps : null)), 1),
+    kv_assemble_ms: spread(phases.map((p) => p?.steps.kvAssembleMs), 0),
+  };
+}
+
+export function buildReport(ctx: ReportContext, rounds: readonly RoundResult[]) {
+  const col = <T>(f: (r: RoundResult) => T) => rounds.map(f);
+  const batchedTok = col((r) => r.batched.summary.decode_tok_s);
+  const batchedSteps = col((r) => stepRates(r.batched.steps));
+  const steadySteps = col((r) => (r.steady ? stepRates(r.steady.steps) : undefined));
+  const decodeRoof = col((r) => r.rooflineDecode.tokS);
+  const prefillRoof = col((r) => r.rooflinePrefill.tokS);
+  const kvStrategies = Object.keys(rounds[0]?.kv ?? {}) as Array<keyof RoundResult['kv']>;
+  return {
+    model: ctx.model,
+    params: ctx.params,
+    concurrency: ctx.concurrency,
+    requests: ctx.requests,
+    max_tokens: ctx.maxTokens,
+    threads: ctx.threads,
+    rounds: rounds.length,
+    machine: {
+      cores: ctx.machine.cores,
+      loadavg_before: ctx.machine.loadBefore.map((x) => Math.round(x * 100) / 100),
+      loadavg_after: ctx.machine.loadAfter.map((x) => Math.round(x * 100) / 100),
+      load1_at_round_start: spread(col((r) => r.load1)),
+    },
+    batched: phaseSpread(col((r) => r.batched.summary)),
+    steady: ctx.steady
+      ? {
+          requests: ctx.steady.requests,
+          arrivals: ctx.steady.process,
+          seed: ctx.steady.seed,
+          offered_req_s: Math.round(ctx.steady.rateReqS * 1000) / 1000,
+          load_factor: ctx.steady.loadFactor,
+          ...phaseSpread(col((r) => r.steady?.summary)),
+        }
+      : null,
+    sequential: phaseSpread(col((r) => r.sequential)),
+    kv_compare: Object.fromEntries(
+      kvStrategies.map((k) => [k, { ...phaseSpread(col((r) => r.kv[k]?.summary)), kv_assemble_ms: spread(col((r) => r.kv[k]?.steps.kvAssembleMs), 0), decode_step_ms: stepSpread(col((r) => r.kv[k]))?.decode_step_ms ?? null }]),
+    ),
+    transformersjs: phaseSpread(col((r) => r.transformersjs)),
+    llamacpp: 'skipped' in ctx.llamacpp ? ctx.llamacpp : { ...ctx.llamacpp, ...phaseSpread(col((r) => r.llamacpp)) },
+    llamacpp_parity: ctx.parity,
+    engine_steps: { burst: stepSpread(col((r) => r.batched)), steady: stepSpread(col((r) => r.steady)) },
+    roofline: {
+      decode: { rows: ctx.concurrency, tok_s: spread(decodeRoof), step_ms: spread(col((r) => r.rooflineDecode.stepMsMedian), 1), gflops: spread(col((r) => r.rooflineDecode.gflops), 1) },
+      prefill: { tokens: rounds[0]?.rooflinePrefill.batch ?? null, tok_s: spread(prefillRoof), step_ms: spread(col((r) => r.rooflinePrefill.stepMsMedian), 1), gflops: spread(col((r) => r.rooflinePrefill.gflops), 1) },
+    },
+    ratios: {
+      batched_vs_sequential: ratioSpread(batchedTok, col((r) => r.sequential.decode_tok_s)),
+      batched_vs_transformersjs: ratioSpread(batchedTok, col((r) => r.transformersjs?.decode_tok_s)),
+      batched_vs_llamacpp: ratioSpread(batchedTok, col((r) => r.llamacpp?.decode_tok_s)),
+      // Whole phase (prefills, scheduling, ramp-up and tail included) against the decode roofline.
+      batched_vs_roofline: ratioSpread(batchedTok, decodeRoof),
+      decode_steps_vs_roofline: ratioSpread(batchedSteps.map((s) => s.decode_tok_s), decodeRoof),
+      prefill_steps_vs_roofline: ratioSpread(batchedSteps.map((s) => s.prefill_tok_s), prefillRoof),
+      steady_vs_roofline: ratioSpread(col((r) => r.steady?.summary.decode_tok_s), decodeRoof),
+      steady_decode_steps_vs_roofline: ratioSpread(steadySteps.map((s) => s?.decode_tok_s), decodeRoof),
+    },
+  };
+}
+
+export type Report = ReturnType<typeof buildReport>;
+
+/** The human-readable view of the same report: a header, one table, the ratios, the machine's load. */
+export function renderReport(ctx: ReportContext, report: Report): string {
+  const s1 = (s: Spread | null | undefined, digits = 1) => showSpread(s ?? null, digits);
+  const phaseRow = (name: string, workload: string, p: SpreadSummary | null, notes = ''): string[] | null =>
+    p ? [name, workload, s1(p.decode_tok_s), s1(p.ttft_p50_ms, 0), s1(p.ttft_p99_ms, 0), s1(p.itl_p50_ms), s1(p.itl_p99_ms), s1(p.queue_p99_ms, 0), notes] : null;
+  const burst = `burst ${ctx.requests}`;
+  const steady = ctx.steady ? `${ctx.steady.requests} @ ${ctx.steady.rateReqS.toFixed(2)}/s` : '';
+  const e = report.engine_steps;
+  const stepRows = (name: string, workload: string, s: NonNullable<typeof e.burst> | null): string[][] =>
+    s
+      ? [
+          [`${name} decode steps`, workload, s1(s.decode_tok_s), '', '', '', '', '', `batch ${s1(s.mean_decode_batch)}, ${s1(s.decode_step_ms)} ms/step`],
+          [`${name} prefill steps`, workload, s1(s.prefill_tok_s), '', '', '', '', '', `${s1(s.mean_prefill_tokens, 0)} tokens/step, ${s1(s.prefill_step_ms)} ms/step`],
+        ]
+      : [];
+  const r = report.roofline;
+  const llamaName = 'skipped' in ctx.llamacpp ? 'node-llama-cpp' : `node-llama-cpp ${ctx.llamacpp.version} ${ctx.llamacpp.weights}`;
+  const rows = [
+    phaseRow('worldmind batched', burst, report.batched, `in-place KV: ${s1(e.burst?.kv_assemble_ms, 0)} ms re-layouts`),
+    report.steady ? phaseRow('worldmind steady state', steady, report.steady as unknown as SpreadSummary, `${ctx.steady!.process}, seed ${ctx.steady!.seed}`) : null,
+    ...Object.entries(report.kv_compare).map(([k, p]) =>
+      phaseRow(`  ${ctx.kvLabels[k] ?? k}`, burst, p as unknown as SpreadSummary, `${s1(p.kv_assemble_ms, 0)} ms re-layouts, decode ${s1(p.decode_step_ms)} ms/step`),
+    ),
+    phaseRow('worldmind one at a time', `${ctx.sequentialCount} in turn`, report.sequential),
+    phaseRow('transformers.js', burst, report.transformersjs),
+    'skipped' in report.llamacpp ? null : phaseRow(llamaName, burst, report.llamacpp as unknown as SpreadSummary),
+    ...stepRows('engine', 'burst', e.burst),
+    ...stepRows('engine', 'steady', e.steady),
+    ['roofline decode (MatMuls)', `${r.decode.rows} rows`, s1(r.decode.tok_s), '', '', '', '', '', `${s1(r.decode.step_ms)} ms/step, ${s1(r.decode.gflops)} GFLOP/s`],
+    ['roofline prefill (MatMuls)', `${r.prefill.tokens} tokens`, s1(r.prefill.tok_s), '', '', '', '', '', `${s1(r.prefill.step_ms)} ms/step, ${s1(r.prefill.gflops)} GFLOP/s`],
+  ].filter((x): x is string[] => x !== null);
+  const q = report.ratios;
+  const x = (s: Spread | null) => (s ? `${showSpread(s, 2)}×` : '-');
+  const pct = (s: Spread | null) => (s ? `${(s.median * 100).toFixed(0)}%${s.n > 1 && s.min !== s.max ? ` (${(s.min * 100).toFixed(0)}–${(s.max * 100).toFixed(0)}%)` : ''}` : '-');
+  const m = report.machine;
+  const loads = (l: number[]) => l.map((v) => v.toFixed(2)).join('/');
+  return [
+    '',
+    `${ctx.model} (${(ctx.params / 1e6).toFixed(1)}M params), concurrency ${ctx.concurrency}, ${ctx.maxTokens} tokens per request, ${ctx.threads} threads; ${report.rounds === 1 ? 'one round (no spread)' : `medians of ${report.rounds} interleaved rounds (min–max)`}`,
+    `machine: ${m.cores} cores; load average (1/5/15 min) ${loads(m.loadavg_before)} before, ${loads(m.loadavg_after)} after; 1-min load at each round's start ${s1(m.load1_at_round_start, 2)}`,
+    '',
+    table(['contender', 'workload', 'tok/s', 'TTFT p50 ms', 'TTFT p99 ms', 'ITL p50 ms', 'ITL p99 ms', 'queue p99 ms', 'notes'], rows),
+    '',
+    `ratios (median of the per-round ratios, min–max): batched/one-at-a-time ${x(q.batched_vs_sequential)}, batched/transformers.js ${x(q.batched_vs_transformersjs)}, batched/node-llama-cpp ${'skipped' in ctx.llamacpp ? `- (${ctx.llamacpp.skipped})` : x(q.batched_vs_llamacpp)}`,
+    `vs roofline: decode steps ${pct(q.decode_steps_vs_roofline)} and whole burst ${pct(q.batched_vs_roofline)} of the decode roofline; prefill steps ${pct(q.prefill_steps_vs_roofline)} of the prefill roofline; steady state ${pct(q.steady_vs_roofline)} (its decode steps ${pct(q.steady_decode_steps_vs_roofline)}) of the decode roofline`,
+    '',
+  ].join('\n');
+}

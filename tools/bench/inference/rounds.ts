@@ -1,0 +1,145 @@
+/**
+ * One round of bench:inference: every contender serves the same workload once, back to back, so a slow
+ * spell of the shared machine lands inside one round and hits its neighbours too. Order within a round:
+ * engine (burst, steady state, one at a time), the engine with the standard graph's KV handling, the peers
+ * (transformers.js, node-llama-cpp), then the MatMul rooflines at the decode and the prefill shape.
+ */
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { InferenceEngine } from '../../../server/src/inference/engine/engine-client.ts';
+import type { KvStrategy } from '../../../server/src/inference/engine/step-runner.ts';
+import { runClosedLoop, runOpenLoop, warmPrefixes } from './engine-phases.ts';
+import { runLlamaCpp } from './llamacpp-phase.ts';
+import { engineSteps, summarize, type EngineSteps, type PhaseSummary } from './phase-stats.ts';
+import { measureRoofline, type RooflineResult } from './roofline.ts';
+import { runTransformersJs } from './transformers-phase.ts';
+import type { BenchRequest } from './workload.ts';
+import type { NodeLlamaCppModule } from '../../gguf/node-llama-cpp.ts';
+
+export interface RoundConfig {
+  modelDir: string;
+  concurrency: number;
+  maxTokens: number;
+  threads: number;
+  /** The one-wave burst: every request submitted at once, `concurrency` in flight. */
+  burst: readonly BenchRequest[];
+  /** The steady-state workload (empty: none); its arrival times come from `steadyArrivals`. */
+  steady: readonly BenchRequest[];
+  /** Arrival offsets for the steady workload, given the burst's measured rate (fixed after the first call). */
+  steadyArrivals: (burst: PhaseSummary) => number[];
+  sequentialCount: number;
+  kvCompare: readonly KvStrategy[];
+  transformersjs: boolean;
+  llamacpp?: { module: NodeLlamaCppModule; gguf: string; banned: readonly number[] };
+  /** Tokens per prefill run for the prefill roofline, given the burst's measured mean (fixed after the first call). */
+  prefillShape: (meanPrefillTokens: number) => number;
+  log: (line: string) => void;
+}
+
+export interface EnginePhase {
+  summary: PhaseSummary;
+  steps: EngineSteps;
+}
+
+export interface RoundResult {
+  /** 1-minute load average when the round started. */
+  load1: number;
+  batched: EnginePhase;
+  steady?: EnginePhase;
+  sequential: PhaseSummary;
+  kv: Partial<Record<KvStrategy, EnginePhase>>;
+  transformersjs?: PhaseSummary;
+  llamacpp?: PhaseSummary & { batchSize: number; contextSize: number };
+  rooflineDecode: RooflineResult;
+  rooflinePrefill: RooflineResult;
+}
+
+async function startEngine(config: RoundConfig, kvStrategy: KvStrategy): Promise<InferenceEngine> {
+  const queue = Math.max(256, config.burst.length, config.steady.length);
+  return InferenceEngine.start({
+    modelDir: config.modelDir,
+    intraOpThreads: config.threads,
+    interOpThreads: 1,
+    scheduler: { maxBatchSize: config.concurrency, maxQueue: queue, kvStrategy, kvBudgetBytes: 4 * 1024 ** 3 },
+  });
+}
+
+/** The burst on a fresh engine (personas prefilled first, outside the measurement); its step counters are this phase's alone. */
+async function burstPhase(engine: InferenceEngine, config: RoundConfig): Promise<EnginePhase> {
+  const before = (await engine.metrics()).engine;
+  const samples = await runClosedLoop(engine, config.burst, config.maxTokens, config.concurrency);
+  return { summary: summarize(samples), steps: engineSteps(before, (await engine.metrics()).engine) };
+}
+
+export async function runRound(config: RoundConfig, round: number, rounds: number): Promise<RoundResult> {
+  const tag = `round ${round}/${rounds}`;
+  const load1 = loadavg()[0]!;
+  const { log } = config;
+
+  const engine = await startEngine(config, 'inplace');
+  let batched: EnginePhase;
+  let steady: EnginePhase | undefined;
+  let sequential: PhaseSummary;
+  try {
+    await warmPrefixes(engine, [...config.burst, ...config.steady]);
+    log(`${tag}: engine batched, burst of ${config.burst.length} at concurrency ${config.concurrency}...`);
+    batched = await burstPhase(engine, config);
+    if (config.steady.length > 0) {
+      const arrivals = config.steadyArrivals(batched.summary);
+      log(`${tag}: engine steady state, ${config.steady.length} requests over ${(arrivals[arrivals.length - 1]! / 1000).toFixed(1)} s...`);
+      const before = (await engine.metrics()).engine;
+      const samples = await runOpenLoop(engine, config.steady, config.maxTokens, arrivals);
+      steady = { summary: summarize(samples), steps: engineSteps(before, (await engine.metrics()).engine) };
+    }
+    log(`${tag}: engine one at a time, ${config.sequentialCount} requests...`);
+    sequential = summarize(await runClosedLoop(engine, config.burst.slice(0, config.sequentialCount), config.maxTokens, 1));
+  } finally {
+    await engine.close();
+  }
+
+  // The same burst with the standard graph's KV handling, to show what the in-place KV buys.
+  const kv: RoundResult['kv'] = {};
+  for (const strategy of config.kvCompare) {
+    log(`${tag}: engine batched with ${strategy} KV...`);
+    const other = await startEngine(config, strategy);
+    try {
+      await warmPrefixes(other, config.burst);
+      kv[strategy] = await burstPhase(other, config);
+    } finally {
+      await other.close();
+    }
+  }
+
+  let transformersjs: PhaseSummary | undefined;
+  if (config.transformersjs) {
+    log(`${tag}: transformers.js, ${config.burst.length} concurrent generate() calls...`);
+    transformersjs = summarize(await runTransformersJs(config.modelDir, config.burst, config.maxTokens, config.concurrency, config.threads));
+  }
+
+  let llamacpp: RoundResult['llamacpp'];
+  if (config.llamacpp) {
+    log(`${tag}: node-llama-cpp, ${config.burst.length} requests on ${config.concurrency} sequences...`);
+    const run = await runLlamaCpp(config.llamacpp.module, config.llamacpp.gguf, config.burst, config.maxTokens, config.concurrency, config.threads, config.llamacpp.banned);
+    llamacpp = { ...summarize(run), batchSize: run.batchSize, contextSize: run.contextSize };
+  }
+
+  const onnx = join(config.modelDir, 'onnx', 'model.onnx');
+  const prefillTokens = config.prefillShape(batched.steps.prefillSteps > 0 ? batched.steps.prefillTokens / batched.steps.prefillSteps : config.concurrency);
+  log(`${tag}: roofline, MatMuls alone at the decode shape (${config.concurrency} rows) and the prefill shape (${prefillTokens} tokens)...`);
+  // Medians of 20 (decode) and 6 (prefill, several times longer) steps: a few seconds each, long enough that
+  // one busy moment of the machine does not set the limit.
+  const rooflineDecode = await measureRoofline(onnx, config.concurrency, { intraOpThreads: config.threads, steps: 20 });
+  const rooflinePrefill = await measureRoofline(onnx, prefillTokens, { intraOpThreads: config.threads, steps: 6 });
+
+  return {
+    load1,
+    batched,
+    ...(steady ? { steady } : {}),
+    sequential,
+    kv,
+    ...(transformersjs ? { transformersjs } : {}),
+    ...(llamacpp ? { llamacpp } : {}),
+    rooflineDecode,
+    rooflinePrefill,
+  };
+}
