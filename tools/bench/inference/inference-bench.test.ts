@@ -1,7 +1,11 @@
-/** The pure parts of bench:inference: aggregation over rounds and the steady-state arrival schedule. */
+/** The pure parts of bench:inference: aggregation over rounds, the steady-state arrival schedule, the report. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { arrivalSchedule } from './arrivals.ts';
+import type { EngineSteps, PhaseSummary } from './phase-stats.ts';
+import { buildReport, renderReport, type ReportContext } from './report.ts';
+import type { RooflineResult } from './roofline.ts';
+import type { RoundResult } from './rounds.ts';
 import { median, ratioSpread, showSpread, spread } from './rounds-stats.ts';
 
 describe('aggregation over rounds', () => {
@@ -73,5 +77,47 @@ describe('arrival schedule', () => {
 
   it('refuses a rate that is not positive', () => {
     expect(() => arrivalSchedule({ count: 3, ratePerSecond: 0, process: 'fixed', seed: 1 })).toThrow(/rate/);
+  });
+});
+
+describe('report over rounds', () => {
+  const phase = (tok: number, ttft = 100): PhaseSummary => ({ decode_tok_s: tok, ttft_p50_ms: ttft, ttft_p99_ms: 2 * ttft, itl_p50_ms: 10, itl_p99_ms: 20 });
+  const steps = (rows: number, decodeMs: number, tokens: number, prefillMs: number): EngineSteps => ({
+    decodeSteps: rows / 4,
+    decodeMs,
+    decodedRows: rows,
+    prefillSteps: 2,
+    prefillMs,
+    prefillTokens: tokens,
+    kvAssembles: 1,
+    kvAssembleMs: 5,
+    batchSizes: { 4: rows / 4 },
+  });
+  const roof = (batch: number, tokS: number): RooflineResult => ({ batch, stepMsMedian: (batch * 1000) / tokS, tokS, gflops: 1, matmuls: 3 });
+  // Round 2 is a slow spell for everyone.
+  const rounds: RoundResult[] = [
+    { load1: 1, batched: { summary: phase(300), steps: steps(400, 1000, 200, 500) }, sequential: phase(50), kv: {}, rooflineDecode: roof(4, 500), rooflinePrefill: roof(100, 800) },
+    { load1: 3, batched: { summary: phase(150), steps: steps(400, 2000, 200, 1000) }, sequential: phase(25), kv: {}, rooflineDecode: roof(4, 250), rooflinePrefill: roof(100, 400) },
+    { load1: 2, batched: { summary: phase(280), steps: steps(400, 1000, 200, 500) }, sequential: phase(70), kv: {}, rooflineDecode: roof(4, 400), rooflinePrefill: roof(100, 800) },
+  ];
+  const ctx: ReportContext = {
+    model: 'm', params: 1e6, concurrency: 4, requests: 4, maxTokens: 8, threads: 2, sequentialCount: 2, steady: null,
+    llamacpp: { skipped: '--no-llamacpp' }, kvLabels: {}, parity: [], machine: { cores: 2, loadBefore: [1, 1, 1], loadAfter: [2, 2, 2] },
+  };
+
+  it('medians per figure, per-round ratios for each side-by-side, decode and prefill steps each against their own roofline', () => {
+    const report = buildReport(ctx, rounds);
+    expect(report.batched!.decode_tok_s).toMatchObject({ median: 280, min: 150, max: 300 });
+    expect(report.ratios.batched_vs_sequential).toMatchObject({ median: 6, min: 4, max: 6 });
+    // Decode steps: 400 rows / 1 s = 400 tok/s (800 ms-slow round: 200) against 500, 250, 400.
+    expect(report.ratios.decode_steps_vs_roofline).toMatchObject({ median: 0.8, min: 0.8, max: 1 });
+    // Prefill steps: 200 tokens / 0.5 s = 400 tok/s against the prefill roofline, not the decode one.
+    expect(report.ratios.prefill_steps_vs_roofline).toMatchObject({ median: 0.5, min: 0.5, max: 0.5 });
+    expect(report.engine_steps.burst!.mean_decode_batch).toMatchObject({ median: 4 });
+    expect(report.ratios.batched_vs_transformersjs).toBeNull();
+    expect(report.machine).toMatchObject({ cores: 2, loadavg_before: [1, 1, 1], load1_at_round_start: { median: 2, min: 1, max: 3 } });
+    const text = renderReport(ctx, report);
+    expect(text).toContain('280.0 (150.0–300.0)');
+    expect(text).toContain('machine: 2 cores');
   });
 });

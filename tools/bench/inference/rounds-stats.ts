@@ -53,5 +53,5 @@ export function showSpread(s: Spread | null, digits = 1, unit = ''): string {
 export function roundTo(x: number, digits = 2): number {
   if (!Number.isFinite(x)) return x;
   const f = 10 ** digits;
-  return Math.round(x * f) / f;
+  return Math.round(x * f) / f + 0; // + 0: no -0 in the output
 }
