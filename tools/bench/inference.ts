@@ -14,8 +14,8 @@
  * one-wave burst (N requests at once, the concurrency in flight; every contender) and the steady state (S
  * requests, default 4× the concurrency, arriving on a seeded Poisson or fixed-rate schedule; the engine).
  * The engine's own step counters split its time into decode steps and prefill runs, each set against the
- * roofline at its own shape (decode: the concurrency in rows; prefill: the tokens a prefill run computed in
- * the first round's burst). The machine's load average is printed beside, to tell a noisy run.
+ * roofline at its own shape (decode: the concurrency in rows; prefill: the mean tokens a prefill run computed
+ * in that round's burst). The machine's load average is printed beside, to tell a noisy run.
  * Every contender generates exactly M tokens per request (EOS disabled) from the same prompt tokens; the
  * personas are prefilled once before the timed phases (a server does that once per NPC).
  */
@@ -165,7 +165,7 @@ async function main(): Promise<void> {
   const llamacpp = await prepareLlamaCpp(model.dir);
   const loadBefore = loadavg();
 
-  // Both are fixed by the first round, so every round offers the same schedule and measures the same shape.
+  // Fixed by the first round, so every round offers the same schedule.
   let arrivals: { times: number[]; rate: number } | undefined;
   const steadyArrivals = (burstSummary: PhaseSummary): number[] => {
     if (!arrivals) {
@@ -175,8 +175,8 @@ async function main(): Promise<void> {
     }
     return arrivals.times;
   };
-  let prefillTokens: number | undefined;
-  const prefillShape = (mean: number) => (prefillTokens ??= Math.max(8, Math.round(mean / 8) * 8));
+  // Each round's prefill roofline at that round's own mean run size (it varies with how arrivals fell into steps).
+  const prefillShape = (mean: number) => Math.max(8, Math.round(mean / 8) * 8);
 
   const config: RoundConfig = {
     modelDir: model.dir,

@@ -94,7 +94,7 @@ export function buildReport(ctx: ReportContext, rounds: readonly RoundResult[]) 
     engine_steps: { burst: stepSpread(col((r) => r.batched)), steady: stepSpread(col((r) => r.steady)) },
     roofline: {
       decode: { rows: ctx.concurrency, tok_s: spread(decodeRoof), step_ms: spread(col((r) => r.rooflineDecode.stepMsMedian), 1), gflops: spread(col((r) => r.rooflineDecode.gflops), 1) },
-      prefill: { tokens: rounds[0]?.rooflinePrefill.batch ?? null, tok_s: spread(prefillRoof), step_ms: spread(col((r) => r.rooflinePrefill.stepMsMedian), 1), gflops: spread(col((r) => r.rooflinePrefill.gflops), 1) },
+      prefill: { tokens: spread(col((r) => r.rooflinePrefill.batch), 0), tok_s: spread(prefillRoof), step_ms: spread(col((r) => r.rooflinePrefill.stepMsMedian), 1), gflops: spread(col((r) => r.rooflinePrefill.gflops), 1) },
     },
     ratios: {
       batched_vs_sequential: ratioSpread(batchedTok, col((r) => r.sequential.decode_tok_s)),
@@ -141,7 +141,7 @@ export function renderReport(ctx: ReportContext, report: Report): string {
     ...stepRows('engine', 'burst', e.burst),
     ...stepRows('engine', 'steady', e.steady),
     ['roofline decode (MatMuls)', `${r.decode.rows} rows`, s1(r.decode.tok_s), '', '', '', '', '', `${s1(r.decode.step_ms)} ms/step, ${s1(r.decode.gflops)} GFLOP/s`],
-    ['roofline prefill (MatMuls)', `${r.prefill.tokens} tokens`, s1(r.prefill.tok_s), '', '', '', '', '', `${s1(r.prefill.step_ms)} ms/step, ${s1(r.prefill.gflops)} GFLOP/s`],
+    ['roofline prefill (MatMuls)', `${s1(r.prefill.tokens, 0)} tokens`, s1(r.prefill.tok_s), '', '', '', '', '', `${s1(r.prefill.step_ms)} ms/step, ${s1(r.prefill.gflops)} GFLOP/s`],
   ].filter((x): x is string[] => x !== null);
   const q = report.ratios;
   const x = (s: Spread | null) => (s ? `${showSpread(s, 2)}×` : '-');

@@ -31,7 +31,7 @@ export interface RoundConfig {
   kvCompare: readonly KvStrategy[];
   transformersjs: boolean;
   llamacpp?: { module: NodeLlamaCppModule; gguf: string; banned: readonly number[] };
-  /** Tokens per prefill run for the prefill roofline, given the burst's measured mean (fixed after the first call). */
+  /** Tokens per prefill run for the prefill roofline, given the round's burst's measured mean per run. */
   prefillShape: (meanPrefillTokens: number) => number;
   log: (line: string) => void;
 }
