@@ -43,8 +43,9 @@ describe('bad input', () => {
     bystander.move({ dir: { x: 0, z: 1 } });
     await waitFor('bystander to move', () => bystander.me!.z > before + 0.5);
     room.send('move', { dir: { x: 1, z: 0 } });
-    const start = (room.state as any).avatars.get(room.sessionId).x;
-    await waitFor('fuzzer to move after its errors', () => (room.state as any).avatars.get(room.sessionId).x > start + 0.5);
+    // A raw client reads the wire: positions in int16 centimetres (shared/src/state.ts).
+    const start = (room.state as any).avatars.get(room.sessionId).xCm;
+    await waitFor('fuzzer to move after its errors', () => (room.state as any).avatars.get(room.sessionId).xCm > start + 50);
     await room.leave();
     await bystander.leave();
   });
