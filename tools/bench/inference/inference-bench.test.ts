@@ -93,7 +93,7 @@ describe('report over rounds', () => {
     kvAssembleMs: 5,
     batchSizes: { 4: rows / 4 },
   });
-  const roof = (batch: number, tokS: number): RooflineResult => ({ batch, stepMsMedian: (batch * 1000) / tokS, tokS, gflops: 1, matmuls: 3 });
+  const roof = (batch: number, tokS: number): RooflineResult => ({ batch, headRows: batch, stepMsMedian: (batch * 1000) / tokS, tokS, gflops: 1, matmuls: 3 });
   // Round 2 is a slow spell for everyone.
   const rounds: RoundResult[] = [
     { load1: 1, batched: { summary: phase(300), steps: steps(400, 1000, 200, 500) }, sequential: phase(50), kv: {}, rooflineDecode: roof(4, 500), rooflinePrefill: roof(100, 800) },
@@ -115,6 +115,8 @@ describe('report over rounds', () => {
     expect(report.ratios.prefill_steps_vs_roofline).toMatchObject({ median: 0.5, min: 0.5, max: 0.5 });
     expect(report.engine_steps.burst!.mean_decode_batch).toMatchObject({ median: 4 });
     expect(report.ratios.batched_vs_transformersjs).toBeNull();
+    // TTFT p99 200 ms against 500 / 1000 / 500 ms of prefill runs.
+    expect(report.ratios.burst_ttft_p99_vs_prefill_bound).toMatchObject({ median: 0.4, min: 0.2, max: 0.4 });
     expect(report.machine).toMatchObject({ cores: 2, loadavg_before: [1, 1, 1], load1_at_round_start: { median: 2, min: 1, max: 3 } });
     const text = renderReport(ctx, report);
     expect(text).toContain('280.0 (150.0–300.0)');

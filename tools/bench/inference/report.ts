@@ -48,6 +48,9 @@ function stepSpread(phases: ReadonlyArray<EnginePhase | undefined>) {
     decode_step_ms: spread(phases.map((p) => (p && p.steps.decodeSteps > 0 ? p.steps.decodeMs / p.steps.decodeSteps : null)), 1),
     prefill_step_ms: spread(phases.map((p) => (p && p.steps.prefillSteps > 0 ? p.steps.prefillMs / p.steps.prefillSteps : null)), 1),
     kv_assemble_ms: spread(phases.map((p) => p?.steps.kvAssembleMs), 0),
+    prefill_tokens: spread(phases.map((p) => p?.steps.prefillTokens), 0),
+    // The last first token cannot come before every uncached prompt token is prefilled: tokens ÷ measured prefill rate.
+    prefill_bound_ms: spread(phases.map((p) => p?.steps.prefillMs), 0),
   };
 }
 
@@ -94,7 +97,7 @@ export function buildReport(ctx: ReportContext, rounds: readonly RoundResult[]) 
     engine_steps: { burst: stepSpread(col((r) => r.batched)), steady: stepSpread(col((r) => r.steady)) },
     roofline: {
       decode: { rows: ctx.concurrency, tok_s: spread(decodeRoof), step_ms: spread(col((r) => r.rooflineDecode.stepMsMedian), 1), gflops: spread(col((r) => r.rooflineDecode.gflops), 1) },
-      prefill: { tokens: spread(col((r) => r.rooflinePrefill.batch), 0), tok_s: spread(prefillRoof), step_ms: spread(col((r) => r.rooflinePrefill.stepMsMedian), 1), gflops: spread(col((r) => r.rooflinePrefill.gflops), 1) },
+      prefill: { tokens: spread(col((r) => r.rooflinePrefill.batch), 0), head_rows: spread(col((r) => r.rooflinePrefill.headRows), 0), tok_s: spread(prefillRoof), step_ms: spread(col((r) => r.rooflinePrefill.stepMsMedian), 1), gflops: spread(col((r) => r.rooflinePrefill.gflops), 1) },
     },
     ratios: {
       batched_vs_sequential: ratioSpread(batchedTok, col((r) => r.sequential.decode_tok_s)),
@@ -106,6 +109,7 @@ export function buildReport(ctx: ReportContext, rounds: readonly RoundResult[]) 
       prefill_steps_vs_roofline: ratioSpread(batchedSteps.map((s) => s.prefill_tok_s), prefillRoof),
       steady_vs_roofline: ratioSpread(col((r) => r.steady?.summary.decode_tok_s), decodeRoof),
       steady_decode_steps_vs_roofline: ratioSpread(steadySteps.map((s) => s?.decode_tok_s), decodeRoof),
+      burst_ttft_p99_vs_prefill_bound: ratioSpread(col((r) => r.batched.summary.ttft_p99_ms), col((r) => r.batched.steps.prefillMs)),
     },
   };
 }
@@ -141,7 +145,7 @@ export function renderReport(ctx: ReportContext, report: Report): string {
     ...stepRows('engine', 'burst', e.burst),
     ...stepRows('engine', 'steady', e.steady),
     ['roofline decode (MatMuls)', `${r.decode.rows} rows`, s1(r.decode.tok_s), '', '', '', '', '', `${s1(r.decode.step_ms)} ms/step, ${s1(r.decode.gflops)} GFLOP/s`],
-    ['roofline prefill (MatMuls)', `${s1(r.prefill.tokens, 0)} tokens`, s1(r.prefill.tok_s), '', '', '', '', '', `${s1(r.prefill.step_ms)} ms/step, ${s1(r.prefill.gflops)} GFLOP/s`],
+    ['roofline prefill (MatMuls)', `${s1(r.prefill.tokens, 0)} tokens`, s1(r.prefill.tok_s), '', '', '', '', '', `LM head on ${s1(r.prefill.head_rows, 0)} rows, ${s1(r.prefill.step_ms)} ms/step, ${s1(r.prefill.gflops)} GFLOP/s`],
   ].filter((x): x is string[] => x !== null);
   const q = report.ratios;
   const x = (s: Spread | null) => (s ? `${showSpread(s, 2)}×` : '-');
@@ -156,6 +160,7 @@ export function renderReport(ctx: ReportContext, report: Report): string {
     table(['contender', 'workload', 'tok/s', 'TTFT p50 ms', 'TTFT p99 ms', 'ITL p50 ms', 'ITL p99 ms', 'queue p99 ms', 'notes'], rows),
     '',
     `ratios (median of the per-round ratios, min–max): batched/one-at-a-time ${x(q.batched_vs_sequential)}, batched/transformers.js ${x(q.batched_vs_transformersjs)}, batched/node-llama-cpp ${'skipped' in ctx.llamacpp ? `- (${ctx.llamacpp.skipped})` : x(q.batched_vs_llamacpp)}`,
+    `burst TTFT p99 ${s1(report.batched?.ttft_p99_ms, 0)} ms vs its compute bound ${s1(e.burst?.prefill_bound_ms, 0)} ms (${s1(e.burst?.prefill_tokens, 0)} uncached prompt tokens ÷ the measured prefill rate): ${x(q.burst_ttft_p99_vs_prefill_bound)}`,
     `vs roofline: decode steps ${pct(q.decode_steps_vs_roofline)} and whole burst ${pct(q.batched_vs_roofline)} of the decode roofline; prefill steps ${pct(q.prefill_steps_vs_roofline)} of the prefill roofline; steady state ${pct(q.steady_vs_roofline)} (its decode steps ${pct(q.steady_decode_steps_vs_roofline)}) of the decode roofline`,
     '',
   ].join('\n');

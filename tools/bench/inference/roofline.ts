@@ -1,8 +1,11 @@
 /**
  * The physical limit of this machine for a model: a graph holding only the model's matrix multiplies (every
  * MatMul/Gemm with a weight initializer, including the LM head), with the *same weights* — the roofline graph
- * points at the model's own external data file — run at the benchmark's batch size, one token per row.
- * Attention, norms, RoPE, the KV cache and sampling are absent, so its tokens/s bounds any engine's decode.
+ * points at the model's own external data file — run on N rows of one token each. Attention, norms, RoPE, the
+ * KV cache and sampling are absent, so its tokens/s bounds any engine's steps at that shape: decode at N = the
+ * decode batch, prefill at N = the tokens one prefill run computes (rows × width; the MatMuls see a
+ * [tokens, features] matrix either way). The LM head gets its own row count: a decode step needs logits for
+ * every row, a prefill run only for one position per prompt (the engine's graph picks it before the head).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -25,6 +28,7 @@ interface TensorInfo {
 interface NodeInfo {
   op_type: string;
   input: string[];
+  output: string[];
   attribute?: Array<{ name: string; i?: number | { toNumber(): number } }>;
 }
 
@@ -33,28 +37,43 @@ interface WeightUse {
   inFeatures: number;
   outFeatures: number;
   transB: boolean;
+  /** The LM head (the product that becomes the graph's `logits`). */
+  head: boolean;
 }
 
 export interface RooflineModel {
   path: string;
   batch: number;
-  /** Input name → feature count. */
-  inputs: Map<string, number>;
-  /** Output name → feature count. */
-  outputs: Map<string, number>;
-  /** Multiply-adds per row (one token). */
-  macsPerToken: number;
+  headRows: number;
+  /** Input name → its [rows, features]. */
+  inputs: Map<string, [number, number]>;
+  /** Output name → its [rows, features]. */
+  outputs: Map<string, [number, number]>;
+  /** Multiply-adds of one run (batch rows through the body, headRows through the LM head). */
+  macsPerStep: number;
   matmuls: number;
 }
 
 const toNumber = (v: number | { toNumber(): number }) => (typeof v === 'number' ? v : v.toNumber());
 
-/** Write `onnx/roofline-b<batch>.onnx` beside the model's own graph, sharing its external weight data. */
-export function writeRooflineModel(modelOnnxPath: string, batch: number): RooflineModel {
+/** The MatMul/Gemm whose result the graph returns as `logits` (through reshapes and the like), if any. */
+function lmHead(nodes: readonly NodeInfo[]): NodeInfo | undefined {
+  const producer = new Map<string, NodeInfo>();
+  for (const n of nodes) for (const o of n.output) producer.set(o, n);
+  let node = producer.get('logits');
+  for (let hops = 0; node && hops < 8; hops++, node = producer.get(node.input[0]!)) {
+    if (node.op_type === 'MatMul' || node.op_type === 'Gemm') return node;
+  }
+  return undefined;
+}
+
+/** Write `onnx/roofline-b<batch>[-h<headRows>].onnx` beside the model's own graph, sharing its external weight data. */
+export function writeRooflineModel(modelOnnxPath: string, batch: number, headRows = batch): RooflineModel {
   const model = ModelProto.toObject(ModelProto.decode(readFileSync(modelOnnxPath)), { longs: Number, bytes: Uint8Array }) as {
     graph: { node: NodeInfo[]; initializer: TensorInfo[] };
   };
   const initializers = new Map(model.graph.initializer.map((t) => [t.name, t]));
+  const head = lmHead(model.graph.node);
   const uses: WeightUse[] = [];
   for (const node of model.graph.node) {
     if (node.op_type !== 'MatMul' && node.op_type !== 'Gemm') continue;
@@ -62,24 +81,25 @@ export function writeRooflineModel(modelOnnxPath: string, batch: number): Roofli
     if (!weight || weight.data_type !== FLOAT || weight.dims.length !== 2) continue;
     const [rows, cols] = weight.dims.map(toNumber) as [number, number];
     const transB = node.op_type === 'Gemm' && node.attribute?.some((a) => a.name === 'transB' && toNumber(a.i ?? 0) === 1) === true;
-    uses.push({ weight, inFeatures: transB ? cols : rows, outFeatures: transB ? rows : cols, transB });
+    uses.push({ weight, inFeatures: transB ? cols : rows, outFeatures: transB ? rows : cols, transB, head: node === head });
   }
   if (uses.length === 0) throw new Error(`${modelOnnxPath} has no MatMul/Gemm with a float weight initializer`);
 
-  const inputs = new Map<string, number>();
-  const outputs = new Map<string, number>();
+  const inputs = new Map<string, [number, number]>();
+  const outputs = new Map<string, [number, number]>();
   const nodes = uses.map((use, i) => {
-    const input = `x_${use.inFeatures}`;
-    inputs.set(input, use.inFeatures);
+    const rows = use.head ? headRows : batch;
+    const input = use.head ? `x_head_${use.inFeatures}` : `x_${use.inFeatures}`;
+    inputs.set(input, [rows, use.inFeatures]);
     const output = `y_${i}`;
-    outputs.set(output, use.outFeatures);
+    outputs.set(output, [rows, use.outFeatures]);
     return use.transB
       ? { name: `gemm_${i}`, op_type: 'Gemm', input: [input, use.weight.name], output: [output], attribute: [{ name: 'transB', type: 2, i: 1 }] }
       : { name: `matmul_${i}`, op_type: 'MatMul', input: [input, use.weight.name], output: [output], attribute: [] };
   });
-  const valueInfo = (name: string, features: number) => ({
+  const valueInfo = (name: string, [rows, features]: [number, number]) => ({
     name,
-    type: { tensor_type: { elem_type: FLOAT, shape: { dim: [{ dim_value: batch }, { dim_value: features }] } } },
+    type: { tensor_type: { elem_type: FLOAT, shape: { dim: [{ dim_value: rows }, { dim_value: features }] } } },
   });
   const seen = new Set<string>();
   const weights = uses
@@ -99,20 +119,22 @@ export function writeRooflineModel(modelOnnxPath: string, batch: number): Roofli
     },
   };
   // Same directory as the model graph, so external_data locations resolve to the same weights file.
-  const path = join(dirname(modelOnnxPath), `roofline-b${batch}.onnx`);
+  const path = join(dirname(modelOnnxPath), `roofline-b${batch}${headRows === batch ? '' : `-h${headRows}`}.onnx`);
   writeFileSync(path, ModelProto.encode(ModelProto.fromObject(roofline)).finish());
   return {
     path,
     batch,
+    headRows,
     inputs,
     outputs,
-    macsPerToken: uses.reduce((n, u) => n + u.inFeatures * u.outFeatures, 0),
+    macsPerStep: uses.reduce((n, u) => n + u.inFeatures * u.outFeatures * (u.head ? headRows : batch), 0),
     matmuls: uses.length,
   };
 }
 
 export interface RooflineResult {
   batch: number;
+  headRows: number;
   stepMsMedian: number;
   /** Rows (tokens) per second at this shape: batch ÷ median step time. */
   tokS: number;
@@ -125,9 +147,9 @@ export interface RooflineResult {
 export async function measureRoofline(
   modelOnnxPath: string,
   batch: number,
-  options: { intraOpThreads: number; steps?: number },
+  options: { intraOpThreads: number; steps?: number; headRows?: number },
 ): Promise<RooflineResult> {
-  const roofline = writeRooflineModel(modelOnnxPath, batch);
+  const roofline = writeRooflineModel(modelOnnxPath, batch, options.headRows ?? batch);
   const session = await InferenceSession.create(roofline.path, {
     executionProviders: ['cpu'],
     graphOptimizationLevel: 'all',
@@ -136,14 +158,14 @@ export async function measureRoofline(
   });
   try {
     const feeds: Record<string, Tensor> = {};
-    for (const [name, features] of roofline.inputs) {
-      const data = new Float32Array(batch * features);
+    for (const [name, [rows, features]] of roofline.inputs) {
+      const data = new Float32Array(rows * features);
       for (let i = 0; i < data.length; i++) data[i] = Math.sin(i) * 0.1;
-      feeds[name] = new Tensor('float32', data, [batch, features]);
+      feeds[name] = new Tensor('float32', data, [rows, features]);
     }
     // Outputs written into reused buffers, as the engine does with its KV and logits.
     const fetches: Record<string, Tensor> = {};
-    for (const [name, features] of roofline.outputs) fetches[name] = new Tensor('float32', new Float32Array(batch * features), [batch, features]);
+    for (const [name, [rows, features]] of roofline.outputs) fetches[name] = new Tensor('float32', new Float32Array(rows * features), [rows, features]);
     await session.run(feeds, fetches);
     const times: number[] = [];
     for (let i = 0; i < (options.steps ?? 10); i++) {
@@ -155,9 +177,10 @@ export async function measureRoofline(
     const stepMsMedian = times[Math.floor(times.length / 2)]!;
     return {
       batch,
+      headRows: roofline.headRows,
       stepMsMedian,
       tokS: (batch * 1000) / stepMsMedian,
-      gflops: (2 * roofline.macsPerToken * batch) / (stepMsMedian * 1e6),
+      gflops: (2 * roofline.macsPerStep) / (stepMsMedian * 1e6),
       matmuls: roofline.matmuls,
     };
   } finally {

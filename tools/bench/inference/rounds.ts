@@ -124,12 +124,16 @@ export async function runRound(config: RoundConfig, round: number, rounds: numbe
   }
 
   const onnx = join(config.modelDir, 'onnx', 'model.onnx');
-  const prefillTokens = config.prefillShape(batched.steps.prefillSteps > 0 ? batched.steps.prefillTokens / batched.steps.prefillSteps : config.concurrency);
-  log(`${tag}: roofline, MatMuls alone at the decode shape (${config.concurrency} rows) and the prefill shape (${prefillTokens} tokens)...`);
+  const runs = Math.max(1, batched.steps.prefillSteps);
+  const prefillTokens = config.prefillShape(batched.steps.prefillTokens / runs);
+  // Logits for one position per prompt in a run: about the burst's prompts ÷ its prefill runs (a prompt split
+  // over two runs adds a row; at ~0.2 of a token's MACs per head row, that error is well under 1 %).
+  const headRows = Math.min(prefillTokens, Math.max(1, Math.round(config.burst.length / runs)));
+  log(`${tag}: roofline, MatMuls alone at the decode shape (${config.concurrency} rows) and the prefill shape (${prefillTokens} tokens, LM head on ${headRows})...`);
   // Medians of 20 (decode) and 6 (prefill, several times longer) steps: a few seconds each, long enough that
   // one busy moment of the machine does not set the limit.
   const rooflineDecode = await measureRoofline(onnx, config.concurrency, { intraOpThreads: config.threads, steps: 20 });
-  const rooflinePrefill = await measureRoofline(onnx, prefillTokens, { intraOpThreads: config.threads, steps: 6 });
+  const rooflinePrefill = await measureRoofline(onnx, prefillTokens, { intraOpThreads: config.threads, steps: 6, headRows });
 
   return {
     load1,
