@@ -25,7 +25,7 @@
  */
 import { $changes, $refId, OPERATION, StateView, type ChangeTree } from '@colyseus/schema';
 import { CM_PER_UNIT, MAX_WIRE_COORDINATE, publishPose, type PoseSource } from '@worldmind/shared';
-import { CellTable, packCell as pack } from './spatial-grid.ts';
+import { CellTable } from './spatial-grid.ts';
 
 /** A replicated body: an Avatar or Npc schema instance, already attached to the room's state. */
 export type Replicated = PoseSource;
@@ -68,7 +68,6 @@ interface Body {
   trees: ChangeTree[];
   cx: number;
   cz: number;
-  cell: number;
   /** Sticky cell the body moves to in this refresh (set only while it is pending). */
   nextCx: number;
   nextCz: number;
@@ -85,6 +84,8 @@ interface Body {
   handled: number;
   /** Patch number this body last changed cell. */
   recelled: number;
+  /** The groups whose views hold this body (level of detail hides it from some of them). */
+  seenBy: Set<Group>;
   observer: Observer | undefined;
 }
 
@@ -124,16 +125,15 @@ export class InterestManager {
   readonly #margin: number;
   /** Neighbourhood offsets: `every` by packed (dx, dz) offset, 0 outside the neighbourhood. */
   readonly #offsetEvery: Int32Array;
-  readonly #offsets: { dx: number; dz: number; every: number; tier: number }[] = [];
+  readonly #offsets: { dx: number; dz: number; every: number }[] = [];
   /** Distinct `every` values above 1, nearest first: each body keeps held-back motion per tier. */
   readonly #tiers: number[];
-  /** Neighbourhood offsets by tier index (the tiers that can be held back). */
-  readonly #tierOffsets: { dx: number; dz: number }[][];
   readonly #reach: number;
   readonly #enterDistance: number;
   readonly #maxEvery: number;
   readonly #bodies = new Map<Replicated, Body>();
-  readonly #cells = new Map<number, Set<Body>>();
+  /** Bodies by their (sticky) cell. */
+  readonly #cells: CellTable<Set<Body>>;
   readonly #groups: CellTable<Group>;
   readonly #observers = new Map<string, Observer>();
   readonly #owed = new Set<Body>();
@@ -185,14 +185,14 @@ export class InterestManager {
         // A client's own cell is always at full rate (its own avatar and whoever stands beside it).
         const every = dx === 0 && dz === 0 ? 1 : (tiers.find((t) => gap <= t.within)?.every ?? this.#maxEvery);
         this.#offsetEvery[(dx + reach) * side + (dz + reach)] = every;
-        this.#offsets.push({ dx, dz, every, tier: -1 });
+        this.#offsets.push({ dx, dz, every });
       }
     }
     this.#tiers = [...new Set(this.#offsets.map((o) => o.every).filter((e) => e > 1))].sort((a, b) => a - b);
-    for (const o of this.#offsets) o.tier = this.#tiers.indexOf(o.every);
-    this.#tierOffsets = this.#tiers.map((_, t) => this.#offsets.filter((o) => o.tier === t));
     const cells = (v: number) => Math.floor(v / this.#cellSize);
-    this.#groups = b ? new CellTable(cells(b.minX) - 1, cells(b.minZ) - 1, cells(b.maxX) + 1, cells(b.maxZ) + 1) : new CellTable(0, 0, -1, -1);
+    const table = <T>() => (b ? new CellTable<T>(cells(b.minX) - 1, cells(b.minZ) - 1, cells(b.maxX) + 1, cells(b.maxZ) + 1) : new CellTable<T>(0, 0, -1, -1));
+    this.#groups = table();
+    this.#cells = table();
     this.#everyone = options.radius === null ? { view: new StateView(), visible: new Set() } : undefined;
   }
 
@@ -223,14 +223,14 @@ export class InterestManager {
     for (let parent = tree.parent; parent; parent = treeOf(parent).parent) ancestors.push(treeOf(parent));
     const cx = Math.floor(entity.xCm / CM_PER_UNIT / this.#cellSize);
     const cz = Math.floor(entity.zCm / CM_PER_UNIT / this.#cellSize);
-    const body: Body = { entity, tree, ancestors, trees, cx, cz, cell: pack(cx, cz), nextCx: cx, nextCz: cz, phase: this.#seq++ % this.#maxEvery, motionIndexes, otherIndexes, animIndex: names.indexOf('anim'), changed: 0, held: this.#tiers.map(() => 0), handled: 0, recelled: 0, observer: undefined };
+    const body: Body = { entity, tree, ancestors, trees, cx, cz, nextCx: cx, nextCz: cz, phase: this.#seq++ % this.#maxEvery, motionIndexes, otherIndexes, animIndex: names.indexOf('anim'), changed: 0, held: this.#tiers.map(() => 0), handled: 0, recelled: 0, seenBy: new Set(), observer: undefined };
     this.#bodies.set(entity, body);
     if (this.#everyone) {
       this.#everyone.visible.add(body);
       this.#everyone.view.add(entity as never);
       return;
     }
-    this.#cellOf(body.cell).add(body);
+    this.#cellOf(cx, cz).add(body);
     this.#forEachGroupNear(cx, cz, (g) => this.#enter(g, body));
   }
 
@@ -245,10 +245,12 @@ export class InterestManager {
       this.#everyone.visible.delete(body);
       return;
     }
-    this.#cells.get(body.cell)?.delete(body);
-    this.#forEachGroupNear(body.cx, body.cz, (g) => {
-      if (g.visible.delete(body)) this.#touch(g).departed.push(body);
-    });
+    this.#cells.get(body.cx, body.cz)?.delete(body);
+    for (const g of body.seenBy) {
+      g.visible.delete(body);
+      this.#touch(g).departed.push(body);
+    }
+    body.seenBy.clear();
   }
 
   /** Attach (or re-attach after a reconnection) a client: it holds the view of its avatar's cell. */
@@ -388,11 +390,10 @@ export class InterestManager {
   #moveBody(body: Body): void {
     const { cx: oldCx, cz: oldCz, nextCx, nextCz } = body;
     body.recelled = this.#patch;
-    this.#cells.get(body.cell)?.delete(body);
+    this.#cells.get(oldCx, oldCz)?.delete(body);
     body.cx = nextCx;
     body.cz = nextCz;
-    body.cell = pack(nextCx, nextCz);
-    this.#cellOf(body.cell).add(body);
+    this.#cellOf(nextCx, nextCz).add(body);
     this.#forEachGroupNear(oldCx, oldCz, (g) => {
       if (this.#everyFor(g, nextCx, nextCz) === 0) this.#leave(g, body);
     });
@@ -402,6 +403,7 @@ export class InterestManager {
   #enter(group: Group, body: Body): void {
     if (group.visible.has(body)) return;
     group.visible.add(body);
+    body.seenBy.add(group);
     group.view.add(body.entity as never);
     for (const t of group.incoming) {
       t.view.add(body.entity as never);
@@ -411,6 +413,7 @@ export class InterestManager {
 
   #leave(group: Group, body: Body): void {
     if (!group.visible.delete(body)) return;
+    body.seenBy.delete(group);
     group.view.remove(body.entity as never);
     for (const t of group.incoming) t.view.remove(body.entity as never);
   }
@@ -464,17 +467,13 @@ export class InterestManager {
   }
 
   #hide(body: Body, tiers: number): void {
-    for (let t = 0; t < this.#tierOffsets.length; t++) {
-      if (tiers & (1 << t)) for (const o of this.#tierOffsets[t]!) this.#hideNear(body, o.dx, o.dz);
+    for (const group of body.seenBy) {
+      const tier = this.#tierOf(this.#everyFor(group, body.cx, body.cz));
+      if (tier < 0 || !(tiers & (1 << tier))) continue;
+      this.#hideIn(group.view, body.tree);
+      // Clients entering the group this patch follow its level of detail too.
+      for (const t of group.incoming) this.#hideIn(t.view, body.tree);
     }
-  }
-
-  #hideNear(body: Body, dx: number, dz: number): void {
-    const group = this.#groups.get(body.cx - dx, body.cz - dz);
-    if (!group) return;
-    this.#hideIn(group.view, body.tree);
-    // Clients entering the group this patch follow its level of detail too.
-    for (const t of group.incoming) this.#hideIn(t.view, body.tree);
   }
 
   #hideIn(view: StateView, tree: ChangeTree): void {
@@ -512,8 +511,12 @@ export class InterestManager {
     return false;
   }
 
+  /** Index of the level-of-detail tier that refreshes every `every` patches (-1: every patch, or not in view). */
   #tierOf(every: number): number {
-    return every > 1 ? this.#tiers.indexOf(every) : -1;
+    if (every <= 1) return -1;
+    const tiers = this.#tiers;
+    for (let t = 0; t < tiers.length; t++) if (tiers[t] === every) return t;
+    return -1;
   }
 
   #everyFor(group: Group, cx: number, cz: number): number {
@@ -533,9 +536,9 @@ export class InterestManager {
     }
   }
 
-  #cellOf(cell: number): Set<Body> {
-    let bodies = this.#cells.get(cell);
-    if (!bodies) this.#cells.set(cell, (bodies = new Set()));
+  #cellOf(cx: number, cz: number): Set<Body> {
+    let bodies = this.#cells.get(cx, cz);
+    if (!bodies) this.#cells.set(cx, cz, (bodies = new Set()));
     return bodies;
   }
 
@@ -545,10 +548,11 @@ export class InterestManager {
     this.#bind(view, anchor);
     const group: Group = { cx, cz, view, visible: new Set(), members: new Set(), incoming: [], departed: [] };
     for (const { dx, dz } of this.#offsets) {
-      const bodies = this.#cells.get(pack(cx + dx, cz + dz));
+      const bodies = this.#cells.get(cx + dx, cz + dz);
       if (!bodies) continue;
       for (const b of bodies) {
         group.visible.add(b);
+        b.seenBy.add(group);
         this.#mark(view, b);
       }
     }
@@ -557,6 +561,7 @@ export class InterestManager {
   }
 
   #retire(group: Group): void {
+    for (const b of group.visible) b.seenBy.delete(group);
     this.#groups.delete(group.cx, group.cz);
     this.#release(group.view, [...group.visible, ...group.departed]);
   }
