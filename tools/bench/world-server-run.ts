@@ -1,7 +1,8 @@
 /**
  * Child process of `bench:world`: runs one game server (one core's worth of work) and reports the
  * world room's frame times for the window the parent asks for. Talks to the parent over IPC:
- *   parent → { cmd: 'measure', ms, saturate? }   child → { event: 'frames', frames: number[], clients, generated }
+ *   parent → { cmd: 'measure', ms, saturate? }   child → { event: 'frames', frames: number[], clients, generated, views }
+ * (`views`: distinct state views the room encodes per patch at the end of the window — its interest groups.)
  * With `saturate: N` the child keeps N generation requests in flight on the server's own inference
  * engine (its worker thread) for the whole window: the game loop must not feel it.
  *   child → { event: 'ready', port }  parent → { cmd: 'stop' }
@@ -47,7 +48,7 @@ process.on('message', async (msg: { cmd: string; ms?: number; saturate?: number 
   if (msg.cmd === 'measure') {
     const room = server.worldRooms()[0];
     if (!room) {
-      process.send!({ event: 'frames', frames: [], clients: 0, generated: 0 });
+      process.send!({ event: 'frames', frames: [], clients: 0, generated: 0, views: 0 });
       return;
     }
     room.frameDurations.length = 0;
@@ -56,7 +57,7 @@ process.on('message', async (msg: { cmd: string; ms?: number; saturate?: number 
     await window;
     const frames = [...room.frameDurations];
     const generated = await load;
-    process.send!({ event: 'frames', frames, clients: room.clients.length, generated });
+    process.send!({ event: 'frames', frames, clients: room.clients.length, generated, views: room.interest.groupCount });
   } else if (msg.cmd === 'stop') {
     await server.shutdown();
     process.exit(0);

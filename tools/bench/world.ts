@@ -4,7 +4,8 @@
  * For each avatar count, runs the same moving crowd against a fresh server with area of interest and
  * with full-state sync, interleaved (AOI, full, AOI, full… `--rounds` times each), and reports the
  * server's frame time (simulation step + patch: interest refresh, per-view encoding, send) and the bytes
- * each client receives per second as the median of the rounds with their spread (min–max); each ratio
+ * each client receives per second (and the distinct views the room encodes per patch: its interest
+ * groups) as the median of the rounds with their spread (min–max); each ratio
  * is the median of the rounds' own ratios (a slow moment of the machine hits both sides of a round).
  * Then, at `--inference-avatars` (default 200; 0 skips it) with AOI, the frame time with the server's
  * inference engine idle vs saturated (`--inference-concurrency` generations in flight, engine on one
@@ -58,6 +59,8 @@ interface RunResult {
   clients: number;
   /** The machine's 1-minute load average at the end of the measured window. */
   load: number;
+  /** Distinct views the room encodes per patch (its interest groups; 1 in full sync). */
+  views: number;
 }
 
 function startServerProcess(aoi: boolean, npc = false): Promise<{ child: ChildProcess; port: number }> {
@@ -138,7 +141,7 @@ async function runOnce(avatars: number, aoi: boolean, saturate = 0, npc = false,
     await new Promise((r) => setTimeout(r, warmupMs));
     const bytesBefore = bots.map((b) => b.network.bytesReceived);
     const started = performance.now();
-    const { frames, clients, generated } = await request<{ frames: number[]; clients: number; generated: number }>(child, { cmd: 'measure', ms: windowMs, saturate }, 'frames', windowMs + 60_000);
+    const { frames, clients, generated, views } = await request<{ frames: number[]; clients: number; generated: number; views: number }>(child, { cmd: 'measure', ms: windowMs, saturate }, 'frames', windowMs + 60_000);
     const seconds = (performance.now() - started) / 1000;
     const bytes = bots.map((b, i) => (b.network.bytesReceived - bytesBefore[i]!) / seconds);
     timers.forEach(clearTimeout);
@@ -149,6 +152,7 @@ async function runOnce(avatars: number, aoi: boolean, saturate = 0, npc = false,
       clients,
       generated_tok_s: round(generated / seconds, 1),
       load: round(loadavg()[0]!, 2),
+      views,
     };
   } finally {
     await Promise.all(bots.map((b) => b.leave()));
@@ -185,8 +189,8 @@ async function interleaved<T>(what: string, a: () => Promise<T>, b: () => Promis
 const loads: number[] = [];
 const rows: {
   avatars: number;
-  aoi: { tick_ms_p50: Spread; tick_ms_p99: Spread; bytes_per_client_s: Spread };
-  full: { tick_ms_p50: Spread; tick_ms_p99: Spread; bytes_per_client_s: Spread };
+  aoi: { tick_ms_p50: Spread; tick_ms_p99: Spread; bytes_per_client_s: Spread; views: Spread };
+  full: { tick_ms_p50: Spread; tick_ms_p99: Spread; bytes_per_client_s: Spread; views: Spread };
   bytes_ratio: Spread;
   tick_p99_ratio: Spread;
 }[] = [];
@@ -197,6 +201,7 @@ for (const avatars of counts) {
     tick_ms_p50: spread(runs.map((r) => r.tick_ms_p50)),
     tick_ms_p99: spread(runs.map((r) => r.tick_ms_p99)),
     bytes_per_client_s: spread(runs.map((r) => r.bytes_per_client_s), 0),
+    views: spread(runs.map((r) => r.views), 0),
   });
   rows.push({
     avatars,
@@ -211,8 +216,8 @@ const machine = () => `machine: ${availableParallelism()} cores, 1-min load aver
 console.log(`medians of ${rounds} interleaved rounds (min–max)`);
 console.log(
   table(
-    ['avatars', 'AOI tick p50 ms', 'AOI tick p99 ms', 'AOI B/client/s', 'full tick p50 ms', 'full tick p99 ms', 'full B/client/s', 'bytes full/AOI', 'tick p99 full/AOI'],
-    rows.map((r) => [r.avatars, show(r.aoi.tick_ms_p50), show(r.aoi.tick_ms_p99), show(r.aoi.bytes_per_client_s), show(r.full.tick_ms_p50), show(r.full.tick_ms_p99), show(r.full.bytes_per_client_s), show(r.bytes_ratio), show(r.tick_p99_ratio)]),
+    ['avatars', 'AOI views', 'AOI tick p50 ms', 'AOI tick p99 ms', 'AOI B/client/s', 'full tick p50 ms', 'full tick p99 ms', 'full B/client/s', 'bytes full/AOI', 'tick p99 full/AOI'],
+    rows.map((r) => [r.avatars, show(r.aoi.views), show(r.aoi.tick_ms_p50), show(r.aoi.tick_ms_p99), show(r.aoi.bytes_per_client_s), show(r.full.tick_ms_p50), show(r.full.tick_ms_p99), show(r.full.bytes_per_client_s), show(r.bytes_ratio), show(r.tick_p99_ratio)]),
   ),
 );
 console.log(machine());
