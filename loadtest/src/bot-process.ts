@@ -16,6 +16,8 @@ const send = (message: FromBot) => {
 const timers = new Set<ReturnType<typeof setTimeout>>();
 let crowd: Crowd | undefined;
 let measureStartedAt = 0;
+/** process.cpuUsage() when the measured phase began: the bots' own CPU cost is reported against wall time. */
+let cpuAtMeasure: NodeJS.CpuUsage | undefined;
 
 const counters: BotCounters = { intents: 0, walkingSeconds: 0, chats: 0, talksSkipped: 0, talksAbandoned: 0, latencyUnmatched: 0 };
 let errors: Record<string, number> = {};
@@ -117,6 +119,7 @@ async function start(cfg: BotProcessConfig): Promise<void> {
 function measure(): void {
   if (!crowd) return;
   measureStartedAt = performance.now();
+  cpuAtMeasure = process.cpuUsage();
   for (const bot of crowd.bots) bot.bytesAtMeasure = bot.client.network.bytesReceived;
   crowd.measuring = true;
 }
@@ -125,6 +128,8 @@ async function stop(drainMs: number): Promise<void> {
   if (!crowd) exitNow(0);
   const measuredS = measureStartedAt > 0 ? (performance.now() - measureStartedAt) / 1000 : 0;
   const bytesPerClientS = crowd.bots.map((b) => (measuredS > 0 && crowd!.measuring ? (b.client.network.bytesReceived - b.bytesAtMeasure) / measuredS : 0));
+  const cpu = cpuAtMeasure ? process.cpuUsage(cpuAtMeasure) : undefined;
+  const cpuS = cpu ? (cpu.user + cpu.system) / 1e6 : 0;
   crowd.stop();
   // Let conversations already waiting on the NPC finish (bounded), then leave.
   const drainUntil = performance.now() + drainMs;
@@ -134,7 +139,7 @@ async function stop(drainMs: number): Promise<void> {
   crowd.measuring = false;
   await Promise.race([Promise.allSettled(crowd.bots.map((b) => b.client.leave())), new Promise((r) => setTimeout(r, 5_000))]);
   flushProgress();
-  send({ event: 'final', measuredS, bytesPerClientS, connectedAtEnd, talksInFlightAtEnd });
+  send({ event: 'final', measuredS, bytesPerClientS, connectedAtEnd, talksInFlightAtEnd, cpuS });
   // Give the IPC channel a moment to deliver, then go.
   setTimeout(() => exitNow(0), 100);
 }

@@ -179,8 +179,8 @@ export function renderChart(input: ChartInput): string {
       e.kind === 'dot'
         ? `<circle cx="${f(lx + 11)}" cy="${ly}" r="3.5" fill="${e.color}"/>`
         : e.kind === 'band'
-          ? `<rect x="${lx}" y="${ly - 6}" width="22" height="12" fill="${e.color}" stroke="#9fb8e0"/>`
-          : `<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${e.color}" stroke-width="${e.width}"${e.kind === 'dashed-line' ? ' stroke-dasharray="4 3"' : ''}/>`;
+          ? `<rect x="${f(lx)}" y="${ly - 6}" width="22" height="12" fill="${e.color}" stroke="#9fb8e0"/>`
+          : `<line x1="${f(lx)}" y1="${ly}" x2="${f(lx + 22)}" y2="${ly}" stroke="${e.color}" stroke-width="${e.width}"${e.kind === 'dashed-line' ? ' stroke-dasharray="4 3"' : ''}/>`;
     out.push(`<g data-legend="${e.series}">${mark}<text x="${f(lx + 28)}" y="${ly + 4}">${esc(e.label)}</text></g>`);
     lx += w;
   }

@@ -116,3 +116,10 @@ export function histogramMaxBound(h: Histogram): number {
   }
   return max;
 }
+
+/** World rooms live in a process (`worldmind_rooms{type="world"}`); undefined when it does not expose the gauge. */
+export function worldRooms(text: string): number | undefined {
+  let rooms: number | undefined;
+  for (const s of parseSamples(text)) if (s.name === 'worldmind_rooms' && s.labels.type === 'world') rooms = (rooms ?? 0) + s.value;
+  return rooms;
+}

@@ -77,7 +77,15 @@ export type FromBot =
       /** Event-loop utilisation of the bot process over the last interval (0..1). */
       elu: number;
     }
-  | { event: 'final'; measuredS: number; bytesPerClientS: number[]; connectedAtEnd: number; talksInFlightAtEnd: number };
+  | {
+      event: 'final';
+      measuredS: number;
+      bytesPerClientS: number[];
+      connectedAtEnd: number;
+      talksInFlightAtEnd: number;
+      /** CPU seconds (user + system, `process.cpuUsage`) this bot process spent during the measured phase. */
+      cpuS: number;
+    };
 
 /** Orchestrator → server child. */
 export type ToServer = { cmd: 'stop' };

@@ -42,11 +42,15 @@ export interface RunData {
   bytesPerClientS: number[];
   connectedAtEnd: number;
   talksInFlightAtEnd: number;
-  talkingSamples: number[];
+  /** Each bot process's CPU seconds (user + system) over its measured phase, and that phase's length. */
+  botCpu: { process: number; cpuS: number; measuredS: number }[];
   /** Every-frame samples from a server the load tester owns. */
   frames: FrameReport[];
-  /** From /metrics when the server is remote: tick histogram over the measured window, and per-interval points. */
-  remote?: { tick: Histogram | undefined; patch: Histogram | undefined; series: TickPoint[] };
+  /**
+   * From /metrics when the server is remote: tick histogram over the measured window, per-interval points,
+   * and its world rooms (worldmind_rooms; undefined when the endpoint does not expose them).
+   */
+  remote?: { tick: Histogram | undefined; patch: Histogram | undefined; series: TickPoint[]; rooms?: number | undefined };
   /** worldmind_npc_illegal_actions_total over the run, when the server exposes it. */
   illegalActionsMetric: number | undefined;
   /** worldmind_engine_generated_tokens_total over the measured phase and drain, when the server exposes it. */
@@ -65,6 +69,8 @@ export interface Summary {
   state_latency_ms: { p50: number | null; p99: number | null };
   npc: { turns: number; ttft_ms: { p50: number | null; p99: number | null }; tok_s: number | null; fallbacks: number; illegal_actions: number };
   errors: number;
+  /** The bot processes' own CPU over the measured phase: cores kept busy (CPU s per wall s, all together) and that as a share of the machine's cores. */
+  bot_cpu: { cores: number | null; share_of_machine: number | null };
 }
 
 export interface Report {
@@ -98,7 +104,9 @@ export function buildReport(d: RunData): Report {
     tickSeries = d.frames.filter((f) => f.frames.length > 0).map((f) => ({ at: f.at, p50: percentile(f.frames, 50), p99: percentile(f.frames, 99), max: Math.max(...f.frames) }));
   }
   const windowReports = d.frames.filter((f) => inWindow(f.at));
-  const rooms = windowReports.length ? Math.max(...windowReports.map((f) => f.rooms)) : undefined;
+  // Rooms: counted by the sampler of a server we own, read from the /metrics of one we do not.
+  const rooms = d.remote ? d.remote.rooms : windowReports.length ? Math.max(...windowReports.map((f) => f.rooms)) : undefined;
+  const roomsSource = d.remote ? (rooms !== undefined ? 'remote /metrics worldmind_rooms{type="world"} (most seen in the window)' : 'not available from this endpoint (no worldmind_rooms in its /metrics)') : 'world rooms of the server the load tester started';
   const serverElu = windowReports.length ? mean(windowReports.map((f) => f.elu)) : Number.NaN;
   const framesPerRoomS = rooms && measuredS > 0 ? frameCount / rooms / measuredS : Number.NaN;
 
@@ -120,6 +128,10 @@ export function buildReport(d: RunData): Report {
   const outcomes: Record<string, number> = {};
   for (const t of turns) outcomes[t.outcome] = (outcomes[t.outcome] ?? 0) + 1;
 
+  const inFlight = turnsInFlight(d.turns, d.measureStart, d.measureEnd);
+  // Cores the bots kept busy: each process's CPU seconds over its own measured wall time, summed.
+  const botCores = d.botCpu.filter((b) => b.measuredS > 0).map((b) => b.cpuS / b.measuredS);
+  const botCoresTotal = botCores.length ? botCores.reduce((a, b) => a + b, 0) : Number.NaN;
   const errors = Object.values(d.errors).reduce((a, b) => a + b, 0);
   const measuredElu = d.botElu.filter((e) => inWindow(e.at)).map((e) => e.elu);
   const c = d.counters;
@@ -140,6 +152,7 @@ export function buildReport(d: RunData): Report {
       illegal_actions: illegal,
     },
     errors,
+    bot_cpu: { cores: num(botCoresTotal, 2), share_of_machine: num(botCoresTotal / d.machine.cpus, 3) },
   };
 
   const details: Record<string, unknown> = {
@@ -152,11 +165,14 @@ export function buildReport(d: RunData): Report {
     tick_source: tickSource,
     frames: frameCount,
     rooms: rooms ?? null,
+    rooms_source: roomsSource,
     frames_per_room_s: num(framesPerRoomS, 1),
     expected_frames_per_room_s: d.remote ? null : round(1000 / Number(process.env.PATCH_RATE_MS || 50), 1),
     machine: d.machine,
     server_event_loop_utilisation: num(serverElu, 3),
     bot_event_loop_utilisation: { mean: num(mean(measuredElu), 3), max: measuredElu.length ? num(Math.max(...measuredElu), 3) : null },
+    bot_cpu_cores_by_process: botCores.map((c) => round(c, 3)),
+    bot_cpu_method: 'process.cpuUsage() (user + system) of each bot process over its measured phase ÷ that wall time; share = sum ÷ cores',
     input_hz_per_walking_bot: num(c.walkingSeconds > 0 ? c.intents / c.walkingSeconds : Number.NaN, 2),
     input_hz_target: d.options.inputHz,
     intents_sent: c.intents,
@@ -174,7 +190,8 @@ export function buildReport(d: RunData): Report {
       talks_skipped_cap_or_no_free_talker: c.talksSkipped,
       talks_abandoned_unreachable: c.talksAbandoned,
       talks_in_flight_at_end: d.talksInFlightAtEnd,
-      turns_in_flight: { mean: num(mean(d.talkingSamples), 1), max: d.talkingSamples.length ? Math.max(...d.talkingSamples) : 0 },
+      turns_in_flight: inFlight,
+      turns_in_flight_method: 'from the bots\' own turn records: each turn from its line sent to its end, overlapped with the measured phase (time-weighted mean, exact max)',
       chunks_streamed: chunks,
       tok_s_per_stream_p50: num(percentile(perTurnTokS, 50), 1),
       tok_s_method: 'streamed chunks (≈ tokens) per second of wall time while any reply was streaming',
@@ -191,6 +208,33 @@ export function buildReport(d: RunData): Report {
 
   const ttftPoints = d.turns.filter((t) => ANSWERED.has(t.outcome) && t.firstChunkMs !== null).map((t) => ({ at: t.sentAt + t.firstChunkMs!, ms: t.firstChunkMs!, outcome: t.outcome }));
   return { summary, details, tickSeries, ttftPoints };
+}
+
+/**
+ * NPC turns in flight during [from, to] from the bots' own records (line sent → turn ended), so it does
+ * not depend on what the server exposes or on when progress happened to be sampled: the time-weighted
+ * mean and the exact maximum of overlapping turns.
+ */
+export function turnsInFlight(turns: readonly Pick<TurnRecord, 'sentAt' | 'endedAt'>[], from: number, to: number): { mean: number | null; max: number } {
+  if (!(to > from)) return { mean: null, max: 0 };
+  const events: [number, number][] = [];
+  let covered = 0;
+  for (const t of turns) {
+    const a = Math.max(t.sentAt, from);
+    const b = Math.min(t.endedAt, to);
+    if (b <= a) continue;
+    covered += b - a;
+    events.push([a, 1], [b, -1]);
+  }
+  // At the same instant a turn that ends goes before one that starts: back to back is not overlap.
+  events.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  let now = 0;
+  let max = 0;
+  for (const [, delta] of events) {
+    now += delta;
+    if (now > max) max = now;
+  }
+  return { mean: round(covered / (to - from), 2), max };
 }
 
 /** Total seconds covered by a set of [start, end] epoch-ms intervals. */
@@ -219,10 +263,12 @@ export function renderTable(report: Report): string {
     bot_processes: number;
     tracked_bots: number;
     rooms: number | null;
+    rooms_source: string;
     frames_per_room_s: number | null;
     expected_frames_per_room_s: number | null;
     server_event_loop_utilisation: number | null;
     bot_event_loop_utilisation: { mean: number | null; max: number | null };
+    machine: { cpus: number; loadavg_1m_at_start: number; loadavg_1m_at_end: number };
     input_hz_per_walking_bot: number | null;
     input_hz_target: number;
     state_latency_samples: number;
@@ -237,8 +283,14 @@ export function renderTable(report: Report): string {
   const rows: (string | number)[][] = [
     ['players (joined / failed)', `${s.players} (${s.joined} / ${s.join_failures})`],
     ['measured duration', `${s.duration_s} s`],
-    ['server', `${d.server}; ${d.rooms ?? '?'} world room(s); ${show(d.frames_per_room_s)} frames/room/s${d.expected_frames_per_room_s ? ` (of ${d.expected_frames_per_room_s})` : ''}; event loop ${show(d.server_event_loop_utilisation === null ? null : round(d.server_event_loop_utilisation * 100, 0), '%')} busy`],
+    ['server', `${d.server}; ${d.rooms !== null ? `${d.rooms} world room(s)` : 'world rooms not available from this endpoint'}; ${show(d.frames_per_room_s)} frames/room/s${d.expected_frames_per_room_s ? ` (of ${d.expected_frames_per_room_s})` : ''}; event loop ${show(d.server_event_loop_utilisation === null ? null : round(d.server_event_loop_utilisation * 100, 0), '%')} busy`],
     ['bot processes', `${d.bot_processes} (${d.tracked_bots} tracked bots); event loop mean ${show(d.bot_event_loop_utilisation.mean === null ? null : round(d.bot_event_loop_utilisation.mean * 100, 0), '%')}, max ${show(d.bot_event_loop_utilisation.max === null ? null : round(d.bot_event_loop_utilisation.max * 100, 0), '%')}`],
+    [
+      'bot CPU',
+      s.bot_cpu.cores === null
+        ? '– (no bot process reported its measured phase)'
+        : `${s.bot_cpu.cores} core(s) busy = ${round(s.bot_cpu.share_of_machine! * 100, 1)} % of ${d.machine.cpus} cores (1-min load ${d.machine.loadavg_1m_at_start} at start, ${d.machine.loadavg_1m_at_end} at end)`,
+    ],
     ['input per walking bot', `${show(d.input_hz_per_walking_bot)} Hz (target ${d.input_hz_target})`],
     ['tick p50 / p99 / max', `${show(s.tick_ms.p50)} / ${show(s.tick_ms.p99)} / ${show(s.tick_ms.max)} ms`],
     ['bytes per client', `${show(s.bytes_per_client_s)} B/s`],

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderChart } from './chart.ts';
 import { ClusterWatcher, type ClusterReport } from './cluster.ts';
-import { fetchMetrics, histogramDelta, histogramMaxBound, histogramQuantile, metricTotal, readHistogram, type Histogram } from './metrics-scrape.ts';
+import { fetchMetrics, histogramDelta, histogramMaxBound, histogramQuantile, metricTotal, readHistogram, worldRooms, type Histogram } from './metrics-scrape.ts';
 import { httpBase, type LoadTestOptions } from './options.ts';
 import type { BotCounters, BotProcessConfig, FromBot, FromServer, ToBot, TurnRecord } from './protocol.ts';
 import { buildReport, type Report, type RunData, type ServerWhere, type TickPoint } from './report.ts';
@@ -255,10 +255,9 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
       bytesPerClientS: [] as number[],
       connectedAtEnd: 0,
       talksInFlightAtEnd: 0,
-      /** NPC turns in flight across processes, sampled as progress arrives. */
-      talkingSamples: [] as number[],
+      /** Each bot process's CPU seconds over its measured phase, and that phase's length. */
+      botCpu: [] as { process: number; cpuS: number; measuredS: number }[],
     };
-    const talkingNow = new Map<number, number>();
     let measuring = false;
     const addError = (kind: string, n = 1) => (data.errors[kind] = (data.errors[kind] ?? 0) + n);
     const bots: ChildProcess[] = [];
@@ -277,13 +276,12 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
           data.turns.push(...m.turns);
           counters.set(i, m.counters);
           data.botElu.push({ at: m.at, process: i, elu: m.elu });
-          talkingNow.set(i, m.talking);
-          if (measuring) data.talkingSamples.push([...talkingNow.values()].reduce((x, y) => x + y, 0));
         } else if (m.event === 'final') {
           stopping = true;
           data.bytesPerClientS.push(...m.bytesPerClientS);
           data.connectedAtEnd += m.connectedAtEnd;
           data.talksInFlightAtEnd += m.talksInFlightAtEnd;
+          data.botCpu.push({ process: i, cpuS: m.cpuS, measuredS: m.measuredS });
         }
       });
       child.once('exit', (code, signal) => {
@@ -343,9 +341,16 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
     for (const child of bots) if (child.connected) child.send({ cmd: 'measure' } satisfies ToBot);
     const remoteSeries: TickPoint[] = [];
     let prevTick: Histogram | undefined = baseline ? readHistogram(baseline, 'worldmind_tick_duration_seconds', { room: 'world' }) : undefined;
+    // A server we did not start: its world rooms come from its own /metrics (the most seen in the window).
+    let remoteRooms: number | undefined;
+    const noteRooms = (text: string | undefined) => {
+      const n = text !== undefined ? worldRooms(text) : undefined;
+      if (n !== undefined) remoteRooms = Math.max(remoteRooms ?? 0, n);
+    };
     if (remote && baseline && !cluster) {
       res.interval(2_000, () => {
         void fetchMetrics(metricsBase).then((text) => {
+          noteRooms(text);
           const h = text ? readHistogram(text, 'worldmind_tick_duration_seconds', { room: 'world' }) : undefined;
           if (!h) return;
           const d = histogramDelta(h, prevTick);
@@ -368,6 +373,7 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
     const loadAtEnd = loadavg()[0]!;
     clearInterval(progressTimer);
     const endText = await fetchMetrics(metricsBase);
+    if (remote && !cluster) noteRooms(endText);
     await cluster?.finish();
     measuring = false;
 
@@ -395,7 +401,13 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
       const patchStart = baseline ? readHistogram(baseline, 'worldmind_patch_duration_seconds', { room: 'world' }) : undefined;
       remoteData = { tick: tickEnd ? histogramDelta(tickEnd, tickStart) : undefined, patch: patchEnd ? histogramDelta(patchEnd, patchStart) : undefined, series: remoteSeries };
       // A cluster's main-table tick is every game process's frames together, not the first one's.
-      if (cluster) remoteData = cluster.combined();
+      if (cluster) {
+        remoteData = cluster.combined();
+        // Its world rooms: every game process's own count, known only if every one could be read.
+        const games = cluster.report().games;
+        remoteRooms = games.every((g) => g.rooms !== null) ? games.reduce((t, g) => t + g.rooms!, 0) : undefined;
+      }
+      remoteData = { ...remoteData!, rooms: remoteRooms };
     }
     const illegalEnd = finalText ? metricTotal(finalText, ILLEGAL_ACTIONS_METRIC) : undefined;
     const illegalStart = baseline ? (metricTotal(baseline, ILLEGAL_ACTIONS_METRIC) ?? 0) : 0;

@@ -100,7 +100,7 @@ describe('loadtest CLI', () => {
 
     const lines = result.stdout.trim().split('\n');
     const summary = JSON.parse(lines.at(-1)!);
-    expect(Object.keys(summary)).toEqual(['players', 'joined', 'join_failures', 'duration_s', 'tick_ms', 'bytes_per_client_s', 'state_latency_ms', 'npc', 'errors']);
+    expect(Object.keys(summary)).toEqual(['players', 'joined', 'join_failures', 'duration_s', 'tick_ms', 'bytes_per_client_s', 'state_latency_ms', 'npc', 'errors', 'bot_cpu']);
     expect(Object.keys(summary.tick_ms)).toEqual(['p50', 'p99', 'max']);
     expect(Object.keys(summary.state_latency_ms)).toEqual(['p50', 'p99']);
     expect(Object.keys(summary.npc)).toEqual(['turns', 'ttft_ms', 'tok_s', 'fallbacks', 'illegal_actions']);
@@ -110,6 +110,11 @@ describe('loadtest CLI', () => {
     expect(summary.tick_ms.max).toBeGreaterThanOrEqual(summary.tick_ms.p99);
     expect(summary.bytes_per_client_s).toBeGreaterThan(0);
     expect(summary.state_latency_ms.p50).toBeGreaterThan(0);
+    // The bots' own CPU over the measured phase: some, and no more than the machine has.
+    expect(summary.bot_cpu.cores).toBeGreaterThan(0);
+    expect(summary.bot_cpu.share_of_machine).toBeGreaterThan(0);
+    expect(summary.bot_cpu.share_of_machine).toBeLessThanOrEqual(1);
+    expect(result.stdout).toMatch(/bot CPU .* core\(s\) busy/);
     // The human table comes first.
     expect(result.stdout).toMatch(/tick p50 \/ p99 \/ max/);
     expect(result.stdout).toMatch(/state latency p50 \/ p99/);
@@ -125,9 +130,15 @@ describe('loadtest CLI', () => {
 
     const chart = await readFile(join(dir, svg!), 'utf8');
     assertWellFormedXml(chart);
-    expect(chart).toMatch(/<g id="tick-series"[^>]*>\s*<path d="M[\d.]+,[\d.]+ L/);
+    expect(chart).toMatch(/<g id="tick-series"[^>]*>\s*<path [^>]*d="M[\d.]+,[\d.]+ L/);
     expect(chart).toContain('<g id="ttft-series"');
     expect(chart).toMatch(/NPC time to first token/);
+    // Every series the legend names is drawn, the reference line explained.
+    for (const series of ['tick-p99', 'tick-p50', 'tick-max', 'tick-target', 'measured-phase']) {
+      expect(chart, series).toContain(`data-legend="${series}"`);
+      expect(chart, series).toMatch(new RegExp(`data-series="${series}"`));
+    }
+    expect(chart).toContain('target: tick p99 &lt; 20 ms');
     if (summary.npc.turns > 0) expect(chart).toMatch(/<g id="ttft-series"[^>]*>\s*<circle /);
   });
 
@@ -142,6 +153,13 @@ describe('loadtest CLI', () => {
       expect(summary.npc.turns).toBe(0);
       expect(summary.tick_ms.p99).toBeGreaterThan(0);
       expect(result.stdout).toMatch(/tick source: remote \/metrics/);
+      // Rooms of a server it did not start come from that server's /metrics, not a '?'.
+      expect(result.stdout).toMatch(/remote; 1 world room\(s\)/);
+      const files = await readdir(dir);
+      const report = JSON.parse(await readFile(join(dir, files.find((f) => f.endsWith('.json'))!), 'utf8'));
+      expect(report.details.rooms).toBe(1);
+      expect(report.details.rooms_source).toMatch(/worldmind_rooms/);
+      expect(summary.bot_cpu.cores).toBeGreaterThan(0);
     } finally {
       await server.shutdown();
     }
