@@ -72,7 +72,7 @@ export function chartScales(input: ChartInput): ChartScales {
   return { tickTopMs, ttftTopMs, clippedTick };
 }
 
-export type LegendKind = 'line' | 'dashed-line' | 'dot' | 'band';
+export type LegendKind = 'line' | 'dashed-line' | 'dot' | 'diamond' | 'band';
 
 export interface LegendEntry {
   /** The `data-series` of what it explains in the SVG. */
@@ -90,7 +90,7 @@ export function legendEntries(input: ChartInput): LegendEntry[] {
   if (input.tick.length > 0) {
     entries.push({ series: 'tick-p99', label: 'tick p99 per second', kind: 'line', color: COLOR.p99, width: 3 });
     entries.push({ series: 'tick-p50', label: 'tick p50 per second', kind: 'dashed-line', color: COLOR.p50, width: 1.5 });
-    entries.push({ series: 'tick-max', label: 'tick max per second', kind: 'line', color: COLOR.max, width: 1.5 });
+    entries.push({ series: 'tick-max', label: 'tick max per second', kind: 'diamond', color: COLOR.max, width: 0 });
   }
   entries.push({ series: 'tick-target', label: `target: tick p99 < ${target} ms`, kind: 'dashed-line', color: COLOR.target, width: 1.5 });
   entries.push({ series: 'measured-phase', label: 'measured phase', kind: 'band', color: COLOR.phase, width: 0 });
@@ -141,12 +141,14 @@ export function renderChart(input: ChartInput): string {
   // Reference line, labelled where it is drawn as well as in the legend.
   out.push(`<line id="tick-target" data-series="tick-target" x1="${M.left}" y1="${f(yTick(target))}" x2="${M.left + PW}" y2="${f(yTick(target))}" stroke="${COLOR.target}" stroke-width="1.5" stroke-dasharray="6 4"/>`);
   out.push(`<text x="${M.left + PW - 4}" y="${f(yTick(target) - 4)}" text-anchor="end" fill="${COLOR.target}">target: tick p99 &lt; ${target} ms</text>`);
-  // Tick series: p50, then p99 (thick), then max (thin, on top), so a max equal to p99 still shows.
+  // Tick series: p50, p99 (a thick line), then max as a diamond per second on top: with ~20 frames a
+  // second the per-second p99 is close to the max, and a second line would hide one of them.
   out.push(`<g id="tick-series" fill="none" stroke-linejoin="round">`);
   if (input.tick.length > 0) {
     out.push(`<path data-series="tick-p50" d="${line('p50')}" stroke="${COLOR.p50}" stroke-width="1.5" stroke-dasharray="4 3"><title>tick p50 per second</title></path>`);
     out.push(`<path data-series="tick-p99" d="${line('p99')}" stroke="${COLOR.p99}" stroke-width="3"><title>tick p99 per second</title></path>`);
-    out.push(`<path data-series="tick-max" d="${line('max')}" stroke="${COLOR.max}" stroke-width="1.5"><title>tick max per second</title></path>`);
+    const diamonds = input.tick.map((p) => `M${f(x(p.at))},${f(yTick(p.max))} m-4,0 l4,-4 l4,4 l-4,4 z`).join(' ');
+    out.push(`<path data-series="tick-max" d="${diamonds}" fill="${COLOR.max}" stroke="none"><title>tick max per second</title></path>`);
     for (const p of input.tick) {
       if (!(p.max > tickTop)) continue;
       const xx = x(p.at);
@@ -176,7 +178,9 @@ export function renderChart(input: ChartInput): string {
       ly += 18;
     }
     const mark =
-      e.kind === 'dot'
+      e.kind === 'diamond'
+        ? `<path d="M${f(lx + 7)},${ly} l4,-4 l4,4 l-4,4 z" fill="${e.color}"/>`
+        : e.kind === 'dot'
         ? `<circle cx="${f(lx + 11)}" cy="${ly}" r="3.5" fill="${e.color}"/>`
         : e.kind === 'band'
           ? `<rect x="${f(lx)}" y="${ly - 6}" width="22" height="12" fill="${e.color}" stroke="#9fb8e0"/>`

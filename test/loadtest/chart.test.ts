@@ -42,7 +42,7 @@ describe('load test chart', () => {
     expect(Math.min(...maxYs)).toBeGreaterThan(top);
     // Higher values sit higher (smaller y): max above p99 in every second.
     maxYs.forEach((y, i) => expect(y).toBeLessThan(p99Ys[i]!));
-    // Max is drawn after p99, so where they coincide it stays visible.
+    // Max (a diamond per second) is drawn after p99, so where they coincide it stays visible.
     expect(svg.indexOf('data-series="tick-max"')).toBeGreaterThan(svg.indexOf('data-series="tick-p99"'));
   });
 
