@@ -71,7 +71,7 @@ export const USAGE = `usage: npm run loadtest -- --players N --duration S [optio
   --no-aoi           start the server with full-state sync instead of area of interest
   --processes K      bot processes (default: one per 1000 players)
   --input-hz H       movement intents per second per walking player (default 10)
-  --tracked N        players that decode state, measure latency and talk (default 2%, 16..64, ≥ --max-talkers)
+  --tracked N        players that decode state, measure latency and talk (default 2%, 16..64, ≥ --max-talkers; 16 with --talk-every 0)
   --json             print the report as one JSON line after the table
   --out DIR          where the JSON report and SVG chart go (default loadtest/reports)
   --allow-remote     allow a non-loopback --endpoint
@@ -190,8 +190,10 @@ export function parseOptions(argv: string[]): LoadTestOptions {
   // process as through a load balancer.
   const defaultProcesses = Math.max(1, Math.ceil((Number.isFinite(players) ? players : 1) / 1_000), Math.min(targets?.length ?? 1, Number.isFinite(players) ? players : 1));
   const processes = v.processes === undefined ? defaultProcesses : num('processes', v.processes, 1, Math.max(4, availableParallelism() * 4), true);
-  // Tracked bots decode state (costly in a crowd): 2 % of the crowd, 16..64, and enough to hold every allowed conversation.
-  const defaultTracked = Math.min(players, Math.max(Math.min(64, Math.max(16, Math.ceil(players * 0.02))), talkEveryS > 0 ? maxTalkers : 0));
+  // Tracked bots decode state (costly in a crowd: each decodes every avatar it sees, ~0.002 core apiece at
+  // 200 players, more in a denser crowd): 2 % of the crowd, 16..64, and enough to hold every allowed
+  // conversation. Without talking they only measure state latency, for which 16 are plenty.
+  const defaultTracked = Math.min(players, talkEveryS > 0 ? Math.max(Math.min(64, Math.max(16, Math.ceil(players * 0.02))), maxTalkers) : 16);
   const tracked = v.tracked === undefined ? defaultTracked : num('tracked', v.tracked, 0, players, true);
   const defaultRamp = Math.min(300, 30 + Math.ceil((Number.isFinite(players) ? players : 0) / 20));
   const rampTimeoutS = v['ramp-timeout'] === undefined ? defaultRamp : num('ramp-timeout', v['ramp-timeout'], 1, 600, false);

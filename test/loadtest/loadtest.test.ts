@@ -205,6 +205,9 @@ describe('loadtest options', () => {
     expect(parseOptions(['--players', '100', '--duration', '5']).tracked).toBe(32);
     const o = parseOptions(['--players', '2500', '--duration', '30']);
     expect(o).toMatchObject({ processes: 3, tracked: 50, inputHz: 10, server: 'child', aoi: true, talkEveryS: 90 });
+    // Nobody talks: tracked bots only measure state latency, so a big crowd decodes state in 16 of them, not 2 %.
+    expect(parseOptions(['--players', '2500', '--duration', '30', '--talk-every', '0']).tracked).toBe(16);
+    expect(parseOptions(['--players', '10', '--duration', '30', '--talk-every', '0']).tracked).toBe(10);
   });
 
   it('estimates histogram quantiles from Prometheus buckets', () => {
