@@ -283,7 +283,7 @@ export function renderTable(report: Report): string {
   const rows: (string | number)[][] = [
     ['players (joined / failed)', `${s.players} (${s.joined} / ${s.join_failures})`],
     ['measured duration', `${s.duration_s} s`],
-    ['server', `${d.server}; ${d.rooms !== null ? `${d.rooms} world room(s)` : 'world rooms not available from this endpoint'}; ${show(d.frames_per_room_s)} frames/room/s${d.expected_frames_per_room_s ? ` (of ${d.expected_frames_per_room_s})` : ''}; event loop ${show(d.server_event_loop_utilisation === null ? null : round(d.server_event_loop_utilisation * 100, 0), '%')} busy`],
+    ['server', `${d.server}; ${d.rooms !== null ? `${d.rooms} world room(s)` : 'world rooms not available from this endpoint'}; ${show(d.frames_per_room_s)} frames/room/s${d.expected_frames_per_room_s ? ` (of ${d.expected_frames_per_room_s})` : ''}; ${d.server_event_loop_utilisation === null && d.server === 'remote' ? 'event loop load not available from this endpoint' : `event loop ${show(d.server_event_loop_utilisation === null ? null : round(d.server_event_loop_utilisation * 100, 0), '%')} busy`}`],
     ['bot processes', `${d.bot_processes} (${d.tracked_bots} tracked bots); event loop mean ${show(d.bot_event_loop_utilisation.mean === null ? null : round(d.bot_event_loop_utilisation.mean * 100, 0), '%')}, max ${show(d.bot_event_loop_utilisation.max === null ? null : round(d.bot_event_loop_utilisation.max * 100, 0), '%')}`],
     [
       'bot CPU',

@@ -74,6 +74,7 @@ describe('load report', () => {
     const table = renderTable(unknown);
     expect(table).toMatch(/world rooms not available from this endpoint/);
     expect(table).not.toMatch(/\? world room/);
+    expect(table).toMatch(/event loop load not available from this endpoint/);
   });
 
   it('reports turns in flight and the bots\' CPU share in the table and the summary', () => {
