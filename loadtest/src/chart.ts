@@ -21,6 +21,8 @@ export interface ChartInput {
   ttft: { at: number; ms: number; outcome: string }[];
   /** Horizontal reference line on the tick axis (ms): the tick p99 a run should stay under. */
   tickTargetMs?: number;
+  /** What one tick point covers, for the legend: 'per second' (every frame of a server we own) unless said otherwise. */
+  tickPointLabel?: string;
 }
 
 const W = 960;
@@ -86,11 +88,12 @@ export interface LegendEntry {
 /** What the legend says: one entry per series that is drawn, the reference line and the shaded band included. */
 export function legendEntries(input: ChartInput): LegendEntry[] {
   const target = input.tickTargetMs ?? 20;
+  const per = input.tickPointLabel ?? 'per second';
   const entries: LegendEntry[] = [];
   if (input.tick.length > 0) {
-    entries.push({ series: 'tick-p99', label: 'tick p99 per second', kind: 'line', color: COLOR.p99, width: 3 });
-    entries.push({ series: 'tick-p50', label: 'tick p50 per second', kind: 'dashed-line', color: COLOR.p50, width: 1.5 });
-    entries.push({ series: 'tick-max', label: 'tick max per second', kind: 'diamond', color: COLOR.max, width: 0 });
+    entries.push({ series: 'tick-p99', label: `tick p99 ${per}`, kind: 'line', color: COLOR.p99, width: 3 });
+    entries.push({ series: 'tick-p50', label: `tick p50 ${per}`, kind: 'dashed-line', color: COLOR.p50, width: 1.5 });
+    entries.push({ series: 'tick-max', label: `tick max ${per}`, kind: 'diamond', color: COLOR.max, width: 0 });
   }
   entries.push({ series: 'tick-target', label: `target: tick p99 < ${target} ms`, kind: 'dashed-line', color: COLOR.target, width: 1.5 });
   entries.push({ series: 'measured-phase', label: 'measured phase', kind: 'band', color: COLOR.phase, width: 0 });

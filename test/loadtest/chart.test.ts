@@ -97,6 +97,16 @@ describe('load test chart', () => {
     expect(renderChart(input())).toContain('no answered NPC turns');
   });
 
+  it('says what one tick point covers (every 2 s from /metrics for a server it did not start)', () => {
+    expect(legendEntries(input()).find((e) => e.series === 'tick-max')!.label).toBe('tick max per second');
+    const remote = legendEntries(input({ tickPointLabel: 'per 2 s (/metrics buckets)' }));
+    expect(remote.filter((e) => e.series.startsWith('tick-') && e.series !== 'tick-target').map((e) => e.label)).toEqual([
+      'tick p99 per 2 s (/metrics buckets)',
+      'tick p50 per 2 s (/metrics buckets)',
+      'tick max per 2 s (/metrics buckets)',
+    ]);
+  });
+
   it('uses a distinct colour for every legend entry', () => {
     const entries = legendEntries(input({ ttft: [{ at: T0 + 6_000, ms: 70, outcome: 'stop' }, { at: T0 + 7_000, ms: 90, outcome: 'fallback' }] }));
     expect(new Set(entries.map((e) => e.color)).size).toBe(entries.length);
