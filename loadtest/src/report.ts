@@ -211,6 +211,21 @@ export function buildReport(d: RunData): Report {
 }
 
 /**
+ * The note when the bots fell behind, and why: a busy event loop with little CPU behind it means the bot
+ * processes were waiting for a core (other work on the machine), not that the bots are expensive.
+ */
+export function botLoadNote(eluMean: number | null, inputHz: number | null, inputHzTarget: number, coresByProcess: readonly number[]): string | undefined {
+  if (!((eluMean ?? 0) > 0.85 || (inputHz !== null && inputHz < inputHzTarget * 0.9))) return undefined;
+  const base = 'the bot processes could not keep up (event loop > 85% busy on average or input rate below 90% of target): the server saw less load than asked';
+  const busiest = coresByProcess.length ? Math.max(...coresByProcess) : Number.NaN;
+  if (busiest < 0.6) {
+    const total = coresByProcess.reduce((a, b) => a + b, 0);
+    return `${base}; yet they used only ${round(total, 2)} core(s) of CPU (busiest process ${round(busiest, 2)}): they were waiting for a core, starved by other work on the machine, not expensive`;
+  }
+  return `${base}; add --processes or cores`;
+}
+
+/**
  * NPC turns in flight during [from, to] from the bots' own records (line sent → turn ended), so it does
  * not depend on what the server exposes or on when progress happened to be sampled: the time-weighted
  * mean and the exact maximum of overlapping turns.

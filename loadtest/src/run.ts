@@ -23,7 +23,7 @@ import { ClusterWatcher, type ClusterReport } from './cluster.ts';
 import { fetchMetrics, histogramDelta, histogramMaxBound, histogramQuantile, metricTotal, readHistogram, worldRooms, type Histogram } from './metrics-scrape.ts';
 import { httpBase, type LoadTestOptions } from './options.ts';
 import type { BotCounters, BotProcessConfig, FromBot, FromServer, ToBot, TurnRecord } from './protocol.ts';
-import { buildReport, type Report, type RunData, type ServerWhere, type TickPoint } from './report.ts';
+import { botLoadNote, buildReport, type Report, type RunData, type ServerWhere, type TickPoint } from './report.ts';
 import type { FrameReport } from './server-sampler.ts';
 import { buildSoak, MemoryWatcher, SoakError, type SoakSummary, type MemorySample, type SoakInput } from './soak.ts';
 
@@ -440,10 +440,8 @@ export async function runLoadTest(opts: LoadTestOptions, log: (line: string) => 
       notes,
     });
     const botElu = report.details.bot_event_loop_utilisation as { mean: number | null };
-    const inputHz = report.details.input_hz_per_walking_bot as number | null;
-    if ((botElu.mean ?? 0) > 0.85 || (inputHz !== null && inputHz < opts.inputHz * 0.9)) {
-      notes.push('the bot processes could not keep up (event loop > 85% busy on average or input rate below 90% of target): the server saw less load than asked; add --processes or cores');
-    }
+    const botNote = botLoadNote(botElu.mean, report.details.input_hz_per_walking_bot as number | null, opts.inputHz, report.details.bot_cpu_cores_by_process as number[]);
+    if (botNote) notes.push(botNote);
 
     // Files.
     await mkdir(opts.outDir, { recursive: true });

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { worldRooms } from '../../loadtest/src/metrics-scrape.ts';
 import { parseOptions } from '../../loadtest/src/options.ts';
 import type { TurnRecord } from '../../loadtest/src/protocol.ts';
-import { buildReport, renderTable, turnsInFlight, type RunData } from '../../loadtest/src/report.ts';
+import { botLoadNote, buildReport, renderTable, turnsInFlight, type RunData } from '../../loadtest/src/report.ts';
 
 const T0 = 1_700_000_000_000;
 
@@ -89,5 +89,13 @@ describe('load report', () => {
 
     const none = buildReport(runData({ botCpu: [] }));
     expect(none.summary.bot_cpu).toEqual({ cores: null, share_of_machine: null });
+  });
+
+  it('tells bots that were starved of a core from bots that are too expensive', () => {
+    expect(botLoadNote(0.4, 10, 10, [0.3])).toBeUndefined();
+    // 1,000 players beside two other busy jobs: loop 96 % busy, 0.3 cores of CPU.
+    expect(botLoadNote(0.96, 9.4, 10, [0.3])).toMatch(/only 0\.3 core\(s\) of CPU .*starved by other work/);
+    expect(botLoadNote(0.96, 9.4, 10, [0.95])).toMatch(/add --processes or cores$/);
+    expect(botLoadNote(0.5, 7, 10, [0.9, 0.2])).toMatch(/add --processes or cores$/);
   });
 });
