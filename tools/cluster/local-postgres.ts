@@ -13,6 +13,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { superviseServiceChild } from './service-child.ts';
 
 export interface LocalPostgres {
   port: number;
@@ -95,48 +96,9 @@ export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<Lo
     '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=100', '-c', 'shared_buffers=32MB',
   ]);
   const child = spawn(pgCmd, pgArgs, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false });
-  let out = '';
-  let spawnError: Error | undefined;
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  child.once('error', (err) => (spawnError = err));
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.once('error', () => resolve());
-  });
-  const running = () => child.pid !== undefined && child.exitCode === null && child.signalCode === null && !spawnError;
-
-  let stopping: Promise<void> | undefined;
-  const stop = (stopTimeoutMs = 10_000) => {
-    stopping ??= (async () => {
-      if (running()) {
-        child.kill('SIGINT'); // "fast shutdown": disconnect clients, stop at once
-        const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), stopTimeoutMs))]);
-        if (!done) {
-          child.kill('SIGKILL');
-          await Promise.race([exited, new Promise((r) => setTimeout(r, 2_000))]);
-        }
-      }
-      rmSync(dir, { recursive: true, force: true });
-    })();
-    return stopping;
-  };
-
-  while (!/database system is ready to accept connections/i.test(out)) {
-    if (spawnError) {
-      await stop();
-      throw new LocalPostgresError(`cannot run postgres: ${spawnError.message}`);
-    }
-    if (!running()) {
-      await stop();
-      throw new LocalPostgresError(`postgres exited before it was ready (port ${opts.port} in use?):\n${out.trim()}`);
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new LocalPostgresError(`postgres was not ready within ${timeoutMs} ms:\n${out.trim()}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const service = superviseServiceChild(child, { stopSignal: 'SIGINT' /* "fast shutdown": disconnect clients, stop at once */, stopTimeoutMs: 10_000, dir, name: `postgres (port ${opts.port})` });
+  const stop = service.stop;
+  await service.waitUntilReady(/database system is ready to accept connections/i, deadline, (reason) => new LocalPostgresError(reason));
 
   const [createCmd, createArgs] = command('createdb', ['-h', '127.0.0.1', '-p', String(opts.port), '-U', dbUser, database]);
   const created = spawnSync(createCmd, createArgs, { encoding: 'utf8', cwd: dir, timeout: Math.max(1_000, deadline - Date.now()) });
@@ -144,5 +106,5 @@ export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<Lo
     await stop();
     throw new LocalPostgresError(`createdb ${database} failed (${created.error?.message ?? `exit ${created.status}`}):\n${(created.stdout ?? '') + (created.stderr ?? '')}`.trim());
   }
-  return { port: opts.port, url: `postgres://${encodeURIComponent(dbUser)}@127.0.0.1:${opts.port}/${encodeURIComponent(database)}`, child, dir, output: () => out, stop };
+  return { port: opts.port, url: `postgres://${encodeURIComponent(dbUser)}@127.0.0.1:${opts.port}/${encodeURIComponent(database)}`, child, dir, output: service.output, stop };
 }

@@ -4,9 +4,10 @@
  * rebuild, so nothing is worth saving), a temporary working directory, and a bounded start and stop.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { superviseServiceChild } from './service-child.ts';
 
 export const REDIS_SERVER = process.env.REDIS_SERVER_PATH ?? 'redis-server';
 
@@ -48,48 +49,7 @@ export async function startLocalRedis(opts: LocalRedisOptions): Promise<LocalRed
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: opts.detached ?? false,
   });
-  let out = '';
-  let spawnError: Error | undefined;
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  child.once('error', (err) => (spawnError = err));
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.once('error', () => resolve());
-  });
-  const running = () => child.pid !== undefined && child.exitCode === null && child.signalCode === null && !spawnError;
-
-  let stopping: Promise<void> | undefined;
-  const stop = (stopTimeoutMs = 5_000) => {
-    stopping ??= (async () => {
-      if (running()) {
-        child.kill('SIGTERM');
-        const done = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), stopTimeoutMs))]);
-        if (!done) {
-          child.kill('SIGKILL');
-          await Promise.race([exited, new Promise((r) => setTimeout(r, 2_000))]);
-        }
-      }
-      rmSync(dir, { recursive: true, force: true });
-    })();
-    return stopping;
-  };
-
-  const deadline = Date.now() + timeoutMs;
-  while (!/Ready to accept connections/i.test(out)) {
-    if (spawnError) {
-      await stop();
-      throw new LocalRedisError(`cannot run ${REDIS_SERVER}: ${spawnError.message} (Debian: apt-get install -y redis-server)`);
-    }
-    if (!running()) {
-      await stop();
-      throw new LocalRedisError(`redis-server exited before it was ready (port ${opts.port} in use?):\n${out.trim()}`);
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new LocalRedisError(`redis-server was not ready within ${timeoutMs} ms:\n${out.trim()}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return { port: opts.port, url: `redis://${bind}:${opts.port}`, child, output: () => out, stop };
+  const service = superviseServiceChild(child, { stopSignal: 'SIGTERM', stopTimeoutMs: 5_000, dir, name: `redis-server (port ${opts.port})`, installHint: 'Debian: apt-get install -y redis-server' });
+  await service.waitUntilReady(/Ready to accept connections/i, Date.now() + timeoutMs, (reason) => new LocalRedisError(reason));
+  return { port: opts.port, url: `redis://${bind}:${opts.port}`, child, output: service.output, stop: service.stop };
 }
