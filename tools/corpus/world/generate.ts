@@ -302,6 +302,13 @@ function stratifiedSample(samples: WorldSample[], size: number, rng: Rng, heldOu
 // ---------------------------------------------------------------------------------------------------
 // Group rounds
 
+/** The samples of one NPC in `pools`, created empty on first use (appending in place, not copying). */
+function poolOf(pools: Map<string, WorldSample[]>, npcId: string): WorldSample[] {
+  let pool = pools.get(npcId);
+  if (!pool) pools.set(npcId, (pool = []));
+  return pool;
+}
+
 /**
  * Turns a share of the samples into group rounds: one to three other players' lines (other train lines to
  * the same NPC, said by the players near it, else by passers-by) inserted before the addressed line with
@@ -310,7 +317,7 @@ function stratifiedSample(samples: WorldSample[], size: number, rng: Rng, heldOu
  */
 function addGroupLines(seed: number, samples: WorldSample[], rate: number, stats: CorpusStats): WorldSample[] {
   const pools = new Map<string, WorldSample[]>();
-  for (const s of samples) if (s.kind !== 'injection') pools.set(s.npcId, [...(pools.get(s.npcId) ?? []), s]);
+  for (const s of samples) if (s.kind !== 'injection') poolOf(pools, s.npcId).push(s);
   return samples.map((s) => {
     const rng = Rng.derive(seed, 'group', s.id);
     if (!rng.chance(rate)) return s;
@@ -331,7 +338,7 @@ function addGroupLines(seed: number, samples: WorldSample[], rate: number, stats
 /** Puts one or two earlier exchanges (sometimes a folded summary of more) in front of some samples. */
 function addMemory(seed: number, bySplit: Record<Split, WorldSample[]>, contexts: Map<string, NpcContext>, rate: number, stats: CorpusStats): void {
   const pools = new Map<string, WorldSample[]>();
-  for (const s of bySplit.train) if (s.kind !== 'injection' && s.kind !== 'refusal') pools.set(s.npcId, [...(pools.get(s.npcId) ?? []), s]);
+  for (const s of bySplit.train) if (s.kind !== 'injection' && s.kind !== 'refusal') poolOf(pools, s.npcId).push(s);
   for (const split of ['train', 'valid', 'test'] as const) {
     bySplit[split] = bySplit[split].map((s) => {
       const rng = Rng.derive(seed, 'memory', s.id);
