@@ -108,6 +108,8 @@ export interface ModelReport {
   general: (LossSummary & { chunks: number; file: string }) | null;
   /** Loss on a block of random tokens, first seen and repeated (loss.ts `copyProbe`): can it copy from context? */
   copy: CopyProbe;
+  /** The same on tokens at corpus frequency (null without a general text): copying the words facts are made of. */
+  copyCommon: CopyProbe | null;
   metrics: ReplyMetrics;
   generation: {
     requests: number;
@@ -318,7 +320,7 @@ async function evaluateDirectory(label: string, dir: string, parameters: number 
     ).catch((error: unknown) => {
       throw options.signal?.aborted ? error : new EvalError(`${dir}: ${(error as Error).message}`);
     });
-    const { losses, general, copy } = lossPass;
+    const { losses, general, copy, copyCommon } = lossPass;
     const replies: GeneratedReply[] = await generation;
 
     const lossById = new Map(losses.map((l) => [l.id, l]));
@@ -355,6 +357,7 @@ async function evaluateDirectory(label: string, dir: string, parameters: number 
       replyLoss: { ...lossSummary(nll, tokens), samples: losses.length - skipped.length, skipped: skipped.length, skippedExamples: skipped.slice(0, 3) },
       general: general && ctx.general ? { ...lossSummary(general.nll, general.tokens), chunks: general.chunks, file: ctx.general.file } : null,
       copy,
+      copyCommon,
       metrics: aggregateScores(scores),
       generation: {
         requests: replies.length,

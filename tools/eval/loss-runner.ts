@@ -16,13 +16,15 @@ export interface LossWorkerData {
 
 export type LossWorkerMessage =
   | { type: 'progress'; done: number; total: number }
-  | { type: 'result'; losses: SampleLoss[]; general: (NllSum & { chunks: number }) | null; copy: CopyProbe }
+  | { type: 'result'; losses: SampleLoss[]; general: (NllSum & { chunks: number }) | null; copy: CopyProbe; copyCommon: CopyProbe | null }
   | { type: 'error'; message: string };
 
 export interface LossPassResult {
   losses: SampleLoss[];
   general: (NllSum & { chunks: number }) | null;
   copy: CopyProbe;
+  /** The same probe on tokens drawn at corpus frequency from the general text (null without it). */
+  copyCommon: CopyProbe | null;
 }
 
 export function runLossPass(
@@ -52,7 +54,7 @@ export function runLossPass(
       if (message.type === 'progress') {
         arm();
         options.onProgress?.(message.done, message.total);
-      } else if (message.type === 'result') finish(() => resolve({ losses: message.losses, general: message.general, copy: message.copy }));
+      } else if (message.type === 'result') finish(() => resolve({ losses: message.losses, general: message.general, copy: message.copy, copyCommon: message.copyCommon }));
       else finish(() => reject(new Error(`the loss pass failed: ${message.message}`)));
     });
     worker.on('error', (error) => finish(() => reject(error)));

@@ -20,7 +20,8 @@ try {
     const losses = await replyLosses(model, text, data.samples, { onProgress });
     const general = data.general ? await textLoss(model, text, data.general.content, { maxTokens: data.general.maxTokens, onProgress }) : null;
     const copy = await copyProbe(model);
-    send({ type: 'result', losses, general, copy });
+    const copyCommon = data.general ? await copyProbe(model, { pool: text.tokenizer.encode(data.general.content.slice(0, 200_000)) }) : null;
+    send({ type: 'result', losses, general, copy, copyCommon });
   } finally {
     await model.dispose();
   }

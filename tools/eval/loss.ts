@@ -189,19 +189,25 @@ export interface CopyProbe {
  * Can the model copy from its context? Sequences [A][B][A] of random tokens (seeded): the second A is
  * predictable only by looking back at the first, as a lore answer is only by reading the lore block. A
  * model that copies scores the repeat far below the first occurrence; one that does not, the same.
+ *
+ * Without `pool` the tokens are uniform over the vocabulary (many rare, with barely trained embeddings);
+ * with `pool` (the token ids of some English text) they are drawn from it, i.e. at corpus frequency —
+ * the tokens a lore fact is made of. A model that copies common tokens but not rare ones shows the gap.
  */
-export async function copyProbe(model: DecoderModel, options: { trials?: number; block?: number; seed?: number } = {}): Promise<CopyProbe> {
+export async function copyProbe(model: DecoderModel, options: { trials?: number; block?: number; seed?: number; pool?: ArrayLike<number> } = {}): Promise<CopyProbe> {
   const trials = options.trials ?? 8;
   const block = options.block ?? 40;
   let state = (options.seed ?? 12345) >>> 0;
   // A small LCG: the probe's tokens only need to be fixed and spread over the vocabulary.
   const next = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);
   const low = Math.min(256, Math.floor(model.vocabSize / 4));
+  const pool = options.pool && options.pool.length > 0 ? options.pool : null;
+  const draw = () => (pool ? pool[Math.floor(next() * pool.length)]! : low + Math.floor(next() * (model.vocabSize - low)));
   const first: NllSum = { nll: 0, tokens: 0 };
   const repeat: NllSum = { nll: 0, tokens: 0 };
   for (let t = 0; t < trials; t++) {
-    const a = Array.from({ length: block }, () => low + Math.floor(next() * (model.vocabSize - low)));
-    const b = Array.from({ length: block }, () => low + Math.floor(next() * (model.vocabSize - low)));
+    const a = Array.from({ length: block }, draw);
+    const b = Array.from({ length: block }, draw);
     const ids = [...a, ...b, ...a];
     const step = await forward(model, ids.slice(0, -1), model.emptyCache(1));
     // Score tokens 1..block-1 of each A (the first token of a block is unpredictable either way).

@@ -30,6 +30,7 @@ export function formatReport(report: EvalReport): string {
   }
   rows.push(
     row('copy probe: random block (nats)', (m) => (m.copy ? `${fixed(m.copy.firstNats, 2)} → ${fixed(m.copy.repeatNats, 2)} repeated` : '–')),
+    row('  common tokens (nats)', (m) => (m.copyCommon ? `${fixed(m.copyCommon.firstNats, 2)} → ${fixed(m.copyCommon.repeatNats, 2)} repeated` : '–')),
     row('lore accuracy', (m) => pct(m.metrics.loreAccuracy), pct(ref.loreAccuracy)),
     row('  lore keyword recall', (m) => pctOnly(m.metrics.loreKeywordRecall), pctOnly(ref.loreKeywordRecall)),
     row('action accuracy', (m) => pct(m.metrics.actionAccuracy), pct(ref.actionAccuracy)),
