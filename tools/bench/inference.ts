@@ -3,10 +3,11 @@
  *                            [--rounds R] [--steady-requests S] [--steady-load F | --arrival-rate X]
  *                            [--arrivals poisson|fixed] [--seed K] [--threads T] [--sequential-requests K]
  *                            [--no-transformersjs] [--no-kv-compare] [--no-llamacpp] [--llamacpp-weights f32|f16]
- *                            [--parity-model <dir>] [--parity-only] [--json]
+ *                            [--parity-model <dir>] [--parity-only] [--no-int8] [--int8-method matmul-nbits|dynamic] [--json]
  *
  * Serves synthetic NPC conversations (a few shared personas, distinct player lines) with every contender —
- * Worldmind's engine batched, the same engine one request at a time, the engine with the standard graph's KV
+ * Worldmind's engine batched, the same engine one request at a time, the engine on int8 weights (tools/quantize;
+ * its quality cost against fp32 measured once before the rounds), the engine with the standard graph's KV
  * handling, transformers.js, node-llama-cpp (llama.cpp's kernels on the same weights exported to GGUF,
  * installed on demand into data/cache/node-llama-cpp, see llamacpp-phase.ts) and the MatMul roofline —
  * interleaved in R rounds (inference/rounds.ts), and reports every figure as the median over the rounds with
@@ -31,16 +32,19 @@ import type { PhaseSummary } from './inference/phase-stats.ts';
 import { buildReport, renderReport, type ReportContext } from './inference/report.ts';
 import { runRound, type RoundConfig, type RoundResult } from './inference/rounds.ts';
 import { loadNodeLlamaCpp, NODE_LLAMA_CPP_VERSION } from '../gguf/node-llama-cpp.ts';
-import { buildWorkload } from './inference/workload.ts';
+import { buildWorkload, PERSONAS } from './inference/workload.ts';
+import { prepareInt8, type Int8Setup } from './inference/int8-phase.ts';
+import { QUANTIZATION_METHODS, type QuantizationMethod } from '../quantize/quantize-model.ts';
 
 const USAGE = `usage: npm run bench:inference -- [--preset smollm2-135m-shape] [--concurrency 32] [--requests N] [--max-tokens 64]
                                   [--rounds 3] [--steady-requests S] [--steady-load 0.9 | --arrival-rate X]
                                   [--arrivals poisson|fixed] [--seed 1] [--threads T] [--sequential-requests K]
                                   [--no-transformersjs] [--no-kv-compare] [--no-llamacpp] [--llamacpp-weights f32|f16]
-                                  [--parity-model <dir>] [--parity-only] [--json]
+                                  [--parity-model <dir>] [--parity-only] [--no-int8] [--int8-method dynamic|matmul-nbits] [--json]
 
-Serves synthetic NPC conversations with Worldmind's engine batched, one request at a time, with the standard
-graph's KV handling, transformers.js, node-llama-cpp (installed on demand into data/cache/node-llama-cpp,
+Serves synthetic NPC conversations with Worldmind's engine batched, one request at a time, on int8 weights
+(npm run quantize --method --int8-method; perplexity change, greedy agreement and logit error against fp32 on
+the eval set are measured once first, on --parity-model and the bench model), with the standard graph's KV handling, transformers.js, node-llama-cpp (installed on demand into data/cache/node-llama-cpp,
 ~700 MB; its greedy tokens are first checked against ours on --parity-model, default assets/models/default,
 and on the bench model) and the MatMul roofline, interleaved in --rounds rounds: medians with min–max, ratios
 as medians of per-round ratios, the machine's load beside; a table, then one JSON line (--json: only the line).
@@ -64,6 +68,8 @@ const { values: args } = parseCliArgs('bench:inference', USAGE, {
     'no-llamacpp': { type: 'boolean', default: false },
     'parity-model': { type: 'string', default: 'assets/models/default' },
     'parity-only': { type: 'boolean', default: false },
+    'no-int8': { type: 'boolean', default: false },
+    'int8-method': { type: 'string', default: 'dynamic' },
     'llamacpp-weights': { type: 'string', default: 'f32' },
     rounds: { type: 'string', default: '3' },
     'steady-requests': { type: 'string' },
@@ -101,6 +107,8 @@ if (args['llamacpp-weights'] !== 'f32' && args['llamacpp-weights'] !== 'f16') {
   process.exit(2);
 }
 const llamacppWeights = args['llamacpp-weights'] as 'f32' | 'f16';
+if (!(QUANTIZATION_METHODS as readonly string[]).includes(args['int8-method']!)) fail(`--int8-method must be ${QUANTIZATION_METHODS.join(' or ')}, got ${args['int8-method']}`);
+const int8Method = args['int8-method'] as QuantizationMethod;
 const rounds = positive('rounds', args.rounds, 3);
 const steadyCount = integer('steady-requests', args['steady-requests'], 4 * concurrency, 0);
 const steadyLoad = positiveReal('steady-load', args['steady-load']!);
@@ -163,6 +171,7 @@ async function main(): Promise<void> {
   log(`workload: ${all.length} conversations (burst ${burst.length}, steady ${steady.length}), ${personaTokens.length} personas of ${personaTokens.join('/')} tokens, prompts ${Math.min(...promptLengths)}–${Math.max(...promptLengths)} tokens, ${maxTokens} new tokens each`);
 
   const llamacpp = await prepareLlamaCpp(model.dir);
+  const int8: Int8Setup | undefined = args['no-int8'] ? undefined : await prepareInt8(model.dir, [args['parity-model']!, model.dir], int8Method, threads, PERSONAS, log);
   const loadBefore = loadavg();
 
   // Fixed by the first round, so every round offers the same schedule.
@@ -180,6 +189,7 @@ async function main(): Promise<void> {
 
   const config: RoundConfig = {
     modelDir: model.dir,
+    ...(int8 ? { int8ModelDir: int8.dir } : {}),
     concurrency,
     maxTokens,
     threads,
@@ -206,6 +216,7 @@ async function main(): Promise<void> {
     sequentialCount,
     steady: arrivals ? { requests: steady.length, process: arrivalProcess, seed, rateReqS: arrivals.rate, loadFactor: arrivalRate === undefined ? steadyLoad : null } : null,
     llamacpp: llamacpp.config ? { version: NODE_LLAMA_CPP_VERSION, weights: llamacppWeights } : { skipped: llamacpp.skipped! },
+    int8: int8 ? int8.context : { skipped: '--no-int8' },
     kvLabels: { resident: 'std graph, resident KV', rebuild: 'std graph, KV rebuilt/step' },
     parity: llamacpp.parity.map((p) => ({ model: p.model, prompts: p.prompts, identical: p.matched, tokenizer_identical: p.tokenizerMatched, agree: p.details.map((d) => `${d.agree}/${d.tokens}`) })),
     machine: { cores: availableParallelism(), loadBefore, loadAfter: loadavg() },

@@ -96,13 +96,22 @@ describe('report over rounds', () => {
   const roof = (batch: number, tokS: number): RooflineResult => ({ batch, headRows: batch, stepMsMedian: (batch * 1000) / tokS, tokS, gflops: 1, matmuls: 3 });
   // Round 2 is a slow spell for everyone.
   const rounds: RoundResult[] = [
-    { load1: 1, batched: { summary: phase(300), steps: steps(400, 1000, 200, 500) }, sequential: phase(50), kv: {}, rooflineDecode: roof(4, 500), rooflinePrefill: roof(100, 800) },
-    { load1: 3, batched: { summary: phase(150), steps: steps(400, 2000, 200, 1000) }, sequential: phase(25), kv: {}, rooflineDecode: roof(4, 250), rooflinePrefill: roof(100, 400) },
-    { load1: 2, batched: { summary: phase(280), steps: steps(400, 1000, 200, 500) }, sequential: phase(70), kv: {}, rooflineDecode: roof(4, 400), rooflinePrefill: roof(100, 800) },
+    { load1: 1, batched: { summary: phase(300), steps: steps(400, 1000, 200, 500) }, sequential: phase(50), int8: { summary: phase(450), steps: steps(400, 500, 200, 500) }, kv: {}, rooflineDecode: roof(4, 500), rooflinePrefill: roof(100, 800) },
+    { load1: 3, batched: { summary: phase(150), steps: steps(400, 2000, 200, 1000) }, sequential: phase(25), int8: { summary: phase(300), steps: steps(400, 1000, 200, 1000) }, kv: {}, rooflineDecode: roof(4, 250), rooflinePrefill: roof(100, 400) },
+    { load1: 2, batched: { summary: phase(280), steps: steps(400, 1000, 200, 500) }, sequential: phase(70), int8: { summary: phase(420), steps: steps(400, 800, 200, 500) }, kv: {}, rooflineDecode: roof(4, 400), rooflinePrefill: roof(100, 800) },
   ];
   const ctx: ReportContext = {
     model: 'm', params: 1e6, concurrency: 4, requests: 4, maxTokens: 8, threads: 2, sequentialCount: 2, steady: null,
     llamacpp: { skipped: '--no-llamacpp' }, kvLabels: {}, parity: [], machine: { cores: 2, loadBefore: [1, 1, 1], loadAfter: [2, 2, 2] },
+    int8: {
+      method: 'dynamic', op: 'com.microsoft.DynamicQuantizeMatMul', lmHead: 'int8', weightsMb: { fp32: 16, int8: 8 },
+      quality: [{
+        model: 'assets/models/default', texts: 'eval set', scoredTokens: 100,
+        perplexity: { reference: 4, candidate: 4.04, change: 0.01 },
+        greedy: { prompts: 2, steps: 64, agreeing: 60, agreement: 0.9375, identical: 1 },
+        logits: { maxAbsDiff: 0.5, meanAbsDiff: 0.05 },
+      }],
+    },
   };
 
   it('medians per figure, per-round ratios for each side-by-side, decode and prefill steps each against their own roofline', () => {
@@ -121,5 +130,18 @@ describe('report over rounds', () => {
     const text = renderReport(ctx, report);
     expect(text).toContain('280.0 (150.0–300.0)');
     expect(text).toContain('machine: 2 cores');
+  });
+
+  it('the int8 contender: speed-up per round against the same round\'s fp32 burst, and its quality cost', () => {
+    const report = buildReport(ctx, rounds);
+    if ('skipped' in report.int8) throw new Error('int8 skipped');
+    // 450/300, 300/150, 420/280 → 1.5, 2, 1.5; decode steps 1000/500, 2000/1000, 1000/800 ms → 2, 2, 1.25.
+    expect(report.int8.speedup_burst).toMatchObject({ median: 1.5, min: 1.5, max: 2 });
+    expect(report.int8.speedup_decode_steps).toMatchObject({ median: 2, min: 1.25, max: 2 });
+    expect(report.int8.quality[0]).toMatchObject({ perplexity_change: 0.01, greedy_agreement: 0.9375, greedy_identical: '1/2' });
+    const text = renderReport(ctx, report);
+    expect(text).toContain('worldmind batched, int8 weights');
+    expect(text).toContain('perplexity 4.00 → 4.04 (+1.00%), greedy agreement 93.8% of 64 steps');
+    expect(renderReport({ ...ctx, int8: { skipped: '--no-int8' } }, buildReport({ ...ctx, int8: { skipped: '--no-int8' } }, rounds))).toContain('int8 weights: - (--no-int8)');
   });
 });

@@ -2,11 +2,12 @@
  * bench:inference's output from its rounds: one JSON object (every figure as median with min–max over the
  * rounds, every ratio as the median of the per-round ratios) and the table printed from it.
  */
+import type { QualityComparison } from '../../quantize/quality.ts';
 import { table } from '../stats.ts';
 import type { PhaseSummary } from './phase-stats.ts';
 import { stepRates } from './phase-stats.ts';
 import type { EnginePhase, RoundResult } from './rounds.ts';
-import { ratioSpread, showSpread, spread, type Spread } from './rounds-stats.ts';
+import { ratioSpread, roundTo, showSpread, spread, type Spread } from './rounds-stats.ts';
 
 export interface ReportContext {
   model: string;
@@ -19,8 +20,19 @@ export interface ReportContext {
   steady: { requests: number; process: string; seed: number; rateReqS: number; loadFactor: number | null } | null;
   llamacpp: { version: string; weights: string } | { skipped: string };
   kvLabels: Record<string, string>;
+  /** The int8 contender: how its weights were made and what they cost in quality (measured once, before the rounds). */
+  int8: Int8Context | { skipped: string };
   parity: unknown[];
   machine: { cores: number; loadBefore: number[]; loadAfter: number[] };
+}
+
+export interface Int8Context {
+  method: string;
+  op: string;
+  lmHead: string;
+  weightsMb: { fp32: number; int8: number };
+  /** Per model compared (the trained default model, the bench model): on what, and the comparison. */
+  quality: Array<{ model: string; texts: string } & QualityComparison>;
 }
 
 type SpreadSummary = Record<keyof PhaseSummary, Spread | null>;
@@ -88,6 +100,33 @@ export function buildReport(ctx: ReportContext, rounds: readonly RoundResult[]) 
         }
       : null,
     sequential: phaseSpread(col((r) => r.sequential)),
+    int8:
+      'skipped' in ctx.int8
+        ? ctx.int8
+        : {
+            method: ctx.int8.method,
+            op: ctx.int8.op,
+            lm_head: ctx.int8.lmHead,
+            weights_mb: ctx.int8.weightsMb,
+            batched: phaseSpread(col((r) => r.int8?.summary)),
+            decode_step_ms: stepSpread(col((r) => r.int8))?.decode_step_ms ?? null,
+            // Per round, the int8 burst against the fp32 burst of the same round.
+            speedup_burst: ratioSpread(col((r) => r.int8?.summary.decode_tok_s), batchedTok),
+            speedup_decode_steps: ratioSpread(col((r) => (r.int8 ? stepRates(r.int8.steps).decode_tok_s : undefined)), batchedSteps.map((s) => s.decode_tok_s)),
+            quality: ctx.int8.quality.map((q) => ({
+              model: q.model,
+              texts: q.texts,
+              scored_tokens: q.scoredTokens,
+              perplexity_fp32: roundTo(q.perplexity.reference, 3),
+              perplexity_int8: roundTo(q.perplexity.candidate, 3),
+              perplexity_change: roundTo(q.perplexity.change, 5),
+              greedy_agreement: roundTo(q.greedy.agreement, 4),
+              greedy_steps: q.greedy.steps,
+              greedy_identical: `${q.greedy.identical}/${q.greedy.prompts}`,
+              logits_max_abs_diff: roundTo(q.logits.maxAbsDiff, 4),
+              logits_mean_abs_diff: roundTo(q.logits.meanAbsDiff, 5),
+            })),
+          },
     kv_compare: Object.fromEntries(
       kvStrategies.map((k) => [k, { ...phaseSpread(col((r) => r.kv[k]?.summary)), kv_assemble_ms: spread(col((r) => r.kv[k]?.steps.kvAssembleMs), 0), decode_step_ms: stepSpread(col((r) => r.kv[k]))?.decode_step_ms ?? null }]),
     ),
@@ -135,6 +174,7 @@ export function renderReport(ctx: ReportContext, report: Report): string {
   const llamaName = 'skipped' in ctx.llamacpp ? 'node-llama-cpp' : `node-llama-cpp ${ctx.llamacpp.version} ${ctx.llamacpp.weights}`;
   const rows = [
     phaseRow('worldmind batched', burst, report.batched, `in-place KV: ${s1(e.burst?.kv_assemble_ms, 0)} ms re-layouts`),
+    'skipped' in report.int8 ? null : phaseRow('worldmind batched, int8 weights', burst, report.int8.batched, `${report.int8.op}, decode ${s1(report.int8.decode_step_ms)} ms/step`),
     report.steady ? phaseRow('worldmind steady state', steady, report.steady as unknown as SpreadSummary, `${ctx.steady!.process}, seed ${ctx.steady!.seed}`) : null,
     ...Object.entries(report.kv_compare).map(([k, p]) =>
       phaseRow(`  ${ctx.kvLabels[k] ?? k}`, burst, p as unknown as SpreadSummary, `${s1(p.kv_assemble_ms, 0)} ms re-layouts, decode ${s1(p.decode_step_ms)} ms/step`),
@@ -161,7 +201,21 @@ export function renderReport(ctx: ReportContext, report: Report): string {
     '',
     `ratios (median of the per-round ratios, min–max): batched/one-at-a-time ${x(q.batched_vs_sequential)}, batched/transformers.js ${x(q.batched_vs_transformersjs)}, batched/node-llama-cpp ${'skipped' in ctx.llamacpp ? `- (${ctx.llamacpp.skipped})` : x(q.batched_vs_llamacpp)}`,
     `burst TTFT p99 ${s1(report.batched?.ttft_p99_ms, 0)} ms vs its compute bound ${s1(e.burst?.prefill_bound_ms, 0)} ms (${s1(e.burst?.prefill_tokens, 0)} uncached prompt tokens ÷ the measured prefill rate): ${x(q.burst_ttft_p99_vs_prefill_bound)}`,
+    int8Line(report.int8, x),
     `vs roofline: decode steps ${pct(q.decode_steps_vs_roofline)} and whole burst ${pct(q.batched_vs_roofline)} of the decode roofline; prefill steps ${pct(q.prefill_steps_vs_roofline)} of the prefill roofline; steady state ${pct(q.steady_vs_roofline)} (its decode steps ${pct(q.steady_decode_steps_vs_roofline)}) of the decode roofline`,
     '',
+  ].join('\n');
+}
+
+function int8Line(int8: Report['int8'], x: (s: Spread | null) => string): string {
+  if ('skipped' in int8) return `int8 weights: - (${int8.skipped})`;
+  const quality = int8.quality.map(
+    (q) =>
+      `${q.model} (${q.texts}): perplexity ${q.perplexity_fp32.toFixed(2)} → ${q.perplexity_int8.toFixed(2)} (${q.perplexity_change >= 0 ? '+' : ''}${(q.perplexity_change * 100).toFixed(2)}%), ` +
+      `greedy agreement ${(q.greedy_agreement * 100).toFixed(1)}% of ${q.greedy_steps} steps (identical ${q.greedy_identical}), logits max |Δ| ${q.logits_max_abs_diff.toFixed(3)} (mean ${q.logits_mean_abs_diff.toFixed(4)})`,
+  );
+  return [
+    `int8 weights (${int8.op}, LM head ${int8.lm_head}; weights ${int8.weights_mb.fp32.toFixed(0)} → ${int8.weights_mb.int8.toFixed(0)} MB): burst ${x(int8.speedup_burst)}, decode steps ${x(int8.speedup_decode_steps)} the fp32 engine's tok/s`,
+    ...quality.map((line) => `  quality, ${line}`),
   ].join('\n');
 }

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildModelDirectory } from '../../model-builder/build-model-dir.ts';
+import { quantizeModelDirectory } from '../../quantize/quantize-model.ts';
 import { PRESETS } from '../../model-builder/presets.ts';
 import { arrivalSchedule } from './arrivals.ts';
 import { buildReport } from './report.ts';
@@ -23,8 +24,9 @@ let requests: BenchRequest[];
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'bench-inference-round-'));
   // `small`: positions for a whole persona (the `tiny` preset has 256), still only a few MB.
-  buildModelDirectory({ outDir: dir, architecture: PRESETS.small, seed: 0, presetName: 'small' });
-  requests = buildWorkload(dir, 7).requests;
+  buildModelDirectory({ outDir: join(dir, 'fp32'), architecture: PRESETS.small, seed: 0, presetName: 'small' });
+  quantizeModelDirectory({ modelDir: join(dir, 'fp32'), outDir: join(dir, 'int8') });
+  requests = buildWorkload(join(dir, 'fp32'), 7).requests;
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -34,7 +36,8 @@ describe('a bench:inference round', () => {
     const burst = requests.slice(0, 3);
     const steady = requests.slice(3);
     const config: RoundConfig = {
-      modelDir: dir,
+      modelDir: join(dir, 'fp32'),
+      int8ModelDir: join(dir, 'int8'),
       concurrency: 3,
       maxTokens: MAX_TOKENS,
       threads: 1,
@@ -55,6 +58,7 @@ describe('a bench:inference round', () => {
     expect(round.steady!.steps.prefillTokens).toBe(uncached(steady));
     expect(round.steady!.steps.decodedRows).toBe(steady.length * (MAX_TOKENS - 1));
     expect(round.kv.resident!.steps.decodedRows).toBe(burst.length * (MAX_TOKENS - 1));
+    expect(round.int8!.steps.decodedRows).toBe(burst.length * (MAX_TOKENS - 1));
     expect(round.steady!.summary.queue_p99_ms).toBeGreaterThanOrEqual(0);
     expect(round.transformersjs!.decode_tok_s).toBeGreaterThan(0);
     expect(round.rooflineDecode).toMatchObject({ batch: 3, headRows: 3 });
@@ -65,7 +69,7 @@ describe('a bench:inference round', () => {
       {
         model: 'small', params: 0, concurrency: 3, requests: 3, maxTokens: MAX_TOKENS, threads: 1, sequentialCount: 2,
         steady: { requests: steady.length, process: 'poisson', seed: 3, rateReqS: 20, loadFactor: null },
-        llamacpp: { skipped: 'not in this test' }, kvLabels: {}, parity: [], machine: { cores: 2, loadBefore: [0, 0, 0], loadAfter: [0, 0, 0] },
+        llamacpp: { skipped: 'not in this test' }, int8: { skipped: 'quality not in this test' }, kvLabels: {}, parity: [], machine: { cores: 2, loadBefore: [0, 0, 0], loadAfter: [0, 0, 0] },
       },
       [round],
     );

@@ -1,7 +1,8 @@
 /**
  * One round of bench:inference: every contender serves the same workload once, back to back, so a slow
  * spell of the shared machine lands inside one round and hits its neighbours too. Order within a round:
- * engine (burst, steady state, one at a time), the engine with the standard graph's KV handling, the peers
+ * engine (burst, steady state, one at a time), the engine on the int8 weights (burst), the engine with the
+ * standard graph's KV handling, the peers
  * (transformers.js, node-llama-cpp), then the MatMul rooflines at the decode and the prefill shape.
  */
 import { loadavg } from 'node:os';
@@ -18,6 +19,8 @@ import type { NodeLlamaCppModule } from '../../gguf/node-llama-cpp.ts';
 
 export interface RoundConfig {
   modelDir: string;
+  /** The int8 variant of modelDir (tools/quantize): the same burst on it, right after the fp32 engine's. */
+  int8ModelDir?: string;
   concurrency: number;
   maxTokens: number;
   threads: number;
@@ -47,6 +50,8 @@ export interface RoundResult {
   batched: EnginePhase;
   steady?: EnginePhase;
   sequential: PhaseSummary;
+  /** The burst on the int8 weights (in-place KV, like `batched`). */
+  int8?: EnginePhase;
   kv: Partial<Record<KvStrategy, EnginePhase>>;
   transformersjs?: PhaseSummary;
   llamacpp?: PhaseSummary & { batchSize: number; contextSize: number };
@@ -54,10 +59,10 @@ export interface RoundResult {
   rooflinePrefill: RooflineResult;
 }
 
-async function startEngine(config: RoundConfig, kvStrategy: KvStrategy): Promise<InferenceEngine> {
+async function startEngine(config: RoundConfig, kvStrategy: KvStrategy, modelDir = config.modelDir): Promise<InferenceEngine> {
   const queue = Math.max(256, config.burst.length, config.steady.length);
   return InferenceEngine.start({
-    modelDir: config.modelDir,
+    modelDir,
     intraOpThreads: config.threads,
     interOpThreads: 1,
     scheduler: { maxBatchSize: config.concurrency, maxQueue: queue, kvStrategy, kvBudgetBytes: 4 * 1024 ** 3 },
@@ -95,6 +100,19 @@ export async function runRound(config: RoundConfig, round: number, rounds: numbe
     sequential = summarize(await runClosedLoop(engine, config.burst.slice(0, config.sequentialCount), config.maxTokens, 1));
   } finally {
     await engine.close();
+  }
+
+  // The same burst on the int8 weights: what quantisation buys in decode throughput.
+  let int8: EnginePhase | undefined;
+  if (config.int8ModelDir) {
+    log(`${tag}: engine batched on int8 weights, burst of ${config.burst.length}...`);
+    const quantized = await startEngine(config, 'inplace', config.int8ModelDir);
+    try {
+      await warmPrefixes(quantized, config.burst);
+      int8 = await burstPhase(quantized, config);
+    } finally {
+      await quantized.close();
+    }
   }
 
   // The same burst with the standard graph's KV handling, to show what the in-place KV buys.
@@ -140,6 +158,7 @@ export async function runRound(config: RoundConfig, round: number, rounds: numbe
     batched,
     ...(steady ? { steady } : {}),
     sequential,
+    ...(int8 ? { int8 } : {}),
     kv,
     ...(transformersjs ? { transformersjs } : {}),
     ...(llamacpp ? { llamacpp } : {}),

@@ -4,7 +4,7 @@
  */
 
 /** TensorProto.DataType values the builder uses. */
-export const ElementType = { FLOAT: 1, INT64: 7, BOOL: 9, FLOAT16: 10, DOUBLE: 11 } as const;
+export const ElementType = { FLOAT: 1, UINT8: 2, INT8: 3, INT64: 7, BOOL: 9, FLOAT16: 10, DOUBLE: 11 } as const;
 export type ElementType = (typeof ElementType)[keyof typeof ElementType];
 
 export type Dimension = number | string;
@@ -32,6 +32,8 @@ export interface Initializer {
 
 export interface GraphNode {
   opType: string;
+  /** Operator set domain; absent for standard ONNX ops, e.g. `com.microsoft` for onnxruntime's contrib ops. */
+  domain?: string;
   name: string;
   inputs: string[];
   outputs: string[];

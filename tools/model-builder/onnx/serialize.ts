@@ -14,6 +14,8 @@ import type { AttributeValue, Dimension, Graph, Initializer, ValueInfo } from '.
 export const OPSET_VERSION = 17;
 /** IR version 8 is the one paired with opset 17. */
 const IR_VERSION = 8;
+/** Versions of the non-standard operator domains a graph may use (onnxruntime's contrib ops: version 1). */
+const DOMAIN_VERSIONS: Record<string, number> = { 'com.microsoft': 1 };
 /** Offsets aligned to pages so onnxruntime can memory-map each tensor. */
 const EXTERNAL_ALIGNMENT = 4096;
 /** Tensors smaller than this stay inline even in external-data mode (constants, norms). */
@@ -53,9 +55,17 @@ export function encodeOnnxModel(graph: Graph, options: Omit<SerializeOptions, 'p
 }
 
 function encode(graph: Graph, options: Omit<SerializeOptions, 'path' | 'externalDataPath'>, external: ExternalDataWriter | undefined): Uint8Array {
+  const domains = [...new Set(graph.nodes.flatMap((node) => (node.domain ? [node.domain] : [])))];
   const model = {
     ir_version: IR_VERSION,
-    opset_import: [{ domain: '', version: OPSET_VERSION }],
+    opset_import: [
+      { domain: '', version: OPSET_VERSION },
+      ...domains.map((domain) => {
+        const version = DOMAIN_VERSIONS[domain];
+        if (version === undefined) throw new Error(`No operator set version known for domain ${domain}.`);
+        return { domain, version };
+      }),
+    ],
     producer_name: options.producerName,
     graph: {
       name: graph.name,
@@ -65,6 +75,7 @@ function encode(graph: Graph, options: Omit<SerializeOptions, 'path' | 'external
       node: graph.nodes.map((node) => ({
         name: node.name,
         op_type: node.opType,
+        ...(node.domain ? { domain: node.domain } : {}),
         input: node.inputs,
         output: node.outputs,
         attribute: Object.entries(node.attributes).map(([name, value]) => attributeProto(name, value)),

@@ -239,12 +239,15 @@ function rewriteAttention(g: GraphEdit, names: EngineGraphNames, layer: number, 
   }
 }
 
+/** The LM head's op: fp32 (Gemm/MatMul) or int8 (tools/quantize: com.microsoft MatMulNBits/DynamicQuantizeMatMul, both reading a 2-D input). */
+const LM_HEAD_OPS = new Set(['Gemm', 'MatMul', 'MatMulNBits', 'DynamicQuantizeMatMul']);
+
 /** logits = LMHead(hidden[b, logits_index[b]]) → [B, 1, V] instead of LMHead(hidden) → [B, S, V]. */
 function rewriteLogits(g: GraphEdit, logitsName: string): void {
   const finalReshape = g.producer(logitsName);
   if (finalReshape.op_type !== 'Reshape') throw new UnsupportedGraphError(`${logitsName} is not produced by Reshape`);
   const lmHead = g.producer(finalReshape.input[0]!);
-  if (lmHead.op_type !== 'Gemm' && lmHead.op_type !== 'MatMul') throw new UnsupportedGraphError('the LM head is not a Gemm/MatMul');
+  if (!LM_HEAD_OPS.has(lmHead.op_type)) throw new UnsupportedGraphError(`the LM head is a ${lmHead.op_type}, not one of ${[...LM_HEAD_OPS].join('/')}`);
   const flatten = g.producer(lmHead.input[0]!);
   if (flatten.op_type !== 'Reshape') throw new UnsupportedGraphError('the LM head input is not a flattening Reshape');
   const hidden = flatten.input[0]!;

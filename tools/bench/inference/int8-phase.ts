@@ -1,0 +1,82 @@
+/**
+ * bench:inference's int8 contender, prepared once before the rounds: the int8 variant of the bench model
+ * (tools/quantize), and what quantisation costs in quality — measured on the trained default model (whose
+ * perplexity means something) and on the bench model (random weights: only the agreement and the logit
+ * error mean something there), each against its own fp32 weights.
+ *
+ * The texts are the eval set: the first 48 conversations of the world corpus's test split (`npm run corpus`;
+ * what `npm run eval` scores), rendered with the model's chat template, reply included; the greedy prompts
+ * are the first 8 of them up to the reply. Without the corpus, the bench's own personas stand in (said so in
+ * the report).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadModel, type DecoderModel } from '../../../server/src/inference/model/index.ts';
+import { compareQuality } from '../../quantize/quality.ts';
+import type { QuantizationMethod } from '../../quantize/quantize-model.ts';
+import { readSplit } from '../../eval/samples.ts';
+import { quantizedBenchModel } from './model-cache.ts';
+import type { Int8Context } from './report.ts';
+
+const EVAL_CORPUS = 'data/corpus/world';
+const EVAL_TEXTS = 48;
+const GREEDY_PROMPTS = 8;
+
+export interface Int8Setup {
+  dir: string;
+  context: Int8Context;
+}
+
+export async function prepareInt8(
+  benchModelDir: string,
+  qualityModelDirs: readonly string[],
+  method: QuantizationMethod,
+  threads: number,
+  fallbackTexts: readonly string[],
+  log: (line: string) => void,
+): Promise<Int8Setup> {
+  const bench = quantizedBenchModel(benchModelDir, method);
+  log(`int8: ${bench.record.quantized_matmuls} linear layers of the bench model quantised (${bench.record.op}) into ${bench.dir}`);
+  const quality: Int8Context['quality'] = [];
+  for (const dir of qualityModelDirs) {
+    if (!existsSync(join(dir, 'config.json'))) {
+      log(`int8 quality: ${dir} is not a model directory, skipped`);
+      continue;
+    }
+    const quantized = dir === benchModelDir ? bench : quantizedBenchModel(dir, method);
+    const reference = await loadModel(dir, { intraOpNumThreads: threads });
+    const candidate = await loadModel(quantized.dir, { intraOpNumThreads: threads });
+    try {
+      const set = qualitySet(reference, fallbackTexts);
+      log(`int8 quality on ${dir} (${set.label})...`);
+      const q = await compareQuality(reference, candidate, { texts: set.texts, prompts: set.prompts, greedySteps: 32 });
+      log(`  perplexity ${q.perplexity.reference.toFixed(3)} → ${q.perplexity.candidate.toFixed(3)} (${(q.perplexity.change * 100).toFixed(2)}%), greedy agreement ${(q.greedy.agreement * 100).toFixed(1)}%`);
+      quality.push({ model: dir, texts: set.label, ...q });
+    } finally {
+      await reference.dispose();
+      await candidate.dispose();
+    }
+  }
+  return {
+    dir: bench.dir,
+    context: {
+      method,
+      op: bench.record.op,
+      lmHead: bench.record.lm_head,
+      weightsMb: { fp32: bench.sourceBytes / 1e6, int8: bench.bytes / 1e6 },
+      quality,
+    },
+  };
+}
+
+function qualitySet(model: DecoderModel, fallbackTexts: readonly string[]): { label: string; texts: string[]; prompts: string[] } {
+  if (existsSync(join(EVAL_CORPUS, 'test.jsonl'))) {
+    const samples = readSplit(EVAL_CORPUS, 'test').slice(0, EVAL_TEXTS);
+    return {
+      label: `eval set: ${samples.length} conversations of ${EVAL_CORPUS} test`,
+      texts: samples.map((s) => model.renderChat([...s.messages, { role: 'assistant', content: s.reply }])),
+      prompts: samples.slice(0, GREEDY_PROMPTS).map((s) => model.renderChat(s.messages, { addGenerationPrompt: true })),
+    };
+  }
+  return { label: `no eval set (${EVAL_CORPUS}); the bench personas`, texts: [...fallbackTexts], prompts: fallbackTexts.slice(0, GREEDY_PROMPTS) };
+}
