@@ -171,7 +171,17 @@ async function main(): Promise<void> {
   log(`workload: ${all.length} conversations (burst ${burst.length}, steady ${steady.length}), ${personaTokens.length} personas of ${personaTokens.join('/')} tokens, prompts ${Math.min(...promptLengths)}–${Math.max(...promptLengths)} tokens, ${maxTokens} new tokens each`);
 
   const llamacpp = await prepareLlamaCpp(model.dir);
-  const int8: Int8Setup | undefined = args['no-int8'] ? undefined : await prepareInt8(model.dir, [args['parity-model']!, model.dir], int8Method, threads, PERSONAS, log);
+  const int8: Int8Setup | undefined = args['no-int8'] ? undefined : await prepareInt8(
+        model.dir,
+        [
+          { dir: args['parity-model']!, texts: 48, prompts: 8 },
+          { dir: model.dir, texts: 8, prompts: 4 },
+        ],
+        int8Method,
+        threads,
+        PERSONAS,
+        log,
+      );
   const loadBefore = loadavg();
 
   // Fixed by the first round, so every round offers the same schedule.

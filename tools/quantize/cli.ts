@@ -1,5 +1,5 @@
 /**
- * npm run quantize -- --model <fp32 dir> --out <int8 dir> [--method matmul-nbits|dynamic] [--lm-head int8|fp32]
+ * npm run quantize -- --model <fp32 dir> --out <int8 dir> [--method dynamic|matmul-nbits] [--lm-head int8|fp32]
  *                     [--block-size 32] [--accuracy-level 4]
  *
  * Writes the int8 variant of a model directory (see quantize-model.ts); serve it with MODEL_DIR=<int8 dir>.
@@ -16,8 +16,9 @@ Serve it like any model: MODEL_DIR=<out dir>.
 
   --model <dir>           the fp32 model directory (Hugging Face/Optimum layout)
   --out <dir>             the directory to write (replaced)
-  --method <m>            matmul-nbits (default): com.microsoft.MatMulNBits, bits 8, a scale per block of inputs
-                          dynamic: com.microsoft.DynamicQuantizeMatMul, a scale per output column
+  --method <m>            dynamic (default, the faster here): com.microsoft.DynamicQuantizeMatMul, a scale per
+                          output column, activations quantised per tensor at run time
+                          matmul-nbits: com.microsoft.MatMulNBits, bits 8, a scale per block of inputs
   --lm-head int8|fp32     quantise the LM head too (default int8)
   --block-size N          matmul-nbits: inputs per scale, a power of two >= 16 (default 32)
   --accuracy-level N      matmul-nbits: 4 = int8 compute (default), 0 = fp32 compute on dequantised weights
@@ -27,7 +28,7 @@ const { values } = parseCliArgs('quantize', USAGE, {
   options: {
     model: { type: 'string' },
     out: { type: 'string' },
-    method: { type: 'string', default: 'matmul-nbits' },
+    method: { type: 'string', default: 'dynamic' },
     'lm-head': { type: 'string', default: 'int8' },
     'block-size': { type: 'string', default: '32' },
     'accuracy-level': { type: 'string', default: '4' },

@@ -5,13 +5,16 @@
  * (MODEL_DIR); config.json → `worldmind.quantization` records that and how its weights were quantised.
  *
  * Two methods, both per-output-channel symmetric int8 weights:
- *  - `matmul-nbits` (default): `com.microsoft.MatMulNBits` with bits=8, scales per block of `blockSize` weights
- *    along the input dimension, `accuracy_level` 4 (the activations are quantised to int8 per block as well and
- *    the product runs on int8 dot-product instructions — AVX512-VNNI/AVX-VNNI here).
- *  - `dynamic`: `com.microsoft.DynamicQuantizeMatMul` (onnxruntime's fusion of DynamicQuantizeLinear +
+ *  - `dynamic` (default): `com.microsoft.DynamicQuantizeMatMul` (onnxruntime's fusion of DynamicQuantizeLinear +
  *    MatMulInteger + scale multiply): one scale per output column, the activations quantised to uint8 per
  *    tensor at run time.
- * Which decodes faster here: README, "Inference benchmark" (`npm run bench:inference -- --int8-method`).
+ *  - `matmul-nbits`: `com.microsoft.MatMulNBits` with bits=8, scales per block of `blockSize` weights
+ *    along the input dimension, `accuracy_level` 4 (the activations are quantised to int8 per block as well and
+ *    the product runs on int8 dot-product instructions — AVX512-VNNI/AVX-VNNI here). Finer scales, so closer
+ *    to fp32 (README: greedy agreement 100 % vs 98 % on the default model), but slower on this CPU.
+ * `dynamic` is the default because it decoded faster on the bench machine: the engine's 32-conversation burst on
+ * the 135M shape ran at 1.7–2.5× fp32 with it, 0.8–1.5× with MatMulNBits (block 32 or 128; interleaved rounds on
+ * a loaded 2-core machine); README, "Inference benchmark", has the bench's figures.
  *
  * Only the weight quantisation itself is written here: onnxruntime-node ships no quantiser (its Python
  * `quantize_dynamic` / `MatMulNBitsQuantizer` are not reachable from Node, and would not know the engine's
@@ -26,7 +29,7 @@ import { ElementType, type Graph, type GraphNode, type Initializer } from '../mo
 import { floatValues, readOnnxModel } from '../model-builder/onnx/parse.ts';
 import { writeOnnxModel } from '../model-builder/onnx/serialize.ts';
 
-export const QUANTIZATION_METHODS = ['matmul-nbits', 'dynamic'] as const;
+export const QUANTIZATION_METHODS = ['dynamic', 'matmul-nbits'] as const;
 export type QuantizationMethod = (typeof QUANTIZATION_METHODS)[number];
 
 export interface QuantizeOptions {
@@ -34,7 +37,7 @@ export interface QuantizeOptions {
   modelDir: string;
   /** The directory to write; must not be modelDir. Replaced if it already holds a quantised model. */
   outDir: string;
-  /** Default `matmul-nbits`. */
+  /** Default `dynamic`. */
   method?: QuantizationMethod;
   /** Also quantise the LM head (for a tied model: an int8 copy of the embedding; the Gather keeps fp32). Default true. */
   lmHead?: boolean;
@@ -72,7 +75,7 @@ export class QuantizeError extends Error {
 const MICROSOFT = 'com.microsoft';
 
 export function quantizeModelDirectory(options: QuantizeOptions): QuantizedModel {
-  const method = options.method ?? 'matmul-nbits';
+  const method = options.method ?? 'dynamic';
   if (!(QUANTIZATION_METHODS as readonly string[]).includes(method)) {
     throw new QuantizeError(`unknown quantisation method "${method}" (known: ${QUANTIZATION_METHODS.join(', ')})`);
   }

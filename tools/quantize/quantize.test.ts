@@ -97,13 +97,13 @@ describe('quantize options', () => {
   it('--lm-head fp32 keeps the LM head a Gemm on the fp32 embedding', () => {
     const dir = join(root, 'lm-fp32');
     const q = quantizeModelDirectory({ modelDir: fp32Dir, outDir: dir, lmHead: false });
-    expect(q.record).toMatchObject({ lm_head: 'fp32', quantized_matmuls: 28 });
+    expect(q.record).toMatchObject({ method: 'dynamic', lm_head: 'fp32', quantized_matmuls: 28 });
     expect(readOnnxModel(join(dir, 'onnx', 'model.onnx')).graph.nodes.filter((n) => n.opType === 'Gemm')).toHaveLength(1);
   });
 
   it('refuses bad options and inputs with one clear sentence', () => {
     const out = join(root, 'bad');
-    expect(() => quantizeModelDirectory({ modelDir: fp32Dir, outDir: out, method: 'int4' as QuantizationMethod })).toThrow(/unknown quantisation method "int4" \(known: matmul-nbits, dynamic\)/);
+    expect(() => quantizeModelDirectory({ modelDir: fp32Dir, outDir: out, method: 'int4' as QuantizationMethod })).toThrow(/unknown quantisation method "int4" \(known: dynamic, matmul-nbits\)/);
     expect(() => quantizeModelDirectory({ modelDir: fp32Dir, outDir: out, blockSize: 24 })).toThrow(/block size must be a power of two ≥ 16, got 24/);
     expect(() => quantizeModelDirectory({ modelDir: fp32Dir, outDir: fp32Dir })).toThrow(QuantizeError);
     expect(() => quantizeModelDirectory({ modelDir: join(root, 'int8-dynamic'), outDir: out })).toThrow(/already quantised/);
@@ -118,6 +118,6 @@ describe('quantize options', () => {
       failure = error as { status: number; stderr: Buffer };
     }
     expect(failure?.status).toBe(2);
-    expect(failure?.stderr.toString()).toContain('quantize: --method must be matmul-nbits or dynamic, got "int4"');
+    expect(failure?.stderr.toString()).toContain('quantize: --method must be dynamic or matmul-nbits, got "int4"');
   });
 });

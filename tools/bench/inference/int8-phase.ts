@@ -4,10 +4,10 @@
  * perplexity means something) and on the bench model (random weights: only the agreement and the logit
  * error mean something there), each against its own fp32 weights.
  *
- * The texts are the eval set: the first 48 conversations of the world corpus's test split (`npm run corpus`;
- * what `npm run eval` scores), rendered with the model's chat template, reply included; the greedy prompts
- * are the first 8 of them up to the reply. Without the corpus, the bench's own personas stand in (said so in
- * the report).
+ * The texts are the eval set: the first conversations of the world corpus's test split (`npm run corpus`;
+ * what `npm run eval` scores; 48 on the default model, 8 on the 135M-shape one, whose forward passes cost
+ * ~35× more), rendered with the model's chat template, reply included; the greedy prompts are the first 8
+ * (4) of them up to the reply. Without the corpus, the bench's own personas stand in (said so in the report).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,8 +19,13 @@ import { quantizedBenchModel } from './model-cache.ts';
 import type { Int8Context } from './report.ts';
 
 const EVAL_CORPUS = 'data/corpus/world';
-const EVAL_TEXTS = 48;
-const GREEDY_PROMPTS = 8;
+
+/** A model to measure the quality cost on, and how many eval conversations / greedy prompts to use. */
+export interface QualityTarget {
+  dir: string;
+  texts: number;
+  prompts: number;
+}
 
 export interface Int8Setup {
   dir: string;
@@ -29,7 +34,7 @@ export interface Int8Setup {
 
 export async function prepareInt8(
   benchModelDir: string,
-  qualityModelDirs: readonly string[],
+  targets: readonly QualityTarget[],
   method: QuantizationMethod,
   threads: number,
   fallbackTexts: readonly string[],
@@ -38,7 +43,7 @@ export async function prepareInt8(
   const bench = quantizedBenchModel(benchModelDir, method);
   log(`int8: ${bench.record.quantized_matmuls} linear layers of the bench model quantised (${bench.record.op}) into ${bench.dir}`);
   const quality: Int8Context['quality'] = [];
-  for (const dir of qualityModelDirs) {
+  for (const { dir, texts, prompts } of targets) {
     if (!existsSync(join(dir, 'config.json'))) {
       log(`int8 quality: ${dir} is not a model directory, skipped`);
       continue;
@@ -47,7 +52,7 @@ export async function prepareInt8(
     const reference = await loadModel(dir, { intraOpNumThreads: threads });
     const candidate = await loadModel(quantized.dir, { intraOpNumThreads: threads });
     try {
-      const set = qualitySet(reference, fallbackTexts);
+      const set = qualitySet(reference, fallbackTexts, texts, prompts);
       log(`int8 quality on ${dir} (${set.label})...`);
       const q = await compareQuality(reference, candidate, { texts: set.texts, prompts: set.prompts, greedySteps: 32 });
       log(`  perplexity ${q.perplexity.reference.toFixed(3)} → ${q.perplexity.candidate.toFixed(3)} (${(q.perplexity.change * 100).toFixed(2)}%), greedy agreement ${(q.greedy.agreement * 100).toFixed(1)}%`);
@@ -69,14 +74,14 @@ export async function prepareInt8(
   };
 }
 
-function qualitySet(model: DecoderModel, fallbackTexts: readonly string[]): { label: string; texts: string[]; prompts: string[] } {
+function qualitySet(model: DecoderModel, fallbackTexts: readonly string[], texts: number, prompts: number): { label: string; texts: string[]; prompts: string[] } {
   if (existsSync(join(EVAL_CORPUS, 'test.jsonl'))) {
-    const samples = readSplit(EVAL_CORPUS, 'test').slice(0, EVAL_TEXTS);
+    const samples = readSplit(EVAL_CORPUS, 'test').slice(0, texts);
     return {
       label: `eval set: ${samples.length} conversations of ${EVAL_CORPUS} test`,
       texts: samples.map((s) => model.renderChat([...s.messages, { role: 'assistant', content: s.reply }])),
-      prompts: samples.slice(0, GREEDY_PROMPTS).map((s) => model.renderChat(s.messages, { addGenerationPrompt: true })),
+      prompts: samples.slice(0, prompts).map((s) => model.renderChat(s.messages, { addGenerationPrompt: true })),
     };
   }
-  return { label: `no eval set (${EVAL_CORPUS}); the bench personas`, texts: [...fallbackTexts], prompts: fallbackTexts.slice(0, GREEDY_PROMPTS) };
+  return { label: `no eval set (${EVAL_CORPUS}); the bench personas`, texts: fallbackTexts.slice(0, texts), prompts: fallbackTexts.slice(0, prompts) };
 }
