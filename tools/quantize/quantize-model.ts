@@ -12,9 +12,11 @@
  *    along the input dimension, `accuracy_level` 4 (the activations are quantised to int8 per block as well and
  *    the product runs on int8 dot-product instructions — AVX512-VNNI/AVX-VNNI here). Finer scales, so closer
  *    to fp32 (README: greedy agreement 100 % vs 98 % on the default model), but slower on this CPU.
- * `dynamic` is the default because it decoded faster on the bench machine: the engine's 32-conversation burst on
- * the 135M shape ran at 1.7–2.5× fp32 with it, 0.8–1.5× with MatMulNBits (block 32 or 128; interleaved rounds on
- * a loaded 2-core machine); README, "Inference benchmark", has the bench's figures.
+ * `dynamic` is the default because it decoded faster on the bench machine (AMD EPYC, AVX512-VNNI, 2 threads):
+ * a 32-row decode step of the 135M shape, the variants' steps interleaved, took 0.52× fp32's time with it and
+ * 0.93× (block 32) / 0.69× (block 128) with MatMulNBits; the engine's 32-conversation burst ran 0.9/1.8/3.8× fp32
+ * with it in three rounds against 1.1/1.2/1.5× with MatMulNBits (a machine at load 7–10: only the ranking holds).
+ * README, "Inference benchmark", has the bench's figures.
  *
  * Only the weight quantisation itself is written here: onnxruntime-node ships no quantiser (its Python
  * `quantize_dynamic` / `MatMulNBitsQuantizer` are not reachable from Node, and would not know the engine's
