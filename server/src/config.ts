@@ -34,7 +34,7 @@ export const ConfigSchema = z.object({
   MAX_INVALID_MESSAGES: int(1, 1000).default(10).describe('rejected messages within 10 s before a client is disconnected'),
   MAX_PAYLOAD_BYTES: int(256, 16 * 1024 * 1024).default(16 * 1024).describe('largest WebSocket frame accepted; bigger frames close the connection'),
   NPC_ENABLED: bool.default(true).describe('run NPC brains (the inference engine); false serves the world without NPC dialogue'),
-  MODEL_DIR: z.string().min(1).default(`${repoRoot}assets/models/default`).describe('model directory (HF/Optimum or onnxruntime-genai layout)'),
+  MODEL_DIR: z.string().min(1).default(`${repoRoot}assets/models/default`).describe('model directory (HF/Optimum or onnxruntime-genai layout); for int8 weights, the directory `npm run quantize` wrote from it'),
   NPC_DIR: z.string().min(1).default(`${repoRoot}assets/npcs`).describe('folder of NPC scripts (*.yaml)'),
   NPC_HOT_RELOAD: bool.default(false).describe('development: reload NPC scripts when they change (a broken edit keeps the last good version)'),
   DB_PATH: z.string().min(1).default(`${repoRoot}data/worldmind.sqlite`).describe('SQLite file for memories, inventories and the turn log (:memory: for none); unused with DATABASE_URL'),
