@@ -151,7 +151,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     : new SessionRegistry(config.MAX_SESSIONS_PER_ACCOUNT);
   if (sessions instanceof ClusterSessionRegistry) await sessions.start();
   const limits = new PlayerLimits(config);
-  server.define(WORLD_ROOM, defineWorldRoom({ config, log, rooms, metrics, clientErrors, ...services, auth: { accounts, sessions, limits }, ...(npc ? { npc } : {}), ...(voice ? { voice } : {}) }));
+  server.define(WORLD_ROOM, defineWorldRoom({ config, log, rooms, metrics, clientErrors, ...services, auth: { accounts, sessions, limits }, publish: (topic, frame) => transport.publish(topic, frame), ...(npc ? { npc } : {}), ...(voice ? { voice } : {}) }));
   // The HTTP surface: join-only matchmaking, CORS per CORS_ORIGINS, the accounts API, metrics and
   // health; anything else is a 404 (see WorldTransport.bindRouter).
   closeMatchmaking();

@@ -47,6 +47,14 @@ export class WorldTransport extends uWebSocketsTransport {
     return this.#boundPort;
   }
 
+  /**
+   * Sends a binary frame to every socket subscribed to `topic`, in native code: uWS copies it to each
+   * subscriber and writes the sockets when the event loop next drains (world rooms' group fan-out).
+   */
+  publish(topic: string, frame: Uint8Array): boolean {
+    return this.app.publish(topic, frame, true, false);
+  }
+
   override bindRouter(router: Router): void {
     const app = this.app;
     const any = app.any;

@@ -24,7 +24,7 @@ export interface ServerMetrics {
 
 const PROTOCOL_CODE_MASK = 0x1f; // as in @colyseus/shared-types
 
-type SendHook = (bytes: number, protocolCode: number) => void;
+type SendHook = (bytes: number, protocolCode: number, count: number) => void;
 const sendHooks = new Set<SendHook>();
 let transportInstrumented = false;
 
@@ -37,10 +37,17 @@ function instrumentTransport(): void {
   proto.raw = function (this: typeof proto, data: Uint8Array, ...rest: unknown[]) {
     if (this.readyState === 1 && data) {
       const code = data[0]! & PROTOCOL_CODE_MASK;
-      for (const hook of sendHooks) hook(data.byteLength, code);
+      for (const hook of sendHooks) hook(data.byteLength, code, 1);
     }
     return originalRaw.call(this, data, ...rest);
   };
+}
+
+/** Counts a frame the transport fanned out natively (a uWebSockets.js publish) as `count` sends of it. */
+export function countFannedOut(data: Uint8Array, count: number): void {
+  if (count <= 0) return;
+  const code = data[0]! & PROTOCOL_CODE_MASK;
+  for (const hook of sendHooks) hook(data.byteLength, code, count);
 }
 
 export function createMetrics(): ServerMetrics {
@@ -120,11 +127,11 @@ export function createMetrics(): ServerMetrics {
     [Protocol.ROOM_DATA]: 'message',
     [Protocol.ROOM_DATA_BYTES]: 'message',
   };
-  sendHooks.add((bytes, code) => {
-    bytesSent.inc(bytes);
-    sentSinceScrape += bytes;
-    messagesOut.inc({ kind: kinds[code] ?? 'other' });
-    if (code === Protocol.ROOM_STATE_PATCH) patchBytes.observe(bytes);
+  sendHooks.add((bytes, code, count) => {
+    bytesSent.inc(bytes * count);
+    sentSinceScrape += bytes * count;
+    messagesOut.inc({ kind: kinds[code] ?? 'other' }, count);
+    if (code === Protocol.ROOM_STATE_PATCH) for (let i = 0; i < count; i++) patchBytes.observe(bytes);
   });
 
   return {

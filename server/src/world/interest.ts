@@ -57,6 +57,11 @@ export interface InterestOptions {
   lod?: LodTier[];
   /** Map bounds, checked against the int16-centimetre wire range. */
   bounds?: { minX: number; minZ: number; maxX: number; maxZ: number };
+  /**
+   * Prefix of the groups' fan-out topics (`topicOf`): topics are process-wide (one uWebSockets.js app
+   * serves every room), so each room passes its own. Default 'aoi/'.
+   */
+  topicPrefix?: string;
 }
 
 interface Body {
@@ -93,6 +98,8 @@ interface Group {
   cx: number;
   cz: number;
   view: StateView;
+  /** Fan-out topic of this group's frame: unique to the group (a pooled view gets a new one with its next group). */
+  topic: string;
   visible: Set<Body>;
   members: Set<Observer>;
   /** Transition views of clients entering this group this patch: they follow its membership changes. */
@@ -140,7 +147,11 @@ export class InterestManager {
   /** Recycled views, their visibility bits cleared (a view's id is kept, so reuse costs nothing). */
   readonly #pool: StateView[] = [];
   /** Full sync: one view with every body, held by every client. */
-  readonly #everyone: { view: StateView; visible: Set<Body> } | undefined;
+  readonly #everyone: { view: StateView; visible: Set<Body>; topic: string } | undefined;
+  /** Live groups by their view, for `topicOf`. */
+  readonly #byView = new Map<StateView, Group>();
+  readonly #topicPrefix: string;
+  #groupSeq = 0;
   // Scratch state of the current patch, reused (no allocation per body per patch).
   readonly #moved: Body[] = [];
   readonly #recelled: Body[] = [];
@@ -193,7 +204,8 @@ export class InterestManager {
     const table = <T>() => (b ? new CellTable<T>(cells(b.minX) - 1, cells(b.minZ) - 1, cells(b.maxX) + 1, cells(b.maxZ) + 1) : new CellTable<T>(0, 0, -1, -1));
     this.#groups = table();
     this.#cells = table();
-    this.#everyone = options.radius === null ? { view: new StateView(), visible: new Set() } : undefined;
+    this.#topicPrefix = options.topicPrefix ?? 'aoi/';
+    this.#everyone = options.radius === null ? { view: new StateView(), visible: new Set(), topic: `${this.#topicPrefix}all` } : undefined;
   }
 
   get fullSync(): boolean {
@@ -208,6 +220,15 @@ export class InterestManager {
   /** Groups (distinct shared views) right now: the encode passes per patch, for metrics and tests. */
   get groupCount(): number {
     return this.#everyone ? 1 : this.#groups.size;
+  }
+
+  /**
+   * The fan-out topic of a view that is a group's shared view right now (every client holding it gets the
+   * same frame), or undefined for a transition view or a view no group holds any more.
+   */
+  topicOf(view: StateView): string | undefined {
+    if (this.#everyone) return view === this.#everyone.view ? this.#everyone.topic : undefined;
+    return this.#byView.get(view)?.topic;
   }
 
   /** Start replicating a body (already in the state) to the groups near it, or to everyone in full sync. */
@@ -546,7 +567,8 @@ export class InterestManager {
   #createGroup(cx: number, cz: number, anchor: Body): Group {
     const view = this.#pool.pop() ?? new StateView();
     this.#bind(view, anchor);
-    const group: Group = { cx, cz, view, visible: new Set(), members: new Set(), incoming: [], departed: [] };
+    const group: Group = { cx, cz, view, topic: `${this.#topicPrefix}${++this.#groupSeq}`, visible: new Set(), members: new Set(), incoming: [], departed: [] };
+    this.#byView.set(view, group);
     for (const { dx, dz } of this.#offsets) {
       const bodies = this.#cells.get(cx + dx, cz + dz);
       if (!bodies) continue;
@@ -563,6 +585,7 @@ export class InterestManager {
   #retire(group: Group): void {
     for (const b of group.visible) b.seenBy.delete(group);
     this.#groups.delete(group.cx, group.cz);
+    this.#byView.delete(group.view);
     this.#release(group.view, [...group.visible, ...group.departed]);
   }
 

@@ -3,7 +3,7 @@
  * movement intent, then, before each patch, refresh every client's area of interest. Clients only
  * send intents; the room owns positions.
  */
-import { ClientState, CloseCode, Room, ServerError, type AuthContext, type Client } from '@colyseus/core';
+import { ClientState, CloseCode, Room, SchemaSerializer, ServerError, type AuthContext, type Client } from '@colyseus/core';
 import { Encoder } from '@colyseus/schema';
 import {
   Avatar,
@@ -33,6 +33,7 @@ import { dispatchClientFrame, type ClientErrors } from '../observability/client-
 import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/metrics.ts';
 import type { NpcSystem } from '../npc/npc-system.ts';
+import { GroupFanOutSerializer, type FanOutStats, type Publish } from './group-fanout.ts';
 import { InterestManager } from './interest.ts';
 import { NpcController } from './npc-controller.ts';
 import { MessageGuard } from './message-guard.ts';
@@ -61,6 +62,11 @@ export interface WorldContext extends WorldServices {
   auth: { accounts: AccountService; sessions: SessionRegistry; limits: PlayerLimits };
   /** Voice, when VOICE_ENABLED and an engine is installed (server/src/voice/). */
   voice?: VoiceService;
+  /**
+   * The transport's native fan-out (uWebSockets.js topics): each interest group's patch is published
+   * once instead of sent per client (group-fanout.ts). Without it every client gets its own send.
+   */
+  publish?: Publish;
 }
 
 /** Per-player server-side data that is not replicated. */
@@ -98,6 +104,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
   #npcs: NpcController | undefined;
   #voiceInbox: VoiceInbox | undefined;
   #interest!: InterestManager;
+  #fanOut: GroupFanOutSerializer<WorldState> | undefined;
   #chatGrid!: SpatialGrid<PlayerSession>;
   #guard!: MessageGuard;
   #movement!: MovementParams;
@@ -111,13 +118,13 @@ export class WorldRoom extends Room<{ state: WorldState }> {
   override onCreate(): void {
     const { config, map } = this.context;
     this.#log = this.context.log.child({ module: 'world-room', roomId: this.roomId });
-    this.state = new WorldState();
+    this.state = new WorldState(); // (its serializer: see setSerializer)
     this.maxClients = config.MAX_CLIENTS_PER_ROOM;
     this.maxMessagesPerSecond = config.MAX_MESSAGES_PER_SECOND;
     this.patchRate = config.PATCH_RATE_MS;
     this.#movement = { walkSpeed: config.WALK_SPEED, runSpeed: config.RUN_SPEED, bodyRadius: BODY_RADIUS };
     const radius = config.AOI_ENABLED ? config.AOI_RADIUS : null;
-    this.#interest = new InterestManager({ radius, bounds: map.bounds });
+    this.#interest = new InterestManager({ radius, bounds: map.bounds, topicPrefix: `aoi/${this.roomId}/` });
     this.#chatGrid = new SpatialGrid(config.CHAT_RADIUS);
     this.#guard = new MessageGuard(config.MAX_INVALID_MESSAGES, this.context.clientErrors, this.context.metrics);
     this.#watchClientFrames();
@@ -359,6 +366,26 @@ export class WorldRoom extends Room<{ state: WorldState }> {
   /** Number of players currently holding an avatar (connected or within their reconnection window). */
   get playerCount(): number {
     return this.#players.size;
+  }
+
+  /**
+   * Assigning the state makes Colyseus create its SchemaSerializer (and the state's one Encoder) through
+   * here: with a native fan-out, the room's is the group fan-out serializer instead (a second serializer
+   * reset on the same state would attach it to a second encoder and split its changes between them).
+   */
+  override setSerializer(serializer: Parameters<Room['setSerializer']>[0]): void {
+    const publish = this.context.publish;
+    if (publish && serializer instanceof SchemaSerializer && !(serializer instanceof GroupFanOutSerializer)) {
+      this.#fanOut = new GroupFanOutSerializer<WorldState>(publish, (view) => this.#interest.topicOf(view));
+      super.setSerializer(this.#fanOut as never);
+      return;
+    }
+    super.setSerializer(serializer);
+  }
+
+  /** Group fan-out counters (undefined without a native fan-out), for tests and benchmarks. */
+  get fanOutStats(): Readonly<FanOutStats> | undefined {
+    return this.#fanOut?.stats;
   }
 
   /** The interest manager, exposed for tests and benchmarks. */
