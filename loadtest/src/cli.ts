@@ -65,13 +65,13 @@ if (options.findKnee) {
         const outcome = await runLoadTest(parseOptions([...argv, '--players', String(players)]));
         loads.push(loadavg()[0]!);
         const s = outcome.report.summary;
-        process.stderr.write(`loadtest: knee: ${players} players: tick p99 ${s.tick_ms.p99 ?? '?'} ms, ${s.joined} joined\n`);
-        return { tickP99Ms: s.tick_ms.p99, joined: s.joined };
+        process.stderr.write(`loadtest: knee: ${players} players: tick p99 ${s.tick_ms.p99 ?? '?'} ms, ${s.frames_per_room_s ?? '?'} frames/room/s${s.expected_frames_per_room_s ? ` (of ${s.expected_frames_per_room_s})` : ''}, ${s.joined} joined\n`);
+        return { tickP99Ms: s.tick_ms.p99, joined: s.joined, framesPerRoomS: s.frames_per_room_s, expectedFramesPerRoomS: s.expected_frames_per_room_s };
       },
       { min: search.min, max: search.max, targetMs: search.targetMs, budgetMs: search.budgetS * 1000 },
     );
-    for (const p of result.probes) process.stdout.write(`${String(p.players).padStart(6)} players  tick p99 ${String(p.tickP99Ms ?? '?').padStart(8)} ms  joined ${p.joined}  ${p.holds ? 'holds' : 'fails'}\n`);
-    process.stdout.write(`knee: ${result.knee} players with tick p99 < ${search.targetMs} ms (${result.stoppedBy === 'found' ? `${result.firstFailing} fail` : result.stoppedBy === 'max' ? 'every probed count held, up to --knee-max' : 'time budget ran out'})\n`);
+    for (const p of result.probes) process.stdout.write(`${String(p.players).padStart(6)} players  tick p99 ${String(p.tickP99Ms ?? '?').padStart(8)} ms  frames/room/s ${String(p.framesPerRoomS ?? '?').padStart(5)}  joined ${p.joined}  ${p.holds ? 'holds' : 'fails'}\n`);
+    process.stdout.write(`knee: ${result.knee} players with tick p99 < ${search.targetMs} ms and the patch rate kept (${result.stoppedBy === 'found' ? `${result.firstFailing} fail` : result.stoppedBy === 'max' ? 'every probed count held, up to --knee-max' : 'time budget ran out'})\n`);
     process.stdout.write(JSON.stringify({ knee_players: result.knee, first_failing: result.firstFailing ?? null, target_ms: search.targetMs, stopped_by: result.stoppedBy, probes: result.probes, machine: { cpus: availableParallelism(), loadavg_1m_after_probes: loads } }) + '\n');
     process.exit(0);
   } catch (err) {

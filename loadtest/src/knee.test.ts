@@ -47,6 +47,17 @@ describe('findKnee', () => {
     expect(r.probes.filter((p) => p.players === 150).map((p) => p.holds)).toEqual([false, true]);
   });
 
+  it('a count whose server missed its patch rate does not hold, however short its frames', async () => {
+    // Frames stay at 5 ms (the socket writes left the frame), but past 700 players the loop runs late.
+    const r = await findKnee(async (players) => ({ tickP99Ms: 5, joined: players, framesPerRoomS: players > 700 ? 15 : 19.8, expectedFramesPerRoomS: 20 }), { min: 100, max: 5_000, targetMs: 20, budgetMs: 1e9 });
+    expect(r.knee).toBeLessThanOrEqual(700);
+    expect(r.knee).toBeGreaterThanOrEqual(630);
+    expect(r.probes.find((p) => p.players > 700)?.framesPerRoomS).toBe(15);
+    // Unknown rates (a remote server) leave the tick and the joins to decide.
+    const unknown = await findKnee(async (players) => ({ tickP99Ms: 5, joined: players, framesPerRoomS: null, expectedFramesPerRoomS: null }), { min: 100, max: 1_000, targetMs: 20, budgetMs: 1e9 });
+    expect(unknown.stoppedBy).toBe('max');
+  });
+
   it('starts no probe after the time budget', async () => {
     let t = 0;
     const r = await findKnee(
