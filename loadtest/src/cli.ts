@@ -65,8 +65,11 @@ if (options.findKnee) {
         const outcome = await runLoadTest(parseOptions([...argv, '--players', String(players)]));
         loads.push(loadavg()[0]!);
         const s = outcome.report.summary;
-        process.stderr.write(`loadtest: knee: ${players} players: tick p99 ${s.tick_ms.p99 ?? '?'} ms, ${s.frames_per_room_s ?? '?'} frames/room/s${s.expected_frames_per_room_s ? ` (of ${s.expected_frames_per_room_s})` : ''}, ${s.joined} joined\n`);
-        return { tickP99Ms: s.tick_ms.p99, joined: s.joined, framesPerRoomS: s.frames_per_room_s, expectedFramesPerRoomS: s.expected_frames_per_room_s };
+        const d = outcome.report.details as { frames_per_room_s?: number | null; expected_frames_per_room_s?: number | null };
+        const frames = d.frames_per_room_s ?? null;
+        const expected = d.expected_frames_per_room_s ?? null;
+        process.stderr.write(`loadtest: knee: ${players} players: tick p99 ${s.tick_ms.p99 ?? '?'} ms, ${frames ?? '?'} frames/room/s${expected ? ` (of ${expected})` : ''}, ${s.joined} joined\n`);
+        return { tickP99Ms: s.tick_ms.p99, joined: s.joined, framesPerRoomS: frames, expectedFramesPerRoomS: expected };
       },
       { min: search.min, max: search.max, targetMs: search.targetMs, budgetMs: search.budgetS * 1000 },
     );
