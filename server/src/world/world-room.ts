@@ -3,7 +3,7 @@
  * movement intent, then, before each patch, refresh every client's area of interest. Clients only
  * send intents; the room owns positions.
  */
-import { ClientState, CloseCode, Room, SchemaSerializer, ServerError, type AuthContext, type Client } from '@colyseus/core';
+import { ClientState, CloseCode, getMessageBytes, Protocol, Room, SchemaSerializer, ServerError, type AuthContext, type Client } from '@colyseus/core';
 import { Encoder } from '@colyseus/schema';
 import {
   Avatar,
@@ -464,9 +464,11 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     const message: ChatBroadcast = { from: client.sessionId, name: sender.avatar.name, text, at: Date.now() };
     const { avatar } = sender;
     this.#npcs?.overheard(avatar, text);
+    // Encoded once for every listener (client.send would pack the same message once per listener).
+    const frame = getMessageBytes.raw(Protocol.ROOM_DATA, ServerMessage.Chat, message);
     this.#chatGrid.forEachWithin(avatar.x, avatar.z, this.context.config.CHAT_RADIUS, (listener) => {
       const target = this.clients.getById(listener.avatar.sessionId);
-      target?.send(ServerMessage.Chat, message);
+      target?.enqueueRaw(frame);
     });
   }
 
