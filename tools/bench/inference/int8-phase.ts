@@ -10,7 +10,7 @@
  * (4) of them up to the reply. Without the corpus, the bench's own personas stand in (said so in the report).
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { loadModel, type DecoderModel } from '../../../server/src/inference/model/index.ts';
 import { compareQuality } from '../../quantize/quality.ts';
 import type { QuantizationMethod } from '../../quantize/quantize-model.ts';
@@ -56,7 +56,7 @@ export async function prepareInt8(
       log(`int8 quality on ${dir} (${set.label})...`);
       const q = await compareQuality(reference, candidate, { texts: set.texts, prompts: set.prompts, greedySteps: 32 });
       log(`  perplexity ${q.perplexity.reference.toFixed(3)} → ${q.perplexity.candidate.toFixed(3)} (${(q.perplexity.change * 100).toFixed(2)}%), greedy agreement ${(q.greedy.agreement * 100).toFixed(1)}%`);
-      quality.push({ model: dir, texts: set.label, ...q });
+      quality.push({ model: shownPath(dir), texts: set.label, ...q });
     } finally {
       await reference.dispose();
       await candidate.dispose();
@@ -84,4 +84,10 @@ function qualitySet(model: DecoderModel, fallbackTexts: readonly string[], texts
     };
   }
   return { label: `no eval set (${EVAL_CORPUS}); the bench personas`, texts: fallbackTexts.slice(0, texts), prompts: fallbackTexts.slice(0, prompts) };
+}
+
+/** A path inside the working directory (the repository) as a relative one, so the report names no machine's layout. */
+function shownPath(dir: string): string {
+  const inside = relative(process.cwd(), dir);
+  return inside && !inside.startsWith('..') && !isAbsolute(inside) ? inside : dir;
 }
