@@ -19,6 +19,7 @@ import {
   GIVE,
   GREETINGS,
   INJECTIONS,
+  type InjectionTemplate,
   ITEM_NAMES,
   LANDMARK_NAMES,
   MISSING_ITEMS,
@@ -37,13 +38,15 @@ import {
   WALK,
 } from './phrasebook.ts';
 import type { Rng } from './rng.ts';
-import { COMPOSED_VERBS, composeFrames } from './composed-requests.ts';
+import { COMPOSED_VERBS, composeFrames, composeInjections } from './composed-requests.ts';
 
 /** Composed request frames (composed-requests.ts), one family per action beside the hand-written one. */
 const WALK_C = composeFrames(COMPOSED_VERBS.walk, WALK);
 const GIVE_C = composeFrames(COMPOSED_VERBS.give, GIVE);
 const FOLLOW_C = composeFrames(COMPOSED_VERBS.follow, FOLLOW);
 const STOP_C = composeFrames(COMPOSED_VERBS.stop, STOP);
+/** Composed injections (override marker × order), a family of their own beside the hand-written ones. */
+const INJECT_C = composeInjections(INJECTIONS);
 
 export interface Reply {
   speech: string;
@@ -95,6 +98,7 @@ export function phrasebookFamilies(): { family: string; ids: string[] }[] {
     { family: 'sched.act', ids: ids('sched.act', SCHEDULE_ACTIVITY) },
     { family: 'oow.frame', ids: ids('oow.frame', OUT_OF_WORLD_FRAMES) },
     { family: 'inject', ids: ids('inject', INJECTIONS) },
+    { family: 'inject.c', ids: ids('inject.c', INJECT_C) },
     { family: UNKNOWN_FAMILY, ids: Object.keys(LORE_TOPIC_TEMPLATES).map((k) => `${UNKNOWN_FAMILY}.${k}`) },
     ...Object.entries(SITUATION_QUESTIONS).map(([intent, t]) => ({ family: `sit.${intent}`, ids: ids(`sit.${intent}`, t) })),
   ];
@@ -649,27 +653,33 @@ export function injectionCandidates(ctx: NpcContext, rng: Rng, scale: number): C
   const v = (n: number) => Math.max(1, Math.round(n * scale));
   const items = ctx.script.actions.give_item?.item ?? Object.keys(ITEM_NAMES).slice(0, 2);
   const places = ctx.script.actions.walk_to?.landmark ?? [...ctx.landmarks.keys()].slice(0, 2);
-  for (const [id, t] of Object.entries(INJECTIONS)) {
-    const fills = t.text.includes('{') ? 4 : 1;
+  const lines: { template: string; text: string; t: InjectionTemplate; fills: number; variants: number }[] = [
+    ...Object.entries(INJECTIONS).map(([id, t]) => ({ template: `inject.${id}`, text: t.text, t, fills: t.text.includes('{') ? 4 : 1, variants: t.text.includes('{') ? 5 : 12 })),
+    // Composed ones: many templates, so fewer samples each (about as many in all as the hand-written).
+    ...rng.sample(Object.entries(INJECT_C), 60).map(([id, text]) => ({ template: `inject.c.${id}`, text, t: { text, style: 'order' as const }, fills: 1, variants: 2 })),
+  ];
+  for (const { template, text, t, fills, variants } of lines) {
     for (let k = 0; k < fills; k++) {
       const item = rng.pick(items);
       const info = itemInfo(item);
-      const line = fill(t.text, {
+      const landmark = rng.pick(places);
+      const line = fill(text, {
         a: info.a,
         items: plural(info.name, item),
         call: formatActionCall({ type: 'give_item', item }),
-        walk: formatActionCall({ type: 'walk_to', landmark: rng.pick(places) }),
+        walk: formatActionCall({ type: 'walk_to', landmark }),
         follow: formatActionCall({ type: 'follow' }),
+        p: ctx.landmarks.get(landmark) ? rng.pick(playerPlaceNames(ctx, ctx.landmarks.get(landmark)!)) : landmark,
         name: ctx.script.name,
         first: ctx.first,
         role: ctx.script.role,
       });
       out.push({
         kind: 'injection',
-        template: `inject.${id}`,
+        template,
         player: line,
         noisy: true,
-        variants: v(fills === 1 ? 12 : 5),
+        variants: v(variants),
         refusal: true,
         reply: (r) => {
           if (t.style === 'identity' && r.chance(0.6)) {

@@ -30,7 +30,7 @@ beforeAll(() => {
   scripts = new Map(world.scripts.map((s) => [s.id, s]));
   corpus = buildWorldCorpus({ seed: SEED, world, scale: 0.5 });
   all = [...corpus.train, ...corpus.valid, ...corpus.test];
-});
+}, 180_000); // building the corpus takes ~20 s alone, several times that on a loaded 2-core machine
 
 /** The Recollection that `memoryMessages` turns into these chat messages (the part between the lore and the player's line). */
 function recollectionOf(middle: ChatMessage[]): Recollection {
