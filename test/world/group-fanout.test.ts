@@ -131,6 +131,16 @@ describe('group fan-out over loopback', () => {
     await everyoneAgrees(room, clients);
     expect(room.fanOutStats!.fannedOut).toBeGreaterThan(settled.fannedOut);
 
+    // Chat lines ride with the next patch (corked with the listener's frame): all arrive, in order.
+    const heard: string[] = [];
+    clients[2]!.on('chat', (m) => heard.push(`${m.name}:${m.text}`));
+    clients[0]!.say('one');
+    clients[0]!.say('two');
+    clients[3]!.say('three');
+    await waitFor('three chat lines heard', () => heard.length >= 3);
+    expect(heard.filter((h) => h.startsWith('Fan0:'))).toEqual(['Fan0:one', 'Fan0:two']);
+    expect(heard).toContain('Fan3:three');
+
     // And a leaver is removed from everyone's state by the published frame.
     await late.leave();
     clients.pop();

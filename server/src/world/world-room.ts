@@ -106,6 +106,8 @@ export class WorldRoom extends Room<{ state: WorldState }> {
   #interest!: InterestManager;
   #fanOut: GroupFanOutSerializer<WorldState> | undefined;
   #chatGrid!: SpatialGrid<PlayerSession>;
+  /** Chat lines heard since the last patch, by listener (sent right after the next patch). */
+  readonly #chatOut = new Map<Client, Uint8Array[]>();
   #guard!: MessageGuard;
   #movement!: MovementParams;
   #log!: Logger;
@@ -451,7 +453,31 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     frames.push(this.#lastStepMs + patchMs);
     this.#lastStepMs = 0;
     if (frames.length > 4096) frames.splice(0, frames.length - 4096);
+    this.#flushChat();
     return sent;
+  }
+
+  /**
+   * Chat lines of the last patch interval go out right after the patch, each listener's lines corked
+   * with its patch frame (uWS drains the socket's pending publication into the cork first): one socket
+   * write per listener per patch instead of one more per line heard. (After the frame's timing, like
+   * the publications' socket writes.)
+   */
+  #flushChat(): void {
+    if (this.#chatOut.size === 0) return;
+    for (const [client, lines] of this.#chatOut) {
+      const ws = (client as unknown as { readyState?: number; ref?: { ws?: { cork?: (cb: () => void) => void } } }).ref?.ws;
+      const send = () => {
+        for (const line of lines) client.enqueueRaw(line);
+      };
+      try {
+        if (ws?.cork && (client as unknown as { readyState?: number }).readyState === 1) ws.cork(send);
+        else send();
+      } catch {
+        // The socket closed under us: its leave follows.
+      }
+    }
+    this.#chatOut.clear();
   }
 
   #chat(client: Client, text: string): void {
@@ -464,11 +490,15 @@ export class WorldRoom extends Room<{ state: WorldState }> {
     const message: ChatBroadcast = { from: client.sessionId, name: sender.avatar.name, text, at: Date.now() };
     const { avatar } = sender;
     this.#npcs?.overheard(avatar, text);
-    // Encoded once for every listener (client.send would pack the same message once per listener).
+    // Encoded once for every listener (client.send would pack the same message once per listener), and
+    // sent with the next patch (#flushChat).
     const frame = getMessageBytes.raw(Protocol.ROOM_DATA, ServerMessage.Chat, message);
     this.#chatGrid.forEachWithin(avatar.x, avatar.z, this.context.config.CHAT_RADIUS, (listener) => {
       const target = this.clients.getById(listener.avatar.sessionId);
-      target?.enqueueRaw(frame);
+      if (!target) return;
+      const lines = this.#chatOut.get(target);
+      if (lines) lines.push(frame);
+      else this.#chatOut.set(target, [frame]);
     });
   }
 
