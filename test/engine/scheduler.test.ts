@@ -200,4 +200,95 @@ describe('Scheduler', () => {
       expect(s.plan().prefill.map((c) => c.seq)).toEqual([ambient]);
     });
   });
+
+  describe('first tokens under a burst', () => {
+    function decodingRows(s: Scheduler, n: number, priority: WireRequest['priority'] = 'interactive'): Sequence[] {
+      return Array.from({ length: n }, () => {
+        const d = seq(4, priority);
+        s.enqueue(d);
+        s.admit(0);
+        d.computed = d.prompt.length;
+        s.startDecoding(d);
+        return d;
+      });
+    }
+
+    test('shortest-first: fewest prompt tokens left first within a priority; a prompt passed over 8 times goes first', () => {
+      const s = new Scheduler({ ...limits, maxBatchSize: 64, maxQueue: 64, stepTokenBudget: 15, minPrefillChunk: 4, prefillOrder: 'shortest' }, ledger());
+      const long = seq(18);
+      s.enqueue(long);
+      const ambient = seq(2, 'ambient');
+      s.enqueue(ambient);
+      s.admit(0);
+      const passes: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        // A steady stream of short interactive prompts, admitted after the long one: three fill a run.
+        for (let k = 0; k < 3; k++) s.enqueue(seq(5));
+        s.admit(0);
+        const plan = s.plan();
+        expect(plan.prefill.some((c) => c.seq === ambient)).toBe(false); // priority still comes first
+        if (plan.prefill[0]!.seq === long) break;
+        passes.push(long.prefillPasses);
+        for (const c of plan.prefill) {
+          c.seq.computed += c.tokens;
+          if (c.seq.remainingPrompt === 0) s.remove(c.seq);
+        }
+      }
+      // The short prompts went first eight times, then the long one was planned first.
+      expect(passes).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    });
+
+    test('decode runs take at most their share of the prefill time while prompts wait for first tokens', () => {
+      const s = new Scheduler({ ...limits, maxBatchSize: 16, decodeShareWhilePrefilling: 0.25 }, ledger());
+      decodingRows(s, 3);
+      const prompt = seq(800);
+      s.enqueue(prompt);
+      s.admit(0);
+      const decoded: boolean[] = [];
+      for (let step = 0; step < 8; step++) {
+        const plan = s.plan();
+        decoded.push(plan.decode.length > 0);
+        // The whole budget goes to the prompt when the decode run waits.
+        expect(plan.prefill[0]!.tokens).toBe(plan.decode.length > 0 ? limits.stepTokenBudget - 3 : limits.stepTokenBudget);
+        if (plan.decode.length > 0) s.recordRun('decode', 40);
+        s.recordRun('prefill', 100);
+        prompt.computed += plan.prefill[0]!.tokens;
+      }
+      // Prefill first; then a 40 ms decode whenever 40 ms more stays under a quarter of the prefill time:
+      // A decode runs when decode time so far + the last run's (40 ms; 0 before the first) < 0.25 × prefill
+      // time so far: 0 < 0 no; 0 < 25 yes; 80 < 50 no; 80 < 75 no; 80 < 100 yes; 120 < 125 yes; 160 < 150
+      // no; 160 < 175 yes.
+      expect(decoded).toEqual([false, true, false, false, true, true, false, true]);
+    });
+
+    test('ambient prompts never hold back interactive decodes; the share resets once no prompt waits', () => {
+      const s = new Scheduler({ ...limits, maxBatchSize: 16, ambientShare: 1, decodeShareWhilePrefilling: 0 }, ledger());
+      decodingRows(s, 2);
+      const ambient = seq(30, 'ambient');
+      s.enqueue(ambient);
+      s.admit(0);
+      expect(s.plan().decode).toHaveLength(2);
+      s.remove(ambient);
+      const player = seq(30);
+      s.enqueue(player);
+      s.admit(0);
+      expect(s.plan().decode).toHaveLength(0); // share 0: the player's prompt goes first
+      player.computed = player.prompt.length;
+      s.startDecoding(player);
+      expect(s.plan().decode).toHaveLength(3);
+    });
+
+    test('without the settings the old behaviour holds: a decode run every step, admission order', () => {
+      const s = new Scheduler(limits, ledger());
+      decodingRows(s, 2);
+      const a = seq(30);
+      const b = seq(10);
+      s.enqueue(a);
+      s.enqueue(b);
+      s.admit(0);
+      const plan = s.plan();
+      expect(plan.decode).toHaveLength(2);
+      expect(plan.prefill[0]!.seq).toBe(a);
+    });
+  });
 });

@@ -114,6 +114,8 @@ export const DEFAULT_SCHEDULER: SchedulerSettings = {
   minPrefillChunk: 32,
   ambientShare: 0.75,
   prefixCacheBytes: 256 * 1024 * 1024,
+  prefillOrder: 'shortest',
+  decodeShareWhilePrefilling: 0.1,
   kvStrategy: 'inplace',
 };
 

@@ -2,7 +2,8 @@
  * The engine inside the worker: owns the scheduler, the runner, the prefix cache and every live sequence,
  * and runs one iteration per `step()`:
  *
- *   expire deadlines → admit by priority → plan → decode run (all decoding rows, S = 1)
+ *   expire deadlines → admit by priority → plan → decode run (all decoding rows, S = 1; skipped while it
+ *                    has used its share of the time prompts wait for first tokens)
  *                    → prefill run (chunks within the token budget) → stream the step's tokens.
  *
  * It talks to the outside world only through a `CoreSink` (the worker wires it to postMessage), so it can
@@ -135,6 +136,8 @@ export class EngineCore {
         stepTokenBudget: settings.stepTokenBudget,
         minPrefillChunk: settings.minPrefillChunk,
         ambientShare: settings.ambientShare,
+        prefillOrder: settings.prefillOrder,
+        decodeShareWhilePrefilling: settings.decodeShareWhilePrefilling,
         contextLength: model.contextLength,
         kvBudgetBytes: settings.kvBudgetBytes,
         kvBytesPerToken: this.bytesPerToken,
@@ -254,6 +257,7 @@ export class EngineCore {
     const result = await this.runner.decode(rows, rows.length + joining);
     this.stepStats.decodeSteps++;
     this.stepStats.decodeMs += performance.now() - t0;
+    this.scheduler.recordRun('decode', performance.now() - t0);
     this.stepStats.longestRunMs = Math.max(this.stepStats.longestRunMs, performance.now() - t0);
     if (result.assembled) {
       this.stepStats.kvAssembles++;
@@ -280,6 +284,7 @@ export class EngineCore {
     const results = await this.runner.prefill(chunks, width);
     this.stepStats.prefillSteps++;
     this.stepStats.prefillMs += performance.now() - t0;
+    this.scheduler.recordRun('prefill', performance.now() - t0);
     this.stepStats.longestRunMs = Math.max(this.stepStats.longestRunMs, performance.now() - t0);
     for (const c of chunks) this.stepStats.prefillTokens += c.tokens;
     this.applyCancels();

@@ -209,6 +209,17 @@ export interface SchedulerSettings {
   /** Prefix-cache share of the KV budget, in bytes. */
   prefixCacheBytes: number;
   /**
+   * Order of admitted prompts within a priority for prefill: `shortest` (fewest uncached tokens left first;
+   * more first tokens sooner, a prompt passed over 8 plans goes first) or `admission`.
+   */
+  prefillOrder: 'shortest' | 'admission';
+  /**
+   * While admitted prompts wait for their first token, decode runs get at most this share of the prefill
+   * time spent since they began waiting (> 0, so decodes never starve); the last first token of a burst
+   * then comes after about (1 + share) × its prompts' compute. 1 or more: a decode run every step (as before).
+   */
+  decodeShareWhilePrefilling: number;
+  /**
    * `inplace` (default): run an engine-shaped variant of the graph whose KV lives in persistent slot buffers
    * and is never copied per step (builder-made models; others fall back to `resident`). `resident`: standard
    * graph, the decode batch's KV stays in the tensors the model returned and is fed back as-is while the

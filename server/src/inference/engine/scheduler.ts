@@ -23,7 +23,23 @@ export interface SchedulerLimits {
   contextLength: number;
   kvBudgetBytes: number;
   kvBytesPerToken: number;
+  /**
+   * Order of admitted prompts within a priority when planning prefill: `shortest` (fewest uncached prompt
+   * tokens left first, so the most first tokens come out per prefill token; a prompt passed over
+   * `PREFILL_PASSES_BEFORE_FIRST` times goes first, so none starves) or `admission` (default here).
+   */
+  prefillOrder?: 'shortest' | 'admission';
+  /**
+   * While admitted prompts wait for their first token, decode runs may take at most this share of the
+   * prefill time spent since they started waiting (decode runs are skipped until it is earned back), so
+   * the last first token of a burst comes after the prompts' own compute plus this share. Only prompts at
+   * least as urgent as the most urgent decoding row defer it. Unset: a decode run every step.
+   */
+  decodeShareWhilePrefilling?: number;
 }
+
+/** Plans a ready prompt may be passed over under `prefillOrder: 'shortest'` before it goes first. */
+export const PREFILL_PASSES_BEFORE_FIRST = 8;
 
 /** Books worst-case KV for admitted sequences (the engine core frees prefix-cache memory to make room). */
 export interface KvLedger {
@@ -61,6 +77,10 @@ export class Scheduler {
   /** Admitted, prompt not done (includes those awaiting a prefix job). */
   readonly prefilling: Sequence[] = [];
   readonly decoding: Sequence[] = [];
+  /** Run time since prompts began waiting for first tokens (reset once none waits): the decode share's ledger. */
+  private readonly firstTokenWindow = { decodeMs: 0, prefillMs: 0 };
+  /** The last decode run's time: the estimate of the next one's (a decode run's time grows slowly with its rows). */
+  private lastDecodeMs = 0;
   constructor(
     readonly limits: SchedulerLimits,
     private readonly ledger: KvLedger,
@@ -161,12 +181,14 @@ export class Scheduler {
 
   /**
    * Plan the next step within the per-step token budget. Prefill rows share one width S (the graph takes one
-   * S per run), so the plan picks how many of the next prompts (priority order) to run together: the count
-   * whose chunks carry the most real (unpadded) tokens within the budget, counting each prompt it finishes
-   * (a first token now, no small leftover chunk later) as `minPrefillChunk` tokens more.
+   * S per run), so the plan picks how many of the next prompts (priority order, then shortest first or
+   * admission order) to run together: the count whose chunks carry the most real (unpadded) tokens within
+   * the budget, counting each prompt it finishes (a first token now, no small leftover chunk later) as
+   * `minPrefillChunk` tokens more. The decode run is skipped while it has used up its share of the time
+   * prompts spend waiting for their first token (`decodeShareWhilePrefilling`).
    */
   plan(): StepPlan {
-    const decode = this.decoding.slice();
+    let decode = this.decoding.slice();
     let ready = this.prefilling.filter((s) => s.phase === 'prefilling' && s.remainingPrompt > 0);
     if (this.interactiveWaiting()) {
       const interactive = ready.filter((s) => effectiveRank(s) < AMBIENT_RANK);
@@ -174,9 +196,23 @@ export class Scheduler {
       // only ambient progress can free the KV or batch slot the waiting request needs (no deadlock).
       if (interactive.length > 0 || decode.length > 0) ready = interactive;
     }
-    if (ready.length === 0) return { decode, prefill: [], prefillWidth: 0 };
-    // Interactive prompts first, then admission order (stable sort).
-    ready.sort((a, b) => effectiveRank(a) - effectiveRank(b));
+    if (ready.length === 0) {
+      this.firstTokenWindow.decodeMs = this.firstTokenWindow.prefillMs = 0;
+      return { decode, prefill: [], prefillWidth: 0 };
+    }
+    if (this.limits.prefillOrder === 'shortest') {
+      // Priority, then the prompts passed over too often, then fewest tokens left, then admission order.
+      ready.sort(
+        (a, b) =>
+          effectiveRank(a) - effectiveRank(b) ||
+          Number(b.prefillPasses >= PREFILL_PASSES_BEFORE_FIRST) - Number(a.prefillPasses >= PREFILL_PASSES_BEFORE_FIRST) ||
+          a.remainingPrompt - b.remainingPrompt,
+      );
+    } else {
+      // Interactive prompts first, then admission order (stable sort).
+      ready.sort((a, b) => effectiveRank(a) - effectiveRank(b));
+    }
+    if (this.defersDecode(decode, ready)) decode = [];
     const budget = Math.max(this.limits.minPrefillChunk, this.limits.stepTokenBudget - decode.length);
     let best = { rows: 1, width: Math.min(ready[0]!.remainingPrompt, budget), score: -1 };
     let longest = 0;
@@ -191,7 +227,36 @@ export class Scheduler {
       if (score > best.score) best = { rows, width, score };
     }
     const prefill = ready.slice(0, best.rows).map((seq) => ({ seq, tokens: Math.min(seq.remainingPrompt, best.width) }));
+    for (let i = best.rows; i < ready.length; i++) ready[i]!.prefillPasses++;
     return { decode, prefill, prefillWidth: best.width };
+  }
+
+  /**
+   * Whether this step's decode run waits: prompts at least as urgent as the most urgent decoding row are
+   * waiting for their first token, and this run (estimated to take as long as the last one) would take
+   * decode runs to their share of the prefill time since the window began (strictly below it, so a prompt
+   * that arrives while rows decode is prefilled first). At most one run overshoots the share: the estimate.
+   */
+  private defersDecode(decode: Sequence[], ready: Sequence[]): boolean {
+    const share = this.limits.decodeShareWhilePrefilling;
+    const window = this.firstTokenWindow;
+    const urgent = decode.reduce((rank, s) => Math.min(rank, s.priorityRank), Infinity);
+    if (share === undefined || share >= 1 || decode.length === 0 || !ready.some((s) => effectiveRank(s) <= urgent)) {
+      // Nothing to hold back (or nothing decodes yet): the window starts with this step's prefill.
+      window.decodeMs = window.prefillMs = 0;
+      return false;
+    }
+    return !(window.decodeMs + this.lastDecodeMs < share * window.prefillMs);
+  }
+
+  /** The engine reports each run's time: it feeds the decode share while prompts wait for first tokens. */
+  recordRun(kind: 'decode' | 'prefill', ms: number): void {
+    if (kind === 'decode') {
+      this.firstTokenWindow.decodeMs += ms;
+      this.lastDecodeMs = ms;
+    } else {
+      this.firstTokenWindow.prefillMs += ms;
+    }
   }
 
   /** Put an engine-internal sequence (a prefix job) straight into the admitted set. */

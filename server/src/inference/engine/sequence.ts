@@ -52,6 +52,8 @@ export class Sequence {
   computed = 0;
   /** Prompt tokens served from the prefix cache. */
   cachedTokens = 0;
+  /** Prefill plans that passed this prompt over while it was ready (shortest-first's starvation guard). */
+  prefillPasses = 0;
   /** Prefix-cache entry this sequence reads (pinned while in use). */
   pinned: PrefixEntry | null = null;
 
