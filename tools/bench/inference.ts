@@ -2,13 +2,13 @@
  * npm run bench:inference -- [--preset smollm2-135m-shape] [--concurrency 32] [--requests N] [--max-tokens M]
  *                            [--rounds R] [--steady-requests S] [--steady-load F | --arrival-rate X]
  *                            [--arrivals poisson|fixed] [--seed K] [--threads T] [--sequential-requests K]
- *                            [--no-transformersjs] [--no-kv-compare] [--no-llamacpp] [--llamacpp-weights f32|f16]
+ *                            [--no-transformersjs] [--no-kv-compare] [--no-scheduling-compare] [--no-llamacpp] [--llamacpp-weights f32|f16]
  *                            [--parity-model <dir>] [--parity-only] [--no-int8] [--int8-method matmul-nbits|dynamic] [--json]
  *
  * Serves synthetic NPC conversations (a few shared personas, distinct player lines) with every contender —
  * Worldmind's engine batched, the same engine one request at a time, the engine on int8 weights (tools/quantize;
- * its quality cost against fp32 measured once before the rounds), the engine with the standard graph's KV
- * handling, transformers.js, node-llama-cpp (llama.cpp's kernels on the same weights exported to GGUF,
+ * its quality cost against fp32 measured once before the rounds), the engine with other scheduling settings
+ * (burst: each first-token lever alone, and neither), the engine with the standard graph's KV handling, transformers.js, node-llama-cpp (llama.cpp's kernels on the same weights exported to GGUF,
  * installed on demand into data/cache/node-llama-cpp, see llamacpp-phase.ts) and the MatMul roofline —
  * interleaved in R rounds (inference/rounds.ts), and reports every figure as the median over the rounds with
  * its min–max, every ratio as the median of the per-round ratios (inference/report.ts). Two workloads: the
@@ -25,12 +25,13 @@ import { availableParallelism, loadavg } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseCliArgs } from '../../server/src/cli-args.ts';
 import type { KvStrategy } from '../../server/src/inference/engine/step-runner.ts';
+import { DEFAULT_SCHEDULER } from '../../server/src/inference/engine/engine-client.ts';
 import { arrivalSchedule, type ArrivalProcess } from './inference/arrivals.ts';
 import { benchCacheRoot, ensureBenchModel } from './inference/model-cache.ts';
 import { cachedGguf, greedyParity, type ParityResult } from './inference/llamacpp-phase.ts';
 import type { PhaseSummary } from './inference/phase-stats.ts';
 import { buildReport, renderReport, type ReportContext } from './inference/report.ts';
-import { runRound, type RoundConfig, type RoundResult } from './inference/rounds.ts';
+import { runRound, type RoundConfig, type RoundResult, type SchedulingVariant } from './inference/rounds.ts';
 import { loadNodeLlamaCpp, NODE_LLAMA_CPP_VERSION } from '../gguf/node-llama-cpp.ts';
 import { buildWorkload, PERSONAS } from './inference/workload.ts';
 import { prepareInt8, type Int8Setup } from './inference/int8-phase.ts';
@@ -39,12 +40,14 @@ import { QUANTIZATION_METHODS, type QuantizationMethod } from '../quantize/quant
 const USAGE = `usage: npm run bench:inference -- [--preset smollm2-135m-shape] [--concurrency 32] [--requests N] [--max-tokens 64]
                                   [--rounds 3] [--steady-requests S] [--steady-load 0.9 | --arrival-rate X]
                                   [--arrivals poisson|fixed] [--seed 1] [--threads T] [--sequential-requests K]
-                                  [--no-transformersjs] [--no-kv-compare] [--no-llamacpp] [--llamacpp-weights f32|f16]
-                                  [--parity-model <dir>] [--parity-only] [--no-int8] [--int8-method dynamic|matmul-nbits] [--json]
+                                  [--no-transformersjs] [--no-kv-compare] [--no-scheduling-compare] [--no-llamacpp]
+                                  [--llamacpp-weights f32|f16] [--parity-model <dir>] [--parity-only] [--no-int8] [--int8-method dynamic|matmul-nbits] [--json]
 
 Serves synthetic NPC conversations with Worldmind's engine batched, one request at a time, on int8 weights
 (npm run quantize --method --int8-method; perplexity change, greedy agreement and logit error against fp32 on
-the eval set are measured once first, on --parity-model and the bench model), with the standard graph's KV handling, transformers.js, node-llama-cpp (installed on demand into data/cache/node-llama-cpp,
+the eval set are measured once first, on --parity-model and the bench model), with other scheduling settings
+(the burst with neither first-token lever, shortest-prompt-first alone, the decode share alone;
+--no-scheduling-compare skips them), with the standard graph's KV handling, transformers.js, node-llama-cpp (installed on demand into data/cache/node-llama-cpp,
 ~700 MB; its greedy tokens are first checked against ours on --parity-model, default assets/models/default,
 and on the bench model) and the MatMul roofline, interleaved in --rounds rounds: medians with min–max, ratios
 as medians of per-round ratios, the machine's load beside; a table, then one JSON line (--json: only the line).
@@ -54,6 +57,13 @@ default --steady-load x the request rate the first round's burst achieved; seede
 --llamacpp-weights f16: node-llama-cpp serves an f16 export (llama.cpp's usual precision) instead of the
 same f32 weights. --parity-only: only the node-llama-cpp greedy check on --parity-model (one JSON line).
 `;
+
+/** The burst's first-token levers apart (the batched engine runs with both, the defaults). */
+const SCHEDULING_VARIANTS: SchedulingVariant[] = [
+  { name: 'neither (admission order, a decode run every step)', scheduler: { prefillOrder: 'admission', decodeShareWhilePrefilling: 1 } },
+  { name: 'shortest-prompt-first alone', scheduler: { prefillOrder: 'shortest', decodeShareWhilePrefilling: 1 } },
+  { name: `decode share ${DEFAULT_SCHEDULER.decodeShareWhilePrefilling} alone`, scheduler: { prefillOrder: 'admission', decodeShareWhilePrefilling: DEFAULT_SCHEDULER.decodeShareWhilePrefilling } },
+];
 
 const { values: args } = parseCliArgs('bench:inference', USAGE, {
   options: {
@@ -65,6 +75,7 @@ const { values: args } = parseCliArgs('bench:inference', USAGE, {
     'sequential-requests': { type: 'string' },
     'no-transformersjs': { type: 'boolean', default: false },
     'no-kv-compare': { type: 'boolean', default: false },
+    'no-scheduling-compare': { type: 'boolean', default: false },
     'no-llamacpp': { type: 'boolean', default: false },
     'parity-model': { type: 'string', default: 'assets/models/default' },
     'parity-only': { type: 'boolean', default: false },
@@ -207,6 +218,7 @@ async function main(): Promise<void> {
     steady,
     steadyArrivals,
     sequentialCount,
+    schedulingCompare: args['no-scheduling-compare'] ? [] : SCHEDULING_VARIANTS,
     kvCompare: args['no-kv-compare'] ? [] : (['resident', 'rebuild'] satisfies KvStrategy[]),
     transformersjs: !args['no-transformersjs'],
     ...(llamacpp.config ? { llamacpp: llamacpp.config } : {}),

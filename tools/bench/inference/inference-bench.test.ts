@@ -96,9 +96,9 @@ describe('report over rounds', () => {
   const roof = (batch: number, tokS: number): RooflineResult => ({ batch, headRows: batch, stepMsMedian: (batch * 1000) / tokS, tokS, gflops: 1, matmuls: 3 });
   // Round 2 is a slow spell for everyone.
   const rounds: RoundResult[] = [
-    { load1: 1, batched: { summary: phase(300), steps: steps(400, 1000, 200, 500) }, sequential: phase(50), int8: { summary: phase(450), steps: steps(400, 500, 200, 500) }, kv: {}, rooflineDecode: roof(4, 500), rooflinePrefill: roof(100, 800) },
-    { load1: 3, batched: { summary: phase(150), steps: steps(400, 2000, 200, 1000) }, sequential: phase(25), int8: { summary: phase(300), steps: steps(400, 1000, 200, 1000) }, kv: {}, rooflineDecode: roof(4, 250), rooflinePrefill: roof(100, 400) },
-    { load1: 2, batched: { summary: phase(280), steps: steps(400, 1000, 200, 500) }, sequential: phase(70), int8: { summary: phase(420), steps: steps(400, 800, 200, 500) }, kv: {}, rooflineDecode: roof(4, 400), rooflinePrefill: roof(100, 800) },
+    { load1: 1, batched: { summary: phase(300), steps: steps(400, 1000, 200, 500) }, sequential: phase(50), int8: { summary: phase(450), steps: steps(400, 500, 200, 500) }, scheduling: {}, kv: {}, rooflineDecode: roof(4, 500), rooflinePrefill: roof(100, 800) },
+    { load1: 3, batched: { summary: phase(150), steps: steps(400, 2000, 200, 1000) }, sequential: phase(25), int8: { summary: phase(300), steps: steps(400, 1000, 200, 1000) }, scheduling: {}, kv: {}, rooflineDecode: roof(4, 250), rooflinePrefill: roof(100, 400) },
+    { load1: 2, batched: { summary: phase(280), steps: steps(400, 1000, 200, 500) }, sequential: phase(70), int8: { summary: phase(420), steps: steps(400, 800, 200, 500) }, scheduling: {}, kv: {}, rooflineDecode: roof(4, 400), rooflinePrefill: roof(100, 800) },
   ];
   const ctx: ReportContext = {
     model: 'm', params: 1e6, concurrency: 4, requests: 4, maxTokens: 8, threads: 2, sequentialCount: 2, steady: null,

@@ -16,6 +16,7 @@ export interface PhaseSummary {
   decode_tok_s: number;
   ttft_p50_ms: number;
   ttft_p99_ms: number;
+  ttft_mean_ms?: number;
   itl_p50_ms: number;
   itl_p99_ms: number;
   queue_p50_ms?: number;
@@ -34,6 +35,7 @@ export function summarize(s: PhaseSamples): PhaseSummary {
     decode_tok_s: round((s.generatedTokens * 1000) / s.wallMs),
     ttft_p50_ms: round(percentile(ttft, 0.5)),
     ttft_p99_ms: round(percentile(ttft, 0.99)),
+    ttft_mean_ms: round(ttft.reduce((a, b) => a + b, 0) / Math.max(1, ttft.length)),
     itl_p50_ms: round(percentile(itl, 0.5)),
     itl_p99_ms: round(percentile(itl, 0.99)),
   };

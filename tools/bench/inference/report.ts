@@ -37,7 +37,7 @@ export interface Int8Context {
 
 type SpreadSummary = Record<keyof PhaseSummary, Spread | null>;
 
-const PHASE_KEYS: Array<keyof PhaseSummary> = ['decode_tok_s', 'ttft_p50_ms', 'ttft_p99_ms', 'itl_p50_ms', 'itl_p99_ms', 'queue_p50_ms', 'queue_p99_ms'];
+const PHASE_KEYS: Array<keyof PhaseSummary> = ['decode_tok_s', 'ttft_p50_ms', 'ttft_p99_ms', 'ttft_mean_ms', 'itl_p50_ms', 'itl_p99_ms', 'queue_p50_ms', 'queue_p99_ms'];
 
 function phaseSpread(summaries: ReadonlyArray<PhaseSummary | undefined>): SpreadSummary | null {
   if (summaries.every((s) => s === undefined)) return null;
@@ -74,6 +74,7 @@ export function buildReport(ctx: ReportContext, rounds: readonly RoundResult[]) 
   const decodeRoof = col((r) => r.rooflineDecode.tokS);
   const prefillRoof = col((r) => r.rooflinePrefill.tokS);
   const kvStrategies = Object.keys(rounds[0]?.kv ?? {}) as Array<keyof RoundResult['kv']>;
+  const schedulingNames = Object.keys(rounds[0]?.scheduling ?? {});
   return {
     model: ctx.model,
     params: ctx.params,
@@ -127,6 +128,20 @@ export function buildReport(ctx: ReportContext, rounds: readonly RoundResult[]) 
               logits_mean_abs_diff: roundTo(q.logits.meanAbsDiff, 5),
             })),
           },
+    // The burst under other scheduler settings, each with its own TTFT p99 against its own compute bound.
+    scheduling_compare: Object.fromEntries(
+      schedulingNames.map((name) => {
+        const phase = col((r) => r.scheduling?.[name]);
+        return [
+          name,
+          {
+            ...phaseSpread(phase.map((p) => p?.summary)),
+            prefill_bound_ms: spread(phase.map((p) => p?.steps.prefillMs), 0),
+            ttft_p99_vs_prefill_bound: ratioSpread(phase.map((p) => p?.summary.ttft_p99_ms), phase.map((p) => p?.steps.prefillMs)),
+          },
+        ];
+      }),
+    ),
     kv_compare: Object.fromEntries(
       kvStrategies.map((k) => [k, { ...phaseSpread(col((r) => r.kv[k]?.summary)), kv_assemble_ms: spread(col((r) => r.kv[k]?.steps.kvAssembleMs), 0), decode_step_ms: stepSpread(col((r) => r.kv[k]))?.decode_step_ms ?? null }]),
     ),
@@ -200,7 +215,11 @@ export function renderReport(ctx: ReportContext, report: Report): string {
     table(['contender', 'workload', 'tok/s', 'TTFT p50 ms', 'TTFT p99 ms', 'ITL p50 ms', 'ITL p99 ms', 'queue p99 ms', 'notes'], rows),
     '',
     `ratios (median of the per-round ratios, min–max): batched/one-at-a-time ${x(q.batched_vs_sequential)}, batched/transformers.js ${x(q.batched_vs_transformersjs)}, batched/node-llama-cpp ${'skipped' in ctx.llamacpp ? `- (${ctx.llamacpp.skipped})` : x(q.batched_vs_llamacpp)}`,
-    `burst TTFT p99 ${s1(report.batched?.ttft_p99_ms, 0)} ms vs its compute bound ${s1(e.burst?.prefill_bound_ms, 0)} ms (${s1(e.burst?.prefill_tokens, 0)} uncached prompt tokens ÷ the measured prefill rate): ${x(q.burst_ttft_p99_vs_prefill_bound)}`,
+    `burst TTFT p99 ${s1(report.batched?.ttft_p99_ms, 0)} ms vs its compute bound ${s1(e.burst?.prefill_bound_ms, 0)} ms (${s1(e.burst?.prefill_tokens, 0)} uncached prompt tokens ÷ the measured prefill rate): ${x(q.burst_ttft_p99_vs_prefill_bound)}; TTFT mean ${s1(report.batched?.ttft_mean_ms, 0)} ms, ITL p99 ${s1(report.batched?.itl_p99_ms, 0)} ms`,
+    ...Object.entries(report.scheduling_compare).map(
+      ([name, p]) =>
+        `  ${name}: burst TTFT p99 ${s1(p.ttft_p99_ms, 0)} ms vs its bound ${s1(p.prefill_bound_ms, 0)} ms: ${x(p.ttft_p99_vs_prefill_bound)}; TTFT mean ${s1(p.ttft_mean_ms, 0)} ms, ITL p99 ${s1(p.itl_p99_ms, 0)} ms, ${s1(p.decode_tok_s)} tok/s`,
+    ),
     int8Line(report.int8, x),
     `vs roofline: decode steps ${pct(q.decode_steps_vs_roofline)} and whole burst ${pct(q.batched_vs_roofline)} of the decode roofline; prefill steps ${pct(q.prefill_steps_vs_roofline)} of the prefill roofline; steady state ${pct(q.steady_vs_roofline)} (its decode steps ${pct(q.steady_decode_steps_vs_roofline)}) of the decode roofline`,
     '',

@@ -45,6 +45,7 @@ describe('a bench:inference round', () => {
       steady,
       steadyArrivals: () => arrivalSchedule({ count: steady.length, ratePerSecond: 20, process: 'poisson', seed: 3 }),
       sequentialCount: 2,
+      schedulingCompare: [{ name: 'old', scheduler: { prefillOrder: 'admission', decodeShareWhilePrefilling: 1 } }],
       kvCompare: ['resident'],
       transformersjs: true,
       prefillShape: (mean) => Math.max(8, Math.round(mean / 8) * 8),
@@ -59,6 +60,8 @@ describe('a bench:inference round', () => {
     expect(round.steady!.steps.decodedRows).toBe(steady.length * (MAX_TOKENS - 1));
     expect(round.kv.resident!.steps.decodedRows).toBe(burst.length * (MAX_TOKENS - 1));
     expect(round.int8!.steps.decodedRows).toBe(burst.length * (MAX_TOKENS - 1));
+    expect(round.scheduling.old!.steps.prefillTokens).toBe(uncached(burst));
+    expect(round.scheduling.old!.steps.decodedRows).toBe(burst.length * (MAX_TOKENS - 1));
     expect(round.steady!.summary.queue_p99_ms).toBeGreaterThanOrEqual(0);
     expect(round.transformersjs!.decode_tok_s).toBeGreaterThan(0);
     expect(round.rooflineDecode).toMatchObject({ batch: 3, headRows: 3 });
@@ -76,5 +79,6 @@ describe('a bench:inference round', () => {
     for (const ratio of ['batched_vs_sequential', 'batched_vs_transformersjs', 'decode_steps_vs_roofline', 'prefill_steps_vs_roofline', 'steady_vs_roofline']) {
       expect(report.ratios[ratio as keyof typeof report.ratios]!.median, ratio).toBeGreaterThan(0);
     }
+    expect(report.scheduling_compare.old!.ttft_p99_vs_prefill_bound!.median).toBeGreaterThan(0);
   }, 120_000);
 });

@@ -1,13 +1,14 @@
 /**
  * One round of bench:inference: every contender serves the same workload once, back to back, so a slow
  * spell of the shared machine lands inside one round and hits its neighbours too. Order within a round:
- * engine (burst, steady state, one at a time), the engine on the int8 weights (burst), the engine with the
- * standard graph's KV handling, the peers
+ * engine (burst, steady state, one at a time), the engine on the int8 weights (burst), the engine with other
+ * scheduling settings (burst), the engine with the standard graph's KV handling, the peers
  * (transformers.js, node-llama-cpp), then the MatMul rooflines at the decode and the prefill shape.
  */
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { InferenceEngine } from '../../../server/src/inference/engine/engine-client.ts';
+import type { SchedulerSettings } from '../../../server/src/inference/engine/protocol.ts';
 import type { KvStrategy } from '../../../server/src/inference/engine/step-runner.ts';
 import { runClosedLoop, runOpenLoop, warmPrefixes } from './engine-phases.ts';
 import { runLlamaCpp } from './llamacpp-phase.ts';
@@ -31,12 +32,19 @@ export interface RoundConfig {
   /** Arrival offsets for the steady workload, given the burst's measured rate (fixed after the first call). */
   steadyArrivals: (burst: PhaseSummary) => number[];
   sequentialCount: number;
+  /** The burst again on engines with these scheduler settings (what each scheduling lever does). */
+  schedulingCompare: readonly SchedulingVariant[];
   kvCompare: readonly KvStrategy[];
   transformersjs: boolean;
   llamacpp?: { module: NodeLlamaCppModule; gguf: string; banned: readonly number[] };
   /** Tokens per prefill run for the prefill roofline, given the round's burst's measured mean per run. */
   prefillShape: (meanPrefillTokens: number) => number;
   log: (line: string) => void;
+}
+
+export interface SchedulingVariant {
+  name: string;
+  scheduler: Partial<SchedulerSettings>;
 }
 
 export interface EnginePhase {
@@ -52,6 +60,8 @@ export interface RoundResult {
   sequential: PhaseSummary;
   /** The burst on the int8 weights (in-place KV, like `batched`). */
   int8?: EnginePhase;
+  /** The burst with each scheduling variant, by name. */
+  scheduling: Record<string, EnginePhase>;
   kv: Partial<Record<KvStrategy, EnginePhase>>;
   transformersjs?: PhaseSummary;
   llamacpp?: PhaseSummary & { batchSize: number; contextSize: number };
@@ -59,13 +69,13 @@ export interface RoundResult {
   rooflinePrefill: RooflineResult;
 }
 
-async function startEngine(config: RoundConfig, kvStrategy: KvStrategy, modelDir = config.modelDir): Promise<InferenceEngine> {
+async function startEngine(config: RoundConfig, kvStrategy: KvStrategy, modelDir = config.modelDir, scheduler: Partial<SchedulerSettings> = {}): Promise<InferenceEngine> {
   const queue = Math.max(256, config.burst.length, config.steady.length);
   return InferenceEngine.start({
     modelDir,
     intraOpThreads: config.threads,
     interOpThreads: 1,
-    scheduler: { maxBatchSize: config.concurrency, maxQueue: queue, kvStrategy, kvBudgetBytes: 4 * 1024 ** 3 },
+    scheduler: { maxBatchSize: config.concurrency, maxQueue: queue, kvStrategy, kvBudgetBytes: 4 * 1024 ** 3, ...scheduler },
   });
 }
 
@@ -115,6 +125,19 @@ export async function runRound(config: RoundConfig, round: number, rounds: numbe
     }
   }
 
+  // The same burst scheduled otherwise: what each lever (prefill order, decode share) does to first tokens.
+  const scheduling: RoundResult['scheduling'] = {};
+  for (const variant of config.schedulingCompare) {
+    log(`${tag}: engine batched, ${variant.name}...`);
+    const other = await startEngine(config, 'inplace', config.modelDir, variant.scheduler);
+    try {
+      await warmPrefixes(other, config.burst);
+      scheduling[variant.name] = await burstPhase(other, config);
+    } finally {
+      await other.close();
+    }
+  }
+
   // The same burst with the standard graph's KV handling, to show what the in-place KV buys.
   const kv: RoundResult['kv'] = {};
   for (const strategy of config.kvCompare) {
@@ -159,6 +182,7 @@ export async function runRound(config: RoundConfig, round: number, rounds: numbe
     ...(steady ? { steady } : {}),
     sequential,
     ...(int8 ? { int8 } : {}),
+    scheduling,
     kv,
     ...(transformersjs ? { transformersjs } : {}),
     ...(llamacpp ? { llamacpp } : {}),
