@@ -52,8 +52,8 @@ export class GroupFanOutSerializer<T extends Schema> extends SchemaSerializer<T>
   readonly stats: FanOutStats = { published: 0, fannedOut: 0, direct: 0 };
   readonly #publish: Publish;
   readonly #topicOf: (view: StateView) => string | undefined;
-  /** This patch: each group view that has subscribers, with its topic and subscriber count. */
-  readonly #groups = new Map<StateView, { topic: string; count: number }>();
+  /** This patch: each group view that has subscribers, with its topic and the clients subscribed to it. */
+  readonly #groups = new Map<StateView, { topic: string; clients: Client[] }>();
   readonly #noView = {} as StateView;
 
   constructor(publish: Publish, topicOf: (view: StateView) => string | undefined) {
@@ -91,8 +91,8 @@ export class GroupFanOutSerializer<T extends Schema> extends SchemaSerializer<T>
       const topic = view ? this.#topicOf(view) : undefined;
       if (topic !== undefined && this.#subscribe(client, topic)) {
         const group = groups.get(view!);
-        if (group) group.count++;
-        else groups.set(view!, { topic, count: 1 });
+        if (group) group.clients.push(client);
+        else groups.set(view!, { topic, clients: [client] });
         continue;
       }
       this.#unsubscribe(client);
@@ -103,8 +103,12 @@ export class GroupFanOutSerializer<T extends Schema> extends SchemaSerializer<T>
       const frame = frameOf(view);
       if (this.#publish(group.topic, frame)) {
         this.stats.published++;
-        this.stats.fannedOut += group.count;
-        countFannedOut(frame, group.count);
+        this.stats.fannedOut += group.clients.length;
+        countFannedOut(frame, group.clients.length);
+      } else {
+        // Not published (uWS found no open subscriber): whoever is still open gets it directly.
+        for (const client of group.clients) client.raw(frame);
+        this.stats.direct += group.clients.length;
       }
     }
     groups.clear();
