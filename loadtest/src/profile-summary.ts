@@ -82,6 +82,9 @@ for (const file of positionals) {
       .slice(0, top)
       .map(([k, us]) => [k, round(us / 1000, 0), pct(us)]);
   console.log(`\n${file}: ${round(totalUs / 1e6, 1)} s profiled, ${pct(busyUs)} busy (not idle)`);
+  // Node marks the thread idle from the loop's prepare phase to its check phase (around the poll); native
+  // work there (uWS writing published frames, reading sockets) is sampled as idle though the loop is busy.
+  console.log('(idle can include native socket I/O outside JavaScript — uWS writes of published frames, socket reads — which the load report\'s server event loop % counts as busy)');
   console.log('\nself time by package / file');
   console.log(table(['where', 'ms', 'of wall'], rows(selfByFile)));
   console.log('\nself time by function');
