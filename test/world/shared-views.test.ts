@@ -3,7 +3,9 @@
  * Colyseus's own SchemaSerializer (the room's patch path: one encode per distinct view, the same bytes to
  * every client holding it) and one @colyseus/schema Decoder per client, as the SDK decodes.
  *
- * fast-check drives random walks of several clients (joins, leaves, inventory changes on the way);
+ * fast-check drives random walks of several clients (joins, leaves, inventory changes on the way), once
+ * with Colyseus's serializer and once with the room's group fan-out (frames published per group to
+ * uWS-like topics; group-fanout.ts);
  * after every patch each client's decoded state must hold exactly the bodies its group shows, every body
  * within the radius, its own avatar (its pose exact), exact non-motion fields, and poses no older than
  * the level of detail allows and never a mix of old and new fields; after the walkers stop, every pose
@@ -14,6 +16,7 @@ import { Decoder, type StateView } from '@colyseus/schema';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Avatar, Npc, WorldState, poseOf, publishPose } from '@worldmind/shared';
+import { GroupFanOutSerializer } from '../../server/src/world/group-fanout.ts';
 import { InterestManager } from '../../server/src/world/interest.ts';
 
 const RADIUS = 20;
@@ -29,6 +32,34 @@ interface TestClient {
   view?: StateView;
   decoder: Decoder<WorldState>;
   raw(bytes: Uint8Array): void;
+  /** An open uWS-like socket (topics), for the group fan-out serializer. */
+  readyState: number;
+  ref: { ws: { subscribe(topic: string): boolean; unsubscribe(topic: string): boolean } };
+}
+
+/** Topics as uWebSockets.js keeps them: publish hands the frame to every subscribed socket's client. */
+class Topics {
+  readonly #subscribers = new Map<string, Set<TestClient>>();
+  socketFor(client: () => TestClient): TestClient['ref']['ws'] {
+    return {
+      subscribe: (topic) => {
+        let set = this.#subscribers.get(topic);
+        if (!set) this.#subscribers.set(topic, (set = new Set()));
+        set.add(client());
+        return true;
+      },
+      unsubscribe: (topic) => this.#subscribers.get(topic)?.delete(client()) ?? false,
+    };
+  }
+  publish(topic: string, frame: Uint8Array): boolean {
+    const set = this.#subscribers.get(topic);
+    if (!set?.size) return false;
+    for (const c of set) c.raw(frame);
+    return true;
+  }
+  drop(client: TestClient): void {
+    for (const set of this.#subscribers.values()) set.delete(client);
+  }
 }
 
 type Body = Avatar | Npc;
@@ -38,14 +69,17 @@ const decodedWire = (b: Body): WirePose => wire(b);
 
 class World {
   readonly state = new WorldState();
-  readonly serializer = new SchemaSerializer<WorldState>();
   readonly interest = new InterestManager({ radius: RADIUS, cellSize: CELL, margin: MARGIN, bounds: { minX: 0, minZ: 0, maxX: SIZE, maxZ: SIZE } });
+  readonly topics = new Topics();
+  /** Colyseus's own serializer (one send per client), or the room's group fan-out (one publication per group). */
+  readonly serializer: SchemaSerializer<WorldState>;
   readonly clients = new Map<string, TestClient>();
   /** Wire poses of each body over the last MAX_EVERY patches, newest last. */
   readonly history = new Map<string, WirePose[]>();
   #next = 0;
 
-  constructor(npcs: { x: number; z: number }[]) {
+  constructor(npcs: { x: number; z: number }[], fanOut = false) {
+    this.serializer = fanOut ? new GroupFanOutSerializer<WorldState>((topic, frame) => this.topics.publish(topic, frame), (view) => this.interest.topicOf(view)) : new SchemaSerializer<WorldState>();
     this.serializer.reset(this.state);
     npcs.forEach((at, i) => {
       const npc = new Npc();
@@ -62,7 +96,7 @@ class World {
     this.state.avatars.set(sessionId, avatar);
     this.interest.track(avatar);
     const decoder = new Decoder(new WorldState());
-    const client: TestClient = { sessionId, state: ClientState.JOINED, decoder, raw: (bytes) => decoder.decode(bytes.subarray(1) as never) };
+    const client: TestClient = { sessionId, state: ClientState.JOINED, decoder, raw: (bytes) => decoder.decode(bytes.subarray(1) as never), readyState: 1, ref: { ws: this.topics.socketFor(() => client) } };
     this.interest.attach(sessionId, client, avatar);
     this.clients.set(sessionId, client);
     // Colyseus sends the joiner the full state of its view when it confirms the join.
@@ -71,6 +105,8 @@ class World {
 
   leave(sessionId: string): void {
     const avatar = this.state.avatars.get(sessionId)!;
+    // Its socket closes: uWS drops its subscriptions with it.
+    this.topics.drop(this.clients.get(sessionId)!);
     this.clients.delete(sessionId);
     this.interest.detach(sessionId);
     this.interest.untrack(avatar);
@@ -143,7 +179,10 @@ describe('shared interest views', () => {
   });
   afterEach(() => vi.restoreAllMocks());
 
-  it('every client decodes the truth for its area after every patch, through random walks, joins and leaves', () => {
+  it.each([
+    ['one send per client (Colyseus)', false],
+    ['group fan-out (one publication per group)', true],
+  ])('every client decodes the truth for its area after every patch, through random walks, joins and leaves: %s', (_name, fanOut) => {
     fc.assert(
       fc.property(
         fc.array(fc.tuple(fc.integer({ min: 0, max: SIZE }), fc.integer({ min: 0, max: SIZE })), { minLength: 2, maxLength: 6 }),
@@ -151,7 +190,7 @@ describe('shared interest views', () => {
         fc.array(step, { minLength: 1, maxLength: 50 }),
         (starts, npcs, steps) => {
           problems.length = 0;
-          const world = new World(npcs.map(([x, z]) => ({ x, z })));
+          const world = new World(npcs.map(([x, z]) => ({ x, z })), fanOut);
           for (const [x, z] of starts) world.join(x, z);
           world.patch();
           world.check(false);
@@ -185,6 +224,8 @@ describe('shared interest views', () => {
           for (let i = 0; i < MAX_EVERY; i++) world.patch();
           world.check(true);
           expect(problems).toEqual([]);
+          // (Frames really went out by publication.)
+          if (fanOut) expect((world.serializer as GroupFanOutSerializer<WorldState>).stats.fannedOut).toBeGreaterThan(0);
         },
       ),
       { numRuns: Number(process.env.SHARED_VIEWS_RUNS ?? 150) },
