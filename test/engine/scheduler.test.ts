@@ -250,15 +250,27 @@ describe('Scheduler', () => {
         decoded.push(plan.decode.length > 0);
         // The whole budget goes to the prompt when the decode run waits.
         expect(plan.prefill[0]!.tokens).toBe(plan.decode.length > 0 ? limits.stepTokenBudget - 3 : limits.stepTokenBudget);
-        if (plan.decode.length > 0) s.recordRun('decode', 40);
+        if (plan.decode.length > 0) s.recordRun('decode', 40, plan.decode.length);
         s.recordRun('prefill', 100);
         prompt.computed += plan.prefill[0]!.tokens;
       }
       // Prefill first; then a 40 ms decode whenever 40 ms more stays under a quarter of the prefill time:
-      // A decode runs when decode time so far + the last run's (40 ms; 0 before the first) < 0.25 × prefill
+      // A decode runs when decode time so far + the estimate (40 ms; 0 before the first) < 0.25 × prefill
       // time so far: 0 < 0 no; 0 < 25 yes; 80 < 50 no; 80 < 75 no; 80 < 100 yes; 120 < 125 yes; 160 < 150
       // no; 160 < 175 yes.
       expect(decoded).toEqual([false, true, false, false, true, true, false, true]);
+    });
+
+    test('a decode run is estimated from a line through recent runs: fixed part plus a part per row', () => {
+      const s = new Scheduler(limits, ledger());
+      expect(s.estimateDecodeMs(8)).toBe(0);
+      s.recordRun('decode', 100, 4);
+      // One batch size seen: half the proportional slope (100 ms / 4 rows / 2 per row).
+      expect(s.estimateDecodeMs(4)).toBeCloseTo(100);
+      expect(s.estimateDecodeMs(8)).toBeCloseTo(150);
+      for (const rows of [8, 12, 16]) s.recordRun('decode', 60 + 10 * rows, rows);
+      // 60 ms + 10 ms per row, fitted exactly whatever the weights.
+      expect(s.estimateDecodeMs(32)).toBeCloseTo(380);
     });
 
     test('ambient prompts never hold back interactive decodes; the share resets once no prompt waits', () => {

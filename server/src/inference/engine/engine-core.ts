@@ -257,7 +257,7 @@ export class EngineCore {
     const result = await this.runner.decode(rows, rows.length + joining);
     this.stepStats.decodeSteps++;
     this.stepStats.decodeMs += performance.now() - t0;
-    this.scheduler.recordRun('decode', performance.now() - t0);
+    this.scheduler.recordRun('decode', performance.now() - t0, rows.length);
     this.stepStats.longestRunMs = Math.max(this.stepStats.longestRunMs, performance.now() - t0);
     if (result.assembled) {
       this.stepStats.kvAssembles++;

@@ -38,6 +38,9 @@ export interface SchedulerLimits {
   decodeShareWhilePrefilling?: number;
 }
 
+/** Weight of the previous decode runs in the run-time fit, per run (about the last ten runs count). */
+const DECODE_FIT_DECAY = 0.9;
+
 /** Plans a ready prompt may be passed over under `prefillOrder: 'shortest'` before it goes first. */
 export const PREFILL_PASSES_BEFORE_FIRST = 8;
 
@@ -79,8 +82,8 @@ export class Scheduler {
   readonly decoding: Sequence[] = [];
   /** Run time since prompts began waiting for first tokens (reset once none waits): the decode share's ledger. */
   private readonly firstTokenWindow = { decodeMs: 0, prefillMs: 0 };
-  /** The last decode run's time: the estimate of the next one's (a decode run's time grows slowly with its rows). */
-  private lastDecodeMs = 0;
+  /** Recent decode runs (rows → ms), exponentially weighted: what the next decode run will cost. */
+  private readonly decodeFit = { w: 0, x: 0, y: 0, xx: 0, xy: 0 };
   constructor(
     readonly limits: SchedulerLimits,
     private readonly ledger: KvLedger,
@@ -233,9 +236,9 @@ export class Scheduler {
 
   /**
    * Whether this step's decode run waits: prompts at least as urgent as the most urgent decoding row are
-   * waiting for their first token, and this run (estimated to take as long as the last one) would take
-   * decode runs to their share of the prefill time since the window began (strictly below it, so a prompt
-   * that arrives while rows decode is prefilled first). At most one run overshoots the share: the estimate.
+   * waiting for their first token, and this run (its time estimated from recent runs, see
+   * `estimateDecodeMs`) would take decode runs to their share of the prefill time since the window began
+   * (strictly below it, so a prompt that arrives while rows decode is prefilled first).
    */
   private defersDecode(decode: Sequence[], ready: Sequence[]): boolean {
     const share = this.limits.decodeShareWhilePrefilling;
@@ -246,17 +249,39 @@ export class Scheduler {
       window.decodeMs = window.prefillMs = 0;
       return false;
     }
-    return !(window.decodeMs + this.lastDecodeMs < share * window.prefillMs);
+    return !(window.decodeMs + this.estimateDecodeMs(decode.length) < share * window.prefillMs);
+  }
+
+  /**
+   * A decode run's time at `rows`, from a line fitted through recent runs (rows → ms, older runs weigh
+   * less): a run costs a fixed part (weights read once) plus a part per row, and a burst's batch grows run
+   * by run, so the last run's time alone underestimates the next. The slope is kept between 0 and the
+   * proportional one (ms ÷ rows); with one batch size seen so far, half of that. 0 before any decode run.
+   */
+  estimateDecodeMs(rows: number): number {
+    const f = this.decodeFit;
+    if (f.w === 0) return 0;
+    const mx = f.x / f.w;
+    const my = f.y / f.w;
+    const variance = f.xx / f.w - mx * mx;
+    const proportional = my / mx;
+    const slope = variance > 0.25 ? Math.min(proportional, Math.max(0, (f.xy / f.w - mx * my) / variance)) : proportional / 2;
+    return Math.max(0, my + slope * (rows - mx));
   }
 
   /** The engine reports each run's time: it feeds the decode share while prompts wait for first tokens. */
-  recordRun(kind: 'decode' | 'prefill', ms: number): void {
-    if (kind === 'decode') {
-      this.firstTokenWindow.decodeMs += ms;
-      this.lastDecodeMs = ms;
-    } else {
+  recordRun(kind: 'decode' | 'prefill', ms: number, rows = 1): void {
+    if (kind === 'prefill') {
       this.firstTokenWindow.prefillMs += ms;
+      return;
     }
+    this.firstTokenWindow.decodeMs += ms;
+    const f = this.decodeFit;
+    f.w = DECODE_FIT_DECAY * f.w + 1;
+    f.x = DECODE_FIT_DECAY * f.x + rows;
+    f.y = DECODE_FIT_DECAY * f.y + ms;
+    f.xx = DECODE_FIT_DECAY * f.xx + rows * rows;
+    f.xy = DECODE_FIT_DECAY * f.xy + rows * ms;
   }
 
   /** Put an engine-internal sequence (a prefix job) straight into the admitted set. */
