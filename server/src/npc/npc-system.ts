@@ -13,7 +13,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { ServerMetrics } from '../observability/metrics.ts';
 import { createNpcMetrics, type NpcMetrics } from '../observability/npc-metrics.ts';
 import type { WorldStore } from '../persistence/store.ts';
-import type { ServerConfig } from '../config.ts';
+import { schedulerSettingsFrom, type ServerConfig } from '../config.ts';
 import type { WorldServices } from '../world/world-services.ts';
 import { NpcDialogue } from './dialogue.ts';
 import { ConversationMemory } from './memory.ts';
@@ -81,7 +81,7 @@ export async function startNpcSystem(config: ServerConfig, services: Pick<WorldS
     // Leave a core to the game loop: inference threads on every core make the tick and TTFT p99 several times worse.
     intraOpThreads: config.INFERENCE_THREADS ?? Math.max(1, availableParallelism() - 1),
     executionProviders: config.INFERENCE_PROVIDERS.split(',').map((p) => p.trim()),
-    scheduler: { maxBatchSize: config.INFERENCE_MAX_BATCH, maxQueue: config.INFERENCE_MAX_QUEUE, kvBudgetBytes: config.INFERENCE_KV_BUDGET_MB * 1024 * 1024 },
+    scheduler: schedulerSettingsFrom(config),
     memory: { cpuMemArena: config.INFERENCE_CPU_ARENA, memPattern: config.INFERENCE_MEM_PATTERN },
   });
   if (engine instanceof InferenceEngine) for (const warning of engine.warnings) npcLog.warn(warning);

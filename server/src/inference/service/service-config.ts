@@ -17,6 +17,8 @@ export const ServiceConfigSchema = ConfigSchema.pick({
   INFERENCE_KV_BUDGET_MB: true,
   INFERENCE_CPU_ARENA: true,
   INFERENCE_MEM_PATTERN: true,
+  INFERENCE_PREFILL_ORDER: true,
+  INFERENCE_DECODE_SHARE: true,
   INFERENCE_API_KEY: true,
   ADMIN_TOKEN: true,
   ALLOW_UWS_FALLBACK: true,

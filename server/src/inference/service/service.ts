@@ -24,6 +24,7 @@ import { registerEngineMetrics } from '../../observability/npc-metrics.ts';
 import { checkUwsBinding } from '../../transport.ts';
 import { mountOpenAi } from './openai.ts';
 import type { ServiceConfig } from './service-config.ts';
+import { schedulerSettingsFrom } from '../../config.ts';
 import { ClientFrameSchema, encodeFrame, ENGINE_WS_PATH, MAX_FRAME_BYTES, PROTOCOL_VERSION, fromRemoteRequest, type ClientFrame, type ServiceFrame } from './wire.ts';
 import { Packr } from 'msgpackr';
 import { z } from 'zod';
@@ -148,7 +149,7 @@ export async function startInferenceService(config: ServiceConfig, log: Logger, 
     executionProviders: config.INFERENCE_PROVIDERS.split(',').map((p) => p.trim()),
     memory: { cpuMemArena: config.INFERENCE_CPU_ARENA, memPattern: config.INFERENCE_MEM_PATTERN },
     ...options.engine,
-    scheduler: { maxBatchSize: config.INFERENCE_MAX_BATCH, maxQueue: config.INFERENCE_MAX_QUEUE, kvBudgetBytes: config.INFERENCE_KV_BUDGET_MB * 1024 * 1024, ...options.engine?.scheduler },
+    scheduler: { ...schedulerSettingsFrom(config), ...options.engine?.scheduler },
   });
 
   const registry = new Registry();
