@@ -20,6 +20,8 @@ import { Rng } from './rng.ts';
 import { writeWorldCorpus } from './write.ts';
 
 const SEED = 11;
+/** Building a corpus takes ~20 s alone, several times that on a loaded 2-core machine (CI runs test files side by side). */
+const CORPUS_BUILD_TIMEOUT_MS = 240_000;
 let world: CorpusWorld;
 let corpus: WorldCorpus;
 let all: WorldSample[];
@@ -30,7 +32,7 @@ beforeAll(() => {
   scripts = new Map(world.scripts.map((s) => [s.id, s]));
   corpus = buildWorldCorpus({ seed: SEED, world, scale: 0.5 });
   all = [...corpus.train, ...corpus.valid, ...corpus.test];
-}, 180_000); // building the corpus takes ~20 s alone, several times that on a loaded 2-core machine
+}, CORPUS_BUILD_TIMEOUT_MS);
 
 /** The Recollection that `memoryMessages` turns into these chat messages (the part between the lore and the player's line). */
 function recollectionOf(middle: ChatMessage[]): Recollection {
@@ -69,7 +71,7 @@ describe('world corpus', () => {
     expect(again.heldOut).toEqual(corpus.heldOut);
     const other = buildWorldCorpus({ seed: SEED + 1, world, scale: 0.2 });
     expect(serializeSamples(other.train)).not.toBe(serializeSamples(corpus.train));
-  });
+  }, CORPUS_BUILD_TIMEOUT_MS);
 
   it('has sensible sizes, every kind, every NPC, and ids unique', () => {
     expect(corpus.train.length).toBeGreaterThan(8000);
@@ -225,7 +227,7 @@ describe('writeWorldCorpus', () => {
     expect(manifest.files['train.jsonl']!.samples).toBe(manifest.counts.train.total);
     expect(manifest.heldOut.facts.test.length).toBeGreaterThan(0);
     expect(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'))).toEqual(JSON.parse(JSON.stringify(manifest)));
-  });
+  }, CORPUS_BUILD_TIMEOUT_MS);
 });
 
 describe('group rounds', () => {
