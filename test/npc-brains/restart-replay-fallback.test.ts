@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { WorldClient } from '../../client-sdk/src/index.ts';
 import { SqliteStore } from '../../server/src/persistence/sqlite-store.ts';
 import { ConfigSchema } from '../../server/src/config.ts';
@@ -17,9 +17,17 @@ const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const FORGE = { x: 150, z: 70 };
 
+/** Server processes of the running test: a failed test must not leave one running after the suite. */
+const started = new Set<ReturnType<typeof spawnServer>>();
+afterEach(() => {
+  for (const proc of started) if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
+  started.clear();
+});
+
 async function startProcess(env: Record<string, string>) {
   const port = await freePort();
   const proc = spawnServer({ PORT: String(port), RUN_SPEED: '30', TALK_BURST: '100', TALK_PER_SECOND: '100', NPC_GIVE_COOLDOWN_S: '0', ...env });
+  started.add(proc);
   await waitForOutput(proc, /worldmind server listening/);
   return { proc, endpoint: `ws://127.0.0.1:${port}` };
 }

@@ -62,7 +62,7 @@ async function everyoneAgrees(room: WorldRoom, clients: WorldClient[]): Promise<
       last = clients.map((c) => mismatch(room, c)).find((m) => m !== undefined) ?? subscriptionMismatch(room);
       return last === undefined;
     },
-    10_000,
+    30_000,
   ).catch((err: Error) => {
     throw new Error(`${err.message}: ${last}`);
   });
@@ -89,7 +89,7 @@ describe('group fan-out over loopback', () => {
     // fewer publications than client frames, nobody sent one by one.
     const spot = { x: clients[0]!.me!.x, z: clients[0]!.me!.z };
     clients.forEach((c) => c.move({ target: spot }));
-    await waitFor('everyone on one spot', () => clients.every((c) => c.me?.anim === 'idle' && Math.hypot(c.me.x - spot.x, c.me.z - spot.z) < 0.05), 10_000);
+    await waitFor('everyone on one spot', () => clients.every((c) => c.me?.anim === 'idle' && Math.hypot(c.me.x - spot.x, c.me.z - spot.z) < 0.05), 30_000);
     await everyoneAgrees(room, clients);
     const before = { ...room.fanOutStats! };
     clients[0]!.move({ target: { x: spot.x + 0.5, z: spot.z } }); // a little motion (no cell change): patches to send
@@ -113,7 +113,7 @@ describe('group fan-out over loopback', () => {
 
     // A dropped client comes back (a new socket), moves, and is fanned out to again.
     const traveller = clients[1]!;
-    const reconnected = traveller.next('reconnect', 10_000);
+    const reconnected = traveller.next('reconnect', 30_000);
     severConnection(traveller.room);
     await reconnected;
     traveller.move({ dir: { x: 1, z: 0 }, run: true });
