@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@colyseus/core';
 import type { WorldClient } from '../../client-sdk/src/index.ts';
 import type { WorldRoom } from '../../server/src/world/world-room.ts';
+import { viewMismatch } from '../support/view-check.ts';
 import { connect, sleep, startTestServer, waitFor } from '../support/world-server.ts';
 
 /** Cuts the TCP connection under the SDK without a close handshake, like a network drop. */
@@ -18,28 +19,6 @@ function severConnection(room: { connection: unknown }): void {
   const ws = (room.connection as { transport: { ws: { terminate?: () => void; close: () => void } } }).transport.ws;
   if (ws.terminate) ws.terminate();
   else ws.close();
-}
-
-/** Undefined when the client decodes exactly what its view holds, at the server's positions; else what differs. */
-function mismatch(room: WorldRoom, c: WorldClient): string | undefined {
-  const view = room.interest.visibleTo(c.sessionId);
-  if (!view) return `${c.sessionId} has no view`;
-  const expected = new Map<string, { x: number; z: number }>();
-  for (const body of view) {
-    const b = body as unknown as { sessionId?: string; id?: string; x: number; z: number };
-    expected.set(b.sessionId ?? `npc:${b.id}`, b);
-  }
-  const seen = new Map<string, { x: number; z: number }>();
-  for (const [id, a] of c.avatars) seen.set(id, a);
-  for (const [id, n] of c.npcs) seen.set(`npc:${id}`, n);
-  if (!seen.has(c.sessionId)) return `${c.sessionId} does not see itself`;
-  const keys = (m: Map<string, unknown>) => [...m.keys()].sort().join(',');
-  if (keys(seen) !== keys(expected)) return `${c.sessionId} sees ${keys(seen)}, its view holds ${keys(expected)}`;
-  for (const [id, truth] of expected) {
-    const got = seen.get(id)!;
-    if (Math.abs(got.x - truth.x) > 0.006 || Math.abs(got.z - truth.z) > 0.006) return `${c.sessionId} has ${id} at ${got.x},${got.z}, the server at ${truth.x},${truth.z}`;
-  }
-  return undefined;
 }
 
 /** Each joined client's socket is subscribed to the topic of the group view it holds, and to nothing else. */
@@ -59,7 +38,7 @@ async function everyoneAgrees(room: WorldRoom, clients: WorldClient[]): Promise<
   await waitFor(
     'every client to hold its view at the server positions',
     () => {
-      last = clients.map((c) => mismatch(room, c)).find((m) => m !== undefined) ?? subscriptionMismatch(room);
+      last = clients.map((c) => viewMismatch(room, c)).find((m) => m !== undefined) ?? subscriptionMismatch(room);
       return last === undefined;
     },
     30_000,

@@ -3,7 +3,7 @@ export { evaluateModel, type EvalOptions, type EvalReport, type ModelReport, typ
 export { formatReport, reportJson } from './report.ts';
 export { EvalError, readSplit, pickSubset } from './samples.ts';
 export { buildUntrainedTwin, architectureOf, parameterCount } from './baseline.ts';
-export { replyLosses, textLoss, sampleTokens, renderPrompt } from './loss.ts';
+export { replyLosses, textLoss, sampleTokens, renderPrompt, forward } from './loss.ts';
 export { generateReplies, dialogueCompiler, type Decoding } from './generation.ts';
 export {
   scoreReply,

@@ -73,7 +73,8 @@ function addNll(logits: Float32Array, vocab: number, firstRow: number, targets: 
   }
 }
 
-async function forward(model: DecoderModel, ids: readonly number[], past: KvCache) {
+/** One forward pass of a single sequence `ids` after `past` (an empty cache: from the start). */
+export async function forward(model: DecoderModel, ids: readonly number[], past: KvCache) {
   return model.step({
     batchSize: 1,
     inputIds: BigInt64Array.from(ids, BigInt),

@@ -11,6 +11,7 @@
  * Both models run their standard graphs (DecoderModel.step) on one row at a time.
  */
 import type { DecoderModel } from '../../server/src/inference/model/index.ts';
+import { forward } from '../eval/index.ts';
 
 export interface QualityOptions {
   /** Texts scored for perplexity (and logit error). */
@@ -90,13 +91,7 @@ export async function compareQuality(reference: DecoderModel, candidate: Decoder
 }
 
 async function logitsOf(model: DecoderModel, ids: readonly number[]): Promise<{ logits: Float32Array; vocab: number }> {
-  const step = await model.step({
-    batchSize: 1,
-    inputIds: BigInt64Array.from(ids, BigInt),
-    attentionMask: new BigInt64Array(ids.length).fill(1n),
-    positionIds: BigInt64Array.from(ids, (_, i) => BigInt(i)),
-    past: model.emptyCache(1),
-  });
+  const step = await forward(model, ids, model.emptyCache(1));
   return { logits: step.logits, vocab: step.vocabSize };
 }
 
