@@ -36,7 +36,31 @@ describe('text batches', () => {
     expect(repeated).toBeLessThan(rows * 0.65);
   });
 
+  it('with copyDrills, make that share of rows "A sep A sep …" over the ids the stream uses, sep its most frequent id', () => {
+    // A stream over ids 10..509 in which 7 is the most frequent id.
+    const skewed = Array.from({ length: 20_000 }, (_, i) => (i % 3 === 0 ? 7 : 10 + (i % 500)));
+    const rows = 300;
+    const S = 128;
+    const { inputIds, targets } = textBatches(skewed, { batch: rows, sequence: S, seed: 5, copyDrills: 0.4 }).batch(2, 0);
+    let drills = 0;
+    for (let r = 0; r < rows; r++) {
+      const row = Array.from({ length: S + 1 }, (_, i) => Number(i < S ? inputIds[r * S + i] : targets[r * S + S - 1]));
+      for (let i = 0; i < S; i++) if (i < S - 1) expect(targets[r * S + i]).toBe(inputIds[r * S + i + 1]);
+      const blocks: number[][] = [[]];
+      for (const id of row) id === 7 ? blocks.push([]) : blocks.at(-1)!.push(id);
+      // A drill row starts with a block and its copy: 12–30 ids of the stream, never the separator.
+      const [a, b] = blocks;
+      if (!(a!.length >= 12 && a!.length === b!.length && a!.every((id, i) => id === b![i]))) continue;
+      drills++;
+      for (const id of a!) expect(id >= 10 && id < 510).toBe(true);
+      for (let k = 0; k + 1 < blocks.length - 1; k += 2) expect(blocks[k + 1]).toEqual(blocks[k]);
+    }
+    expect(drills).toBeGreaterThan(rows * 0.25);
+    expect(drills).toBeLessThan(rows * 0.55);
+  });
+
   it('refuse a share outside 0..1', () => {
     expect(() => textBatches(stream, { batch: 1, sequence: 128, seed: 1, copySpans: 1.5 })).toThrow(/between 0 and 1/);
+    expect(() => textBatches(stream, { batch: 1, sequence: 128, seed: 1, copyDrills: -0.1 })).toThrow(/between 0 and 1/);
   });
 });

@@ -47,18 +47,31 @@ export function roundUp(n: number, quantum: number): number {
  * from the stream): the second copy is predictable by looking back and copying,
  * which grows the "induction" attention a small model needs to quote a fact from its prompt — natural
  * text alone repeats too rarely for a few million tokens of pre-training to teach it.
+ *
+ * With `copyDrills` > 0, that share of rows is a pure copying drill instead: `A sep A sep B sep B sep …`,
+ * each block 12–30 tokens drawn uniformly from every id the stream uses, `sep` the stream's most frequent
+ * id. Half of such a row is predictable only by copying. Drawing from the whole used vocabulary matters:
+ * on the synthetic task (diagnostics/copy-task-compare.ts) a 4,096-id model copies blocks drawn from 4,000
+ * ids after ~600 steps but stays flat on blocks drawn from 400 of them, the unused rows of the tied
+ * embedding apparently holding it back.
  */
-export function textBatches(tokens: Uint16Array | Uint32Array | number[], options: { batch: number; sequence: number; seed: number; copySpans?: number }): BatchSource {
+export function textBatches(
+  tokens: Uint16Array | Uint32Array | number[],
+  options: { batch: number; sequence: number; seed: number; copySpans?: number; copyDrills?: number },
+): BatchSource {
   const { batch: B, sequence: S, seed } = options;
   if (tokens.length < S + 2) throw new Error(`the text corpus has ${tokens.length} tokens, fewer than one row of ${S + 1}`);
   const copyShare = options.copySpans ?? 0;
   if (!(copyShare >= 0 && copyShare <= 1)) throw new Error(`copySpans must be a share between 0 and 1, got ${copyShare}`);
+  const drillShare = options.copyDrills ?? 0;
+  if (!(drillShare >= 0 && drillShare <= 1)) throw new Error(`copyDrills must be a share between 0 and 1, got ${drillShare}`);
+  const drill = drillShare > 0 ? drillAlphabet(tokens) : null;
   const N = B * S;
   const lossRows = BigInt64Array.from({ length: N }, (_, i) => BigInt(i));
   const lossWeights = new Float32Array(N).fill(1 / N);
   const row = new Array<number>(S + 1);
   return {
-    description: `text windows ${B}×${S}${copyShare > 0 ? `, ${Math.round(copyShare * 100)} % with a repeated span` : ''}`,
+    description: `text windows ${B}×${S}${copyShare > 0 ? `, ${Math.round(copyShare * 100)} % with a repeated span` : ''}${drill ? `, ${Math.round(drillShare * 100)} % copying drills over ${drill.symbols.length} ids` : ''}`,
     batch(step, micro) {
       const rng = rngFor(seed, step, micro);
       const inputIds = new BigInt64Array(N);
@@ -66,7 +79,13 @@ export function textBatches(tokens: Uint16Array | Uint32Array | number[], option
       for (let b = 0; b < B; b++) {
         const start = uniformInt(rng, 0, tokens.length - S - 2);
         for (let i = 0; i <= S; i++) row[i] = tokens[start + i]!;
-        if (copyShare > 0 && S >= 96 && uniformInt(rng, 0, 9999) < copyShare * 10_000) {
+        if (drill && uniformInt(rng, 0, 9999) < drillShare * 10_000) {
+          for (let i = 0; i <= S; ) {
+            const length = uniformInt(rng, 12, 30);
+            const block = Array.from({ length }, () => drill.symbols[uniformInt(rng, 0, drill.symbols.length - 1)]!);
+            for (const id of [...block, drill.separator, ...block, drill.separator]) if (i <= S) row[i++] = id;
+          }
+        } else if (copyShare > 0 && S >= 96 && uniformInt(rng, 0, 9999) < copyShare * 10_000) {
           const length = uniformInt(rng, 16, Math.min(64, Math.floor(S / 3)));
           const from = uniformInt(rng, 0, Math.floor(S / 2) - length);
           const to = uniformInt(rng, from + length + 1, S + 1 - length);
@@ -83,6 +102,15 @@ export function textBatches(tokens: Uint16Array | Uint32Array | number[], option
       return { shape: { batch: B, sequence: S, lossRows: N }, inputIds, lossRows, targets, lossWeights };
     },
   };
+}
+
+/** The ids a copying drill draws from (every id the stream uses) and its separator (the most frequent id). */
+function drillAlphabet(tokens: ArrayLike<number>): { symbols: number[]; separator: number } {
+  const counts = new Map<number, number>();
+  for (let i = 0; i < tokens.length; i++) counts.set(tokens[i]!, (counts.get(tokens[i]!) ?? 0) + 1);
+  let separator = tokens[0]!;
+  for (const [id, n] of counts) if (n > counts.get(separator)!) separator = id;
+  return { symbols: [...counts.keys()].filter((id) => id !== separator).sort((a, b) => a - b), separator };
 }
 
 export interface DialogueBatchOptions {

@@ -22,6 +22,7 @@ const USAGE = `usage: npm run train -- --out <dir> [--from <model dir> | --prese
   --extra-samples a.jsonl,b.jsonl   more dialogue samples (e.g. feedback) appended to train.jsonl
   --counterfactual-lore X   add fact-swapped variants of this share (0–1) of the lore samples (teaches reading the lore block)
   --copy-spans X            text: this share (0–1) of rows repeats an earlier span of itself (teaches copying)
+  --copy-drills X           text: this share (0–1) of rows is a copying drill, A sep A over the used vocabulary
   --reading-drills N        add N lore-shaped turns whose facts are general-corpus sentences (teaches copying from the lore block)
   --drill-text <file>       the sentences' source (default data/corpus/general/train.txt)
   --providers cuda,cpu      onnxruntime execution providers
@@ -66,6 +67,7 @@ const { values } = parseArgs({
     'counterfactual-lore': { type: 'string' },
     'reading-drills': { type: 'string' },
     'copy-spans': { type: 'string' },
+    'copy-drills': { type: 'string' },
     'drill-text': { type: 'string' },
     'tokenizer-bytes': { type: 'string' },
     providers: { type: 'string' },
@@ -139,6 +141,7 @@ const options: TrainOptions = {
   ...(values['max-seconds'] !== undefined ? { maxSeconds: num('max-seconds', values['max-seconds'], 0) } : {}),
   ...(values['counterfactual-lore'] !== undefined ? { counterfactualLore: num('counterfactual-lore', values['counterfactual-lore'], 0) } : {}),
   ...(values['copy-spans'] !== undefined ? { copySpans: num('copy-spans', values['copy-spans'], 0) } : {}),
+  ...(values['copy-drills'] !== undefined ? { copyDrills: num('copy-drills', values['copy-drills'], 0) } : {}),
   ...(values['reading-drills'] !== undefined ? { readingDrills: num('reading-drills', values['reading-drills'], 0) } : {}),
   ...(values['drill-text'] !== undefined ? { readingDrillText: values['drill-text'] } : {}),
   ...(values['stop-at'] !== undefined ? { stopAtStep: int('stop-at', values['stop-at']) } : {}),

@@ -63,6 +63,8 @@ export interface TrainOptions {
   reportStem?: string;
   /** Text: this share of rows repeats an earlier span of itself (teaches copying; see textBatches). */
   copySpans?: number;
+  /** Text: this share of rows is a pure copying drill over the used vocabulary (see textBatches). */
+  copyDrills?: number;
   /** Dialogue: add counterfactual variants of this share of the lore samples (tools/corpus/world/counterfactual.ts). */
   counterfactualLore?: number;
   /**
@@ -127,7 +129,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
   if (kind === 'text') {
     const tokens = tokenizeTextCorpus(text, join(options.corpus, 'train.txt'), options.maxCorpusBytes ? { maxBytes: options.maxCorpusBytes } : {});
     log(`text corpus: ${(tokens.length / 1e6).toFixed(2)} M tokens`);
-    source = textBatches(tokens, { batch: options.batch, sequence: options.sequence, seed: options.seed, ...(options.copySpans ? { copySpans: options.copySpans } : {}) });
+    source = textBatches(tokens, { batch: options.batch, sequence: options.sequence, seed: options.seed, ...(options.copySpans ? { copySpans: options.copySpans } : {}), ...(options.copyDrills ? { copyDrills: options.copyDrills } : {}) });
     const validPath = join(options.corpus, 'valid.txt');
     if (existsSync(validPath)) {
       const validTokens = tokenizeTextCorpus(text, validPath);
@@ -198,6 +200,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     counterfactualLore: options.counterfactualLore ?? 0,
     readingDrills: options.readingDrills ?? 0,
     copySpans: options.copySpans ?? 0,
+    copyDrills: options.copyDrills ?? 0,
   };
   const result = await trainLoop({
     arch,
@@ -247,6 +250,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     ...(options.counterfactualLore ? { counterfactual_lore: options.counterfactualLore } : {}),
     ...(options.readingDrills ? { reading_drills: options.readingDrills } : {}),
     ...(options.copySpans ? { copy_spans: options.copySpans } : {}),
+    ...(options.copyDrills ? { copy_drills: options.copyDrills } : {}),
     ...(options.record ?? {}),
   };
   const finalParams = pickBase(params, base);

@@ -189,10 +189,13 @@ export class TorchPeer {
     return (await this.#next(performance.now() + timeoutMs)).loss as number;
   }
 
-  /** `count` optimizer steps; each line is one timed step. The deadline is for the whole call. */
-  async steps(count: number, timeoutMs: number): Promise<PeerStep[]> {
+  /**
+   * `count` optimizer steps; each line is one timed step. The deadline is for the whole call. `lr` sets the
+   * learning rate from now on (default: the script's --lr).
+   */
+  async steps(count: number, timeoutMs: number, lr?: number): Promise<PeerStep[]> {
     const deadline = performance.now() + timeoutMs;
-    this.#send({ cmd: 'steps', count });
+    this.#send({ cmd: 'steps', count, ...(lr === undefined ? {} : { lr }) });
     const out: PeerStep[] = [];
     for (;;) {
       const msg = await this.#next(deadline);

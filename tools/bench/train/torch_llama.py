@@ -8,7 +8,7 @@ Driven over stdin/stdout, one JSON object per line, so the benchmark can interle
 contenders without paying Python's start-up per round:
   -> {"cmd": "info"}                 <- {"info": {...torch version, BLAS library, matmul GFLOP/s...}}
   -> {"cmd": "loss"}                 <- {"loss": L}            (batch 0, current weights, no update)
-  -> {"cmd": "steps", "count": n}    <- {"step": i, "ms": t, "cpu_ms": c, "sys_ms": s, "loss": L} per step (wall, process CPU time), then {"done": n}
+  -> {"cmd": "steps", "count": n, "lr": x?}  <- {"step": i, "ms": t, "cpu_ms": c, "sys_ms": s, "loss": L} per step (wall, process CPU time), then {"done": n}
   -> {"cmd": "quit"}
 Anything else on stdout is a bug; diagnostics go to stderr.
 """
@@ -198,6 +198,9 @@ def main():
             with torch.no_grad():
                 emit({"loss": model(*batches[0]).item()})
         elif cmd["cmd"] == "steps":
+            if "lr" in cmd:  # a schedule driven by the caller (diagnostics compare trajectories step by step)
+                for group in optimizer.param_groups:
+                    group["lr"] = cmd["lr"]
             for _ in range(cmd["count"]):
                 ids, targets = batches[step % len(batches)]
                 r0 = resource.getrusage(resource.RUSAGE_SELF)

@@ -1,0 +1,133 @@
+/**
+ * The synthetic copying task, run by our trainer and by the PyTorch peer side by side on identical inputs:
+ * the same initial weights, the same token rows, the same learning rate at every step. Rows are a stream of
+ * `A SEP A SEP END` where A is 12–30 ids drawn uniformly from `--words` symbols; a model that copies
+ * predicts the second A (uniform over the symbols is ln(words) nats, the unigram floor a little below).
+ *
+ * If the two loss curves part, the trainer's arithmetic differs from PyTorch's (graph, optimizer or
+ * schedule); if they move together, what the trainer was fed (tokenization, data) made the difference.
+ *
+ *   node --import tsx tools/trainer/diagnostics/copy-task-compare.ts [--layers 2] [--steps 1500] [--lr 2e-3]
+ *        [--words 400] [--vocab N (default words + 2)] [--threads 1] [--every 50] [--no-torch]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { initialParams, makeArchitecture, type TrainWorkload } from '../../bench/train/workload.ts';
+import { ensureTorch, TorchPeer, writePeerInputs } from '../../bench/train/torch-peer.ts';
+import { AdamW, DEFAULT_ADAMW, learningRate } from '../optimizer.ts';
+import { StepRunner, type StepBatch } from '../step-runner.ts';
+
+const { values } = parseArgs({
+  options: {
+    layers: { type: 'string', default: '2' },
+    steps: { type: 'string', default: '1500' },
+    lr: { type: 'string', default: '2e-3' },
+    warmup: { type: 'string', default: '50' },
+    words: { type: 'string', default: '400' },
+    vocab: { type: 'string' },
+    batch: { type: 'string', default: '16' },
+    sequence: { type: 'string', default: '128' },
+    threads: { type: 'string', default: '1' },
+    every: { type: 'string', default: '50' },
+    seed: { type: 'string', default: '1' },
+    'no-torch': { type: 'boolean', default: false },
+  },
+});
+const steps = Number(values.steps);
+const words = Number(values.words);
+const every = Number(values.every);
+const threads = Number(values.threads);
+const schedule = { peak: Number(values.lr), floor: Number(values.lr) / 10, warmup: Number(values.warmup), total: steps };
+
+const arch = makeArchitecture('small', { vocab: Math.max(words + 2, Number(values.vocab ?? 0)), layers: Number(values.layers) });
+const work: TrainWorkload = { arch, batch: Number(values.batch), sequence: Number(values.sequence), tokensPerStep: 0 };
+work.tokensPerStep = work.batch * work.sequence;
+
+/** mulberry32: a small seeded generator, so both sides see the same rows run after run. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const random = rng(Number(values.seed));
+const SEP = words;
+const END = words + 1;
+const streamIds: number[] = [];
+while (streamIds.length < 2_000_000) {
+  const k = 12 + Math.floor(random() * 19);
+  const a = Array.from({ length: k }, () => Math.floor(random() * words));
+  streamIds.push(...a, SEP, ...a, SEP, END);
+}
+
+function batchAt(): StepBatch {
+  const { batch: B, sequence: S } = work;
+  const N = B * S;
+  const inputIds = new BigInt64Array(N);
+  const targets = new BigInt64Array(N);
+  for (let b = 0; b < B; b++) {
+    const start = Math.floor(random() * (streamIds.length - S - 1));
+    for (let i = 0; i < S; i++) {
+      inputIds[b * S + i] = BigInt(streamIds[start + i]!);
+      targets[b * S + i] = BigInt(streamIds[start + i + 1]!);
+    }
+  }
+  return {
+    shape: { batch: B, sequence: S, lossRows: N },
+    inputIds,
+    positionIds: BigInt64Array.from({ length: N }, (_, i) => BigInt(i % S)),
+    segmentIds: new BigInt64Array(N),
+    lossRows: BigInt64Array.from({ length: N }, (_, i) => BigInt(i)),
+    targets,
+    lossWeights: new Float32Array(N).fill(1 / N),
+  };
+}
+
+const batches = Array.from({ length: steps }, () => batchAt());
+const params = initialParams(arch, Number(values.seed));
+const runner = new StepRunner(arch, { threads });
+let peer: TorchPeer | null = null;
+let scratch: string | null = null;
+if (!values['no-torch']) {
+  const why = ensureTorch((m) => console.error(m), false);
+  if (why) console.error(why);
+  else {
+    scratch = mkdtempSync(join(tmpdir(), 'copy-compare-'));
+    const manifest = writePeerInputs(scratch, work, params, batches);
+    peer = new TorchPeer(manifest, threads, 'manual', 'PASSIVE', 'auto');
+  }
+}
+
+const NO_DECAY = /(layernorm|norm)\.weight$/;
+let optimizer: AdamW | null = null;
+const window: { ours: number[]; torch: number[] } = { ours: [], torch: [] };
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+console.log(`copy task: ${arch.numLayers} layers, ${words} symbols (uniform ${Math.log(words).toFixed(2)} nats), ${steps} steps × ${work.batch}×${work.sequence}, lr ${schedule.peak}`);
+console.log('step    ours    torch   (mean loss over the last window)');
+const t0 = performance.now();
+try {
+  for (let step = 0; step < steps; step++) {
+    const lr = learningRate(step, schedule);
+    const result = await runner.run(params, batches[step]!);
+    optimizer ??= new AdamW(DEFAULT_ADAMW, [...result.grads.keys()].map((name) => ({ name, size: params.get(name)!.length, decay: !NO_DECAY.test(name) })));
+    optimizer.update(params, result.grads, lr);
+    window.ours.push(result.loss);
+    if (peer) window.torch.push((await peer.steps(1, 120_000, lr))[0]!.loss);
+    if ((step + 1) % every === 0 || step === 0 || step === steps - 1) {
+      console.log(`${String(step + 1).padStart(5)}  ${mean(window.ours).toFixed(3)}   ${peer ? mean(window.torch).toFixed(3) : '-'}   ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+      window.ours = [];
+      window.torch = [];
+    }
+  }
+} finally {
+  peer?.close();
+  await runner.release();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+}
