@@ -23,6 +23,7 @@ import {
   Arena,
   KvBlock,
   allocWords,
+  compactSpans,
   extractRow,
   gatherSpansIntoRow,
   moveRow,
@@ -99,13 +100,13 @@ export class ConcatRunner implements StepRunner {
    * Copy a decoding sequence's KV out of the resident batch (to keep a conversation between turns).
    * Returns null when the sequence is not in the batch.
    */
-  extractFromBatch(seq: Sequence): KvBlock | null {
-    if (this.cfg.strategy === 'rebuild') return compactSpans(this.layout, seq.spans);
+  extractFromBatch(seq: Sequence, from = 0): KvBlock | null {
+    if (this.cfg.strategy === 'rebuild') return from <= spansLength(seq.spans) ? compactSpans(this.layout, seq.spans, from) : null;
     const batch = this.resident;
     if (!batch) return null;
     const row = batch.ids.indexOf(seq.id);
-    if (row < 0) return null;
-    return extractRow(this.layout, batch.tensors, row, batch.columns, [[batch.starts[row]!, batch.columns]]);
+    if (row < 0 || batch.starts[row]! + from > batch.columns) return null;
+    return extractRow(this.layout, batch.tensors, row, batch.columns, [[batch.starts[row]! + from, batch.columns]]);
   }
 
   /** One decode step: every row feeds its last sampled token. */
@@ -176,7 +177,7 @@ export class ConcatRunner implements StepRunner {
     const vocab = this.cfg.vocabSize;
     return chunks.map(({ seq, tokens }, i) => {
       // The shared (cached) span stays a reference; only this sequence's own columns are copied out.
-      const sharedCount = seq.sharedKv?.count ?? 0;
+      const sharedCount = seq.sharedTokens;
       const start = P - seq.computed;
       const own = extractRow(this.layout, presentViews, i, P + S, [[start + sharedCount, P + tokens]]);
       seq.ownKv = { block: own, count: own.length };
@@ -278,7 +279,7 @@ export class ConcatRunner implements StepRunner {
 function appendColumn(layout: KvLayout, seq: Sequence, batch: readonly KvWords[], row: number, columns: number, column: number): void {
   let own = seq.ownKv;
   if (!own || own.count === own.block.length) {
-    const sharedCount = seq.sharedKv?.count ?? 0;
+    const sharedCount = seq.sharedTokens;
     const have = own?.count ?? 0;
     const capacity = Math.max(have + 1, seq.prompt.length + seq.maxNewTokens - sharedCount);
     const grown = new KvBlock(layout, capacity);
@@ -306,12 +307,4 @@ function copyPrefix(layout: KvLayout, span: KvSpan, into: KvBlock): void {
       into.tensors[t]!.set(span.block.tensors[t]!.subarray(from, from + span.count * headDim), h * into.length * headDim);
     }
   }
-}
-
-/** All spans of a sequence as one compact block. */
-function compactSpans(layout: KvLayout, spans: readonly KvSpan[]): KvBlock {
-  const block = new KvBlock(layout, spansLength(spans));
-  const views = block.tensors;
-  gatherSpansIntoRow(layout, spans, views, 0, block.length, block.length);
-  return block;
 }

@@ -14,7 +14,7 @@ import { NoAllowedTokenError, Sampler, SequenceOutput } from '../sampling/index.
 import type { ConstraintContext, TokenConstraint } from './constraint-spec.ts';
 import { createConstraint } from './constraints.ts';
 import { EngineError } from './errors.ts';
-import { KvBlock, gatherSpansIntoRow, kvBytesPerToken, type KvLayout } from './kv-cache.ts';
+import { compactSpans, kvBytesPerToken, type KvBlock, type KvLayout } from './kv-cache.ts';
 import { ThroughputWindow, type EngineMetrics, type StepStats } from './metrics.ts';
 import { PrefixCache, type PrefixEntry, type PrefixMatch } from './prefix-cache.ts';
 import type { DoneMessage, FinishReason, ModelInfo, SchedulerSettings, TokensMessage, WireRequest } from './protocol.ts';
@@ -407,7 +407,7 @@ export class EngineCore {
       if (match && match.matched >= tokens.length) this.useCached(seq, match);
       else if (!entry) {
         // The cache had no room: share the block privately with the waiting sequences.
-        seq.sharedKv = { block, count: tokens.length };
+        seq.sharedKv = [{ block, count: tokens.length }];
         seq.computed = seq.cachedTokens = tokens.length;
       } else if (match) this.useCached(seq, match);
     }
@@ -415,34 +415,54 @@ export class EngineCore {
 
   private useCached(seq: Sequence, match: PrefixMatch): void {
     this.cache.pin(match.entry);
-    seq.pinned = match.entry;
-    seq.sharedKv = { block: match.entry.block, count: match.matched };
+    seq.pinned = seq.origin = match.entry;
+    // A conversation entry stored on top of a shared prefix reads as two spans: the parent's, then its own.
+    seq.sharedKv = this.cache.spansFor(match.entry, match.matched);
     seq.computed = seq.cachedTokens = match.matched;
   }
 
-  /** Keep a finished conversation's KV so the next turn only prefills what is new. */
+  /**
+   * Keep a finished conversation's KV so the next turn only prefills what is new. When the turn started
+   * from a cached shared prefix (directly, or through the previous turn's entry on top of it), only the KV
+   * after that prefix is stored, under it as parent: the persona's KV is held once for all conversations.
+   */
   private retainConversation(seq: Sequence): void {
     const length = seq.prompt.length + seq.generated.length - 1;
-    // Still in its spans if it finished on its first token, else in the decode batch.
-    const block = this.runner.extractFromBatch(seq) ?? compact(this.layout, seq);
-    if (!block || block.length !== length) return;
-    const tokens = new Int32Array(length);
-    tokens.set(seq.prompt);
-    tokens.set(seq.generated.slice(0, -1), seq.prompt.length);
-    const previous = seq.pinned;
-    this.insertIntoCache('conversation', tokens, block);
-    // The previous turn's entry is superseded by this longer one.
-    if (previous?.kind === 'conversation') {
-      this.cache.unpin(previous);
-      seq.pinned = null;
-      this.cache.remove(previous);
+    const origin = seq.origin;
+    // The root of what the turn read (still there even if the origin itself was evicted meanwhile).
+    let base = origin;
+    while (base?.parent) base = base.parent;
+    if (base && (!this.cache.has(base) || base.kind !== 'shared-prefix' || seq.cachedTokens < base.tokens.length || base.tokens.length >= length)) {
+      base = null;
+    }
+    const from = base?.tokens.length ?? 0;
+    if (base) this.cache.pin(base); // it must outlive the room made for the new entry
+    try {
+      // Still in its spans if it finished on its first token, else in the decode batch.
+      const block = this.runner.extractFromBatch(seq, from) ?? compact(this.layout, seq, from);
+      if (block.length !== length - from) return;
+      const tokens = new Int32Array(length);
+      tokens.set(seq.prompt);
+      tokens.set(seq.generated.slice(0, -1), seq.prompt.length);
+      this.insertIntoCache('conversation', tokens, block, base);
+    } finally {
+      if (base) this.cache.unpin(base);
+    }
+    // The previous turn's entry is superseded by this longer one (only if this turn read all of it: a
+    // partial match may be another conversation's entry).
+    if (origin?.kind === 'conversation' && seq.cachedTokens === origin.tokens.length && this.cache.has(origin)) {
+      if (seq.pinned === origin) {
+        this.cache.unpin(origin);
+        seq.pinned = null;
+      }
+      this.cache.remove(origin);
     }
   }
 
   /** Insert within the cache's own bound *and* the KV budget left over by admitted requests. */
-  private insertIntoCache(kind: PrefixEntry['kind'], tokens: Int32Array, block: KvBlock): PrefixEntry | null {
+  private insertIntoCache(kind: PrefixEntry['kind'], tokens: Int32Array, block: KvBlock, parent: PrefixEntry | null = null): PrefixEntry | null {
     if (!this.makeRoom(block.byteLength)) return null;
-    return this.cache.insert(kind, tokens, block);
+    return this.cache.insert(kind, tokens, block, parent);
   }
 
   // ---- leaving ---------------------------------------------------------------------------------------
@@ -491,7 +511,7 @@ export class EngineCore {
       this.cache.unpin(seq.pinned);
       seq.pinned = null;
     }
-    seq.sharedKv = null;
+    seq.sharedKv = [];
     if (this.kvStrategy !== 'rebuild' || seq.phase === 'finished') seq.ownKv = null;
   }
 
@@ -622,14 +642,11 @@ function prefixKey(tokens: Int32Array, length: number): string {
   return Array.prototype.join.call(tokens.subarray(0, length), ',');
 }
 
-/** A sequence's spans as one compact block (for the prefix cache). */
-function compact(layout: KvLayout, seq: Sequence): KvBlock {
+/** A sequence's spans from token `from` on as one compact block (for the prefix cache). */
+function compact(layout: KvLayout, seq: Sequence, from = 0): KvBlock {
   const spans = seq.spans;
-  if (spans.length === 1 && spans[0]!.count === spans[0]!.block.length) return spans[0]!.block;
-  const length = spans.reduce((n, s) => n + s.count, 0);
-  const block = new KvBlock(layout, length);
-  gatherSpansIntoRow(layout, spans, block.tensors, 0, length, length);
-  return block;
+  if (from === 0 && spans.length === 1 && spans[0]!.count === spans[0]!.block.length) return spans[0]!.block;
+  return compactSpans(layout, spans, from);
 }
 
 function describe(error: unknown): string {

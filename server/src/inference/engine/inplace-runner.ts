@@ -84,10 +84,10 @@ export class InplaceRunner implements StepRunner {
     this.logitsBuffer = new Float32Array(0);
   }
 
-  extractFromBatch(seq: Sequence): KvBlock | null {
+  extractFromBatch(seq: Sequence, from = 0): KvBlock | null {
     const b = this.batch?.slots.indexOf(seq) ?? -1;
-    if (!this.batch || b < 0) return null;
-    return extractRow(this.layout, this.batch.tensors, b, this.batch.capacity, [[0, this.batch.lengths[b]!]]);
+    if (!this.batch || b < 0 || from > this.batch.lengths[b]!) return null;
+    return extractRow(this.layout, this.batch.tensors, b, this.batch.capacity, [[from, this.batch.lengths[b]!]]);
   }
 
   async decode(rows: readonly Sequence[], expectedRows = rows.length): Promise<DecodeResult> {

@@ -4,8 +4,8 @@
  * - `KvBlock`: the compact, immutable KV of a run of consecutive tokens of one sequence ([kvH, n, hd] per
  *   layer and kind, all in one ArrayBuffer). Prefix-cache entries and finished prefills are blocks.
  * - `KvSpan`: "the first `count` tokens of `block`" — a sequence's KV is a list of spans (e.g. a shared
- *   persona block from the prefix cache followed by the sequence's own block), so shared prefixes are
- *   stored once and only copied when a batch tensor is assembled.
+ *   persona block from the prefix cache, a kept conversation's suffix block, then the sequence's own block),
+ *   so shared prefixes are stored once and only copied when a batch tensor is assembled.
  * - gather / extract: copy spans into a batch row (right-aligned, left padding masked) and copy a row's
  *   valid columns back out into a block.
  *
@@ -101,6 +101,35 @@ export function gatherSpansIntoRow(
     }
     column += span.count;
   }
+}
+
+/**
+ * Tokens [from, end) of a sequence's spans (taken in order) as one new compact block: a whole sequence for
+ * the prefix cache (`from` = 0), or only what follows a cached parent.
+ */
+export function compactSpans(layout: KvLayout, spans: readonly KvSpan[], from = 0): KvBlock {
+  const total = spansLength(spans);
+  if (from < 0 || from > total) throw new Error(`cannot start at token ${from} of ${total}`);
+  const block = new KvBlock(layout, total - from);
+  const { kvHeads, headDim } = layout;
+  let skip = from;
+  let at = 0;
+  for (const span of spans) {
+    const take = span.count - Math.min(skip, span.count);
+    const first = span.count - take;
+    skip -= Math.min(skip, span.count);
+    if (take === 0) continue;
+    for (let t = 0; t < block.tensors.length; t++) {
+      const src = span.block.tensors[t]!;
+      const dst = block.tensors[t]!;
+      for (let h = 0; h < kvHeads; h++) {
+        const a = (h * span.block.length + first) * headDim;
+        dst.set(src.subarray(a, a + take * headDim), (h * block.length + at) * headDim);
+      }
+    }
+    at += take;
+  }
+  return block;
 }
 
 /**

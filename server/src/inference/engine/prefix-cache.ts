@@ -8,18 +8,34 @@
  * the longest reusable prefix — also a *partial* one, since the KV of the first m tokens of any entry is valid
  * for every prompt that shares those m tokens (attention is causal).
  *
- * Bounded by bytes, evicted least-recently-used first; entries in use by running sequences are pinned.
+ * A conversation entry that extends a cached shared prefix stores only the tokens after it: `parent` points
+ * at the shared-prefix entry and `block` holds the suffix (`start` = the parent's length), so a persona's KV
+ * is stored once however many conversations with that NPC are kept. `spansFor` turns a match into the KV
+ * spans to read (parent head + suffix part).
+ *
+ * Bounded by bytes (each block counted once), evicted least-recently-used first; entries in use by running
+ * sequences are pinned. A family stays consistent: pinning a child pins its ancestors, touching a child
+ * touches its ancestors after it (so a parent is never older than its children and LRU order reaches the
+ * children first), and removing or evicting a parent drops its (then necessarily unpinned) children with it.
  */
-import type { KvBlock } from './kv-cache.ts';
+import type { KvBlock, KvSpan } from './kv-cache.ts';
 
 export type PrefixKind = 'shared-prefix' | 'conversation';
 
 export interface PrefixEntry {
   readonly id: number;
   readonly kind: PrefixKind;
+  /** Every token the entry covers, from the start of the prompt (the parent's tokens included). */
   readonly tokens: Int32Array;
+  /** KV of tokens[start..]: the whole entry without a parent, only the suffix with one. */
   readonly block: KvBlock;
-  /** Running sequences currently reading this block: never evicted while > 0. */
+  /** Entry holding the KV of tokens[0..start), or null (then start = 0). */
+  readonly parent: PrefixEntry | null;
+  /** First token whose KV is in `block` (= parent.tokens.length). */
+  readonly start: number;
+  /** Entries whose KV continues this one's. */
+  readonly children: Set<PrefixEntry>;
+  /** Running sequences reading this block or a descendant's: never evicted while > 0. */
   pins: number;
 }
 
@@ -106,9 +122,26 @@ export class PrefixCache {
       node = child;
     }
     if (matched === 0) return null;
-    // Any entry on the node covers the match; the first one is as good as another.
-    const entry = node.entries.values().next().value!;
+    // Any entry on the node covers the match; the first one is as good as another. A match that ends within
+    // the parent's tokens is the parent's (the child's suffix is not needed, so it is not pinned either).
+    let entry = node.entries.values().next().value!;
+    while (entry.parent && matched <= entry.start) entry = entry.parent;
     return { entry, matched };
+  }
+
+  /** The KV of the first `matched` tokens of `entry`, as spans in token order (ancestors' blocks first). */
+  spansFor(entry: PrefixEntry, matched: number): KvSpan[] {
+    if (matched > entry.tokens.length) throw new Error(`match of ${matched} tokens on an entry of ${entry.tokens.length}`);
+    const spans: KvSpan[] = [];
+    for (let e: PrefixEntry | null = entry; e; e = e.parent) {
+      if (matched > e.start) spans.unshift({ block: e.block, count: Math.min(matched, e.tokens.length) - e.start });
+    }
+    return spans;
+  }
+
+  /** Whether the entry is still in the cache (not evicted or removed). */
+  has(entry: PrefixEntry): boolean {
+    return this.lru.get(entry.id) === entry;
   }
 
   /** The entry holding exactly these tokens, if any. */
@@ -120,21 +153,37 @@ export class PrefixCache {
   }
 
   /**
-   * Store a block for `tokens` (block.length must equal tokens.length). Evicts unpinned LRU entries to
-   * make room; returns null when it cannot fit even then (the caller keeps using its block privately).
+   * Store a block for `tokens`. Without `parent` the block holds all of them; with one (an entry in this
+   * cache whose tokens start `tokens`) it holds only the tokens after the parent's. Evicts unpinned LRU
+   * entries to make room (never the parent); returns null when it cannot fit even then (the caller keeps
+   * using its block privately).
    */
-  insert(kind: PrefixKind, tokens: Int32Array, block: KvBlock): PrefixEntry | null {
-    if (block.length !== tokens.length) throw new Error(`prefix block has ${block.length} tokens, key has ${tokens.length}`);
+  insert(kind: PrefixKind, tokens: Int32Array, block: KvBlock, parent: PrefixEntry | null = null): PrefixEntry | null {
+    const start = parent?.tokens.length ?? 0;
+    if (parent) {
+      if (!this.has(parent)) throw new Error('prefix parent is not in the cache');
+      if (tokens.length <= start || parent.tokens.some((t, i) => tokens[i] !== t)) throw new Error('prefix parent does not start the key');
+    }
+    if (block.length !== tokens.length - start) {
+      throw new Error(`prefix block has ${block.length} tokens, key has ${tokens.length} after ${start} in its parent`);
+    }
     const existing = this.getExact(tokens);
     if (existing) {
       this.touch(existing);
       return existing;
     }
-    // Don't evict anything for an insert that can't succeed anyway (pinned entries stay).
-    if (this.bytes - this.evictableBytes() + block.byteLength > this.maxBytes) return null;
-    this.evictFor(block.byteLength);
-    if (this.bytes + block.byteLength > this.maxBytes) return null;
-    const entry: PrefixEntry = { id: this.nextId++, kind, tokens, block, pins: 0 };
+    // The parent must survive the eviction below.
+    if (parent) this.pin(parent);
+    try {
+      // Don't evict anything for an insert that can't succeed anyway (pinned entries stay).
+      if (this.bytes - this.evictableBytes() + block.byteLength > this.maxBytes) return null;
+      this.evictFor(block.byteLength);
+      if (this.bytes + block.byteLength > this.maxBytes) return null;
+    } finally {
+      if (parent) this.unpin(parent);
+    }
+    const entry: PrefixEntry = { id: this.nextId++, kind, tokens, block, parent, start, children: new Set(), pins: 0 };
+    parent?.children.add(entry);
     let node = this.root;
     for (let i = 0; i < tokens.length; i++) {
       let child = node.children.get(tokens[i]!);
@@ -147,21 +196,28 @@ export class PrefixCache {
     }
     this.lru.set(entry.id, entry);
     this.bytes += block.byteLength;
+    if (parent) this.touch(entry); // the parent goes after its new child in recency order
     return entry;
   }
 
+  /** A sequence reads the entry (and so its ancestors' blocks): none of them is evicted until unpinned. */
   pin(entry: PrefixEntry): void {
-    entry.pins++;
+    for (let e: PrefixEntry | null = entry; e; e = e.parent) e.pins++;
   }
 
   unpin(entry: PrefixEntry): void {
-    if (entry.pins <= 0) throw new Error('prefix entry unpinned more often than pinned');
-    entry.pins--;
+    for (let e: PrefixEntry | null = entry; e; e = e.parent) {
+      if (e.pins <= 0) throw new Error('prefix entry unpinned more often than pinned');
+    }
+    for (let e: PrefixEntry | null = entry; e; e = e.parent) e.pins--;
   }
 
-  /** Remove an entry now (e.g. a conversation entry superseded by the next turn's). Pinned ones stay. */
+  /**
+   * Remove an entry now (e.g. a conversation entry superseded by the next turn's), with its children.
+   * Pinned ones stay (a pinned child pins its parent).
+   */
   remove(entry: PrefixEntry): boolean {
-    if (entry.pins > 0 || !this.lru.has(entry.id)) return false;
+    if (entry.pins > 0 || !this.has(entry)) return false;
     this.detach(entry);
     return true;
   }
@@ -171,10 +227,8 @@ export class PrefixCache {
     let freed = 0;
     for (const entry of [...this.lru.values()]) {
       if (this.bytes + bytesNeeded <= this.maxBytes) break;
-      if (entry.pins > 0) continue;
-      freed += entry.block.byteLength;
-      this.detach(entry);
-      this.evictions++;
+      if (entry.pins > 0 || !this.has(entry)) continue;
+      freed += this.evict(entry);
     }
     return freed;
   }
@@ -184,10 +238,8 @@ export class PrefixCache {
     let freed = 0;
     for (const entry of [...this.lru.values()]) {
       if (freed >= bytes) break;
-      if (entry.pins > 0) continue;
-      freed += entry.block.byteLength;
-      this.detach(entry);
-      this.evictions++;
+      if (entry.pins > 0 || !this.has(entry)) continue;
+      freed += this.evict(entry);
     }
     return freed;
   }
@@ -201,7 +253,7 @@ export class PrefixCache {
 
   /** Drop every unpinned entry. */
   clear(): void {
-    for (const entry of [...this.lru.values()]) if (entry.pins === 0) this.detach(entry);
+    for (const entry of [...this.lru.values()]) if (entry.pins === 0 && this.has(entry)) this.detach(entry);
   }
 
   stats(): PrefixCacheStats {
@@ -219,9 +271,19 @@ export class PrefixCache {
     };
   }
 
+  /** Most recent: the entry, then its ancestors after it (a parent is never older than its children). */
   private touch(entry: PrefixEntry): void {
-    this.lru.delete(entry.id);
-    this.lru.set(entry.id, entry);
+    for (let e: PrefixEntry | null = entry; e; e = e.parent) {
+      this.lru.delete(e.id);
+      this.lru.set(e.id, e);
+    }
+  }
+
+  /** Evict one unpinned entry (and its children); returns the bytes freed. */
+  private evict(entry: PrefixEntry): number {
+    const before = this.bytes;
+    this.evictions += this.detach(entry);
+    return before - this.bytes;
   }
 
   private nodeAt(tokens: ArrayLike<number>): TrieNode | null {
@@ -234,7 +296,11 @@ export class PrefixCache {
     return node;
   }
 
-  private detach(entry: PrefixEntry): void {
+  /** Take an entry and its descendants out (children first); returns how many entries went. */
+  private detach(entry: PrefixEntry): number {
+    let removed = 1;
+    for (const child of [...entry.children]) removed += this.detach(child);
+    entry.parent?.children.delete(entry);
     this.lru.delete(entry.id);
     this.bytes -= entry.block.byteLength;
     // Walk the path, dropping the entry and pruning nodes no entry passes through any more.
@@ -250,5 +316,6 @@ export class PrefixCache {
       }
       node = child;
     }
+    return removed;
   }
 }

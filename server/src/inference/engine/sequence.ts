@@ -44,8 +44,11 @@ export class Sequence {
   /** Worst-case KV bytes booked at admission. */
   reservedBytes = 0;
 
-  /** KV read from the prefix cache (the first `count` tokens of a cached block), not owned. */
-  sharedKv: KvSpan | null = null;
+  /**
+   * KV read from the prefix cache, in token order, not owned: one span for a plain entry, the parent's then
+   * the suffix's for a conversation entry stored on top of a shared prefix. Empty when nothing was reused.
+   */
+  sharedKv: KvSpan[] = [];
   /** KV this sequence computed itself; `count` may be below the block's capacity. */
   ownKv: KvSpan | null = null;
   /** Prompt tokens whose KV exists (equals the spans' total length while prefilling). */
@@ -56,6 +59,11 @@ export class Sequence {
   prefillPasses = 0;
   /** Prefix-cache entry this sequence reads (pinned while in use). */
   pinned: PrefixEntry | null = null;
+  /**
+   * Prefix-cache entry the prompt started from (not pinned: it outlives the pin, which goes once the KV is
+   * in the decode batch, and may have been evicted since; check before use).
+   */
+  origin: PrefixEntry | null = null;
 
   /** Sampled tokens; the last one has no KV yet (it is the next decode step's input). */
   readonly generated: number[] = [];
@@ -87,10 +95,16 @@ export class Sequence {
 
   /** The sequence's KV in token order, as spans. */
   get spans(): KvSpan[] {
-    const spans: KvSpan[] = [];
-    if (this.sharedKv) spans.push(this.sharedKv);
+    const spans: KvSpan[] = [...this.sharedKv];
     if (this.ownKv) spans.push(this.ownKv);
     return spans;
+  }
+
+  /** Leading tokens whose KV is read from `sharedKv`. */
+  get sharedTokens(): number {
+    let n = 0;
+    for (const s of this.sharedKv) n += s.count;
+    return n;
   }
 
   /** Bytes of KV this sequence holds privately. */

@@ -36,8 +36,11 @@ export interface StepRunner {
   decode(rows: readonly Sequence[], expectedRows?: number): Promise<DecodeResult>;
   /** Each row computes `tokens` more prompt tokens (padded to `width`); updates each sequence's own KV span. */
   prefill(chunks: ReadonlyArray<{ seq: Sequence; tokens: number }>, width: number): Promise<PrefillRowResult[]>;
-  /** Copy a decoding sequence's KV out of the batch (conversation retention); null if it isn't there. */
-  extractFromBatch(seq: Sequence): KvBlock | null;
+  /**
+   * Copy a decoding sequence's KV from token `from` on out of the batch (conversation retention: `from` > 0
+   * leaves out a head the prefix cache already holds); null if it isn't there.
+   */
+  extractFromBatch(seq: Sequence, from?: number): KvBlock | null;
   /** The decode set became empty: give the batch buffers back. */
   releaseBatch(): void;
   /** Bytes of batch KV buffers currently allocated. */
