@@ -38,13 +38,15 @@ import {
   WALK,
 } from './phrasebook.ts';
 import type { Rng } from './rng.ts';
-import { COMPOSED_VERBS, composeFrames, composeInjections } from './composed-requests.ts';
+import { COMPOSED_VERBS, composeFrames, composeInjections, composeNeeds } from './composed-requests.ts';
 
 /** Composed request frames (composed-requests.ts), one family per action beside the hand-written one. */
 const WALK_C = composeFrames(COMPOSED_VERBS.walk, WALK);
 const GIVE_C = composeFrames(COMPOSED_VERBS.give, GIVE);
 const FOLLOW_C = composeFrames(COMPOSED_VERBS.follow, FOLLOW);
 const STOP_C = composeFrames(COMPOSED_VERBS.stop, STOP);
+/** Composed indirect requests (need statement × ask), per item, a family beside the whole need lines. */
+const NEEDS_C = composeNeeds(Object.values(NEEDS).flat());
 /** Composed injections (override marker × order), a family of their own beside the hand-written ones. */
 const INJECT_C = composeInjections(INJECTIONS);
 
@@ -85,6 +87,7 @@ export function phrasebookFamilies(): { family: string; ids: string[] }[] {
     { family: 'give', ids: ids('give', GIVE) },
     { family: 'give.c', ids: ids('give.c', GIVE_C) },
     { family: 'give.need', ids: Object.entries(NEEDS).flatMap(([item, lines]) => lines.map((_, i) => `give.need.${item}.${i}`)) },
+    { family: 'give.need.c', ids: Object.entries(NEEDS_C).flatMap(([item, t]) => Object.keys(t).map((k) => `give.need.c.${item}.${k}`)) },
     { family: 'follow', ids: ids('follow', FOLLOW) },
     { family: 'follow.c', ids: ids('follow.c', FOLLOW_C) },
     { family: 'stop', ids: ids('stop', STOP) },
@@ -339,6 +342,9 @@ export function actionCandidates(ctx: NpcContext, rng: Rng, scale: number): Cand
     (NEEDS[item] ?? []).forEach((line, i) => {
       out.push({ kind: 'action', template: `give.need.${item}.${i}`, player: line, noisy: true, variants: v(can ? 6 : 1), reply: (r) => giveReply(ctx, r, item, can, otherHolders.get(item)) });
     });
+    for (const [id, line] of rng.sample(Object.entries(NEEDS_C[item] ?? {}), can ? 30 : 4)) {
+      out.push({ kind: 'action', template: `give.need.c.${item}.${id}`, player: line, noisy: true, variants: v(1), reply: (r) => giveReply(ctx, r, item, can, otherHolders.get(item)) });
+    }
   }
   for (const missing of MISSING_ITEMS) {
     for (const [id, tpl] of rng.sample(Object.entries(GIVE), 2)) {

@@ -169,3 +169,63 @@ export function composeInjections(handWritten: Readonly<Record<string, { text: s
   }
   return out;
 }
+
+/**
+ * Indirect requests composed the same way: a need the player states ("my knife is too dull to slice
+ * bread") times a way of asking ("Got anything?"), for the item that meets it. Players rarely name the
+ * item; with ~4 whole need lines per item the model answered held-out ones ("need a bed tonight") with
+ * no action. The statements are the item's meaning; seen with many asks, that is what the model learns.
+ */
+const NEED_STATEMENTS: Record<string, string[]> = {
+  horseshoe: ["I'm setting off on a long journey", 'the road ahead looks dangerous', 'nothing has gone right for me all week', 'I need all the luck I can get', "I ride out at dawn and I'm nervous", 'bandits worry me on the road'],
+  whetstone: ["my sword won't cut anything anymore", 'the edge on my axe is ruined', 'my knife is too dull to slice bread', 'I chipped my blade in a fight', 'my blade needs an edge', 'this old sword needs sharpening'],
+  bread: ["I'm famished", 'my stomach keeps growling', 'I could eat a horse', "I've not had a bite since morning", "I'm weak from hunger", 'I need something to fill my belly'],
+  apple: ["I'd love something fresh and sweet", "I'm hungry for some fruit", 'I need a quick bite for the road', 'my belly is rumbling', 'I skipped breakfast', "I'm a bit peckish"],
+  room_key: ["I've nowhere to sleep tonight", "I'm exhausted and need to lie down", 'I need a place to rest my head', "I've been on the road all day and need a room", 'my feet are dead and I need to sleep', 'I want somewhere to stay the night'],
+  candle: ['my room is too dark to read in', "I can't see a thing at night", 'the stairs are dark as a cellar', 'I need something to light my way', 'the lamp in my room went out', 'I keep tripping over things in the dark'],
+  song_sheet: ["I'd love to learn one of your songs", 'I want to sing your ballad at home', "I'd like the words to that tune", 'my sister loves your music', 'I want to take one of your songs home', 'I want to remember your song'],
+  gate_token: ['I have to be out after curfew', "I've business past sundown", "the watch won't let me through after dark", 'I need to leave town at night', "I'm meeting someone after the bell", "I'll be walking the streets after dark"],
+  town_map: ['I keep getting lost in these streets', "I can't find my way around town", 'every alley looks the same to me', "I've no idea where anything is here", "I'm new in Emberfall and lost", 'these streets confuse me'],
+  salt_pouch: ['my stew tastes of nothing', 'I need to preserve some meat', 'my food is bland', "I'm curing fish and I'm out of salt", 'the cook asked me to bring back salt', 'I need something to season my supper'],
+  map: ["I'm travelling to Marrow Bay", 'I need to find my way down the Salt Road', "I don't know the road to the coast", "I'm heading south and don't know the way", 'the road beyond the bridge is new to me', 'I need directions for a long trip'],
+  ribbon: ['I want a gift for my sweetheart', 'I need a present for my sister', 'something pretty for my hair would be nice', "I'm courting a girl in town", 'I want to bring something nice home', 'my daughter loves pretty things'],
+};
+
+const NEED_ASKS = [
+  'Got anything?',
+  'Anything you can spare?',
+  'Can you help?',
+  'Can you help me out?',
+  'What have you got?',
+  'Do you have something for that?',
+  'Anything you could give me?',
+  'Any help?',
+  'Got something for me?',
+  'What would you give me?',
+  'Anything at all?',
+  'Could you help a traveller out?',
+];
+
+/**
+ * For each item, every need statement × ask, in both orders ("{need}. {ask}" and "{ask} {need}."), minus
+ * any that spells one of `taken` (the hand-written need lines, the evaluation's hand-written lines); ids
+ * `{item}.c001`, … per item.
+ */
+export function composeNeeds(taken: readonly string[]): Record<string, Templates> {
+  const seen = new Set(taken.map(normalize));
+  const out: Record<string, Templates> = {};
+  for (const [item, statements] of Object.entries(NEED_STATEMENTS)) {
+    const frames: Templates = (out[item] = {});
+    let n = 0;
+    for (const statement of statements) {
+      for (const ask of NEED_ASKS) {
+        for (const frame of [`${capitalizeFirst(statement)}. ${ask}`, `${ask} ${capitalizeFirst(statement)}.`]) {
+          if (seen.has(normalize(frame))) continue;
+          seen.add(normalize(frame));
+          frames[`c${String(++n).padStart(3, '0')}`] = frame;
+        }
+      }
+    }
+  }
+  return out;
+}

@@ -32,6 +32,12 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '1' },
     every: { type: 'string', default: '50' },
     seed: { type: 'string', default: '1' },
+    'weight-decay': { type: 'string' },
+    eps: { type: 'string' },
+    untied: { type: 'boolean', default: false },
+    'block-min': { type: 'string', default: '12' },
+    repeats: { type: 'string', default: '2' },
+    'block-max': { type: 'string', default: '30' },
     'no-torch': { type: 'boolean', default: false },
   },
 });
@@ -41,7 +47,7 @@ const every = Number(values.every);
 const threads = Number(values.threads);
 const schedule = { peak: Number(values.lr), floor: Number(values.lr) / 10, warmup: Number(values.warmup), total: steps };
 
-const arch = makeArchitecture('small', { vocab: Math.max(words + 2, Number(values.vocab ?? 0)), layers: Number(values.layers) });
+const arch = { ...makeArchitecture('small', { vocab: Math.max(words + 2, Number(values.vocab ?? 0)), layers: Number(values.layers) }), ...(values.untied ? { tieWordEmbeddings: false } : {}) };
 const work: TrainWorkload = { arch, batch: Number(values.batch), sequence: Number(values.sequence), tokensPerStep: 0 };
 work.tokensPerStep = work.batch * work.sequence;
 
@@ -62,9 +68,10 @@ const SEP = words;
 const END = words + 1;
 const streamIds: number[] = [];
 while (streamIds.length < 2_000_000) {
-  const k = 12 + Math.floor(random() * 19);
+  const k = Number(values['block-min']) + Math.floor(random() * (Number(values['block-max']) - Number(values['block-min']) + 1));
   const a = Array.from({ length: k }, () => Math.floor(random() * words));
-  streamIds.push(...a, SEP, ...a, SEP, END);
+  for (let r = 0; r < Number(values.repeats); r++) streamIds.push(...a, SEP);
+  streamIds.push(END);
 }
 
 function batchAt(): StepBatch {
@@ -116,7 +123,7 @@ try {
   for (let step = 0; step < steps; step++) {
     const lr = learningRate(step, schedule);
     const result = await runner.run(params, batches[step]!);
-    optimizer ??= new AdamW(DEFAULT_ADAMW, [...result.grads.keys()].map((name) => ({ name, size: params.get(name)!.length, decay: !NO_DECAY.test(name) })));
+    optimizer ??= new AdamW({ ...DEFAULT_ADAMW, ...(values['weight-decay'] ? { weightDecay: Number(values['weight-decay']) } : {}), ...(values.eps ? { eps: Number(values.eps) } : {}) }, [...result.grads.keys()].map((name) => ({ name, size: params.get(name)!.length, decay: !NO_DECAY.test(name) })));
     optimizer.update(params, result.grads, lr);
     window.ours.push(result.loss);
     if (peer) window.torch.push((await peer.steps(1, 120_000, lr))[0]!.loss);
@@ -126,6 +133,14 @@ try {
       window.torch = [];
     }
   }
+  // Where the tied embedding's rows went: the ids the task uses, and the ones it never shows (their only
+  // gradient is the softmax pushing their logits down).
+  const embed = params.get('model.embed_tokens.weight')!;
+  const H = arch.hiddenSize;
+  const rowNorm = (r: number) => Math.sqrt(embed.subarray(r * H, (r + 1) * H).reduce((a, x) => a + x * x, 0));
+  const used = Array.from({ length: words + 2 }, (_, r) => rowNorm(r));
+  const unused = Array.from({ length: arch.vocabSize - words - 2 }, (_, r) => rowNorm(words + 2 + r));
+  console.log(`embedding row norms: used ${mean(used).toFixed(3)}${unused.length ? `, unused ${mean(unused).toFixed(3)}` : ''} (init ~${(0.02 * Math.sqrt(H)).toFixed(3)})`);
 } finally {
   peer?.close();
   await runner.release();
