@@ -36,37 +36,34 @@ describe('text batches', () => {
     expect(repeated).toBeLessThan(rows * 0.65);
   });
 
-  it('with copyDrills, make that share of rows "A sep A sep …" (2–4 copies) over the ids the stream uses, sep its most frequent id', () => {
-    // A stream over ids 10..509 in which 7 is the most frequent id.
-    const skewed = Array.from({ length: 20_000 }, (_, i) => (i % 3 === 0 ? 7 : 10 + (i % 500)));
+  it('with copyDrills, make that share of rows blocks followed by partial copies at varying offsets, over the ids the stream uses', () => {
+    // A stream over ids 10..4009 counting up: no 8 tokens repeat inside a window unless a drill copied them.
+    const counting = Array.from({ length: 20_000 }, (_, i) => 10 + (i % 4000));
     const rows = 300;
     const S = 128;
-    const { inputIds, targets } = textBatches(skewed, { batch: rows, sequence: S, seed: 5, copyDrills: 0.4 }).batch(2, 0);
+    const { inputIds, targets } = textBatches(counting, { batch: rows, sequence: S, seed: 5, copyDrills: 0.4 }).batch(2, 0);
     let drills = 0;
+    const copyDistances = new Set<number>();
     for (let r = 0; r < rows; r++) {
+      for (let i = 0; i < S - 1; i++) expect(targets[r * S + i]).toBe(inputIds[r * S + i + 1]);
       const row = Array.from({ length: S + 1 }, (_, i) => Number(i < S ? inputIds[r * S + i] : targets[r * S + S - 1]));
-      for (let i = 0; i < S; i++) if (i < S - 1) expect(targets[r * S + i]).toBe(inputIds[r * S + i + 1]);
-      const blocks: number[][] = [[]];
-      for (const id of row) id === 7 ? blocks.push([]) : blocks.at(-1)!.push(id);
-      // A drill row starts with a block and its copy: 12–30 ids of the stream, never the separator.
-      const [a, b] = blocks;
-      if (!(a!.length >= 12 && a!.length === b!.length && a!.every((id, i) => id === b![i]))) continue;
-      drills++;
-      for (const id of a!) expect(id >= 10 && id < 510).toBe(true);
-      // Every whole block is one of a run of 2–4 equal blocks.
-      const whole = blocks.slice(0, -1);
-      let run = 1;
-      for (let k = 1; k <= whole.length; k++) {
-        if (k < whole.length && whole[k]!.join() === whole[k - 1]!.join()) run++;
-        else {
-          if (k < whole.length) expect(run).toBeGreaterThanOrEqual(2);
-          expect(run).toBeLessThanOrEqual(4);
-          run = 1;
-        }
+      for (const id of row) expect(id >= 10 && id < 4010).toBe(true);
+      const seen = new Map<string, number>();
+      let copied = false;
+      for (let i = 0; i + 8 <= row.length; i++) {
+        const key = row.slice(i, i + 8).join(',');
+        const at = seen.get(key);
+        if (at !== undefined) {
+          copied = true;
+          copyDistances.add(i - at);
+        } else seen.set(key, i);
       }
+      if (copied) drills++;
     }
     expect(drills).toBeGreaterThan(rows * 0.25);
     expect(drills).toBeLessThan(rows * 0.55);
+    // Copies sit at many distances from their source: no fixed offset to learn instead of reading.
+    expect(copyDistances.size).toBeGreaterThan(20);
   });
 
   it('refuse a share outside 0..1', () => {

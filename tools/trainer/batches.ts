@@ -48,13 +48,15 @@ export function roundUp(n: number, quantum: number): number {
  * which grows the "induction" attention a small model needs to quote a fact from its prompt — natural
  * text alone repeats too rarely for a few million tokens of pre-training to teach it.
  *
- * With `copyDrills` > 0, that share of rows is a pure copying drill instead: `A sep A sep (A sep…) B sep B
- * sep …`, each block 12–30 tokens drawn uniformly from every id the stream uses and repeated 2–4 times, `sep`
- * the stream's most frequent id; the repeats are predictable only by copying (on the synthetic task, four
- * copies instead of two cut the plateau from ~600 steps to ~300). Drawing from the whole used vocabulary matters:
- * on the synthetic task (diagnostics/copy-task-compare.ts) a 4,096-id model copies blocks drawn from 4,000
- * ids after ~600 steps but stays flat on blocks drawn from 400 of them, the unused rows of the tied
- * embedding apparently holding it back.
+ * With `copyDrills` > 0, that share of rows is a pure copying drill instead: blocks of 16–32 tokens (half
+ * random ids drawn uniformly from every id the stream uses, half spans of the stream itself), each followed
+ * by 1–3 partial copies — a stretch of the block starting anywhere in it, after 0–24 random ids. Every
+ * copied token after the first is predictable only by finding the previous one in the block and reading
+ * on ("induction"), which is what quoting a fact from the prompt needs. No separators and no fixed offsets:
+ * with `A sep A sep` rows the model learnt to copy by position after the separator (drill loss fell, the
+ * eval's copy probe did not move). Drawing from the whole used vocabulary matters: on the synthetic task
+ * (diagnostics/copy-task-compare.ts) a 4,096-id model copies blocks drawn from 4,000 ids but stays flat on
+ * blocks drawn from 400 of them.
  */
 export function textBatches(
   tokens: Uint16Array | Uint32Array | number[],
@@ -72,7 +74,7 @@ export function textBatches(
   const lossWeights = new Float32Array(N).fill(1 / N);
   const row = new Array<number>(S + 1);
   return {
-    description: `text windows ${B}×${S}${copyShare > 0 ? `, ${Math.round(copyShare * 100)} % with a repeated span` : ''}${drill ? `, ${Math.round(drillShare * 100)} % copying drills over ${drill.symbols.length} ids` : ''}`,
+    description: `text windows ${B}×${S}${copyShare > 0 ? `, ${Math.round(copyShare * 100)} % with a repeated span` : ''}${drill ? `, ${Math.round(drillShare * 100)} % copying drills over ${drill.length} ids` : ''}`,
     batch(step, micro) {
       const rng = rngFor(seed, step, micro);
       const inputIds = new BigInt64Array(N);
@@ -81,11 +83,23 @@ export function textBatches(
         const start = uniformInt(rng, 0, tokens.length - S - 2);
         for (let i = 0; i <= S; i++) row[i] = tokens[start + i]!;
         if (drill && uniformInt(rng, 0, 9999) < drillShare * 10_000) {
-          for (let i = 0; i <= S; ) {
-            const length = uniformInt(rng, 12, 30);
-            const block = Array.from({ length }, () => drill.symbols[uniformInt(rng, 0, drill.symbols.length - 1)]!);
-            const repeats = uniformInt(rng, 2, 4);
-            for (let r = 0; r < repeats; r++) for (const id of [...block, drill.separator]) if (i <= S) row[i++] = id;
+          const draw = () => drill[uniformInt(rng, 0, drill.length - 1)]!;
+          let i = 0;
+          const put = (id: number) => {
+            if (i <= S) row[i++] = id;
+          };
+          while (i <= S) {
+            const length = uniformInt(rng, 16, 32);
+            const at = uniformInt(rng, 0, tokens.length - length);
+            const natural = uniformInt(rng, 0, 1) === 0;
+            const block = Array.from({ length }, (_, j) => (natural ? tokens[at + j]! : draw()));
+            block.forEach(put);
+            for (let copies = uniformInt(rng, 1, 3); copies > 0; copies--) {
+              for (let gap = uniformInt(rng, 0, 24); gap > 0; gap--) put(draw());
+              const from = uniformInt(rng, 0, length - 8);
+              const to = uniformInt(rng, from + 8, length);
+              for (let j = from; j < to; j++) put(block[j]!);
+            }
           }
         } else if (copyShare > 0 && S >= 96 && uniformInt(rng, 0, 9999) < copyShare * 10_000) {
           const length = uniformInt(rng, 16, Math.min(64, Math.floor(S / 3)));
@@ -106,13 +120,11 @@ export function textBatches(
   };
 }
 
-/** The ids a copying drill draws from (every id the stream uses) and its separator (the most frequent id). */
-function drillAlphabet(tokens: ArrayLike<number>): { symbols: number[]; separator: number } {
-  const counts = new Map<number, number>();
-  for (let i = 0; i < tokens.length; i++) counts.set(tokens[i]!, (counts.get(tokens[i]!) ?? 0) + 1);
-  let separator = tokens[0]!;
-  for (const [id, n] of counts) if (n > counts.get(separator)!) separator = id;
-  return { symbols: [...counts.keys()].filter((id) => id !== separator).sort((a, b) => a - b), separator };
+/** The ids a copying drill draws its random tokens from: every id the stream uses. */
+function drillAlphabet(tokens: ArrayLike<number>): number[] {
+  const used = new Set<number>();
+  for (let i = 0; i < tokens.length; i++) used.add(tokens[i]!);
+  return [...used].sort((x, y) => x - y);
 }
 
 export interface DialogueBatchOptions {
