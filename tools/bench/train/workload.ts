@@ -76,7 +76,12 @@ export function makeBatch(work: TrainWorkload, step: number): StepBatch {
       targets[b * S + i] = BigInt(stream[b * (S + 1) + i + 1]!);
     }
   }
-  // Plain rows: positions 0..S−1, one segment (0) per row.
+  return plainRowsBatch(B, S, inputIds, targets);
+}
+
+/** A step batch of plain rows: positions 0..S−1, one segment (0) per row, every position carrying loss. */
+export function plainRowsBatch(B: number, S: number, inputIds: BigInt64Array, targets: BigInt64Array): StepBatch {
+  const N = B * S;
   return {
     shape: { batch: B, sequence: S, lossRows: N },
     inputIds,

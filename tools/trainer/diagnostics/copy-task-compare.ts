@@ -14,7 +14,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { initialParams, makeArchitecture, type TrainWorkload } from '../../bench/train/workload.ts';
+import { seededRandom } from '../../bench/inference/arrivals.ts';
+import { initialParams, makeArchitecture, plainRowsBatch, type TrainWorkload } from '../../bench/train/workload.ts';
 import { ensureTorch, TorchPeer, writePeerInputs } from '../../bench/train/torch-peer.ts';
 import { AdamW, DEFAULT_ADAMW, learningRate } from '../optimizer.ts';
 import { StepRunner, type StepBatch } from '../step-runner.ts';
@@ -51,19 +52,7 @@ const arch = { ...makeArchitecture('small', { vocab: Math.max(words + 2, Number(
 const work: TrainWorkload = { arch, batch: Number(values.batch), sequence: Number(values.sequence), tokensPerStep: 0 };
 work.tokensPerStep = work.batch * work.sequence;
 
-/** mulberry32: a small seeded generator, so both sides see the same rows run after run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const random = rng(Number(values.seed));
+const random = seededRandom(Number(values.seed));
 const SEP = words;
 const END = words + 1;
 const streamIds: number[] = [];
@@ -86,15 +75,7 @@ function batchAt(): StepBatch {
       targets[b * S + i] = BigInt(streamIds[start + i + 1]!);
     }
   }
-  return {
-    shape: { batch: B, sequence: S, lossRows: N },
-    inputIds,
-    positionIds: BigInt64Array.from({ length: N }, (_, i) => BigInt(i % S)),
-    segmentIds: new BigInt64Array(N),
-    lossRows: BigInt64Array.from({ length: N }, (_, i) => BigInt(i)),
-    targets,
-    lossWeights: new Float32Array(N).fill(1 / N),
-  };
+  return plainRowsBatch(B, S, inputIds, targets);
 }
 
 const batches = Array.from({ length: steps }, () => batchAt());
