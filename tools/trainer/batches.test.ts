@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { textBatches } from './batches.ts';
+import { mixedBatches, textBatches } from './batches.ts';
 
 const stream = Array.from({ length: 20_000 }, (_, i) => i % 4096);
 
@@ -69,5 +69,31 @@ describe('text batches', () => {
   it('refuse a share outside 0..1', () => {
     expect(() => textBatches(stream, { batch: 1, sequence: 128, seed: 1, copySpans: 1.5 })).toThrow(/between 0 and 1/);
     expect(() => textBatches(stream, { batch: 1, sequence: 128, seed: 1, copyDrills: -0.1 })).toThrow(/between 0 and 1/);
+  });
+});
+
+describe('mixed batches', () => {
+  const main = textBatches(stream, { batch: 2, sequence: 64, seed: 1 });
+  const other = textBatches(stream, { batch: 3, sequence: 32, seed: 2 });
+  const from = (b: { shape: { batch: number } }) => (b.shape.batch === 2 ? 'main' : 'other');
+
+  it('draw that share of micro-batches from the other source, the same ones for the same (step, micro)', () => {
+    const mixed = mixedBatches(main, other, { share: 0.25, seed: 5 });
+    const picks = Array.from({ length: 400 }, (_, step) => from(mixed.batch(step, 0)));
+    const share = picks.filter((p) => p === 'other').length / picks.length;
+    expect(share).toBeGreaterThan(0.15);
+    expect(share).toBeLessThan(0.35);
+    const again = Array.from({ length: 400 }, (_, step) => from(mixedBatches(main, other, { share: 0.25, seed: 5 }).batch(step, 0)));
+    expect(again).toEqual(picks); // resume recomputes the same batches
+    expect(mixed.batch(3, 1).inputIds).toEqual(mixed.batch(3, 1).inputIds);
+  });
+
+  it('with share 0 or 1 use one source only, and refuse a share outside 0..1', () => {
+    for (let step = 0; step < 50; step++) {
+      expect(from(mixedBatches(main, other, { share: 0, seed: 1 }).batch(step, 0))).toBe('main');
+      expect(from(mixedBatches(main, other, { share: 1, seed: 1 }).batch(step, 0))).toBe('other');
+    }
+    expect(() => mixedBatches(main, other, { share: 1.2, seed: 1 })).toThrow(/between 0 and 1/);
+    expect(() => mixedBatches(main, other, { share: Number.NaN, seed: 1 })).toThrow(/between 0 and 1/);
   });
 });

@@ -22,9 +22,10 @@ const USAGE = `usage: npm run train -- --out <dir> [--from <model dir> | --prese
   --extra-samples a.jsonl,b.jsonl   more dialogue samples (e.g. feedback) appended to train.jsonl
   --counterfactual-lore X   add fact-swapped variants of this share (0–1) of the lore samples (teaches reading the lore block)
   --copy-spans X            text: this share (0–1) of rows repeats an earlier span of itself (teaches copying)
-  --copy-drills X           text: this share (0–1) of rows is a copying drill, A sep A over the used vocabulary
+  --copy-drills X           text: this share (0–1) of rows is a copying drill (a block, then partial copies of it)
   --reading-drills N        add N lore-shaped turns whose facts are general-corpus sentences (teaches copying from the lore block)
   --drill-text <file>       the sentences' source (default data/corpus/general/train.txt)
+  --text-drill-mix X        dialogue: this share (0–1) of micro-batches are text rows with copying drills (keeps copying)
   --providers cuda,cpu      onnxruntime execution providers
   --spin-wait               let onnxruntime threads spin between kernels (faster on an otherwise idle machine)`;
 
@@ -66,6 +67,7 @@ const { values } = parseArgs({
     'extra-samples': { type: 'string' },
     'counterfactual-lore': { type: 'string' },
     'reading-drills': { type: 'string' },
+    'text-drill-mix': { type: 'string' },
     'copy-spans': { type: 'string' },
     'copy-drills': { type: 'string' },
     'drill-text': { type: 'string' },
@@ -144,6 +146,7 @@ const options: TrainOptions = {
   ...(values['copy-drills'] !== undefined ? { copyDrills: num('copy-drills', values['copy-drills'], 0) } : {}),
   ...(values['reading-drills'] !== undefined ? { readingDrills: num('reading-drills', values['reading-drills'], 0) } : {}),
   ...(values['drill-text'] !== undefined ? { readingDrillText: values['drill-text'] } : {}),
+  ...(values['text-drill-mix'] !== undefined ? { textDrillMix: num('text-drill-mix', values['text-drill-mix'], 0) } : {}),
   ...(values['stop-at'] !== undefined ? { stopAtStep: int('stop-at', values['stop-at']) } : {}),
   ...(values['extra-samples'] ? { extraSampleFiles: values['extra-samples'].split(',') } : {}),
   ...(values['tokenizer-bytes'] ? { tokenizerBytes: int('tokenizer-bytes', values['tokenizer-bytes']) } : {}),

@@ -12,7 +12,7 @@ import { buildModelDirectory, parseArchitecture, type LlamaArchitectureInput } f
 import { trainByteLevelBpe } from '../model-builder/tokenizer/bpe-trainer.ts';
 import { counterfactualLore } from '../corpus/world/counterfactual.ts';
 import { drillSentences, readingDrills } from '../corpus/world/reading-drills.ts';
-import { packedDialogueBatches, packedDialogueBatchList, textBatches, type BatchSource } from './batches.ts';
+import { mixedBatches, packedDialogueBatches, packedDialogueBatchList, textBatches, type BatchSource } from './batches.ts';
 import type { LoraConfig } from './llama-train-graph.ts';
 import { initLoraParams, mergeLora, writePeftAdapter } from './lora.ts';
 import { readArchitecture, readParams, writeTrainedModel, type Params } from './model-weights.ts';
@@ -73,6 +73,11 @@ export interface TrainOptions {
    */
   readingDrills?: number;
   readingDrillText?: string;
+  /**
+   * Dialogue: this share (0–1) of micro-batches are text rows of `readingDrillText` with copying drills
+   * (half of their rows; see textBatches) instead of dialogue — keeps the copying the drill stage grew.
+   */
+  textDrillMix?: number;
   /** Dialogue: train only on samples of these NPCs (e.g. the scripts a designer just edited). */
   npcs?: string[];
   /** Recorded with the run in config.json (e.g. the NPC script hashes it trained on). */
@@ -159,6 +164,14 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     log(`dialogue corpus: ${examples} examples (${droppedExamples} longer than ${options.sequence} tokens dropped)`);
     const batchOptions = { batch: options.batch, seed: options.seed, maxSequence: options.sequence, padId: text.specialTokens.pad };
     source = packedDialogueBatches(prepared.examples, batchOptions);
+    if (options.textDrillMix) {
+      const textPath = options.readingDrillText ?? join('data', 'corpus', 'general', 'train.txt');
+      if (!existsSync(textPath)) throw new Error(`--text-drill-mix reads ${textPath}, which does not exist (npm run corpus builds it)`);
+      const tokens = tokenizeTextCorpus(text, textPath, { maxBytes: 4_000_000 });
+      const drills = textBatches(tokens, { batch: 16, sequence: 256, seed: options.seed + 7, copyDrills: 0.5 });
+      source = mixedBatches(source, drills, { share: options.textDrillMix, seed: options.seed });
+      log(`text drill mix: ${Math.round(options.textDrillMix * 100)} % of micro-batches from ${(tokens.length / 1e6).toFixed(2)} M tokens of ${textPath}`);
+    }
     const validPath = join(options.corpus, 'valid.jsonl');
     if (existsSync(validPath)) valid = packedDialogueBatchList(dialogueExamples(text, readWorldSamples(validPath), options.sequence).examples, batchOptions, 8);
   }
@@ -199,6 +212,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     npcs: options.npcs ?? null,
     counterfactualLore: options.counterfactualLore ?? 0,
     readingDrills: options.readingDrills ?? 0,
+    textDrillMix: options.textDrillMix ?? 0,
     copySpans: options.copySpans ?? 0,
     copyDrills: options.copyDrills ?? 0,
   };
@@ -249,6 +263,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     ...(options.npcs ? { npcs: options.npcs } : {}),
     ...(options.counterfactualLore ? { counterfactual_lore: options.counterfactualLore } : {}),
     ...(options.readingDrills ? { reading_drills: options.readingDrills } : {}),
+    ...(options.textDrillMix ? { text_drill_mix: options.textDrillMix } : {}),
     ...(options.copySpans ? { copy_spans: options.copySpans } : {}),
     ...(options.copyDrills ? { copy_drills: options.copyDrills } : {}),
     ...(options.record ?? {}),
