@@ -20,6 +20,8 @@ import {
   buildUntrainedTwin,
   evaluateModel,
   formatReport,
+  loreFactKey,
+  trainedFacts,
   keywordHits,
   needsGeneration,
   readSplit,
@@ -205,6 +207,22 @@ describe('inputs', () => {
     expect(() => readSplit(dir, 'valid')).toThrow(/no "valid" split/);
     writeFileSync(join(dir, 'test.jsonl'), '\n');
     expect(() => readSplit(dir, 'test')).toThrow(/no samples/);
+  });
+
+  it('splits lore samples by whether the train split answers with their fact', () => {
+    const dir = join(tmp, 'facts-corpus');
+    mkdirSync(dir);
+    expect(trainedFacts(dir)).toBeNull();
+    const lore = samples.filter((s) => s.kind === 'lore' && s.fact !== undefined);
+    const [seen, heldOut] = [lore[0]!, lore.find((s) => s.fact !== lore[0]!.fact)!];
+    // Quotes, backslashes and non-ASCII in a fact survive the train split's JSON.
+    const tricky = 'Finn sings "The Ashwater Ballad" \\ in the café.';
+    writeFileSync(join(dir, 'train.jsonl'), [seen, { ...seen, id: 'x', fact: tricky }].map((s) => JSON.stringify(s)).join('\n') + '\n');
+    const facts = trainedFacts(dir)!;
+    expect([...facts].sort()).toEqual([seen.fact, tricky].sort());
+    expect(loreFactKey(seen, facts)).toBe('fact trained on');
+    expect(loreFactKey(heldOut, facts)).toBe('fact held out');
+    expect(loreFactKey(samples.find((s) => s.kind === 'action')!, facts)).toBeUndefined();
   });
 
   it('fails with one clear line on a bad model directory', async () => {

@@ -20,7 +20,7 @@ import { architectureOf, buildUntrainedTwin, parameterCount } from './baseline.t
 import { dialogueCompiler, generateReplies, type Decoding, type GeneratedReply } from './generation.ts';
 import type { CopyProbe, SampleLoss } from './loss.ts';
 import { runLossPass } from './loss-runner.ts';
-import { EvalError, pickSubset, readSplit } from './samples.ts';
+import { EvalError, pickSubset, readSplit, trainedFacts } from './samples.ts';
 import {
   aggregateScores,
   isActionSample,
@@ -124,6 +124,8 @@ export interface ModelReport {
   bySource: Record<string, GroupMetrics>;
   /** Lore samples by whether the fact was retrieved into the prompt. */
   byLoreRetrieval: Record<string, GroupMetrics>;
+  /** Lore samples by whether their fact appears in the corpus's train split (empty without one). */
+  byLoreFact: Record<string, GroupMetrics>;
   seconds: number;
   replies?: ReplyScore[];
 }
@@ -251,8 +253,16 @@ export function loreRetrievalKey(sample: WorldSample & { factInPrompt?: boolean 
   return inPrompt ? 'fact in prompt' : 'fact not in prompt';
 }
 
+/** Lore samples with a fact, by whether the train split answers with that fact (seen) or never does (held out). */
+export function loreFactKey(sample: WorldSample, trained: ReadonlySet<string>): 'fact trained on' | 'fact held out' | undefined {
+  if (!isLoreSample(sample) || sample.fact === undefined) return undefined;
+  return trained.has(sample.fact) ? 'fact trained on' : 'fact held out';
+}
+
 interface RunContext {
   samples: readonly WorldSample[];
+  /** Facts of the corpus's train split; null without one (or when evaluating the train split itself). */
+  trainedFacts: Set<string> | null;
   toGenerate: readonly WorldSample[];
   world: WorldFacts;
   scripts: ReadonlyMap<string, NpcScript>;
@@ -371,6 +381,7 @@ async function evaluateDirectory(label: string, dir: string, parameters: number 
       byKind: breakdown(ctx.samples, lossById, scores, (s) => s.kind),
       bySource: breakdown(ctx.samples, lossById, scores, (s) => sampleSource(s)),
       byLoreRetrieval: breakdown(ctx.samples, lossById, scores, loreRetrievalKey),
+      byLoreFact: ctx.trainedFacts ? breakdown(ctx.samples, lossById, scores, (s) => loreFactKey(s, ctx.trainedFacts!)) : {},
       seconds: (performance.now() - started) / 1000,
       ...(options.keepReplies ? { replies: scores } : {}),
     };
@@ -412,6 +423,7 @@ export async function evaluateModel(options: EvalOptions): Promise<EvalReport> {
   const threads = Math.max(1, options.threads ?? availableParallelism() - 1);
   const ctx: RunContext = {
     samples,
+    trainedFacts: corpusDir && split !== 'train' ? trainedFacts(corpusDir) : null,
     toGenerate: samples.filter(needsGeneration),
     world,
     scripts,

@@ -71,6 +71,7 @@ export function formatReport(report: EvalReport): string {
     kindRows((m) => m.bySource, 'by source (samples)'),
     '',
     kindRows((m) => m.byLoreRetrieval, 'lore by retrieval (samples)'),
+    ...(models.some((m) => Object.keys(m.byLoreFact ?? {}).length > 0) ? ['', kindRows((m) => m.byLoreFact ?? {}, 'lore by fact (samples)')] : []),
   ];
   for (const m of models) {
     if (m.generation.errors) lines.push(`[${m.label}] generation errors, e.g. ${m.generation.errorExamples[0]}`);

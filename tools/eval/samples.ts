@@ -53,3 +53,16 @@ export function pickSubset(samples: readonly WorldSample[], limit: number | unde
   const chosen = new Set([...samples].sort((a, b) => (keys.get(a)! < keys.get(b)! ? -1 : 1)).slice(0, limit));
   return samples.filter((s) => chosen.has(s)); // keep file order
 }
+
+/**
+ * The lore facts the corpus's train split answers with (null when it has no train split): the eval splits
+ * lore accuracy into facts the model was trained on and held-out facts, which only reading the retrieved
+ * lore block can answer. Reads the facts with a pattern rather than parsing ~100 MB of samples.
+ */
+export function trainedFacts(corpusDir: string): Set<string> | null {
+  const file = join(corpusDir, 'train.jsonl');
+  if (!existsSync(file)) return null;
+  const facts = new Set<string>();
+  for (const match of readFileSync(file, 'utf8').matchAll(/"fact":("(?:[^"\\]|\\.)*")/g)) facts.add(JSON.parse(match[1]!) as string);
+  return facts;
+}
