@@ -89,6 +89,9 @@ describe('evaluateModel on a tiny model', () => {
       expect(m.bySource.generated?.samples).toBe(12);
       expect(m.bySource.handwritten?.samples).toBe(samples.length - 12);
       expect(Object.keys(m.byLoreRetrieval).length).toBeGreaterThan(0);
+      // Every action-scored sample lands in exactly one request family.
+      expect(Object.values(m.byActionFamily).reduce((n, g) => n + g.samples, 0)).toBe(report.samples.action);
+      expect(m.byActionFamily.handwritten?.samples).toBeGreaterThan(0);
     }
     const table = formatReport(report);
     expect(table).toContain('lore accuracy');

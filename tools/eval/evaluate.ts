@@ -124,6 +124,8 @@ export interface ModelReport {
   bySource: Record<string, GroupMetrics>;
   /** Lore samples by whether the fact was retrieved into the prompt. */
   byLoreRetrieval: Record<string, GroupMetrics>;
+  /** Samples with an expected action, by the request family of their template ("walk", "give"…) or "handwritten". */
+  byActionFamily: Record<string, GroupMetrics>;
   /** Lore samples by whether their fact appears in the corpus's train split (empty without one). */
   byLoreFact: Record<string, GroupMetrics>;
   seconds: number;
@@ -251,6 +253,12 @@ export function loreRetrievalKey(sample: WorldSample & { factInPrompt?: boolean 
   if (!isLoreSample(sample) || sample.fact === undefined) return undefined;
   const inPrompt = sample.factInPrompt ?? sample.messages.some((m) => m.role === 'system' && m.content.includes(sample.fact!));
   return inPrompt ? 'fact in prompt' : 'fact not in prompt';
+}
+
+/** Samples scored on their action, by request family: the template's first part for generated lines, else the source. */
+export function actionFamilyKey(sample: WorldSample): string | undefined {
+  if (!isActionSample(sample)) return undefined;
+  return sample.template ? sample.template.split('.')[0]! : sampleSource(sample);
 }
 
 /** Lore samples with a fact, by whether the train split answers with that fact (seen) or never does (held out). */
@@ -381,6 +389,7 @@ async function evaluateDirectory(label: string, dir: string, parameters: number 
       byKind: breakdown(ctx.samples, lossById, scores, (s) => s.kind),
       bySource: breakdown(ctx.samples, lossById, scores, (s) => sampleSource(s)),
       byLoreRetrieval: breakdown(ctx.samples, lossById, scores, loreRetrievalKey),
+      byActionFamily: breakdown(ctx.samples, lossById, scores, actionFamilyKey),
       byLoreFact: ctx.trainedFacts ? breakdown(ctx.samples, lossById, scores, (s) => loreFactKey(s, ctx.trainedFacts!)) : {},
       seconds: (performance.now() - started) / 1000,
       ...(options.keepReplies ? { replies: scores } : {}),

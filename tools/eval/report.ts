@@ -71,6 +71,8 @@ export function formatReport(report: EvalReport): string {
     kindRows((m) => m.bySource, 'by source (samples)'),
     '',
     kindRows((m) => m.byLoreRetrieval, 'lore by retrieval (samples)'),
+    '',
+    kindRows((m) => m.byActionFamily ?? {}, 'action by request family (samples)'),
     ...(models.some((m) => Object.keys(m.byLoreFact ?? {}).length > 0) ? ['', kindRows((m) => m.byLoreFact ?? {}, 'lore by fact (samples)')] : []),
   ];
   for (const m of models) {
