@@ -168,7 +168,8 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       const textPath = options.readingDrillText ?? join('data', 'corpus', 'general', 'train.txt');
       if (!existsSync(textPath)) throw new Error(`--text-drill-mix reads ${textPath}, which does not exist (npm run corpus builds it)`);
       const tokens = tokenizeTextCorpus(text, textPath, { maxBytes: 4_000_000 });
-      const drills = textBatches(tokens, { batch: 16, sequence: 256, seed: options.seed + 7, copyDrills: 0.5 });
+      // The drill stage's row shape (16 × 256, half drills, half English), within the model's context.
+      const drills = textBatches(tokens, { batch: 16, sequence: Math.min(256, arch.maxPositionEmbeddings), seed: options.seed + 7, copyDrills: 0.5 });
       source = mixedBatches(source, drills, { share: options.textDrillMix, seed: options.seed });
       log(`text drill mix: ${Math.round(options.textDrillMix * 100)} % of micro-batches from ${(tokens.length / 1e6).toFixed(2)} M tokens of ${textPath}`);
     }

@@ -173,6 +173,22 @@ describe('trainer', () => {
     expect(summary.examples).toBe(40);
     const history = readFileSync(join(tuned, 'training', 'finetune-history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss: number });
     expect(history.at(-1)!.loss).toBeLessThan(history[0]!.loss * 0.5);
+
+    // --text-drill-mix: some micro-batches are text rows (English and copying drills) instead of dialogue.
+    const mixed = join(root, 'mixed');
+    const lines2: string[] = [];
+    const mixedSummary = await train({
+      ...baseOptions(world, mixed, { steps: 4, sequence: 128 }),
+      from: baseDir,
+      textDrillMix: 0.5,
+      readingDrillText: join(corpus, 'train.txt'),
+      log: (line) => lines2.push(line),
+    });
+    expect(mixedSummary.steps).toBe(4);
+    expect(lines2.join('\n')).toMatch(/50 % of micro-batches: text windows 16×256, 50 % copying drills/);
+    const runs = (JSON.parse(readFileSync(join(mixed, 'config.json'), 'utf8')) as { worldmind: { training: { runs: { text_drill_mix?: number }[] } } }).worldmind.training.runs;
+    expect(runs.at(-1)!.text_drill_mix).toBe(0.5);
+    await expect(train({ ...baseOptions(world, join(root, 'nodrill'), { steps: 1, sequence: 128 }), from: baseDir, textDrillMix: 0.5, readingDrillText: join(root, 'missing.txt') })).rejects.toThrow(/does not exist/);
   });
 });
 
