@@ -25,6 +25,7 @@ const USAGE = `usage: npm run train -- --out <dir> [--from <model dir> | --prese
   --copy-drills X           text: this share (0–1) of rows is a copying drill (a block, then partial copies of it)
   --reading-drills N        add N lore-shaped turns whose facts are general-corpus sentences (teaches copying from the lore block)
   --drill-text <file>       the sentences' source (default data/corpus/general/train.txt)
+  --person-drills X         this share (0–1) of the reading drills are about the NPC itself, answered as "I …"
   --text-drill-mix X        dialogue: this share (0–1) of micro-batches are text rows with copying drills (keeps copying)
   --providers cuda,cpu      onnxruntime execution providers
   --spin-wait               let onnxruntime threads spin between kernels (faster on an otherwise idle machine)`;
@@ -68,6 +69,7 @@ const { values } = parseArgs({
     'counterfactual-lore': { type: 'string' },
     'reading-drills': { type: 'string' },
     'text-drill-mix': { type: 'string' },
+    'person-drills': { type: 'string' },
     'copy-spans': { type: 'string' },
     'copy-drills': { type: 'string' },
     'drill-text': { type: 'string' },
@@ -146,6 +148,7 @@ const options: TrainOptions = {
   ...(values['copy-drills'] !== undefined ? { copyDrills: num('copy-drills', values['copy-drills'], 0) } : {}),
   ...(values['reading-drills'] !== undefined ? { readingDrills: num('reading-drills', values['reading-drills'], 0) } : {}),
   ...(values['drill-text'] !== undefined ? { readingDrillText: values['drill-text'] } : {}),
+  ...(values['person-drills'] !== undefined ? { personDrills: num('person-drills', values['person-drills'], 0) } : {}),
   ...(values['text-drill-mix'] !== undefined ? { textDrillMix: num('text-drill-mix', values['text-drill-mix'], 0) } : {}),
   ...(values['stop-at'] !== undefined ? { stopAtStep: int('stop-at', values['stop-at']) } : {}),
   ...(values['extra-samples'] ? { extraSampleFiles: values['extra-samples'].split(',') } : {}),

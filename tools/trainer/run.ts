@@ -11,6 +11,7 @@ import { loadModelText } from '../../server/src/inference/model/index.ts';
 import { buildModelDirectory, parseArchitecture, type LlamaArchitectureInput } from '../model-builder/index.ts';
 import { trainByteLevelBpe } from '../model-builder/tokenizer/bpe-trainer.ts';
 import { counterfactualLore } from '../corpus/world/counterfactual.ts';
+import { loadCorpusWorld, npcContexts } from '../corpus/world/npc-context.ts';
 import { drillSentences, readingDrills } from '../corpus/world/reading-drills.ts';
 import { mixedBatches, packedDialogueBatches, packedDialogueBatchList, textBatches, type BatchSource } from './batches.ts';
 import type { LoraConfig } from './llama-train-graph.ts';
@@ -73,6 +74,8 @@ export interface TrainOptions {
    */
   readingDrills?: number;
   readingDrillText?: string;
+  /** Dialogue: this share (0–1) of the reading drills are about the NPC itself, answered in the first person. */
+  personDrills?: number;
   /**
    * Dialogue: this share (0–1) of micro-batches are text rows of `readingDrillText` with copying drills
    * (half of their rows; see textBatches) instead of dialogue — keeps the copying the drill stage grew.
@@ -154,8 +157,15 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       const textPath = options.readingDrillText ?? join('data', 'corpus', 'general', 'train.txt');
       if (!existsSync(textPath)) throw new Error(`reading drills read their sentences from ${textPath}, which does not exist (npm run corpus builds it)`);
       const sentences = drillSentences(readFileSync(textPath, 'utf8'));
-      const drills = readingDrills(samples, { count: options.readingDrills, seed: options.seed, sentences, heldOutTemplates: heldOutTemplates(options.corpus) });
-      log(`reading drills: ${drills.length} from ${sentences.length} sentences of ${textPath}`);
+      const selves = options.personDrills ? new Map(npcContexts(loadCorpusWorld()).map((c) => [c.script.id, c.self])) : undefined;
+      const drills = readingDrills(samples, {
+        count: options.readingDrills,
+        seed: options.seed,
+        sentences,
+        heldOutTemplates: heldOutTemplates(options.corpus),
+        ...(selves ? { selves, personShare: options.personDrills! } : {}),
+      });
+      log(`reading drills: ${drills.length} from ${sentences.length} sentences of ${textPath}${selves ? `, ${drills.filter((d) => d.speech !== d.fact).length} about the NPC itself` : ''}`);
       samples.push(...drills);
     }
     const prepared = dialogueExamples(text, samples, options.sequence);
@@ -213,6 +223,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     npcs: options.npcs ?? null,
     counterfactualLore: options.counterfactualLore ?? 0,
     readingDrills: options.readingDrills ?? 0,
+    personDrills: options.personDrills ?? 0,
     textDrillMix: options.textDrillMix ?? 0,
     copySpans: options.copySpans ?? 0,
     copyDrills: options.copyDrills ?? 0,
@@ -264,6 +275,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     ...(options.npcs ? { npcs: options.npcs } : {}),
     ...(options.counterfactualLore ? { counterfactual_lore: options.counterfactualLore } : {}),
     ...(options.readingDrills ? { reading_drills: options.readingDrills } : {}),
+    ...(options.personDrills ? { person_drills: options.personDrills } : {}),
     ...(options.textDrillMix ? { text_drill_mix: options.textDrillMix } : {}),
     ...(options.copySpans ? { copy_spans: options.copySpans } : {}),
     ...(options.copyDrills ? { copy_drills: options.copyDrills } : {}),

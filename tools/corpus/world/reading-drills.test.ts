@@ -3,7 +3,7 @@ import { parseReply } from '../../../server/src/npc/action-syntax.ts';
 import { LORE_HEADER } from '../../../server/src/npc/prompt.ts';
 import type { WorldSample } from '../sample.ts';
 import { buildWorldCorpus } from './generate.ts';
-import { loadCorpusWorld } from './npc-context.ts';
+import { loadCorpusWorld, npcContexts } from './npc-context.ts';
 import { drillSentences, readingDrills } from './reading-drills.ts';
 
 const TEXT = `It is a truth universally acknowledged, that a single man in possession of a good fortune must be in want of a wife.
@@ -62,5 +62,32 @@ describe('reading drills', () => {
       expect(d.messages.length).toBe(base.messages.length);
       expect(d.messages[0]).toEqual(base.messages[0]);
     }
+  });
+
+  it('with person drills, names the NPC in a bullet and answers about it in the first person', () => {
+    const people = drillSentences(`${TEXT}
+
+He hammered the broken hinge of the chapel door until the sun went down behind the hill.
+She carried the heavy basket of apples to the market square before the bell rang at noon.
+He sold his old grey mare to the miller for three silver coins and a sack of flour.
+She lit the brass lantern above the door and swept the steps of the inn every evening.`);
+    const selves = new Map(npcContexts(world).map((c) => [c.script.id, c.self]));
+    const mixed = readingDrills(corpus.train, { count: 80, seed: 9, sentences: people, heldOutTemplates: heldOut, selves, personShare: 0.5 });
+    expect(mixed.length).toBe(80);
+    const personal = mixed.filter((d) => d.speech !== d.fact);
+    expect(personal.length).toBeGreaterThan(15);
+    expect(personal.length).toBeLessThan(65);
+    for (const d of personal) {
+      const self = selves.get(d.npcId)!;
+      const first = self.name.split(' ').find((w) => w !== 'Sergeant')!;
+      expect(d.fact!.startsWith(`${first} `)).toBe(true); // the pronoun gave way to the NPC's name
+      expect(d.speech.startsWith('I ')).toBe(true);
+      expect(d.speech.slice(2).split(' ').slice(1).join(' ')).toBe(d.fact!.split(' ').slice(2).join(' ').replace(/\bhis\b/g, 'my').replace(/\bher\b/g, 'my'));
+      const bullets = d.messages.find((m) => m.role === 'system' && m.content.startsWith(LORE_HEADER))!.content.split('\n').slice(1).map((b) => b.slice(2));
+      expect(bullets).toContain(d.fact);
+      expect(d.speech.toLowerCase()).toContain(d.factKeywords![0]!);
+      expect(parseReply(d.reply).speech).toBe(d.speech);
+    }
+    expect(() => readingDrills(corpus.train, { count: 1, seed: 1, sentences: people, selves, personShare: 2 })).toThrow(/between 0 and 1/);
   });
 });

@@ -13,6 +13,7 @@ import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { STOP_WORDS } from '../../../server/src/npc/lore-index.ts';
 import { LORE_HEADER, loreMessage } from '../../../server/src/npc/prompt.ts';
 import type { WorldSample } from '../sample.ts';
+import { firstName, rewritePerson, type SelfRef } from './english.ts';
 import { LORE_TOPIC_TEMPLATES, fill } from './lore.ts';
 
 /** Speech is budgeted at 48 tokens by the server; a sentence this long fits with room to spare. */
@@ -50,6 +51,14 @@ export interface ReadingDrillOptions {
   sentences: readonly string[];
   /** Question templates held out for valid/test (`lore.topic.tNN`): never used. */
   heldOutTemplates?: ReadonlySet<string>;
+  /**
+   * The NPCs (by id) for person drills: with `personShare` > 0, that share of drills asks about a sentence
+   * that names the NPC itself ("He mended the gate." becomes the bullet "Bram mended the gate.") and answers
+   * in the first person through the corpus's own rewrite ("I mended the gate."), as a lore answer must:
+   * copying alone is not enough when the fact is about the speaker.
+   */
+  selves?: ReadonlyMap<string, SelfRef>;
+  personShare?: number;
 }
 
 /** `count` drills built on the train lore samples among `samples` (the originals are not included). */
@@ -61,6 +70,10 @@ export function readingDrills(samples: readonly WorldSample[], options: ReadingD
   const templates = Object.entries(LORE_TOPIC_TEMPLATES).filter(([id]) => !options.heldOutTemplates?.has(`lore.topic.${id}`));
   if (bases.length === 0 || templates.length === 0 || options.sentences.length < 4) return [];
 
+  const personShare = options.personShare ?? 0;
+  if (!(personShare >= 0 && personShare <= 1)) throw new Error(`personShare must be between 0 and 1, got ${personShare}`);
+  // Sentences about one person, for person drills: the pronoun gives way to the NPC's name.
+  const byPronoun = { he: options.sentences.filter((t) => t.startsWith('He ')), she: options.sentences.filter((t) => t.startsWith('She ')) };
   const out: WorldSample[] = [];
   for (let attempt = 0; out.length < options.count && attempt < options.count * 4; attempt++) {
     const base = pick(bases);
@@ -70,6 +83,17 @@ export function readingDrills(samples: readonly WorldSample[], options: ReadingD
     if (new Set(facts).size !== facts.length) continue;
     // Where retrieval puts the asked-about fact: first nine times in ten in the world corpus.
     const target = facts.length > 1 && int(0, 9) === 0 ? int(1, facts.length - 1) : 0;
+    let speech = facts[target]!;
+    const self = options.selves?.get(base.npcId);
+    if (self && personShare > 0 && int(0, 9999) < personShare * 10_000) {
+      const pool = self.gender === 'he' ? byPronoun.he : self.gender === 'she' ? byPronoun.she : [];
+      if (pool.length === 0) continue;
+      const named = `${firstName(self.name)} ${pick(pool).replace(/^\S+ /, '')}`;
+      const spoken = rewritePerson(named, self, 'first');
+      if (!spoken.startsWith('I ') || facts.includes(named)) continue;
+      facts[target] = named;
+      speech = spoken;
+    }
     const fact = facts[target]!;
     const topic = topicOf(fact, facts.filter((_, i) => i !== target), int);
     if (!topic) continue;
@@ -86,9 +110,9 @@ export function readingDrills(samples: readonly WorldSample[], options: ReadingD
       id: `${base.id}~drill${out.length}`,
       player: line,
       messages,
-      speech: fact,
+      speech,
       action: null,
-      reply: `${fact} [[none]]`,
+      reply: `${speech} [[none]]`,
       fact,
       factKeywords: [topic.replace(/^the /, '').toLowerCase()],
       template: `lore.topic.${templateId}`,
