@@ -26,6 +26,7 @@ const USAGE = `usage: npm run train -- --out <dir> [--from <model dir> | --prese
   --reading-drills N        add N lore-shaped turns whose facts are general-corpus sentences (teaches copying from the lore block)
   --drill-text <file>       the sentences' source (default data/corpus/general/train.txt)
   --person-drills X         this share (0–1) of the reading drills are about the NPC itself, answered as "I …"
+  --splice-drills N         add N lore turns whose fact is a train fact finished by another's tail (read on, don't recall)
   --text-drill-mix X        dialogue: this share (0–1) of micro-batches are text rows with copying drills (keeps copying)
   --providers cuda,cpu      onnxruntime execution providers
   --spin-wait               let onnxruntime threads spin between kernels (faster on an otherwise idle machine)`;
@@ -70,6 +71,7 @@ const { values } = parseArgs({
     'reading-drills': { type: 'string' },
     'text-drill-mix': { type: 'string' },
     'person-drills': { type: 'string' },
+    'splice-drills': { type: 'string' },
     'copy-spans': { type: 'string' },
     'copy-drills': { type: 'string' },
     'drill-text': { type: 'string' },
@@ -148,6 +150,7 @@ const options: TrainOptions = {
   ...(values['copy-drills'] !== undefined ? { copyDrills: num('copy-drills', values['copy-drills'], 0) } : {}),
   ...(values['reading-drills'] !== undefined ? { readingDrills: num('reading-drills', values['reading-drills'], 0) } : {}),
   ...(values['drill-text'] !== undefined ? { readingDrillText: values['drill-text'] } : {}),
+  ...(values['splice-drills'] !== undefined ? { spliceDrills: num('splice-drills', values['splice-drills'], 0) } : {}),
   ...(values['person-drills'] !== undefined ? { personDrills: num('person-drills', values['person-drills'], 0) } : {}),
   ...(values['text-drill-mix'] !== undefined ? { textDrillMix: num('text-drill-mix', values['text-drill-mix'], 0) } : {}),
   ...(values['stop-at'] !== undefined ? { stopAtStep: int('stop-at', values['stop-at']) } : {}),

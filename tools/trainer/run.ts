@@ -12,7 +12,7 @@ import { buildModelDirectory, parseArchitecture, type LlamaArchitectureInput } f
 import { trainByteLevelBpe } from '../model-builder/tokenizer/bpe-trainer.ts';
 import { counterfactualLore } from '../corpus/world/counterfactual.ts';
 import { loadCorpusWorld, npcContexts } from '../corpus/world/npc-context.ts';
-import { drillSentences, readingDrills } from '../corpus/world/reading-drills.ts';
+import { drillSentences, readingDrills, spliceDrills } from '../corpus/world/reading-drills.ts';
 import { mixedBatches, packedDialogueBatches, packedDialogueBatchList, textBatches, type BatchSource } from './batches.ts';
 import type { LoraConfig } from './llama-train-graph.ts';
 import { initLoraParams, mergeLora, writePeftAdapter } from './lora.ts';
@@ -76,6 +76,8 @@ export interface TrainOptions {
   readingDrillText?: string;
   /** Dialogue: this share (0–1) of the reading drills are about the NPC itself, answered in the first person. */
   personDrills?: number;
+  /** Dialogue: add this many splice drills (a train fact finished by another's tail; tools/corpus/world/reading-drills.ts). */
+  spliceDrills?: number;
   /**
    * Dialogue: this share (0–1) of micro-batches are text rows of `readingDrillText` with copying drills
    * (half of their rows; see textBatches) instead of dialogue — keeps the copying the drill stage grew.
@@ -168,6 +170,12 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       log(`reading drills: ${drills.length} from ${sentences.length} sentences of ${textPath}${selves ? `, ${drills.filter((d) => d.speech !== d.fact).length} about the NPC itself` : ''}`);
       samples.push(...drills);
     }
+    if (options.spliceDrills) {
+      const selves = new Map(npcContexts(loadCorpusWorld()).map((c) => [c.script.id, c.self]));
+      const drills = spliceDrills(samples, { count: options.spliceDrills, seed: options.seed, selves, heldOutTemplates: heldOutTemplates(options.corpus) });
+      log(`splice drills: ${drills.length}`);
+      samples.push(...drills);
+    }
     const prepared = dialogueExamples(text, samples, options.sequence);
     examples = prepared.examples.length;
     droppedExamples = prepared.dropped;
@@ -224,6 +232,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     counterfactualLore: options.counterfactualLore ?? 0,
     readingDrills: options.readingDrills ?? 0,
     personDrills: options.personDrills ?? 0,
+    spliceDrills: options.spliceDrills ?? 0,
     textDrillMix: options.textDrillMix ?? 0,
     copySpans: options.copySpans ?? 0,
     copyDrills: options.copyDrills ?? 0,
@@ -276,6 +285,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     ...(options.counterfactualLore ? { counterfactual_lore: options.counterfactualLore } : {}),
     ...(options.readingDrills ? { reading_drills: options.readingDrills } : {}),
     ...(options.personDrills ? { person_drills: options.personDrills } : {}),
+    ...(options.spliceDrills ? { splice_drills: options.spliceDrills } : {}),
     ...(options.textDrillMix ? { text_drill_mix: options.textDrillMix } : {}),
     ...(options.copySpans ? { copy_spans: options.copySpans } : {}),
     ...(options.copyDrills ? { copy_drills: options.copyDrills } : {}),

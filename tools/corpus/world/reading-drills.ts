@@ -142,3 +142,74 @@ function topicOf(fact: string, others: readonly string[], int: (min: number, max
 }
 
 const DETERMINERS = new Set(['the', 'a', 'an', 'his', 'her', 'their', 'my', 'our', 'its', 'this', 'that', 'these', 'those', 'your']);
+
+export interface SpliceDrillOptions {
+  count: number;
+  seed: number;
+  /** The NPCs by id: the spliced fact is answered through `rewritePerson`, as real lore answers are. */
+  selves: ReadonlyMap<string, SelfRef>;
+  heldOutTemplates?: ReadonlySet<string>;
+}
+
+/**
+ * Splice drills: the model answering a held-out fact starts copying the right bullet, then a memorised fact
+ * takes over mid-sentence ("The brass lantern over …" → "… was forged by Bram on the day I took over the
+ * inn"). These drills train exactly that moment: a train lore sample's fact is cut after a few words and
+ * finished with the tail of another train fact, so the start cues one memorised sentence and the bullet goes
+ * on with another; only reading on in the bullet lowers the loss. The spliced sentence replaces the fact
+ * in the lore block, the player asks about a word of it with a train-split question frame, and the answer
+ * is its first-person rewrite. World vocabulary, unlike the general-English reading drills.
+ */
+export function spliceDrills(samples: readonly WorldSample[], options: SpliceDrillOptions): WorldSample[] {
+  const rng = xoroshiro128plus(options.seed ^ 0x5911ce);
+  const int = (min: number, max: number) => uniformInt(rng, min, max);
+  const pick = <T>(list: readonly T[]): T => list[int(0, list.length - 1)]!;
+  const bases = samples.filter((s) => s.kind === 'lore' && s.split === 'train' && s.fact !== undefined && loreBlockIndex(s) >= 0 && s.messages[loreBlockIndex(s)]!.content.includes(`- ${s.fact}`));
+  const facts = [...new Set(bases.map((s) => s.fact!))].filter((f) => f.split(' ').length >= 8);
+  const templates = Object.entries(LORE_TOPIC_TEMPLATES).filter(([id]) => !options.heldOutTemplates?.has(`lore.topic.${id}`));
+  if (bases.length === 0 || facts.length < 2 || templates.length === 0) return [];
+
+  const out: WorldSample[] = [];
+  for (let attempt = 0; out.length < options.count && attempt < options.count * 4; attempt++) {
+    const base = pick(bases);
+    const self = options.selves.get(base.npcId);
+    const tail = pick(facts);
+    if (!self || tail === base.fact) continue;
+    const head = base.fact!.replace(/[.!?]$/, '').split(' ');
+    const rest = tail.split(' ');
+    if (head.length < 6) continue;
+    const spliced = [...head.slice(0, int(3, head.length - 3)), ...rest.slice(int(2, rest.length - 3))].join(' ');
+    const loreIndex = loreBlockIndex(base);
+    const bullets = base.messages[loreIndex]!.content.split('\n').slice(1).map((b) => b.slice(2));
+    const target = bullets.indexOf(base.fact!);
+    if (target < 0 || bullets.includes(spliced)) continue;
+    bullets[target] = spliced;
+    const topic = topicOf(spliced, bullets.filter((_, i) => i !== target), int);
+    // A word of a longer name ("Old" of "Old Oak") makes a question no player asks.
+    if (!topic || new RegExp(`\\b${topic} [A-Z]|[A-Z][\\w']* ${topic}\\b`).test(spliced)) continue;
+    const speech = rewritePerson(spliced, self, 'first');
+    if (!speech.toLowerCase().includes(topic.replace(/^the /, '').toLowerCase())) continue;
+    const [templateId, frame] = pick(templates);
+    let line = fill(frame, { t: topic });
+    if (int(0, 4) === 0) line = line.toLowerCase();
+    const messages = base.messages.map((m, i) => {
+      if (i === loreIndex) return loreMessage(bullets)!;
+      if (i === base.messages.length - 1 && m.role === 'user') return { ...m, content: line };
+      return m;
+    });
+    out.push({
+      ...base,
+      id: `${base.id}~splice${out.length}`,
+      player: line,
+      messages,
+      speech,
+      action: null,
+      reply: `${speech} [[none]]`,
+      fact: spliced,
+      factKeywords: [topic.replace(/^the /, '').toLowerCase()],
+      template: `lore.topic.${templateId}`,
+      factInPrompt: true,
+    });
+  }
+  return out;
+}

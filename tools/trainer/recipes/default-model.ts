@@ -20,7 +20,7 @@ import { evaluateIntoModelDir, npcTrainingRecord, recordCorpusManifests, refresh
 
 const USAGE = `usage: npm run train:default [-- --out <dir>] [--pretrained data/models/pretrained] [--pretrain-steps N] [--copy-steps N (default 1500; 0 skips)] [--finetune-steps N]
                               [--finetune-max-minutes N] [--anneal-steps N (default 250)] [--skip-pretrain] [--eval-limit N] [--counterfactual-lore 0..1 (default 0.5)]
-                              [--reading-drills N (default 8000)] [--text-drill-mix 0..1 (default 0)] [--person-drills 0..1 (default 0)] [--seed N] [--threads N]`;
+                              [--reading-drills N (default 8000)] [--text-drill-mix 0..1 (default 0)] [--person-drills 0..1 (default 0)] [--splice-drills N (default 0)] [--seed N] [--threads N]`;
 
 const { values } = parseArgs({
   options: {
@@ -37,6 +37,7 @@ const { values } = parseArgs({
     'reading-drills': { type: 'string', default: '8000' },
     'text-drill-mix': { type: 'string', default: '0' },
     'person-drills': { type: 'string', default: '0' },
+    'splice-drills': { type: 'string', default: '0' },
     seed: { type: 'string', default: '1' },
     threads: { type: 'string' },
     help: { type: 'boolean', default: false },
@@ -159,6 +160,7 @@ try {
     readingDrills: number('reading-drills', values['reading-drills'])!,
     textDrillMix: Number(values['text-drill-mix']),
     personDrills: Number(values['person-drills']),
+    spliceDrills: number('splice-drills', values['splice-drills'])!,
     // A wall-clock budget (the cosine schedule still spans --finetune-steps; the run stops where it is).
     ...(values['finetune-max-minutes'] ? { maxSeconds: number('finetune-max-minutes', values['finetune-max-minutes'])! * 60 } : {}),
     record: npcTrainingRecord(npcDir),
