@@ -4,7 +4,7 @@ import { LORE_HEADER } from '../../../server/src/npc/prompt.ts';
 import type { WorldSample } from '../sample.ts';
 import { buildWorldCorpus } from './generate.ts';
 import { loadCorpusWorld, npcContexts } from './npc-context.ts';
-import { drillSentences, readingDrills } from './reading-drills.ts';
+import { drillSentences, readingDrills, spliceDrills } from './reading-drills.ts';
 
 const TEXT = `It is a truth universally acknowledged, that a single man in possession of a good fortune must be in want of a wife.
 
@@ -89,5 +89,32 @@ She lit the brass lantern above the door and swept the steps of the inn every ev
       expect(parseReply(d.reply).speech).toBe(d.speech);
     }
     expect(() => readingDrills(corpus.train, { count: 1, seed: 1, sentences: people, selves, personShare: 2 })).toThrow(/between 0 and 1/);
+  });
+
+  it('splice drills: a train fact finished by another train fact, in the lore block, answered in the first person', () => {
+    const selves = new Map(npcContexts(world).map((c) => [c.script.id, c.self]));
+    const spliced = spliceDrills(corpus.train, { count: 50, seed: 4, selves, heldOutTemplates: heldOut });
+    expect(spliced.length).toBe(50);
+    const trainFacts = [...new Set(corpus.train.filter((s) => s.kind === 'lore' && s.fact).map((s) => s.fact!))];
+    const byId = new Map<string, WorldSample>(corpus.train.map((s) => [s.id, s]));
+    for (const d of spliced) {
+      const base = byId.get(d.id.replace(/~splice\d+$/, ''))!;
+      expect(base.kind).toBe('lore');
+      expect(trainFacts).not.toContain(d.fact); // a new sentence…
+      const words = d.fact!.split(' ');
+      // …that starts as the base's fact and ends as another train fact.
+      expect(base.fact!.startsWith(words.slice(0, 3).join(' '))).toBe(true);
+      expect(trainFacts.some((f) => f !== base.fact && f.endsWith(words.slice(-2).join(' ')))).toBe(true);
+      const bullets = d.messages.find((m) => m.role === 'system' && m.content.startsWith(LORE_HEADER))!.content.split('\n').slice(1).map((b) => b.slice(2));
+      expect(bullets).toContain(d.fact);
+      expect(bullets).not.toContain(base.fact);
+      expect(d.speech.toLowerCase()).toContain(d.factKeywords![0]!);
+      expect(d.player.toLowerCase()).toContain(d.factKeywords![0]!);
+      expect(heldOut.has(d.template!)).toBe(false);
+      expect(parseReply(d.reply).speech).toBe(d.speech);
+    }
+    // First person where the fact names the NPC.
+    expect(spliced.some((d) => d.speech !== d.fact && /^(I|My) /.test(d.speech))).toBe(true);
+    expect(spliceDrills(corpus.train, { count: 50, seed: 4, selves, heldOutTemplates: heldOut })).toEqual(spliced);
   });
 });
