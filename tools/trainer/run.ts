@@ -11,6 +11,7 @@ import { loadModelText } from '../../server/src/inference/model/index.ts';
 import { buildModelDirectory, parseArchitecture, type LlamaArchitectureInput } from '../model-builder/index.ts';
 import { trainByteLevelBpe } from '../model-builder/tokenizer/bpe-trainer.ts';
 import { counterfactualLore } from '../corpus/world/counterfactual.ts';
+import type { SelfRef } from '../corpus/world/english.ts';
 import { loadCorpusWorld, npcContexts } from '../corpus/world/npc-context.ts';
 import { drillSentences, readingDrills, spliceDrills } from '../corpus/world/reading-drills.ts';
 import { mixedBatches, packedDialogueBatches, packedDialogueBatchList, textBatches, type BatchSource } from './batches.ts';
@@ -148,6 +149,9 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     }
   } else {
     const npcs = options.npcs ? new Set(options.npcs) : undefined;
+    // The NPCs as the corpus sees them (for drills answered in the first person): loaded once, when needed.
+    let selves: Map<string, SelfRef> | undefined;
+    const npcSelves = () => (selves ??= new Map(npcContexts(loadCorpusWorld()).map((c) => [c.script.id, c.self])));
     const samples = [join(options.corpus, 'train.jsonl'), ...(options.extraSampleFiles ?? [])].flatMap((f) => readWorldSamples(f)).filter((s) => !npcs || npcs.has(s.npcId));
     if (samples.length === 0) throw new Error(`no training samples${npcs ? ` for NPC ${[...npcs].join(', ')}` : ''} in ${options.corpus}`);
     if (options.counterfactualLore) {
@@ -159,20 +163,19 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       const textPath = options.readingDrillText ?? join('data', 'corpus', 'general', 'train.txt');
       if (!existsSync(textPath)) throw new Error(`reading drills read their sentences from ${textPath}, which does not exist (npm run corpus builds it)`);
       const sentences = drillSentences(readFileSync(textPath, 'utf8'));
-      const selves = options.personDrills ? new Map(npcContexts(loadCorpusWorld()).map((c) => [c.script.id, c.self])) : undefined;
+      const people = options.personDrills ? npcSelves() : undefined;
       const drills = readingDrills(samples, {
         count: options.readingDrills,
         seed: options.seed,
         sentences,
         heldOutTemplates: heldOutTemplates(options.corpus),
-        ...(selves ? { selves, personShare: options.personDrills! } : {}),
+        ...(people ? { selves: people, personShare: options.personDrills! } : {}),
       });
-      log(`reading drills: ${drills.length} from ${sentences.length} sentences of ${textPath}${selves ? `, ${drills.filter((d) => d.speech !== d.fact).length} about the NPC itself` : ''}`);
+      log(`reading drills: ${drills.length} from ${sentences.length} sentences of ${textPath}${people ? `, ${drills.filter((d) => d.speech !== d.fact).length} about the NPC itself` : ''}`);
       samples.push(...drills);
     }
     if (options.spliceDrills) {
-      const selves = new Map(npcContexts(loadCorpusWorld()).map((c) => [c.script.id, c.self]));
-      const drills = spliceDrills(samples, { count: options.spliceDrills, seed: options.seed, selves, heldOutTemplates: heldOutTemplates(options.corpus) });
+      const drills = spliceDrills(samples, { count: options.spliceDrills, seed: options.seed, selves: npcSelves(), heldOutTemplates: heldOutTemplates(options.corpus) });
       log(`splice drills: ${drills.length}`);
       samples.push(...drills);
     }

@@ -97,29 +97,40 @@ export function readingDrills(samples: readonly WorldSample[], options: ReadingD
     const fact = facts[target]!;
     const topic = topicOf(fact, facts.filter((_, i) => i !== target), int);
     if (!topic) continue;
-    const [templateId, frame] = pick(templates);
-    let line = fill(frame, { t: topic });
-    if (int(0, 4) === 0) line = line.toLowerCase();
-    const messages = base.messages.map((m, i) => {
-      if (i === loreIndex) return loreMessage(facts)!;
-      if (i === base.messages.length - 1 && m.role === 'user') return { ...m, content: line };
-      return m;
-    });
-    out.push({
-      ...base,
-      id: `${base.id}~drill${out.length}`,
-      player: line,
-      messages,
-      speech,
-      action: null,
-      reply: `${speech} [[none]]`,
-      fact,
-      factKeywords: [topic.replace(/^the /, '').toLowerCase()],
-      template: `lore.topic.${templateId}`,
-      factInPrompt: true,
-    });
+    out.push(drillTurn(base, { id: `${base.id}~drill${out.length}`, loreIndex, bullets: facts, fact, speech, topic, question: pick(templates), lower: int(0, 4) === 0 }));
   }
   return out;
+}
+
+/**
+ * A drill turn on `base`: its lore block replaced by `bullets`, the player asking about `topic` with the
+ * question frame `question` (in lower case when `lower`), answered with `speech` and no action.
+ */
+function drillTurn(
+  base: WorldSample,
+  o: { id: string; loreIndex: number; bullets: readonly string[]; fact: string; speech: string; topic: string; question: readonly [string, string]; lower: boolean },
+): WorldSample {
+  const [templateId, frame] = o.question;
+  const filled = fill(frame, { t: o.topic });
+  const line = o.lower ? filled.toLowerCase() : filled;
+  const messages = base.messages.map((m, i) => {
+    if (i === o.loreIndex) return loreMessage(o.bullets)!;
+    if (i === base.messages.length - 1 && m.role === 'user') return { ...m, content: line };
+    return m;
+  });
+  return {
+    ...base,
+    id: o.id,
+    player: line,
+    messages,
+    speech: o.speech,
+    action: null,
+    reply: `${o.speech} [[none]]`,
+    fact: o.fact,
+    factKeywords: [o.topic.replace(/^the /, '').toLowerCase()],
+    template: `lore.topic.${templateId}`,
+    factInPrompt: true,
+  };
 }
 
 function loreBlockIndex(sample: WorldSample): number {
@@ -164,7 +175,7 @@ export function spliceDrills(samples: readonly WorldSample[], options: SpliceDri
   const rng = xoroshiro128plus(options.seed ^ 0x5911ce);
   const int = (min: number, max: number) => uniformInt(rng, min, max);
   const pick = <T>(list: readonly T[]): T => list[int(0, list.length - 1)]!;
-  const bases = samples.filter((s) => s.kind === 'lore' && s.split === 'train' && s.fact !== undefined && loreBlockIndex(s) >= 0 && s.messages[loreBlockIndex(s)]!.content.includes(`- ${s.fact}`));
+  const bases = samples.filter((s) => s.kind === 'lore' && s.split === 'train' && s.fact !== undefined && s.messages[loreBlockIndex(s)]?.content.includes(`- ${s.fact}`));
   const facts = [...new Set(bases.map((s) => s.fact!))].filter((f) => f.split(' ').length >= 8);
   const templates = Object.entries(LORE_TOPIC_TEMPLATES).filter(([id]) => !options.heldOutTemplates?.has(`lore.topic.${id}`));
   if (bases.length === 0 || facts.length < 2 || templates.length === 0) return [];
@@ -189,27 +200,7 @@ export function spliceDrills(samples: readonly WorldSample[], options: SpliceDri
     if (!topic || new RegExp(`\\b${topic} [A-Z]|[A-Z][\\w']* ${topic}\\b`).test(spliced)) continue;
     const speech = rewritePerson(spliced, self, 'first');
     if (!speech.toLowerCase().includes(topic.replace(/^the /, '').toLowerCase())) continue;
-    const [templateId, frame] = pick(templates);
-    let line = fill(frame, { t: topic });
-    if (int(0, 4) === 0) line = line.toLowerCase();
-    const messages = base.messages.map((m, i) => {
-      if (i === loreIndex) return loreMessage(bullets)!;
-      if (i === base.messages.length - 1 && m.role === 'user') return { ...m, content: line };
-      return m;
-    });
-    out.push({
-      ...base,
-      id: `${base.id}~splice${out.length}`,
-      player: line,
-      messages,
-      speech,
-      action: null,
-      reply: `${speech} [[none]]`,
-      fact: spliced,
-      factKeywords: [topic.replace(/^the /, '').toLowerCase()],
-      template: `lore.topic.${templateId}`,
-      factInPrompt: true,
-    });
+    out.push(drillTurn(base, { id: `${base.id}~splice${out.length}`, loreIndex, bullets, fact: spliced, speech, topic, question: pick(templates), lower: int(0, 4) === 0 }));
   }
   return out;
 }
