@@ -101,5 +101,7 @@ export type FromServer =
       rooms: number;
       clients: number;
       elu: number;
+      /** CPU seconds (user + system, every thread of the server process) per wall second since the previous report. */
+      cpuCores: number;
       rssMb: number;
     };

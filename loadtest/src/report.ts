@@ -108,6 +108,7 @@ export function buildReport(d: RunData): Report {
   const rooms = d.remote ? d.remote.rooms : windowReports.length ? Math.max(...windowReports.map((f) => f.rooms)) : undefined;
   const roomsSource = d.remote ? (rooms !== undefined ? 'remote /metrics worldmind_rooms{type="world"} (most seen in the window)' : 'not available from this endpoint (no worldmind_rooms in its /metrics)') : 'world rooms of the server the load tester started';
   const serverElu = windowReports.length ? mean(windowReports.map((f) => f.elu)) : Number.NaN;
+  const serverCores = windowReports.length ? mean(windowReports.map((f) => f.cpuCores)) : Number.NaN;
   const framesPerRoomS = rooms && measuredS > 0 ? frameCount / rooms / measuredS : Number.NaN;
 
   // NPC turns of the measured phase.
@@ -170,6 +171,8 @@ export function buildReport(d: RunData): Report {
     expected_frames_per_room_s: d.remote ? null : round(1000 / Number(process.env.PATCH_RATE_MS || 50), 1),
     machine: d.machine,
     server_event_loop_utilisation: num(serverElu, 3),
+    server_cpu_cores: num(serverCores, 2),
+    server_cpu_method: 'process.cpuUsage() (user + system, every thread) of the server process the load tester started, per wall second, mean of the 1-s reports in the measured phase (in-process: includes the orchestrator); null for a remote server',
     bot_event_loop_utilisation: { mean: num(mean(measuredElu), 3), max: measuredElu.length ? num(Math.max(...measuredElu), 3) : null },
     bot_cpu_cores_by_process: botCores.map((c) => round(c, 3)),
     bot_cpu_method: 'process.cpuUsage() (user + system) of each bot process over its measured phase ÷ that wall time; share = sum ÷ cores',
@@ -282,6 +285,7 @@ export function renderTable(report: Report): string {
     frames_per_room_s: number | null;
     expected_frames_per_room_s: number | null;
     server_event_loop_utilisation: number | null;
+    server_cpu_cores: number | null;
     bot_event_loop_utilisation: { mean: number | null; max: number | null };
     machine: { cpus: number; loadavg_1m_at_start: number; loadavg_1m_at_end: number };
     input_hz_per_walking_bot: number | null;
@@ -306,6 +310,7 @@ export function renderTable(report: Report): string {
         ? '– (no bot process reported its measured phase)'
         : `${s.bot_cpu.cores} core(s) busy = ${round(s.bot_cpu.share_of_machine! * 100, 1)} % of ${d.machine.cpus} cores (1-min load ${d.machine.loadavg_1m_at_start} at start, ${d.machine.loadavg_1m_at_end} at end)`,
     ],
+    ['server CPU', d.server_cpu_cores === null ? '– (not measured for a server the load tester did not start)' : `${d.server_cpu_cores} core(s) busy = ${round((d.server_cpu_cores / d.machine.cpus) * 100, 1)} % of ${d.machine.cpus} cores (every thread of the server process)`],
     ['input per walking bot', `${show(d.input_hz_per_walking_bot)} Hz (target ${d.input_hz_target})`],
     ['tick p50 / p99 / max', `${show(s.tick_ms.p50)} / ${show(s.tick_ms.p99)} / ${show(s.tick_ms.max)} ms`],
     ['bytes per client', `${show(s.bytes_per_client_s)} B/s`],

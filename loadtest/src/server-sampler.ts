@@ -11,6 +11,8 @@ export type FrameReport = Extract<FromServer, { event: 'frames' }>;
 
 export function startFrameSampler(server: RunningServer, emit: (report: FrameReport) => void, intervalMs = 1_000): () => void {
   let last = performance.eventLoopUtilization();
+  let lastCpu = process.cpuUsage();
+  let lastAt = performance.now();
   for (const room of server.worldRooms()) room.frameDurations.length = 0;
   const sample = () => {
     const frames: number[] = [];
@@ -22,7 +24,14 @@ export function startFrameSampler(server: RunningServer, emit: (report: FrameRep
     }
     const elu = performance.eventLoopUtilization(last);
     last = performance.eventLoopUtilization();
-    emit({ event: 'frames', at: Date.now(), frames, rooms: rooms.length, clients, elu: elu.utilization, rssMb: process.memoryUsage.rss() / 1048576 });
+    // CPU of the whole process (every thread: uWS's socket work, onnxruntime, GC helpers) per wall second:
+    // what the server takes from the machine, beside what the bots take.
+    const cpu = process.cpuUsage(lastCpu);
+    const now = performance.now();
+    const cpuCores = (cpu.user + cpu.system) / 1000 / Math.max(1, now - lastAt);
+    lastCpu = process.cpuUsage();
+    lastAt = now;
+    emit({ event: 'frames', at: Date.now(), frames, rooms: rooms.length, clients, elu: elu.utilization, cpuCores, rssMb: process.memoryUsage.rss() / 1048576 });
   };
   const timer = setInterval(sample, intervalMs);
   return () => {

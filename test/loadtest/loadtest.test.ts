@@ -126,6 +126,10 @@ describe('loadtest CLI', () => {
     const report = JSON.parse(await readFile(join(dir, json!), 'utf8'));
     expect(report).toMatchObject({ players: 8, joined: 8, join_failures: 0 });
     expect(report.details.server).toBe('child');
+    // The server child's own CPU beside the bots': some, and no more than the machine has.
+    expect(report.details.server_cpu_cores).toBeGreaterThan(0);
+    expect(report.details.server_cpu_cores).toBeLessThanOrEqual(report.details.machine.cpus);
+    expect(result.stdout).toMatch(/server CPU .* core\(s\) busy/);
     expect(report.tick_series.length).toBeGreaterThan(0);
 
     const chart = await readFile(join(dir, svg!), 'utf8');

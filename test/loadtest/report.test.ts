@@ -89,6 +89,17 @@ describe('load report', () => {
 
     const none = buildReport(runData({ botCpu: [] }));
     expect(none.summary.bot_cpu).toEqual({ cores: null, share_of_machine: null });
+    // A remote server's CPU is not ours to read: said so, not zero.
+    expect(report.details.server_cpu_cores).toBeNull();
+    expect(table).toMatch(/server CPU\s*│?\s*– \(not measured/);
+  });
+
+  it('reports the CPU of a server it started, from the reports of its measured phase only', () => {
+    const frame = (atS: number, cpuCores: number) => ({ event: 'frames' as const, at: T0 + atS * 1000, frames: [5], rooms: 1, clients: 10, elu: 0.5, cpuCores, rssMb: 100 });
+    // The join (before T0) ran at 1.9 cores; the measured phase at 0.6 and 1.0.
+    const report = buildReport(runData({ serverWhere: 'child', remote: undefined, frames: [frame(-1, 1.9), frame(4, 0.6), frame(8, 1.0)] }));
+    expect(report.details.server_cpu_cores).toBe(0.8);
+    expect(renderTable(report)).toMatch(/server CPU\s*│?\s*0\.8 core\(s\) busy = 40 % of 2 cores/);
   });
 
   it('tells bots that were starved of a core from bots that are too expensive', () => {
