@@ -56,6 +56,7 @@ export const ConfigSchema = z.object({
   INFERENCE_CPU_ARENA: bool.default(true).describe('onnxruntime CPU memory arena: intermediate tensors reuse memory kept at the high-water mark of the largest engine step (bounded by INFERENCE_MAX_BATCH and the context); false mallocs and frees them every run (slower, and glibc keeps the freed memory anyway)'),
   INFERENCE_MEM_PATTERN: bool.default(false).describe('onnxruntime memory patterns: one pre-planned block cached per distinct input shape; decode shapes change every step, so it only grows'),
   INFERENCE_PREFILL_ORDER: z.enum(['shortest', 'admission']).default('shortest').describe('order of admitted prompts within a priority when prefilling: shortest first (lower mean first-token time; a prompt passed over 8 times goes first) or admission order'),
+  INFERENCE_KV_KEEP_WARM_MS: int(0, 3_600_000).default(30_000).describe('how long the decode batch\'s KV buffers stay allocated after the last NPC reply ends (0 = freed at once): reusing warm buffers spares each burst the page faults of fresh memory'),
   INFERENCE_DECODE_SHARE: z.coerce.number().min(0).max(1).default(0.1).describe('while prompts wait for their first token, the share of that prefill time decode runs of started replies may take (0 = prefill first, 1 = a decode run every step): lower brings a burst\'s last first token closer to its compute bound, higher keeps started streams smoother'),
   TALK_RANGE: num(0.5, 100).default(4).describe('how close (world units) a player must be to talk to an NPC'),
   TALK_BURST: int(1, 100).default(3).describe('lines a player may say to NPCs in a burst'),
@@ -112,13 +113,14 @@ const SECRET_VARIABLES = new Set(['AUTH_SECRET']);
 
 /** A value as an error message may show it: logs and consoles are not the place for a password. */
 /** The engine scheduler's settings that come from the environment (the game server and `npm run inference` alike). */
-export function schedulerSettingsFrom(config: Pick<ServerConfig, 'INFERENCE_MAX_BATCH' | 'INFERENCE_MAX_QUEUE' | 'INFERENCE_KV_BUDGET_MB' | 'INFERENCE_PREFILL_ORDER' | 'INFERENCE_DECODE_SHARE'>) {
+export function schedulerSettingsFrom(config: Pick<ServerConfig, 'INFERENCE_MAX_BATCH' | 'INFERENCE_MAX_QUEUE' | 'INFERENCE_KV_BUDGET_MB' | 'INFERENCE_PREFILL_ORDER' | 'INFERENCE_DECODE_SHARE' | 'INFERENCE_KV_KEEP_WARM_MS'>) {
   return {
     maxBatchSize: config.INFERENCE_MAX_BATCH,
     maxQueue: config.INFERENCE_MAX_QUEUE,
     kvBudgetBytes: config.INFERENCE_KV_BUDGET_MB * 1024 * 1024,
     prefillOrder: config.INFERENCE_PREFILL_ORDER,
     decodeShareWhilePrefilling: config.INFERENCE_DECODE_SHARE,
+    kvKeepWarmMs: config.INFERENCE_KV_KEEP_WARM_MS,
   };
 }
 

@@ -89,8 +89,12 @@ export class ConcatRunner implements StepRunner {
     return n;
   }
 
-  /** Drop the resident batch and give its buffers back (the decode set became empty). */
-  releaseBatch(): void {
+  /** The resident batch's buffers are shaped for it alone: give them back. */
+  endBatch(): void {
+    this.releaseBuffers();
+  }
+
+  releaseBuffers(): void {
     this.resident = null;
     for (const set of this.arenas) for (const a of set) a.release();
     this.logitsArena = new Float32Array(0);

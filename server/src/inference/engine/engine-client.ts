@@ -117,6 +117,7 @@ export const DEFAULT_SCHEDULER: SchedulerSettings = {
   prefillOrder: 'shortest',
   decodeShareWhilePrefilling: 0.1,
   kvStrategy: 'inplace',
+  kvKeepWarmMs: 30_000,
 };
 
 interface InFlight {

@@ -51,7 +51,7 @@ const PREFIX_TOKENIZATION_MEMORY = 256;
 export class EngineCore {
   readonly info: ModelInfo;
   private readonly model: DecoderModel;
-  private readonly settings: SchedulerSettings;
+  readonly settings: SchedulerSettings;
   private readonly sink: CoreSink;
   private readonly layout: KvLayout;
   private readonly bytesPerToken: number;
@@ -245,16 +245,40 @@ export class EngineCore {
       this.stepping = false;
       this.applyCancels();
       this.flushStep();
-      if (this.scheduler.admittedCount === 0) this.runner.releaseBatch();
+      if (this.scheduler.admittedCount === 0) this.endBatch();
     }
+  }
+
+  /** Nothing admitted any more: the batch is over; its buffers stay warm for `kvKeepWarmMs` (0: freed now). */
+  private endBatch(): void {
+    this.runner.endBatch();
+    if (this.settings.kvKeepWarmMs <= 0) this.runner.releaseBuffers();
+  }
+
+  /**
+   * Give back the batch buffers kept warm after the last batch (the worker calls this once the engine has
+   * been idle for `kvKeepWarmMs`); false when a batch is running.
+   */
+  releaseIdleBuffers(): boolean {
+    if (this.stepping || this.scheduler.admittedCount > 0) return false;
+    this.runner.releaseBuffers();
+    return true;
   }
 
   private async runDecode(rows: Sequence[]): Promise<void> {
     const t0 = performance.now();
     // Sequences still prefilling join soon: let the runner keep a few slots for them (a free slot still
-    // costs a row of compute every step, so only about a quarter more than the running rows).
-    const joining = Math.min(this.scheduler.prefilling.length, Math.max(2, Math.ceil(rows.length / 4)));
-    const result = await this.runner.decode(rows, rows.length + joining);
+    // costs a row of compute every step, so only about a quarter more than the running rows), and size its
+    // memory for all of them at once.
+    let prefilling = 0;
+    let columns = 0;
+    for (const seq of this.scheduler.prefilling) {
+      if (seq.kind !== 'request') continue;
+      prefilling++;
+      columns = Math.max(columns, seq.prompt.length + 1);
+    }
+    const joining = Math.min(prefilling, Math.max(2, Math.ceil(rows.length / 4)));
+    const result = await this.runner.decode(rows, { expectedRows: rows.length + joining, reserveRows: rows.length + prefilling, columns });
     this.stepStats.decodeSteps++;
     this.stepStats.decodeMs += performance.now() - t0;
     this.scheduler.recordRun('decode', performance.now() - t0, rows.length);
@@ -502,8 +526,8 @@ export class EngineCore {
       this.sequences.delete(seq.id);
       this.runtimes.delete(seq);
     }
-    // Nothing admitted any more: give the batch buffers back now (mid-step, the step's end does it).
-    if (!this.stepping && this.scheduler.admittedCount === 0) this.runner.releaseBatch();
+    // Nothing admitted any more: the batch is over now (mid-step, the step's end does it).
+    if (!this.stepping && this.scheduler.admittedCount === 0) this.endBatch();
   }
 
   private releaseSpans(seq: Sequence): void {
@@ -598,7 +622,8 @@ export class EngineCore {
   metrics(): EngineMetrics {
     let sequenceBytes = 0;
     for (const list of [this.scheduler.prefilling, this.scheduler.decoding]) for (const s of list) sequenceBytes += s.ownBytes;
-    const decodeBatchBytes = this.runner.batchBytes;
+    const idle = this.scheduler.admittedCount === 0;
+    const decodeBatchBytes = idle ? 0 : this.runner.batchBytes;
     const prefixCacheBytes = this.cache.byteSize;
     const now = epochNow();
     return {
@@ -614,6 +639,7 @@ export class EngineCore {
       kv: {
         bytesInUse: decodeBatchBytes + sequenceBytes + prefixCacheBytes,
         decodeBatchBytes,
+        warmBufferBytes: idle ? this.runner.batchBytes : 0,
         sequenceBytes,
         prefixCacheBytes,
         bytesReserved: this.reservedBytes,
@@ -627,7 +653,7 @@ export class EngineCore {
   /** Fail everything still queued or running and free the model session. */
   async dispose(): Promise<void> {
     for (const seq of [...this.sequences.values()]) this.fail(seq, new EngineError('closed', 'The inference engine shut down.'));
-    this.runner.releaseBatch();
+    this.runner.releaseBuffers();
     this.cache.clear();
     await this.model.dispose();
   }

@@ -36,6 +36,8 @@ const IDLE_GC_DELAY_MS = 2_000;
 const startupWarnings: string[] = [];
 const collectGarbage = exposeGc();
 let idleGcTimer: ReturnType<typeof setTimeout> | undefined;
+/** Frees the batch buffers kept warm once the engine has been idle for `kvKeepWarmMs` (then collects). */
+let keepWarmTimer: ReturnType<typeof setTimeout> | undefined;
 
 /** V8's gc() for this thread, without the process's --expose-gc (flags apply to contexts made after them). */
 function exposeGc(): (() => void) | undefined {
@@ -100,6 +102,14 @@ async function loop(engine: EngineCore): Promise<void> {
         idleGcTimer = setTimeout(collectGarbage, IDLE_GC_DELAY_MS);
         idleGcTimer.unref();
       } else idleGcTimer?.refresh(); // still busy: the idle collection waits for a real idle stretch
+      const keepWarmMs = engine.settings.kvKeepWarmMs;
+      if (keepWarmMs > 0 && !keepWarmTimer) {
+        keepWarmTimer = setTimeout(() => {
+          keepWarmTimer = undefined;
+          if (engine.releaseIdleBuffers()) collectGarbage?.();
+        }, keepWarmMs);
+        keepWarmTimer.unref();
+      } else keepWarmTimer?.refresh();
       // Let queued messages (submits, cancels) in between steps.
       await new Promise<void>((resolve) => setImmediate(resolve));
     } else {
@@ -112,6 +122,7 @@ async function loop(engine: EngineCore): Promise<void> {
     }
   }
   clearTimeout(idleGcTimer);
+  clearTimeout(keepWarmTimer);
   await engine.dispose();
   port.close();
 }

@@ -6,9 +6,16 @@
  * Slots: row b holds one sequence's KV left-aligned in columns [0, len_b); the rest of its C columns are
  * masked. A leaving sequence just frees its slot (a free slot runs a masked dummy row until reused or
  * compacted); a joining sequence is copied into a free slot, or into a slot appended at the end (rows are
- * the outermost dimension and the buffers are sized for the largest batch, so existing rows never move);
- * too many free slots are compacted by moving the last rows into the holes. Every row is copied only when
- * a sequence outgrows C, which carries headroom so that happens at most every HEADROOM steps.
+ * the outermost dimension, so existing rows never move); too many free slots are compacted by moving the
+ * last rows into the holes. When a sequence outgrows C, every row is spread out to a larger C in place
+ * (back to front, so nothing is overwritten before it is read); C carries headroom so that happens at most
+ * every HEADROOM steps.
+ *
+ * Memory: one buffer set, sized from the engine's plan (the rows and columns the batch will soon need, see
+ * `DecodePlan`) so a burst of joiners costs one allocation, not one per doubling; it grows keeping its
+ * contents and is kept (warm) when the batch empties until `releaseBuffers`. Fresh memory is expensive: the
+ * first write to each page faults (measured on a 2-core VM: ~3 ms per MB, against ~0.04 ms per MB to rewrite
+ * warm memory), so re-faulting hundreds of MB of KV buffers at every burst cost more than the copies.
  */
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import type { DecoderIo } from '../model/session-io.ts';
@@ -24,7 +31,7 @@ import {
   type KvWords,
 } from './kv-cache.ts';
 import type { Sequence } from './sequence.ts';
-import type { DecodeResult, PrefillRowResult, StepRunner } from './step-runner.ts';
+import type { DecodePlan, DecodeResult, PrefillRowResult, StepRunner } from './step-runner.ts';
 
 /** Spare columns allocated past the longest row, so growth re-layouts are rare. */
 const HEADROOM = 64;
@@ -55,9 +62,8 @@ export class InplaceRunner implements StepRunner {
   private readonly layout: KvLayout;
   private readonly tensorCount: number;
   private batch: SlotBatch | null = null;
-  /** Ping-pong buffer sets: a re-layout copies from one into the other. */
-  private readonly arenas: [Arena[], Arena[]];
-  private current = 0;
+  /** The decode batch's buffer set, one per layer and kind. */
+  private readonly arenas: Arena[];
   private readonly freshArenas: Arena[];
   private readonly prefillArenas: Arena[];
   private logitsBuffer = new Float32Array(0);
@@ -67,20 +73,24 @@ export class InplaceRunner implements StepRunner {
     this.layout = cfg.layout;
     this.tensorCount = 2 * cfg.layout.numLayers;
     const set = () => Array.from({ length: this.tensorCount }, () => new Arena(cfg.layout.dtype));
-    this.arenas = [set(), set()];
+    this.arenas = set();
     this.freshArenas = set();
     this.prefillArenas = set();
   }
 
   get batchBytes(): number {
-    let n = 0;
-    for (const set of [...this.arenas, this.freshArenas, this.prefillArenas]) for (const a of set) n += a.byteLength;
+    let n = this.logitsBuffer.byteLength;
+    for (const set of [this.arenas, this.freshArenas, this.prefillArenas]) for (const a of set) n += a.byteLength;
     return n;
   }
 
-  releaseBatch(): void {
+  endBatch(): void {
     this.batch = null;
-    for (const set of [...this.arenas, this.freshArenas, this.prefillArenas]) for (const a of set) a.release();
+  }
+
+  releaseBuffers(): void {
+    this.batch = null;
+    for (const set of [this.arenas, this.freshArenas, this.prefillArenas]) for (const a of set) a.release();
     this.logitsBuffer = new Float32Array(0);
   }
 
@@ -90,9 +100,13 @@ export class InplaceRunner implements StepRunner {
     return extractRow(this.layout, this.batch.tensors, b, this.batch.capacity, [[from, this.batch.lengths[b]!]]);
   }
 
-  async decode(rows: readonly Sequence[], expectedRows = rows.length): Promise<DecodeResult> {
+  async decode(rows: readonly Sequence[], plan: Partial<DecodePlan> = {}): Promise<DecodeResult> {
     const t0 = performance.now();
-    const { assembled, absorbed } = this.place(rows, Math.max(rows.length, expectedRows));
+    const { assembled, absorbed } = this.place(rows, {
+      expectedRows: Math.max(rows.length, plan.expectedRows ?? 0),
+      reserveRows: Math.max(rows.length, plan.reserveRows ?? 0),
+      columns: plan.columns ?? 0,
+    });
     const assembleMs = assembled || absorbed.length > 0 ? performance.now() - t0 : 0;
     const batch = this.batch!;
     const B = batch.slots.length;
@@ -176,47 +190,52 @@ export class InplaceRunner implements StepRunner {
 
   /**
    * Put every row in a slot. Rows are the outermost dimension of [B, kvH, C, hd], so adding slots at the end
-   * leaves existing rows where they are (the buffers have room for twice the rows, see relayout), and removing free
-   * slots moves only the last rows into the holes. Only a larger C re-lays out every row.
+   * leaves existing rows where they are, and removing free slots moves only the last rows into the holes.
+   * Only a larger C moves every row (in place, see widen).
    */
-  private place(rows: readonly Sequence[], targetRows: number): { assembled: boolean; absorbed: Sequence[] } {
+  private place(rows: readonly Sequence[], plan: DecodePlan): { assembled: boolean; absorbed: Sequence[] } {
     let need = 0;
     for (const seq of rows) need = Math.max(need, seq.kvLength + 1);
-    const batch = this.batch;
-    if (!batch || need > batch.capacity) return this.relayout(rows, targetRows, need);
+    const batch = (this.batch ??= { slots: [], lengths: [], capacity: 0, tensors: [] });
     const wanted = new Set(rows);
     batch.slots.forEach((seq, b) => seq && !wanted.has(seq) && (batch.slots[b] = null));
     const joiners = rows.filter((s) => !batch.slots.includes(s));
     let changed = false;
     const missing = joiners.length - batch.slots.filter((s) => s === null).length;
+    const slots = missing > 0 ? Math.max(batch.slots.length + missing, plan.expectedRows) : batch.slots.length;
+    if (need > batch.capacity || this.slotElements(slots, batch.capacity) > this.arenas[0]!.capacity) {
+      // Size for what the plan says is coming (prefilling sequences join soon), so a burst allocates once.
+      const capacity = need > batch.capacity ? Math.max(need, plan.columns) + HEADROOM : batch.capacity;
+      const rowsToHold = Math.min(this.cfg.maxRows, Math.max(slots, plan.reserveRows, 2 * slots, MIN_RESERVED_ROWS));
+      this.widen(batch, capacity, this.slotElements(Math.max(rowsToHold, slots), capacity));
+      changed = true;
+    }
     if (missing > 0) {
-      const slots = Math.max(batch.slots.length + missing, targetRows);
-      if (this.slotElements(slots, batch.capacity) > this.arenas[this.current]![0]!.capacity) return this.relayout(rows, targetRows, need);
       while (batch.slots.length < slots) {
         batch.slots.push(null);
         batch.lengths.push(0);
       }
       changed = true;
     }
+    const tensors = this.arenas.map((a) => a.view(this.slotElements(batch.slots.length, batch.capacity)));
     for (const seq of joiners) {
       const b = batch.slots.indexOf(null);
-      gatherSpansIntoRow(this.layout, seq.spans, this.arenas[this.current]!.map((a) => a.view(this.slotElements(batch.slots.length, batch.capacity))), b, batch.capacity, seq.kvLength);
+      gatherSpansIntoRow(this.layout, seq.spans, tensors, b, batch.capacity, seq.kvLength);
       batch.slots[b] = seq;
       batch.lengths[b] = seq.kvLength;
     }
     // Free slots still cost a (masked) row of compute each step: keep only about as many as will be filled.
-    const keep = Math.max(rows.length, targetRows);
+    const keep = Math.max(rows.length, plan.expectedRows);
     if (batch.slots.length - keep > Math.max(1, Math.floor(keep / 8))) {
-      this.compact(batch, keep);
+      this.compact(batch, keep, tensors);
       changed = true;
     }
-    if (changed || joiners.length > 0) batch.tensors = this.arenas[this.current]!.map((a) => a.view(this.slotElements(batch.slots.length, batch.capacity)));
+    batch.tensors = this.arenas.map((a) => a.view(this.slotElements(batch.slots.length, batch.capacity)));
     return { assembled: changed, absorbed: joiners };
   }
 
   /** Move the last live rows into free slots until at most `keep` slots remain. */
-  private compact(batch: SlotBatch, keep: number): void {
-    const tensors = this.arenas[this.current]!.map((a) => a.view(this.slotElements(batch.slots.length, batch.capacity)));
+  private compact(batch: SlotBatch, keep: number, tensors: readonly KvWords[]): void {
     for (let hole = batch.slots.indexOf(null); hole >= 0 && hole < batch.slots.length; hole = batch.slots.indexOf(null)) {
       while (batch.slots.length > 0 && batch.slots[batch.slots.length - 1] === null && batch.slots.length > keep) {
         batch.slots.pop();
@@ -234,31 +253,30 @@ export class InplaceRunner implements StepRunner {
   }
 
   /**
-   * Copy every row into the other buffer set with room for `need` columns (+ headroom) and twice the rows
-   * (at most `maxRows`): the buffers follow the running batch, not the configured maximum — sized for
-   * `maxRows` up front, two sets of them held maxRows × context of KV per load however few talked (hundreds
-   * of MB with the defaults), outside the KV budget. Doubling keeps re-layouts for added rows rare.
+   * Give every slot `capacity` columns in buffers of at least `elements` words, keeping each row's KV.
+   * A buffer that must grow is reallocated with the live rows copied over (once per burst when the plan is
+   * right); then rows are spread out in place from the last (row, head) block to the first: with C growing
+   * each block's new offset is at or after its old one, so a block never lands on one not yet moved.
    */
-  private relayout(rows: readonly Sequence[], targetRows: number, need: number): { assembled: boolean; absorbed: Sequence[] } {
-    const old = this.batch;
-    const capacity = need + HEADROOM;
-    const slots = Math.max(rows.length, targetRows);
-    const next = this.arenas[1 - this.current]!;
-    for (const a of next) a.reserve(this.slotElements(Math.min(this.cfg.maxRows, Math.max(2 * slots, MIN_RESERVED_ROWS)), capacity));
-    const target = next.map((a) => a.view(this.slotElements(slots, capacity)));
-    const absorbed: Sequence[] = [];
-    rows.forEach((seq, i) => {
-      const b = old ? old.slots.indexOf(seq) : -1;
-      if (old && b >= 0) moveRow(this.layout, old.tensors, b, old.capacity, 0, old.lengths[b]!, target, i, capacity, old.lengths[b]!);
-      else {
-        gatherSpansIntoRow(this.layout, seq.spans, target, i, capacity, seq.kvLength);
-        absorbed.push(seq);
+  private widen(batch: SlotBatch, capacity: number, elements: number): void {
+    const old = batch.capacity;
+    const liveElements = this.slotElements(batch.slots.length, old);
+    for (const arena of this.arenas) arena.grow(elements, liveElements);
+    if (capacity !== old && batch.slots.length > 0) {
+      const { kvHeads, headDim } = this.layout;
+      const buffers = this.arenas.map((a) => a.view(this.slotElements(batch.slots.length, capacity)));
+      for (let b = batch.slots.length - 1; b >= 0; b--) {
+        const length = batch.slots[b] ? batch.lengths[b]! : 0;
+        if (length === 0) continue;
+        for (let h = kvHeads - 1; h >= 0; h--) {
+          const from = (b * kvHeads + h) * old * headDim;
+          const to = (b * kvHeads + h) * capacity * headDim;
+          if (from === to) continue;
+          for (const buffer of buffers) buffer.copyWithin(to, from, from + length * headDim);
+        }
       }
-    });
-    this.current = 1 - this.current;
-    const all: Array<Sequence | null> = [...rows, ...new Array<null>(slots - rows.length).fill(null)];
-    this.batch = { slots: all, lengths: all.map((s) => s?.kvLength ?? 0), capacity, tensors: target };
-    return { assembled: true, absorbed };
+    }
+    batch.capacity = capacity;
   }
 
   private slotElements(rows: number, capacity: number): number {

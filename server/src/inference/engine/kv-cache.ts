@@ -207,6 +207,14 @@ export class Arena {
     if (!this.buffer || this.buffer.length < elements) this.buffer = allocWords(this.dtype, Math.ceil(elements * 1.25));
   }
 
+  /** Make room for `elements` words, keeping the first `keep` words (copied when the buffer is reallocated). */
+  grow(elements: number, keep: number): void {
+    if (this.buffer && this.buffer.length >= elements) return;
+    const previous = this.buffer;
+    this.buffer = allocWords(this.dtype, Math.ceil(elements * 1.25));
+    if (previous && keep > 0) this.buffer.set(previous.subarray(0, Math.min(keep, previous.length)));
+  }
+
   /** Words available without reallocating. */
   get capacity(): number {
     return this.buffer?.length ?? 0;

@@ -47,6 +47,8 @@ export interface KvStats {
   /** Bytes of KV held right now: decode batch tensors, prefilled sequences, prefix cache. */
   bytesInUse: number;
   decodeBatchBytes: number;
+  /** Batch buffers kept allocated while idle, so the next batch does not fault in fresh memory (not in use). */
+  warmBufferBytes: number;
   sequenceBytes: number;
   prefixCacheBytes: number;
   /** Worst-case bytes booked by admitted requests (prompt + max tokens each). */

@@ -28,12 +28,18 @@ export interface PrefillRowResult {
   logits: Float32Array;
 }
 
+/** What the scheduler expects of the decode batch soon, so a runner can size its buffers once. */
+export interface DecodePlan {
+  /** Rows the next few steps will hold: a runner may keep this many slots (free ones cost compute). */
+  expectedRows: number;
+  /** Rows to make room for in memory (every sequence decoding or prefilling now). */
+  reserveRows: number;
+  /** Columns the longest of those sequences will need when it joins. */
+  columns: number;
+}
+
 export interface StepRunner {
-  /**
-   * @param expectedRows how many rows the batch will soon hold (decoding + prefilling): a runner may keep
-   *   free slots for them instead of re-laying out its buffers at every join.
-   */
-  decode(rows: readonly Sequence[], expectedRows?: number): Promise<DecodeResult>;
+  decode(rows: readonly Sequence[], plan?: Partial<DecodePlan>): Promise<DecodeResult>;
   /** Each row computes `tokens` more prompt tokens (padded to `width`); updates each sequence's own KV span. */
   prefill(chunks: ReadonlyArray<{ seq: Sequence; tokens: number }>, width: number): Promise<PrefillRowResult[]>;
   /**
@@ -41,8 +47,10 @@ export interface StepRunner {
    * leaves out a head the prefix cache already holds); null if it isn't there.
    */
   extractFromBatch(seq: Sequence, from?: number): KvBlock | null;
-  /** The decode set became empty: give the batch buffers back. */
-  releaseBatch(): void;
-  /** Bytes of batch KV buffers currently allocated. */
+  /** The decode set became empty: forget the batch (a runner may keep its buffers warm for the next). */
+  endBatch(): void;
+  /** Give every buffer back (idle for a while, or shutting down). */
+  releaseBuffers(): void;
+  /** Bytes of batch buffers currently allocated (in use, or kept warm after `endBatch`). */
   readonly batchBytes: number;
 }
