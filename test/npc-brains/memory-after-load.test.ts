@@ -78,6 +78,8 @@ function startServer(port: number, modelDir: string, npcDir: string, dbPath: str
     NPC_DIR: npcDir,
     DB_PATH: dbPath,
     INFERENCE_THREADS: '1',
+    // The decode buffers stay warm this long after the load, then must be given back like the rest.
+    INFERENCE_KV_KEEP_WARM_MS: '2000',
     GUEST_SIGNUP_BURST: '0',
     JOIN_BURST: '1000',
     JOIN_PER_MINUTE: '10000',
