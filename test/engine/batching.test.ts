@@ -52,6 +52,31 @@ describe.each(['float32', 'float16'] as const)('continuous batching (%s KV)', (k
     }
   });
 
+  test('rows that outgrow the batch columns are widened in place without changing any token (inplace)', async () => {
+    // Long replies cross the slot buffers' column headroom (64) twice while other rows join and leave, so
+    // every row is spread out to a wider layout in place mid-generation, more than once.
+    const prompts = PLAYER_LINES.slice(0, 4).map((line) => model.tokenizer.encode(line));
+    const maxTokens = [150, 40, 140, 90];
+    const expected = await Promise.all(prompts.map((p, i) => referenceTokens(model, p, maxTokens[i]!)));
+    expect(Math.max(...expected.map((t) => t.length)), 'a reply long enough to outgrow the headroom').toBeGreaterThan(130);
+    const engine = await InferenceEngine.start({ modelDir: built.dir, intraOpThreads: 1, scheduler: { kvStrategy: 'inplace', maxBatchSize: 4 } });
+    try {
+      const first = prompts.slice(0, 2).map((p, i) => engine.generate({ promptTokens: p, maxTokens: maxTokens[i]! }));
+      const it = first[0]![Symbol.asyncIterator]();
+      for (let i = 0; i < 30; i++) await it.next();
+      const second = prompts.slice(2).map((p, i) => engine.generate({ promptTokens: p, maxTokens: maxTokens[i + 2]! }));
+      const results = await Promise.all([...first, ...second].map((g) => g.result));
+      results.forEach((r, i) => expect(r.tokens, `prompt ${i}`).toEqual(expected[i]));
+      const { engine: metrics } = await engine.metrics();
+      expect(metrics.steps.kvAssembles).toBeGreaterThan(2);
+      // The batch is over: its buffers are kept warm (not in use) for the next one.
+      expect(metrics.kv.decodeBatchBytes).toBe(0);
+      expect(metrics.kv.warmBufferBytes).toBeGreaterThan(0);
+    } finally {
+      await engine.close();
+    }
+  });
+
   test('a seeded sampled request yields the same tokens alone or batched', async () => {
     const prompts = PLAYER_LINES.slice(0, 5).map((line) => model.tokenizer.encode(line));
     const sampling = (i: number) => ({ temperature: 0.9, topK: 40, topP: 0.95, seed: 1000 + i });
