@@ -73,8 +73,7 @@ export function deriveEngineGraph(onnxPath: string, names: EngineGraphNames, lay
   const ModelProto = onnxModelProto();
   const model = ModelProto.toObject(ModelProto.decode(readFileSync(onnxPath)), { longs: Number, bytes: Uint8Array, defaults: false }) as Model;
   const edit = new GraphEdit(model);
-  const shared = new Map<string, string>();
-  for (let layer = 0; layer < layers; layer++) rewriteAttention(edit, names, layer, shared);
+  for (let layer = 0; layer < layers; layer++) rewriteAttention(edit, names, layer);
   rewriteLogits(edit, names.logits);
   edit.commit();
   model.metadata_props = [...(model.metadata_props ?? []), { key: 'worldmind.engine_io', value: 'inplace-kv,logits-index' }];
@@ -164,11 +163,15 @@ class GraphEdit {
 const INT_ATTR = (name: string, i: number) => ({ name, type: 2, i });
 
 /**
- * Attention without Concat(past, new), laid out for CPU efficiency: the query heads of each KV head are
- * merged with the query positions into one matrix (no broadcast over the group axis), and the scores
- * against the past are computed as K·Qᵀ so the cached keys are read in place (no transposed copy of K).
+ * Attention without Concat(past, new), in the builder's own grouped layout: queries [B, kvH, group, S, hd]
+ * against keys/values [B, kvH, 1, C, hd] broadcast over the group axis. onnxruntime then runs one small
+ * product per (row, query head) — at decode a single query row, which MLAS computes without packing the
+ * cached keys/values (and it fuses the keys' transpose into the product) — so the cache is read where it lies.
+ * Measured at the 135M shape's decode step (32 rows, 384 columns, 30 layers): 25 ms of attention products
+ * against 36 ms for merging each group's queries into one matrix (K·Qᵀ then transposing the scores), and
+ * faster at prefill shapes too (4 × 32 and 2 × 128 tokens).
  */
-function rewriteAttention(g: GraphEdit, names: EngineGraphNames, layer: number, shared: Map<string, string>): void {
+function rewriteAttention(g: GraphEdit, names: EngineGraphNames, layer: number): void {
   const pastK = names.pastKey(layer);
   const pastV = names.pastValue(layer);
   const presentK = names.presentKey(layer);
@@ -195,35 +198,26 @@ function rewriteAttention(g: GraphEdit, names: EngineGraphNames, layer: number, 
   const unsqueezeV = g.only(castV ? castV.output[0]! : presentV, 'Unsqueeze', 'values');
   const contextMatMul = g.only(unsqueezeV.output[0]!, 'MatMul', 'context');
   if (contextMatMul.input[0] !== softmax.output[0]) throw new UnsupportedGraphError(`layer ${layer}: context does not use the softmax`);
-  const { kvHeads, headDim } = g.kvGeometry(pastK);
-  const groupSize = g.int64([0, kvHeads, -1, headDim]);
-  const swapLast = [{ name: 'perm', type: 7, ints: [0, 1, 3, 2] }];
+  g.headGroups(groupQ); // checks the grouping is the 5-D [B, kvH, group, S, hd] this layout relies on
+  const groupAxis = g.int64([2]);
+  const keysLast = [{ name: 'perm', type: 7, ints: [0, 1, 2, 4, 3] }];
+  // [B, kvH, C, hd] → [B, kvH, 1, C, hd] (a view) → transposed for Q·Kᵀ (fused into the product by onnxruntime).
+  const keys = (k: string) => g.op('Transpose', [g.op('Unsqueeze', [toAttention(k, castK), groupAxis])], keysLast);
+  const values = (v: string) => g.op('Unsqueeze', [toAttention(v, castV), groupAxis]);
 
-  // Queries [B, heads, S, hd] → [B, kvH, group·S, hd] (heads are kvH-major, so this is a pure view).
-  const q = g.op('Reshape', [groupQ.input[0]!, groupSize]);
-  const kPast = toAttention(pastK, castK);
-  const kNew = toAttention(freshK, castK);
-  // K·Qᵀ reads the cached keys as they are; only the small score matrix is transposed.
-  const scoresPast = g.op('Transpose', [g.op('MatMul', [kPast, g.op('Transpose', [q], swapLast)])], swapLast);
-  const scoresNew = g.op('MatMul', [q, g.op('Transpose', [kNew], swapLast)]);
-  const scores = g.op('Concat', [scoresPast, scoresNew], [INT_ATTR('axis', -1)]); // [B, kvH, group·S, C+S]
-  // The shared bias [B,1,1,S,T] becomes [B,1,group·S,T] once, for every layer.
-  let tiledBias = shared.get(bias);
-  if (!tiledBias) {
-    const groups = g.headGroups(groupQ);
-    tiledBias = g.op('Tile', [g.op('Squeeze', [bias, g.int64([1])]), g.int64([1, 1, groups, 1])]);
-    shared.set(bias, tiledBias);
-  }
-  const probs = g.op('Softmax', [g.op('Add', [scores, tiledBias])], [INT_ATTR('axis', -1)]);
+  const q = groupQ.output[0]!; // [B, kvH, group, S, hd]
+  const scoresPast = g.op('MatMul', [q, keys(pastK)]);
+  const scoresNew = g.op('MatMul', [q, keys(freshK)]);
+  const scores = g.op('Concat', [scoresPast, scoresNew], [INT_ATTR('axis', -1)]); // [B, kvH, group, S, C+S]
+  const probs = g.op('Softmax', [g.op('Add', [scores, bias])], [INT_ATTR('axis', -1)]); // the bias [B,1,1,S,C+S] broadcasts
   // Split the probabilities at C (the past capacity) and apply each part to its values.
-  const axis2 = g.int64([2]);
-  const capacity = g.op('Gather', [g.op('Shape', [pastK]), axis2], [INT_ATTR('axis', 0)]);
+  const capacity = g.op('Gather', [g.op('Shape', [pastK]), g.int64([2])], [INT_ATTR('axis', 0)]);
   const lastAxis = g.int64([-1]);
   const probsPast = g.op('Slice', [probs, g.int64([0]), capacity, lastAxis]);
   const probsNew = g.op('Slice', [probs, capacity, g.int64([Number.MAX_SAFE_INTEGER]), lastAxis]);
-  const contextPast = g.op('MatMul', [probsPast, toAttention(pastV, castV)]);
-  const contextNew = g.op('MatMul', [probsNew, toAttention(freshV, castV)]);
-  // [B, kvH, group·S, hd]: the builder's next Reshape to [B, heads, S, hd] reads it the same way.
+  const contextPast = g.op('MatMul', [probsPast, values(pastV)]);
+  const contextNew = g.op('MatMul', [probsNew, values(freshV)]);
+  // [B, kvH, group, S, hd], as the builder's context product was: its next Reshape reads it unchanged.
   g.op('Add', [contextPast, contextNew], [], contextMatMul.output[0]!);
   // Only the new tokens' K/V leave the graph.
   g.op('Identity', [freshK], [], FRESH_KEY(layer));
