@@ -3,7 +3,7 @@
  *                            [--rounds R] [--steady-requests S] [--steady-load F | --arrival-rate X]
  *                            [--arrivals poisson|fixed] [--seed K] [--threads T] [--sequential-requests K]
  *                            [--no-transformersjs] [--no-kv-compare] [--no-scheduling-compare] [--no-llamacpp] [--llamacpp-weights f32|f16]
- *                            [--parity-model <dir>] [--parity-only] [--no-int8] [--int8-method matmul-nbits|dynamic] [--json]
+ *                            [--parity-model <dir>] [--parity-only] [--no-int8] [--int8-method matmul-nbits|dynamic] [--no-warm-burst] [--json]
  *
  * Serves synthetic NPC conversations (a few shared personas, distinct player lines) with every contender —
  * Worldmind's engine batched, the same engine one request at a time, the engine on int8 weights (tools/quantize;
@@ -11,8 +11,10 @@
  * (burst: each first-token lever alone, and neither), the engine with the standard graph's KV handling, transformers.js, node-llama-cpp (llama.cpp's kernels on the same weights exported to GGUF,
  * installed on demand into data/cache/node-llama-cpp, see llamacpp-phase.ts) and the MatMul roofline —
  * interleaved in R rounds (inference/rounds.ts), and reports every figure as the median over the rounds with
- * its min–max, every ratio as the median of the per-round ratios (inference/report.ts). Two workloads: the
- * one-wave burst (N requests at once, the concurrency in flight; every contender) and the steady state (S
+ * its min–max, every ratio as the median of the per-round ratios (inference/report.ts). Workloads: the
+ * one-wave burst (N requests at once, the concurrency in flight; every contender, each on a fresh engine, so
+ * its decode buffers are new memory), the same burst size again right after on the same engine (other player
+ * lines; the buffers warm, as on a running server) and the steady state (S
  * requests, default 4× the concurrency, arriving on a seeded Poisson or fixed-rate schedule; the engine).
  * The engine's own step counters split its time into decode steps and prefill runs, each set against the
  * roofline at its own shape (decode: the concurrency in rows; prefill: the mean tokens a prefill run computed
@@ -41,7 +43,7 @@ const USAGE = `usage: npm run bench:inference -- [--preset smollm2-135m-shape] [
                                   [--rounds 3] [--steady-requests S] [--steady-load 0.9 | --arrival-rate X]
                                   [--arrivals poisson|fixed] [--seed 1] [--threads T] [--sequential-requests K]
                                   [--no-transformersjs] [--no-kv-compare] [--no-scheduling-compare] [--no-llamacpp]
-                                  [--llamacpp-weights f32|f16] [--parity-model <dir>] [--parity-only] [--no-int8] [--int8-method dynamic|matmul-nbits] [--json]
+                                  [--llamacpp-weights f32|f16] [--parity-model <dir>] [--parity-only] [--no-int8] [--int8-method dynamic|matmul-nbits] [--no-warm-burst] [--json]
 
 Serves synthetic NPC conversations with Worldmind's engine batched, one request at a time, on int8 weights
 (npm run quantize --method --int8-method; perplexity change, greedy agreement and logit error against fp32 on
@@ -51,7 +53,9 @@ the eval set are measured once first, on --parity-model and the bench model), wi
 ~700 MB; its greedy tokens are first checked against ours on --parity-model, default assets/models/default,
 and on the bench model) and the MatMul roofline, interleaved in --rounds rounds: medians with min–max, ratios
 as medians of per-round ratios, the machine's load beside; a table, then one JSON line (--json: only the line).
-Workloads: a burst of --requests (default: the concurrency) at once, and a steady state of --steady-requests
+Workloads: a burst of --requests (default: the concurrency) at once, then a second burst of as many other
+player lines on the same engine, its decode buffers still warm (a running server; --no-warm-burst skips it),
+and a steady state of --steady-requests
 (default 4x the concurrency; 0: none) arriving --arrivals poisson (or fixed) at --arrival-rate requests/s, by
 default --steady-load x the request rate the first round's burst achieved; seeded by --seed.
 --llamacpp-weights f16: node-llama-cpp serves an f16 export (llama.cpp's usual precision) instead of the
@@ -80,6 +84,7 @@ const { values: args } = parseCliArgs('bench:inference', USAGE, {
     'parity-model': { type: 'string', default: 'assets/models/default' },
     'parity-only': { type: 'boolean', default: false },
     'no-int8': { type: 'boolean', default: false },
+    'no-warm-burst': { type: 'boolean', default: false },
     'int8-method': { type: 'string', default: 'dynamic' },
     'llamacpp-weights': { type: 'string', default: 'f32' },
     rounds: { type: 'string', default: '3' },
@@ -175,11 +180,13 @@ async function main(): Promise<void> {
   const model = ensureBenchModel(args.preset!);
   log(`${model.built ? 'built' : 'reusing'} ${args.preset} in ${model.dir}`);
   const params = Number(readFileSync(join(model.dir, '.bench-complete'), 'utf8'));
-  const { requests: all, personaTokens } = buildWorkload(model.dir, requestCount + steadyCount);
+  const warmCount = args['no-warm-burst'] ? 0 : requestCount;
+  const { requests: all, personaTokens } = buildWorkload(model.dir, requestCount + steadyCount + warmCount);
   const burst = all.slice(0, requestCount);
-  const steady = all.slice(requestCount);
+  const steady = all.slice(requestCount, requestCount + steadyCount);
+  const warmBurst = all.slice(requestCount + steadyCount);
   const promptLengths = all.map((r) => r.promptTokens.length);
-  log(`workload: ${all.length} conversations (burst ${burst.length}, steady ${steady.length}), ${personaTokens.length} personas of ${personaTokens.join('/')} tokens, prompts ${Math.min(...promptLengths)}–${Math.max(...promptLengths)} tokens, ${maxTokens} new tokens each`);
+  log(`workload: ${all.length} conversations (burst ${burst.length}, warm burst ${warmBurst.length}, steady ${steady.length}), ${personaTokens.length} personas of ${personaTokens.join('/')} tokens, prompts ${Math.min(...promptLengths)}–${Math.max(...promptLengths)} tokens, ${maxTokens} new tokens each`);
 
   const llamacpp = await prepareLlamaCpp(model.dir);
   const int8: Int8Setup | undefined = args['no-int8'] ? undefined : await prepareInt8(
@@ -215,6 +222,7 @@ async function main(): Promise<void> {
     maxTokens,
     threads,
     burst,
+    warmBurst,
     steady,
     steadyArrivals,
     sequentialCount,

@@ -71,6 +71,7 @@ export function buildReport(ctx: ReportContext, rounds: readonly RoundResult[]) 
   const batchedTok = col((r) => r.batched.summary.decode_tok_s);
   const batchedSteps = col((r) => stepRates(r.batched.steps));
   const steadySteps = col((r) => (r.steady ? stepRates(r.steady.steps) : undefined));
+  const warmSteps = col((r) => (r.warm ? stepRates(r.warm.steps) : undefined));
   const decodeRoof = col((r) => r.rooflineDecode.tokS);
   const prefillRoof = col((r) => r.rooflinePrefill.tokS);
   const kvStrategies = Object.keys(rounds[0]?.kv ?? {}) as Array<keyof RoundResult['kv']>;
@@ -90,6 +91,8 @@ export function buildReport(ctx: ReportContext, rounds: readonly RoundResult[]) 
       load1_at_round_start: spread(col((r) => r.load1)),
     },
     batched: phaseSpread(col((r) => r.batched.summary)),
+    // The second burst on the same engine, its decode buffers warm (a running server).
+    warm: phaseSpread(col((r) => r.warm?.summary)),
     steady: ctx.steady
       ? {
           requests: ctx.steady.requests,
@@ -148,7 +151,7 @@ export function buildReport(ctx: ReportContext, rounds: readonly RoundResult[]) 
     transformersjs: phaseSpread(col((r) => r.transformersjs)),
     llamacpp: 'skipped' in ctx.llamacpp ? ctx.llamacpp : { ...ctx.llamacpp, ...phaseSpread(col((r) => r.llamacpp)) },
     llamacpp_parity: ctx.parity,
-    engine_steps: { burst: stepSpread(col((r) => r.batched)), steady: stepSpread(col((r) => r.steady)) },
+    engine_steps: { burst: stepSpread(col((r) => r.batched)), warm: stepSpread(col((r) => r.warm)), steady: stepSpread(col((r) => r.steady)) },
     roofline: {
       decode: { rows: ctx.concurrency, tok_s: spread(decodeRoof), step_ms: spread(col((r) => r.rooflineDecode.stepMsMedian), 1), gflops: spread(col((r) => r.rooflineDecode.gflops), 1) },
       prefill: { tokens: spread(col((r) => r.rooflinePrefill.batch), 0), head_rows: spread(col((r) => r.rooflinePrefill.headRows), 0), tok_s: spread(prefillRoof), step_ms: spread(col((r) => r.rooflinePrefill.stepMsMedian), 1), gflops: spread(col((r) => r.rooflinePrefill.gflops), 1) },
@@ -164,6 +167,10 @@ export function buildReport(ctx: ReportContext, rounds: readonly RoundResult[]) 
       steady_vs_roofline: ratioSpread(col((r) => r.steady?.summary.decode_tok_s), decodeRoof),
       steady_decode_steps_vs_roofline: ratioSpread(steadySteps.map((s) => s?.decode_tok_s), decodeRoof),
       burst_ttft_p99_vs_prefill_bound: ratioSpread(col((r) => r.batched.summary.ttft_p99_ms), col((r) => r.batched.steps.prefillMs)),
+      warm_vs_sequential: ratioSpread(col((r) => r.warm?.summary.decode_tok_s), col((r) => r.sequential.decode_tok_s)),
+      warm_vs_roofline: ratioSpread(col((r) => r.warm?.summary.decode_tok_s), decodeRoof),
+      warm_decode_steps_vs_roofline: ratioSpread(warmSteps.map((s) => s?.decode_tok_s), decodeRoof),
+      warm_burst_ttft_p99_vs_prefill_bound: ratioSpread(col((r) => r.warm?.summary.ttft_p99_ms), col((r) => r.warm?.steps.prefillMs)),
     },
   };
 }
@@ -188,7 +195,8 @@ export function renderReport(ctx: ReportContext, report: Report): string {
   const r = report.roofline;
   const llamaName = 'skipped' in ctx.llamacpp ? 'node-llama-cpp' : `node-llama-cpp ${ctx.llamacpp.version} ${ctx.llamacpp.weights}`;
   const rows = [
-    phaseRow('worldmind batched', burst, report.batched, `in-place KV: ${s1(e.burst?.kv_assemble_ms, 0)} ms re-layouts`),
+    phaseRow('worldmind batched', burst, report.batched, `fresh engine; in-place KV: ${s1(e.burst?.kv_assemble_ms, 0)} ms re-layouts`),
+    phaseRow('worldmind batched, warm', burst, report.warm, `2nd burst, same engine: ${s1(e.warm?.kv_assemble_ms, 0)} ms re-layouts`),
     'skipped' in report.int8 ? null : phaseRow('worldmind batched, int8 weights', burst, report.int8.batched, `${report.int8.op}, decode ${s1(report.int8.decode_step_ms)} ms/step`),
     report.steady ? phaseRow('worldmind steady state', steady, report.steady as unknown as SpreadSummary, `${ctx.steady!.process}, seed ${ctx.steady!.seed}`) : null,
     ...Object.entries(report.kv_compare).map(([k, p]) =>
@@ -198,6 +206,7 @@ export function renderReport(ctx: ReportContext, report: Report): string {
     phaseRow('transformers.js', burst, report.transformersjs),
     'skipped' in report.llamacpp ? null : phaseRow(llamaName, burst, report.llamacpp as unknown as SpreadSummary),
     ...stepRows('engine', 'burst', e.burst),
+    ...stepRows('engine', 'warm burst', e.warm),
     ...stepRows('engine', 'steady', e.steady),
     ['roofline decode (MatMuls)', `${r.decode.rows} rows`, s1(r.decode.tok_s), '', '', '', '', '', `${s1(r.decode.step_ms)} ms/step, ${s1(r.decode.gflops)} GFLOP/s`],
     ['roofline prefill (MatMuls)', `${s1(r.prefill.tokens, 0)} tokens`, s1(r.prefill.tok_s), '', '', '', '', '', `LM head on ${s1(r.prefill.head_rows, 0)} rows, ${s1(r.prefill.step_ms)} ms/step, ${s1(r.prefill.gflops)} GFLOP/s`],
@@ -216,6 +225,11 @@ export function renderReport(ctx: ReportContext, report: Report): string {
     '',
     `ratios (median of the per-round ratios, min–max): batched/one-at-a-time ${x(q.batched_vs_sequential)}, batched/transformers.js ${x(q.batched_vs_transformersjs)}, batched/node-llama-cpp ${'skipped' in ctx.llamacpp ? `- (${ctx.llamacpp.skipped})` : x(q.batched_vs_llamacpp)}`,
     `burst TTFT p99 ${s1(report.batched?.ttft_p99_ms, 0)} ms vs its compute bound ${s1(e.burst?.prefill_bound_ms, 0)} ms (${s1(e.burst?.prefill_tokens, 0)} uncached prompt tokens ÷ the measured prefill rate): ${x(q.burst_ttft_p99_vs_prefill_bound)}; TTFT mean ${s1(report.batched?.ttft_mean_ms, 0)} ms, ITL p99 ${s1(report.batched?.itl_p99_ms, 0)} ms`,
+    ...(report.warm
+      ? [
+          `warm burst (2nd, same engine): TTFT p99 ${s1(report.warm.ttft_p99_ms, 0)} ms vs its compute bound ${s1(e.warm?.prefill_bound_ms, 0)} ms: ${x(q.warm_burst_ttft_p99_vs_prefill_bound)}; ${s1(report.warm.decode_tok_s)} tok/s = ${x(q.warm_vs_sequential)} one at a time, ${pct(q.warm_vs_roofline)} of the decode roofline (its decode steps ${pct(q.warm_decode_steps_vs_roofline)}); ITL p99 ${s1(report.warm.itl_p99_ms, 0)} ms`,
+        ]
+      : []),
     ...Object.entries(report.scheduling_compare).map(
       ([name, p]) =>
         `  ${name}: burst TTFT p99 ${s1(p.ttft_p99_ms, 0)} ms vs its bound ${s1(p.prefill_bound_ms, 0)} ms: ${x(p.ttft_p99_vs_prefill_bound)}; TTFT mean ${s1(p.ttft_mean_ms, 0)} ms, ITL p99 ${s1(p.itl_p99_ms, 0)} ms, ${s1(p.decode_tok_s)} tok/s`,

@@ -26,7 +26,7 @@ beforeAll(() => {
   // `small`: positions for a whole persona (the `tiny` preset has 256), still only a few MB.
   buildModelDirectory({ outDir: join(dir, 'fp32'), architecture: PRESETS.small, seed: 0, presetName: 'small' });
   quantizeModelDirectory({ modelDir: join(dir, 'fp32'), outDir: join(dir, 'int8') });
-  requests = buildWorkload(join(dir, 'fp32'), 7).requests;
+  requests = buildWorkload(join(dir, 'fp32'), 9).requests;
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -34,7 +34,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('a bench:inference round', () => {
   it('runs every local contender and splits the engine time into its own decode and prefill work', async () => {
     const burst = requests.slice(0, 3);
-    const steady = requests.slice(3);
+    const warmBurst = requests.slice(3, 5);
+    const steady = requests.slice(5);
     const config: RoundConfig = {
       modelDir: join(dir, 'fp32'),
       int8ModelDir: join(dir, 'int8'),
@@ -42,6 +43,7 @@ describe('a bench:inference round', () => {
       maxTokens: MAX_TOKENS,
       threads: 1,
       burst,
+      warmBurst,
       steady,
       steadyArrivals: () => arrivalSchedule({ count: steady.length, ratePerSecond: 20, process: 'poisson', seed: 3 }),
       sequentialCount: 2,
@@ -56,6 +58,8 @@ describe('a bench:inference round', () => {
     const uncached = (rs: BenchRequest[]) => rs.reduce((n, r) => n + r.promptTokens.length - r.sharedPrefixTokens, 0);
     expect(round.batched.steps.prefillTokens).toBe(uncached(burst));
     expect(round.batched.steps.decodedRows).toBe(burst.length * (MAX_TOKENS - 1));
+    expect(round.warm!.steps.prefillTokens).toBe(uncached(warmBurst));
+    expect(round.warm!.steps.decodedRows).toBe(warmBurst.length * (MAX_TOKENS - 1));
     expect(round.steady!.steps.prefillTokens).toBe(uncached(steady));
     expect(round.steady!.steps.decodedRows).toBe(steady.length * (MAX_TOKENS - 1));
     expect(round.kv.resident!.steps.decodedRows).toBe(burst.length * (MAX_TOKENS - 1));
@@ -76,7 +80,7 @@ describe('a bench:inference round', () => {
       },
       [round],
     );
-    for (const ratio of ['batched_vs_sequential', 'batched_vs_transformersjs', 'decode_steps_vs_roofline', 'prefill_steps_vs_roofline', 'steady_vs_roofline']) {
+    for (const ratio of ['batched_vs_sequential', 'batched_vs_transformersjs', 'decode_steps_vs_roofline', 'prefill_steps_vs_roofline', 'steady_vs_roofline', 'warm_vs_sequential', 'warm_decode_steps_vs_roofline', 'warm_burst_ttft_p99_vs_prefill_bound']) {
       expect(report.ratios[ratio as keyof typeof report.ratios]!.median, ratio).toBeGreaterThan(0);
     }
     expect(report.scheduling_compare.old!.ttft_p99_vs_prefill_bound!.median).toBeGreaterThan(0);

@@ -1,7 +1,7 @@
 /**
  * One round of bench:inference: every contender serves the same workload once, back to back, so a slow
  * spell of the shared machine lands inside one round and hits its neighbours too. Order within a round:
- * engine (burst, steady state, one at a time), the engine on the int8 weights (burst), the engine with other
+ * engine (burst, the warm second burst, steady state, one at a time), the engine on the int8 weights (burst), the engine with other
  * scheduling settings (burst), the engine with the standard graph's KV handling, the peers
  * (transformers.js, node-llama-cpp), then the MatMul rooflines at the decode and the prefill shape.
  */
@@ -27,6 +27,11 @@ export interface RoundConfig {
   threads: number;
   /** The one-wave burst: every request submitted at once, `concurrency` in flight. */
   burst: readonly BenchRequest[];
+  /**
+   * A second burst (other player lines) on the same engine right after the first (empty: none): what a
+   * running server does, its decode buffers still warm from the first burst (see INFERENCE_KV_KEEP_WARM_MS).
+   */
+  warmBurst: readonly BenchRequest[];
   /** The steady-state workload (empty: none); its arrival times come from `steadyArrivals`. */
   steady: readonly BenchRequest[];
   /** Arrival offsets for the steady workload, given the burst's measured rate (fixed after the first call). */
@@ -56,6 +61,8 @@ export interface RoundResult {
   /** 1-minute load average when the round started. */
   load1: number;
   batched: EnginePhase;
+  /** The second burst on the same engine, its buffers warm. */
+  warm?: EnginePhase;
   steady?: EnginePhase;
   sequential: PhaseSummary;
   /** The burst on the int8 weights (in-place KV, like `batched`). */
@@ -79,10 +86,10 @@ async function startEngine(config: RoundConfig, kvStrategy: KvStrategy, modelDir
   });
 }
 
-/** The burst on a fresh engine (personas prefilled first, outside the measurement); its step counters are this phase's alone. */
-async function burstPhase(engine: InferenceEngine, config: RoundConfig): Promise<EnginePhase> {
+/** A burst (personas prefilled first, outside the measurement); its step counters are this phase's alone. */
+async function burstPhase(engine: InferenceEngine, config: RoundConfig, requests = config.burst): Promise<EnginePhase> {
   const before = (await engine.metrics()).engine;
-  const samples = await runClosedLoop(engine, config.burst, config.maxTokens, config.concurrency);
+  const samples = await runClosedLoop(engine, requests, config.maxTokens, config.concurrency);
   return { summary: summarize(samples), steps: engineSteps(before, (await engine.metrics()).engine) };
 }
 
@@ -93,12 +100,17 @@ export async function runRound(config: RoundConfig, round: number, rounds: numbe
 
   const engine = await startEngine(config, 'inplace');
   let batched: EnginePhase;
+  let warm: EnginePhase | undefined;
   let steady: EnginePhase | undefined;
   let sequential: PhaseSummary;
   try {
-    await warmPrefixes(engine, [...config.burst, ...config.steady]);
+    await warmPrefixes(engine, [...config.burst, ...config.warmBurst, ...config.steady]);
     log(`${tag}: engine batched, burst of ${config.burst.length} at concurrency ${config.concurrency}...`);
     batched = await burstPhase(engine, config);
+    if (config.warmBurst.length > 0) {
+      log(`${tag}: engine batched, a second burst of ${config.warmBurst.length} on the same engine (buffers warm)...`);
+      warm = await burstPhase(engine, config, config.warmBurst);
+    }
     if (config.steady.length > 0) {
       const arrivals = config.steadyArrivals(batched.summary);
       log(`${tag}: engine steady state, ${config.steady.length} requests over ${(arrivals[arrivals.length - 1]! / 1000).toFixed(1)} s...`);
@@ -179,6 +191,7 @@ export async function runRound(config: RoundConfig, round: number, rounds: numbe
   return {
     load1,
     batched,
+    ...(warm ? { warm } : {}),
     ...(steady ? { steady } : {}),
     sequential,
     ...(int8 ? { int8 } : {}),
