@@ -57,7 +57,7 @@ Workloads: a burst of --requests (default: the concurrency) at once, then a seco
 player lines on the same engine, its decode buffers still warm (a running server; --no-warm-burst skips it),
 and a steady state of --steady-requests
 (default 4x the concurrency; 0: none) arriving --arrivals poisson (or fixed) at --arrival-rate requests/s, by
-default --steady-load x the request rate the first round's burst achieved; seeded by --seed.
+default --steady-load x the request rate the first round's warm burst (without it, the burst) achieved; seeded by --seed.
 --llamacpp-weights f16: node-llama-cpp serves an f16 export (llama.cpp's usual precision) instead of the
 same f32 weights. --parity-only: only the node-llama-cpp greedy check on --parity-model (one JSON line).
 `;
@@ -208,7 +208,7 @@ async function main(): Promise<void> {
     if (!arrivals) {
       const rate = arrivalRate ?? (steadyLoad * burstSummary.decode_tok_s) / maxTokens;
       arrivals = { rate, times: arrivalSchedule({ count: steady.length, ratePerSecond: rate, process: arrivalProcess, seed }) };
-      log(`steady state: ${steady.length} requests at ${rate.toFixed(2)}/s (${arrivalProcess}${arrivalRate === undefined ? `, ${steadyLoad} × the burst's ${(burstSummary.decode_tok_s / maxTokens).toFixed(2)} requests/s` : ''})`);
+      log(`steady state: ${steady.length} requests at ${rate.toFixed(2)}/s (${arrivalProcess}${arrivalRate === undefined ? `, ${steadyLoad} × the ${warmBurst.length > 0 ? 'warm ' : ''}burst's ${(burstSummary.decode_tok_s / maxTokens).toFixed(2)} requests/s` : ''})`);
     }
     return arrivals.times;
   };

@@ -34,7 +34,7 @@ export interface RoundConfig {
   warmBurst: readonly BenchRequest[];
   /** The steady-state workload (empty: none); its arrival times come from `steadyArrivals`. */
   steady: readonly BenchRequest[];
-  /** Arrival offsets for the steady workload, given the burst's measured rate (fixed after the first call). */
+  /** Arrival offsets for the steady workload, given the (warm, if run) burst's measured rate (fixed after the first call). */
   steadyArrivals: (burst: PhaseSummary) => number[];
   sequentialCount: number;
   /** The burst again on engines with these scheduler settings (what each scheduling lever does). */
@@ -112,7 +112,8 @@ export async function runRound(config: RoundConfig, round: number, rounds: numbe
       warm = await burstPhase(engine, config, config.warmBurst);
     }
     if (config.steady.length > 0) {
-      const arrivals = config.steadyArrivals(batched.summary);
+      // The engine is warm by now: its capacity is the warm burst's rate (the cold one's when there is none).
+      const arrivals = config.steadyArrivals((warm ?? batched).summary);
       log(`${tag}: engine steady state, ${config.steady.length} requests over ${(arrivals[arrivals.length - 1]! / 1000).toFixed(1)} s...`);
       const before = (await engine.metrics()).engine;
       const samples = await runOpenLoop(engine, config.steady, config.maxTokens, arrivals);
