@@ -5,8 +5,8 @@
  * a fresh model on general English (resuming from its checkpoint if interrupted), teach it to copy from its
  * context with a stage of copying drills mixed into the English (see textBatches), fine-tune it on the
  * world dialogue with counterfactual lore and reading drills (both make answers that can only be read
- * from the lore block), anneal it briefly on the world dialogue alone, evaluate it beside its untrained
- * twin, and write the model card.
+ * from the lore block), anneal it briefly on the world dialogue alone, then a short reading stage (drills
+ * again, heavier), evaluate it beside its untrained twin, and write the model card.
  */
 import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import { train } from '../run.ts';
 import { evaluateIntoModelDir, npcTrainingRecord, recordCorpusManifests, refreshModelCard, tokenizerExtraFiles } from './shared.ts';
 
 const USAGE = `usage: npm run train:default [-- --out <dir>] [--pretrained data/models/pretrained] [--pretrain-steps N] [--copy-steps N (default 1500; 0 skips)] [--finetune-steps N]
-                              [--finetune-max-minutes N] [--anneal-steps N (default 250)] [--skip-pretrain] [--eval-limit N] [--counterfactual-lore 0..1 (default 0.5)]
+                              [--finetune-max-minutes N] [--anneal-steps N (default 250)] [--reading-steps N (default 600; 0 skips)] [--skip-pretrain] [--eval-limit N] [--counterfactual-lore 0..1 (default 0.5)]
                               [--reading-drills N (default 8000)] [--text-drill-mix 0..1 (default 0)] [--person-drills 0..1 (default 0)] [--splice-drills N (default 0)] [--seed N] [--threads N]`;
 
 const { values } = parseArgs({
@@ -31,6 +31,7 @@ const { values } = parseArgs({
     'finetune-steps': { type: 'string', default: '1400' },
     'finetune-max-minutes': { type: 'string' },
     'anneal-steps': { type: 'string', default: '250' },
+    'reading-steps': { type: 'string', default: '600' },
     'skip-pretrain': { type: 'boolean', default: false },
     'eval-limit': { type: 'string' },
     'counterfactual-lore': { type: 'string', default: '0.5' },
@@ -192,11 +193,50 @@ try {
     log,
   });
   log(`annealed: ${JSON.stringify(annealSummary)}`);
+
+  // Reading stage: a short pass where about half the turns can only be answered from the lore block
+  // (reading drills, counterfactual and spliced facts) and a fifth of the micro-batches are copying drills.
+  // After the anneal the model recites what it memorised; measured on the held-out split (600 steps, from the
+  // annealed model): lore 50.5 → 57.5 % (held-out facts 6 → 22 %), action 63.9 → 63.0 %, refusals 97.8 %.
+  const readingSteps = number('reading-steps', values['reading-steps'])!;
+  let finalStage = staged;
+  let readingSummary: unknown = null;
+  if (readingSteps > 0) {
+    log('3c/5 reading stage');
+    finalStage = `${out}.reading`;
+    rmSync(finalStage, { recursive: true, force: true });
+    readingSummary = await train({
+      out: finalStage,
+      from: staged,
+      corpus: WORLD_DIR,
+      method: 'full',
+      steps: readingSteps,
+      batch: 4,
+      accumulate: 1,
+      sequence: 1536,
+      lr: 3e-4,
+      warmup: 20,
+      seed: seed + 2,
+      ...(threads ? { threads } : {}),
+      evalEvery: 300,
+      readingDrills: 30_000,
+      counterfactualLore: 0.75,
+      spliceDrills: 8_000,
+      textDrillMix: 0.2,
+      reportStem: 'reading',
+      record: npcTrainingRecord(npcDir),
+      log,
+    });
+    log(`reading stage: ${JSON.stringify(readingSummary)}`);
+  }
   // The earlier stages' reports travel with the model.
-  for (const dir of [staging, base, pretrained]) if (existsSync(join(dir, 'training'))) cpSync(join(dir, 'training'), join(staged, 'training'), { recursive: true, force: false, errorOnExist: false });
+  for (const dir of [staged, staging, base, pretrained]) {
+    if (dir !== finalStage && existsSync(join(dir, 'training'))) cpSync(join(dir, 'training'), join(finalStage, 'training'), { recursive: true, force: false, errorOnExist: false });
+  }
   rmSync(staging, { recursive: true, force: true });
-  cpSync(staged, staging, { recursive: true });
+  cpSync(finalStage, staging, { recursive: true });
   rmSync(staged, { recursive: true, force: true });
+  rmSync(finalStage, { recursive: true, force: true });
   recordCorpusManifests(staging, { general: join(GENERAL_DIR, 'manifest.json'), world: join(WORLD_DIR, 'manifest.json') });
 
   log('4/5 evaluation beside the untrained twin');
@@ -215,7 +255,7 @@ try {
   rmSync(out, { recursive: true, force: true });
   cpSync(staging, out, { recursive: true });
   rmSync(staging, { recursive: true, force: true });
-  console.log(JSON.stringify({ trainDefault: { out, minutes: Number(minutes.toFixed(1)), finetune: summary, anneal: annealSummary } }));
+  console.log(JSON.stringify({ trainDefault: { out, minutes: Number(minutes.toFixed(1)), finetune: summary, anneal: annealSummary, reading: readingSummary } }));
 } catch (error) {
   console.error(`train:default: ${(error as Error).message}`);
   process.exit(1);
