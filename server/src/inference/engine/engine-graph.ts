@@ -123,15 +123,6 @@ class GraphEdit {
     for (const n of nodes) if (n) this.removed.add(n);
   }
 
-  /** kvH and hd from a past KV input's static shape [B, kvH, P, hd]. */
-  kvGeometry(pastName: string): { kvHeads: number; headDim: number } {
-    const dims = this.graph.input.find((i) => i.name === pastName)?.type.tensor_type.shape.dim;
-    const kvHeads = dims?.[1]?.dim_value;
-    const headDim = dims?.[3]?.dim_value;
-    if (!kvHeads || !headDim) throw new UnsupportedGraphError(`${pastName} has no static KV head count and size`);
-    return { kvHeads: Number(kvHeads), headDim: Number(headDim) };
-  }
-
   /** Query heads per KV head, from the grouping Reshape's constant shape [0, kvH, group, -1, hd]. */
   headGroups(groupReshape: Node): number {
     const shape = this.graph.initializer.find((i) => i.name === groupReshape.input[1]);
