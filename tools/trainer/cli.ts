@@ -10,6 +10,7 @@ import { isPresetName, PRESETS, type LlamaArchitectureInput } from '../model-bui
 import { PROJECTIONS, type Projection } from './llama-train-graph.ts';
 import { tokenizerExtraFiles } from './recipes/shared.ts';
 import { train, type TrainOptions } from './run.ts';
+import { parseKindRepeats } from './training-data.ts';
 
 const USAGE = `usage: npm run train -- --out <dir> [--from <model dir> | --preset <${Object.keys(PRESETS).join('|')}> | --config <arch.json>]
   --corpus <dir>            text (train.txt) or dialogue (train.jsonl) corpus; default data/corpus/general without --from, data/corpus/world with it
@@ -28,6 +29,7 @@ const USAGE = `usage: npm run train -- --out <dir> [--from <model dir> | --prese
   --person-drills X         this share (0–1) of the reading drills are about the NPC itself, answered as "I …"
   --splice-drills N         add N lore turns whose fact is a train fact finished by another's tail (read on, don't recall)
   --text-drill-mix X        dialogue: this share (0–1) of micro-batches are text rows with copying drills (keeps copying)
+  --repeat-kind K=N,...     dialogue: each train sample of kind K N times in all (e.g. action=3: weights requests up beside drills)
   --providers cuda,cpu      onnxruntime execution providers
   --spin-wait               let onnxruntime threads spin between kernels (faster on an otherwise idle machine)`;
 
@@ -72,6 +74,7 @@ const { values } = parseArgs({
     'text-drill-mix': { type: 'string' },
     'person-drills': { type: 'string' },
     'splice-drills': { type: 'string' },
+    'repeat-kind': { type: 'string' },
     'copy-spans': { type: 'string' },
     'copy-drills': { type: 'string' },
     'drill-text': { type: 'string' },
@@ -103,6 +106,14 @@ const num = (name: string, raw: string | undefined, fallback: number): number =>
   if (!Number.isFinite(n) || n < 0) fail(`--${name} must be a non-negative number, got "${raw}"`);
   return n;
 };
+
+function kindRepeats(spec: string) {
+  try {
+    return parseKindRepeats(spec);
+  } catch (error) {
+    fail(`--repeat-kind: ${(error as Error).message}`);
+  }
+}
 
 let architecture: LlamaArchitectureInput | undefined;
 if (values.preset) {
@@ -153,6 +164,7 @@ const options: TrainOptions = {
   ...(values['splice-drills'] !== undefined ? { spliceDrills: num('splice-drills', values['splice-drills'], 0) } : {}),
   ...(values['person-drills'] !== undefined ? { personDrills: num('person-drills', values['person-drills'], 0) } : {}),
   ...(values['text-drill-mix'] !== undefined ? { textDrillMix: num('text-drill-mix', values['text-drill-mix'], 0) } : {}),
+  ...(values['repeat-kind'] !== undefined ? { repeatKinds: kindRepeats(values['repeat-kind']) } : {}),
   ...(values['stop-at'] !== undefined ? { stopAtStep: int('stop-at', values['stop-at']) } : {}),
   ...(values['extra-samples'] ? { extraSampleFiles: values['extra-samples'].split(',') } : {}),
   ...(values['tokenizer-bytes'] ? { tokenizerBytes: int('tokenizer-bytes', values['tokenizer-bytes']) } : {}),

@@ -12,6 +12,7 @@ import { buildModelDirectory, parseArchitecture, type LlamaArchitectureInput } f
 import { trainByteLevelBpe } from '../model-builder/tokenizer/bpe-trainer.ts';
 import { counterfactualLore } from '../corpus/world/counterfactual.ts';
 import type { SelfRef } from '../corpus/world/english.ts';
+import type { SampleKind } from '../corpus/sample.ts';
 import { loadCorpusWorld, npcContexts } from '../corpus/world/npc-context.ts';
 import { drillSentences, readingDrills, spliceDrills } from '../corpus/world/reading-drills.ts';
 import { mixedBatches, packedDialogueBatches, packedDialogueBatchList, textBatches, type BatchSource } from './batches.ts';
@@ -21,7 +22,7 @@ import { readArchitecture, readParams, writeTrainedModel, type Params } from './
 import { DEFAULT_ADAMW } from './optimizer.ts';
 import { lossChartSvg, progressPrinter } from './progress.ts';
 import type { StepBatch } from './step-runner.ts';
-import { dialogueExamples, readWorldSamples, tokenizeTextCorpus } from './training-data.ts';
+import { dialogueExamples, readWorldSamples, repeatKinds, tokenizeTextCorpus } from './training-data.ts';
 import { trainLoop, type LoopResult, type ProgressEvent } from './train-loop.ts';
 
 export interface TrainOptions {
@@ -84,6 +85,8 @@ export interface TrainOptions {
    * (half of their rows; see textBatches) instead of dialogue — keeps the copying the drill stage grew.
    */
   textDrillMix?: number;
+  /** Dialogue: each train sample of these kinds this many times in all (e.g. { action: 3 }; see repeatKinds). */
+  repeatKinds?: Partial<Record<SampleKind, number>>;
   /** Dialogue: train only on samples of these NPCs (e.g. the scripts a designer just edited). */
   npcs?: string[];
   /** Recorded with the run in config.json (e.g. the NPC script hashes it trained on). */
@@ -152,7 +155,9 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     // The NPCs as the corpus sees them (for drills answered in the first person): loaded once, when needed.
     let selves: Map<string, SelfRef> | undefined;
     const npcSelves = () => (selves ??= new Map(npcContexts(loadCorpusWorld()).map((c) => [c.script.id, c.self])));
-    const samples = [join(options.corpus, 'train.jsonl'), ...(options.extraSampleFiles ?? [])].flatMap((f) => readWorldSamples(f)).filter((s) => !npcs || npcs.has(s.npcId));
+    const read = [join(options.corpus, 'train.jsonl'), ...(options.extraSampleFiles ?? [])].flatMap((f) => readWorldSamples(f)).filter((s) => !npcs || npcs.has(s.npcId));
+    const samples = options.repeatKinds ? repeatKinds(read, options.repeatKinds) : read;
+    if (options.repeatKinds) log(`repeated kinds: ${Object.entries(options.repeatKinds).map(([k, n]) => `${k}×${n}`).join(', ')} → ${samples.length} turns from ${read.length}`);
     if (samples.length === 0) throw new Error(`no training samples${npcs ? ` for NPC ${[...npcs].join(', ')}` : ''} in ${options.corpus}`);
     if (options.counterfactualLore) {
       const variants = counterfactualLore(samples, { variants: 1, share: options.counterfactualLore, seed: options.seed });
@@ -237,6 +242,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     personDrills: options.personDrills ?? 0,
     spliceDrills: options.spliceDrills ?? 0,
     textDrillMix: options.textDrillMix ?? 0,
+    ...(options.repeatKinds ? { repeatKinds: options.repeatKinds } : {}),
     copySpans: options.copySpans ?? 0,
     copyDrills: options.copyDrills ?? 0,
   };
@@ -290,6 +296,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     ...(options.personDrills ? { person_drills: options.personDrills } : {}),
     ...(options.spliceDrills ? { splice_drills: options.spliceDrills } : {}),
     ...(options.textDrillMix ? { text_drill_mix: options.textDrillMix } : {}),
+    ...(options.repeatKinds ? { repeat_kinds: options.repeatKinds } : {}),
     ...(options.copySpans ? { copy_spans: options.copySpans } : {}),
     ...(options.copyDrills ? { copy_drills: options.copyDrills } : {}),
     ...(options.record ?? {}),

@@ -15,6 +15,7 @@ import { initLoraParams, mergeLora } from './lora.ts';
 import { readArchitecture, readParams } from './model-weights.ts';
 import { train, type TrainOptions } from './run.ts';
 import { StepRunner } from './step-runner.ts';
+import { parseKindRepeats } from './training-data.ts';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -189,6 +190,20 @@ describe('trainer', () => {
     const runs = (JSON.parse(readFileSync(join(mixed, 'config.json'), 'utf8')) as { worldmind: { training: { runs: { text_drill_mix?: number }[] } } }).worldmind.training.runs;
     expect(runs.at(-1)!.text_drill_mix).toBe(0.5);
     await expect(train({ ...baseOptions(world, join(root, 'nodrill'), { steps: 1, sequence: 128 }), from: baseDir, textDrillMix: 0.5, readingDrillText: join(root, 'missing.txt') })).rejects.toThrow(/does not exist/);
+
+    // --repeat-kind: every sample of a kind counts that many times (here all 40 are lore), and the run records it.
+    const repeated = join(root, 'repeated');
+    const repeatedSummary = await train({ ...baseOptions(world, repeated, { steps: 1, sequence: 128 }), from: baseDir, repeatKinds: { lore: 3, action: 5 } });
+    expect(repeatedSummary.examples).toBe(120);
+    const repeatedRuns = (JSON.parse(readFileSync(join(repeated, 'config.json'), 'utf8')) as { worldmind: { training: { runs: { repeat_kinds?: unknown }[] } } }).worldmind.training.runs;
+    expect(repeatedRuns.at(-1)!.repeat_kinds).toEqual({ lore: 3, action: 5 });
+  });
+
+  it('parses --repeat-kind and names what is wrong with a bad one', () => {
+    expect(parseKindRepeats('action=3, greeting=2')).toEqual({ action: 3, greeting: 2 });
+    expect(() => parseKindRepeats('actions=3')).toThrow(/unknown sample kind "actions"/);
+    expect(() => parseKindRepeats('action=x')).toThrow(/not kind=count/);
+    expect(() => parseKindRepeats('action')).toThrow(/not kind=count/);
   });
 });
 

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { renderChat, type ModelText } from '../../server/src/inference/model/index.ts';
 import { replyTokenIds } from '../../server/src/npc/action-grammar.ts';
 import { actionBody } from '../../server/src/npc/action-syntax.ts';
-import { parseSamples, type WorldSample } from '../corpus/sample.ts';
+import { parseSamples, SAMPLE_KINDS, type SampleKind, type WorldSample } from '../corpus/sample.ts';
 import type { DialogueExample } from './batches.ts';
 
 /** Paragraphs of a text corpus (blank-line separated), tokenized and joined by end-of-text; cached by content and tokenizer. */
@@ -69,10 +69,40 @@ export function dialogueExample(text: ModelText, sample: Pick<WorldSample, 'mess
 export function dialogueExamples(text: ModelText, samples: readonly WorldSample[], maxSequence: number): { examples: DialogueExample[]; dropped: number } {
   const examples: DialogueExample[] = [];
   let dropped = 0;
+  const seen = new Map<WorldSample, DialogueExample>(); // a repeated sample (repeatKinds) is tokenized once
   for (const sample of samples) {
-    const example = dialogueExample(text, sample);
+    let example = seen.get(sample);
+    if (!example) seen.set(sample, (example = dialogueExample(text, sample)));
     if (example.prompt.length + example.completion.length > maxSequence) dropped++;
     else examples.push(example);
   }
   return { examples, dropped };
+}
+
+/**
+ * Each sample of a listed kind `times` times in all (`{ action: 3 }`), the others once. Weights a kind up
+ * in a stage whose added turns are all of other kinds (the reading drills all answer [[none]], which
+ * teaches the model that requests are rare). The copies are the same objects, tokenized once.
+ */
+export function repeatKinds(samples: readonly WorldSample[], times: Partial<Record<SampleKind, number>>): WorldSample[] {
+  const out: WorldSample[] = [];
+  for (const sample of samples) {
+    const n = times[sample.kind] ?? 1;
+    if (!Number.isInteger(n) || n < 0) throw new Error(`repeat count for ${sample.kind} must be a non-negative integer, got ${n}`);
+    for (let i = 0; i < n; i++) out.push(sample);
+  }
+  return out;
+}
+
+/** "action=3,greeting=2" → { action: 3, greeting: 2 }, with a clear error for an unknown kind or a bad count. */
+export function parseKindRepeats(spec: string): Partial<Record<SampleKind, number>> {
+  const out: Partial<Record<SampleKind, number>> = {};
+  for (const part of spec.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const match = /^([a-z]+)=(\d+)$/.exec(part);
+    if (!match) throw new Error(`"${part}" is not kind=count (e.g. action=3)`);
+    const kind = match[1] as SampleKind;
+    if (!(SAMPLE_KINDS as readonly string[]).includes(kind)) throw new Error(`unknown sample kind "${kind}" (known: ${SAMPLE_KINDS.join(', ')})`);
+    out[kind] = Number(match[2]);
+  }
+  return out;
 }
