@@ -20,7 +20,7 @@ describe('configuration errors never print a secret', () => {
 
 describe('engine scheduling from the environment', () => {
   it('maps the INFERENCE_* scheduling variables onto the engine scheduler, and names a bad value', () => {
-    expect(schedulerSettingsFrom(loadConfig({}))).toEqual({ maxBatchSize: 32, maxQueue: 256, kvBudgetBytes: 1024 * 1024 * 1024, prefillOrder: 'shortest', decodeShareWhilePrefilling: 0.1, kvKeepWarmMs: 30_000 });
+    expect(schedulerSettingsFrom(loadConfig({}))).toEqual({ maxBatchSize: 32, maxQueue: 256, kvBudgetBytes: 1024 * 1024 * 1024, prefillOrder: 'shortest', decodeShareWhilePrefilling: 0.1, kvKeepWarmMs: 30_000, kvReserveTokens: 0 });
     const tuned = schedulerSettingsFrom(loadConfig({ INFERENCE_PREFILL_ORDER: 'admission', INFERENCE_DECODE_SHARE: '1', INFERENCE_MAX_BATCH: '8' }));
     expect(tuned).toMatchObject({ prefillOrder: 'admission', decodeShareWhilePrefilling: 1, maxBatchSize: 8 });
     expect(() => loadConfig({ INFERENCE_DECODE_SHARE: '1.5' })).toThrow(/INFERENCE_DECODE_SHARE="1\.5"/);

@@ -57,6 +57,7 @@ export const ConfigSchema = z.object({
   INFERENCE_MEM_PATTERN: bool.default(false).describe('onnxruntime memory patterns: one pre-planned block cached per distinct input shape; decode shapes change every step, so it only grows'),
   INFERENCE_PREFILL_ORDER: z.enum(['shortest', 'admission']).default('shortest').describe('order of admitted prompts within a priority when prefilling: shortest first (lower mean first-token time; a prompt passed over 8 times goes first) or admission order'),
   INFERENCE_KV_KEEP_WARM_MS: int(0, 3_600_000).default(30_000).describe('how long the decode batch\'s KV buffers stay allocated after the last NPC reply ends (0 = freed at once): reusing warm buffers spares each burst the page faults of fresh memory'),
+  INFERENCE_KV_RESERVE_TOKENS: int(0, 1_048_576).default(0).describe('tokens per conversation of decode-batch KV allocated and touched at start and kept for good (INFERENCE_MAX_BATCH rows; 0 = grown on demand): a burst that fits pays no page faults for it, even on a fresh or long-idle server; costs INFERENCE_MAX_BATCH × tokens × the model\'s KV bytes per token of memory'),
   INFERENCE_DECODE_SHARE: z.coerce.number().min(0).max(1).default(0.1).describe('while prompts wait for their first token, the share of that prefill time decode runs of started replies may take (0 = prefill first, 1 = a decode run every step): lower brings a burst\'s last first token closer to its compute bound, higher keeps started streams smoother'),
   TALK_RANGE: num(0.5, 100).default(4).describe('how close (world units) a player must be to talk to an NPC'),
   TALK_BURST: int(1, 100).default(3).describe('lines a player may say to NPCs in a burst'),
@@ -113,7 +114,7 @@ const SECRET_VARIABLES = new Set(['AUTH_SECRET']);
 
 /** A value as an error message may show it: logs and consoles are not the place for a password. */
 /** The engine scheduler's settings that come from the environment (the game server and `npm run inference` alike). */
-export function schedulerSettingsFrom(config: Pick<ServerConfig, 'INFERENCE_MAX_BATCH' | 'INFERENCE_MAX_QUEUE' | 'INFERENCE_KV_BUDGET_MB' | 'INFERENCE_PREFILL_ORDER' | 'INFERENCE_DECODE_SHARE' | 'INFERENCE_KV_KEEP_WARM_MS'>) {
+export function schedulerSettingsFrom(config: Pick<ServerConfig, 'INFERENCE_MAX_BATCH' | 'INFERENCE_MAX_QUEUE' | 'INFERENCE_KV_BUDGET_MB' | 'INFERENCE_PREFILL_ORDER' | 'INFERENCE_DECODE_SHARE' | 'INFERENCE_KV_KEEP_WARM_MS' | 'INFERENCE_KV_RESERVE_TOKENS'>) {
   return {
     maxBatchSize: config.INFERENCE_MAX_BATCH,
     maxQueue: config.INFERENCE_MAX_QUEUE,
@@ -121,6 +122,7 @@ export function schedulerSettingsFrom(config: Pick<ServerConfig, 'INFERENCE_MAX_
     prefillOrder: config.INFERENCE_PREFILL_ORDER,
     decodeShareWhilePrefilling: config.INFERENCE_DECODE_SHARE,
     kvKeepWarmMs: config.INFERENCE_KV_KEEP_WARM_MS,
+    kvReserveTokens: config.INFERENCE_KV_RESERVE_TOKENS,
   };
 }
 

@@ -77,6 +77,26 @@ describe.each(['float32', 'float16'] as const)('continuous batching (%s KV)', (k
     }
   });
 
+  test('KV reserved at start: allocated before any request, never regrown, kept through the idle release, same tokens (inplace)', async () => {
+    const prompts = PLAYER_LINES.slice(0, 5).map((line) => model.tokenizer.encode(line));
+    const expected = await Promise.all(prompts.map((p) => referenceTokens(model, p, 24)));
+    // keep-warm 0: without the reservation every buffer would be given back when the batch ends.
+    const engine = await InferenceEngine.start({ modelDir: built.dir, intraOpThreads: 1, scheduler: { kvStrategy: 'inplace', maxBatchSize: 5, kvKeepWarmMs: 0, kvReserveTokens: 256 } });
+    try {
+      const reserved = (await engine.metrics()).engine.kv.warmBufferBytes;
+      // 5 rows × (256 + 64 headroom) columns of every layer's K and V (the arena rounds up by a quarter).
+      expect(reserved).toBeGreaterThanOrEqual(5 * 320 * engine.model.kvBytesPerToken);
+      const results = await Promise.all(prompts.map((p) => engine.generate({ promptTokens: p, maxTokens: 24 }).result));
+      results.forEach((r, i) => expect(r.tokens, `prompt ${i}`).toEqual(expected[i]));
+      const { engine: metrics } = await engine.metrics();
+      expect(metrics.steps.decodeSteps).toBeGreaterThan(10);
+      // The batch is over and released at once, but the reservation stays, the same size: nothing regrew.
+      expect(metrics.kv.warmBufferBytes).toBe(reserved);
+    } finally {
+      await engine.close();
+    }
+  });
+
   test('a seeded sampled request yields the same tokens alone or batched', async () => {
     const prompts = PLAYER_LINES.slice(0, 5).map((line) => model.tokenizer.encode(line));
     const sampling = (i: number) => ({ temperature: 0.9, topK: 40, topP: 0.95, seed: 1000 + i });

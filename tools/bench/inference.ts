@@ -3,7 +3,7 @@
  *                            [--rounds R] [--steady-requests S] [--steady-load F | --arrival-rate X]
  *                            [--arrivals poisson|fixed] [--seed K] [--threads T] [--sequential-requests K]
  *                            [--no-transformersjs] [--no-kv-compare] [--no-scheduling-compare] [--no-llamacpp] [--llamacpp-weights f32|f16]
- *                            [--parity-model <dir>] [--parity-only] [--no-int8] [--int8-method matmul-nbits|dynamic] [--no-warm-burst] [--json]
+ *                            [--parity-model <dir>] [--parity-only] [--no-int8] [--int8-method matmul-nbits|dynamic] [--no-warm-burst] [--kv-reserve-tokens N|auto (default 0)] [--json]
  *
  * Serves synthetic NPC conversations (a few shared personas, distinct player lines) with every contender —
  * Worldmind's engine batched, the same engine one request at a time, the engine on int8 weights (tools/quantize;
@@ -43,7 +43,7 @@ const USAGE = `usage: npm run bench:inference -- [--preset smollm2-135m-shape] [
                                   [--rounds 3] [--steady-requests S] [--steady-load 0.9 | --arrival-rate X]
                                   [--arrivals poisson|fixed] [--seed 1] [--threads T] [--sequential-requests K]
                                   [--no-transformersjs] [--no-kv-compare] [--no-scheduling-compare] [--no-llamacpp]
-                                  [--llamacpp-weights f32|f16] [--parity-model <dir>] [--parity-only] [--no-int8] [--int8-method dynamic|matmul-nbits] [--no-warm-burst] [--json]
+                                  [--llamacpp-weights f32|f16] [--parity-model <dir>] [--parity-only] [--no-int8] [--int8-method dynamic|matmul-nbits] [--no-warm-burst] [--kv-reserve-tokens N|auto (default 0)] [--json]
 
 Serves synthetic NPC conversations with Worldmind's engine batched, one request at a time, on int8 weights
 (npm run quantize --method --int8-method; perplexity change, greedy agreement and logit error against fp32 on
@@ -85,6 +85,7 @@ const { values: args } = parseCliArgs('bench:inference', USAGE, {
     'parity-only': { type: 'boolean', default: false },
     'no-int8': { type: 'boolean', default: false },
     'no-warm-burst': { type: 'boolean', default: false },
+    'kv-reserve-tokens': { type: 'string', default: '0' },
     'int8-method': { type: 'string', default: 'dynamic' },
     'llamacpp-weights': { type: 'string', default: 'f32' },
     rounds: { type: 'string', default: '3' },
@@ -186,7 +187,10 @@ async function main(): Promise<void> {
   const steady = all.slice(requestCount, requestCount + steadyCount);
   const warmBurst = all.slice(requestCount + steadyCount);
   const promptLengths = all.map((r) => r.promptTokens.length);
-  log(`workload: ${all.length} conversations (burst ${burst.length}, warm burst ${warmBurst.length}, steady ${steady.length}), ${personaTokens.length} personas of ${personaTokens.join('/')} tokens, prompts ${Math.min(...promptLengths)}–${Math.max(...promptLengths)} tokens, ${maxTokens} new tokens each`);
+  // What a studio sets INFERENCE_KV_RESERVE_TOKENS to: its longest prompt plus the reply's token cap.
+  const kvReserveTokens = args['kv-reserve-tokens'] === 'auto' ? Math.max(...promptLengths) + maxTokens : Number(args['kv-reserve-tokens']);
+  if (!Number.isInteger(kvReserveTokens) || kvReserveTokens < 0) fail(`--kv-reserve-tokens must be auto or a non-negative integer, got "${args['kv-reserve-tokens']}"`);
+  log(`workload: ${all.length} conversations (burst ${burst.length}, warm burst ${warmBurst.length}, steady ${steady.length}), ${personaTokens.length} personas of ${personaTokens.join('/')} tokens, prompts ${Math.min(...promptLengths)}–${Math.max(...promptLengths)} tokens, ${maxTokens} new tokens each; engines reserve ${kvReserveTokens} KV tokens per row at start`);
 
   const llamacpp = await prepareLlamaCpp(model.dir);
   const int8: Int8Setup | undefined = args['no-int8'] ? undefined : await prepareInt8(
@@ -223,6 +227,7 @@ async function main(): Promise<void> {
     threads,
     burst,
     warmBurst,
+    kvReserveTokens,
     steady,
     steadyArrivals,
     sequentialCount,
@@ -244,6 +249,7 @@ async function main(): Promise<void> {
     maxTokens,
     threads,
     sequentialCount,
+    kvReserveTokens,
     steady: arrivals ? { requests: steady.length, process: arrivalProcess, seed, rateReqS: arrivals.rate, loadFactor: arrivalRate === undefined ? steadyLoad : null } : null,
     llamacpp: llamacpp.config ? { version: NODE_LLAMA_CPP_VERSION, weights: llamacppWeights } : { skipped: llamacpp.skipped! },
     int8: int8 ? int8.context : { skipped: '--no-int8' },

@@ -101,7 +101,7 @@ describe('report over rounds', () => {
     { load1: 2, batched: { summary: phase(280), steps: steps(400, 1000, 200, 500) }, sequential: phase(70), int8: { summary: phase(420), steps: steps(400, 800, 200, 500) }, scheduling: {}, kv: {}, rooflineDecode: roof(4, 400), rooflinePrefill: roof(100, 800) },
   ];
   const ctx: ReportContext = {
-    model: 'm', params: 1e6, concurrency: 4, requests: 4, maxTokens: 8, threads: 2, sequentialCount: 2, steady: null,
+    model: 'm', params: 1e6, concurrency: 4, requests: 4, maxTokens: 8, threads: 2, sequentialCount: 2, kvReserveTokens: 0, steady: null,
     llamacpp: { skipped: '--no-llamacpp' }, kvLabels: {}, parity: [], machine: { cores: 2, loadBefore: [1, 1, 1], loadAfter: [2, 2, 2] },
     int8: {
       method: 'dynamic', op: 'com.microsoft.DynamicQuantizeMatMul', lmHead: 'int8', weightsMb: { fp32: 16, int8: 8 },

@@ -17,6 +17,8 @@ export interface ReportContext {
   maxTokens: number;
   threads: number;
   sequentialCount: number;
+  /** Decode KV tokens per row the Worldmind engines reserved at start (0: none). */
+  kvReserveTokens: number;
   steady: { requests: number; process: string; seed: number; rateReqS: number; loadFactor: number | null } | null;
   llamacpp: { version: string; weights: string } | { skipped: string };
   kvLabels: Record<string, string>;
@@ -83,6 +85,7 @@ export function buildReport(ctx: ReportContext, rounds: readonly RoundResult[]) 
     requests: ctx.requests,
     max_tokens: ctx.maxTokens,
     threads: ctx.threads,
+    kv_reserve_tokens: ctx.kvReserveTokens,
     rounds: rounds.length,
     machine: {
       cores: ctx.machine.cores,
@@ -195,7 +198,7 @@ export function renderReport(ctx: ReportContext, report: Report): string {
   const r = report.roofline;
   const llamaName = 'skipped' in ctx.llamacpp ? 'node-llama-cpp' : `node-llama-cpp ${ctx.llamacpp.version} ${ctx.llamacpp.weights}`;
   const rows = [
-    phaseRow('worldmind batched', burst, report.batched, `fresh engine; in-place KV: ${s1(e.burst?.kv_assemble_ms, 0)} ms re-layouts`),
+    phaseRow('worldmind batched', burst, report.batched, `fresh engine${ctx.kvReserveTokens > 0 ? ` (${ctx.kvReserveTokens} KV tokens/row reserved at start)` : ''}; in-place KV: ${s1(e.burst?.kv_assemble_ms, 0)} ms re-layouts`),
     phaseRow('worldmind batched, warm', burst, report.warm, `2nd burst, same engine: ${s1(e.warm?.kv_assemble_ms, 0)} ms re-layouts`),
     'skipped' in report.int8 ? null : phaseRow('worldmind batched, int8 weights', burst, report.int8.batched, `${report.int8.op}, decode ${s1(report.int8.decode_step_ms)} ms/step`),
     report.steady ? phaseRow('worldmind steady state', steady, report.steady as unknown as SpreadSummary, `${ctx.steady!.process}, seed ${ctx.steady!.seed}`) : null,

@@ -44,6 +44,7 @@ describe('a bench:inference round', () => {
       threads: 1,
       burst,
       warmBurst,
+      kvReserveTokens: 64,
       steady,
       steadyArrivals: () => arrivalSchedule({ count: steady.length, ratePerSecond: 20, process: 'poisson', seed: 3 }),
       sequentialCount: 2,
@@ -74,7 +75,7 @@ describe('a bench:inference round', () => {
 
     const report = buildReport(
       {
-        model: 'small', params: 0, concurrency: 3, requests: 3, maxTokens: MAX_TOKENS, threads: 1, sequentialCount: 2,
+        model: 'small', params: 0, concurrency: 3, requests: 3, maxTokens: MAX_TOKENS, threads: 1, sequentialCount: 2, kvReserveTokens: 64,
         steady: { requests: steady.length, process: 'poisson', seed: 3, rateReqS: 20, loadFactor: null },
         llamacpp: { skipped: 'not in this test' }, int8: { skipped: 'quality not in this test' }, kvLabels: {}, parity: [], machine: { cores: 2, loadBefore: [0, 0, 0], loadAfter: [0, 0, 0] },
       },

@@ -32,6 +32,8 @@ export interface RoundConfig {
    * running server does, its decode buffers still warm from the first burst (see INFERENCE_KV_KEEP_WARM_MS).
    */
   warmBurst: readonly BenchRequest[];
+  /** Decode KV tokens per row each Worldmind engine reserves at start (INFERENCE_KV_RESERVE_TOKENS; 0: none). */
+  kvReserveTokens: number;
   /** The steady-state workload (empty: none); its arrival times come from `steadyArrivals`. */
   steady: readonly BenchRequest[];
   /** Arrival offsets for the steady workload, given the (warm, if run) burst's measured rate (fixed after the first call). */
@@ -82,7 +84,7 @@ async function startEngine(config: RoundConfig, kvStrategy: KvStrategy, modelDir
     modelDir,
     intraOpThreads: config.threads,
     interOpThreads: 1,
-    scheduler: { maxBatchSize: config.concurrency, maxQueue: queue, kvStrategy, kvBudgetBytes: 4 * 1024 ** 3, ...scheduler },
+    scheduler: { maxBatchSize: config.concurrency, maxQueue: queue, kvStrategy, kvBudgetBytes: 4 * 1024 ** 3, kvReserveTokens: config.kvReserveTokens, ...scheduler },
   });
 }
 

@@ -155,6 +155,8 @@ export class EngineCore {
       kvStrategy === 'inplace'
         ? new InplaceRunner({ ...runnerConfig, maxRows: settings.maxBatchSize })
         : new ConcatRunner({ ...runnerConfig, strategy: kvStrategy });
+    const reserveTokens = Math.min(settings.kvReserveTokens ?? 0, model.contextLength);
+    if (reserveTokens > 0) this.runner.reserve?.(settings.maxBatchSize, reserveTokens);
   }
 
   /** KV budget not booked by admitted requests nor held by the prefix cache. */

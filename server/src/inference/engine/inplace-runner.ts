@@ -67,6 +67,8 @@ export class InplaceRunner implements StepRunner {
   private readonly freshArenas: Arena[];
   private readonly prefillArenas: Arena[];
   private logitsBuffer = new Float32Array(0);
+  /** The decode buffers were reserved at start (`reserve`): releaseBuffers keeps them. */
+  private reserved = false;
 
   constructor(cfg: InplaceRunnerConfig) {
     this.cfg = cfg;
@@ -90,8 +92,22 @@ export class InplaceRunner implements StepRunner {
 
   releaseBuffers(): void {
     this.batch = null;
-    for (const set of [this.arenas, this.freshArenas, this.prefillArenas]) for (const a of set) a.release();
+    for (const set of [...(this.reserved ? [] : [this.arenas]), this.freshArenas, this.prefillArenas]) for (const a of set) a.release();
     this.logitsBuffer = new Float32Array(0);
+  }
+
+  /**
+   * Size the decode buffers for `rows` × (`columns` + headroom) and touch every page now: a burst that fits
+   * never allocates nor faults them (the cold cost of a burst on a fresh engine, ~3 ms per MB here).
+   */
+  reserve(rows: number, columns: number): number {
+    const elements = this.slotElements(Math.min(rows, this.cfg.maxRows), columns + HEADROOM);
+    for (const arena of this.arenas) {
+      arena.reserve(elements);
+      arena.prefault();
+    }
+    this.reserved = true;
+    return this.arenas.reduce((n, a) => n + a.byteLength, 0);
   }
 
   extractFromBatch(seq: Sequence, from = 0): KvBlock | null {

@@ -227,4 +227,9 @@ export class Arena {
   release(): void {
     this.buffer = null;
   }
+
+  /** Write every page once now, so later writes don't fault (fresh memory faults page by page on first write). */
+  prefault(): void {
+    this.buffer?.fill(0);
+  }
 }

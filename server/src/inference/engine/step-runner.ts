@@ -49,8 +49,13 @@ export interface StepRunner {
   extractFromBatch(seq: Sequence, from?: number): KvBlock | null;
   /** The decode set became empty: forget the batch (a runner may keep its buffers warm for the next). */
   endBatch(): void;
-  /** Give every buffer back (idle for a while, or shutting down). */
+  /** Give every buffer back (idle for a while, or shutting down); a reservation stays until `dispose`. */
   releaseBuffers(): void;
+  /**
+   * Allocate and touch the decode batch's buffers for `rows` rows of `columns` tokens now, and keep them
+   * for the runner's life; returns the bytes reserved (0 when the runner keeps no batch buffers).
+   */
+  reserve?(rows: number, columns: number): number;
   /** Bytes of batch buffers currently allocated (in use, or kept warm after `endBatch`). */
   readonly batchBytes: number;
 }

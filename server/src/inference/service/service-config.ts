@@ -19,6 +19,7 @@ export const ServiceConfigSchema = ConfigSchema.pick({
   INFERENCE_MEM_PATTERN: true,
   INFERENCE_PREFILL_ORDER: true,
   INFERENCE_KV_KEEP_WARM_MS: true,
+  INFERENCE_KV_RESERVE_TOKENS: true,
   INFERENCE_DECODE_SHARE: true,
   INFERENCE_API_KEY: true,
   ADMIN_TOKEN: true,
