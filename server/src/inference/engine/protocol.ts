@@ -237,7 +237,7 @@ export interface SchedulerSettings {
    * Tokens per row of decode-batch KV to allocate and touch when the engine starts, for `maxBatchSize` rows,
    * kept for the engine's life (0: none; buffers grow on demand). A burst whose rows fit then pays no page
    * faults for them, even on a fresh engine or after `kvKeepWarmMs` of idling. Costs that memory for good:
-   * maxBatchSize × tokens × the model's KV bytes per token.
+   * maxBatchSize × (tokens + 64 of headroom) × 1.25 × the model's KV bytes per token.
    */
   kvReserveTokens?: number;
 }
