@@ -59,9 +59,17 @@ const number = (name: string, raw: string | undefined): number | undefined => {
   return n;
 };
 const seed = number('seed', values.seed)!;
-// Checked before hours of training, not when stage 3c reaches them.
+// Every numeric flag is checked now, not hours later when its stage starts.
 const readingSteps = number('reading-steps', values['reading-steps'])!;
 const readingStages = readingSteps > 0 ? number('reading-stages', values['reading-stages'])! : 0;
+for (const name of ['pretrain-steps', 'copy-steps', 'finetune-steps', 'finetune-max-minutes', 'anneal-steps', 'eval-limit', 'reading-drills', 'splice-drills'] as const) number(name, values[name]);
+for (const name of ['counterfactual-lore', 'text-drill-mix', 'person-drills'] as const) {
+  const share = Number(values[name]);
+  if (!(share >= 0 && share <= 1)) {
+    console.error(`train:default: --${name} must be a number from 0 to 1, got "${values[name]}"\n${USAGE}`);
+    process.exit(2);
+  }
+}
 const threads = number('threads', values.threads);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const started = performance.now();
