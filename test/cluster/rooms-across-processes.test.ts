@@ -20,7 +20,7 @@ import { buildUntrainedTwin } from '../../tools/eval/baseline.ts';
 import { npcDirWith, stationaryBramGivingOneHorseshoe, walkUpTo } from '../support/npc-fixtures.ts';
 import { redisAvailable, startRedis, type TestRedis } from '../support/redis-server.ts';
 import { freePort, spawnServer, waitForOutput, type ServerProcess } from '../support/server-process.ts';
-import { connect, signedInRawClient, waitFor } from '../support/world-server.ts';
+import { closed, connect, signedInRawClient, waitFor } from '../support/world-server.ts';
 
 const FORGE = { x: 150, z: 70 };
 const haveRedis = redisAvailable();
@@ -173,9 +173,9 @@ describe.skipIf(!haveRedis)('rooms across processes (Redis presence and driver)'
     const caraSession = cara.sessionId;
     const token = cara.reconnectionToken;
     cara.reconnection.enabled = false;
-    const left = new Promise<number>((resolve) => cara.onLeave((code) => resolve(code)));
+    const left = closed(cara, 10_000);
     severConnection(cara);
-    await Promise.race([left, new Promise((_, reject) => setTimeout(() => reject(new Error('Cara never noticed the drop')), 10_000))]);
+    await left;
     await waitFor('Ada sees Cara held as disconnected', () => ada.avatars.get(caraSession)?.connected === false, 10_000);
     cara = await new RawClient(other.endpoint).reconnect(token);
     rawRooms.push(cara);
@@ -240,10 +240,10 @@ describe.skipIf(!haveRedis)('rooms across processes (Redis presence and driver)'
     // Cara's raw client would retry the dead process for a minute with the SDK's default backoff, logging
     // each attempt after this file has ended (vitest then fails the run): she just leaves when it dies.
     cara.reconnection.enabled = false;
-    const caraLeft = new Promise<number>((resolve) => cara.onLeave((code) => resolve(code)));
+    const caraLeft = closed(cara, 10_000);
     host.child.kill('SIGKILL');
     await host.exited;
-    await Promise.race([caraLeft, new Promise((_, reject) => setTimeout(() => reject(new Error('Cara never noticed the process die')), 10_000))]);
+    await caraLeft;
     const bobLeft = bob.next('leave', 20_000); // the SDK's reconnection attempts to a dead process run out
     // Bob signs in again through the surviving process (its device secret is his account).
     const bobAgain = await connect(other.endpoint, 'Bob', { deviceSecret: bob.deviceSecret! });

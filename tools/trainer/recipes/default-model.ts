@@ -59,17 +59,28 @@ const number = (name: string, raw: string | undefined): number | undefined => {
   return n;
 };
 const seed = number('seed', values.seed)!;
-// Every numeric flag is checked now, not hours later when its stage starts.
-const readingSteps = number('reading-steps', values['reading-steps'])!;
-const readingStages = readingSteps > 0 ? number('reading-stages', values['reading-stages'])! : 0;
-for (const name of ['pretrain-steps', 'copy-steps', 'finetune-steps', 'finetune-max-minutes', 'anneal-steps', 'eval-limit', 'reading-drills', 'splice-drills'] as const) number(name, values[name]);
-for (const name of ['counterfactual-lore', 'text-drill-mix', 'person-drills'] as const) {
-  const share = Number(values[name]);
-  if (!(share >= 0 && share <= 1)) {
+// Every numeric flag is read here, so a bad one fails now, not hours later when its stage starts.
+const share = (name: 'counterfactual-lore' | 'text-drill-mix' | 'person-drills'): number => {
+  const x = Number(values[name]);
+  if (!(x >= 0 && x <= 1)) {
     console.error(`train:default: --${name} must be a number from 0 to 1, got "${values[name]}"\n${USAGE}`);
     process.exit(2);
   }
-}
+  return x;
+};
+const pretrainSteps = number('pretrain-steps', values['pretrain-steps'])!;
+const copySteps = number('copy-steps', values['copy-steps'])!;
+const finetuneSteps = number('finetune-steps', values['finetune-steps'])!;
+const finetuneMaxMinutes = number('finetune-max-minutes', values['finetune-max-minutes']);
+const annealSteps = number('anneal-steps', values['anneal-steps'])!;
+const evalLimit = number('eval-limit', values['eval-limit']);
+const readingDrills = number('reading-drills', values['reading-drills'])!;
+const spliceDrills = number('splice-drills', values['splice-drills'])!;
+const counterfactualLore = share('counterfactual-lore');
+const textDrillMix = share('text-drill-mix');
+const personDrills = share('person-drills');
+const readingSteps = number('reading-steps', values['reading-steps'])!;
+const readingStages = readingSteps > 0 ? number('reading-stages', values['reading-stages'])! : 0;
 const threads = number('threads', values.threads);
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const started = performance.now();
@@ -95,7 +106,7 @@ try {
       architecture: DEFAULT_ARCHITECTURE,
       corpus: GENERAL_DIR,
       method: 'full',
-      steps: number('pretrain-steps', values['pretrain-steps'])!,
+      steps: pretrainSteps,
       batch: 16,
       accumulate: 1,
       sequence: 256,
@@ -116,7 +127,6 @@ try {
   // so the fine-tuned model recited memorised facts instead of quoting the lore block. Three quarters of
   // the rows here are drills (a block, then partial copies of it at varying offsets); measured with the
   // eval's copy probe, repeated random tokens went from 8.5 to 0.9 nats while English held (valid 3.79).
-  const copySteps = number('copy-steps', values['copy-steps'])!;
   let base = pretrained;
   if (copySteps > 0) {
     base = `${pretrained}-copy`;
@@ -158,7 +168,7 @@ try {
     from: base,
     corpus: WORLD_DIR,
     method: 'full',
-    steps: number('finetune-steps', values['finetune-steps'])!,
+    steps: finetuneSteps,
     batch: 4,
     accumulate: 1,
     sequence: 1536,
@@ -169,13 +179,13 @@ try {
     evalEvery: 100,
     checkpointEvery: 50,
     checkpointDir: join('data', 'checkpoints', 'finetuned'),
-    counterfactualLore: Number(values['counterfactual-lore']),
-    readingDrills: number('reading-drills', values['reading-drills'])!,
-    textDrillMix: Number(values['text-drill-mix']),
-    personDrills: Number(values['person-drills']),
-    spliceDrills: number('splice-drills', values['splice-drills'])!,
+    counterfactualLore,
+    readingDrills,
+    textDrillMix,
+    personDrills,
+    spliceDrills,
     // A wall-clock budget (the cosine schedule still spans --finetune-steps; the run stops where it is).
-    ...(values['finetune-max-minutes'] ? { maxSeconds: number('finetune-max-minutes', values['finetune-max-minutes'])! * 60 } : {}),
+    ...(finetuneMaxMinutes !== undefined ? { maxSeconds: finetuneMaxMinutes * 60 } : {}),
     record: npcTrainingRecord(npcDir),
     log,
   });
@@ -192,7 +202,7 @@ try {
     from: staging,
     corpus: WORLD_DIR,
     method: 'full',
-    steps: number('anneal-steps', values['anneal-steps'])!,
+    steps: annealSteps,
     batch: 4,
     accumulate: 1,
     sequence: 1536,
@@ -257,7 +267,6 @@ try {
   recordCorpusManifests(staging, { general: join(GENERAL_DIR, 'manifest.json'), world: join(WORLD_DIR, 'manifest.json') });
 
   log('4/5 evaluation beside the untrained twin');
-  const evalLimit = number('eval-limit', values['eval-limit']);
   const { table } = await evaluateIntoModelDir(staging, { ...(evalLimit ? { limit: evalLimit } : {}), log });
   console.log(table);
 
