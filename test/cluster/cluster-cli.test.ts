@@ -7,7 +7,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +15,7 @@ import { ConfigSchema } from '../../server/src/config.ts';
 import { buildUntrainedTwin } from '../../tools/eval/baseline.ts';
 import { npcDirWith, stationaryBramGivingOneHorseshoe, walkUpTo } from '../support/npc-fixtures.ts';
 import { redisAvailable } from '../support/redis-server.ts';
-import { freePort } from '../support/server-process.ts';
+import { consecutiveFreePorts } from '../support/server-process.ts';
 import { connect } from '../support/world-server.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -28,25 +27,6 @@ interface Ready {
   games: { name: string; port: number; pid: number; endpoint: string }[];
   inference: { name: string; port: number; pid: number; url: string; metrics: string }[];
   loadtest: string;
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
-/** A port P with P+1 … P+n-1 free too (bounded retries). */
-async function consecutiveFreePorts(n: number): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const p = await freePort();
-    let all = p + n - 1 <= 65535;
-    for (let k = 1; all && k < n; k++) all = await portFree(p + k);
-    if (all) return p;
-  }
-  throw new Error(`found no ${n} consecutive free ports in 20 tries`);
 }
 
 const alive = (pid: number) => {

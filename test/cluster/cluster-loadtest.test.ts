@@ -7,7 +7,6 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,27 +17,12 @@ import { ConfigSchema } from '../../server/src/config.ts';
 import { buildUntrainedTwin } from '../../tools/eval/baseline.ts';
 import { npcDirWith, stationaryBramGivingOneHorseshoe, walkUpTo } from '../support/npc-fixtures.ts';
 import { redisAvailable } from '../support/redis-server.ts';
-import { freePort } from '../support/server-process.ts';
+import { consecutiveFreePorts } from '../support/server-process.ts';
 import { connect } from '../support/world-server.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const haveRedis = redisAvailable();
 if (!haveRedis && process.env.CI === 'true') throw new Error('redis-server is not installed (apt-get install -y redis-server); CI must run the cluster suite');
-
-const portFree = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-
-async function threeFreePorts(): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const p = await freePort();
-    if (p + 2 <= 65535 && (await portFree(p + 1)) && (await portFree(p + 2))) return p;
-  }
-  throw new Error('found no three consecutive free ports in 20 tries');
-}
 
 async function waitUntil(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -114,7 +98,7 @@ describe.skipIf(!haveRedis)('npm run loadtest -- --target (a cluster)', () => {
 
   it('reports tick and CCU per game process and batch sizes of the inference service', async () => {
     const model = buildUntrainedTwin(ConfigSchema.shape.MODEL_DIR.parse(undefined), join(dir, 'model'), 1);
-    const port = await threeFreePorts();
+    const port = await consecutiveFreePorts(3);
     const cluster = spawn(process.execPath, ['--import', 'tsx', 'tools/cluster/cli.ts', '--games', '2', '--inference', '1', '--port', String(port)], {
       cwd: repoRoot,
       env: {

@@ -8,13 +8,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../server/src/persistence/store.ts';
 import { postgresAvailable } from '../support/postgres-server.ts';
 import { redisAvailable } from '../support/redis-server.ts';
-import { freePort } from '../support/server-process.ts';
+import { consecutiveFreePorts } from '../support/server-process.ts';
 import { connect, waitFor } from '../support/world-server.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -26,14 +25,6 @@ interface Ready {
   database: string;
   databasePid: number;
   games: { name: string; port: number; pid: number; endpoint: string }[];
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
 }
 
 const alive = (pid: number) => {
@@ -57,12 +48,7 @@ describe.skipIf(!runnable)('npm run cluster -- --postgres', () => {
   });
 
   it('gives every game process the PostgreSQL it started; SIGTERM stops it last and removes it', async () => {
-    let port = 0;
-    for (let i = 0; i < 20 && !port; i++) {
-      const p = await freePort();
-      if (p < 65535 && (await portFree(p + 1))) port = p;
-    }
-    expect(port).toBeGreaterThan(0);
+    const port = await consecutiveFreePorts(2);
     cli = spawn(process.execPath, ['--import', 'tsx', 'tools/cluster/cli.ts', '--games', '2', '--port', String(port), '--postgres'], {
       cwd: repoRoot,
       // DB_PATH where SQLite cannot open (a game would fail to start): the games must not use it.

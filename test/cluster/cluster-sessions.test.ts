@@ -3,6 +3,7 @@
  * across processes (ClusterSessionRegistry) on a real redis-server: two registries with presences of
  * their own stand for two game processes.
  */
+import { createServer, type AddressInfo } from 'node:net';
 import { RedisPresence } from '@colyseus/redis-presence';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorldCloseCode } from '@worldmind/shared';
@@ -134,5 +135,39 @@ describe.skipIf(!haveRedis)('one session per account across processes', () => {
     await two.settled();
     await waitFor('the other session to end', () => kept.ended.length > 0, 5_000);
     expect(kept.ended[0]).toEqual({ code: WorldCloseCode.SessionRevoked, reason: 'signed out everywhere' });
+  });
+});
+
+describe.skipIf(!haveRedis)('a start-up that fails after Redis connected', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('says why (port in use) and leaves no Redis rejection behind to kill the process', async () => {
+    // Colyseus shuts the presence down, then the failed start closes the cluster again: a second QUIT
+    // used to reject unhandled ("Connection is closed."), which killed a game process before it could
+    // print this line (main.ts exits on an unhandled rejection).
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const config = loadConfig({}, { PORT: port, HOST: '127.0.0.1', LOG_LEVEL: 'silent', DB_PATH: ':memory:', NPC_ENABLED: false, REDIS_URL: redis.url, PUBLIC_ADDRESS: `127.0.0.1:${port}` });
+        await expect(startServer(config)).rejects.toThrow(/could not listen on 127\.0\.0\.1:\d+ \(port in use/);
+      }
+      // The connections' QUITs settle on the next round trips; give them time to (not) reject.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(unhandled.map(String)).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 });

@@ -23,7 +23,10 @@ export interface RedisCluster {
   publicAddress: string;
   /** The URL with any password masked, for logs and errors. */
   where: string;
-  /** Closes both connections (only for start-up failures: a running Colyseus server closes them itself on shutdown). */
+  /**
+   * Closes both connections (for start-up failures: a running Colyseus server closes them itself on
+   * shutdown). Safe to call after Colyseus did: the second close does nothing.
+   */
   close(): Promise<void>;
 }
 
@@ -64,12 +67,39 @@ export async function checkRedis(url: string, timeoutMs = REDIS_CONNECT_TIMEOUT_
   }
 }
 
+/**
+ * Colyseus's RedisPresence whose shutdown may run more than once. Colyseus's `Server.gracefullyShutdown`
+ * shuts the presence down, and a failed start-up closes the cluster again: the stock `shutdown()` sends
+ * QUIT on both connections and leaves their promises unhandled, so a second QUIT on a closing connection
+ * rejects with "Connection is closed." — an unhandled rejection that killed the process before it could
+ * say why it failed to start (seen when a game process's port was taken).
+ */
+class ClusterPresence extends RedisPresence {
+  private shutDown = false;
+
+  override shutdown(): void {
+    if (this.shutDown) return;
+    this.shutDown = true;
+    for (const connection of [this.sub, this.pub]) connection.quit().catch(() => connection.disconnect());
+  }
+}
+
+/** Colyseus's RedisDriver whose shutdown may run more than once (see ClusterPresence): later calls share the first. */
+class ClusterDriver extends RedisDriver {
+  private shutDown: Promise<void> | undefined;
+
+  override shutdown(): Promise<void> {
+    this.shutDown ??= super.shutdown().catch(() => undefined);
+    return this.shutDown;
+  }
+}
+
 /** Checks Redis, then builds the presence and driver a Colyseus `Server` takes. */
 export async function connectRedisCluster(url: string, publicAddress: string | undefined): Promise<RedisCluster> {
   if (!publicAddress) throw new RedisUnavailable('PUBLIC_ADDRESS is required with REDIS_URL: the host:port clients use to reach this process');
   await checkRedis(url);
-  const presence = new RedisPresence(url);
-  const driver = new RedisDriver(url);
+  const presence = new ClusterPresence(url);
+  const driver = new ClusterDriver(url);
   return {
     presence,
     driver,
@@ -77,7 +107,7 @@ export async function connectRedisCluster(url: string, publicAddress: string | u
     where: maskRedisUrl(url),
     async close() {
       presence.shutdown();
-      await driver.shutdown().catch(() => undefined);
+      await driver.shutdown();
     },
   };
 }
