@@ -13,6 +13,7 @@ import { estimateTokens, itemPhrase, timeInWords } from '../../../server/src/npc
 import { isActionAllowed, type NpcScript } from '../../../server/src/npc/script-schema.ts';
 import { parseSamples, serializeSamples, type WorldSample } from '../sample.ts';
 import { rewritePerson } from './english.ts';
+import { dialogueExamples } from '../../trainer/training-data.ts';
 import { buildWorldCorpus, type WorldCorpus } from './generate.ts';
 import { DEFAULT_HANDWRITTEN, loadHandwritten, parseHandwritten } from './handwritten.ts';
 import { loadCorpusWorld, npcContexts, type CorpusWorld } from './npc-context.ts';
@@ -96,6 +97,23 @@ describe('world corpus', () => {
     // And they render with the served model's chat template.
     const text = loadModelText(ConfigSchema.shape.MODEL_DIR.parse(undefined));
     for (const s of subset.slice(0, 20)) expect(renderChat(text, s.messages)).toContain(s.player.split('\n')[0]!.replace(/<\|[^|]*\|>/g, '').slice(0, 10));
+  });
+
+  it('tokenizes for training with each persona encoded once, to exactly the ids of the whole prompt', () => {
+    // The trainer reuses a persona's ids across samples (prefixEncoder); the served prompt is encoded whole.
+    const text = loadModelText(ConfigSchema.shape.MODEL_DIR.parse(undefined));
+    const rng = Rng.derive(2, 'tokenize-subset');
+    const subset = [...rng.sample(corpus.train, 300), ...rng.sample(corpus.test, 100), ...corpus.train.filter((s) => s.messages.length > 3).slice(0, 50), ...all.filter((s) => s.player.includes('<|')).slice(0, 50)];
+    expect(subset.some((s) => s.player.includes('<|'))).toBe(true); // injections that spell a chat marker
+    const { examples } = dialogueExamples(text, subset, 1 << 20);
+    expect(examples).toHaveLength(subset.length);
+    let shared = 0;
+    subset.forEach((s, i) => {
+      const whole = text.tokenizer.encode(renderChat(text, s.messages, { addGenerationPrompt: true }));
+      expect(examples[i]!.prompt).toEqual(whole);
+      if (examples[i]!.prefixLength) shared++;
+    });
+    expect(shared).toBe(subset.length); // every sample has the persona prefix the packed rows share
   });
 
   it('gives every sample a situation block after the shared persona, and answers situation questions from it', () => {
