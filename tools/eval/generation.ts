@@ -13,7 +13,7 @@ import { NpcDialogue, type DialogueDeps, type DialogueSettings } from '../../ser
 import type { WorldFacts } from '../../server/src/npc/prompt.ts';
 import { samplingOverrides, type NpcScript } from '../../server/src/npc/script-schema.ts';
 import type { WorldSample } from '../corpus/sample.ts';
-import { renderPrompt } from './loss.ts';
+import { renderPrompt } from '../../server/src/inference/model/index.ts';
 
 /** The server's dialogue settings that shape a turn's budgets (npc-system.ts uses 48 speech tokens). */
 export const SERVER_DIALOGUE_SETTINGS: DialogueSettings = {
@@ -82,7 +82,7 @@ export async function generateReplies(samples: readonly WorldSample[], options: 
     const script = options.scripts.get(sample.npcId);
     if (!script) return { id: sample.id, error: `no script for NPC "${sample.npcId}"` };
     const compiled = compiler.compiled(script);
-    const { prompt, sharedPrefix } = renderPrompt(options.text, sample);
+    const { prompt, sharedPrefix } = renderPrompt(options.text, sample.messages);
     const overrides = samplingOverrides(script);
     const sampling =
       options.decoding === 'greedy'

@@ -3,7 +3,7 @@ export { evaluateModel, loreFactKey, type EvalOptions, type EvalReport, type Mod
 export { formatReport, reportJson } from './report.ts';
 export { EvalError, readSplit, pickSubset, trainedFacts } from './samples.ts';
 export { buildUntrainedTwin, architectureOf, parameterCount } from './baseline.ts';
-export { replyLosses, textLoss, sampleTokens, renderPrompt, forward } from './loss.ts';
+export { replyLosses, textLoss, sampleTokens, forward } from './loss.ts';
 export { generateReplies, dialogueCompiler, type Decoding } from './generation.ts';
 export {
   scoreReply,

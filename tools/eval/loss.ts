@@ -12,7 +12,8 @@
 import { replyTokenIds } from '../../server/src/npc/action-grammar.ts';
 import { actionBody } from '../../server/src/npc/action-syntax.ts';
 import type { DecoderModel, KvCache, ModelText } from '../../server/src/inference/model/index.ts';
-import { renderChat } from '../../server/src/inference/model/index.ts';
+import { renderPrompt } from '../../server/src/inference/model/index.ts';
+import { SharedPrefixTokenizer } from '../../server/src/inference/tokenizer/index.ts';
 import type { WorldSample } from '../corpus/sample.ts';
 
 export interface SampleTokens {
@@ -31,25 +32,12 @@ export class SampleRenderError extends Error {
   override name = 'SampleRenderError';
 }
 
-/** The rendered prompt and its shareable head (the first message when it is the system persona). */
-export function renderPrompt(text: ModelText, sample: Pick<WorldSample, 'messages'>): { prompt: string; sharedPrefix: string } {
-  const prompt = renderChat(text, sample.messages, { addGenerationPrompt: true });
-  const first = sample.messages[0];
-  const shared = first && first.role === 'system' && sample.messages.length > 1 ? renderChat(text, [first], { addGenerationPrompt: false }) : '';
-  return { prompt, sharedPrefix: shared && prompt.startsWith(shared) ? shared : '' };
-}
-
-export function sampleTokens(text: ModelText, sample: WorldSample): SampleTokens {
-  const { prompt, sharedPrefix } = renderPrompt(text, sample);
+export function sampleTokens(text: ModelText, sample: WorldSample, encoder = new SharedPrefixTokenizer(text.tokenizer)): SampleTokens {
+  const { prompt, sharedPrefix } = renderPrompt(text, sample.messages);
   // The reply as the grammar-constrained decoder emits it (the trainer's targets are the same tokens).
   const completion = replyTokenIds(text.tokenizer, sample.speech, actionBody(sample.action), text.specialTokens.eos[0]!);
-  return {
-    prefix: sharedPrefix ? text.tokenizer.encode(sharedPrefix) : [],
-    rest: text.tokenizer.encode(prompt.slice(sharedPrefix.length)),
-    completion,
-    prompt,
-    sharedPrefix,
-  };
+  const { ids, prefixLength } = encoder.encode(prompt, sharedPrefix);
+  return { prefix: ids.slice(0, prefixLength), rest: ids.slice(prefixLength), completion, prompt, sharedPrefix };
 }
 
 export interface NllSum {
@@ -94,9 +82,10 @@ export interface ReplyLossOptions {
  * could not run them either), as are samples the template cannot render (reason given).
  */
 export async function replyLosses(model: DecoderModel, text: ModelText, samples: readonly WorldSample[], options: ReplyLossOptions = {}): Promise<SampleLoss[]> {
+  const encoder = new SharedPrefixTokenizer(text.tokenizer);
   const jobs = samples.map((sample) => {
     try {
-      return { sample, tokens: sampleTokens(text, sample) };
+      return { sample, tokens: sampleTokens(text, sample, encoder) };
     } catch (error) {
       return { sample, error: error instanceof Error ? error.message : String(error) };
     }

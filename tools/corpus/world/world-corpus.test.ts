@@ -100,7 +100,7 @@ describe('world corpus', () => {
   });
 
   it('tokenizes for training with each persona encoded once, to exactly the ids of the whole prompt', () => {
-    // The trainer reuses a persona's ids across samples (prefixEncoder); the served prompt is encoded whole.
+    // The trainer (like the engine) encodes a persona once and reuses its ids: the same ids as encoding each whole prompt.
     const text = loadModelText(ConfigSchema.shape.MODEL_DIR.parse(undefined));
     const rng = Rng.derive(2, 'tokenize-subset');
     const subset = [...rng.sample(corpus.train, 300), ...rng.sample(corpus.test, 100), ...corpus.train.filter((s) => s.messages.length > 3).slice(0, 50), ...all.filter((s) => s.player.includes('<|')).slice(0, 50)];

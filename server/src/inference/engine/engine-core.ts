@@ -11,6 +11,7 @@
  */
 import type { DecoderModel } from '../model/index.ts';
 import { NoAllowedTokenError, Sampler, SequenceOutput } from '../sampling/index.ts';
+import { PromptPrefixMismatch, SharedPrefixTokenizer } from '../tokenizer/index.ts';
 import type { ConstraintContext, TokenConstraint } from './constraint-spec.ts';
 import { createConstraint } from './constraints.ts';
 import { EngineError } from './errors.ts';
@@ -45,9 +46,6 @@ export function epochNow(): number {
   return performance.timeOrigin + performance.now();
 }
 
-/** Most distinct shared-prefix strings whose tokenization is remembered. */
-const PREFIX_TOKENIZATION_MEMORY = 256;
-
 export class EngineCore {
   readonly info: ModelInfo;
   private readonly model: DecoderModel;
@@ -66,7 +64,7 @@ export class EngineCore {
   private readonly runtimes = new Map<Sequence, RequestRuntime>();
   /** Prefix jobs in flight, by prefix key: the same prefix is computed once however many wait for it. */
   private readonly prefixJobs = new Map<string, Sequence>();
-  private readonly prefixTokenization = new Map<string, Int32Array>();
+  private readonly promptTokenizer: SharedPrefixTokenizer;
   private nextJobId = -1;
 
   private stepping = false;
@@ -99,6 +97,7 @@ export class EngineCore {
   /** `kvStrategy` is what the model supports (engine-model.ts may have fallen back from the setting). */
   constructor(model: DecoderModel, settings: SchedulerSettings, sink: CoreSink, kvStrategy: KvStrategy = settings.kvStrategy, fallbackReason?: string) {
     this.model = model;
+    this.promptTokenizer = new SharedPrefixTokenizer(model.tokenizer);
     this.kvStrategy = kvStrategy;
     this.settings = settings;
     this.sink = sink;
@@ -593,23 +592,14 @@ export class EngineCore {
       return { prompt: Int32Array.from(request.promptTokens), sharedPrefixLength: request.sharedPrefixTokens ?? 0 };
     }
     if (typeof request.prompt !== 'string') throw new EngineError('invalid-request', 'Give either prompt or promptTokens.');
-    const tokenizer = this.model.tokenizer;
-    if (!request.sharedPrefix) return { prompt: Int32Array.from(tokenizer.encode(request.prompt)), sharedPrefixLength: 0 };
-    if (!request.prompt.startsWith(request.sharedPrefix)) {
-      throw new EngineError('invalid-request', 'The prompt does not start with its sharedPrefix.');
+    try {
+      // The shared prefix is tokenized on its own so every conversation gets byte-identical prefix tokens.
+      const { ids, prefixLength } = this.promptTokenizer.encode(request.prompt, request.sharedPrefix);
+      return { prompt: Int32Array.from(ids), sharedPrefixLength: prefixLength };
+    } catch (error) {
+      if (error instanceof PromptPrefixMismatch) throw new EngineError('invalid-request', error.message);
+      throw error;
     }
-    // The shared prefix is tokenized on its own so every conversation gets byte-identical prefix tokens.
-    let head = this.prefixTokenization.get(request.sharedPrefix);
-    if (!head) {
-      head = Int32Array.from(tokenizer.encode(request.sharedPrefix));
-      if (this.prefixTokenization.size >= PREFIX_TOKENIZATION_MEMORY) this.prefixTokenization.clear();
-      this.prefixTokenization.set(request.sharedPrefix, head);
-    }
-    const tail = tokenizer.encode(request.prompt.slice(request.sharedPrefix.length));
-    const prompt = new Int32Array(head.length + tail.length);
-    prompt.set(head);
-    prompt.set(tail, head.length);
-    return { prompt, sharedPrefixLength: head.length };
   }
 
   private constraintContext(): ConstraintContext {

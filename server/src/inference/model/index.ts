@@ -1,6 +1,6 @@
 /** Public API of the model layer: load a model directory and run decoder steps on it. */
 export { loadModel } from './loader.ts';
-export { loadModelText, readModelText, renderChat, hashModelFiles, type ModelText } from './model-text.ts';
+export { loadModelText, readModelText, renderChat, renderPrompt, hashModelFiles, type ModelText } from './model-text.ts';
 export {
   DecoderModel,
   type DecoderStepInput,

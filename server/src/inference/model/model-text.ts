@@ -45,6 +45,18 @@ export function renderChat(text: ModelText, messages: readonly ChatMessage[], op
 }
 
 /**
+ * A conversation's prompt (generation prompt on) and its shareable head, as the NPC dialogue submits them:
+ * the first message rendered alone when it is the system persona and more messages follow (the engine's
+ * `sharedPrefix`, cached across every conversation with that NPC), else ''.
+ */
+export function renderPrompt(text: ModelText, messages: readonly ChatMessage[]): { prompt: string; sharedPrefix: string } {
+  const prompt = renderChat(text, messages, { addGenerationPrompt: true });
+  const first = messages[0];
+  const shared = first && first.role === 'system' && messages.length > 1 ? renderChat(text, [first], { addGenerationPrompt: false }) : '';
+  return { prompt, sharedPrefix: shared && prompt.startsWith(shared) ? shared : '' };
+}
+
+/**
  * SHA-256 over the files that decide a model's output (graph, external weights, tokenizer, configs),
  * so a replayed turn can prove it ran on the same model. Streams the files: weights can be large.
  */

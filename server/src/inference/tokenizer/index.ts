@@ -7,3 +7,4 @@ export {
   type RenderOptions,
 } from './chat-template.ts';
 export { IncrementalDetokenizer } from './incremental-detokenizer.ts';
+export { SharedPrefixTokenizer, PromptPrefixMismatch, type PromptTokens } from './shared-prefix.ts';
