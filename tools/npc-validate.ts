@@ -8,7 +8,7 @@
 import { statSync, writeFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../server/src/cli-args.ts';
 import { formatProblem, listScriptFiles, resolveScripts } from '../server/src/npc/script-loader.ts';
 import { npcJsonSchema } from '../server/src/npc/script-schema.ts';
 import { loadWorldMap, type WorldMap } from '../server/src/world/world-map.ts';
@@ -17,26 +17,17 @@ const repoRoot = fileURLToPath(new URL('../', import.meta.url));
 export const NPC_DIR = resolve(repoRoot, 'assets/npcs');
 export const SCHEMA_FILE = resolve(NPC_DIR, 'npc.schema.json');
 
+const USAGE = 'usage: npm run npc:validate -- [files or dirs…] [--map <world.json> | --no-map] [--write-schema]';
+
 export function renderJsonSchema(): string {
   return JSON.stringify(npcJsonSchema(), null, 2) + '\n';
 }
 
 function main(): number {
-  let args;
-  try {
-    args = parseArgs({
-      allowPositionals: true,
-      options: { map: { type: 'string' }, 'no-map': { type: 'boolean' }, 'write-schema': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    });
-  } catch (err) {
-    console.error(`npc:validate: ${(err as Error).message}`);
-    return 2;
-  }
-  const { values, positionals } = args;
-  if (values.help) {
-    console.log('usage: npm run npc:validate -- [files or dirs…] [--map <world.json> | --no-map] [--write-schema]');
-    return 0;
-  }
+  const { values, positionals } = parseCliArgs('npc:validate', USAGE, {
+    allowPositionals: true,
+    options: { map: { type: 'string' }, 'no-map': { type: 'boolean' }, 'write-schema': { type: 'boolean' } },
+  });
   if (values['write-schema']) {
     writeFileSync(SCHEMA_FILE, renderJsonSchema());
     console.log(`wrote ${relative(process.cwd(), SCHEMA_FILE)}`);

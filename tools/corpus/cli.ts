@@ -10,7 +10,7 @@
  * data/corpus/world/feedback.jsonl (fine-tuning data: `npm run train:npcs` picks it up).
  */
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../../server/src/cli-args.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { CORPUS_DIR, SPLITS, serializeSamples } from './sample.ts';
 import { feedbackSamples } from './feedback.ts';
@@ -22,7 +22,11 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-const { values } = parseArgs({
+const USAGE = `usage: npm run corpus [-- --seed N --npc-dir assets/npcs --map assets/world/town.json --out data/corpus
+                        --only world|general --scale X --handwritten <file>|none --valid-size N --test-size N]
+       npm run corpus -- --feedback [--db data/worldmind.sqlite | --database-url postgres://… (default DATABASE_URL)] [--corrections assets/npcs/corrections.yaml] [--min-rating N]`;
+
+const { values } = parseCliArgs('corpus', USAGE, {
   options: {
     seed: { type: 'string', default: '1' },
     'npc-dir': { type: 'string' },
@@ -40,16 +44,8 @@ const { values } = parseArgs({
     'database-url': { type: 'string', default: process.env.DATABASE_URL || undefined },
     corrections: { type: 'string' },
     'min-rating': { type: 'string' },
-    help: { type: 'boolean', default: false },
   },
 });
-
-if (values.help) {
-  console.log(`usage: npm run corpus [-- --seed N --npc-dir assets/npcs --map assets/world/town.json --out data/corpus
-                        --only world|general --scale X --handwritten <file>|none --valid-size N --test-size N]
-       npm run corpus -- --feedback [--db data/worldmind.sqlite | --database-url postgres://… (default DATABASE_URL)] [--corrections assets/npcs/corrections.yaml] [--min-rating N]`);
-  process.exit(0);
-}
 
 const int = (flag: string, text: string | undefined): number | undefined => {
   if (text === undefined) return undefined;

@@ -5,7 +5,7 @@
  * or LoRA. Prints a progress bar on stderr and one JSON summary line on stdout.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../../server/src/cli-args.ts';
 import { isPresetName, PRESETS, type LlamaArchitectureInput } from '../model-builder/index.ts';
 import { PROJECTIONS, type Projection } from './llama-train-graph.ts';
 import { tokenizerExtraFiles } from './recipes/shared.ts';
@@ -39,7 +39,7 @@ function fail(problem: string): never {
   process.exit(2);
 }
 
-const { values } = parseArgs({
+const { values } = parseCliArgs('train', USAGE, {
   options: {
     out: { type: 'string' },
     from: { type: 'string' },
@@ -81,14 +81,9 @@ const { values } = parseArgs({
     'tokenizer-bytes': { type: 'string' },
     providers: { type: 'string' },
     'spin-wait': { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
   },
 });
 
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
 if (!values.out) fail('--out <dir> is required');
 
 const int = (name: string, raw: string | undefined, fallback?: number): number => {

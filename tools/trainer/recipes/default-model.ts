@@ -10,7 +10,7 @@
  */
 import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../../../server/src/cli-args.ts';
 import { buildGeneralCorpus } from '../../corpus/general/build.ts';
 import { GENERAL_DIR, WORLD_DIR } from '../../corpus/sample.ts';
 import { writeWorldCorpus } from '../../corpus/world/write.ts';
@@ -22,7 +22,7 @@ const USAGE = `usage: npm run train:default [-- --out <dir>] [--pretrained data/
                               [--finetune-max-minutes N] [--anneal-steps N (default 250)] [--reading-steps N (default 600; 0 skips)] [--reading-stages N (default 2)] [--skip-pretrain] [--eval-limit N] [--counterfactual-lore 0..1 (default 0.5)]
                               [--reading-drills N (default 8000)] [--text-drill-mix 0..1 (default 0)] [--person-drills 0..1 (default 0)] [--splice-drills N (default 0)] [--seed N] [--threads N]`;
 
-const { values } = parseArgs({
+const { values } = parseCliArgs('train:default', USAGE, {
   options: {
     out: { type: 'string', default: 'assets/models/default' },
     pretrained: { type: 'string', default: 'data/models/pretrained' },
@@ -42,13 +42,8 @@ const { values } = parseArgs({
     'splice-drills': { type: 'string', default: '0' },
     seed: { type: 'string', default: '1' },
     threads: { type: 'string' },
-    help: { type: 'boolean', default: false },
   },
 });
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
 const number = (name: string, raw: string | undefined): number | undefined => {
   if (raw === undefined) return undefined;
   const n = Number(raw);

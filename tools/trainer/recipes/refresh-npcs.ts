@@ -8,7 +8,7 @@
  */
 import { cpSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from '../../../server/src/cli-args.ts';
 import { WORLD_DIR } from '../../corpus/sample.ts';
 import { writeWorldCorpus } from '../../corpus/world/write.ts';
 import { PROJECTIONS } from '../llama-train-graph.ts';
@@ -16,7 +16,7 @@ import { train } from '../run.ts';
 import { npcScriptHashes, npcTrainingRecord, recordCorpusManifests, refreshModelCard, trainedScriptHashes } from './shared.ts';
 
 const USAGE = 'usage: npm run train:npcs [-- --model <dir>] [--out <dir>] [--npc id,id | --all] [--seconds N] [--steps N] [--seed N] [--threads N]';
-const { values } = parseArgs({
+const { values } = parseCliArgs('train:npcs', USAGE, {
   options: {
     model: { type: 'string', default: process.env.MODEL_DIR ?? 'assets/models/default' },
     out: { type: 'string' },
@@ -27,13 +27,8 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     threads: { type: 'string' },
     'npc-dir': { type: 'string', default: process.env.NPC_DIR ?? 'assets/npcs' },
-    help: { type: 'boolean', default: false },
   },
 });
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
 const fail = (message: string): never => {
   console.error(`train:npcs: ${message}`);
   process.exit(1);
