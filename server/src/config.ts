@@ -67,6 +67,7 @@ export const ConfigSchema = z.object({
   NPC_FIRST_TOKEN_DEADLINE_MS: int(50, 120_000).default(3000).describe('an NPC that cannot start answering within this says a scripted fallback line'),
   NPC_MEMORY_TOKENS: int(0, 100_000).default(384).describe('tokens of conversation history recalled into each NPC prompt'),
   NPC_LORE_FACTS: int(0, 50).default(3).describe('lore facts retrieved into each NPC prompt'),
+  NPC_ACTION_DECODING: z.enum(['greedy', 'sample']).default('greedy').describe('how an NPC picks its action call: greedy = the model\'s most likely legal call (the script\'s temperature shapes only the speech); sample = at the script\'s temperature, for varied actions (the default model: 59.6 % action accuracy sampled against 66.3 % greedy)'),
   NPC_SITUATION_TOKENS: int(0, 2000).default(DEFAULT_SITUATION_TOKENS).describe('most tokens of the situation block in each NPC prompt (time, activity, who is near, what the speaker carries, recent events; 0 = none)'),
   NPC_GIVE_COOLDOWN_S: num(0, 86_400).default(10).describe('seconds before an NPC gives the same player another item'),
   NPC_GROUP_CONVERSATIONS: bool.default(true).describe('players around an NPC share one conversation: lines said while it answers are gathered into one model turn; false answers every line with its own turn at once (for comparison and engine load tests)'),

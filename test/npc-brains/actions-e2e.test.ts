@@ -3,7 +3,8 @@
  * server on loopback, the SDK, a test-only script (the shipped scripts do not list these kinds, so their
  * prompts stay what the model was trained on). The model is the default model's untrained twin (same
  * tokenizer and architecture, random weights): the trained model has never seen these calls and nearly
- * always says [[none]], while the twin picks among the grammar's legal calls almost evenly.
+ * always says [[none]], while the twin, its calls sampled (NPC_ACTION_DECODING=sample), picks among the
+ * grammar's legal calls almost evenly.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,7 +50,7 @@ describe('trade and point_at end to end', () => {
   beforeAll(async () => {
     const model = buildUntrainedTwin(ConfigSchema.shape.MODEL_DIR.parse(undefined), join(modelRoot, 'model'), 1);
     // Her stall stands between the gate road and her spot: talk from across it.
-    server = await startTestServer({ NPC_DIR: npcDirWith({ selka: selkaTradesAndPoints }), RUN_SPEED: 30, TALK_BURST: 100, TALK_PER_SECOND: 100, TALK_RANGE: 14, MODEL_DIR: model.dir });
+    server = await startTestServer({ NPC_DIR: npcDirWith({ selka: selkaTradesAndPoints }), RUN_SPEED: 30, TALK_BURST: 100, TALK_PER_SECOND: 100, TALK_RANGE: 14, MODEL_DIR: model.dir, NPC_ACTION_DECODING: 'sample' });
     const auth = new WorldAuth({ endpoint: server.endpoint });
     await auth.validToken();
     await server.store.addPlayerItem(auth.accountId!, TOWN_COIN, 4);

@@ -122,6 +122,17 @@ describe('action constraint (worker side)', () => {
     for (const t of [1, 1, 5, 6, 2, 0]) d.accept(t); // [[none]] a <eos>
     expect(d.isComplete()).toBe(true);
   });
+
+  it('asks for the call to be decided greedily and the speech sampled (unless sampleCall)', () => {
+    const phases = (c: ReturnType<typeof createConstraint>) =>
+      [1, 1, 7, 6, 2, 0].map((t) => {
+        const greedy = c.decidesGreedily?.() ?? false;
+        c.accept(t);
+        return greedy;
+      });
+    expect(phases(createConstraint(options, ctx))).toEqual([true, true, true, true, false, false]); // [ [ give ]] | a <eos>
+    expect(phases(createConstraint({ ...options, sampleCall: true }, ctx))).toEqual([false, false, false, false, false, false]);
+  });
 });
 
 describe('the action grammar on the real engine', () => {
@@ -142,8 +153,9 @@ describe('the action grammar on the real engine', () => {
     'Hello there!',
   ];
 
-  async function runTurns(script: NpcScript, count: number, temperature: number) {
-    const constraint = compileActionGrammar(script.actions, text.tokenizer, { maxSpeechTokens: 24 });
+  async function runTurns(script: NpcScript, count: number, temperature: number, sampleCall = true) {
+    // Sampled calls reach far more of the grammar than the greedy ones the server uses.
+    const constraint = compileActionGrammar(script.actions, text.tokenizer, { maxSpeechTokens: 24, sampleCall });
     const persona = personaMessage(script, world);
     const jobs = Array.from({ length: count }, (_, i) => {
       const line = adversarial[i % adversarial.length]!;
@@ -175,6 +187,16 @@ describe('the action grammar on the real engine', () => {
     }
     // The grammar constrains, it does not collapse: many different legal calls came out.
     expect(seen.size).toBeGreaterThan(5);
+  });
+
+  it('decides the call greedily by default: the same call at any temperature and seed, the speech still sampled', async () => {
+    const script = scripts.get('selka')!;
+    const greedy = await runTurns(script, 12, 0, false);
+    const hot = await runTurns(script, 12, 1.5, false);
+    const calls = (results: typeof greedy) => results.map((r) => parseReply(r.text).body);
+    // Lines repeat every 6 turns with different seeds: at temperature 1.5 the calls match temperature 0's.
+    expect(calls(hot)).toEqual(calls(greedy));
+    expect(new Set(hot.map((r) => parseReply(r.text).speech)).size).toBeGreaterThan(new Set(greedy.map((r) => parseReply(r.text).speech)).size);
   });
 
   it('cannot produce an action outside a restrictive script, whatever the player asks', async () => {

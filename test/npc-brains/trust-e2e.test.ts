@@ -64,6 +64,8 @@ describe('trust: persisted per account and NPC, stated in the prompt, gating an 
     server = await startTestServer({
       NPC_DIR: npcDir,
       MODEL_DIR: model.dir,
+      // The untrained twin's calls are sampled so that, over a few turns, it tries every open call.
+      NPC_ACTION_DECODING: 'sample',
       RUN_SPEED: 30,
       TALK_BURST: 100,
       TALK_PER_SECOND: 100,

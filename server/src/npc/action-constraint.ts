@@ -5,6 +5,9 @@
  *
  * - Call phase: the opener "[" (a single token) is forced first, then a trie over the token sequences of
  *   the NPC's legal calls (each the text after the opener, e.g. "[walk_to forge]]") until one is complete.
+ *   The call is decided greedily (`decidesGreedily`; `sampleCall` opts out): the most likely legal call, whatever the NPC's
+ *   temperature — sampled at the speech's temperature (0.5–1.0 in the shipped scripts) the default model's
+ *   held-out action accuracy fell from 66 % (greedy) to 60 %, refusals from 95 % to 93 %.
  * - Speech phase: any token except tokens containing "[" or "]", special tokens and control characters.
  *   End-of-sequence is allowed once `minSpeechTokens` are said (an NPC that acts also says something);
  *   the reply is complete at end-of-sequence or when the speech reaches its token budget.
@@ -25,6 +28,8 @@ export interface ActionConstraintOptions {
   maxSpeechTokens: number;
   /** Speech tokens required before end-of-sequence is allowed (an NPC that acts also says something). */
   minSpeechTokens: number;
+  /** Sample the call at the request's temperature instead of deciding it greedily (tests of the grammar's reach). */
+  sampleCall?: boolean;
 }
 
 // eslint-disable-next-line no-control-regex
@@ -110,6 +115,9 @@ export function createConstraint(rawOptions: unknown, ctx: ConstraintContext): T
     },
     isComplete(): boolean {
       return complete;
+    },
+    decidesGreedily(): boolean {
+      return !options.sampleCall && !inSpeech && !complete;
     },
   };
 }

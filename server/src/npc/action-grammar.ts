@@ -15,6 +15,8 @@ const CONSTRAINT_MODULE = fileURLToPath(new URL('./action-constraint.ts', import
 export interface ActionGrammarOptions {
   maxSpeechTokens: number;
   minSpeechTokens?: number;
+  /** Sample the call at the request's temperature (default: the most likely legal call, see action-constraint.ts). */
+  sampleCall?: boolean;
 }
 
 export class ActionGrammarError extends Error {
@@ -46,6 +48,7 @@ export function compileCallGrammar(bodies: readonly string[], tokenizer: TextTok
     alternatives,
     maxSpeechTokens: options.maxSpeechTokens,
     minSpeechTokens: options.minSpeechTokens ?? 1,
+    ...(options.sampleCall ? { sampleCall: true } : {}),
   };
   return { kind: 'module', module: CONSTRAINT_MODULE, options: constraintOptions };
 }

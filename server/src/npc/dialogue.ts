@@ -36,6 +36,8 @@ export interface DialogueSettings {
   defaultMaxSpeechTokens: number;
   /** Most tokens of the situation block (NPC_SITUATION_TOKENS); default DEFAULT_SITUATION_TOKENS. */
   situationTokens?: number;
+  /** 'sample': the action call at the script's temperature (NPC_ACTION_DECODING); default greedy. */
+  actionDecoding?: 'greedy' | 'sample';
 }
 
 export interface DialogueDeps {
@@ -67,6 +69,8 @@ export interface GrammarRecord {
   trust?: number;
   /** An NPC-to-NPC line (no action possible): replays keep these bodies whatever the script lists now. */
   ambient?: true;
+  /** The call was sampled at the turn's temperature (NPC_ACTION_DECODING=sample), not decided greedily. */
+  sampleCall?: true;
 }
 
 export interface TurnRequest {
@@ -472,7 +476,7 @@ export class NpcDialogue {
     const bodies = legalCallBodies(script.actions);
     const longestCall = Math.max(...bodies.map((b) => text.tokenizer.encode(`[${b}]]`).length)) + 1;
     const maxSpeechTokens = Math.max(1, maxTokensTotal - longestCall - CALL_TOKEN_ALLOWANCE);
-    const grammar: GrammarRecord = { bodies, maxSpeechTokens, minSpeechTokens: 1 };
+    const grammar: GrammarRecord = { bodies, maxSpeechTokens, minSpeechTokens: 1, ...(settings.actionDecoding === 'sample' ? { sampleCall: true as const } : {}) };
     const constraint = compileCallGrammar(bodies, text.tokenizer, grammar);
     const compiled: CompiledScript = {
       persona,

@@ -103,6 +103,7 @@ export async function startNpcSystem(config: ServerConfig, services: Pick<WorldS
       firstTokenDeadlineMs: config.NPC_FIRST_TOKEN_DEADLINE_MS,
       defaultMaxSpeechTokens: 48,
       situationTokens: config.NPC_SITUATION_TOKENS,
+      actionDecoding: config.NPC_ACTION_DECODING,
     },
     onIllegalAction: (npcId) => metrics.illegalActions.inc({ npc: npcId }),
   });

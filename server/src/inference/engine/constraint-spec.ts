@@ -68,6 +68,11 @@ export interface TokenConstraint {
   accept(tokenId: number): void;
   /** True when the constrained output is complete and generation should stop. */
   isComplete(): boolean;
+  /**
+   * True when the next token is a decision to take greedily — the most likely allowed token, whatever the
+   * request's temperature (an NPC's action call: sampled at the speech's temperature it picks worse actions).
+   */
+  decidesGreedily?(): boolean;
 }
 
 export type ConstraintFactory = (options: unknown, ctx: ConstraintContext) => TokenConstraint | Promise<TokenConstraint>;

@@ -331,7 +331,8 @@ export class EngineCore {
     const runtime = this.runtimes.get(seq)!;
     try {
       runtime.constraint?.mask(logits);
-      const token = runtime.sampler.sample(logits, runtime.history ? { history: runtime.history } : {});
+      const greedy = runtime.constraint?.decidesGreedily?.() ?? false;
+      const token = runtime.sampler.sample(logits, { ...(runtime.history ? { history: runtime.history } : {}), ...(greedy ? { greedy } : {}) });
       runtime.constraint?.accept(token);
       runtime.history?.push(token);
       return token;

@@ -18,6 +18,8 @@ export interface SampleContext {
   history?: ArrayLike<number>;
   /** A constraint's allowed tokens for this step (e.g. the NPC's legal actions). */
   allowed?: TokenMask;
+  /** Take the most likely token this step, whatever the temperature (a constraint's decision point). */
+  greedy?: boolean;
 }
 
 export class NoAllowedTokenError extends Error {
@@ -69,7 +71,11 @@ export class Sampler {
     if (this.params.repetitionPenalty !== 1 && context.history) {
       this.applyRepetitionPenalty(size, context.history);
     }
-    if (this.greedy) return argmax(scores, size);
+    if (this.greedy || context.greedy) {
+      const best = argmax(scores, size);
+      if (!(scores[best]! > Number.NEGATIVE_INFINITY)) throw new NoAllowedTokenError('No token is allowed at this step.');
+      return best;
+    }
 
     const count = this.collectFinite(size);
     if (count === 0) throw new NoAllowedTokenError('No token is allowed at this step.');

@@ -36,6 +36,7 @@ const ActionConstraintOptionsSchema = z.strictObject({
   alternatives: z.array(z.array(z.number().int().min(0)).min(1).max(256)).min(1).max(4096),
   maxSpeechTokens: z.number().int().min(0).max(65_536),
   minSpeechTokens: z.number().int().min(0).max(65_536),
+  sampleCall: z.boolean().optional(),
 });
 
 interface RegisteredModule {
