@@ -1,10 +1,10 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../../server/src/inference/model/index.ts';
 import { buildModelDirectory } from '../../tools/model-builder/build-model-dir.ts';
-import { PRESETS } from '../../tools/model-builder/presets.ts';
+import { PRESETS, readArchitectureFile } from '../../tools/model-builder/presets.ts';
 import { randomLlamaWeights } from '../../tools/model-builder/weights.ts';
 import { parseArchitecture } from '../../tools/model-builder/build-model-dir.ts';
 import { buildTinyModel, fullSequence, logitsRow, maxAbsDifference, removeTempDirs, tempDir } from './helpers.ts';
@@ -94,6 +94,22 @@ describe('model builder', () => {
     const zeroModel = await loadModel(buildModelDirectory({ outDir: tempDir('zero'), architecture, weights: zeroed }).dir);
     expect((await fullSequence(zeroModel, ids)).logits.every((x) => x === 0)).toBe(true);
     await Promise.all([m1.dispose(), m2.dispose(), zeroModel.dispose()]);
+  });
+
+  it('reads an architecture file (train and train:default --config): fields over a preset or a base, checked up front', () => {
+    const dir = tempDir('arch');
+    const file = (name: string, json: unknown) => {
+      const path = join(dir, name);
+      writeFileSync(path, JSON.stringify(json));
+      return path;
+    };
+    const base = { ...PRESETS.small, vocabSize: 4096 };
+    expect(readArchitectureFile(file('wider.json', { hiddenSize: 384, numLayers: 6 }), base)).toEqual({ ...base, hiddenSize: 384, numLayers: 6 });
+    expect(readArchitectureFile(file('tiny.json', { preset: 'tiny', numLayers: 3 }), base)).toEqual({ ...PRESETS.tiny, numLayers: 3 });
+    expect(() => readArchitectureFile(file('typo.json', { numLayers: 'six' }), base)).toThrow(/typo\.json: Invalid model architecture: numLayers/);
+    expect(() => readArchitectureFile(file('preset.json', { preset: 'huge' }), base)).toThrow(/preset\.json: unknown preset "huge"/);
+    expect(() => readArchitectureFile(file('list.json', [1, 2]), base)).toThrow(/expected a JSON object/);
+    expect(() => readArchitectureFile(join(dir, 'missing.json'), base)).toThrow(/missing\.json/);
   });
 
   it('rejects weights that do not match the architecture, naming the tensor', () => {

@@ -6,7 +6,7 @@ export {
   type LlamaArchitecture,
   type LlamaArchitectureInput,
 } from './architecture.ts';
-export { PRESETS, isPresetName, type PresetName } from './presets.ts';
+export { PRESETS, isPresetName, readArchitectureFile, type PresetName } from './presets.ts';
 export { randomLlamaWeights, validateWeights, weightShapes, type LlamaWeights, type LlamaLayerWeights } from './weights.ts';
 export { trainByteLevelBpe, type BpeVocabulary } from './tokenizer/bpe-trainer.ts';
 export { EMBEDDED_CORPUS } from './tokenizer/corpus.ts';

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseCliArgs } from '../../server/src/cli-args.ts';
-import { isPresetName, PRESETS, type LlamaArchitectureInput } from '../model-builder/index.ts';
+import { isPresetName, PRESETS, readArchitectureFile, type LlamaArchitectureInput } from '../model-builder/index.ts';
 import { PROJECTIONS, type Projection } from './llama-train-graph.ts';
 import { tokenizerExtraFiles } from './recipes/shared.ts';
 import { train, type TrainOptions } from './run.ts';
@@ -116,9 +116,11 @@ if (values.preset) {
   architecture = PRESETS[values.preset];
 }
 if (values.config) {
-  const { preset, ...fields } = JSON.parse(readFileSync(values.config, 'utf8')) as Record<string, unknown> & { preset?: string };
-  if (preset && !isPresetName(preset)) fail(`${values.config}: unknown preset "${preset}"`);
-  architecture = { ...(preset ? PRESETS[preset as keyof typeof PRESETS] : architecture ?? {}), ...fields } as LlamaArchitectureInput;
+  try {
+    architecture = readArchitectureFile(values.config, architecture);
+  } catch (error) {
+    fail((error as Error).message);
+  }
 }
 if (values.from && architecture) fail('give either --from (fine-tune an existing model) or --preset/--config (a new one), not both');
 

@@ -9,22 +9,24 @@
  * again, heavier), evaluate it beside its untrained twin, and write the model card.
  */
 import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseCliArgs } from '../../../server/src/cli-args.ts';
 import { buildGeneralCorpus } from '../../corpus/general/build.ts';
 import { GENERAL_DIR, WORLD_DIR } from '../../corpus/sample.ts';
 import { writeWorldCorpus } from '../../corpus/world/write.ts';
-import { PRESETS } from '../../model-builder/index.ts';
+import { architectureOf } from '../../eval/index.ts';
+import { parseArchitecture, PRESETS, readArchitectureFile, type LlamaArchitectureInput } from '../../model-builder/index.ts';
 import { train } from '../run.ts';
 import { evaluateIntoModelDir, npcTrainingRecord, recordCorpusManifests, refreshModelCard, tokenizerExtraFiles } from './shared.ts';
 
-const USAGE = `usage: npm run train:default [-- --out <dir>] [--pretrained data/models/pretrained] [--pretrain-steps N] [--copy-steps N (default 1500; 0 skips)] [--finetune-steps N]
+const USAGE = `usage: npm run train:default [-- --out <dir>] [--config <arch.json>] [--pretrained data/models/pretrained] [--pretrain-steps N] [--copy-steps N (default 1500; 0 skips)] [--finetune-steps N]
                               [--finetune-max-minutes N] [--anneal-steps N (default 250)] [--reading-steps N (default 600; 0 skips)] [--reading-stages N (default 2)] [--skip-pretrain] [--eval-limit N] [--counterfactual-lore 0..1 (default 0.5)]
                               [--reading-drills N (default 8000)] [--text-drill-mix 0..1 (default 0)] [--person-drills 0..1 (default 0)] [--splice-drills N (default 0)] [--seed N] [--threads N]`;
 
 const { values } = parseCliArgs('train:default', USAGE, {
   options: {
     out: { type: 'string', default: 'assets/models/default' },
+    config: { type: 'string' },
     pretrained: { type: 'string', default: 'data/models/pretrained' },
     'pretrain-steps': { type: 'string', default: '1600' },
     'copy-steps': { type: 'string', default: '1500' },
@@ -84,6 +86,17 @@ const npcDir = 'assets/npcs';
 /** The default model's shape: the builder's `small` preset with a 4k vocabulary and room for long prompts. */
 export const DEFAULT_ARCHITECTURE = { ...PRESETS.small, vocabSize: 4096, maxPositionEmbeddings: 2048 };
 
+// --config: another shape (fields over the default's, or over a `preset`), checked before anything runs.
+let architecture: LlamaArchitectureInput = DEFAULT_ARCHITECTURE;
+if (values.config) {
+  try {
+    architecture = readArchitectureFile(values.config, DEFAULT_ARCHITECTURE);
+  } catch (error) {
+    console.error(`train:default: --config ${(error as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
 try {
   log('1/5 corpora');
   const general = await buildGeneralCorpus({ outDir: GENERAL_DIR, seed, log });
@@ -92,13 +105,19 @@ try {
   const pretrained = values.pretrained!;
   const pretrainedDone = existsSync(join(pretrained, 'config.json')) && (JSON.parse(readFileSync(join(pretrained, 'config.json'), 'utf8')) as { worldmind?: { trained_weights?: boolean } }).worldmind?.trained_weights === true;
   if (values['skip-pretrain'] && pretrainedDone) {
+    // A pre-trained model of another shape (an earlier run without this --config) is not what was asked for.
+    const have = architectureOf(pretrained);
+    const want = parseArchitecture(architecture);
+    const shape = (a: typeof want) => `${a.numLayers} layers × ${a.hiddenSize} wide (${a.numAttentionHeads}/${a.numKeyValueHeads} heads, MLP ${a.intermediateSize}, vocab ${a.vocabSize})`;
+    if (shape(have) !== shape(want)) throw new Error(`--skip-pretrain: ${pretrained} is ${shape(have)}, not the ${shape(want)} asked for; give --pretrained <another dir> or drop --skip-pretrain`);
     log(`2/5 pre-training: using ${pretrained}`);
   } else {
     log('2/5 pre-training on general English');
-    const checkpointDir = join('data', 'checkpoints', 'pretrained');
+    // Named after the output, so another --pretrained (another shape) never resumes this one's checkpoint.
+    const checkpointDir = join('data', 'checkpoints', basename(pretrained));
     await train({
       out: pretrained,
-      architecture: DEFAULT_ARCHITECTURE,
+      architecture,
       corpus: GENERAL_DIR,
       method: 'full',
       steps: pretrainSteps,
@@ -130,7 +149,7 @@ try {
       log(`2b/5 copying drills: using ${base}`);
     } else {
       log('2b/5 copying drills mixed into general English');
-      const checkpointDir = join('data', 'checkpoints', 'pretrained-copy');
+      const checkpointDir = join('data', 'checkpoints', `${basename(pretrained)}-copy`);
       await train({
         out: base,
         from: pretrained,
@@ -267,7 +286,7 @@ try {
 
   log('5/5 model card');
   const minutes = (performance.now() - started) / 60_000;
-  refreshModelCard(staging, 'npm run train:default', [
+  refreshModelCard(staging, values.config ? `npm run train:default -- --config ${values.config}` : 'npm run train:default', [
     values['skip-pretrain'] && pretrainedDone
       ? `Fine-tuning and evaluation took ${minutes.toFixed(0)} min on the machine that made it (2 CPU cores, shared with other work); pre-training was an earlier invocation (see the runs table for its wall time).`
       : `Whole pipeline (corpora, pre-training, fine-tuning, evaluation) took ${minutes.toFixed(0)} min on the machine that made it (2 CPU cores, shared with other work).`,
