@@ -4,7 +4,6 @@
  * Pre-train from scratch (no --from; text corpus), continue or fine-tune a model (--from), full-parameter
  * or LoRA. Prints a progress bar on stderr and one JSON summary line on stdout.
  */
-import { readFileSync } from 'node:fs';
 import { parseCliArgs } from '../../server/src/cli-args.ts';
 import { isPresetName, PRESETS, readArchitectureFile, type LlamaArchitectureInput } from '../model-builder/index.ts';
 import { PROJECTIONS, type Projection } from './llama-train-graph.ts';
