@@ -1,6 +1,6 @@
 /**
  * npm run eval -- --model <dir> [--baseline <dir> | --no-baseline] [--corpus data/corpus/world] [--split test]
- *                  [--limit N] [--seed N] [--decoding greedy|script] [--general <file> | --no-general]
+ *                  [--limit N] [--seed N] [--decoding greedy|script] [--lore-grounding nats] [--general <file> | --no-general]
  *                  [--threads N] [--npcs <dir>] [--map <file>] [--json-out file] [--replies] [--quiet]
  *
  * Prints a table (metric rows × model columns) and one JSON line `{"eval": {...}}` on stdout; progress goes
@@ -15,7 +15,7 @@ import { EvalError, isSplit } from './samples.ts';
 
 const USAGE =
   'usage: npm run eval -- --model <dir> [--baseline <dir> | --no-baseline] [--corpus data/corpus/world] [--split test] ' +
-  '[--limit N] [--seed N] [--decoding greedy|script] [--general <file> | --no-general] [--threads N] [--json-out file] [--replies]';
+  '[--limit N] [--seed N] [--decoding greedy|script] [--lore-grounding nats] [--general <file> | --no-general] [--threads N] [--json-out file] [--replies]';
 
 function usage(problem: string): never {
   console.error(`eval: ${problem}`);
@@ -42,6 +42,7 @@ function parse() {
       limit: { type: 'string' },
       seed: { type: 'string' },
       decoding: { type: 'string' },
+      'lore-grounding': { type: 'string' },
       general: { type: 'string' },
       'no-general': { type: 'boolean' },
       threads: { type: 'string' },
@@ -70,6 +71,8 @@ const split = values.split ?? 'test';
 if (!isSplit(split)) usage(`--split must be train, valid or test, got "${split}"`);
 const decoding = values.decoding ?? 'greedy';
 if (decoding !== 'greedy' && decoding !== 'script') usage(`--decoding must be greedy or script, got "${decoding}"`);
+const loreGrounding = values['lore-grounding'] === undefined ? undefined : Number(values['lore-grounding']);
+if (loreGrounding !== undefined && !(loreGrounding >= 0 && loreGrounding <= 20)) usage(`--lore-grounding must be a number of nats from 0 to 20, got "${values['lore-grounding']}"`);
 const limit = integer('limit', values.limit, 1);
 const seed = integer('seed', values.seed, 0);
 const threads = integer('threads', values.threads, 1);
@@ -79,6 +82,7 @@ const options: EvalOptions = {
   baseline: values['no-baseline'] ? null : (values.baseline ?? 'untrained'),
   split,
   decoding,
+  ...(loreGrounding !== undefined ? { loreGrounding } : {}),
   ...(values.corpus ? { corpusDir: values.corpus } : {}),
   ...(limit !== undefined ? { limit } : {}),
   ...(seed !== undefined ? { seed } : {}),

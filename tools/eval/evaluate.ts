@@ -21,6 +21,7 @@ import { dialogueCompiler, generateReplies, type Decoding, type GeneratedReply }
 import type { CopyProbe, SampleLoss } from './loss.ts';
 import { runLossPass } from './loss-runner.ts';
 import { EvalError, pickSubset, readSplit, trainedFacts } from './samples.ts';
+import { DEFAULT_LORE_GROUNDING } from '../../server/src/npc/lore-grounding.ts';
 import {
   aggregateScores,
   isActionSample,
@@ -53,6 +54,8 @@ export interface EvalOptions {
   seed?: number;
   /** 'greedy' (default, temperature 0: repeatable) or 'script' (each NPC's sampling settings, seeded). */
   decoding?: Decoding;
+  /** NPC_LORE_GROUNDING for the generated replies (default: the server's default; 0 = off). */
+  loreGrounding?: number;
   /** NPC scripts (default: loaded from npcDir, checked against the world map). */
   scripts?: ReadonlyMap<string, NpcScript>;
   /** Default: the server's NPC_DIR default (assets/npcs). */
@@ -147,6 +150,8 @@ export interface EvalReport {
   };
   settings: {
     decoding: Decoding;
+    /** Nats of lore grounding the replies were generated with (NPC_LORE_GROUNDING). */
+    loreGrounding: number;
     seed: number;
     limit: number | null;
     loreRule: string;
@@ -322,6 +327,7 @@ async function evaluateDirectory(label: string, dir: string, parameters: number 
       world: ctx.world,
       scripts: ctx.scripts,
       decoding: ctx.decoding,
+      loreGrounding: options.loreGrounding ?? DEFAULT_LORE_GROUNDING,
       seed: ctx.seed,
       maxInFlight: options.maxInFlight ?? 64,
       requestTimeoutMs: options.requestTimeoutMs ?? 180_000,
@@ -491,6 +497,7 @@ export async function evaluateModel(options: EvalOptions): Promise<EvalReport> {
       },
       settings: {
         decoding,
+        loreGrounding: options.loreGrounding ?? DEFAULT_LORE_GROUNDING,
         seed,
         limit: options.limit ?? null,
         loreRule: LORE_RULE,

@@ -14,6 +14,7 @@ import type { WorldFacts } from '../../server/src/npc/prompt.ts';
 import { samplingOverrides, type NpcScript } from '../../server/src/npc/script-schema.ts';
 import type { WorldSample } from '../corpus/sample.ts';
 import { renderPrompt } from '../../server/src/inference/model/index.ts';
+import { DEFAULT_LORE_GROUNDING, groundConstraint } from '../../server/src/npc/lore-grounding.ts';
 
 /** The server's dialogue settings that shape a turn's budgets (npc-system.ts uses 48 speech tokens). */
 export const SERVER_DIALOGUE_SETTINGS: DialogueSettings = {
@@ -21,6 +22,7 @@ export const SERVER_DIALOGUE_SETTINGS: DialogueSettings = {
   loreFacts: 0,
   firstTokenDeadlineMs: 0,
   defaultMaxSpeechTokens: 48,
+  loreGrounding: DEFAULT_LORE_GROUNDING,
 };
 
 export type Decoding = 'greedy' | 'script';
@@ -61,6 +63,8 @@ export interface GenerateRepliesOptions {
   world: WorldFacts;
   scripts: ReadonlyMap<string, NpcScript>;
   decoding: Decoding;
+  /** NPC_LORE_GROUNDING for the replies (default: the server's default). */
+  loreGrounding?: number;
   seed: number;
   /** Requests submitted at once (the engine batches them). */
   maxInFlight: number;
@@ -73,7 +77,7 @@ export interface GenerateRepliesOptions {
 const RETRIES = 3;
 
 export async function generateReplies(samples: readonly WorldSample[], options: GenerateRepliesOptions): Promise<GeneratedReply[]> {
-  const compiler = dialogueCompiler(options.text, options.world);
+  const compiler = dialogueCompiler(options.text, options.world, { ...SERVER_DIALOGUE_SETTINGS, loreGrounding: options.loreGrounding ?? DEFAULT_LORE_GROUNDING });
   const results: GeneratedReply[] = new Array(samples.length);
   let next = 0;
   let done = 0;
@@ -83,6 +87,9 @@ export async function generateReplies(samples: readonly WorldSample[], options: 
     if (!script) return { id: sample.id, error: `no script for NPC "${sample.npcId}"` };
     const compiled = compiler.compiled(script);
     const { prompt, sharedPrefix } = renderPrompt(options.text, sample.messages);
+    // The server's lore grounding for the player's line (NpcDialogue.loreGrounding, NPC_LORE_GROUNDING).
+    const grounding = compiler.loreGrounding(script, sample.player);
+    const grounded = { constraint: groundConstraint(compiled.constraint, grounding, options.text.tokenizer) };
     const overrides = samplingOverrides(script);
     const sampling =
       options.decoding === 'greedy'
@@ -103,7 +110,7 @@ export async function generateReplies(samples: readonly WorldSample[], options: 
           ...sampling,
           seed: sampleSeed(options.seed, sample.id),
           priority: 'interactive',
-          constraint: compiled.constraint,
+          constraint: grounded.constraint,
           signal,
         }).result;
         return { id: sample.id, text: result.text, finishReason: result.finishReason, tokens: result.tokens.length };

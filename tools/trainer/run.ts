@@ -11,7 +11,7 @@ import { loadModelText } from '../../server/src/inference/model/index.ts';
 import { buildModelDirectory, parseArchitecture, type LlamaArchitectureInput } from '../model-builder/index.ts';
 import { trainByteLevelBpe } from '../model-builder/tokenizer/bpe-trainer.ts';
 import { counterfactualLore } from '../corpus/world/counterfactual.ts';
-import type { SelfRef } from '../corpus/world/english.ts';
+import type { SelfRef } from '../../server/src/npc/english.ts';
 import type { SampleKind } from '../corpus/sample.ts';
 import { loadCorpusWorld, npcContexts } from '../corpus/world/npc-context.ts';
 import { drillSentences, readingDrills, spliceDrills } from '../corpus/world/reading-drills.ts';

@@ -10,7 +10,9 @@
  *   held-out action accuracy fell from 66 % (greedy) to 60 %, refusals from 95 % to 93 %.
  * - Speech phase: any token except tokens containing "[" or "]", special tokens and control characters.
  *   End-of-sequence is allowed once `minSpeechTokens` are said (an NPC that acts also says something);
- *   the reply is complete at end-of-sequence or when the speech reaches its token budget.
+ *   the reply is complete at end-of-sequence or when the speech reaches its token budget. After a
+ *   `[[none]]` call, a turn's lore grounding (lore-grounding.ts, speech-grounding.ts) biases the speech
+ *   towards the retrieved fact.
  *
  * Hand-written because the language is tiny (one of a few dozen call prefixes, then free text) and must
  * run per token in the worker. `@mlc-ai/web-xgrammar` (0.1.x, an Emscripten build of xgrammar) was
@@ -18,6 +20,8 @@
  * model for what is here a trie walk over a few dozen token sequences and a deny list.
  */
 import type { ConstraintContext, TokenConstraint } from '../inference/engine/constraint-spec.ts';
+import type { GroundingOptions } from './lore-grounding.ts';
+import { SpeechGrounding } from './speech-grounding.ts';
 
 export interface ActionConstraintOptions {
   /** Token id of "[" — every reply starts with it. */
@@ -30,6 +34,10 @@ export interface ActionConstraintOptions {
   minSpeechTokens: number;
   /** Sample the call at the request's temperature instead of deciding it greedily (tests of the grammar's reach). */
   sampleCall?: boolean;
+  /** Index in `alternatives` of the `[[none]]` call (-1: none is not legal); lore grounding applies after it. */
+  noneAlternative?: number;
+  /** This turn's lore grounding (lore-grounding.ts); applied to the speech after a `[[none]]` call. */
+  grounding?: GroundingOptions;
 }
 
 // eslint-disable-next-line no-control-regex
@@ -60,6 +68,10 @@ export function createConstraint(rawOptions: unknown, ctx: ConstraintContext): T
   if (options.alternatives.length === 0 || options.alternatives.some((a) => a.length === 0 || a.some((t) => t < 0 || t >= ctx.vocabSize))) {
     throw new Error('action grammar: every legal call needs a non-empty token sequence inside the vocabulary');
   }
+  const g = options.grounding;
+  if (g && (!(g.bias >= 0 && g.continuation >= 0 && Number.isFinite(g.bias + g.continuation)) || g.sequences.some((seq) => seq.some((t) => !Number.isInteger(t) || t < 0 || t >= ctx.vocabSize)))) {
+    throw new Error('action grammar: lore grounding needs finite biases ≥ 0 and tokens inside the vocabulary');
+  }
   const deny = speechDenyList(ctx);
   const eosIds = ctx.eosTokenIds.filter((id) => id < ctx.vocabSize);
   let openerSeen = false;
@@ -69,6 +81,8 @@ export function createConstraint(rawOptions: unknown, ctx: ConstraintContext): T
   /** Indexes of alternatives still matching what the call phase produced so far. */
   let live: number[] = options.alternatives.map((_, i) => i);
   let complete = false;
+  /** Set when the call is complete: the speech's lore grounding, if this turn has one and the call is none. */
+  let grounding: SpeechGrounding | undefined;
 
   const forceOnly = (logits: Float32Array, allowed: Iterable<number>) => {
     const keep = new Map<number, number>();
@@ -88,6 +102,7 @@ export function createConstraint(rawOptions: unknown, ctx: ConstraintContext): T
         forceOnly(logits, new Set(live.map((i) => options.alternatives[i]![position]!)));
         return;
       }
+      grounding?.bias(logits);
       const eosLogits = speechTokens >= options.minSpeechTokens ? eosIds.map((id) => logits[id]!) : [];
       for (let id = 0; id < ctx.vocabSize; id++) if (deny[id]) logits[id] = Number.NEGATIVE_INFINITY;
       eosLogits.forEach((value, i) => (logits[eosIds[i]!] = value));
@@ -103,7 +118,11 @@ export function createConstraint(rawOptions: unknown, ctx: ConstraintContext): T
         live = live.filter((i) => options.alternatives[i]![position] === tokenId);
         position++;
         if (live.length === 0) throw new Error(`action grammar: token ${tokenId} matches no legal call (the mask was not applied)`);
-        if (live.some((i) => options.alternatives[i]!.length === position)) inSpeech = true;
+        const called = live.find((i) => options.alternatives[i]!.length === position);
+        if (called !== undefined) {
+          inSpeech = true;
+          if (options.grounding && called === options.noneAlternative) grounding = new SpeechGrounding(options.grounding);
+        }
         return;
       }
       if (eosIds.includes(tokenId)) {
@@ -111,6 +130,7 @@ export function createConstraint(rawOptions: unknown, ctx: ConstraintContext): T
         return;
       }
       speechTokens++;
+      grounding?.accept(tokenId);
       if (speechTokens >= options.maxSpeechTokens) complete = true;
     },
     isComplete(): boolean {

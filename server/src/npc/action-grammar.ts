@@ -8,6 +8,7 @@ import type { ConstraintSpec } from '../inference/engine/constraint-spec.ts';
 import type { TextTokenizer } from '../inference/tokenizer/index.ts';
 import type { ActionConstraintOptions } from './action-constraint.ts';
 import { actionBody, ACTION_CLOSE } from './action-syntax.ts';
+import { groundConstraint, type GroundingRecord } from './lore-grounding.ts';
 import { legalActions, type ActionGate, type NpcActions } from './script-schema.ts';
 
 const CONSTRAINT_MODULE = fileURLToPath(new URL('./action-constraint.ts', import.meta.url));
@@ -17,6 +18,8 @@ export interface ActionGrammarOptions {
   minSpeechTokens?: number;
   /** Sample the call at the request's temperature (default: the most likely legal call, see action-constraint.ts). */
   sampleCall?: boolean;
+  /** A turn's lore grounding (what the turn log records; the dialogue adds it per turn with `groundConstraint`). */
+  grounding?: GroundingRecord;
 }
 
 export class ActionGrammarError extends Error {
@@ -49,8 +52,9 @@ export function compileCallGrammar(bodies: readonly string[], tokenizer: TextTok
     maxSpeechTokens: options.maxSpeechTokens,
     minSpeechTokens: options.minSpeechTokens ?? 1,
     ...(options.sampleCall ? { sampleCall: true } : {}),
+    noneAlternative: bodies.indexOf(actionBody(null)),
   };
-  return { kind: 'module', module: CONSTRAINT_MODULE, options: constraintOptions };
+  return groundConstraint({ kind: 'module', module: CONSTRAINT_MODULE, options: constraintOptions }, options.grounding, tokenizer);
 }
 
 /**

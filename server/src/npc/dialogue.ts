@@ -17,6 +17,8 @@ import { compileCallGrammar, legalCallBodies } from './action-grammar.ts';
 import { actionGate, hasGates } from './trust.ts';
 import { actionBody, formatReply, parseReply } from './action-syntax.ts';
 import { createLoreIndex, type LoreIndex } from './lore-index.ts';
+import { rewritePerson } from './english.ts';
+import { DEFAULT_LORE_GROUNDING, groundConstraint, loreGrounding, type GroundingRecord } from './lore-grounding.ts';
 import type { ConversationMemory } from './memory.ts';
 import type { Moderator } from './moderation.ts';
 import { personaMessage, turnMessages, type WorldFacts } from './prompt.ts';
@@ -38,6 +40,8 @@ export interface DialogueSettings {
   situationTokens?: number;
   /** 'sample': the action call at the script's temperature (NPC_ACTION_DECODING); default greedy. */
   actionDecoding?: 'greedy' | 'sample';
+  /** Nats of lore grounding (NPC_LORE_GROUNDING, lore-grounding.ts); default DEFAULT_LORE_GROUNDING, 0 = off. */
+  loreGrounding?: number;
 }
 
 export interface DialogueDeps {
@@ -71,6 +75,8 @@ export interface GrammarRecord {
   ambient?: true;
   /** The call was sampled at the turn's temperature (NPC_ACTION_DECODING=sample), not decided greedily. */
   sampleCall?: true;
+  /** The lore fact the speech was nudged towards, and how hard (lore-grounding.ts). */
+  grounding?: GroundingRecord;
 }
 
 export interface TurnRequest {
@@ -159,6 +165,8 @@ interface CompiledScript {
   persona: ChatMessage;
   sharedPrefix: string;
   lore: LoreIndex;
+  /** Each lore fact in the NPC's first person (what lore grounding nudges the speech towards). */
+  loreFirstPerson: string[];
   constraint: ConstraintSpec;
   maxSpeechTokens: number;
   maxTokens: number;
@@ -228,12 +236,13 @@ export class NpcDialogue {
       request.others ?? [],
     );
     const others = request.others ?? [];
+    const grounded = this.#grounded(compiled, gated, playerLine);
     return this.#run({
       script: request.script,
       playerId: request.playerId,
       compiled,
-      constraint: gated.constraint,
-      grammar: gated.grammar,
+      constraint: grounded.constraint,
+      grammar: grounded.grammar,
       ...(gated.gate ? { gate: gated.gate } : {}),
       messages: assembled.messages,
       seed: request.seed,
@@ -267,7 +276,7 @@ export class NpcDialogue {
       situation: request.situation,
       situationBudget: this.#situationBudget(),
     });
-    const ambient = this.#ambientGrammar(compiled);
+    const ambient = this.#grounded(compiled, this.#ambientGrammar(compiled), request.heard);
     return this.#run({
       script: request.script,
       playerId: partner,
@@ -450,6 +459,18 @@ export class NpcDialogue {
     return this.#compile(script);
   }
 
+  /** The lore grounding a turn of `script` gets for `line` (undefined: none; see lore-grounding.ts). */
+  loreGrounding(script: NpcScript, line: string): GroundingRecord | undefined {
+    return groundingFor(this.#compile(script), line, this.deps.settings);
+  }
+
+  /** A turn's grammar with its lore grounding: the shared per-script constraint plus this line's bias. */
+  #grounded(compiled: CompiledScript, entry: { constraint: ConstraintSpec; grammar: GrammarRecord }, line: string): { constraint: ConstraintSpec; grammar: GrammarRecord } {
+    const grounding = groundingFor(compiled, line, this.deps.settings);
+    if (!grounding) return entry;
+    return { constraint: groundConstraint(entry.constraint, grounding, this.deps.text.tokenizer), grammar: { ...entry.grammar, grounding } };
+  }
+
   /** The grammar for a player at `trust`: the script's own unless it gates actions on trust. */
   #gatedGrammar(script: NpcScript, compiled: CompiledScript, trust: number): { constraint: ConstraintSpec; grammar: GrammarRecord; gate?: (kind: string) => boolean } {
     if (!hasGates(script.trust)) return { constraint: compiled.constraint, grammar: compiled.grammar };
@@ -482,6 +503,7 @@ export class NpcDialogue {
       persona,
       sharedPrefix,
       lore: createLoreIndex(script.lore),
+      loreFirstPerson: script.lore.map((fact) => rewritePerson(fact, { name: script.name, role: script.role, gender: script.pronouns }, 'first')),
       constraint,
       maxSpeechTokens,
       maxTokens: maxSpeechTokens + longestCall + CALL_TOKEN_ALLOWANCE,
@@ -491,6 +513,10 @@ export class NpcDialogue {
     this.#compiled.set(script, compiled);
     return compiled;
   }
+}
+
+function groundingFor(compiled: CompiledScript, line: string, settings: DialogueSettings): GroundingRecord | undefined {
+  return loreGrounding(compiled.lore.searchScored(line, 1)[0], compiled.loreFirstPerson, settings.loreGrounding ?? DEFAULT_LORE_GROUNDING);
 }
 
 /** The scripted line for a fallback, chosen by the turn's seed so a replay picks the same one. */

@@ -104,6 +104,7 @@ export async function startNpcSystem(config: ServerConfig, services: Pick<WorldS
       defaultMaxSpeechTokens: 48,
       situationTokens: config.NPC_SITUATION_TOKENS,
       actionDecoding: config.NPC_ACTION_DECODING,
+      loreGrounding: config.NPC_LORE_GROUNDING,
     },
     onIllegalAction: (npcId) => metrics.illegalActions.inc({ npc: npcId }),
   });

@@ -6,6 +6,7 @@
  * YAML field names are snake_case (designer-facing); `samplingOverrides()` maps them to the engine's
  * camelCase options.
  */
+import { GENDERS } from './english.ts';
 import { z } from 'zod';
 import type { WorldMap } from '../world/world-map.ts';
 import { collidesAny, insideBounds } from '../world/world-map.ts';
@@ -67,6 +68,8 @@ const NpcScriptObject = z.strictObject({
   id: slug('id').describe('unique NPC id (not a landmark id of the map)'),
   name: text(80).describe('display name, shown above the NPC'),
   role: text(80).describe('what the NPC is in the town ("blacksmith")'),
+  pronouns: z.enum(GENDERS).default('they')
+    .describe('he, she or they: how the lore speaks of the NPC, so a retrieved fact can be turned into its first person ("Bram built his forge" → "I built my forge")'),
   persona: text(4000).describe('who the NPC is: backstory, temperament, wants; written in the second person ("You are …")'),
   style: text(1000).describe('how the NPC speaks: register, verbal tics, sentence length'),
   greeting: text(300).describe('first line when a player walks up'),

@@ -8,7 +8,7 @@ import { formatActionCall } from '../../../server/src/npc/action-syntax.ts';
 import { isActionAllowed, type Emote, type NpcAction } from '../../../server/src/npc/script-schema.ts';
 import type { Situation } from '../../../server/src/npc/situation.ts';
 import type { SampleKind } from '../sample.ts';
-import { capitalize, firstName, rewritePerson, verbInfo, withArticle, wordCount } from './english.ts';
+import { capitalize, firstName, rewritePerson, verbInfo, withArticle, wordCount } from '../../../server/src/npc/english.ts';
 import { contentStems, fill, LORE_TOPIC_TEMPLATES, loreQuestions, type LoreFact } from './lore.ts';
 import { directionTo, type Landmark, type NpcContext } from './npc-context.ts';
 import {

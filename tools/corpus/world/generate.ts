@@ -14,7 +14,7 @@ import { LORE_HEADER } from '../../../server/src/npc/prompt.ts';
 import type { Situation } from '../../../server/src/npc/situation.ts';
 import type { WorldSample, Split, SampleKind } from '../sample.ts';
 import { actionCandidates, injectionCandidates, loreCandidates, outOfWorldUnits, phrasebookFamilies, refusalCandidates, scheduleCandidates, socialCandidates, unknownCandidates, type Candidate } from './candidates.ts';
-import { wordCount } from './english.ts';
+import { wordCount } from '../../../server/src/npc/english.ts';
 import { analyzeLore, loreTemplateIds, type LoreFact } from './lore.ts';
 import { vary } from './noise.ts';
 import { EMPTY_MEMORY, loadCorpusWorld, npcContexts, promptMessages, SERVER_MEMORY_TOKENS, type CorpusWorld, type NpcContext } from './npc-context.ts';

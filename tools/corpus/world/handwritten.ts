@@ -13,7 +13,7 @@ import { LORE_HEADER } from '../../../server/src/npc/prompt.ts';
 import { describeAction, isActionAllowed, NpcActionSchema, type NpcAction } from '../../../server/src/npc/script-schema.ts';
 import type { WorldSample } from '../sample.ts';
 import { placeName, voiced } from './candidates.ts';
-import { rewritePerson, words } from './english.ts';
+import { rewritePerson, words } from '../../../server/src/npc/english.ts';
 import { EMPTY_MEMORY, npcContexts, promptMessages, type CorpusWorld, type NpcContext } from './npc-context.ts';
 import { defaultSituation } from './situation.ts';
 import { Rng, shortHash } from './rng.ts';

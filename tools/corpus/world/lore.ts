@@ -18,7 +18,7 @@ import {
   verbInfo,
   words,
   type VerbInfo,
-} from './english.ts';
+} from '../../../server/src/npc/english.ts';
 import type { NpcContext } from './npc-context.ts';
 
 export interface Topic {

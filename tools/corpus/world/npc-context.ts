@@ -12,7 +12,7 @@ import { formatProblem, loadNpcScripts } from '../../../server/src/npc/script-lo
 import { estimateTokens, type Situation, type SituationBudget } from '../../../server/src/npc/situation.ts';
 import { npcLandmarks, type NpcScript } from '../../../server/src/npc/script-schema.ts';
 import { loadWorldMap, type WorldMap } from '../../../server/src/world/world-map.ts';
-import { firstName, type Gender, type SelfRef } from './english.ts';
+import { firstName, type Gender, type SelfRef } from '../../../server/src/npc/english.ts';
 import { voiceOf, type Voice } from './voices.ts';
 
 /** Lore facts retrieved per line and the memory budget, as the server runs by default. */
@@ -67,10 +67,9 @@ export interface NpcContext {
   home: Landmark | undefined;
 }
 
-/** Gender from how the lore talks about the NPC ("Bram built his forge"), unless the voice table says. */
+/** The script's `pronouns`; for a script that leaves the default, a guess from how the lore talks about the NPC ("Bram built his forge"). */
 function genderOf(script: NpcScript, all: readonly NpcScript[]): Gender {
-  const known = voiceOf(script).gender;
-  if (known !== 'they') return known;
+  if (script.pronouns !== 'they') return script.pronouns;
   const first = firstName(script.name);
   let he = 0;
   let she = 0;

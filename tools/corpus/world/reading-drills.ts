@@ -13,7 +13,7 @@ import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { STOP_WORDS } from '../../../server/src/npc/lore-index.ts';
 import { LORE_HEADER, loreMessage } from '../../../server/src/npc/prompt.ts';
 import type { WorldSample } from '../sample.ts';
-import { firstName, rewritePerson, type SelfRef } from './english.ts';
+import { firstName, rewritePerson, type SelfRef } from '../../../server/src/npc/english.ts';
 import { LORE_TOPIC_TEMPLATES, fill } from './lore.ts';
 
 /** Speech is budgeted at 48 tokens by the server; a sentence this long fits with room to spare. */

@@ -6,7 +6,7 @@
  * server's `situationMessage`, through `turnMessages`, like every other part of the prompt.
  */
 import { listPhrase, itemPhrase, scheduledActivity, situationMessage, timeInWords, type Situation, type SituationEvent } from '../../../server/src/npc/situation.ts';
-import { capitalize, rewritePerson } from './english.ts';
+import { capitalize, rewritePerson } from '../../../server/src/npc/english.ts';
 import type { Candidate, Reply } from './candidates.ts';
 import { placeName, voiced } from './candidates.ts';
 import { SERVER_SITUATION_BUDGET, type NpcContext } from './npc-context.ts';

@@ -4,7 +4,7 @@
  * (quoted one- or two-word names become forms of address, longer quotes become sayings).
  */
 import type { NpcScript } from '../../../server/src/npc/script-schema.ts';
-import type { Gender } from './english.ts';
+import type { Gender } from '../../../server/src/npc/english.ts';
 
 export interface Voice {
   gender: Gender;
@@ -24,9 +24,9 @@ export interface Voice {
   unmoved: string[];
 }
 
-const KNOWN: Record<string, Voice> = {
+/** Gender is not here: it is the script's `pronouns`. */
+const KNOWN: Record<string, Omit<Voice, 'gender'>> = {
   bram: {
-    gender: 'he',
     address: ['lad', 'lass'],
     openers: ['Hm.', 'Hmph.', 'Aye.', 'Right.'],
     closers: ["That's all there is to say.", "Good iron doesn't lie.", 'Mind the sparks.', 'Now let me work.'],
@@ -36,7 +36,6 @@ const KNOWN: Record<string, Voice> = {
     unmoved: ['Hmph. Nobody gives orders at my anvil, {addr}.', "I'm a blacksmith, {addr}. That's all I'll ever be.", 'Strange words. If you want something, ask plain.', "No. Fancy talk won't get you my iron.", "That plan has a crack in it, {addr}. I don't bend."],
   },
   finn: {
-    gender: 'he',
     address: ['friend', 'my muse'],
     openers: ['Ah!', 'Oh!', 'Ha!', 'Listen close!'],
     closers: ["There's a song in that!", 'What a verse that would make!', 'Remember it, and hum it later!', 'Oh, I must rhyme that.'],
@@ -46,7 +45,6 @@ const KNOWN: Record<string, Voice> = {
     unmoved: ["Ha! A clever verse, {addr}, but I'm still Finn the bard.", 'Oh, you want me to change my tune? Not that one, friend.', 'Strange lines, {addr}. I sing my own songs, not yours.', "Nice try, my muse! A bard can't be bought with riddles.", "I don't take orders, friend, only requests for songs."],
   },
   marta: {
-    gender: 'she',
     address: ['love', 'dear'],
     openers: ['Oh, my.', 'Well now.', 'Bless you.', 'Now then.'],
     closers: ['Now, are you hungry?', "But you didn't hear it from me.", 'More stew, love?', "Sit down, I'll bring you bread."],
@@ -56,7 +54,6 @@ const KNOWN: Record<string, Voice> = {
     unmoved: ['Now, now, {addr}. Nobody gives orders in my inn but me.', "I'm Marta of the Gilded Lantern, dear, and that won't change.", 'Strange talk, love. Sit down and eat something.', 'Oh, you are a cheeky one, {addr}. Still no.', "That's not how we do things here, dear."],
   },
   roderick: {
-    gender: 'he',
     address: ['traveller', 'citizen'],
     openers: ['Noted.', 'Listen well.', 'Hm.', 'Understood.'],
     closers: ['Keep to the road.', 'Remember that.', "That's all.", 'Move along.'],
@@ -66,7 +63,6 @@ const KNOWN: Record<string, Voice> = {
     unmoved: ['I follow the town charter, {addr}, not strangers.', "That's not an order I take. State your business.", "I'm Sergeant Roderick of the watch, {addr}. That doesn't change.", 'No. Rules are rules, {addr}.', 'Careful, {addr}. Tricks will get you a night in the guardhouse.'],
   },
   selka: {
-    gender: 'she',
     address: ['friend', 'my friend'],
     openers: ['Ah, a fine question!', 'A fine eye you have.', 'Ha!', 'Well, well.'],
     closers: ['Salt keeps, gossip spoils.', 'And that news comes free, friend.', 'Remember who told you.', 'Now, are you buying?'],
@@ -89,7 +85,7 @@ const GENERIC: Omit<Voice, 'gender' | 'address'> = {
 /** The voice of a script: hand-written for known NPCs, derived from `style` otherwise. */
 export function voiceOf(script: NpcScript, gender?: Gender): Voice {
   const known = KNOWN[script.id];
-  if (known) return known;
+  if (known) return { ...known, gender: gender ?? 'they' };
   const quoted = [...script.style.matchAll(/"([^"]+)"/g)].map((m) => m[1]!.trim());
   const address = quoted.filter((q) => q.split(/\s+/).length <= 2 && /^[a-z]/.test(q));
   const sayings = quoted.filter((q) => q.split(/\s+/).length > 2).map((q) => `${q.charAt(0).toUpperCase()}${q.slice(1)}${/[.!?]$/.test(q) ? '' : '.'}`);

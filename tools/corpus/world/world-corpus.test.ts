@@ -12,7 +12,7 @@ import { LORE_HEADER, personaMessage, turnMessages } from '../../../server/src/n
 import { estimateTokens, itemPhrase, timeInWords } from '../../../server/src/npc/situation.ts';
 import { isActionAllowed, type NpcScript } from '../../../server/src/npc/script-schema.ts';
 import { parseSamples, serializeSamples, type WorldSample } from '../sample.ts';
-import { rewritePerson } from './english.ts';
+import { rewritePerson } from '../../../server/src/npc/english.ts';
 import { dialogueExamples } from '../../trainer/training-data.ts';
 import { buildWorldCorpus, type WorldCorpus } from './generate.ts';
 import { DEFAULT_HANDWRITTEN, loadHandwritten, parseHandwritten } from './handwritten.ts';

@@ -37,6 +37,12 @@ const ActionConstraintOptionsSchema = z.strictObject({
   maxSpeechTokens: z.number().int().min(0).max(65_536),
   minSpeechTokens: z.number().int().min(0).max(65_536),
   sampleCall: z.boolean().optional(),
+  noneAlternative: z.number().int().min(-1).max(4096).optional(),
+  grounding: z.strictObject({
+    sequences: z.array(z.array(z.number().int().min(0)).max(1024)).max(4),
+    bias: z.number().min(0).max(100),
+    continuation: z.number().min(0).max(100),
+  }).optional(),
 });
 
 interface RegisteredModule {

@@ -1,8 +1,10 @@
 /**
- * Just enough English for the corpus generator: verb forms, tokens, articles, and turning a lore fact
- * about an NPC into that NPC's first person ("Bram built his forge" → "I built my forge") or into the
- * player's second person ("you built your forge"). Rule-based on purpose: the facts are short designer
- * sentences, and the output is checked by eye (the manifest lists every rewritten fact).
+ * Just enough English for NPC lore: verb forms, tokens, articles, and turning a lore fact about an NPC
+ * into that NPC's first person ("Bram built his forge" → "I built my forge") or into the player's second
+ * person ("you built your forge"). The server grounds a reply on the first-person form of the retrieved
+ * fact (lore-grounding.ts); the corpus generator (tools/corpus/world) writes its answers with the same
+ * rewrite. Rule-based on purpose: the facts are short designer sentences, and the output is checked by
+ * eye (the corpus manifest lists every rewritten fact).
  */
 
 // ---------------------------------------------------------------------------------------------------
@@ -191,7 +193,9 @@ export function wordCount(text: string): number {
 // ---------------------------------------------------------------------------------------------------
 // Who is who in a fact
 
-export type Gender = 'he' | 'she' | 'they';
+/** How a lore fact refers to the NPC (a script's `pronouns`). */
+export const GENDERS = ['he', 'she', 'they'] as const;
+export type Gender = (typeof GENDERS)[number];
 
 export interface SelfRef {
   /** Display name ("Bram Ironhand", "Sergeant Roderick"). */
