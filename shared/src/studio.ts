@@ -57,7 +57,13 @@ export interface StudioTurn {
   };
   output: { raw: string; speech: string; call: string | null; action: unknown };
   /** The calls the decode-time grammar allowed (the action's alternatives), and the one chosen. */
-  grammar: { alternatives: string[]; chosen: string | null; maxSpeechTokens: number | null };
+  grammar: {
+    alternatives: string[];
+    chosen: string | null;
+    maxSpeechTokens: number | null;
+    /** The lore fact the speech was nudged towards (NPC_LORE_GROUNDING), in the NPC's words, and how hard; null: none. */
+    grounding: { fact: number; text: string; bias: number; continuation: number } | null;
+  };
   timings: StudioTurnTimings | null;
 }
 

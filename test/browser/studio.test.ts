@@ -62,6 +62,8 @@ describe.skipIf(!chromiumAvailable())('designer view (/studio) in headless Chrom
     const chosen = await page.locator('[data-testid=studio-alternatives] [data-testid=studio-action-chosen]').allTextContents();
     expect(chosen.length).toBeLessThanOrEqual(1);
     for (const c of chosen) expect(alternatives).toContain(c);
+    // Lore grounding: the line matches a fact well enough for the speech to be nudged towards it (in Bram's words).
+    expect(await page.locator('[data-testid=studio-grounding]').textContent()).toMatch(/^Speech nudged towards lore fact \d+ .*"I /);
     // The turn is in the log list.
     await page.locator('[data-testid=studio-turn]').first().waitFor();
 

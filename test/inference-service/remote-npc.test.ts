@@ -125,6 +125,16 @@ describe('NPC turns through a remote inference service', () => {
     expect(gameMetrics).toMatch(/^worldmind_inference_services\{state="ready"\} 1$/m);
   }, 60_000);
 
+  it('carries a turn\'s lore grounding to the service with the grammar', async () => {
+    const { result } = await withTimeout(talkFully(ada!, 'Who mends the spears and helmets of the town watch?'), 30_000, 'the grounded remote turn');
+    // The service checked the grounding options against its wire schema and ran the turn (no fallback).
+    expect(result.finishReason).not.toBe('fallback');
+    const logged = (await server!.store.getTurn(result.turnId))!;
+    const grammar = (logged.sampling as { grammar: { grounding?: { text: string; bias: number } } }).grammar;
+    expect(grammar.grounding?.text).toMatch(/^I mend the spears and helmets/);
+    expect(grammar.grounding?.bias).toBeGreaterThan(0);
+  }, 60_000);
+
   it('falls back to a scripted line at once when the service dies mid-turn, and recovers after it restarts', async () => {
     const engine = server!.npc!.engine as RemoteEngine;
     // Freeze the service so the turn is certainly in flight there when it dies (its request sits in the

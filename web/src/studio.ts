@@ -100,6 +100,9 @@ function render(turn: StudioTurn): void {
     el('p', {}, turn.grammar.chosen ? 'Chosen ' : turn.finishReason === 'fallback' ? 'No action: the model did not answer in time and a scripted fallback line was said. ' : 'No well-formed call. ', turn.grammar.chosen ? el('span', { class: 'call chosen' }, `[[${turn.grammar.chosen}]]`) : ''),
     el('p', { class: 'muted' }, `The ${turn.grammar.alternatives.length} calls the grammar allowed (decode-time constraint; the model could end with no other):`),
     el('div', { 'data-testid': 'studio-alternatives' }, ...calls),
+    turn.grammar.grounding
+      ? el('p', { class: 'muted', 'data-testid': 'studio-grounding' }, `Speech nudged towards lore fact ${turn.grammar.grounding.fact + 1} (+${turn.grammar.grounding.bias} nats on its words, +${turn.grammar.grounding.continuation} to continue it; applies after [[none]]): "${turn.grammar.grounding.text}"`)
+      : el('p', { class: 'muted' }, 'No lore grounding: no fact matched the line well enough, or it is off.'),
     el('h3', {}, 'Lore retrieved for this line (BM25, scored against the current script)'),
     turn.prompt.lore.length ? el('table', {}, el('tr', {}, el('th', {}, 'score'), el('th', {}, ''), el('th', {}, 'fact')), ...loreRows) : el('p', { class: 'muted' }, 'No lore fact matched the line.'),
     el('h3', {}, 'Situation (what the NPC perceived)'),
