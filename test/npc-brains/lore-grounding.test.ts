@@ -2,24 +2,20 @@
  * Lore grounding on the real engine and the shipped model: the grounding a dialogue picks for a line, the
  * constraint it adds, and what it does to a generated reply (server/src/npc/lore-grounding.ts).
  */
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InferenceEngine } from '../../server/src/inference/engine/engine-client.ts';
-import { loadModelText, renderChat } from '../../server/src/inference/model/index.ts';
+import { renderChat } from '../../server/src/inference/model/index.ts';
 import { compileCallGrammar } from '../../server/src/npc/action-grammar.ts';
 import { parseReply } from '../../server/src/npc/action-syntax.ts';
 import { groundConstraint, type GroundingRecord } from '../../server/src/npc/lore-grounding.ts';
 import { personaMessage, turnMessages } from '../../server/src/npc/prompt.ts';
-import { loadNpcScripts } from '../../server/src/npc/script-loader.ts';
-import { loadWorldMap } from '../../server/src/world/world-map.ts';
 import { dialogueCompiler, SERVER_DIALOGUE_SETTINGS } from '../../tools/eval/generation.ts';
+import { DEFAULT_MODEL_DIR, defaultModelText, shippedScripts, shippedWorld } from '../support/shipped-world.ts';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const MODEL_DIR = `${root}assets/models/default`;
-const map = loadWorldMap(`${root}assets/world/town.json`, 0.5);
-const world = { name: map.name, description: map.description, landmarks: map.landmarks };
-const scripts = loadNpcScripts(`${root}assets/npcs`, { map }).byId;
-const text = loadModelText(MODEL_DIR);
+const MODEL_DIR = DEFAULT_MODEL_DIR;
+const world = shippedWorld;
+const scripts = shippedScripts;
+const text = defaultModelText;
 const bram = scripts.get('bram')!;
 const QUESTION = 'Who mends the spears and helmets of the town watch?';
 

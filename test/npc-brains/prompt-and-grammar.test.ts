@@ -1,21 +1,17 @@
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InferenceEngine } from '../../server/src/inference/engine/engine-client.ts';
-import { loadModelText, renderChat } from '../../server/src/inference/model/index.ts';
+import { renderChat } from '../../server/src/inference/model/index.ts';
 import { compileActionGrammar } from '../../server/src/npc/action-grammar.ts';
 import { createConstraint } from '../../server/src/npc/action-constraint.ts';
 import { parseReply, formatActionCall } from '../../server/src/npc/action-syntax.ts';
 import { assemblePrompt, personaMessage } from '../../server/src/npc/prompt.ts';
-import { loadNpcScripts } from '../../server/src/npc/script-loader.ts';
 import { isActionAllowed, legalActions, type NpcScript } from '../../server/src/npc/script-schema.ts';
-import { loadWorldMap } from '../../server/src/world/world-map.ts';
+import { DEFAULT_MODEL_DIR, defaultModelText, shippedScripts, shippedWorld } from '../support/shipped-world.ts';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const MODEL_DIR = `${root}assets/models/default`;
-const map = loadWorldMap(`${root}assets/world/town.json`, 0.5);
-const world = { name: map.name, description: map.description, landmarks: map.landmarks };
-const scripts = loadNpcScripts(`${root}assets/npcs`, { map }).byId;
-const text = loadModelText(MODEL_DIR);
+const MODEL_DIR = DEFAULT_MODEL_DIR;
+const world = shippedWorld;
+const scripts = shippedScripts;
+const text = defaultModelText;
 const bram = scripts.get('bram')!;
 
 describe('prompt assembly', () => {
