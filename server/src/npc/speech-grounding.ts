@@ -8,15 +8,19 @@ import type { GroundingOptions } from './lore-grounding.ts';
 export class SpeechGrounding {
   readonly #said: number[] = [];
   #done = false;
+  /** Every token of the fact, once (the per-token bias walks this, not the sequences). */
+  readonly #factTokens: ReadonlySet<number>;
 
-  constructor(private readonly options: GroundingOptions) {}
+  constructor(private readonly options: GroundingOptions) {
+    this.#factTokens = new Set(options.sequences.flat());
+  }
 
   /** Adds the biases for the next speech token to `logits` (before the speech's deny list is applied). */
   bias(logits: Float32Array): void {
     if (this.#done) return;
     const boost = new Map<number, number>();
     const { sequences, bias, continuation } = this.options;
-    if (bias > 0) for (const seq of sequences) for (const id of seq) boost.set(id, bias);
+    if (bias > 0) for (const id of this.#factTokens) boost.set(id, bias);
     const last = this.#said.at(-1);
     if (continuation > 0 && last !== undefined) {
       for (const seq of sequences) {
