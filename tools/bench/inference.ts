@@ -3,7 +3,7 @@
  *                            [--rounds R] [--steady-requests S] [--steady-load F | --arrival-rate X]
  *                            [--arrivals poisson|fixed] [--seed K] [--threads T] [--sequential-requests K]
  *                            [--no-transformersjs] [--no-kv-compare] [--no-scheduling-compare] [--no-llamacpp] [--llamacpp-weights f32|f16]
- *                            [--parity-model <dir>] [--parity-only] [--no-int8] [--int8-method matmul-nbits|dynamic] [--no-warm-burst] [--kv-reserve-tokens N|auto (default 0)] [--json]
+ *                            [--parity-model <dir>] [--parity-only] [--no-int8] [--int8-method matmul-nbits|dynamic] [--no-warm-burst] [--kv-reserve-tokens N|auto (default 0)] [--profile] [--json]
  *
  * Serves synthetic NPC conversations (a few shared personas, distinct player lines) with every contender —
  * Worldmind's engine batched, the same engine one request at a time, the engine on int8 weights (tools/quantize;
@@ -20,7 +20,9 @@
  * roofline at its own shape (decode: the concurrency in rows; prefill: the mean tokens a prefill run computed
  * in that round's burst). The machine's load average is printed beside, to tell a noisy run.
  * Every contender generates exactly M tokens per request (EOS disabled) from the same prompt tokens; the
- * personas are prefilled once before the timed phases (a server does that once per NPC).
+ * personas are prefilled once before the timed phases (a server does that once per NPC). --profile adds, after
+ * the rounds, where one decode step's time goes (inference/step-profile.ts: onnxruntime's profiler on the
+ * engine's own graph at the burst's decode shape).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -35,7 +37,9 @@ import type { PhaseSummary } from './inference/phase-stats.ts';
 import { buildReport, renderReport, type ReportContext } from './inference/report.ts';
 import { runRound, type RoundConfig, type RoundResult, type SchedulingVariant } from './inference/rounds.ts';
 import { loadNodeLlamaCpp, NODE_LLAMA_CPP_VERSION } from '../gguf/node-llama-cpp.ts';
-import { buildWorkload, PERSONAS } from './inference/workload.ts';
+import { buildWorkload, PERSONAS, type BenchRequest } from './inference/workload.ts';
+import { profileDecodeStep } from './inference/step-profile.ts';
+import { profileJson, renderProfile } from './ort-profile.ts';
 import { prepareInt8, type Int8Setup } from './inference/int8-phase.ts';
 import { QUANTIZATION_METHODS, type QuantizationMethod } from '../quantize/quantize-model.ts';
 
@@ -43,7 +47,7 @@ const USAGE = `usage: npm run bench:inference -- [--preset smollm2-135m-shape] [
                                   [--rounds 3] [--steady-requests S] [--steady-load 0.9 | --arrival-rate X]
                                   [--arrivals poisson|fixed] [--seed 1] [--threads T] [--sequential-requests K]
                                   [--no-transformersjs] [--no-kv-compare] [--no-scheduling-compare] [--no-llamacpp]
-                                  [--llamacpp-weights f32|f16] [--parity-model <dir>] [--parity-only] [--no-int8] [--int8-method dynamic|matmul-nbits] [--no-warm-burst] [--kv-reserve-tokens N|auto (default 0)] [--json]
+                                  [--llamacpp-weights f32|f16] [--parity-model <dir>] [--parity-only] [--no-int8] [--int8-method dynamic|matmul-nbits] [--no-warm-burst] [--kv-reserve-tokens N|auto (default 0)] [--profile] [--json]
 
 Serves synthetic NPC conversations with Worldmind's engine batched, one request at a time, on int8 weights
 (npm run quantize --method --int8-method; perplexity change, greedy agreement and logit error against fp32 on
@@ -60,6 +64,9 @@ and a steady state of --steady-requests
 default --steady-load x the request rate the first round's warm burst (without it, the burst) achieved; seeded by --seed.
 --llamacpp-weights f16: node-llama-cpp serves an f16 export (llama.cpp's usual precision) instead of the
 same f32 weights. --parity-only: only the node-llama-cpp greedy check on --parity-model (one JSON line).
+--profile: after the rounds, where one decode step's time goes (onnxruntime's profiler on the engine's graph at
+the concurrency in rows over the burst's mean decode context): linears, LM head, attention, the other ops and
+the time between kernels; decode_profile in the JSON.
 `;
 
 /** The burst's first-token levers apart (the batched engine runs with both, the defaults). */
@@ -86,6 +93,7 @@ const { values: args } = parseCliArgs('bench:inference', USAGE, {
     'no-int8': { type: 'boolean', default: false },
     'no-warm-burst': { type: 'boolean', default: false },
     'kv-reserve-tokens': { type: 'string', default: '0' },
+    profile: { type: 'boolean', default: false },
     'int8-method': { type: 'string', default: 'dynamic' },
     'llamacpp-weights': { type: 'string', default: 'f32' },
     rounds: { type: 'string', default: '3' },
@@ -258,8 +266,20 @@ async function main(): Promise<void> {
     machine: { cores: availableParallelism(), loadBefore, loadAfter: loadavg() },
   };
   const report = buildReport(ctx, results);
-  if (!args.json) console.log(renderReport(ctx, report));
-  console.log(JSON.stringify(report));
+  const profile = args.profile ? await decodeProfile(model.dir, burst) : undefined;
+  if (!args.json) {
+    console.log(renderReport(ctx, report));
+    if (profile) console.log(`\n${renderProfile(`one decode step, ${profile.rows} rows over ${profile.columns} cached tokens (onnxruntime profiler, the engine's graph)`, profile)}\n`);
+  }
+  console.log(JSON.stringify(profile ? { ...report, decode_profile: { rows: profile.rows, columns: profile.columns, ...profileJson(profile) } } : report));
+}
+
+/** --profile: one decode step at the burst's shape — every row at its mean context halfway through the reply. */
+async function decodeProfile(modelDir: string, requests: readonly BenchRequest[]): Promise<Awaited<ReturnType<typeof profileDecodeStep>>> {
+  const meanPrompt = requests.reduce((n, r) => n + r.promptTokens.length, 0) / requests.length;
+  const columns = Math.round(meanPrompt + maxTokens / 2);
+  log(`profiling one decode step: ${concurrency} rows over ${columns} cached tokens...`);
+  return profileDecodeStep(modelDir, { rows: concurrency, columns }, { threads });
 }
 
 /** The model's EOS ids as our engine sees them (config.json eos_token_id plus generation_config.json's). */

@@ -35,6 +35,7 @@ import { isPresetName } from '../model-builder/presets.ts';
 import { round, table } from './stats.ts';
 import { OursContender, type StepSample } from './train/ours.ts';
 import { profileTrainStep, type StepProfile } from './train/profile.ts';
+import { profileJson, renderProfile } from './ort-profile.ts';
 import { RooflineContender } from './train/roofline.ts';
 import { ensureTorch, TorchPeer, writePeerInputs, type TorchInfo } from './train/torch-peer.ts';
 import { makeArchitecture, matmulParams, stepFlops, totalParams, type TrainWorkload } from './train/workload.ts';
@@ -311,7 +312,7 @@ async function main(): Promise<void> {
         roofline_50pct: oursSummary.gflops / roofSummary.gflops >= 0.5,
         torch_1x: torchSummary ? oursSummary.tok_s.median >= torchSummary.tok_s.median : null,
       },
-      ...(profile ? { profile: { run_ms: round(profile.runMs, 1), kernel_ms: round(profile.kernelMs, 1), by_part: profile.byPart.map((o) => ({ ...o, ms: round(o.ms, 1), share: round(o.share, 3) })), by_op: profile.byOp.slice(0, 12).map((o) => ({ ...o, ms: round(o.ms, 1), share: round(o.share, 3) })) } } : {}),
+      ...(profile ? { profile: profileJson(profile) } : {}),
     };
 
     if (!args.json) {
@@ -351,14 +352,7 @@ async function main(): Promise<void> {
       if (result.noisy) console.log('note: noisy run (a contender beat the roofline or its steps spread by > 1.5×): the machine was busy; compare ratios over several runs or add --rounds.');
       const goal = (ok: boolean | null) => (ok === null ? 'n/a' : ok ? 'met' : 'NOT met');
       console.log(`goals: ≥ 50% of roofline ${goal(result.goals.roofline_50pct)} (${(result.ours.roofline_fraction * 100).toFixed(0)}%), ≥ 1.0× PyTorch ${goal(result.goals.torch_1x)}${result.ratios.ours_vs_torch !== null ? ` (${result.ratios.ours_vs_torch.toFixed(2)}×)` : ''}`);
-      if (profile) {
-        console.log(`\nprofile of our graph: ${profile.runMs.toFixed(0)} ms per run, ${profile.kernelMs.toFixed(0)} ms in ${profile.nodes} kernels`);
-        console.log(table(['part of the step', 'ms/run', 'share', 'nodes'], profile.byPart.map((o) => [o.op, o.ms.toFixed(1), `${(o.share * 100).toFixed(1)}%`, o.count])));
-        console.log('');
-        console.log(table(['op', 'ms/run', 'share', 'nodes'], profile.byOp.slice(0, 12).map((o) => [o.op, o.ms.toFixed(1), `${(o.share * 100).toFixed(1)}%`, o.count])));
-        console.log('\ntop nodes:');
-        console.log(table(['node', 'op', 'ms/run', 'share', 'input shapes'], profile.topNodes.map((n) => [n.node, n.op, n.ms.toFixed(1), `${(n.share * 100).toFixed(1)}%`, n.shapes])));
-      }
+      if (profile) console.log(`\n${renderProfile('profile of our graph', profile)}`);
       console.log('');
     }
     console.log(JSON.stringify(result));
