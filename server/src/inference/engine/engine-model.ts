@@ -34,6 +34,7 @@ export async function openEngineModel(dir: string, runtime: ModelRuntimeOptions,
         logits: model.io.logits,
       },
       layers.length,
+      { maxPositions: model.spec.contextLength },
     );
   } catch (error) {
     return { model, kvStrategy: 'resident', fallbackReason: `the engine graph could not be derived: ${(error as Error).message}` };
