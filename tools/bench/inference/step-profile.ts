@@ -28,7 +28,7 @@ export function decodePart(op: string, shapes: number[][], dims: { columns: numb
   const overCache = shapes.some((s) => s.length >= 4 && (s.at(-2) === C || s.at(-1) === C || s.at(-1) === C + 1));
   if (matmul && overCache) return 'attention over the cached KV (matmul)';
   if (overCache) return 'attention: mask, softmax, concat, slice';
-  if (matmul && shapes.some((s) => s.length === 5)) return 'attention on the new token (matmul)';
+  if (matmul && shapes.some((s) => s.length >= 4)) return 'attention on the new token (matmul)';
   if (matmul) return 'linears (matmul)';
   return 'norms, RoPE, SwiGLU, residuals, reshapes';
 }

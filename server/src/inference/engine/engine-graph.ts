@@ -100,6 +100,7 @@ class GraphEdit {
   private readonly added: Node[] = [];
   private readonly removed = new Set<Node>();
   private counter = 0;
+  private scoresShapeName: string | undefined;
 
   constructor(model: Model) {
     this.graph = model.graph;
@@ -155,11 +156,32 @@ class GraphEdit {
 
   /** Query heads per KV head, from the grouping Reshape's constant shape [0, kvH, group, -1, hd]. */
   headGroups(groupReshape: Node): number {
+    return this.groupingShape(groupReshape)[2]!;
+  }
+
+  /** Head size, from the same shape. */
+  headDim(groupReshape: Node): number {
+    return this.groupingShape(groupReshape)[4]!;
+  }
+
+  /** [B, kvH, group, S, S], computed once from input_ids' shape [B, S] (every layer's new-token scores have it). */
+  scoresShape(groups: number): string {
+    if (this.scoresShapeName) return this.scoresShapeName;
+    const ids = this.graph.input.find((i) => i.name === 'input_ids')?.name;
+    if (!ids) throw new UnsupportedGraphError('the graph has no input_ids input');
+    const dims = this.op('Shape', [ids]);
+    const batch = this.op('Gather', [dims, this.int64([0])], [INT_ATTR('axis', 0)]);
+    const tokens = this.op('Gather', [dims, this.int64([1])], [INT_ATTR('axis', 0)]);
+    this.scoresShapeName = this.op('Concat', [batch, this.int64([0]), this.int64([groups]), tokens, tokens], [INT_ATTR('axis', 0)]);
+    return this.scoresShapeName;
+  }
+
+  private groupingShape(groupReshape: Node): number[] {
     const shape = this.graph.initializer.find((i) => i.name === groupReshape.input[1]);
     const raw = shape?.raw_data as Uint8Array | undefined;
     if (!raw || raw.byteLength !== 5 * 8) throw new UnsupportedGraphError('the query grouping Reshape has no constant 5-D shape');
     const values = new BigInt64Array(new Uint8Array(raw).buffer); // copy: protobuf bytes may be an unaligned view
-    return Number(values[2]);
+    return [...values].map(Number);
   }
 
   output(name: string): ValueInfo {
@@ -219,7 +241,6 @@ function rewriteAttention(g: GraphEdit, names: EngineGraphNames, layer: number):
   const unsqueezeV = g.only(castV ? castV.output[0]! : presentV, 'Unsqueeze', 'values');
   const contextMatMul = g.only(unsqueezeV.output[0]!, 'MatMul', 'context');
   if (contextMatMul.input[0] !== softmax.output[0]) throw new UnsupportedGraphError(`layer ${layer}: context does not use the softmax`);
-  g.headGroups(groupQ); // checks the grouping is the 5-D [B, kvH, group, S, hd] this layout relies on
   const groupAxis = g.int64([2]);
   const keysLast = [{ name: 'perm', type: 7, ints: [0, 1, 2, 4, 3] }];
   // [B, kvH, C, hd] → [B, kvH, 1, C, hd] (a view) → transposed for Q·Kᵀ (fused into the product by onnxruntime).
@@ -228,7 +249,14 @@ function rewriteAttention(g: GraphEdit, names: EngineGraphNames, layer: number):
 
   const q = groupQ.output[0]!; // [B, kvH, group, S, hd]
   const scoresPast = g.op('MatMul', [q, keys(pastK)]);
-  const scoresNew = g.op('MatMul', [q, keys(freshK)]);
+  // The new tokens' part with each group's queries as one matrix ([B, kvH, group·S, hd] · [B, kvH, hd, S]): a
+  // third as many products as one per query head, which at decode are 1×hd·hd×1 and cost their call, not their math.
+  const headDim = g.headDim(groupQ);
+  const groups = g.headGroups(groupQ);
+  const scoresNew = g.op('Reshape', [
+    g.op('MatMul', [g.op('Reshape', [q, g.int64([0, 0, -1, headDim])]), g.op('Transpose', [toAttention(freshK, castK)], [{ name: 'perm', type: 7, ints: [0, 1, 3, 2] }])]),
+    g.scoresShape(groups),
+  ]); // [B, kvH, group, S, S]
   const scores = g.op('Concat', [scoresPast, scoresNew], [INT_ATTR('axis', -1)]); // [B, kvH, group, S, C+S]
   const probs = g.op('Softmax', [g.op('Add', [scores, bias])], [INT_ATTR('axis', -1)]); // the bias [B,1,1,S,C+S] broadcasts
   // Split the probabilities at C (the past capacity) and apply each part to its values.
@@ -237,7 +265,10 @@ function rewriteAttention(g: GraphEdit, names: EngineGraphNames, layer: number):
   const probsPast = g.op('Slice', [probs, g.int64([0]), capacity, lastAxis]);
   const probsNew = g.op('Slice', [probs, capacity, g.int64([Number.MAX_SAFE_INTEGER]), lastAxis]);
   const contextPast = g.op('MatMul', [probsPast, values(pastV)]);
-  const contextNew = g.op('MatMul', [probsNew, values(freshV)]);
+  const contextNew = g.op('Reshape', [
+    g.op('MatMul', [g.op('Reshape', [probsNew, g.int64([0, 0, -1, 0])]), toAttention(freshV, castV)]), // [B, kvH, group·S, hd]
+    g.int64([0, 0, groups, -1, headDim]),
+  ]);
   // [B, kvH, group, S, hd], as the builder's context product was: its next Reshape reads it unchanged.
   g.op('Add', [contextPast, contextNew], [], contextMatMul.output[0]!);
   // Only the new tokens' K/V leave the graph.
