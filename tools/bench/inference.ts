@@ -66,7 +66,7 @@ default --steady-load x the request rate the first round's warm burst (without i
 same f32 weights. --parity-only: only the node-llama-cpp greedy check on --parity-model (one JSON line).
 --profile: after the rounds, where one decode step's time goes (onnxruntime's profiler on the engine's graph at
 the concurrency in rows over the burst's mean decode context): linears, LM head, attention, the other ops and
-the time between kernels; decode_profile in the JSON.
+the time between kernels; decode_profile in the JSON (and decode_profile_int8 for the int8 weights).
 `;
 
 /** The burst's first-token levers apart (the batched engine runs with both, the defaults). */
@@ -266,20 +266,25 @@ async function main(): Promise<void> {
     machine: { cores: availableParallelism(), loadBefore, loadAfter: loadavg() },
   };
   const report = buildReport(ctx, results);
-  const profile = args.profile ? await decodeProfile(model.dir, burst) : undefined;
+  const profiles = args.profile ? await decodeProfiles([['fp32', model.dir], ...(int8 ? [['int8', int8.dir] as const] : [])], burst) : [];
   if (!args.json) {
     console.log(renderReport(ctx, report));
-    if (profile) console.log(`\n${renderProfile(`one decode step, ${profile.rows} rows over ${profile.columns} cached tokens (onnxruntime profiler, the engine's graph)`, profile)}\n`);
+    for (const [weights, p] of profiles) console.log(`\n${renderProfile(`one decode step on the ${weights} weights, ${p.rows} rows over ${p.columns} cached tokens (onnxruntime profiler, the engine's graph)`, p)}\n`);
   }
-  console.log(JSON.stringify(profile ? { ...report, decode_profile: { rows: profile.rows, columns: profile.columns, ...profileJson(profile) } } : report));
+  const profileFields = Object.fromEntries(profiles.map(([weights, p]) => [weights === 'fp32' ? 'decode_profile' : `decode_profile_${weights}`, { rows: p.rows, columns: p.columns, ...profileJson(p) }]));
+  console.log(JSON.stringify({ ...report, ...profileFields }));
 }
 
-/** --profile: one decode step at the burst's shape — every row at its mean context halfway through the reply. */
-async function decodeProfile(modelDir: string, requests: readonly BenchRequest[]): Promise<Awaited<ReturnType<typeof profileDecodeStep>>> {
+/** --profile: one decode step at the burst's shape (every row at its mean context halfway through the reply), per set of weights. */
+async function decodeProfiles(models: ReadonlyArray<readonly [string, string]>, requests: readonly BenchRequest[]): Promise<Array<[string, Awaited<ReturnType<typeof profileDecodeStep>>]>> {
   const meanPrompt = requests.reduce((n, r) => n + r.promptTokens.length, 0) / requests.length;
   const columns = Math.round(meanPrompt + maxTokens / 2);
-  log(`profiling one decode step: ${concurrency} rows over ${columns} cached tokens...`);
-  return profileDecodeStep(modelDir, { rows: concurrency, columns }, { threads });
+  const profiles: Array<[string, Awaited<ReturnType<typeof profileDecodeStep>>]> = [];
+  for (const [weights, dir] of models) {
+    log(`profiling one decode step on the ${weights} weights: ${concurrency} rows over ${columns} cached tokens...`);
+    profiles.push([weights, await profileDecodeStep(dir, { rows: concurrency, columns }, { threads })]);
+  }
+  return profiles;
 }
 
 /** The model's EOS ids as our engine sees them (config.json eos_token_id plus generation_config.json's). */

@@ -47,7 +47,8 @@ export interface StepProfile {
 /** Which part of the model a kernel belongs to, from its op type and its input and output shapes. */
 export type PartOf = (op: string, tensorShapes: number[][]) => string;
 
-export const MATMUL_OPS: ReadonlySet<string> = new Set(['MatMul', 'FusedMatMul', 'Gemm']);
+/** Matrix products, fp32 and int8 (tools/quantize's DynamicQuantizeMatMul and MatMulNBits). */
+export const MATMUL_OPS: ReadonlySet<string> = new Set(['MatMul', 'FusedMatMul', 'Gemm', 'DynamicQuantizeMatMul', 'MatMulNBits', 'MatMulInteger']);
 
 /**
  * Read the profile onnxruntime wrote for `profilePrefix` (after `session.endProfiling()`; the newest file with

@@ -41,6 +41,7 @@ describe('decode step profile', () => {
     expect(decodePart('MatMul', [[32, 3, 3, 1, 64], [32, 3, 1, 64, 1], [32, 3, 3, 1, 1]], dims)).toBe('attention on the new token (matmul)');
     expect(decodePart('FusedMatMul', [[32, 3, 3, 64], [32, 3, 1, 64], [32, 3, 3, 1]], dims)).toBe('attention on the new token (matmul)');
     expect(decodePart('MatMul', [[32, 1, 576], [576, 1536], [32, 1, 1536]], dims)).toBe('linears (matmul)');
+    expect(decodePart('DynamicQuantizeMatMul', [[32, 1, 576], [576, 1536], [1536], [32, 1, 1536]], dims)).toBe('linears (matmul)');
     expect(decodePart('Mul', [[32, 1, 576], [576], [32, 1, 576]], dims)).toBe('norms, RoPE, SwiGLU, residuals, reshapes');
   });
 });
