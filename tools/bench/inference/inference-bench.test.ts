@@ -81,7 +81,7 @@ describe('arrival schedule', () => {
 });
 
 describe('report over rounds', () => {
-  const phase = (tok: number, ttft = 100): PhaseSummary => ({ decode_tok_s: tok, ttft_p50_ms: ttft, ttft_p99_ms: 2 * ttft, itl_p50_ms: 10, itl_p99_ms: 20 });
+  const phase = (tok: number, ttft = 100, wallMs?: number): PhaseSummary => ({ decode_tok_s: tok, ttft_p50_ms: ttft, ttft_p99_ms: 2 * ttft, itl_p50_ms: 10, itl_p99_ms: 20, ...(wallMs ? { wall_ms: wallMs } : {}) });
   const steps = (rows: number, decodeMs: number, tokens: number, prefillMs: number): EngineSteps => ({
     decodeSteps: rows / 4,
     decodeMs,
@@ -96,9 +96,9 @@ describe('report over rounds', () => {
   const roof = (batch: number, tokS: number): RooflineResult => ({ batch, headRows: batch, stepMsMedian: (batch * 1000) / tokS, tokS, gflops: 1, matmuls: 3 });
   // Round 2 is a slow spell for everyone.
   const rounds: RoundResult[] = [
-    { load1: 1, batched: { summary: phase(300), steps: steps(400, 1000, 200, 500) }, sequential: phase(50), int8: { summary: phase(450), steps: steps(400, 500, 200, 500) }, scheduling: {}, kv: {}, rooflineDecode: roof(4, 500), rooflinePrefill: roof(100, 800) },
-    { load1: 3, batched: { summary: phase(150), steps: steps(400, 2000, 200, 1000) }, sequential: phase(25), int8: { summary: phase(300), steps: steps(400, 1000, 200, 1000) }, scheduling: {}, kv: {}, rooflineDecode: roof(4, 250), rooflinePrefill: roof(100, 400) },
-    { load1: 2, batched: { summary: phase(280), steps: steps(400, 1000, 200, 500) }, sequential: phase(70), int8: { summary: phase(420), steps: steps(400, 800, 200, 500) }, scheduling: {}, kv: {}, rooflineDecode: roof(4, 400), rooflinePrefill: roof(100, 800) },
+    { load1: 1, batched: { summary: phase(300, 100, 2100), steps: steps(400, 1000, 200, 500) }, sequential: phase(50), int8: { summary: phase(450), steps: steps(400, 500, 200, 500) }, scheduling: {}, kv: {}, rooflineDecode: roof(4, 500), rooflinePrefill: roof(100, 800) },
+    { load1: 3, batched: { summary: phase(150, 100, 4200), steps: steps(400, 2000, 200, 1000) }, sequential: phase(25), int8: { summary: phase(300), steps: steps(400, 1000, 200, 1000) }, scheduling: {}, kv: {}, rooflineDecode: roof(4, 250), rooflinePrefill: roof(100, 400) },
+    { load1: 2, batched: { summary: phase(280, 100, 2000), steps: steps(400, 1000, 200, 500) }, sequential: phase(70), int8: { summary: phase(420), steps: steps(400, 800, 200, 500) }, scheduling: {}, kv: {}, rooflineDecode: roof(4, 400), rooflinePrefill: roof(100, 800) },
   ];
   const ctx: ReportContext = {
     model: 'm', params: 1e6, concurrency: 4, requests: 4, maxTokens: 8, threads: 2, sequentialCount: 2, kvReserveTokens: 0, steady: null,
@@ -126,10 +126,16 @@ describe('report over rounds', () => {
     expect(report.ratios.batched_vs_transformersjs).toBeNull();
     // TTFT p99 200 ms against 500 / 1000 / 500 ms of prefill runs.
     expect(report.ratios.burst_ttft_p99_vs_prefill_bound).toMatchObject({ median: 0.4, min: 0.2, max: 0.4 });
+    // The whole burst against its compute bound: 200 prefill tokens at 800/400/800 tok/s + 400 decoded rows at
+    // 500/250/400 tok/s = 1050/2100/1250 ms, against walls of 2100/4200/2000 ms.
+    expect(report.ratios.batched_vs_compute_bound).toMatchObject({ median: 0.5, min: 0.5, max: 0.63 });
+    expect(report.ratios.warm_vs_compute_bound).toBeNull();
+    expect(report.batched!.wall_ms).toMatchObject({ median: 2100, min: 2000, max: 4200 });
     expect(report.machine).toMatchObject({ cores: 2, loadavg_before: [1, 1, 1], load1_at_round_start: { median: 2, min: 1, max: 3 } });
     const text = renderReport(ctx, report);
     expect(text).toContain('280.0 (150.0–300.0)');
     expect(text).toContain('machine: 2 cores');
+    expect(text).toContain('whole burst vs its compute bound (its prefill tokens at the prefill roofline + its decoded rows at the decode roofline): 50% (50–63%)');
   });
 
   it('the int8 contender: speed-up per round against the same round\'s fp32 burst, and its quality cost', () => {

@@ -14,6 +14,8 @@ export interface PhaseSamples {
 
 export interface PhaseSummary {
   decode_tok_s: number;
+  /** The phase's wall time: first submission (or scheduled arrival) to last token. */
+  wall_ms?: number;
   ttft_p50_ms: number;
   ttft_p99_ms: number;
   ttft_mean_ms?: number;
@@ -33,6 +35,7 @@ export function summarize(s: PhaseSamples): PhaseSummary {
   const itl = sorted(s.itlMs);
   const summary: PhaseSummary = {
     decode_tok_s: round((s.generatedTokens * 1000) / s.wallMs),
+    wall_ms: round(s.wallMs, 1),
     ttft_p50_ms: round(percentile(ttft, 0.5)),
     ttft_p99_ms: round(percentile(ttft, 0.99)),
     ttft_mean_ms: round(ttft.reduce((a, b) => a + b, 0) / Math.max(1, ttft.length)),
@@ -98,6 +101,14 @@ export function stepRates(s: EngineSteps): { decode_tok_s: number; prefill_tok_s
     mean_decode_batch: s.decodeSteps > 0 ? round(s.decodedRows / s.decodeSteps) : Number.NaN,
     mean_prefill_tokens: s.prefillSteps > 0 ? round(s.prefillTokens / s.prefillSteps) : Number.NaN,
   };
+}
+
+/**
+ * The least time a phase's engine work can take on this machine: its prefilled prompt tokens at the prefill
+ * roofline plus its decoded rows at the decode roofline (each the MatMuls alone at its own shape).
+ */
+export function computeBoundMs(s: EngineSteps, decodeRooflineTokS: number, prefillRooflineTokS: number): number {
+  return (s.prefillTokens / prefillRooflineTokS + s.decodedRows / decodeRooflineTokS) * 1000;
 }
 
 export function round(x: number, digits = 2): number {

@@ -5,7 +5,7 @@
 import type { QualityComparison } from '../../quantize/quality.ts';
 import { table } from '../stats.ts';
 import type { PhaseSummary } from './phase-stats.ts';
-import { stepRates } from './phase-stats.ts';
+import { computeBoundMs, stepRates } from './phase-stats.ts';
 import type { EnginePhase, RoundResult } from './rounds.ts';
 import { ratioSpread, roundTo, showSpread, spread, type Spread } from './rounds-stats.ts';
 
@@ -39,7 +39,7 @@ export interface Int8Context {
 
 type SpreadSummary = Record<keyof PhaseSummary, Spread | null>;
 
-const PHASE_KEYS: Array<keyof PhaseSummary> = ['decode_tok_s', 'ttft_p50_ms', 'ttft_p99_ms', 'ttft_mean_ms', 'itl_p50_ms', 'itl_p99_ms', 'queue_p50_ms', 'queue_p99_ms'];
+const PHASE_KEYS: Array<keyof PhaseSummary> = ['decode_tok_s', 'wall_ms', 'ttft_p50_ms', 'ttft_p99_ms', 'ttft_mean_ms', 'itl_p50_ms', 'itl_p99_ms', 'queue_p50_ms', 'queue_p99_ms'];
 
 function phaseSpread(summaries: ReadonlyArray<PhaseSummary | undefined>): SpreadSummary | null {
   if (summaries.every((s) => s === undefined)) return null;
@@ -174,6 +174,9 @@ export function buildReport(ctx: ReportContext, rounds: readonly RoundResult[]) 
       warm_vs_roofline: ratioSpread(col((r) => r.warm?.summary.decode_tok_s), decodeRoof),
       warm_decode_steps_vs_roofline: ratioSpread(warmSteps.map((s) => s?.decode_tok_s), decodeRoof),
       warm_burst_ttft_p99_vs_prefill_bound: ratioSpread(col((r) => r.warm?.summary.ttft_p99_ms), col((r) => r.warm?.steps.prefillMs)),
+      // The whole burst against its own compute bound: its prefill at the prefill roofline plus its decoding at the decode one.
+      batched_vs_compute_bound: ratioSpread(col((r) => computeBoundMs(r.batched.steps, r.rooflineDecode.tokS, r.rooflinePrefill.tokS)), col((r) => r.batched.summary.wall_ms)),
+      warm_vs_compute_bound: ratioSpread(col((r) => (r.warm ? computeBoundMs(r.warm.steps, r.rooflineDecode.tokS, r.rooflinePrefill.tokS) : null)), col((r) => r.warm?.summary.wall_ms)),
     },
   };
 }
@@ -239,6 +242,7 @@ export function renderReport(ctx: ReportContext, report: Report): string {
     ),
     int8Line(report.int8, x),
     `vs roofline: decode steps ${pct(q.decode_steps_vs_roofline)} and whole burst ${pct(q.batched_vs_roofline)} of the decode roofline; prefill steps ${pct(q.prefill_steps_vs_roofline)} of the prefill roofline; steady state ${pct(q.steady_vs_roofline)} (its decode steps ${pct(q.steady_decode_steps_vs_roofline)}) of the decode roofline`,
+    `whole burst vs its compute bound (its prefill tokens at the prefill roofline + its decoded rows at the decode roofline): ${pct(q.batched_vs_compute_bound)}${report.warm ? `, warm burst ${pct(q.warm_vs_compute_bound)}` : ''}`,
     '',
   ].join('\n');
 }
