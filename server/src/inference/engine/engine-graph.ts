@@ -1,5 +1,6 @@
 /**
- * Derives the engine-shaped variant of a decoder graph, with two changes to the standard I/O:
+ * Derives the engine-shaped variant of a decoder graph: two changes to the standard I/O (1, 2) and two fused
+ * kernels (3, 4), and the new tokens' attention products with each group's queries as one matrix (rewriteAttention).
  *
  * 1. In-place KV, so a decode step no longer copies the whole KV cache.
  *
