@@ -33,7 +33,7 @@ export function decodePart(op: string, shapes: number[][], dims: { columns: numb
   return 'norms, RoPE, SwiGLU, residuals, reshapes';
 }
 
-/** Profile `runs` decode steps (after two unprofiled-in-summary warm-ups) of the model in `modelDir`. */
+/** Profile `runs` decode steps of the model in `modelDir` (after two warm-up runs the summary leaves out). */
 export async function profileDecodeStep(modelDir: string, shape: DecodeShape, options: { threads: number; runs?: number }): Promise<StepProfile & DecodeShape> {
   const runs = options.runs ?? 5;
   const scratch = mkdtempSync(join(tmpdir(), 'wm-decode-profile-'));
