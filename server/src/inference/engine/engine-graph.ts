@@ -128,7 +128,7 @@ class GraphEdit {
   }
 
   producer(value: string): Node {
-    const found = this.graph.node.find((n) => n.output.includes(value));
+    const found = this.producerOrUndefined(value);
     if (!found) throw new UnsupportedGraphError(`nothing produces ${value}`);
     return found;
   }
@@ -313,13 +313,10 @@ function rewriteLogits(g: GraphEdit, logitsName: string): void {
   info.type.tensor_type.shape.dim[1] = { dim_value: 1 };
 }
 
-/** A float constant's value (raw bytes or float_data), or undefined when `name` is not a one-element float initializer. */
+/** A one-element float initializer's value, or undefined when `name` is not one. */
 function floatConstant(g: GraphEdit, name: string): number | undefined {
-  const init = g.graph.initializer.find((i) => i.name === name) as { data_type?: number; raw_data?: Uint8Array; float_data?: number[] } | undefined;
-  if (!init || init.data_type !== 1) return undefined;
-  if (init.float_data?.length === 1) return init.float_data[0];
-  if (init.raw_data?.byteLength === 4) return new DataView(init.raw_data.buffer, init.raw_data.byteOffset, 4).getFloat32(0, true);
-  return undefined;
+  const values = floatArrayConstant(g, name);
+  return values?.length === 1 ? values[0] : undefined;
 }
 
 /**
@@ -365,8 +362,9 @@ function fuseRotaryEmbeddings(g: GraphEdit, maxPositions: number): number {
     if (doubled?.op_type !== 'Concat' || doubled.input.length !== 2 || doubled.input[0] !== doubled.input[1]) return undefined;
     const angles = g.producerOrUndefined(doubled.input[0]!);
     if (angles?.op_type !== 'Mul') return undefined;
-    const frequencies = angles.input.map((i) => floatArrayConstant(g, i)).find((f) => f !== undefined);
-    const positionsUnsqueeze = g.producerOrUndefined(angles.input.find((i) => floatArrayConstant(g, i) === undefined) ?? '');
+    const constants = angles.input.map((i) => floatArrayConstant(g, i));
+    const frequencies = constants.find((f) => f !== undefined);
+    const positionsUnsqueeze = g.producerOrUndefined(angles.input[constants.findIndex((f) => f === undefined)] ?? '');
     const cast = positionsUnsqueeze?.op_type === 'Unsqueeze' ? g.producerOrUndefined(positionsUnsqueeze.input[0]!) : undefined;
     if (!frequencies || cast?.op_type !== 'Cast' || !g.graph.input.some((i) => i.name === cast.input[0])) return undefined;
     return { key: doubled.input[0]!, positions: cast.input[0]!, frequencies };
