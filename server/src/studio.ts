@@ -123,7 +123,7 @@ export function mountStudio(app: TemplatedApp, deps: StudioDeps): void {
       finishReason: turn.finishReason,
       prompt: { persona, lore, situation: situation.join('\n\n'), memory, playerLine, rendered: turn.prompt },
       output: { raw: turn.output, speech: turn.finishReason === 'fallback' ? turn.output : parsed.speech, call: parsed.body, action: turn.action },
-      grammar: { alternatives, chosen, maxSpeechTokens: sampling.grammar?.maxSpeechTokens ?? null, grounding: sampling.grammar?.grounding ?? null },
+      grammar: { alternatives, chosen, maxSpeechTokens: sampling.grammar?.maxSpeechTokens ?? null, grounding: sampling.grammar?.grounding ?? null, callPrior: sampling.grammar?.callPrior ?? null },
       timings: timings.get(turn.turnId) ?? null,
     };
   };

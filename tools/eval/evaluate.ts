@@ -22,6 +22,7 @@ import type { CopyProbe, SampleLoss } from './loss.ts';
 import { runLossPass } from './loss-runner.ts';
 import { EvalError, pickSubset, readSplit, trainedFacts } from './samples.ts';
 import { DEFAULT_LORE_GROUNDING } from '../../server/src/npc/lore-grounding.ts';
+import { ActionMemory, DEFAULT_ACTION_MEMORY } from '../../server/src/npc/action-memory.ts';
 import {
   aggregateScores,
   isActionSample,
@@ -56,6 +57,8 @@ export interface EvalOptions {
   decoding?: Decoding;
   /** NPC_LORE_GROUNDING for the generated replies (default: the server's default; 0 = off). */
   loreGrounding?: number;
+  /** NPC_ACTION_MEMORY for the generated replies (default: the server's default; 0 = off), for models with an action memory. */
+  actionMemory?: number;
   /** NPC scripts (default: loaded from npcDir, checked against the world map). */
   scripts?: ReadonlyMap<string, NpcScript>;
   /** Default: the server's NPC_DIR default (assets/npcs). */
@@ -107,6 +110,8 @@ export interface ModelReport {
   /** For the untrained twin: the model it mirrors (its own directory is a deleted temp dir). */
   twinOf?: string;
   parameters: number | null;
+  /** Player lines in the model's action memory (action-memory.json; 0: it has none). */
+  actionMemoryLines: number;
   replyLoss: LossSummary & { samples: number; skipped: number; skippedExamples: string[] };
   general: (LossSummary & { chunks: number; file: string }) | null;
   /** Loss on a block of random tokens, first seen and repeated (loss.ts `copyProbe`): can it copy from context? */
@@ -152,6 +157,8 @@ export interface EvalReport {
     decoding: Decoding;
     /** Nats of lore grounding the replies were generated with (NPC_LORE_GROUNDING). */
     loreGrounding: number;
+    /** Strength of the action memory's call prior (NPC_ACTION_MEMORY), for models that have one. */
+    actionMemory: number;
     seed: number;
     limit: number | null;
     loreRule: string;
@@ -292,6 +299,12 @@ async function evaluateDirectory(label: string, dir: string, parameters: number 
   const started = performance.now();
   checkModelDir(dir);
   const text = loadModelText(dir);
+  let memory: ActionMemory | undefined;
+  try {
+    memory = ActionMemory.load(dir);
+  } catch (error) {
+    throw new EvalError(`${dir}: ${(error as Error).message}`);
+  }
   let engine: InferenceEngine | undefined;
   const stop = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
@@ -328,6 +341,8 @@ async function evaluateDirectory(label: string, dir: string, parameters: number 
       scripts: ctx.scripts,
       decoding: ctx.decoding,
       loreGrounding: options.loreGrounding ?? DEFAULT_LORE_GROUNDING,
+      ...(memory ? { memory } : {}),
+      actionMemory: options.actionMemory ?? DEFAULT_ACTION_MEMORY,
       seed: ctx.seed,
       maxInFlight: options.maxInFlight ?? 64,
       requestTimeoutMs: options.requestTimeoutMs ?? 180_000,
@@ -378,6 +393,7 @@ async function evaluateDirectory(label: string, dir: string, parameters: number 
       dir,
       ...(twinOf ? { twinOf } : {}),
       parameters,
+      actionMemoryLines: memory ? memory.npcIds.reduce((n, id) => n + memory.size(id), 0) : 0,
       replyLoss: { ...lossSummary(nll, tokens), samples: losses.length - skipped.length, skipped: skipped.length, skippedExamples: skipped.slice(0, 3) },
       general: general && ctx.general ? { ...lossSummary(general.nll, general.tokens), chunks: general.chunks, file: ctx.general.file } : null,
       copy,
@@ -498,6 +514,7 @@ export async function evaluateModel(options: EvalOptions): Promise<EvalReport> {
       settings: {
         decoding,
         loreGrounding: options.loreGrounding ?? DEFAULT_LORE_GROUNDING,
+        actionMemory: options.actionMemory ?? DEFAULT_ACTION_MEMORY,
         seed,
         limit: options.limit ?? null,
         loreRule: LORE_RULE,

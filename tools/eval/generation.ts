@@ -14,7 +14,8 @@ import type { WorldFacts } from '../../server/src/npc/prompt.ts';
 import { samplingOverrides, type NpcScript } from '../../server/src/npc/script-schema.ts';
 import type { WorldSample } from '../corpus/sample.ts';
 import { renderPrompt } from '../../server/src/inference/model/index.ts';
-import { DEFAULT_LORE_GROUNDING, groundConstraint } from '../../server/src/npc/lore-grounding.ts';
+import { DEFAULT_LORE_GROUNDING } from '../../server/src/npc/lore-grounding.ts';
+import { DEFAULT_ACTION_MEMORY, type ActionMemory } from '../../server/src/npc/action-memory.ts';
 
 /** The server's dialogue settings that shape a turn's budgets (npc-system.ts uses 48 speech tokens). */
 export const SERVER_DIALOGUE_SETTINGS: DialogueSettings = {
@@ -23,6 +24,7 @@ export const SERVER_DIALOGUE_SETTINGS: DialogueSettings = {
   firstTokenDeadlineMs: 0,
   defaultMaxSpeechTokens: 48,
   loreGrounding: DEFAULT_LORE_GROUNDING,
+  actionMemory: DEFAULT_ACTION_MEMORY,
 };
 
 export type Decoding = 'greedy' | 'script';
@@ -32,8 +34,8 @@ export type Decoding = 'greedy' | 'script';
  * compiles them from the model text, world facts and settings only; the rest of its dependencies are
  * never touched by `compiled()`, and any access to them fails loudly here.
  */
-export function dialogueCompiler(text: ModelText, world: WorldFacts, settings: DialogueSettings = SERVER_DIALOGUE_SETTINGS): NpcDialogue {
-  const deps = { text, world, settings } as Record<string, unknown>;
+export function dialogueCompiler(text: ModelText, world: WorldFacts, settings: DialogueSettings = SERVER_DIALOGUE_SETTINGS, actionMemory?: ActionMemory): NpcDialogue {
+  const deps = { text, world, settings, ...(actionMemory ? { actionMemory } : {}) } as Record<string, unknown>;
   for (const key of ['engine', 'modelId', 'modelHash', 'store', 'memory', 'moderator', 'log'] as const) {
     Object.defineProperty(deps, key, {
       get() {
@@ -65,6 +67,9 @@ export interface GenerateRepliesOptions {
   decoding: Decoding;
   /** NPC_LORE_GROUNDING for the replies (default: the server's default). */
   loreGrounding?: number;
+  /** The model's action memory (its action-memory.json), and NPC_ACTION_MEMORY for the replies (default: the server's default). */
+  memory?: ActionMemory;
+  actionMemory?: number;
   seed: number;
   /** Requests submitted at once (the engine batches them). */
   maxInFlight: number;
@@ -77,7 +82,12 @@ export interface GenerateRepliesOptions {
 const RETRIES = 3;
 
 export async function generateReplies(samples: readonly WorldSample[], options: GenerateRepliesOptions): Promise<GeneratedReply[]> {
-  const compiler = dialogueCompiler(options.text, options.world, { ...SERVER_DIALOGUE_SETTINGS, loreGrounding: options.loreGrounding ?? DEFAULT_LORE_GROUNDING });
+  const compiler = dialogueCompiler(
+    options.text,
+    options.world,
+    { ...SERVER_DIALOGUE_SETTINGS, loreGrounding: options.loreGrounding ?? DEFAULT_LORE_GROUNDING, actionMemory: options.actionMemory ?? DEFAULT_ACTION_MEMORY },
+    options.memory,
+  );
   const results: GeneratedReply[] = new Array(samples.length);
   let next = 0;
   let done = 0;
@@ -87,9 +97,8 @@ export async function generateReplies(samples: readonly WorldSample[], options: 
     if (!script) return { id: sample.id, error: `no script for NPC "${sample.npcId}"` };
     const compiled = compiler.compiled(script);
     const { prompt, sharedPrefix } = renderPrompt(options.text, sample.messages);
-    // The server's lore grounding for the player's line (NpcDialogue.loreGrounding, NPC_LORE_GROUNDING).
-    const grounding = compiler.loreGrounding(script, sample.player);
-    const grounded = { constraint: groundConstraint(compiled.constraint, grounding, options.text.tokenizer) };
+    // The server's grammar for the player's line: lore grounding (NPC_LORE_GROUNDING) and call prior (NPC_ACTION_MEMORY).
+    const grounded = compiler.turnGrammar(script, sample.player);
     const overrides = samplingOverrides(script);
     const sampling =
       options.decoding === 'greedy'

@@ -7,6 +7,7 @@
 import { parseCliArgs } from '../../server/src/cli-args.ts';
 import { isPresetName, PRESETS, readArchitectureFile, type LlamaArchitectureInput } from '../model-builder/index.ts';
 import { PROJECTIONS, type Projection } from './llama-train-graph.ts';
+import { rememberCorpus } from './action-memory.ts';
 import { tokenizerExtraFiles } from './recipes/shared.ts';
 import { train, type TrainOptions } from './run.ts';
 import { parseKindRepeats } from './training-data.ts';
@@ -30,7 +31,9 @@ const USAGE = `usage: npm run train -- --out <dir> [--from <model dir> | --prese
   --text-drill-mix X        dialogue: this share (0–1) of micro-batches are text rows with copying drills (keeps copying)
   --repeat-kind K=N,...     dialogue: each train sample of kind K N times in all (e.g. action=3: weights requests up beside drills)
   --providers cuda,cpu      onnxruntime execution providers
-  --spin-wait               let onnxruntime threads spin between kernels (faster on an otherwise idle machine)`;
+  --spin-wait               let onnxruntime threads spin between kernels (faster on an otherwise idle machine)
+  --memory-only             with --from and a dialogue corpus: write only the model's action memory (the corpus's player
+                            lines and their calls, plus --extra-samples) into --out, without training`;
 
 function fail(problem: string): never {
   console.error(`train: ${problem}`);
@@ -80,6 +83,7 @@ const { values } = parseCliArgs('train', USAGE, {
     'tokenizer-bytes': { type: 'string' },
     providers: { type: 'string' },
     'spin-wait': { type: 'boolean', default: false },
+    'memory-only': { type: 'boolean', default: false },
   },
 });
 
@@ -106,6 +110,18 @@ function kindRepeats(spec: string) {
     return parseKindRepeats(spec);
   } catch (error) {
     fail(`--repeat-kind: ${(error as Error).message}`);
+  }
+}
+
+if (values['memory-only']) {
+  if (!values.from) fail('--memory-only needs --from <model dir>');
+  try {
+    const npcs = rememberCorpus({ from: values.from, out: values.out, corpus: values.corpus ?? 'data/corpus/world', ...(values['extra-samples'] ? { extraSampleFiles: values['extra-samples'].split(',') } : {}) });
+    console.log(JSON.stringify({ actionMemory: { out: values.out, npcs } }));
+    process.exit(0);
+  } catch (error) {
+    console.error(`train: ${(error as Error).message}`);
+    process.exit(1);
   }
 }
 

@@ -20,6 +20,8 @@ import type { LoraConfig } from './llama-train-graph.ts';
 import { initLoraParams, mergeLora, writePeftAdapter } from './lora.ts';
 import { readArchitecture, readParams, writeTrainedModel, type Params } from './model-weights.ts';
 import { DEFAULT_ADAMW } from './optimizer.ts';
+import { readActionMemoryFile, writeActionMemory, type ActionMemoryFile } from '../../server/src/npc/action-memory.ts';
+import { updatedActionMemory } from './action-memory.ts';
 import { lossChartSvg, progressPrinter } from './progress.ts';
 import type { StepBatch } from './step-runner.ts';
 import { dialogueExamples, readWorldSamples, repeatKinds, tokenizeTextCorpus } from './training-data.ts';
@@ -140,6 +142,8 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
   let valid: StepBatch[] = [];
   let examples: number | undefined;
   let droppedExamples: number | undefined;
+  /** Dialogue runs: the action memory the written model gets (action-memory.ts). */
+  let actionMemory: ActionMemoryFile | undefined;
   if (kind === 'text') {
     const tokens = tokenizeTextCorpus(text, join(options.corpus, 'train.txt'), options.maxCorpusBytes ? { maxBytes: options.maxCorpusBytes } : {});
     log(`text corpus: ${(tokens.length / 1e6).toFixed(2)} M tokens`);
@@ -156,6 +160,8 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     let selves: Map<string, SelfRef> | undefined;
     const npcSelves = () => (selves ??= new Map(npcContexts(loadCorpusWorld()).map((c) => [c.script.id, c.self])));
     const read = [join(options.corpus, 'train.jsonl'), ...(options.extraSampleFiles ?? [])].flatMap((f) => readWorldSamples(f)).filter((s) => !npcs || npcs.has(s.npcId));
+    // Read before training: the run may write over the model it started from.
+    actionMemory = updatedActionMemory(readActionMemoryFile(sourceDir), read);
     const samples = options.repeatKinds ? repeatKinds(read, options.repeatKinds) : read;
     if (options.repeatKinds) log(`repeated kinds: ${Object.entries(options.repeatKinds).map(([k, n]) => `${k}×${n}`).join(', ')} → ${samples.length} turns from ${read.length}`);
     if (samples.length === 0) throw new Error(`no training samples${npcs ? ` for NPC ${[...npcs].join(', ')}` : ''} in ${options.corpus}`);
@@ -307,6 +313,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
   } else {
     const weights = options.method === 'lora' ? mergeLora(arch, options.lora!, finalParams, new Map(trainable.map((n) => [n, params.get(n)!]))) : finalParams;
     writeTrainedModel({ outDir: out, arch, params: weights, tokenizerDir: sourceDir, training: mergeHistory(sourceDir, training) });
+    if (actionMemory) writeActionMemory(out, actionMemory);
   }
   const reportDir = join(out, 'training');
   mkdirSync(reportDir, { recursive: true });

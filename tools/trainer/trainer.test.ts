@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../../server/src/inference/model/index.ts';
 import { PRESETS } from '../model-builder/index.ts';
+import { readActionMemoryFile } from '../../server/src/npc/action-memory.ts';
+import { rememberCorpus, updatedActionMemory } from './action-memory.ts';
 import { dialogueBatchList } from './batches.ts';
 import { loraParamSpecs, type LoraConfig } from './llama-train-graph.ts';
 import { initLoraParams, mergeLora } from './lora.ts';
@@ -174,6 +176,16 @@ describe('trainer', () => {
     expect(summary.examples).toBe(40);
     const history = readFileSync(join(tuned, 'training', 'finetune-history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss: number });
     expect(history.at(-1)!.loss).toBeLessThan(history[0]!.loss * 0.5);
+    // The fine-tuned model remembers the lines it trained on, each distinct line once, with its call.
+    const memory = readActionMemoryFile(tuned)!;
+    expect(memory.npcs).toEqual({ bram: [['who are you?', 'none'], ['where is the forge?', 'none']] });
+    // A later run on other NPCs keeps bram's lines and adds its own; --memory-only writes the same without training.
+    const marta = { ...JSON.parse(lines[0]!), npcId: 'marta', player: 'a room, please', action: { type: 'give_item', item: 'room_key' } };
+    expect(updatedActionMemory(memory, [marta]).npcs).toEqual({ ...memory.npcs, marta: [['a room, please', 'give_item room_key']] });
+    writeFileSync(join(world, 'extra.jsonl'), `${JSON.stringify(marta)}\n`);
+    expect(rememberCorpus({ from: tuned, out: tuned, corpus: world, extraSampleFiles: [join(world, 'extra.jsonl')] })).toEqual({ bram: 2, marta: 1 });
+    expect(readActionMemoryFile(tuned)!.npcs.marta).toEqual([['a room, please', 'give_item room_key']]);
+    expect(() => rememberCorpus({ from: tuned, out: join(root, 'nowhere'), corpus: world })).toThrow(/not a model directory/);
 
     // --text-drill-mix: some micro-batches are text rows (English and copying drills) instead of dialogue.
     const mixed = join(root, 'mixed');

@@ -103,6 +103,18 @@ function render(turn: StudioTurn): void {
     turn.grammar.grounding
       ? el('p', { class: 'muted', 'data-testid': 'studio-grounding' }, `Speech nudged towards lore fact ${turn.grammar.grounding.fact + 1} (+${turn.grammar.grounding.bias} nats on its words, +${turn.grammar.grounding.continuation} to continue it; applies after [[none]]): "${turn.grammar.grounding.text}"`)
       : el('p', { class: 'muted' }, 'No lore grounding: no fact matched the line well enough, or it is off.'),
+    turn.grammar.callPrior
+      ? el(
+          'p',
+          { class: 'muted', 'data-testid': 'studio-call-prior' },
+          `Call tipped by the action memory (${turn.grammar.callPrior.strength} nats per log-share) towards the calls of the most similar trained lines: `,
+          Object.entries(turn.grammar.callPrior.weights)
+            .sort(([, a], [, b]) => b - a)
+            .slice(0, 3)
+            .map(([call, weight]) => `[[${call}]] ${Math.round(weight * 100)} %`)
+            .join(', '),
+        )
+      : el('p', { class: 'muted' }, 'No call prior: the model has no action memory for this NPC, nothing in it matched the line, or it is off.'),
     el('h3', {}, 'Lore retrieved for this line (BM25, scored against the current script)'),
     turn.prompt.lore.length ? el('table', {}, el('tr', {}, el('th', {}, 'score'), el('th', {}, ''), el('th', {}, 'fact')), ...loreRows) : el('p', { class: 'muted' }, 'No lore fact matched the line.'),
     el('h3', {}, 'Situation (what the NPC perceived)'),

@@ -5,6 +5,7 @@
  *
  * - Call phase: the opener "[" (a single token) is forced first, then a trie over the token sequences of
  *   the NPC's legal calls (each the text after the opener, e.g. "[walk_to forge]]") until one is complete.
+ *   A turn's call prior (action-memory.ts) adds its bias to each call token's logit before the choice.
  *   The call is decided greedily (`decidesGreedily`; `sampleCall` opts out): the most likely legal call, whatever the NPC's
  *   temperature — sampled at the speech's temperature (0.5–1.0 in the shipped scripts) the default model's
  *   held-out action accuracy fell from 66 % (greedy) to 60 %, refusals from 95 % to 93 %.
@@ -38,6 +39,11 @@ export interface ActionConstraintOptions {
   noneAlternative?: number;
   /** This turn's lore grounding (lore-grounding.ts); applied to the speech after a `[[none]]` call. */
   grounding?: GroundingOptions;
+  /**
+   * This turn's call prior (action-memory.ts): a weight per alternative; each call token gets `strength`
+   * × ln(the weight of the live alternatives it continues) added to its logit.
+   */
+  callPrior?: { strength: number; weights: number[] };
 }
 
 // eslint-disable-next-line no-control-regex
@@ -72,6 +78,10 @@ export function createConstraint(rawOptions: unknown, ctx: ConstraintContext): T
   if (g && (!(g.bias >= 0 && g.continuation >= 0 && Number.isFinite(g.bias + g.continuation)) || g.sequences.some((seq) => seq.some((t) => !Number.isInteger(t) || t < 0 || t >= ctx.vocabSize)))) {
     throw new Error('action grammar: lore grounding needs finite biases ≥ 0 and tokens inside the vocabulary');
   }
+  const prior = options.callPrior;
+  if (prior && (!(prior.strength >= 0 && Number.isFinite(prior.strength)) || prior.weights.length !== options.alternatives.length || prior.weights.some((w) => !(w > 0 && Number.isFinite(w))))) {
+    throw new Error('action grammar: a call prior needs a finite strength ≥ 0 and one positive weight per legal call');
+  }
   const deny = speechDenyList(ctx);
   const eosIds = ctx.eosTokenIds.filter((id) => id < ctx.vocabSize);
   let openerSeen = false;
@@ -99,7 +109,16 @@ export function createConstraint(rawOptions: unknown, ctx: ConstraintContext): T
         return;
       }
       if (!inSpeech) {
-        forceOnly(logits, new Set(live.map((i) => options.alternatives[i]![position]!)));
+        const next = new Set(live.map((i) => options.alternatives[i]![position]!));
+        forceOnly(logits, next);
+        if (prior && prior.strength > 0 && next.size > 1) {
+          const mass = new Map<number, number>();
+          for (const i of live) {
+            const token = options.alternatives[i]![position]!;
+            mass.set(token, (mass.get(token) ?? 0) + prior.weights[i]!);
+          }
+          for (const [token, weight] of mass) logits[token] = logits[token]! + prior.strength * Math.log(weight);
+        }
         return;
       }
       grounding?.bias(logits);

@@ -8,6 +8,7 @@ import type { ConstraintSpec } from '../inference/engine/constraint-spec.ts';
 import type { TextTokenizer } from '../inference/tokenizer/index.ts';
 import type { ActionConstraintOptions } from './action-constraint.ts';
 import { actionBody, ACTION_CLOSE } from './action-syntax.ts';
+import type { CallPriorRecord } from './action-memory.ts';
 import { groundConstraint, type GroundingRecord } from './lore-grounding.ts';
 import { legalActions, type ActionGate, type NpcActions } from './script-schema.ts';
 
@@ -20,6 +21,8 @@ export interface ActionGrammarOptions {
   sampleCall?: boolean;
   /** A turn's lore grounding (what the turn log records; the dialogue adds it per turn with `groundConstraint`). */
   grounding?: GroundingRecord;
+  /** A turn's call prior (action-memory.ts; the dialogue adds it per turn with `priorConstraint`). */
+  callPrior?: CallPriorRecord;
 }
 
 export class ActionGrammarError extends Error {
@@ -54,7 +57,22 @@ export function compileCallGrammar(bodies: readonly string[], tokenizer: TextTok
     ...(options.sampleCall ? { sampleCall: true } : {}),
     noneAlternative: bodies.indexOf(actionBody(null)),
   };
-  return groundConstraint({ kind: 'module', module: CONSTRAINT_MODULE, options: constraintOptions }, options.grounding, tokenizer);
+  const spec = groundConstraint({ kind: 'module', module: CONSTRAINT_MODULE, options: constraintOptions }, options.grounding, tokenizer);
+  return priorConstraint(spec, options.callPrior, bodies);
+}
+
+/**
+ * The action grammar with a turn's call prior added (the shared spec is not changed). `bodies` are the
+ * grammar's calls in its order; a call the prior does not weigh (a script edited since it was logged)
+ * gets the smallest weight it gives.
+ */
+export function priorConstraint(spec: ConstraintSpec, prior: CallPriorRecord | undefined, bodies: readonly string[]): ConstraintSpec {
+  if (!prior || prior.strength <= 0 || bodies.length < 2 || spec.kind !== 'module') return spec;
+  const given = Object.values(prior.weights).filter((w) => w > 0);
+  if (given.length === 0) return spec;
+  const floor = Math.min(...given);
+  const weights = bodies.map((body) => (prior.weights[body]! > 0 ? prior.weights[body]! : floor));
+  return { ...spec, options: { ...(spec.options as object), callPrior: { strength: prior.strength, weights } } };
 }
 
 /**

@@ -13,11 +13,12 @@ import { renderChat, type ModelText } from '../inference/model/index.ts';
 import type { ChatMessage } from '../inference/tokenizer/index.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { WorldStore } from '../persistence/store.ts';
-import { compileCallGrammar, legalCallBodies } from './action-grammar.ts';
+import { compileCallGrammar, legalCallBodies, priorConstraint } from './action-grammar.ts';
 import { actionGate, hasGates } from './trust.ts';
 import { actionBody, formatReply, parseReply } from './action-syntax.ts';
 import { createLoreIndex, type LoreIndex } from './lore-index.ts';
 import { rewritePerson } from './english.ts';
+import { DEFAULT_ACTION_MEMORY, type ActionMemory, type ActionRecall, type CallPriorRecord } from './action-memory.ts';
 import { DEFAULT_LORE_GROUNDING, groundConstraint, loreGrounding, type GroundingRecord } from './lore-grounding.ts';
 import type { ConversationMemory } from './memory.ts';
 import type { Moderator } from './moderation.ts';
@@ -42,6 +43,8 @@ export interface DialogueSettings {
   actionDecoding?: 'greedy' | 'sample';
   /** Nats of lore grounding (NPC_LORE_GROUNDING, lore-grounding.ts); default DEFAULT_LORE_GROUNDING, 0 = off. */
   loreGrounding?: number;
+  /** Strength of the action memory's call prior (NPC_ACTION_MEMORY, action-memory.ts); default DEFAULT_ACTION_MEMORY, 0 = off. */
+  actionMemory?: number;
 }
 
 export interface DialogueDeps {
@@ -56,6 +59,8 @@ export interface DialogueDeps {
   moderator: Moderator;
   log: Logger;
   settings: DialogueSettings;
+  /** The model's action memory (its `action-memory.json`), when it has one. */
+  actionMemory?: ActionMemory;
   /** Called for each reply whose action was not legal for its NPC (kept for metrics). */
   onIllegalAction?: (npcId: string, body: string | null) => void;
 }
@@ -77,6 +82,8 @@ export interface GrammarRecord {
   sampleCall?: true;
   /** The lore fact the speech was nudged towards, and how hard (lore-grounding.ts). */
   grounding?: GroundingRecord;
+  /** The call prior recalled from the model's action memory (action-memory.ts). */
+  callPrior?: CallPriorRecord;
 }
 
 export interface TurnRequest {
@@ -174,6 +181,8 @@ interface CompiledScript {
   grammar: GrammarRecord;
   /** Scripts with trust gates: the grammar per set of open calls (a few at most: one per threshold). */
   gated: Map<string, { constraint: ConstraintSpec; grammar: GrammarRecord }>;
+  /** What the NPC recalls from the model's action memory (none: no memory, or no line for this NPC). */
+  recall?: ActionRecall;
   /** The grammar of NPC-to-NPC lines (`none` only), compiled on first use. */
   ambient?: { constraint: ConstraintSpec; grammar: GrammarRecord };
 }
@@ -464,11 +473,26 @@ export class NpcDialogue {
     return groundingFor(this.#compile(script), line, this.deps.settings);
   }
 
-  /** A turn's grammar with its lore grounding: the shared per-script constraint plus this line's bias. */
+  /**
+   * The grammar a player's line to `script` gets (at `trust`, for scripts with trust gates): what a turn
+   * runs, with its lore grounding and call prior (the eval decodes with exactly this).
+   */
+  turnGrammar(script: NpcScript, line: string, trust = 0): { constraint: ConstraintSpec; grammar: GrammarRecord } {
+    const compiled = this.#compile(script);
+    return this.#grounded(compiled, this.#gatedGrammar(script, compiled, trust), line);
+  }
+
+  /** A turn's grammar with its lore grounding and call prior: the shared per-script constraint plus this line's biases. */
   #grounded(compiled: CompiledScript, entry: { constraint: ConstraintSpec; grammar: GrammarRecord }, line: string): { constraint: ConstraintSpec; grammar: GrammarRecord } {
-    const grounding = groundingFor(compiled, line, this.deps.settings);
-    if (!grounding) return entry;
-    return { constraint: groundConstraint(entry.constraint, grounding, this.deps.text.tokenizer), grammar: { ...entry.grammar, grounding } };
+    const { settings, text } = this.deps;
+    const grounding = groundingFor(compiled, line, settings);
+    const bodies = entry.grammar.bodies;
+    const callPrior = bodies.length > 1 ? compiled.recall?.prior(line, bodies, settings.actionMemory ?? DEFAULT_ACTION_MEMORY) : undefined;
+    if (!grounding && !callPrior) return entry;
+    return {
+      constraint: priorConstraint(groundConstraint(entry.constraint, grounding, text.tokenizer), callPrior, bodies),
+      grammar: { ...entry.grammar, ...(grounding ? { grounding } : {}), ...(callPrior ? { callPrior } : {}) },
+    };
   }
 
   /** The grammar for a player at `trust`: the script's own unless it gates actions on trust. */
@@ -510,6 +534,11 @@ export class NpcDialogue {
       grammar,
       gated: new Map(),
     };
+    const recall = this.deps.actionMemory?.recall(script.id, {
+      lore: script.lore,
+      examples: script.examples.map((e) => ({ player: e.player, call: actionBody(e.action ?? null) })),
+    });
+    if (recall) compiled.recall = recall;
     this.#compiled.set(script, compiled);
     return compiled;
   }

@@ -15,6 +15,7 @@ import { createNpcMetrics, type NpcMetrics } from '../observability/npc-metrics.
 import type { WorldStore } from '../persistence/store.ts';
 import { schedulerSettingsFrom, type ServerConfig } from '../config.ts';
 import type { WorldServices } from '../world/world-services.ts';
+import { ActionMemory } from './action-memory.ts';
 import { NpcDialogue } from './dialogue.ts';
 import { ConversationMemory } from './memory.ts';
 import { WordListModerator } from './moderation.ts';
@@ -46,6 +47,8 @@ export async function startNpcSystem(config: ServerConfig, services: Pick<WorldS
   const npcLog = log.child({ module: 'npc' });
   const text = loadModelText(config.MODEL_DIR);
   const modelHash = await hashModelFiles(text.spec);
+  // The model's action memory (action-memory.ts): a malformed file stops the start with its reason.
+  const actionMemory = ActionMemory.load(config.MODEL_DIR);
   const modelId = `${text.spec.modelType}:${config.MODEL_DIR.replace(/\/+$/, '').split('/').pop()}`;
 
   // Scripts: a broken file is reported and skipped at start; with hot reload, the last good version stays.
@@ -105,7 +108,9 @@ export async function startNpcSystem(config: ServerConfig, services: Pick<WorldS
       situationTokens: config.NPC_SITUATION_TOKENS,
       actionDecoding: config.NPC_ACTION_DECODING,
       loreGrounding: config.NPC_LORE_GROUNDING,
+      actionMemory: config.NPC_ACTION_MEMORY,
     },
+    ...(actionMemory ? { actionMemory } : {}),
     onIllegalAction: (npcId) => metrics.illegalActions.inc({ npc: npcId }),
   });
   npcLog.info({ modelId, modelHash: modelHash.slice(0, 12), contextLength: engine.model.contextLength, inference: config.INFERENCE_URL ?? 'in-process' }, 'NPC brains ready');

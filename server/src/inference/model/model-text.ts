@@ -64,7 +64,7 @@ export async function hashModelFiles(spec: ModelSpec): Promise<string> {
   const onnxDir = dirname(spec.onnxPath);
   const stem = basename(spec.onnxPath);
   const weights = readdirSync(onnxDir).filter((f) => f.startsWith(stem)).sort().map((f) => join(onnxDir, f));
-  const configs = ['config.json', 'genai_config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']
+  const configs = ['config.json', 'genai_config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'action-memory.json']
     .map((f) => join(spec.dir, f))
     .filter((f) => existsSync(f) && statSync(f).isFile());
   const hash = createHash('sha256');

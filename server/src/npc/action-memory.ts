@@ -1,0 +1,210 @@
+/**
+ * Action memory: the player lines a model was fine-tuned on, with the call each one was answered with,
+ * kept beside the weights (`action-memory.json` in the model directory) and recalled at decode time as a
+ * prior over the NPC's legal calls — a nearest-neighbour memory in the manner of kNN-LM (Khandelwal et al.,
+ * 2020), for the decision a small model gets wrong most: which action a request asks for. A 4 M-parameter
+ * model recognises the phrasings it trained on but not a new one ("can we go to the pub together?"); a
+ * BM25 search with typo-tolerant matching (minisearch) over the same lines finds the trained request that
+ * shares its words, and the call prior tips the model's own choice towards that request's call.
+ *
+ * The prior is a bias, not a rule: at each token of the call, `strength` × ln(share of the recalled
+ * weight under that token) is added to the model's logit (action-constraint.ts), so a confident model
+ * keeps its call and a hesitant one follows the memory. Lines the memory holds with a `none` call (lore
+ * questions, refusals, injections) vote for `none` as much as requests vote for an action.
+ *
+ * The trainer writes the file after a dialogue fine-tune (its train split's lines, per NPC); a model
+ * without one decodes exactly as before. The file is part of the model's identity (hashModelFiles).
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import MiniSearch from 'minisearch';
+import { stem } from './lore-index.ts';
+
+/** The file in a model directory. */
+export const ACTION_MEMORY_FILE = 'action-memory.json';
+const FORMAT = 'worldmind-action-memory';
+const VERSION = 1;
+
+/** The call body of doing nothing (action-syntax.ts `actionBody(null)`). */
+const NONE = 'none';
+/** Default NPC_ACTION_MEMORY: nats per unit of log-share (0 turns the prior off). */
+export const DEFAULT_ACTION_MEMORY = 4;
+/** Recalled lines that vote. */
+export const NEIGHBOURS = 10;
+/** Share of the prior spread evenly over every legal call, so no call is ever pushed to -∞. */
+const SMOOTHING = 0.1;
+
+export interface ActionMemoryFile {
+  format: typeof FORMAT;
+  version: typeof VERSION;
+  /** Per NPC id: [player line, call body] pairs, deduplicated. */
+  npcs: Record<string, Array<[string, string]>>;
+}
+
+/** A turn's call prior, as logged with its grammar (so a replay rebuilds the same constraint). */
+export interface CallPriorRecord {
+  /** Nats per unit of log-share. */
+  strength: number;
+  /** Prior weight of each legal call body (summing to 1 over the turn's bodies). */
+  weights: Record<string, number>;
+}
+
+export class ActionMemoryError extends Error {
+  override name = 'ActionMemoryError';
+}
+
+export class ActionMemory {
+  readonly #lines: ReadonlyMap<string, ReadonlyArray<readonly [string, string]>>;
+
+  private constructor(lines: ReadonlyMap<string, ReadonlyArray<readonly [string, string]>>) {
+    this.#lines = lines;
+  }
+
+  /** The memory in `modelDir`, or undefined when the model has none. Throws ActionMemoryError on a malformed file. */
+  static load(modelDir: string): ActionMemory | undefined {
+    const file = readActionMemoryFile(modelDir);
+    return file && new ActionMemory(new Map(Object.entries(file.npcs)));
+  }
+
+  static fromFile(data: unknown, where = ACTION_MEMORY_FILE): ActionMemory {
+    return new ActionMemory(new Map(Object.entries(checkActionMemoryFile(data, where).npcs)));
+  }
+
+  /** A memory of these (NPC, line, call body) examples. */
+  static fromExamples(examples: Iterable<MemoryExample>): ActionMemory {
+    return ActionMemory.fromFile(actionMemoryFile(examples));
+  }
+
+  /** NPC ids the memory holds lines for. */
+  get npcIds(): string[] {
+    return [...this.#lines.keys()];
+  }
+
+  /** Lines held for one NPC. */
+  size(npcId: string): number {
+    return this.#lines.get(npcId)?.length ?? 0;
+  }
+
+  /**
+   * What one NPC recalls: its remembered lines plus `script`'s own — its examples with their actions and
+   * its lore facts as `none` (a question about a fact is talk, not a request, even when the fact is newer
+   * than the memory). Undefined when the memory holds no line for the NPC: it decodes as without a memory.
+   */
+  recall(npcId: string, script: { lore: readonly string[]; examples: ReadonlyArray<{ player: string; call: string }> }): ActionRecall | undefined {
+    const remembered = this.#lines.get(npcId);
+    if (!remembered || remembered.length === 0) return undefined;
+    return new ActionRecall([...remembered, ...script.examples.map((e) => [e.player, e.call] as const), ...script.lore.map((fact) => [fact, NONE] as const)]);
+  }
+}
+
+/** One NPC's recall: a BM25 index over its lines (built once per script version). */
+export class ActionRecall {
+  readonly #calls: string[];
+  readonly #index: MiniSearch<{ id: number; text: string }>;
+
+  constructor(lines: ReadonlyArray<readonly [string, string]>) {
+    this.#calls = lines.map(([, call]) => call);
+    this.#index = new MiniSearch<{ id: number; text: string }>({
+      fields: ['text'],
+      tokenize: (s) => s.split(/[^\p{L}\p{N}'’-]+/u).filter(Boolean),
+      processTerm,
+      searchOptions: {
+        combineWith: 'OR',
+        // Typed lines: prefixes ("blacksm") and typos ("rbbon", "sotp") still find their word.
+        prefix: (term) => term.length >= 4,
+        fuzzy: (term) => (term.length >= 4 ? 0.25 : false),
+        weights: { prefix: 0.4, fuzzy: 0.4 },
+      },
+    });
+    this.#index.addAll(lines.map(([text], id) => ({ id, text })));
+  }
+
+  /**
+   * The call prior for `line` when the legal calls are `bodies`: the BM25 scores of the NEIGHBOURS
+   * best-matching lines summed per call, normalised, smoothed. Undefined when the strength is 0 or no
+   * matching line's call is legal.
+   */
+  prior(line: string, bodies: readonly string[], strength: number): CallPriorRecord | undefined {
+    if (strength <= 0 || !line.trim()) return undefined;
+    const legal = new Set(bodies);
+    const votes = new Map<string, number>();
+    let total = 0;
+    for (const hit of this.#index.search(line).slice(0, NEIGHBOURS)) {
+      const call = this.#calls[hit.id as number]!;
+      if (!legal.has(call)) continue;
+      votes.set(call, (votes.get(call) ?? 0) + hit.score);
+      total += hit.score;
+    }
+    if (!(total > 0)) return undefined;
+    const weights: Record<string, number> = {};
+    for (const body of bodies) weights[body] = round((1 - SMOOTHING) * ((votes.get(body) ?? 0) / total) + SMOOTHING / bodies.length);
+    return { strength, weights };
+  }
+}
+
+export interface MemoryExample {
+  npcId: string;
+  line: string;
+  call: string;
+}
+
+/** The memory file in `modelDir` as written, checked; undefined when there is none. */
+export function readActionMemoryFile(modelDir: string): ActionMemoryFile | undefined {
+  const path = join(modelDir, ACTION_MEMORY_FILE);
+  if (!existsSync(path)) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ActionMemoryError(`${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  return checkActionMemoryFile(parsed, path);
+}
+
+function checkActionMemoryFile(data: unknown, where: string): ActionMemoryFile {
+  const file = data as Partial<ActionMemoryFile> | null;
+  if (!file || file.format !== FORMAT || file.version !== VERSION || typeof file.npcs !== 'object' || file.npcs === null || Array.isArray(file.npcs)) {
+    throw new ActionMemoryError(`${where} is not a ${FORMAT} file of version ${VERSION}`);
+  }
+  for (const [npcId, pairs] of Object.entries(file.npcs)) {
+    if (!Array.isArray(pairs) || pairs.some((p) => !Array.isArray(p) || p.length !== 2 || typeof p[0] !== 'string' || typeof p[1] !== 'string')) {
+      throw new ActionMemoryError(`${where}: NPC "${npcId}" must map to [line, call] string pairs`);
+    }
+  }
+  return file as ActionMemoryFile;
+}
+
+/** The file's content for these examples: per NPC, each distinct (line, call) once, in first-seen order. */
+export function actionMemoryFile(examples: Iterable<MemoryExample>): ActionMemoryFile {
+  const npcs: Record<string, Array<[string, string]>> = {};
+  const seen = new Set<string>();
+  for (const { npcId, line, call } of examples) {
+    const text = line.trim();
+    const key = `${npcId}\0${text}\0${call}`;
+    if (!text || seen.has(key)) continue;
+    seen.add(key);
+    (npcs[npcId] ??= []).push([text, call]);
+  }
+  return { format: FORMAT, version: VERSION, npcs };
+}
+
+/** Writes the memory into `modelDir` (one line per NPC, so a diff shows which NPCs changed). */
+export function writeActionMemory(modelDir: string, file: ActionMemoryFile): void {
+  const body = Object.entries(file.npcs)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([npcId, pairs]) => `    ${JSON.stringify(npcId)}: ${JSON.stringify(pairs)}`)
+    .join(',\n');
+  writeFileSync(join(modelDir, ACTION_MEMORY_FILE), `{\n  "format": "${FORMAT}",\n  "version": ${VERSION},\n  "npcs": {\n${body}\n  }\n}\n`);
+}
+
+/** Terms as the lore index makes them, but keeping function words: "come with me" and "go with me" differ by them. */
+function processTerm(term: string): string | null {
+  const t = term.toLowerCase().replace(/^['’-]+|['’-]+$/g, '').replace(/’/g, "'");
+  if (t.length === 0) return null;
+  return stem(t);
+}
+
+/** Weights in the log and on the wire: 4 decimals are plenty. */
+function round(x: number): number {
+  return Math.round(x * 10000) / 10000;
+}

@@ -1,0 +1,32 @@
+/**
+ * The action memory a dialogue fine-tune leaves in its model directory (server/src/npc/action-memory.ts
+ * says what it is and how the server recalls it): the player lines the run trained on, with their calls.
+ * A run on some NPCs (train:npcs) replaces those NPCs' lines and keeps the others' from the model it
+ * started from.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { actionMemoryFile, readActionMemoryFile, writeActionMemory, type ActionMemoryFile } from '../../server/src/npc/action-memory.ts';
+import { actionBody } from '../../server/src/npc/action-syntax.ts';
+import type { WorldSample } from '../corpus/sample.ts';
+import { readWorldSamples } from './training-data.ts';
+
+/** `base`'s memory with every NPC that `samples` speak to remembered from `samples` instead. */
+export function updatedActionMemory(base: ActionMemoryFile | undefined, samples: readonly WorldSample[]): ActionMemoryFile {
+  const fresh = actionMemoryFile(samples.map((s) => ({ npcId: s.npcId, line: s.player, call: actionBody(s.action) })));
+  return { ...fresh, npcs: { ...(base?.npcs ?? {}), ...fresh.npcs } };
+}
+
+/**
+ * `npm run train -- --from <dir> --out <dir> --memory-only`: the memory a fine-tune on `corpus` would leave,
+ * written into the model directory `out` (started from `from`'s memory) without training. Returns the
+ * lines remembered per NPC.
+ */
+export function rememberCorpus(options: { from: string; out: string; corpus: string; extraSampleFiles?: readonly string[] }): Record<string, number> {
+  if (!existsSync(join(options.out, 'config.json'))) throw new Error(`${options.out} is not a model directory (no config.json)`);
+  if (!existsSync(join(options.corpus, 'train.jsonl'))) throw new Error(`${options.corpus} holds no dialogue corpus (train.jsonl): run npm run corpus first`);
+  const samples = [join(options.corpus, 'train.jsonl'), ...(options.extraSampleFiles ?? [])].flatMap((f) => readWorldSamples(f));
+  const memory = updatedActionMemory(readActionMemoryFile(options.from), samples);
+  writeActionMemory(options.out, memory);
+  return Object.fromEntries(Object.entries(memory.npcs).map(([id, lines]) => [id, lines.length]));
+}
