@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ACTION_MEMORY_FILE, readActionMemoryFile } from '../../server/src/npc/action-memory.ts';
 
 export interface ModelCardInput {
   modelDir: string;
@@ -86,8 +87,18 @@ export function writeModelCard(input: ModelCardInput): string {
     for (const [split, c] of Object.entries(counts)) lines.push(`| ${split} | ${kinds.map((k) => c.byKind[k] ?? 0).join(' | ')} | ${c.total} |`);
     lines.push('');
   }
+  const memory = readActionMemoryFile(input.modelDir);
+  if (memory) {
+    const counts = Object.entries(memory.npcs).map(([id, pairs]) => `${id} ${pairs.length}`);
+    lines.push(
+      '## Action memory',
+      '',
+      `\`${ACTION_MEMORY_FILE}\`: the player lines of its dialogue fine-tuning with their calls (${counts.join(', ')}), which the server recalls as a prior over an NPC's calls at decode time (\`NPC_ACTION_MEMORY\`; README "Action memory").`,
+      '',
+    );
+  }
   if (input.evalTable) {
-    lines.push('## Evaluation', '', 'On the world corpus\'s held-out test split (generated and hand-written lines), greedy decoding through the server\'s engine and action grammar, beside the untrained model of the same shape (`npm run eval -- --model ' + input.modelDir + '`):', '', '```', input.evalTable.trimEnd(), '```', '');
+    lines.push('## Evaluation', '', 'On the world corpus\'s held-out test split (generated and hand-written lines), greedy decoding through the server\'s engine, action grammar, lore grounding and call prior (its defaults), beside the untrained model of the same shape (`npm run eval -- --model ' + input.modelDir + '`):', '', '```', input.evalTable.trimEnd(), '```', '');
     if (input.evalJson) lines.push('<details><summary>JSON</summary>', '', '```json', input.evalJson.trim(), '```', '', '</details>', '');
   }
   lines.push('## Reproduce', '', '```sh', input.command, '```', '');

@@ -12,6 +12,7 @@ import { PRESETS } from '../model-builder/index.ts';
 import { readActionMemoryFile } from '../../server/src/npc/action-memory.ts';
 import { rememberCorpus, updatedActionMemory } from './action-memory.ts';
 import { dialogueBatchList } from './batches.ts';
+import { writeModelCard } from './model-card.ts';
 import { loraParamSpecs, type LoraConfig } from './llama-train-graph.ts';
 import { initLoraParams, mergeLora } from './lora.ts';
 import { readArchitecture, readParams } from './model-weights.ts';
@@ -186,6 +187,8 @@ describe('trainer', () => {
     expect(rememberCorpus({ from: tuned, out: tuned, corpus: world, extraSampleFiles: [join(world, 'extra.jsonl')] })).toEqual({ bram: 2, marta: 1 });
     expect(readActionMemoryFile(tuned)!.npcs.marta).toEqual([['a room, please', 'give_item room_key']]);
     expect(() => rememberCorpus({ from: tuned, out: join(root, 'nowhere'), corpus: world })).toThrow(/not a model directory/);
+    // The model card says what the memory holds.
+    expect(writeModelCard({ modelDir: tuned, title: 'tiny', command: 'npm run train' })).toMatch(/## Action memory\n\n`action-memory.json`: .*\(bram 2, marta 1\)/);
 
     // --text-drill-mix: some micro-batches are text rows (English and copying drills) instead of dialogue.
     const mixed = join(root, 'mixed');
