@@ -4,7 +4,7 @@
  * prior over the NPC's legal calls — a nearest-neighbour memory in the manner of kNN-LM (Khandelwal et al.,
  * 2020), for the decision a small model gets wrong most: which action a request asks for. A 4 M-parameter
  * model recognises the phrasings it trained on but not a new one ("can we go to the pub together?"); a
- * BM25 search with typo-tolerant matching (minisearch) over the same lines finds the trained request that
+ * BM25 search with typo-tolerant matching (line-index.ts) over the same lines finds the trained request that
  * shares its words, and the call prior tips the model's own choice towards that request's call.
  *
  * The prior is a bias, not a rule: at each token of the call, `strength` × ln(share of the recalled
@@ -17,7 +17,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import MiniSearch from 'minisearch';
+import { LineIndex } from './line-index.ts';
 import { stem } from './lore-index.ts';
 
 /** The file in a model directory. */
@@ -100,23 +100,12 @@ export class ActionMemory {
 /** One NPC's recall: a BM25 index over its lines (built once per script version). */
 export class ActionRecall {
   readonly #calls: string[];
-  readonly #index: MiniSearch<{ id: number; text: string }>;
+  readonly #index: LineIndex;
 
   constructor(lines: ReadonlyArray<readonly [string, string]>) {
     this.#calls = lines.map(([, call]) => call);
-    this.#index = new MiniSearch<{ id: number; text: string }>({
-      fields: ['text'],
-      tokenize: (s) => s.split(/[^\p{L}\p{N}'’-]+/u).filter(Boolean),
-      processTerm,
-      searchOptions: {
-        combineWith: 'OR',
-        // Typed lines: prefixes ("blacksm") and typos ("rbbon", "sotp") still find their word.
-        prefix: (term) => term.length >= 4,
-        fuzzy: (term) => (term.length >= 4 ? 0.25 : false),
-        weights: { prefix: 0.4, fuzzy: 0.4 },
-      },
-    });
-    this.#index.addAll(lines.map(([text], id) => ({ id, text })));
+    // Typed lines: prefixes ("blacksm") and typos ("rbbon", "sotp") still find their word (line-index.ts).
+    this.#index = new LineIndex(lines.map(([text]) => text), { tokenize: splitWords, processTerm });
   }
 
   /**
@@ -129,8 +118,8 @@ export class ActionRecall {
     const legal = new Set(bodies);
     const votes = new Map<string, number>();
     let total = 0;
-    for (const hit of this.#index.search(line).slice(0, NEIGHBOURS)) {
-      const call = this.#calls[hit.id as number]!;
+    for (const hit of this.#index.search(line, NEIGHBOURS)) {
+      const call = this.#calls[hit.id]!;
       if (!legal.has(call)) continue;
       votes.set(call, (votes.get(call) ?? 0) + hit.score);
       total += hit.score;
@@ -195,6 +184,10 @@ export function writeActionMemory(modelDir: string, file: ActionMemoryFile): voi
     .map(([npcId, pairs]) => `    ${JSON.stringify(npcId)}: ${JSON.stringify(pairs)}`)
     .join(',\n');
   writeFileSync(join(modelDir, ACTION_MEMORY_FILE), `{\n  "format": "${FORMAT}",\n  "version": ${VERSION},\n  "npcs": {\n${body}\n  }\n}\n`);
+}
+
+function splitWords(text: string): string[] {
+  return text.split(/[^\p{L}\p{N}'’-]+/u).filter(Boolean);
 }
 
 /** Terms as the lore index makes them, but keeping function words: "come with me" and "go with me" differ by them. */
