@@ -113,7 +113,18 @@ export async function startNpcSystem(config: ServerConfig, services: Pick<WorldS
     ...(actionMemory ? { actionMemory } : {}),
     onIllegalAction: (npcId) => metrics.illegalActions.inc({ npc: npcId }),
   });
-  npcLog.info({ modelId, modelHash: modelHash.slice(0, 12), contextLength: engine.model.contextLength, inference: config.INFERENCE_URL ?? 'in-process' }, 'NPC brains ready');
+  // Compile every script now (grammar, lore index, action-memory index: tens of ms each), not in a player's first turn.
+  for (const script of current().values()) {
+    try {
+      dialogue.compiled(script);
+    } catch (err) {
+      npcLog.warn({ err, npcId: script.id }, 'NPC script does not compile for this model; its turns will fail');
+    }
+  }
+  npcLog.info(
+    { modelId, modelHash: modelHash.slice(0, 12), contextLength: engine.model.contextLength, inference: config.INFERENCE_URL ?? 'in-process', actionMemory: actionMemory ? actionMemory.npcIds.length : 0 },
+    'NPC brains ready',
+  );
 
   return {
     dialogue,
