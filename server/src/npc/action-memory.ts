@@ -18,7 +18,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LineIndex } from './line-index.ts';
-import { stem } from './lore-index.ts';
+import { normalizeWord, splitWords, stem } from './lore-index.ts';
 
 /** The file in a model directory. */
 export const ACTION_MEMORY_FILE = 'action-memory.json';
@@ -186,15 +186,10 @@ export function writeActionMemory(modelDir: string, file: ActionMemoryFile): voi
   writeFileSync(join(modelDir, ACTION_MEMORY_FILE), `{\n  "format": "${FORMAT}",\n  "version": ${VERSION},\n  "npcs": {\n${body}\n  }\n}\n`);
 }
 
-function splitWords(text: string): string[] {
-  return text.split(/[^\p{L}\p{N}'’-]+/u).filter(Boolean);
-}
-
-/** Terms as the lore index makes them, but keeping function words: "come with me" and "go with me" differ by them. */
-function processTerm(term: string): string | null {
-  const t = term.toLowerCase().replace(/^['’-]+|['’-]+$/g, '').replace(/’/g, "'");
-  if (t.length === 0) return null;
-  return stem(t);
+/** Terms as the lore index makes them, but keeping short and function words: "come with me" and "go with me" differ by them. */
+function processTerm(word: string): string | null {
+  const t = normalizeWord(word);
+  return t.length === 0 ? null : stem(t);
 }
 
 /** Weights in the log and on the wire: 4 decimals are plenty. */

@@ -7,11 +7,10 @@ import fc from 'fast-check';
 import MiniSearch from 'minisearch';
 import { describe, expect, it } from 'vitest';
 import { LineIndex } from './line-index.ts';
-import { stem } from './lore-index.ts';
+import { normalizeWord, splitWords as tokenize, stem } from './lore-index.ts';
 
-const tokenize = (s: string) => s.split(/[^\p{L}\p{N}'’-]+/u).filter(Boolean);
-const processTerm = (term: string) => {
-  const t = term.toLowerCase().replace(/^['’-]+|['’-]+$/g, '');
+const processTerm = (word: string) => {
+  const t = normalizeWord(word);
   return t.length === 0 ? null : stem(t);
 };
 const memory = JSON.parse(readFileSync(new URL('../../../assets/models/default/action-memory.json', import.meta.url), 'utf8')) as { npcs: Record<string, [string, string][]> };

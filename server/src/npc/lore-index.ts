@@ -46,8 +46,18 @@ export function stem(word: string): string {
   return w;
 }
 
+/** A line's words: split on anything that is not a letter, digit, apostrophe or hyphen ("old-oak", "Bram's" stay whole). */
+export function splitWords(text: string): string[] {
+  return text.split(/[^\p{L}\p{N}'’-]+/u).filter(Boolean);
+}
+
+/** A word lower-cased, without edge apostrophes or hyphens, curly apostrophes straightened ("" when nothing is left). */
+export function normalizeWord(word: string): string {
+  return word.toLowerCase().replace(/^['’-]+|['’-]+$/g, '').replace(/’/g, "'");
+}
+
 function processTerm(term: string): string | null {
-  const t = term.toLowerCase().replace(/^['’-]+|['’-]+$/g, '').replace(/’/g, "'");
+  const t = normalizeWord(term);
   if (t.length < 2 || STOP_WORDS.has(t)) return null;
   return stem(t);
 }
@@ -56,8 +66,7 @@ export function createLoreIndex(facts: readonly string[]): LoreIndex {
   const index = new MiniSearch<{ id: number; text: string }>({
     fields: ['text'],
     storeFields: ['text'],
-    // Split on anything that is not a letter, digit, apostrophe or hyphen ("old-oak", "Bram's" stay whole).
-    tokenize: (s) => s.split(/[^\p{L}\p{N}'’-]+/u).filter(Boolean),
+    tokenize: splitWords,
     processTerm,
     searchOptions: {
       combineWith: 'OR',
