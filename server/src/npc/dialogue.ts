@@ -474,12 +474,14 @@ export class NpcDialogue {
   }
 
   /**
-   * The grammar a player's line to `script` gets (at `trust`, for scripts with trust gates): what a turn
-   * runs, with its lore grounding and call prior (the eval decodes with exactly this).
+   * The grammar a player's line to `script` gets: what a turn runs, with its lore grounding and call prior
+   * (the eval decodes with exactly this). With `trust`, a script's trust gates apply; without, every action
+   * the script lists is open (the eval's view).
    */
-  turnGrammar(script: NpcScript, line: string, trust = 0): { constraint: ConstraintSpec; grammar: GrammarRecord } {
+  turnGrammar(script: NpcScript, line: string, trust?: number): { constraint: ConstraintSpec; grammar: GrammarRecord } {
     const compiled = this.#compile(script);
-    return this.#grounded(compiled, this.#gatedGrammar(script, compiled, trust), line);
+    const entry = trust === undefined ? { constraint: compiled.constraint, grammar: compiled.grammar } : this.#gatedGrammar(script, compiled, trust);
+    return this.#grounded(compiled, entry, line);
   }
 
   /** A turn's grammar with its lore grounding and call prior: the shared per-script constraint plus this line's biases. */
