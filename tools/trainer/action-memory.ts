@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { actionMemoryFile, readActionMemoryFile, writeActionMemory, type ActionMemoryFile } from '../../server/src/npc/action-memory.ts';
 import { actionBody } from '../../server/src/npc/action-syntax.ts';
 import type { WorldSample } from '../corpus/sample.ts';
-import { readWorldSamples } from './training-data.ts';
+import { readTrainingSamples } from './training-data.ts';
 
 /** `base`'s memory with every NPC that `samples` speak to remembered from `samples` instead. */
 export function updatedActionMemory(base: ActionMemoryFile | undefined, samples: readonly WorldSample[]): ActionMemoryFile {
@@ -25,7 +25,7 @@ export function updatedActionMemory(base: ActionMemoryFile | undefined, samples:
 export function rememberCorpus(options: { from: string; out: string; corpus: string; extraSampleFiles?: readonly string[] }): Record<string, number> {
   if (!existsSync(join(options.out, 'config.json'))) throw new Error(`${options.out} is not a model directory (no config.json)`);
   if (!existsSync(join(options.corpus, 'train.jsonl'))) throw new Error(`${options.corpus} holds no dialogue corpus (train.jsonl): run npm run corpus first`);
-  const samples = [join(options.corpus, 'train.jsonl'), ...(options.extraSampleFiles ?? [])].flatMap((f) => readWorldSamples(f));
+  const samples = readTrainingSamples(options.corpus, options.extraSampleFiles);
   const memory = updatedActionMemory(readActionMemoryFile(options.from), samples);
   writeActionMemory(options.out, memory);
   return Object.fromEntries(Object.entries(memory.npcs).map(([id, lines]) => [id, lines.length]));

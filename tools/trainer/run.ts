@@ -24,7 +24,7 @@ import { readActionMemoryFile, writeActionMemory, type ActionMemoryFile } from '
 import { updatedActionMemory } from './action-memory.ts';
 import { lossChartSvg, progressPrinter } from './progress.ts';
 import type { StepBatch } from './step-runner.ts';
-import { dialogueExamples, readWorldSamples, repeatKinds, tokenizeTextCorpus } from './training-data.ts';
+import { dialogueExamples, readTrainingSamples, readWorldSamples, repeatKinds, tokenizeTextCorpus } from './training-data.ts';
 import { trainLoop, type LoopResult, type ProgressEvent } from './train-loop.ts';
 
 export interface TrainOptions {
@@ -159,7 +159,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     // The NPCs as the corpus sees them (for drills answered in the first person): loaded once, when needed.
     let selves: Map<string, SelfRef> | undefined;
     const npcSelves = () => (selves ??= new Map(npcContexts(loadCorpusWorld()).map((c) => [c.script.id, c.self])));
-    const read = [join(options.corpus, 'train.jsonl'), ...(options.extraSampleFiles ?? [])].flatMap((f) => readWorldSamples(f)).filter((s) => !npcs || npcs.has(s.npcId));
+    const read = readTrainingSamples(options.corpus, options.extraSampleFiles).filter((s) => !npcs || npcs.has(s.npcId));
     // Read before training: the run may write over the model it started from.
     actionMemory = updatedActionMemory(readActionMemoryFile(sourceDir), read);
     const samples = options.repeatKinds ? repeatKinds(read, options.repeatKinds) : read;

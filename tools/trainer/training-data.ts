@@ -44,6 +44,11 @@ export function readWorldSamples(path: string): WorldSample[] {
   return parseSamples(readFileSync(path, 'utf8'));
 }
 
+/** A dialogue corpus's training samples: its train.jsonl, then each extra file (feedback, corrections). */
+export function readTrainingSamples(corpusDir: string, extraFiles: readonly string[] = []): WorldSample[] {
+  return [join(corpusDir, 'train.jsonl'), ...extraFiles].flatMap((f) => readWorldSamples(f));
+}
+
 /**
  * A sample as prompt ids (everything up to the assistant's turn, tokenized as the engine does: the persona
  * on its own, then the rest — `SharedPrefixTokenizer`) and completion ids: the reply exactly as the

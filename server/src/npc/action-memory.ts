@@ -56,23 +56,19 @@ export class ActionMemoryError extends Error {
 export class ActionMemory {
   readonly #lines: ReadonlyMap<string, ReadonlyArray<readonly [string, string]>>;
 
-  private constructor(lines: ReadonlyMap<string, ReadonlyArray<readonly [string, string]>>) {
-    this.#lines = lines;
+  private constructor(file: ActionMemoryFile) {
+    this.#lines = new Map(Object.entries(file.npcs));
   }
 
   /** The memory in `modelDir`, or undefined when the model has none. Throws ActionMemoryError on a malformed file. */
   static load(modelDir: string): ActionMemory | undefined {
     const file = readActionMemoryFile(modelDir);
-    return file && new ActionMemory(new Map(Object.entries(file.npcs)));
-  }
-
-  static fromFile(data: unknown, where = ACTION_MEMORY_FILE): ActionMemory {
-    return new ActionMemory(new Map(Object.entries(checkActionMemoryFile(data, where).npcs)));
+    return file && new ActionMemory(file);
   }
 
   /** A memory of these (NPC, line, call body) examples. */
   static fromExamples(examples: Iterable<MemoryExample>): ActionMemory {
-    return ActionMemory.fromFile(actionMemoryFile(examples));
+    return new ActionMemory(actionMemoryFile(examples));
   }
 
   /** NPC ids the memory holds lines for. */
