@@ -9,6 +9,7 @@ import { compileCallGrammar } from '../../server/src/npc/action-grammar.ts';
 import { parseReply } from '../../server/src/npc/action-syntax.ts';
 import { groundConstraint, type GroundingRecord } from '../../server/src/npc/lore-grounding.ts';
 import { personaMessage, turnMessages } from '../../server/src/npc/prompt.ts';
+import { SCHEDULE_FACT } from '../../server/src/npc/schedule-grounding.ts';
 import { dialogueCompiler, SERVER_DIALOGUE_SETTINGS } from '../../tools/eval/generation.ts';
 import { DEFAULT_MODEL_DIR, defaultModelText, shippedScripts, shippedWorld } from '../support/shipped-world.ts';
 
@@ -23,15 +24,22 @@ describe('the grounding a dialogue picks', () => {
   const dialogue = dialogueCompiler(text, world, SERVER_DIALOGUE_SETTINGS);
 
   it('grounds a question about a fact on that fact, in the NPC\'s first person', () => {
-    const grounding = dialogue.loreGrounding(bram, QUESTION)!;
+    const grounding = dialogue.grounding(bram, QUESTION)!;
     expect(bram.lore[grounding.fact]).toMatch(/^Bram mends the spears and helmets/);
     expect(grounding.text).toMatch(/^I mend the spears and helmets .* for half my usual price/);
     expect(grounding.bias).toBeGreaterThan(0);
   });
 
+  it('grounds a question about the NPC\'s day on its schedule instead (schedule-grounding.ts), in the turn\'s grammar too', () => {
+    const grounding = dialogue.grounding(bram, 'Where will you be at noon?')!;
+    expect(grounding.fact).toBe(SCHEDULE_FACT);
+    expect(grounding.text).toMatch(/^From noon I'm at the Gilded Lantern/);
+    expect(dialogue.turnGrammar(bram, 'Where will you be at noon?').grammar.grounding).toEqual(grounding);
+  });
+
   it('leaves a line that matches no fact alone, and grounds nothing when it is off', () => {
-    expect(dialogue.loreGrounding(bram, 'Hello!')).toBeUndefined();
-    expect(dialogueCompiler(text, world, { ...SERVER_DIALOGUE_SETTINGS, loreGrounding: 0 }).loreGrounding(bram, QUESTION)).toBeUndefined();
+    expect(dialogue.grounding(bram, 'Hello!')).toBeUndefined();
+    expect(dialogueCompiler(text, world, { ...SERVER_DIALOGUE_SETTINGS, loreGrounding: 0 }).grounding(bram, QUESTION)).toBeUndefined();
   });
 });
 
@@ -47,7 +55,7 @@ describe('lore grounding on the real engine', () => {
   const persona = personaMessage(bram, world);
   const compiled = dialogueCompiler(text, world).compiled(bram);
   const prompt = renderChat(text, turnMessages({ persona, lore: compiled.lore, loreFacts: 3, memory: { turns: [], tokens: 0, folded: 0 }, playerLine: QUESTION }).messages);
-  const fact = dialogueCompiler(text, world).loreGrounding(bram, QUESTION)!;
+  const fact = dialogueCompiler(text, world).grounding(bram, QUESTION)!;
   // Far stronger than the server's default, so the effect does not depend on what this model knows.
   const strong: GroundingRecord = { ...fact, bias: 20, continuation: 50 };
   const generate = async (bodies: string[], grounding?: GroundingRecord) =>

@@ -101,7 +101,7 @@ function render(turn: StudioTurn): void {
     el('p', { class: 'muted' }, `The ${turn.grammar.alternatives.length} calls the grammar allowed (decode-time constraint; the model could end with no other):`),
     el('div', { 'data-testid': 'studio-alternatives' }, ...calls),
     turn.grammar.grounding
-      ? el('p', { class: 'muted', 'data-testid': 'studio-grounding' }, `Speech nudged towards lore fact ${turn.grammar.grounding.fact + 1} (+${turn.grammar.grounding.bias} nats on its words, +${turn.grammar.grounding.continuation} to continue it; applies after [[none]]): "${turn.grammar.grounding.text}"`)
+      ? el('p', { class: 'muted', 'data-testid': 'studio-grounding' }, `Speech nudged towards ${turn.grammar.grounding.fact < 0 ? 'its schedule' : `lore fact ${turn.grammar.grounding.fact + 1}`} (+${turn.grammar.grounding.bias} nats on its words, +${turn.grammar.grounding.continuation} to continue it; applies after [[none]]): "${turn.grammar.grounding.text}"`)
       : el('p', { class: 'muted' }, 'No lore grounding: no fact matched the line well enough, or it is off.'),
     turn.grammar.callPrior
       ? el(

@@ -20,6 +20,7 @@ import { createLoreIndex, type LoreIndex } from './lore-index.ts';
 import { rewritePerson } from './english.ts';
 import { DEFAULT_ACTION_MEMORY, type ActionMemory, type ActionRecall, type CallPriorRecord } from './action-memory.ts';
 import { DEFAULT_LORE_GROUNDING, groundConstraint, loreGrounding, type GroundingRecord } from './lore-grounding.ts';
+import { scheduleGrounding, scheduleSentences, type ScheduleSentences } from './schedule-grounding.ts';
 import type { ConversationMemory } from './memory.ts';
 import type { Moderator } from './moderation.ts';
 import { personaMessage, turnMessages, type WorldFacts } from './prompt.ts';
@@ -174,6 +175,8 @@ interface CompiledScript {
   lore: LoreIndex;
   /** Each lore fact in the NPC's first person (what lore grounding nudges the speech towards). */
   loreFirstPerson: string[];
+  /** The NPC's schedule as it would say it (schedule-grounding.ts), when it has one. */
+  schedule: ScheduleSentences | undefined;
   constraint: ConstraintSpec;
   maxSpeechTokens: number;
   maxTokens: number;
@@ -468,8 +471,8 @@ export class NpcDialogue {
     return this.#compile(script);
   }
 
-  /** The lore grounding a turn of `script` gets for `line` (undefined: none; see lore-grounding.ts). */
-  loreGrounding(script: NpcScript, line: string): GroundingRecord | undefined {
+  /** The speech grounding a turn of `script` gets for `line`: its schedule for a question about its day (schedule-grounding.ts), else its best-matching lore fact (lore-grounding.ts); undefined: none. */
+  grounding(script: NpcScript, line: string): GroundingRecord | undefined {
     return groundingFor(this.#compile(script), line, this.deps.settings);
   }
 
@@ -530,6 +533,7 @@ export class NpcDialogue {
       sharedPrefix,
       lore: createLoreIndex(script.lore),
       loreFirstPerson: script.lore.map((fact) => rewritePerson(fact, { name: script.name, role: script.role, gender: script.pronouns }, 'first')),
+      schedule: scheduleSentences(script, world.landmarks),
       constraint,
       maxSpeechTokens,
       maxTokens: maxSpeechTokens + longestCall + CALL_TOKEN_ALLOWANCE,
@@ -547,7 +551,9 @@ export class NpcDialogue {
 }
 
 function groundingFor(compiled: CompiledScript, line: string, settings: DialogueSettings): GroundingRecord | undefined {
-  return loreGrounding(compiled.lore.searchScored(line, 1)[0], compiled.loreFirstPerson, settings.loreGrounding ?? DEFAULT_LORE_GROUNDING);
+  const strength = settings.loreGrounding ?? DEFAULT_LORE_GROUNDING;
+  // A question about the NPC's day is answered from its schedule; anything else from its lore.
+  return scheduleGrounding(compiled.schedule, line, strength) ?? loreGrounding(compiled.lore.searchScored(line, 1)[0], compiled.loreFirstPerson, strength);
 }
 
 /** The scripted line for a fallback, chosen by the turn's seed so a replay picks the same one. */

@@ -31,7 +31,7 @@ export const RAMP_TO = 4;
 
 /** What a turn was grounded on: logged with its grammar, so a replay rebuilds the same constraint. */
 export interface GroundingRecord {
-  /** The fact's position in the script's `lore`. */
+  /** The fact's position in the script's `lore`; SCHEDULE_FACT (-1) when grounded on its schedule (schedule-grounding.ts). */
   fact: number;
   /** The text the speech was biased towards (the fact in the NPC's first person). */
   text: string;
