@@ -61,7 +61,7 @@ export interface StudioTurn {
     alternatives: string[];
     chosen: string | null;
     maxSpeechTokens: number | null;
-    /** The lore fact the speech was nudged towards (NPC_LORE_GROUNDING), in the NPC's words, and how hard; null: none. */
+    /** The lore fact (`fact` ≥ 0, its position in the script's lore) or schedule entry (`fact` -1) the speech was nudged towards (NPC_LORE_GROUNDING), in the NPC's words, and how hard; null: none. */
     grounding: { fact: number; text: string; bias: number; continuation: number } | null;
     /** The call prior recalled from the model's action memory (NPC_ACTION_MEMORY): nats per log-share and each call's weight; null: none. */
     callPrior: { strength: number; weights: Record<string, number> } | null;
