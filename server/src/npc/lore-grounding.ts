@@ -57,8 +57,13 @@ export function loreGrounding(hit: LoreHit | undefined, firstPerson: readonly st
   if (!hit || strength <= 0) return undefined;
   const ramp = Math.min(1, Math.max(0, (hit.score - RAMP_FROM) / (RAMP_TO - RAMP_FROM)));
   if (ramp === 0) return undefined;
-  const bias = round(strength * ramp);
-  return { fact: hit.index, text: firstPerson[hit.index] ?? hit.text, bias, continuation: round(bias * CONTINUATION_FACTOR) };
+  return groundingRecord(hit.index, firstPerson[hit.index] ?? hit.text, strength * ramp);
+}
+
+/** A grounding on `text` at `bias` nats per token (and the continuation bias that goes with it). */
+export function groundingRecord(fact: number, text: string, bias: number): GroundingRecord {
+  const rounded = round(bias);
+  return { fact, text, bias: rounded, continuation: round(rounded * CONTINUATION_FACTOR) };
 }
 
 /** The action grammar with a turn's grounding added (the spec itself is shared per script and not changed). */

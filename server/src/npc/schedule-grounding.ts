@@ -13,10 +13,10 @@
  * An NPC on patrol answers all three with its rounds. Anything else is left to lore grounding.
  */
 import { rewritePerson } from './english.ts';
-import { CONTINUATION_FACTOR, type GroundingRecord } from './lore-grounding.ts';
+import { groundingRecord, type GroundingRecord } from './lore-grounding.ts';
 import { normalizeWord, splitWords, stem } from './lore-index.ts';
 import { npcLandmarks, type NpcScript } from './script-schema.ts';
-import { scheduledEntry, timeInWords } from './situation.ts';
+import { clockMinutes, HOURS, scheduledEntry, timeInWords } from './situation.ts';
 
 /** `GroundingRecord.fact` of a schedule grounding (lore groundings carry the fact's position, ≥ 0). */
 export const SCHEDULE_FACT = -1;
@@ -24,8 +24,6 @@ export const SCHEDULE_FACT = -1;
 const ACTIVITY_WORDS = 2;
 /** Entries a whole-day answer lists. */
 const DAY_ENTRIES = 4;
-
-const HOURS = ['twelve', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven'];
 
 /**
  * Times of day a player names without a clock, in minutes after midnight. Hand-written: a town's day
@@ -117,7 +115,7 @@ export function scheduleSentences(script: NpcScript, landmarks: readonly { id: s
   return {
     at(minutes) {
       const entry = scheduledEntry(script, minutes)!;
-      return `From ${spoken(entry.at)} I'm at ${place(entry.place)}${doing(entry)}.`;
+      return `From ${timeInWords(clockMinutes(entry.at))} I'm at ${place(entry.place)}${doing(entry)}.`;
     },
     when(line) {
       const asked = new Set(contentTerms(line));
@@ -128,11 +126,11 @@ export function scheduleSentences(script: NpcScript, landmarks: readonly { id: s
         if (n > shared) [best, shared] = [i, n];
       });
       const entry = schedule[best];
-      return entry && `At ${spoken(entry.at)}, at ${place(entry.place)}.`;
+      return entry && `At ${timeInWords(clockMinutes(entry.at))}, at ${place(entry.place)}.`;
     },
     day: `${schedule
       .slice(0, DAY_ENTRIES)
-      .map((entry, i) => (i === 0 ? `From ${spoken(entry.at)} I'm at ${place(entry.place)}` : `from ${spoken(entry.at)} at ${place(entry.place)}`))
+      .map((entry, i) => (i === 0 ? `From ${timeInWords(clockMinutes(entry.at))} I'm at ${place(entry.place)}` : `from ${timeInWords(clockMinutes(entry.at))} at ${place(entry.place)}`))
       .join(', ')}${schedule.length > DAY_ENTRIES ? ', and so on' : ''}.`,
   };
 }
@@ -150,7 +148,7 @@ export function scheduleGrounding(sentences: ScheduleSentences | undefined, line
   if (!answer && minutes !== undefined && WHEREABOUTS.test(text)) answer = sentences.at(minutes);
   if (!answer && DAY.test(text) && /\b(?:you|u|ya)\b/.test(text)) answer = sentences.day;
   if (!answer) return undefined;
-  return { fact: SCHEDULE_FACT, text: answer, bias: strength, continuation: Math.round(strength * CONTINUATION_FACTOR * 1000) / 1000 };
+  return groundingRecord(SCHEDULE_FACT, answer, strength);
 }
 
 /** "Bram's Forge" → "my forge" (said by Bram); "The Old Oak" → "the Old Oak"; "Market Square" → "the Market Square". */
@@ -159,12 +157,6 @@ function placePhrase(name: string, first: string): string {
   if (own.test(name)) return `my ${name.replace(own, '').toLowerCase()}`;
   if (/^the /i.test(name)) return `the ${name.slice(4)}`;
   return /['’]s\b/.test(name.split(/\s+/)[0]!) ? name : `the ${name}`;
-}
-
-/** "06:00" → "six o'clock in the morning", "12:00" → "noon" (the situation block's words). */
-function spoken(hhmm: string): string {
-  const [h, m] = hhmm.split(':').map(Number) as [number, number];
-  return timeInWords(h * 60 + m);
 }
 
 /** A text's words of four letters or more, as index terms (the lore index's normalising and stemming). */

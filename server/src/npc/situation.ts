@@ -76,7 +76,8 @@ export function quoteUntrusted(text: string, max = 60): string {
   return JSON.stringify(capped.replace(/[[\]]/g, ''));
 }
 
-const HOURS = ['twelve', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven'];
+/** Hour names on a twelve-hour clock face (index = hour mod 12). */
+export const HOURS = ['twelve', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven'];
 
 /** Time of day in words, to the nearest quarter hour: "quarter past eight in the morning", "noon". */
 export function timeInWords(minutes: number): string {
@@ -95,14 +96,19 @@ export function timeInWords(minutes: number): string {
   return `${base} ${part(h)}`;
 }
 
+/** A schedule's "HH:MM" as minutes after midnight. */
+export function clockMinutes(hhmm: string): number {
+  const [h, m] = hhmm.split(':').map(Number) as [number, number];
+  return h * 60 + m;
+}
+
 /** The schedule entry in force at a time of day (before the day's first entry, the last one of the day before). */
 export function scheduledEntry(script: NpcScript, minutes: number): NonNullable<NpcScript['schedule']>[number] | undefined {
   const schedule = script.schedule;
   if (!schedule) return undefined;
   let current = schedule[schedule.length - 1]!;
   for (const entry of schedule) {
-    const [h, m] = entry.at.split(':').map(Number);
-    if (h! * 60 + m! <= minutes) current = entry;
+    if (clockMinutes(entry.at) <= minutes) current = entry;
   }
   return current;
 }
