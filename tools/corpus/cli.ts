@@ -1,6 +1,6 @@
 /**
  * npm run corpus [-- --seed N --npc-dir assets/npcs --map assets/world/town.json --out data/corpus
- *                    --only world|general --scale X --handwritten assets/eval/handwritten.yaml|none]
+ *                    --only world|general --scale X --handwritten assets/eval/handwritten.yaml|none --handwritten-valid assets/eval/handwritten-valid.yaml|none]
  * npm run corpus -- --feedback [--db data/worldmind.sqlite | --database-url postgres://…] [--corrections assets/npcs/corrections.yaml]
  *
  * Builds the training corpora: the world-dialogue corpus (data/corpus/world/{train,valid,test}.jsonl +
@@ -23,7 +23,7 @@ function fail(message: string): never {
 }
 
 const USAGE = `usage: npm run corpus [-- --seed N --npc-dir assets/npcs --map assets/world/town.json --out data/corpus
-                        --only world|general --scale X --handwritten <file>|none --valid-size N --test-size N]
+                        --only world|general --scale X --handwritten <file>|none --handwritten-valid <file>|none --valid-size N --test-size N]
        npm run corpus -- --feedback [--db data/worldmind.sqlite | --database-url postgres://… (default DATABASE_URL)] [--corrections assets/npcs/corrections.yaml] [--min-rating N]`;
 
 const { values } = parseCliArgs('corpus', USAGE, {
@@ -35,6 +35,7 @@ const { values } = parseCliArgs('corpus', USAGE, {
     only: { type: 'string' },
     scale: { type: 'string' },
     handwritten: { type: 'string' },
+    'handwritten-valid': { type: 'string' },
     'valid-size': { type: 'string' },
     'test-size': { type: 'string' },
     // Rated turns from the turn log (the server's DB_PATH) and designer corrections → feedback samples.
@@ -93,6 +94,7 @@ if (only !== 'general') {
     ...(values.map ? { mapPath: values.map } : {}),
     ...(scale !== undefined ? { scale } : {}),
     ...(values.handwritten !== undefined ? { handwrittenPath: values.handwritten === 'none' ? null : values.handwritten } : {}),
+    ...(values['handwritten-valid'] !== undefined ? { handwrittenValidPath: values['handwritten-valid'] === 'none' ? null : values['handwritten-valid'] } : {}),
     ...(int('valid-size', values['valid-size']) !== undefined ? { validSize: int('valid-size', values['valid-size'])! } : {}),
     ...(int('test-size', values['test-size']) !== undefined ? { testSize: int('test-size', values['test-size'])! } : {}),
     log,
@@ -107,6 +109,7 @@ if (only !== 'general') {
     valid: manifest.counts.valid.total,
     test: manifest.counts.test.total,
     handwritten: manifest.handwritten.samples,
+    handwrittenValid: manifest.handwrittenValid.samples,
     heldOutFacts: { test: manifest.heldOut.facts.test.length, valid: manifest.heldOut.facts.valid.length },
     heldOutTemplates: { test: manifest.heldOut.templates.test.length, valid: manifest.heldOut.templates.valid.length },
     sha256: Object.fromEntries(Object.entries(manifest.files).map(([f, e]) => [f, e.sha256])),
@@ -146,5 +149,5 @@ function printWorldTable(m: WorldManifest): void {
     }
   }
   console.log(`held out for test: ${m.heldOut.facts.test.length} facts, ${m.heldOut.templates.test.length} templates, ${m.heldOut.topics.test.length} out-of-world topics; valid: ${m.heldOut.facts.valid.length} facts, ${m.heldOut.templates.valid.length} templates, ${m.heldOut.topics.valid.length} topics`);
-  console.log(`hand-written test lines: ${m.handwritten.samples} (${m.handwritten.loreFactNotInPrompt} lore lines whose fact retrieval misses)`);
+  console.log(`hand-written test lines: ${m.handwritten.samples} (${m.handwritten.loreFactNotInPrompt} lore lines whose fact retrieval misses); validation lines: ${m.handwrittenValid.samples}`);
 }

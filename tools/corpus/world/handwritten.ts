@@ -1,6 +1,6 @@
 /**
- * The hand-written evaluation lines (assets/eval/handwritten.yaml) as WorldSamples: split `test`,
- * source `handwritten`, prompts built by the server's prompt code like every generated sample. Each
+ * The hand-written evaluation lines as WorldSamples: assets/eval/handwritten.yaml for the test split,
+ * assets/eval/handwritten-valid.yaml for the validation split (for tuning), source `handwritten`, prompts built by the server's prompt code like every generated sample. Each
  * line is checked when loaded: the NPC exists, an expected action is legal for it, and lore keywords
  * name one of its lore facts (the expected fact).
  */
@@ -19,6 +19,7 @@ import { defaultSituation } from './situation.ts';
 import { Rng, shortHash } from './rng.ts';
 
 export const DEFAULT_HANDWRITTEN = fileURLToPath(new URL('../../../assets/eval/handwritten.yaml', import.meta.url));
+export const DEFAULT_HANDWRITTEN_VALID = fileURLToPath(new URL('../../../assets/eval/handwritten-valid.yaml', import.meta.url));
 
 const HANDWRITTEN_KINDS = ['lore', 'action', 'schedule', 'greeting', 'smalltalk', 'refusal', 'injection'] as const;
 
@@ -70,8 +71,8 @@ function expectedFact(lore: readonly string[], keywords: readonly string[]): str
   });
 }
 
-/** Loads the hand-written lines as test samples. */
-export function loadHandwritten(world: CorpusWorld, path = DEFAULT_HANDWRITTEN, contexts: readonly NpcContext[] = npcContexts(world)): WorldSample[] {
+/** Loads the hand-written lines as samples of `split`. */
+export function loadHandwritten(world: CorpusWorld, path = DEFAULT_HANDWRITTEN, contexts: readonly NpcContext[] = npcContexts(world), split: 'valid' | 'test' = 'test'): WorldSample[] {
   const lines = parseHandwritten(readFileSync(path, 'utf8'), world, path);
   const byId = new Map(contexts.map((c) => [c.script.id, c]));
   return lines.map((l, i) => {
@@ -86,7 +87,7 @@ export function loadHandwritten(world: CorpusWorld, path = DEFAULT_HANDWRITTEN, 
       id: `${l.npc}-handwritten-${shortHash(l.line)}`,
       npcId: l.npc,
       kind: l.kind,
-      split: 'test',
+      split,
       player: l.line,
       messages,
       speech,

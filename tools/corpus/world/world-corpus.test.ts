@@ -15,7 +15,7 @@ import { parseSamples, serializeSamples, type WorldSample } from '../sample.ts';
 import { rewritePerson } from '../../../server/src/npc/english.ts';
 import { dialogueExamples } from '../../trainer/training-data.ts';
 import { buildWorldCorpus, type WorldCorpus } from './generate.ts';
-import { DEFAULT_HANDWRITTEN, loadHandwritten, parseHandwritten } from './handwritten.ts';
+import { DEFAULT_HANDWRITTEN, DEFAULT_HANDWRITTEN_VALID, loadHandwritten, parseHandwritten } from './handwritten.ts';
 import { loadCorpusWorld, npcContexts, type CorpusWorld } from './npc-context.ts';
 import { Rng } from './rng.ts';
 import { writeWorldCorpus } from './write.ts';
@@ -231,6 +231,20 @@ describe('world corpus', () => {
     expect(() => parseHandwritten('- {npc: bram, kind: action, line: "x", action: {type: follow}}', world)).toThrow(/not allowed/);
     expect(() => parseHandwritten('- {npc: bram, kind: lore, line: "x", keywords: [zeppelin]}', world)).toThrow(/no lore fact/);
   });
+
+  it('loads the hand-written validation lines into the valid split, none of them a test line', () => {
+    const samples = loadHandwritten(world, DEFAULT_HANDWRITTEN_VALID, undefined, 'valid');
+    expect(samples.length).toBeGreaterThanOrEqual(50);
+    for (const s of samples) {
+      expect(s.split).toBe('valid');
+      expect(s.source).toBe('handwritten');
+      expect(s.messages).toEqual(serverMessages(s));
+    }
+    const kinds = new Set(samples.map((s) => s.kind));
+    for (const k of ['lore', 'action', 'refusal', 'injection', 'greeting']) expect(kinds).toContain(k);
+    const testLines = new Set(loadHandwritten(world, DEFAULT_HANDWRITTEN).map((s) => `${s.npcId} ${s.player.toLowerCase()}`));
+    for (const s of samples) expect(testLines.has(`${s.npcId} ${s.player.toLowerCase()}`), s.player).toBe(false);
+  });
 });
 
 describe('writeWorldCorpus', () => {
@@ -241,6 +255,9 @@ describe('writeWorldCorpus', () => {
     const manifest = writeWorldCorpus({ seed: SEED, world, scale: 0.3, outDir: dir });
     const test = parseSamples(readFileSync(join(dir, 'test.jsonl'), 'utf8'));
     expect(test.filter((s) => s.source === 'handwritten').length).toBe(manifest.handwritten.samples);
+    const valid = parseSamples(readFileSync(join(dir, 'valid.jsonl'), 'utf8'));
+    expect(valid.filter((s) => s.source === 'handwritten').length).toBe(manifest.handwrittenValid.samples);
+    expect(manifest.handwrittenValid.samples).toBeGreaterThan(0);
     expect(manifest.counts.test.total).toBe(test.length);
     expect(manifest.files['train.jsonl']!.samples).toBe(manifest.counts.train.total);
     expect(manifest.heldOut.facts.test.length).toBeGreaterThan(0);

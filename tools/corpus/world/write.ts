@@ -8,7 +8,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { serializeSamples, SPLITS, type Split, type WorldSample } from '../sample.ts';
 import { buildWorldCorpus, type CorpusStats, type HeldOut, type WorldCorpusOptions } from './generate.ts';
-import { DEFAULT_HANDWRITTEN, loadHandwritten } from './handwritten.ts';
+import { DEFAULT_HANDWRITTEN, DEFAULT_HANDWRITTEN_VALID, loadHandwritten } from './handwritten.ts';
 import { loadCorpusWorld, SERVER_LORE_FACTS } from './npc-context.ts';
 
 export const WORLD_CORPUS_FORMAT = 1;
@@ -24,11 +24,13 @@ export interface WorldManifest {
   kind: 'world';
   format: number;
   seed: number;
-  options: { scale: number; validSize: number; testSize: number; memoryRate: number; loreFacts: number; npcDir: string | null; mapPath: string | null; handwritten: string | null };
+  options: { scale: number; validSize: number; testSize: number; memoryRate: number; loreFacts: number; npcDir: string | null; mapPath: string | null; handwritten: string | null; handwrittenValid: string | null };
   npcs: string[];
   counts: Record<Split, SplitCounts>;
   /** Hand-written lines (in test.jsonl with source "handwritten"). */
   handwritten: { samples: number; byKind: Record<string, number>; loreFactNotInPrompt: number; loreOnHeldOutFacts: number };
+  /** Hand-written validation lines (in valid.jsonl with source "handwritten"). */
+  handwrittenValid: { samples: number; byKind: Record<string, number> };
   heldOut: HeldOut;
   stats: CorpusStats;
   /** Every lore fact as the generator read it: the answer it trains, the keywords it checks, the topics it asks about. */
@@ -41,6 +43,8 @@ export interface WriteWorldCorpusOptions extends WorldCorpusOptions {
   outDir: string;
   /** Hand-written test lines (default assets/eval/handwritten.yaml; null = none). */
   handwrittenPath?: string | null;
+  /** Hand-written validation lines (default assets/eval/handwritten-valid.yaml; null = none). */
+  handwrittenValidPath?: string | null;
 }
 
 function countSplit(samples: readonly WorldSample[]): SplitCounts {
@@ -59,7 +63,13 @@ export function writeWorldCorpus(opts: WriteWorldCorpusOptions): WorldManifest {
   const corpus = buildWorldCorpus({ ...opts, world });
   const handwrittenPath = opts.handwrittenPath === undefined ? DEFAULT_HANDWRITTEN : opts.handwrittenPath;
   const handwritten = handwrittenPath ? loadHandwritten(world, handwrittenPath) : [];
-  const splits: Record<Split, WorldSample[]> = { train: corpus.train, valid: corpus.valid, test: [...corpus.test, ...handwritten] };
+  const handwrittenValidPath = opts.handwrittenValidPath === undefined ? DEFAULT_HANDWRITTEN_VALID : opts.handwrittenValidPath;
+  const handwrittenValid = handwrittenValidPath ? loadHandwritten(world, handwrittenValidPath, undefined, 'valid') : [];
+  // A line in both would let tuning on the validation split see a test line.
+  const testLines = new Set(handwritten.map((s) => `${s.npcId}\0${s.player.toLowerCase()}`));
+  const shared = handwrittenValid.filter((s) => testLines.has(`${s.npcId}\0${s.player.toLowerCase()}`));
+  if (shared.length) throw new Error(`hand-written validation lines also in the test lines: ${shared.map((s) => `${s.npcId}: "${s.player}"`).join('; ')}`);
+  const splits: Record<Split, WorldSample[]> = { train: corpus.train, valid: [...corpus.valid, ...handwrittenValid], test: [...corpus.test, ...handwritten] };
 
   mkdirSync(opts.outDir, { recursive: true });
   const files: WorldManifest['files'] = {};
@@ -85,6 +95,7 @@ export function writeWorldCorpus(opts: WriteWorldCorpusOptions): WorldManifest {
       npcDir: opts.npcDir ?? null,
       mapPath: opts.mapPath ?? null,
       handwritten: handwrittenPath,
+      handwrittenValid: handwrittenValidPath,
     },
     npcs: world.scripts.map((s) => s.id),
     counts: { train: countSplit(splits.train), valid: countSplit(splits.valid), test: countSplit(splits.test) },
@@ -94,6 +105,7 @@ export function writeWorldCorpus(opts: WriteWorldCorpusOptions): WorldManifest {
       loreFactNotInPrompt: handwritten.filter((s) => s.factInPrompt === false).length,
       loreOnHeldOutFacts: handwritten.filter((s) => s.fact && heldFacts.has(s.fact)).length,
     },
+    handwrittenValid: { samples: handwrittenValid.length, byKind: countSplit(handwrittenValid).byKind },
     heldOut: corpus.heldOut,
     stats: corpus.stats,
     facts: corpus.facts.map((f) => ({ id: f.id, cluster: f.cluster, firstPerson: f.firstPerson, keywords: f.keywords, topics: f.topics.map((t) => t.phrase) })),
