@@ -1,8 +1,9 @@
 /**
- * The hand-written evaluation lines as WorldSamples: assets/eval/handwritten.yaml for the test split,
- * assets/eval/handwritten-valid.yaml for the validation split (for tuning), source `handwritten`, prompts built by the server's prompt code like every generated sample. Each
- * line is checked when loaded: the NPC exists, an expected action is legal for it, and lore keywords
- * name one of its lore facts (the expected fact).
+ * The hand-written evaluation lines as WorldSamples — assets/eval/handwritten.yaml for the test split,
+ * assets/eval/handwritten-valid.yaml for the validation split (for tuning) — with source `handwritten`
+ * and prompts built by the server's prompt code like every generated sample. Each line is checked when
+ * loaded: the NPC exists, an expected action is legal for it, and lore keywords name one of its lore
+ * facts (the expected fact).
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
