@@ -67,6 +67,19 @@ describe('recalling calls for a line', () => {
     expect(memory.recall('selka', noScript)).toBeUndefined();
   });
 
+  it('lets a word no remembered line uses stand in for the related words the file gives it, and only such a word', () => {
+    const lines = [...EXAMPLES, { npcId: 'bram', line: 'Stop walking, please.', call: 'stop' }];
+    const bodies = [...BODIES, 'stop'];
+    const plain = ActionMemory.fromExamples(lines).recall('bram', noScript)!;
+    const related = ActionMemory.fromExamples(lines, { halt: [['stop'], []], dagger: [[], ['horseshoe']], forge: [['well'], []] }).recall('bram', noScript)!;
+    expect(plain.prior('halt!', bodies, 4)).toBeUndefined();
+    expect(top(related.prior('halt!', bodies, 4))).toBe('stop');
+    // A broad relation counts too, at a lower weight than a close one.
+    expect(top(related.prior('a dagger', bodies, 4))).toBe('give_item horseshoe');
+    // "forge" is a word the lines use: its own lines decide, the related entry is never read.
+    expect(related.prior('take me to the forge', bodies, 4)).toEqual(plain.prior('take me to the forge', bodies, 4));
+  });
+
   it("counts the script's own lore as talk and its examples as requests", () => {
     const fact = 'Bram gives a horseshoe to travellers he likes, for luck on the road.';
     const withScript = memory.recall('bram', { lore: [fact], examples: [{ player: 'Nod if you hear me.', call: 'emote nod' }] })!;
@@ -88,6 +101,14 @@ describe('the memory file', () => {
     expect(ActionMemory.load(dir)!.size('bram')).toBe(6);
   });
 
+  it('keeps its related words', () => {
+    const related = { halt: [['stop', 'stay'], ['end']] as [string[], string[]] };
+    writeActionMemory(dir, { ...actionMemoryFile(EXAMPLES), related });
+    expect(readActionMemoryFile(dir)!.related).toEqual(related);
+    writeActionMemory(dir, actionMemoryFile(EXAMPLES));
+    expect(readActionMemoryFile(dir)!.related).toBeUndefined();
+  });
+
   it('is optional, and a malformed one is refused with its path and reason', () => {
     expect(ActionMemory.load(join(dir, 'nothing-here'))).toBeUndefined();
     writeFileSync(join(dir, ACTION_MEMORY_FILE), '{"format": "worldmind-action-memory", "version": 1, "npcs": {"bram": [["a line"]]}}');
@@ -95,6 +116,8 @@ describe('the memory file', () => {
     expect(() => ActionMemory.load(dir)).toThrow(/bram.*\[line, call\] string pairs/);
     writeFileSync(join(dir, ACTION_MEMORY_FILE), '{"npcs": {}');
     expect(() => ActionMemory.load(dir)).toThrow(new RegExp(`${ACTION_MEMORY_FILE} is not valid JSON`));
+    writeFileSync(join(dir, ACTION_MEMORY_FILE), '{"format": "worldmind-action-memory", "version": 1, "npcs": {}, "related": {"halt": ["stop"]}}');
+    expect(() => ActionMemory.load(dir)).toThrow(/related word "halt" must map to \[close words, broad words\]/);
     writeFileSync(join(dir, ACTION_MEMORY_FILE), '{"format": "other", "npcs": {}}');
     expect(() => ActionMemory.load(dir)).toThrow(/is not a worldmind-action-memory file/);
   });

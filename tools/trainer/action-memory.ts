@@ -6,15 +6,40 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { actionMemoryFile, readActionMemoryFile, writeActionMemory, type ActionMemoryFile } from '../../server/src/npc/action-memory.ts';
+import { actionMemoryFile, actionMemoryTerm, readActionMemoryFile, writeActionMemory, type ActionMemoryFile } from '../../server/src/npc/action-memory.ts';
+import { splitWords } from '../../server/src/npc/lore-index.ts';
 import { actionBody } from '../../server/src/npc/action-syntax.ts';
 import type { WorldSample } from '../corpus/sample.ts';
+import { hasWordNet, relatedWords, WORDNET_DIR } from './related-words.ts';
 import { readTrainingSamples } from './training-data.ts';
 
-/** `base`'s memory with every NPC that `samples` speak to remembered from `samples` instead. */
-export function updatedActionMemory(base: ActionMemoryFile | undefined, samples: readonly WorldSample[]): ActionMemoryFile {
+/**
+ * `base`'s memory with every NPC that `samples` speak to remembered from `samples` instead, and the
+ * related words of its vocabulary from WordNet (related-words.ts) — without them, with a warning on
+ * stderr, when WordNet is not installed.
+ */
+export function updatedActionMemory(base: ActionMemoryFile | undefined, samples: readonly WorldSample[], wordnetDir = WORDNET_DIR): ActionMemoryFile {
   const fresh = actionMemoryFile(samples.map((s) => ({ npcId: s.npcId, line: s.player, call: actionBody(s.action) })));
-  return { ...fresh, npcs: { ...(base?.npcs ?? {}), ...fresh.npcs } };
+  const npcs = { ...(base?.npcs ?? {}), ...fresh.npcs };
+  if (!hasWordNet(wordnetDir)) {
+    console.warn(`train: no WordNet at ${wordnetDir} (apt-get install wordnet-base): the action memory is written without related words`);
+    return { ...fresh, npcs };
+  }
+  return { ...fresh, npcs, related: relatedWords(memoryVocabulary(npcs), wordnetDir) };
+}
+
+/** Every term the memory's lines use. */
+function memoryVocabulary(npcs: ActionMemoryFile['npcs']): Set<string> {
+  const terms = new Set<string>();
+  for (const pairs of Object.values(npcs)) {
+    for (const [line] of pairs) {
+      for (const word of splitWords(line)) {
+        const term = actionMemoryTerm(word);
+        if (term !== null) terms.add(term);
+      }
+    }
+  }
+  return terms;
 }
 
 /**

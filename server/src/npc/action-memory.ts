@@ -39,7 +39,15 @@ export interface ActionMemoryFile {
   version: typeof VERSION;
   /** Per NPC id: [player line, call body] pairs, deduplicated. */
   npcs: Record<string, Array<[string, string]>>;
+  /** Words the lines never use → related words they do (written by the trainer from WordNet; optional). */
+  related?: RelatedWords;
 }
+
+/**
+ * Term (actionMemoryTerm) → [close terms, broad terms]: a word the memory's lines never use, and the terms
+ * of theirs that mean nearly the same (synonyms, similar and derived words) or one step broader or narrower.
+ */
+export type RelatedWords = Record<string, [string[], string[]]>;
 
 /** A turn's call prior, as logged with its grammar (so a replay rebuilds the same constraint). */
 export interface CallPriorRecord {
@@ -55,9 +63,11 @@ export class ActionMemoryError extends Error {
 
 export class ActionMemory {
   readonly #lines: ReadonlyMap<string, ReadonlyArray<readonly [string, string]>>;
+  readonly #related: ReadonlyMap<string, readonly [string[], string[]]>;
 
   private constructor(file: ActionMemoryFile) {
     this.#lines = new Map(Object.entries(file.npcs));
+    this.#related = new Map(Object.entries(file.related ?? {}));
   }
 
   /** The memory in `modelDir`, or undefined when the model has none. Throws ActionMemoryError on a malformed file. */
@@ -66,9 +76,9 @@ export class ActionMemory {
     return file && new ActionMemory(file);
   }
 
-  /** A memory of these (NPC, line, call body) examples. */
-  static fromExamples(examples: Iterable<MemoryExample>): ActionMemory {
-    return new ActionMemory(actionMemoryFile(examples));
+  /** A memory of these (NPC, line, call body) examples, with these related words. */
+  static fromExamples(examples: Iterable<MemoryExample>, related?: RelatedWords): ActionMemory {
+    return new ActionMemory({ ...actionMemoryFile(examples), ...(related ? { related } : {}) });
   }
 
   /** NPC ids the memory holds lines for. */
@@ -89,7 +99,10 @@ export class ActionMemory {
   recall(npcId: string, script: { lore: readonly string[]; examples: ReadonlyArray<{ player: string; call: string }> }): ActionRecall | undefined {
     const remembered = this.#lines.get(npcId);
     if (!remembered || remembered.length === 0) return undefined;
-    return new ActionRecall([...remembered, ...script.examples.map((e) => [e.player, e.call] as const), ...script.lore.map((fact) => [fact, NONE] as const)]);
+    return new ActionRecall(
+      [...remembered, ...script.examples.map((e) => [e.player, e.call] as const), ...script.lore.map((fact) => [fact, NONE] as const)],
+      this.#related,
+    );
   }
 }
 
@@ -98,10 +111,11 @@ export class ActionRecall {
   readonly #calls: string[];
   readonly #index: LineIndex;
 
-  constructor(lines: ReadonlyArray<readonly [string, string]>) {
+  constructor(lines: ReadonlyArray<readonly [string, string]>, related: ReadonlyMap<string, readonly [string[], string[]]> = new Map()) {
     this.#calls = lines.map(([, call]) => call);
-    // Typed lines: prefixes ("blacksm") and typos ("rbbon", "sotp") still find their word (line-index.ts).
-    this.#index = new LineIndex(lines.map(([text]) => text), { tokenize: splitWords, processTerm });
+    // Typed lines: prefixes ("blacksm") and typos ("rbbon", "sotp") still find their word; a word the lines
+    // never use finds the related words they do ("halt" → stop) (line-index.ts).
+    this.#index = new LineIndex(lines.map(([text]) => text), { tokenize: splitWords, processTerm: actionMemoryTerm, related: (term) => related.get(term) });
   }
 
   /**
@@ -156,6 +170,12 @@ function checkActionMemoryFile(data: unknown, where: string): ActionMemoryFile {
       throw new ActionMemoryError(`${where}: NPC "${npcId}" must map to [line, call] string pairs`);
     }
   }
+  if (file.related !== undefined) {
+    const strings = (x: unknown) => Array.isArray(x) && x.every((t) => typeof t === 'string');
+    if (typeof file.related !== 'object' || file.related === null || Array.isArray(file.related)) throw new ActionMemoryError(`${where}: "related" must be an object`);
+    const bad = Object.entries(file.related).find(([, v]) => !Array.isArray(v) || v.length !== 2 || !strings(v[0]) || !strings(v[1]));
+    if (bad) throw new ActionMemoryError(`${where}: related word "${bad[0]}" must map to [close words, broad words] string lists`);
+  }
   return file as ActionMemoryFile;
 }
 
@@ -173,17 +193,20 @@ export function actionMemoryFile(examples: Iterable<MemoryExample>): ActionMemor
   return { format: FORMAT, version: VERSION, npcs };
 }
 
-/** Writes the memory into `modelDir` (one line per NPC, so a diff shows which NPCs changed). */
+/** Writes the memory into `modelDir` (one line per NPC and per related word, so a diff shows what changed). */
 export function writeActionMemory(modelDir: string, file: ActionMemoryFile): void {
   const body = Object.entries(file.npcs)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([npcId, pairs]) => `    ${JSON.stringify(npcId)}: ${JSON.stringify(pairs)}`)
     .join(',\n');
-  writeFileSync(join(modelDir, ACTION_MEMORY_FILE), `{\n  "format": "${FORMAT}",\n  "version": ${VERSION},\n  "npcs": {\n${body}\n  }\n}\n`);
+  const related = file.related
+    ? `,\n  "related": {\n${Object.entries(file.related).map(([term, words]) => `    ${JSON.stringify(term)}: ${JSON.stringify(words)}`).join(',\n')}\n  }`
+    : '';
+  writeFileSync(join(modelDir, ACTION_MEMORY_FILE), `{\n  "format": "${FORMAT}",\n  "version": ${VERSION},\n  "npcs": {\n${body}\n  }${related}\n}\n`);
 }
 
-/** Terms as the lore index makes them, but keeping short and function words: "come with me" and "go with me" differ by them. */
-function processTerm(word: string): string | null {
+/** A word's term in the memory's index: as the lore index makes them, but keeping short and function words ("come with me" and "go with me" differ by them). */
+export function actionMemoryTerm(word: string): string | null {
   const t = normalizeWord(word);
   return t.length === 0 ? null : stem(t);
 }

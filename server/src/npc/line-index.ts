@@ -19,6 +19,9 @@ const FUZZY_WEIGHT = 0.4;
 const EXPAND_FROM = 4;
 const FUZZY_SHARE = 0.25;
 const MAX_FUZZY = 6;
+/** Weights of a related word standing in for a word no line uses: close (a synonym) and broad (one is-a step). */
+const RELATED_CLOSE = 0.6;
+const RELATED_BROAD = 0.3;
 
 export interface LineHit {
   /** The line's position in the indexed list. */
@@ -47,7 +50,12 @@ export class LineIndex {
    */
   constructor(
     lines: readonly string[],
-    private readonly text: { tokenize: (line: string) => string[]; processTerm: (word: string) => string | null },
+    private readonly text: {
+      tokenize: (line: string) => string[];
+      processTerm: (word: string) => string | null;
+      /** For a term no line uses: [close terms, broad terms] that stand in for it (action-memory.ts RelatedWords). */
+      related?: (term: string) => readonly [readonly string[], readonly string[]] | undefined;
+    },
   ) {
     this.#lengths = new Float32Array(lines.length);
     const postings = new Map<string, { lines: number[]; counts: number[] }>();
@@ -108,6 +116,15 @@ export class LineIndex {
     const found: Array<[Postings, number]> = [];
     const exact = this.#terms.get(term);
     if (exact) found.push([exact, 1]);
+    else {
+      const [close, broad] = this.text.related?.(term) ?? [[], []];
+      for (const [words, weight] of [[close, RELATED_CLOSE], [broad, RELATED_BROAD]] as const) {
+        for (const word of words) {
+          const postings = this.#terms.get(word);
+          if (postings) found.push([postings, weight]);
+        }
+      }
+    }
     if (term.length < EXPAND_FROM) return found;
     const prefixed = new Set<string>();
     for (const [word, postings] of this.#terms.atPrefix(term)) {

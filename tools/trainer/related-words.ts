@@ -1,0 +1,141 @@
+/**
+ * The action memory's related words: for a word its lines never use, the words they do use that WordNet
+ * (Debian's `wordnet-base`, the same package the general corpus reads) relates to it — "halt" → stop,
+ * "fortune" → luck, "blunt" → dull, "met" → meet. The server looks a player's unknown word up here before
+ * searching the memory (line-index.ts), so a request phrased in a word the generated lines never used still
+ * finds the requests it means. Built at training time, against the memory's own vocabulary, and stored in
+ * the memory file: the server needs no WordNet.
+ *
+ * Relations kept: the other words of each sense (synonyms), similar adjectives, derivationally related
+ * words ("close": weight 1 in the file), and one step up or down the is-a tree ("broad": "dagger" → knife,
+ * "smith" → blacksmith). WordNet's inflection exception lists map irregular forms to their lemma first
+ * ("met" → meet). Hand-written because no npm package reads the WordNet 3.0 database files (the ones that
+ * exist bundle their own copy of the data, tens of MB, or need a native build).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { actionMemoryTerm, type RelatedWords } from '../../server/src/npc/action-memory.ts';
+
+export const WORDNET_DIR = '/usr/share/wordnet';
+const POS_FILES = { n: 'noun', v: 'verb', a: 'adj', r: 'adv' } as const;
+type FilePos = keyof typeof POS_FILES;
+/** Related words kept per unknown word, closest first. */
+const MAX_RELATED = 6;
+
+interface Synset {
+  words: string[];
+  /** [pointer symbol, target synset key, source word index (0 = whole synset), target word index]. */
+  pointers: Array<[string, string, number, number]>;
+}
+
+const CLOSE_POINTERS = new Set(['&', '+', '$']); // similar to, derivationally related, verb group
+const BROAD_POINTERS = new Set(['@', '@i', '~', '~i']); // hypernym, instance hypernym, hyponym, instance hyponym
+
+/** True when the WordNet database files are on this machine. */
+export function hasWordNet(dir = WORDNET_DIR): boolean {
+  return Object.values(POS_FILES).every((f) => existsSync(join(dir, `data.${f}`)));
+}
+
+/**
+ * Related words for every WordNet word (and irregular form) whose memory term is not in `vocabulary`,
+ * pointing at terms that are: term → [close terms, broad terms]. Terms are the memory's own (actionMemoryTerm).
+ */
+export function relatedWords(vocabulary: ReadonlySet<string>, dir = WORDNET_DIR): RelatedWords {
+  const synsets = readSynsets(dir);
+  const known = (term: string | null): term is string => term !== null && vocabulary.has(term);
+  // lemma → [close set, broad set] of vocabulary terms.
+  const found = new Map<string, { close: Set<string>; broad: Set<string> }>();
+  const entry = (term: string) => {
+    let e = found.get(term);
+    if (!e) found.set(term, (e = { close: new Set(), broad: new Set() }));
+    return e;
+  };
+  for (const synset of synsets.values()) {
+    synset.words.forEach((word, i) => {
+      const term = singleWordTerm(word);
+      if (term === null || vocabulary.has(term)) return;
+      const { close, broad } = entry(term);
+      for (const other of synset.words) {
+        const t = singleWordTerm(other);
+        if (known(t)) close.add(t);
+      }
+      for (const [symbol, target, source, targetWord] of synset.pointers) {
+        if (source !== 0 && source !== i + 1) continue;
+        const into = CLOSE_POINTERS.has(symbol) ? close : BROAD_POINTERS.has(symbol) ? broad : undefined;
+        const words = into && synsets.get(target)?.words;
+        if (!into || !words) continue;
+        for (const other of targetWord === 0 ? words : [words[targetWord - 1]!]) {
+          const t = singleWordTerm(other);
+          if (known(t)) into.add(t);
+        }
+      }
+    });
+  }
+  // Irregular forms ("met meet", "mice mouse"): the form gets its lemma (when known) and the lemma's relations.
+  for (const name of Object.values(POS_FILES)) {
+    const path = join(dir, `${name}.exc`);
+    if (!existsSync(path)) continue;
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      const [form, ...lemmas] = line.trim().split(' ');
+      const term = form && singleWordTerm(form);
+      if (!term || vocabulary.has(term)) continue;
+      const e = entry(term);
+      for (const lemma of lemmas) {
+        const t = singleWordTerm(lemma);
+        if (t === null) continue;
+        if (vocabulary.has(t)) e.close.add(t);
+        const via = found.get(t);
+        via?.close.forEach((x) => e.close.add(x));
+        via?.broad.forEach((x) => e.broad.add(x));
+      }
+    }
+  }
+  const related: RelatedWords = {};
+  for (const term of [...found.keys()].sort()) {
+    const { close, broad } = found.get(term)!;
+    const closeTerms = [...close].slice(0, MAX_RELATED);
+    const broadTerms = [...broad].filter((t) => !close.has(t)).slice(0, MAX_RELATED - closeTerms.length);
+    if (closeTerms.length + broadTerms.length > 0) related[term] = [closeTerms, broadTerms];
+  }
+  return related;
+}
+
+/** The memory term of a one-word WordNet lemma ("blacksmith"), null for phrases ("good_luck") and odd tokens. */
+function singleWordTerm(word: string): string | null {
+  const w = word.replace(/\(\w+\)$/, '').toLowerCase(); // adjective markers: "galore(ip)"
+  return /^[a-z][a-z'-]*$/.test(w) ? actionMemoryTerm(w) : null;
+}
+
+/** Parsed databases by directory: a process that trains several times (the tests) reads WordNet once. */
+const parsed = new Map<string, Map<string, Synset>>();
+
+/**
+ * WordNet's `data.<pos>` files: `offset lex_filenum ss_type w_cnt word lex_id … p_cnt ptr… | gloss`, w_cnt
+ * in hex, each pointer `symbol offset pos source/target` (source/target: two hex word numbers, 0000 = the
+ * whole synset). Keys are `<file pos><offset>`; adjective satellites (`s`) live in data.adj.
+ */
+function readSynsets(dir: string): Map<string, Synset> {
+  const cached = parsed.get(dir);
+  if (cached) return cached;
+  const synsets = new Map<string, Synset>();
+  for (const [pos, name] of Object.entries(POS_FILES) as Array<[FilePos, string]>) {
+    for (const line of readFileSync(join(dir, `data.${name}`), 'utf8').split('\n')) {
+      if (!line || line.startsWith('  ')) continue; // the licence header
+      const bar = line.indexOf(' | ');
+      const fields = (bar < 0 ? line : line.slice(0, bar)).split(' ');
+      const wordCount = parseInt(fields[3]!, 16);
+      const words: string[] = [];
+      for (let i = 0; i < wordCount; i++) words.push(fields[4 + 2 * i]!);
+      let at = 4 + 2 * wordCount;
+      const pointerCount = Number(fields[at++]);
+      const pointers: Synset['pointers'] = [];
+      for (let i = 0; i < pointerCount; i++, at += 4) {
+        const [symbol, offset, targetPos, st] = fields.slice(at, at + 4) as [string, string, string, string];
+        pointers.push([symbol, `${targetPos === 's' ? 'a' : targetPos}${offset}`, parseInt(st.slice(0, 2), 16), parseInt(st.slice(2), 16)]);
+      }
+      synsets.set(`${pos}${fields[0]}`, { words, pointers });
+    }
+  }
+  parsed.set(dir, synsets);
+  return synsets;
+}
