@@ -39,6 +39,21 @@ describe('speech grounding (worker side)', () => {
     expect(logits[7]).toBe(0);
   });
 
+  it('continues where the speech follows the fact when the last token said occurs in it more than once', () => {
+    // "the South Gate , the Guardhouse , the Well": 2 = " the", 3 = " South", 4 = " Gate", 5 = ",", 6 = " Guardhouse", 8 = " Well".
+    const g = new SpeechGrounding({ sequences: [[2, 3, 4, 5, 2, 6, 5, 2, 8]], bias: 0, continuation: 3 });
+    for (const t of [2, 3, 4, 5, 2]) g.accept(t);
+    const logits = row();
+    g.bias(logits);
+    expect([...logits]).toEqual([0, 0, 0, 0, 0, 0, 3, 0, 0, 0]); // only " Guardhouse": ", the" after " Gate" is the second "the"
+    // Said out of order (" the Well , the"), the longest run that matches decides (", the" matches twice).
+    const h = new SpeechGrounding({ sequences: [[2, 3, 4, 5, 2, 6, 5, 2, 8, 9]], bias: 0, continuation: 3 });
+    for (const t of [2, 8, 5, 2]) h.accept(t);
+    const out = row();
+    h.bias(out);
+    expect([...out]).toEqual([0, 0, 0, 0, 0, 0, 3, 0, 3, 0]);
+  });
+
   it('never boosts a token that would repeat a trigram already said', () => {
     const g = new SpeechGrounding({ sequences: [[2, 3, 2, 3, 4, 6]], bias: 0, continuation: 3 });
     for (const t of [2, 3, 2, 3]) g.accept(t);

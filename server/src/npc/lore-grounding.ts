@@ -8,9 +8,9 @@
  * - `bias` nats on every token of the fact as the NPC would say it — its first-person form ("Bram built
  *   his forge" → "I built my forge", english.ts), so the reply stays in character;
  * - `continuation` nats on the token that continues the fact where the speech has been following it
- *   (the last token said appears in the fact: its successor there is boosted), so a copy, once started,
- *   stays faithful — never on a token that would repeat a trigram already said, and no more once the
- *   fact has been said to its end.
+ *   (the successor of the place in the fact that matches the longest run of the last tokens said), so a
+ *   copy, once started, stays faithful — never on a token that would repeat a trigram already said, and
+ *   no more once the fact has been said to its end.
  *
  * It is scaled by how well the fact matches the line (BM25 score, ramped from RAMP_FROM to RAMP_TO), so a
  * greeting or an order that merely shares a word with some fact is hardly touched, and it applies only
@@ -23,8 +23,8 @@ import type { LoreHit } from './lore-index.ts';
 
 /** Default NPC_LORE_GROUNDING: nats on the fact's tokens at full match (0 turns grounding off). */
 export const DEFAULT_LORE_GROUNDING = 4;
-/** The continuation bias, as a multiple of the token bias. */
-export const CONTINUATION_FACTOR = 2.5;
+/** The continuation bias, as a multiple of the token bias (chosen on the validation split: 2.5 → 4.5 took lore 84.2 → 88.4 % with the longest-run rule). */
+export const CONTINUATION_FACTOR = 4.5;
 /** BM25 scores (lore-index.ts) below RAMP_FROM get no grounding, above RAMP_TO the full bias. */
 export const RAMP_FROM = 1;
 export const RAMP_TO = 4;

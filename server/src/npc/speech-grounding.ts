@@ -21,12 +21,7 @@ export class SpeechGrounding {
     const boost = new Map<number, number>();
     const { sequences, bias, continuation } = this.options;
     if (bias > 0) for (const id of this.#factTokens) boost.set(id, bias);
-    const last = this.#said.at(-1);
-    if (continuation > 0 && last !== undefined) {
-      for (const seq of sequences) {
-        for (let j = 0; j + 1 < seq.length; j++) if (seq[j] === last) boost.set(seq[j + 1]!, Math.max(boost.get(seq[j + 1]!) ?? 0, continuation));
-      }
-    }
+    if (continuation > 0) for (const next of this.#continuations(sequences)) boost.set(next, Math.max(boost.get(next) ?? 0, continuation));
     // Never push the speech into a loop: no boost for a token that would repeat a trigram already said.
     const n = this.#said.length;
     if (n >= 2) {
@@ -34,6 +29,33 @@ export class SpeechGrounding {
       for (let i = 0; i + 2 < n; i++) if (this.#said[i] === a && this.#said[i + 1] === b) boost.delete(this.#said[i + 2]!);
     }
     for (const [id, value] of boost) if (id < logits.length) logits[id] = logits[id]! + value;
+  }
+
+  /**
+   * The tokens that continue the fact where the speech follows it: the successors of the places in the fact
+   * that match the longest run of the last tokens said. A token that occurs in the fact more than once
+   * (" the" in "the South Gate, the Guardhouse, the Market Well") then continues where the speech really is,
+   * not at every occurrence.
+   */
+  #continuations(sequences: readonly number[][]): Set<number> {
+    const said = this.#said;
+    const n = said.length;
+    let longest = 0;
+    const next = new Set<number>();
+    if (n === 0) return next;
+    for (const seq of sequences) {
+      for (let j = 0; j + 1 < seq.length; j++) {
+        let run = 0;
+        while (run <= j && run < n && seq[j - run] === said[n - 1 - run]) run++;
+        if (run === 0 || run < longest) continue;
+        if (run > longest) {
+          longest = run;
+          next.clear();
+        }
+        next.add(seq[j + 1]!);
+      }
+    }
+    return next;
   }
 
   /** A speech token was said. Grounding ends once the speech has said the fact through to its end. */
