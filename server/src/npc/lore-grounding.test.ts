@@ -26,11 +26,11 @@ describe('speech grounding (worker side)', () => {
   // The fact's tokens: 2 3 4 5 (e.g. "I built my forge"); 7 is a token outside it.
   const options = { sequences: [[2, 3, 4, 5]], bias: 1, continuation: 3 };
 
-  it('adds the bias to every token of the fact, and the continuation to the token that follows the last one said', () => {
+  it('adds the bias to every token of the fact, and the continuation to its first token, then to the one that follows the last one said', () => {
     const g = new SpeechGrounding(options);
     let logits = row();
     g.bias(logits);
-    expect([...logits]).toEqual([0, 0, 1, 1, 1, 1, 0, 0, 0, 0]);
+    expect([...logits]).toEqual([0, 0, 3, 1, 1, 1, 0, 0, 0, 0]); // the first token starts the fact
     g.accept(3);
     logits = row();
     g.bias(logits);
@@ -90,7 +90,7 @@ describe('the action constraint with lore grounding', () => {
   };
 
   it('biases the speech after a [[none]] call only; the call itself is untouched', () => {
-    expect(speechRow([1, 1, 2, 3]).slice(5)).toEqual([2, 2, 2, 2]);
+    expect(speechRow([1, 1, 2, 3]).slice(5)).toEqual([5, 2, 2, 2]); // "I" starts the fact
     expect(speechRow([1, 1, 4, 3]).slice(5)).toEqual([0, 0, 0, 0]); // an NPC that acts speaks about what it does
     const c = createConstraint(options, ctx);
     c.accept(1);

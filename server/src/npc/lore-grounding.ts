@@ -7,9 +7,9 @@
  *
  * - `bias` nats on every token of the fact as the NPC would say it — its first-person form ("Bram built
  *   his forge" → "I built my forge", english.ts), so the reply stays in character;
- * - `continuation` nats on the token that continues the fact where the speech has been following it
- *   (the successor of the place in the fact that matches the longest run of the last tokens said), so a
- *   copy, once started, stays faithful — never on a token that would repeat a trigram already said, and
+ * - `continuation` nats on the fact's first token as the speech's first, then on the token that
+ *   continues the fact where the speech has been following it (the successor of the place in the fact
+ *   that matches the longest run of the last tokens said), so a copy starts at the fact's start and stays faithful — never on a token that would repeat a trigram already said, and
  *   no more once the fact has been said to its end.
  *
  * It is scaled by how well the fact matches the line (BM25 score, ramped from RAMP_FROM to RAMP_TO), so a

@@ -32,8 +32,8 @@ export class SpeechGrounding {
   }
 
   /**
-   * The tokens that continue the fact where the speech follows it: the successors of the places in the fact
-   * that match the longest run of the last tokens said. A token that occurs in the fact more than once
+   * The tokens that continue the fact where the speech follows it: its first token before anything is said,
+   * then the successors of the places in the fact that match the longest run of the last tokens said. A token that occurs in the fact more than once
    * (" the" in "the South Gate, the Guardhouse, the Market Well") then continues where the speech really is,
    * not at every occurrence.
    */
@@ -42,7 +42,10 @@ export class SpeechGrounding {
     const n = said.length;
     let longest = 0;
     const next = new Set<number>();
-    if (n === 0) return next;
+    if (n === 0) {
+      for (const seq of sequences) if (seq.length > 0) next.add(seq[0]!); // the speech's first token starts the fact
+      return next;
+    }
     for (const seq of sequences) {
       for (let j = 0; j + 1 < seq.length; j++) {
         let run = 0;
