@@ -33,9 +33,9 @@ export class SpeechGrounding {
 
   /**
    * The tokens that continue the fact where the speech follows it: its first token before anything is said,
-   * then the successors of the places in the fact that match the longest run of the last tokens said. A token that occurs in the fact more than once
-   * (" the" in "the South Gate, the Guardhouse, the Market Well") then continues where the speech really is,
-   * not at every occurrence.
+   * then the successors of the places in the fact that match the longest run of the last tokens said. A
+   * token that occurs in the fact more than once (" the" in "the South Gate, the Guardhouse, the Market
+   * Well") then continues where the speech really is, not at every occurrence.
    */
   #continuations(sequences: readonly number[][]): Set<number> {
     const said = this.#said;
