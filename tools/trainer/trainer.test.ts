@@ -13,6 +13,7 @@ import { readActionMemoryFile } from '../../server/src/npc/action-memory.ts';
 import { rememberCorpus, updatedActionMemory } from './action-memory.ts';
 import { dialogueBatchList } from './batches.ts';
 import { writeModelCard } from './model-card.ts';
+import { hasWordNet } from './related-words.ts';
 import { loraParamSpecs, type LoraConfig } from './llama-train-graph.ts';
 import { initLoraParams, mergeLora } from './lora.ts';
 import { readArchitecture, readParams } from './model-weights.ts';
@@ -180,6 +181,8 @@ describe('trainer', () => {
     // The fine-tuned model remembers the lines it trained on, each distinct line once, with its call.
     const memory = readActionMemoryFile(tuned)!;
     expect(memory.npcs).toEqual({ bram: [['who are you?', 'none'], ['where is the forge?', 'none']] });
+    // With WordNet installed (.ci/run installs it) it also carries related words for words its lines never use: "smithy" → forge.
+    if (hasWordNet()) expect(memory.related?.smithy?.[0]).toContain('forge');
     // A later run on other NPCs keeps bram's lines and adds its own; --memory-only writes the same without training.
     const marta = { ...JSON.parse(lines[0]!), npcId: 'marta', player: 'a room, please', action: { type: 'give_item', item: 'room_key' } };
     expect(updatedActionMemory(memory, [marta]).npcs).toEqual({ ...memory.npcs, marta: [['a room, please', 'give_item room_key']] });
