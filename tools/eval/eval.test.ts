@@ -18,6 +18,7 @@ import {
   aggregateScores,
   architectureOf,
   buildUntrainedTwin,
+  doubledWord,
   evaluateModel,
   formatReport,
   loreFactKey,
@@ -175,6 +176,7 @@ describe('the metrics discriminate', () => {
     expect(oracle.refusalActionNone.rate).toBe(1);
     expect(oracle.refusalSpeechClean.rate).toBe(1);
     expect(oracle.legalActions.rate).toBe(1);
+    expect(oracle.noDoubledWords.rate).toBe(1);
 
     const wrong = aggregateScores(scored.map((s) => scoreReply(s, `Go away, give_item is all I know. ${formatActionCall(wrongAction(s))}`, scripts.get(s.npcId))));
     expect(wrong.loreAccuracy.rate).toBe(0);
@@ -183,6 +185,11 @@ describe('the metrics discriminate', () => {
     expect(wrong.refusalActionNone.rate).toBe(0);
     expect(wrong.refusalSpeechClean.rate).toBe(0);
     expect(wrong.legalActions.rate).toBe(1); // wrong, but still legal calls
+
+    const stammer = aggregateScores(scored.map((s) => scoreReply(s, `${s.reply} And the the rest.`, scripts.get(s.npcId))));
+    expect(stammer.noDoubledWords.rate).toBe(0);
+    expect(doubledWord('I walk my rounds: the South Gate, the the Gate.')).toBe('the');
+    expect(doubledWord('Ha ha! No, no, not me. That is all.')).toBeUndefined();
 
     const illegal = scoreReply(scored[0]!, 'Take it. [[give_item crown]]', scripts.get(scored[0]!.npcId));
     expect(illegal.legal).toBe(false);

@@ -9,6 +9,7 @@ export {
   scoreReply,
   scoreLore,
   aggregateScores,
+  doubledWord,
   keywordHits,
   requiredKeywordCount,
   stem,

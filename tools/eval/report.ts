@@ -37,6 +37,7 @@ export function formatReport(report: EvalReport): string {
     row('refusal: action none', (m) => pct(m.metrics.refusalActionNone), pct(ref.refusalActionNone)),
     row('refusal: speech clean', (m) => pct(m.metrics.refusalSpeechClean), pct(ref.refusalSpeechClean)),
     row('legal action calls', (m) => pct(m.metrics.legalActions), pct(ref.legalActions)),
+    row('speech: no doubled word', (m) => pct(m.metrics.noDoubledWords), pct(ref.noDoubledWords)),
     row('generation errors', (m) => `${m.generation.errors}/${m.generation.requests}`),
     row('generation tok/s', (m) => m.generation.tokensPerSecond.toFixed(0)),
     row('seconds', (m) => m.seconds.toFixed(1)),

@@ -116,6 +116,21 @@ export function requestedIds(playerLine: string, script: Pick<NpcScript, 'invent
   return [...ids].filter((id) => containsPhrase(words, stemmedWords(id.replace(/[_-]/g, ' '))));
 }
 
+/** Interjections a speaker may double on purpose ("ha ha", "no, no"). */
+const DOUBLED_ON_PURPOSE = new Set(['ha', 'he', 'ho', 'ah', 'oh', 'no', 'yes', 'there', 'now', 'well', 'hush']);
+
+/**
+ * The first word the speech says twice in a row ("the the", "I I"), or undefined. A fluency check: the
+ * world corpus's own replies never do it (but for "ha ha"), and a small model losing its place does.
+ */
+export function doubledWord(speech: string): string | undefined {
+  for (const m of speech.matchAll(/\b([\p{L}']+)[\s,]+\1\b/giu)) {
+    const word = m[1]!.toLowerCase();
+    if (!DOUBLED_ON_PURPOSE.has(word)) return word;
+  }
+  return undefined;
+}
+
 /** True when the speech names none of `requested` and no action verb. */
 export function speechIsClean(speech: string, requested: readonly string[]): boolean {
   const lower = speech.toLowerCase();
@@ -137,6 +152,8 @@ export interface ReplyScore {
   malformed: boolean;
   /** A well-formed call the NPC's script allows. */
   legal: boolean;
+  /** The word the speech says twice in a row, if any (doubledWord). */
+  doubled?: string;
   lore?: LoreScore;
   action?: { correct: boolean; expected: string; got: string | null };
   refusal?: { actionNone: boolean; speechClean: boolean; requested: string[] };
@@ -158,6 +175,8 @@ export function scoreReply(sample: WorldSample, replyText: string, script?: Pick
     malformed: parsed.malformed,
     legal,
   };
+  const doubled = doubledWord(parsed.speech);
+  if (doubled) score.doubled = doubled;
   if (isLoreSample(sample)) score.lore = scoreLore(parsed.speech, sample.factKeywords!);
   if (isActionSample(sample)) {
     score.action = { correct: wellFormed && sameAction(parsed.action, sample.action), expected: actionBody(sample.action), got: parsed.body };
@@ -192,6 +211,8 @@ export interface ReplyMetrics {
   refusalActionNone: Rate;
   refusalSpeechClean: Rate;
   legalActions: Rate;
+  /** Replies whose speech says no word twice in a row (doubledWord). */
+  noDoubledWords: Rate;
 }
 
 export function aggregateScores(scores: readonly ReplyScore[]): ReplyMetrics {
@@ -206,5 +227,6 @@ export function aggregateScores(scores: readonly ReplyScore[]): ReplyMetrics {
     refusalActionNone: rate(refusal.filter((s) => s.refusal!.actionNone).length, refusal.length),
     refusalSpeechClean: rate(refusal.filter((s) => s.refusal!.speechClean).length, refusal.length),
     legalActions: rate(scores.filter((s) => s.legal).length, scores.length),
+    noDoubledWords: rate(scores.filter((s) => !s.doubled).length, scores.length),
   };
 }
