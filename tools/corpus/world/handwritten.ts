@@ -47,8 +47,12 @@ export function parseHandwritten(text: string, world: CorpusWorld, file = 'handw
   }
   const scripts = new Map(world.scripts.map((s) => [s.id, s]));
   const problems: string[] = [];
+  const seen = new Map<string, number>();
   parsed.data.forEach((l, i) => {
     const at = `${file}: entry ${i} (${l.npc}: "${l.line}")`;
+    const key = handwrittenLineKey(l.npc, l.line);
+    if (seen.has(key)) problems.push(`${at}: repeats entry ${seen.get(key)} (same words to the same NPC)`);
+    else seen.set(key, i);
     const script = scripts.get(l.npc);
     if (!script) return void problems.push(`${at}: no NPC "${l.npc}"`);
     if (l.action && !isActionAllowed(script.actions, l.action)) problems.push(`${at}: action ${describeAction(l.action)} is not allowed for ${l.npc}`);
@@ -62,6 +66,11 @@ export function parseHandwritten(text: string, world: CorpusWorld, file = 'handw
   });
   if (problems.length) throw new HandwrittenError(problems.join('\n'));
   return parsed.data;
+}
+
+/** What makes two lines the same: the NPC and the line's words, case and punctuation aside ("hiya finn" = "Hiya, Finn!"). */
+export function handwrittenLineKey(npc: string, line: string): string {
+  return `${npc}\0${line.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, ' ').trim()}`;
 }
 
 /** The lore fact containing every keyword (as words, case-insensitive); the first when several do. */

@@ -15,7 +15,7 @@ import { parseSamples, serializeSamples, type WorldSample } from '../sample.ts';
 import { rewritePerson } from '../../../server/src/npc/english.ts';
 import { dialogueExamples } from '../../trainer/training-data.ts';
 import { buildWorldCorpus, type WorldCorpus } from './generate.ts';
-import { DEFAULT_HANDWRITTEN, DEFAULT_HANDWRITTEN_VALID, loadHandwritten, parseHandwritten } from './handwritten.ts';
+import { DEFAULT_HANDWRITTEN, DEFAULT_HANDWRITTEN_VALID, handwrittenLineKey, loadHandwritten, parseHandwritten } from './handwritten.ts';
 import { loadCorpusWorld, npcContexts, type CorpusWorld } from './npc-context.ts';
 import { Rng } from './rng.ts';
 import { writeWorldCorpus } from './write.ts';
@@ -230,6 +230,9 @@ describe('world corpus', () => {
     // A wrong line is reported, not loaded.
     expect(() => parseHandwritten('- {npc: bram, kind: action, line: "x", action: {type: follow}}', world)).toThrow(/not allowed/);
     expect(() => parseHandwritten('- {npc: bram, kind: lore, line: "x", keywords: [zeppelin]}', world)).toThrow(/no lore fact/);
+    // The same words to the same NPC twice, case and punctuation aside, is one line written twice.
+    const twice = '- {npc: finn, kind: greeting, line: "hiya finn", action: {type: emote, emote: wave}}\n- {npc: finn, kind: greeting, line: "Hiya, Finn!", action: {type: emote, emote: wave}}';
+    expect(() => parseHandwritten(twice, world)).toThrow(/entry 1 .*repeats entry 0/);
   });
 
   it('loads the hand-written validation lines into the valid split, none of them a test line', () => {
@@ -242,8 +245,8 @@ describe('world corpus', () => {
     }
     const kinds = new Set(samples.map((s) => s.kind));
     for (const k of ['lore', 'action', 'refusal', 'injection', 'greeting']) expect(kinds).toContain(k);
-    const testLines = new Set(loadHandwritten(world, DEFAULT_HANDWRITTEN).map((s) => `${s.npcId} ${s.player.toLowerCase()}`));
-    for (const s of samples) expect(testLines.has(`${s.npcId} ${s.player.toLowerCase()}`), s.player).toBe(false);
+    const testLines = new Set(loadHandwritten(world, DEFAULT_HANDWRITTEN).map((s) => handwrittenLineKey(s.npcId, s.player)));
+    for (const s of samples) expect(testLines.has(handwrittenLineKey(s.npcId, s.player)), s.player).toBe(false);
   });
 });
 

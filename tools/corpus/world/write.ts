@@ -8,7 +8,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { serializeSamples, SPLITS, type Split, type WorldSample } from '../sample.ts';
 import { buildWorldCorpus, type CorpusStats, type HeldOut, type WorldCorpusOptions } from './generate.ts';
-import { DEFAULT_HANDWRITTEN, DEFAULT_HANDWRITTEN_VALID, loadHandwritten } from './handwritten.ts';
+import { DEFAULT_HANDWRITTEN, DEFAULT_HANDWRITTEN_VALID, handwrittenLineKey, loadHandwritten } from './handwritten.ts';
 import { loadCorpusWorld, SERVER_LORE_FACTS } from './npc-context.ts';
 
 export const WORLD_CORPUS_FORMAT = 1;
@@ -66,8 +66,8 @@ export function writeWorldCorpus(opts: WriteWorldCorpusOptions): WorldManifest {
   const handwrittenValidPath = opts.handwrittenValidPath === undefined ? DEFAULT_HANDWRITTEN_VALID : opts.handwrittenValidPath;
   const handwrittenValid = handwrittenValidPath ? loadHandwritten(world, handwrittenValidPath, undefined, 'valid') : [];
   // A line in both would let tuning on the validation split see a test line.
-  const testLines = new Set(handwritten.map((s) => `${s.npcId}\0${s.player.toLowerCase()}`));
-  const shared = handwrittenValid.filter((s) => testLines.has(`${s.npcId}\0${s.player.toLowerCase()}`));
+  const testLines = new Set(handwritten.map((s) => handwrittenLineKey(s.npcId, s.player)));
+  const shared = handwrittenValid.filter((s) => testLines.has(handwrittenLineKey(s.npcId, s.player)));
   if (shared.length) throw new Error(`hand-written validation lines also in the test lines: ${shared.map((s) => `${s.npcId}: "${s.player}"`).join('; ')}`);
   const splits: Record<Split, WorldSample[]> = { train: corpus.train, valid: [...corpus.valid, ...handwrittenValid], test: [...corpus.test, ...handwritten] };
 
