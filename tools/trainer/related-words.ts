@@ -6,9 +6,9 @@
  * finds the requests it means. Built at training time, against the memory's own vocabulary, and stored in
  * the memory file: the server needs no WordNet.
  *
- * Relations kept: the other words of each sense (synonyms), similar adjectives, derivationally related
- * words ("close": weight 1 in the file), and one step up or down the is-a tree ("broad": "dagger" → knife,
- * "smith" → blacksmith). WordNet's inflection exception lists map irregular forms to their lemma first
+ * Relations kept, in two lists per word: "close" — the other words of each sense (synonyms), similar
+ * adjectives, derivationally related words — and "broad" — one step up or down the is-a tree ("dagger" →
+ * knife, "smith" → blacksmith); line-index.ts weighs them 0.6 and 0.3. WordNet's inflection exception lists map irregular forms to their lemma first
  * ("met" → meet). Hand-written because no npm package reads the WordNet 3.0 database files (the ones that
  * exist bundle their own copy of the data, tens of MB, or need a native build).
  */
