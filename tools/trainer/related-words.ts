@@ -15,8 +15,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { actionMemoryTerm, type RelatedWords } from '../../server/src/npc/action-memory.ts';
+import { WORDNET_DIR } from '../corpus/general/sources.ts';
 
-export const WORDNET_DIR = '/usr/share/wordnet';
+export { WORDNET_DIR };
+
 const POS_FILES = { n: 'noun', v: 'verb', a: 'adj', r: 'adv' } as const;
 type FilePos = keyof typeof POS_FILES;
 /** Related words kept per unknown word, closest first. */

@@ -16,6 +16,7 @@ import type { WorldSample } from '../sample.ts';
 import { placeName, voiced } from './candidates.ts';
 import { rewritePerson, words } from '../../../server/src/npc/english.ts';
 import { EMPTY_MEMORY, npcContexts, promptMessages, type CorpusWorld, type NpcContext } from './npc-context.ts';
+import { normalize } from './generate.ts';
 import { defaultSituation } from './situation.ts';
 import { Rng, shortHash } from './rng.ts';
 
@@ -70,7 +71,7 @@ export function parseHandwritten(text: string, world: CorpusWorld, file = 'handw
 
 /** What makes two lines the same: the NPC and the line's words, case and punctuation aside ("hiya finn" = "Hiya, Finn!"). */
 export function handwrittenLineKey(npc: string, line: string): string {
-  return `${npc}\0${line.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, ' ').trim()}`;
+  return `${npc}\0${normalize(line)}`;
 }
 
 /** The lore fact containing every keyword (as words, case-insensitive); the first when several do. */
