@@ -11,10 +11,11 @@ export const testMap: WorldMap = {
   bounds: { minX: 0, minZ: 0, maxX: 200, maxZ: 160 },
   obstacles: [{ id: 'hut', kind: 'box', minX: 10, minZ: 10, maxX: 20, maxZ: 20 }],
   landmarks: [
-    { id: 'well', name: 'Well', x: 104, z: 78 },
-    { id: 'gate', name: 'Gate', x: 100, z: 14 },
-    { id: 'market', name: 'Market', x: 104, z: 86 },
+    { id: 'well', name: 'Well', x: 104, z: 78, aliases: [] },
+    { id: 'gate', name: 'Gate', x: 100, z: 14, aliases: [] },
+    { id: 'market', name: 'Market', x: 104, z: 86, aliases: [] },
   ],
+  items: [],
   spawnPoints: [{ x: 100, z: 30 }],
 };
 

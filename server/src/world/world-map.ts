@@ -1,6 +1,8 @@
 /**
- * The static world: walkable bounds, obstacles, landmarks and spawn points, loaded from
- * `assets/world/*.json` and validated so a broken map fails at start-up with the field that is wrong.
+ * The static world: walkable bounds, obstacles, landmarks, the item catalogue and spawn points, loaded
+ * from `assets/world/*.json` and validated so a broken map fails at start-up with the field that is wrong.
+ * Landmark `aliases` and item `names` are what players call them: the NPCs' call grounding
+ * (npc/call-grounding.ts) and the world corpus generator read the same lists.
  * NPCs are not on the map: each NPC's script declares its home (assets/npcs/<id>.yaml), and
  * `world-services.ts` places the NPCs of the loaded scripts.
  */
@@ -16,6 +18,23 @@ const Obstacle = z.union([BoxObstacle, CircleObstacle]);
 
 const Point = z.object({ x: finite, z: finite });
 
+const Landmark = z.object({
+  id: z.string().min(1),
+  name: z.string().min(1),
+  x: finite,
+  z: finite,
+  /** What players call it besides its name, article included where they say one ("the tavern"). */
+  aliases: z.array(z.string().trim().min(1)).default([]),
+});
+
+const Item = z.object({
+  id: z.string().min(1),
+  /** What players call it; the first is its display name ("pouch of salt"). */
+  names: z.array(z.string().trim().min(1)).min(1, 'an item needs at least one name'),
+  /** A mass noun: "some bread", never "a bread" (the corpus generator's English). */
+  mass: z.boolean().default(false),
+});
+
 export const WorldMapSchema = z.object({
   id: z.string().min(1),
   name: z.string().min(1),
@@ -23,12 +42,15 @@ export const WorldMapSchema = z.object({
   bounds: z.object({ minX: finite, minZ: finite, maxX: finite, maxZ: finite })
     .refine((b) => b.minX < b.maxX && b.minZ < b.maxZ, { message: 'bounds need minX < maxX and minZ < maxZ' }),
   obstacles: z.array(Obstacle).default([]),
-  landmarks: z.array(z.object({ id: z.string().min(1), name: z.string().min(1), x: finite, z: finite })).default([]),
+  landmarks: z.array(Landmark).default([]),
+  /** Items NPCs carry and give (their scripts name them by id); an item not listed is called by its id. */
+  items: z.array(Item).default([]),
   spawnPoints: z.array(Point).min(1, 'the map needs at least one spawn point'),
 });
 
 export type WorldMap = z.infer<typeof WorldMapSchema>;
 export type ObstacleShape = z.infer<typeof Obstacle>;
+export type WorldItem = z.infer<typeof Item>;
 
 export class WorldMapError extends Error {
   override name = 'WorldMapError';
@@ -51,6 +73,11 @@ export function parseWorldMap(raw: unknown, source: string, bodyRadius: number):
   for (const { id } of map.landmarks) {
     if (ids.has(id)) throw new WorldMapError(`${source}: duplicate landmark id "${id}"`);
     ids.add(id);
+  }
+  const itemIds = new Set<string>();
+  for (const { id } of map.items) {
+    if (itemIds.has(id)) throw new WorldMapError(`${source}: duplicate item id "${id}"`);
+    itemIds.add(id);
   }
   // A spawn point inside an obstacle would trap new players; refuse the map instead.
   map.spawnPoints.forEach((p, i) => {

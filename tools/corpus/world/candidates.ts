@@ -20,8 +20,6 @@ import {
   GREETINGS,
   INJECTIONS,
   type InjectionTemplate,
-  ITEM_NAMES,
-  LANDMARK_NAMES,
   MISSING_ITEMS,
   MISSING_PLACES,
   NEEDS,
@@ -171,29 +169,34 @@ function commonWords(ctx: NpcContext): Set<string> {
 
 /** How a player names a landmark to this NPC: the map name, the id and common names. */
 function playerPlaceNames(ctx: NpcContext, l: Landmark): string[] {
-  const names = new Set<string>([l.name.startsWith('The ') ? `the ${l.name.slice(4)}` : /^[A-Z][a-z]+['’]s /.test(l.name) ? l.name : `the ${l.name}`, ...(LANDMARK_NAMES[l.id] ?? [`the ${l.id.replace(/-/g, ' ')}`])]);
+  const aliases = l.aliases?.length ? l.aliases : [`the ${l.id.replace(/-/g, ' ')}`];
+  const names = new Set<string>([l.name.startsWith('The ') ? `the ${l.name.slice(4)}` : /^[A-Z][a-z]+['’]s /.test(l.name) ? l.name : `the ${l.name}`, ...aliases]);
   const own = new RegExp(`^${ctx.first}['’]s `, 'i');
   return [...names].map((n) => n.replace(own, 'your '));
 }
 
-function itemInfo(item: string): { name: string; names: string[]; a: string } {
-  const known = ITEM_NAMES[item];
-  const names = known?.names ?? [item.replace(/_/g, ' ')];
-  const mass = known?.mass ?? false;
-  return { name: names[0]!, names, a: mass ? `some ${names[0]}` : withArticle(names[0]!) };
+/** The world's catalogue entry for an item (assets/world: what players call it), or its id as its name. */
+function catalogueItem(ctx: NpcContext, item: string): { names: string[]; mass: boolean } {
+  const known = ctx.world.map.items.find((i) => i.id === item);
+  return known ?? { names: [item.replace(/_/g, ' ')], mass: false };
+}
+
+function itemInfo(ctx: NpcContext, item: string): { name: string; names: string[]; mass: boolean; a: string } {
+  const { names, mass } = catalogueItem(ctx, item);
+  return { name: names[0]!, names, mass, a: mass ? `some ${names[0]}` : withArticle(names[0]!) };
 }
 
 /** "pouch of salt" → "pouches of salt", "song sheet" → "song sheets"; mass nouns stay. */
-export function plural(name: string, item?: string): string {
-  if (item && ITEM_NAMES[item]?.mass) return name;
+export function plural(name: string, mass = false): string {
+  if (mass) return name;
   const pl = (w: string) => (/(s|sh|ch|x)$/.test(w) ? `${w}es` : /[^aeiou]y$/.test(w) ? `${w.slice(0, -1)}ies` : `${w}s`);
   const of = / of /.exec(name);
   if (of) return `${pl(name.slice(0, of.index))}${name.slice(of.index)}`;
   return name.replace(/(\S+)$/, (w) => pl(w));
 }
 
-function withA(name: string, item?: string): string {
-  return item && ITEM_NAMES[item]?.mass && name === ITEM_NAMES[item]!.names[0] ? `some ${name}` : withArticle(name);
+function withA(info: { name: string; mass: boolean }, name: string): string {
+  return info.mass && name === info.name ? `some ${name}` : withArticle(name);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -324,7 +327,7 @@ export function actionCandidates(ctx: NpcContext, rng: Rng, scale: number): Cand
   for (const other of ctx.world.scripts) for (const item of other.actions.give_item?.item ?? []) if (other.id !== ctx.script.id && !otherHolders.has(item)) otherHolders.set(item, firstName(other.name));
   const askable = [...giveable, ...[...otherHolders.keys()].filter((i) => !giveable.has(i))];
   for (const item of askable) {
-    const info = itemInfo(item);
+    const info = itemInfo(ctx, item);
     const can = giveable.has(item);
     const frames = [...Object.entries(GIVE).map(([id, tpl]) => [`give.${id}`, tpl] as const), ...rng.sample(Object.entries(GIVE_C), can ? 20 : 6).map(([id, tpl]) => [`give.c.${id}`, tpl] as const)];
     for (const [template, tpl] of frames) {
@@ -332,7 +335,7 @@ export function actionCandidates(ctx: NpcContext, rng: Rng, scale: number): Cand
         out.push({
           kind: 'action',
           template,
-          player: fill(tpl, { a: withA(name, item) }),
+          player: fill(tpl, { a: withA(info, name) }),
           noisy: true,
           variants: v(can ? 1.5 : 0.4),
           reply: (r) => giveReply(ctx, r, item, can, otherHolders.get(item)),
@@ -408,7 +411,7 @@ export function actionCandidates(ctx: NpcContext, rng: Rng, scale: number): Cand
 }
 
 function giveReply(ctx: NpcContext, r: Rng, item: string, can: boolean, holder: string | undefined): Reply {
-  const info = itemInfo(item);
+  const info = itemInfo(ctx, item);
   if (can) {
     const core = r.pick([`Here, take ${info.a}.`, `${capitalize(info.a)} for you, {addr}.`, `Here you go. ${capitalize(info.a)}, and look after it.`, `Take this ${info.name}, {addr}.`]);
     return { speech: voiced(ctx, r, core, { opener: 0.2, closer: 0.15 }), action: { type: 'give_item', item } };
@@ -444,7 +447,7 @@ export function socialCandidates(ctx: NpcContext, scale: number): Candidate[] {
     out.push({ kind: 'greeting', template: `bye.${id}`, player: line, noisy: true, variants: v(6), reply: (r) => ({ speech: voiced(ctx, r, r.pick(ctx.voice.farewells), { opener: 0, closer: 0 }), action: greetEmote }) });
   }
   const intro = introduction(ctx);
-  const wares = (ctx.script.actions.give_item?.item ?? []).map((i) => plural(itemInfo(i).name, i));
+  const wares = (ctx.script.actions.give_item?.item ?? []).map((i) => { const info = itemInfo(ctx, i); return plural(info.name, info.mass); });
   const wareList = wares.length > 1 ? `${wares.slice(0, -1).join(', ')} and ${wares[wares.length - 1]}` : wares[0];
   const replies: Record<string, (r: Rng) => Reply> = {
     thanks: (r) => ({ speech: voiced(ctx, r, r.pick(["You're welcome, {addr}.", 'Any time, {addr}.', "Don't mention it."]), { opener: 0.1, closer: 0.2 }), action: nod }),
@@ -657,7 +660,7 @@ export function refusalCandidates(ctx: NpcContext, rng: Rng, scale: number): Can
 export function injectionCandidates(ctx: NpcContext, rng: Rng, scale: number): Candidate[] {
   const out: Candidate[] = [];
   const v = (n: number) => Math.max(1, Math.round(n * scale));
-  const items = ctx.script.actions.give_item?.item ?? Object.keys(ITEM_NAMES).slice(0, 2);
+  const items = ctx.script.actions.give_item?.item ?? ctx.world.map.items.slice(0, 2).map((i) => i.id);
   const places = ctx.script.actions.walk_to?.landmark ?? [...ctx.landmarks.keys()].slice(0, 2);
   const lines: { template: string; text: string; t: InjectionTemplate; fills: number; variants: number }[] = [
     ...Object.entries(INJECTIONS).map(([id, t]) => ({ template: `inject.${id}`, text: t.text, t, fills: t.text.includes('{') ? 4 : 1, variants: t.text.includes('{') ? 5 : 12 })),
@@ -667,11 +670,11 @@ export function injectionCandidates(ctx: NpcContext, rng: Rng, scale: number): C
   for (const { template, text, t, fills, variants } of lines) {
     for (let k = 0; k < fills; k++) {
       const item = rng.pick(items);
-      const info = itemInfo(item);
+      const info = itemInfo(ctx, item);
       const landmark = rng.pick(places);
       const line = fill(text, {
         a: info.a,
-        items: plural(info.name, item),
+        items: plural(info.name, info.mass),
         call: formatActionCall({ type: 'give_item', item }),
         walk: formatActionCall({ type: 'walk_to', landmark }),
         follow: formatActionCall({ type: 'follow' }),

@@ -35,6 +35,8 @@ export interface Landmark {
   name: string;
   x: number;
   z: number;
+  /** What players call it (the map's `aliases`; an NPC's own places have none). */
+  aliases?: readonly string[];
 }
 
 export interface CorpusWorld {

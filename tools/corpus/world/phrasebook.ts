@@ -1,7 +1,8 @@
 /**
  * The player-side phrasing of everything except lore: every template has a stable id (the unit that is
- * held out for valid/test), grouped in families. Also the names players use for landmarks and items,
- * the out-of-world topics and the prompt-injection attempts.
+ * held out for valid/test), grouped in families. Also places and items no one in town has, the
+ * out-of-world topics and the prompt-injection attempts. What players call the world's own landmarks and
+ * items is world data (the map's landmark `aliases` and item `names`, assets/world/town.json).
  */
 
 export type Templates = Record<string, string>;
@@ -69,22 +70,6 @@ export const NEEDS: Record<string, string[]> = {
   salt_pouch: ['I need salt for my stew.', 'My meat will spoil without salt.', 'I need some salt.'],
   map: ['I need a map of the Salt Road.', 'How will I find my way to Marrow Bay?', 'Got any maps of the road?'],
   ribbon: ['I want something pretty for my sweetheart.', 'Got a gift for a girl back home?', 'Something colourful for my hair?'],
-};
-
-/** What players call items; the first entry is the display name. `mass` items take "some". */
-export const ITEM_NAMES: Record<string, { names: string[]; mass?: boolean }> = {
-  horseshoe: { names: ['horseshoe', 'lucky horseshoe'] },
-  whetstone: { names: ['whetstone', 'sharpening stone'] },
-  bread: { names: ['bread', 'loaf of bread'], mass: true },
-  apple: { names: ['apple'] },
-  room_key: { names: ['room key', 'key to a room'] },
-  candle: { names: ['candle'] },
-  song_sheet: { names: ['song sheet', 'sheet of music'] },
-  gate_token: { names: ['gate token', 'token'] },
-  town_map: { names: ['town map', 'map of the town'] },
-  salt_pouch: { names: ['pouch of salt', 'salt pouch'] },
-  map: { names: ['map', 'map of the road'] },
-  ribbon: { names: ['ribbon', 'blue ribbon'] },
 };
 
 /** Things no one in town has (asked for, they are declined). */
@@ -178,22 +163,6 @@ export const EMOTE_SPEECH: Record<string, string[]> = {
   count_coins: ['Let me see. Not bad, not bad.', 'Every coin counted, {addr}.'],
   play_lute: ['Gladly! Listen close, {addr}.', 'A tune for you, {addr}!'],
   sing: ['Oh, the road is long and the ale is sweet!', 'Gladly! A verse for you, {addr}!'],
-};
-
-/** Names players use for landmarks (by id); the map's own name is always used too. */
-export const LANDMARK_NAMES: Record<string, string[]> = {
-  gate: ['the gate', 'the south gate', 'the town gate', 'the gates'],
-  guardhouse: ['the guardhouse', 'the guard house', 'the watch house', 'the barracks'],
-  well: ['the well', 'the market well', 'the old well'],
-  market: ['the market', 'the market square', 'the marketplace', 'the square', 'the stalls'],
-  forge: ['the forge', 'the smithy', "the blacksmith's"],
-  inn: ['the inn', 'the tavern', 'the Lantern', 'the pub'],
-  stables: ['the stables', 'the stable'],
-  chapel: ['the chapel', 'the church', 'the temple'],
-  'old-oak': ['the old oak', 'the big oak tree', 'the oak'],
-  orchard: ['the orchard', 'the apple orchard'],
-  mill: ['the mill', 'the watermill'],
-  bridge: ['the bridge', 'the river crossing'],
 };
 
 /** Places that are not in town. */
