@@ -18,6 +18,7 @@ import { withCurrentScript } from '../server/src/npc/replay.ts';
 import { loadNpcScripts } from '../server/src/npc/script-loader.ts';
 import { openStore } from '../server/src/persistence/store.ts';
 import { loadWorldMap } from '../server/src/world/world-map.ts';
+import { worldFacts } from '../server/src/npc/prompt.ts';
 
 const USAGE = `usage: npm run npc:replay -- <turn id> [--db <file>] [--model <dir>] [--npcs <dir>] [--current-script] [--json]
 
@@ -73,7 +74,7 @@ if (values['current-script']) {
   const map = loadWorldMap(config.WORLD_MAP, 0.5);
   const script = loadNpcScripts(config.NPC_DIR, { map }).byId.get(turn.npcId);
   if (!script) fail(`no valid script for NPC "${turn.npcId}" in ${config.NPC_DIR}`);
-  const world = { name: map.name, description: map.description, landmarks: map.landmarks };
+  const world = worldFacts(map);
   // The logged prompt starts with the persona block as it was; swap in the block the script gives now.
   try {
     ({ prompt, grammar } = withCurrentScript(text, prompt, grammar, script, world));

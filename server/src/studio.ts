@@ -23,7 +23,7 @@ import { actionBody, parseReply } from './npc/action-syntax.ts';
 import { DialogueRefusal, type GrammarRecord } from './npc/dialogue.ts';
 import type { NpcSystem } from './npc/npc-system.ts';
 import type { WorldStore } from './persistence/store.ts';
-import { LORE_HEADER } from './npc/prompt.ts';
+import { LORE_HEADER, worldFacts } from './npc/prompt.ts';
 import { withCurrentScript } from './npc/replay.ts';
 import type { Logger } from './observability/logger.ts';
 import type { TurnLogRecord } from './persistence/store.ts';
@@ -76,7 +76,7 @@ export function mountStudio(app: TemplatedApp, deps: StudioDeps): void {
     });
     if (timings.size > TIMINGS_KEPT) timings.delete(timings.keys().next().value!);
   });
-  const world = { name: deps.map.name, description: deps.map.description, landmarks: deps.map.landmarks };
+  const world = worldFacts(deps.map);
 
   const brains = (): NpcSystem => {
     if (!npc) throw new StudioError(503, 'npc_disabled', 'NPC brains are off on this server (NPC_ENABLED=false)');

@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { ADMIN_CHALLENGE, isAdmin } from './http-surface.ts';
 import type { Logger } from './observability/logger.ts';
-import type { WorldMap } from './world/world-map.ts';
+import { landmarksForClients, type WorldMap } from './world/world-map.ts';
 
 export const DEFAULT_WEB_DIR = fileURLToPath(new URL('../../web/dist/', import.meta.url));
 
@@ -123,7 +123,7 @@ export function mapView(map: WorldMap) {
     description: map.description,
     bounds: map.bounds,
     obstacles: map.obstacles,
-    landmarks: map.landmarks,
+    landmarks: landmarksForClients(map),
     spawnPoints: map.spawnPoints,
   };
 }

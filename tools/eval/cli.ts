@@ -1,6 +1,6 @@
 /**
  * npm run eval -- --model <dir> [--baseline <dir> | --no-baseline] [--corpus data/corpus/world] [--split test]
- *                  [--limit N] [--seed N] [--decoding greedy|script] [--lore-grounding nats] [--action-memory nats] [--general <file> | --no-general]
+ *                  [--limit N] [--seed N] [--decoding greedy|script] [--lore-grounding nats] [--action-memory nats] [--call-grounding on|off] [--general <file> | --no-general]
  *                  [--threads N] [--npcs <dir>] [--map <file>] [--json-out file] [--replies] [--quiet]
  *
  * Prints a table (metric rows × model columns) and one JSON line `{"eval": {...}}` on stdout; progress goes
@@ -15,7 +15,7 @@ import { EvalError, isSplit } from './samples.ts';
 
 const USAGE =
   'usage: npm run eval -- --model <dir> [--baseline <dir> | --no-baseline] [--corpus data/corpus/world] [--split test] ' +
-  '[--limit N] [--seed N] [--decoding greedy|script] [--lore-grounding nats] [--action-memory nats] [--general <file> | --no-general] [--threads N] [--json-out file] [--replies]';
+  '[--limit N] [--seed N] [--decoding greedy|script] [--lore-grounding nats] [--action-memory nats] [--call-grounding on|off] [--general <file> | --no-general] [--threads N] [--json-out file] [--replies]';
 
 function usage(problem: string): never {
   console.error(`eval: ${problem}`);
@@ -44,6 +44,7 @@ function parse() {
       decoding: { type: 'string' },
       'lore-grounding': { type: 'string' },
       'action-memory': { type: 'string' },
+      'call-grounding': { type: 'string' },
       general: { type: 'string' },
       'no-general': { type: 'boolean' },
       threads: { type: 'string' },
@@ -76,6 +77,8 @@ const loreGrounding = values['lore-grounding'] === undefined ? undefined : Numbe
 if (loreGrounding !== undefined && !(loreGrounding >= 0 && loreGrounding <= 20)) usage(`--lore-grounding must be a number of nats from 0 to 20, got "${values['lore-grounding']}"`);
 const actionMemory = values['action-memory'] === undefined ? undefined : Number(values['action-memory']);
 if (actionMemory !== undefined && !(actionMemory >= 0 && actionMemory <= 20)) usage(`--action-memory must be a number of nats from 0 to 20, got "${values['action-memory']}"`);
+const callGroundingFlag = values['call-grounding'];
+if (callGroundingFlag !== undefined && callGroundingFlag !== 'on' && callGroundingFlag !== 'off') usage(`--call-grounding must be on or off, got "${callGroundingFlag}"`);
 const limit = integer('limit', values.limit, 1);
 const seed = integer('seed', values.seed, 0);
 const threads = integer('threads', values.threads, 1);
@@ -87,6 +90,7 @@ const options: EvalOptions = {
   decoding,
   ...(loreGrounding !== undefined ? { loreGrounding } : {}),
   ...(actionMemory !== undefined ? { actionMemory } : {}),
+  ...(callGroundingFlag !== undefined ? { callGrounding: callGroundingFlag === 'on' } : {}),
   ...(values.corpus ? { corpusDir: values.corpus } : {}),
   ...(limit !== undefined ? { limit } : {}),
   ...(seed !== undefined ? { seed } : {}),

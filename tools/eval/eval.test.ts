@@ -8,6 +8,7 @@ import { actionBody, formatActionCall } from '../../server/src/npc/action-syntax
 import { loadNpcScripts } from '../../server/src/npc/script-loader.ts';
 import { legalActions, type NpcAction } from '../../server/src/npc/script-schema.ts';
 import { loadWorldMap } from '../../server/src/world/world-map.ts';
+import { worldFacts } from '../../server/src/npc/prompt.ts';
 import { buildModelDirectory } from '../model-builder/build-model-dir.ts';
 import { PRESETS } from '../model-builder/presets.ts';
 import type { WorldSample } from '../corpus/sample.ts';
@@ -36,7 +37,7 @@ import {
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const map = loadWorldMap(`${root}assets/world/town.json`, 0.5);
-const world = { name: map.name, description: map.description, landmarks: map.landmarks };
+const world = worldFacts(map);
 const scripts = loadNpcScripts(`${root}assets/npcs`, { map }).byId;
 const npcs = ['bram', 'selka', 'finn'].map((id) => scripts.get(id)!);
 // Lore, action, refusal/injection and greeting samples for three NPCs (made here through the server's

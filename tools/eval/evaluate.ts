@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { ConfigSchema } from '../../server/src/config.ts';
 import { InferenceEngine } from '../../server/src/inference/engine/engine-client.ts';
 import { loadModelText } from '../../server/src/inference/model/index.ts';
-import type { WorldFacts } from '../../server/src/npc/prompt.ts';
+import { worldFacts, type WorldFacts } from '../../server/src/npc/prompt.ts';
 import { formatProblem, loadNpcScripts } from '../../server/src/npc/script-loader.ts';
 import type { NpcScript } from '../../server/src/npc/script-schema.ts';
 import { loadWorldMap, type WorldMap } from '../../server/src/world/world-map.ts';
@@ -59,6 +59,8 @@ export interface EvalOptions {
   loreGrounding?: number;
   /** NPC_ACTION_MEMORY for the generated replies (default: the server's default; 0 = off), for models with an action memory. */
   actionMemory?: number;
+  /** NPC_CALL_GROUNDING for the generated replies (default: on, as the server). */
+  callGrounding?: boolean;
   /** NPC scripts (default: loaded from npcDir, checked against the world map). */
   scripts?: ReadonlyMap<string, NpcScript>;
   /** Default: the server's NPC_DIR default (assets/npcs). */
@@ -159,6 +161,8 @@ export interface EvalReport {
     loreGrounding: number;
     /** Strength of the action memory's call prior (NPC_ACTION_MEMORY), for models that have one. */
     actionMemory: number;
+    /** Whether the call prior's places and items were grounded on the line's names (NPC_CALL_GROUNDING). */
+    callGrounding: boolean;
     seed: number;
     limit: number | null;
     loreRule: string;
@@ -182,7 +186,7 @@ function loadWorld(options: EvalOptions): { world: WorldFacts; scripts: Readonly
   } catch (error) {
     throw new EvalError(`cannot load the world map ${mapPath}: ${(error as Error).message}`);
   }
-  const world = { name: map.name, description: map.description, landmarks: map.landmarks };
+  const world = worldFacts(map);
   if (options.scripts) return { world, scripts: options.scripts };
   const npcDir = options.npcDir ?? ConfigSchema.shape.NPC_DIR.parse(undefined);
   if (!existsSync(npcDir)) throw new EvalError(`NPC script folder ${npcDir} does not exist`);
@@ -343,6 +347,7 @@ async function evaluateDirectory(label: string, dir: string, parameters: number 
       loreGrounding: options.loreGrounding ?? DEFAULT_LORE_GROUNDING,
       ...(memory ? { memory } : {}),
       actionMemory: options.actionMemory ?? DEFAULT_ACTION_MEMORY,
+      callGrounding: options.callGrounding ?? true,
       seed: ctx.seed,
       maxInFlight: options.maxInFlight ?? 64,
       requestTimeoutMs: options.requestTimeoutMs ?? 180_000,
@@ -515,6 +520,7 @@ export async function evaluateModel(options: EvalOptions): Promise<EvalReport> {
         decoding,
         loreGrounding: options.loreGrounding ?? DEFAULT_LORE_GROUNDING,
         actionMemory: options.actionMemory ?? DEFAULT_ACTION_MEMORY,
+        callGrounding: options.callGrounding ?? true,
         seed,
         limit: options.limit ?? null,
         loreRule: LORE_RULE,

@@ -25,6 +25,7 @@ export const SERVER_DIALOGUE_SETTINGS: DialogueSettings = {
   defaultMaxSpeechTokens: 48,
   loreGrounding: DEFAULT_LORE_GROUNDING,
   actionMemory: DEFAULT_ACTION_MEMORY,
+  callGrounding: true,
 };
 
 export type Decoding = 'greedy' | 'script';
@@ -70,6 +71,8 @@ export interface GenerateRepliesOptions {
   /** The model's action memory (its action-memory.json), and NPC_ACTION_MEMORY for the replies (default: the server's default). */
   memory?: ActionMemory;
   actionMemory?: number;
+  /** NPC_CALL_GROUNDING for the replies (default: on, as the server). */
+  callGrounding?: boolean;
   seed: number;
   /** Requests submitted at once (the engine batches them). */
   maxInFlight: number;
@@ -85,7 +88,7 @@ export async function generateReplies(samples: readonly WorldSample[], options: 
   const compiler = dialogueCompiler(
     options.text,
     options.world,
-    { ...SERVER_DIALOGUE_SETTINGS, loreGrounding: options.loreGrounding ?? DEFAULT_LORE_GROUNDING, actionMemory: options.actionMemory ?? DEFAULT_ACTION_MEMORY },
+    { ...SERVER_DIALOGUE_SETTINGS, loreGrounding: options.loreGrounding ?? DEFAULT_LORE_GROUNDING, actionMemory: options.actionMemory ?? DEFAULT_ACTION_MEMORY, callGrounding: options.callGrounding ?? true },
     options.memory,
   );
   const results: GeneratedReply[] = new Array(samples.length);

@@ -59,7 +59,7 @@ export function formatReport(report: EvalReport): string {
   const s = report.samples;
   const lines = [
     `eval: ${s.total} samples of ${report.split}${report.corpus ? ` (${report.corpus})` : ''}; ${s.generated} generated (${s.lore} lore, ${s.action} action, ${s.refusal} refusal); ` +
-      `decoding ${report.settings.decoding === 'greedy' ? 'greedy (temperature 0)' : "the script's sampling"}, lore grounding ${report.settings.loreGrounding ?? 0} nats, action memory ${report.settings.actionMemory ?? 0} nats, seed ${report.settings.seed}`,
+      `decoding ${report.settings.decoding === 'greedy' ? 'greedy (temperature 0)' : "the script's sampling"}, lore grounding ${report.settings.loreGrounding ?? 0} nats, action memory ${report.settings.actionMemory ?? 0} nats, call grounding ${report.settings.callGrounding === false ? 'off' : 'on'}, seed ${report.settings.seed}`,
     `  lore: ${report.settings.loreRule}`,
     `  refusal: ${report.settings.refusalRule}`,
     `  loss: ${report.settings.loss}`,

@@ -28,6 +28,7 @@ import { isActionAllowed, samplingOverrides, type NpcAction, type NpcScript } fr
 import { withGroupLines, type HeardLine } from './group-prompt.ts';
 import { DEFAULT_SITUATION_TOKENS, type Situation, type SituationBudget } from './situation.ts';
 import { SpeechStream } from './speech-stream.ts';
+import { groundedCallPrior, npcGazetteer, type WorldGazetteer } from './call-grounding.ts';
 
 export interface DialogueSettings {
   /** Tokens of conversation history recalled into a prompt. */
@@ -46,6 +47,8 @@ export interface DialogueSettings {
   loreGrounding?: number;
   /** Strength of the action memory's call prior (NPC_ACTION_MEMORY, action-memory.ts); default DEFAULT_ACTION_MEMORY, 0 = off. */
   actionMemory?: number;
+  /** Ground the call prior's places and items on the names in the player's line (NPC_CALL_GROUNDING, call-grounding.ts); default true. */
+  callGrounding?: boolean;
 }
 
 export interface DialogueDeps {
@@ -186,6 +189,8 @@ interface CompiledScript {
   gated: Map<string, { constraint: ConstraintSpec; grammar: GrammarRecord }>;
   /** What the NPC recalls from the model's action memory (none: no memory, or no line for this NPC). */
   recall?: ActionRecall;
+  /** The names of the places and items this NPC's players may mention (call-grounding.ts). */
+  gazetteer: WorldGazetteer;
   /** The grammar of NPC-to-NPC lines (`none` only), compiled on first use. */
   ambient?: { constraint: ConstraintSpec; grammar: GrammarRecord };
 }
@@ -492,7 +497,8 @@ export class NpcDialogue {
     const { settings, text } = this.deps;
     const grounding = groundingFor(compiled, line, settings);
     const bodies = entry.grammar.bodies;
-    const callPrior = bodies.length > 1 ? compiled.recall?.prior(line, bodies, settings.actionMemory ?? DEFAULT_ACTION_MEMORY) : undefined;
+    const recalled = bodies.length > 1 ? compiled.recall?.prior(line, bodies, settings.actionMemory ?? DEFAULT_ACTION_MEMORY) : undefined;
+    const callPrior = settings.callGrounding === false ? recalled : groundedCallPrior(recalled, bodies, compiled.gazetteer.find(line));
     if (!grounding && !callPrior) return entry;
     return {
       constraint: priorConstraint(groundConstraint(entry.constraint, grounding, text.tokenizer), callPrior, bodies),
@@ -534,6 +540,7 @@ export class NpcDialogue {
       lore: createLoreIndex(script.lore),
       loreFirstPerson: script.lore.map((fact) => rewritePerson(fact, { name: script.name, role: script.role, gender: script.pronouns }, 'first')),
       schedule: scheduleSentences(script, world.landmarks),
+      gazetteer: npcGazetteer(script, world),
       constraint,
       maxSpeechTokens,
       maxTokens: maxSpeechTokens + longestCall + CALL_TOKEN_ALLOWANCE,

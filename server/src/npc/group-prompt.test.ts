@@ -4,7 +4,7 @@ import { loadModelText, renderChat } from '../inference/model/index.ts';
 import { loadWorldMap } from '../world/world-map.ts';
 import { withGroupLines } from './group-prompt.ts';
 import { createLoreIndex } from './lore-index.ts';
-import { personaMessage, turnMessages } from './prompt.ts';
+import { personaMessage, turnMessages, worldFacts } from './prompt.ts';
 import { loadNpcScripts } from './script-loader.ts';
 import type { Situation } from './situation.ts';
 
@@ -12,7 +12,7 @@ const root = fileURLToPath(new URL('../../../', import.meta.url));
 const text = loadModelText(`${root}assets/models/default`);
 const map = loadWorldMap(`${root}assets/world/town.json`, 0.5);
 const bram = loadNpcScripts(`${root}assets/npcs`, { map }).byId.get('bram')!;
-const world = { name: map.name, description: map.description, landmarks: map.landmarks };
+const world = worldFacts(map);
 
 const situation: Situation = { time: 14 * 60, activity: 'hammering horseshoes', speaker: 'Ada', players: ['Bea'], npcs: [], inventory: {}, events: [] };
 const parts = () => ({

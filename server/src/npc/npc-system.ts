@@ -17,6 +17,7 @@ import { schedulerSettingsFrom, type ServerConfig } from '../config.ts';
 import type { WorldServices } from '../world/world-services.ts';
 import { ActionMemory } from './action-memory.ts';
 import { NpcDialogue } from './dialogue.ts';
+import { worldFacts } from './prompt.ts';
 import { ConversationMemory } from './memory.ts';
 import { WordListModerator } from './moderation.ts';
 import { formatProblem, loadNpcScripts, watchNpcScripts, type NpcScriptWatcher } from './script-loader.ts';
@@ -95,7 +96,7 @@ export async function startNpcSystem(config: ServerConfig, services: Pick<WorldS
     text,
     modelId,
     modelHash,
-    world: { name: map.name, description: map.description, landmarks: map.landmarks },
+    world: worldFacts(map),
     store,
     memory,
     moderator: WordListModerator.fromFile(config.MODERATION_WORDLIST),
@@ -109,6 +110,7 @@ export async function startNpcSystem(config: ServerConfig, services: Pick<WorldS
       actionDecoding: config.NPC_ACTION_DECODING,
       loreGrounding: config.NPC_LORE_GROUNDING,
       actionMemory: config.NPC_ACTION_MEMORY,
+      callGrounding: config.NPC_CALL_GROUNDING,
     },
     ...(actionMemory ? { actionMemory } : {}),
     onIllegalAction: (npcId) => metrics.illegalActions.inc({ npc: npcId }),

@@ -3,11 +3,12 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadWorldMap } from '../world/world-map.ts';
 import { promptFingerprint, promptFingerprints } from './prompt-fingerprint.ts';
+import { worldFacts } from './prompt.ts';
 import { loadNpcScripts } from './script-loader.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const map = loadWorldMap(`${root}assets/world/town.json`, 0.5);
-const world = { name: map.name, description: map.description, landmarks: map.landmarks };
+const world = worldFacts(map);
 const scripts = loadNpcScripts(`${root}assets/npcs`, { map }).scripts;
 
 /** The prompt fingerprints the shipped model's latest fine-tuning run recorded (tools/trainer/recipes). */

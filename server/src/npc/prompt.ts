@@ -23,7 +23,15 @@ import { DEFAULT_SITUATION_TOKENS, estimateTokens, situationMessage, type Situat
 export interface WorldFacts {
   name: string;
   description: string;
-  landmarks: readonly { id: string; name: string }[];
+  /** The map's landmarks; `aliases`: what players call them besides the name. */
+  landmarks: readonly { id: string; name: string; aliases?: readonly string[] }[];
+  /** The map's item catalogue (what players call items); an item not in it is called by its id. */
+  items?: readonly { id: string; names: readonly string[] }[];
+}
+
+/** The facts of a loaded world map the NPC code uses (the server, the studio, the corpus and the eval alike). */
+export function worldFacts(map: WorldFacts): WorldFacts {
+  return { name: map.name, description: map.description, landmarks: map.landmarks, items: map.items ?? [] };
 }
 
 /** The persona block: everything about the NPC that does not depend on who is talking or what they said. */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { loadModelText, renderChat } from '../inference/model/index.ts';
 import { loadWorldMap } from '../world/world-map.ts';
 import { createLoreIndex } from './lore-index.ts';
-import { personaMessage, turnMessages } from './prompt.ts';
+import { personaMessage, turnMessages, worldFacts } from './prompt.ts';
 import { loadNpcScripts } from './script-loader.ts';
 import { DEFAULT_SITUATION_TOKENS, estimateTokens, quoteUntrusted, scheduledActivity, situationMessage, timeInWords, type Situation } from './situation.ts';
 
@@ -104,7 +104,7 @@ describe('the situation block', () => {
   });
 
   it('sits after the shared persona: the persona message and its rendered prefix are the same in every situation', () => {
-    const persona = personaMessage(bram, { name: map.name, description: map.description, landmarks: map.landmarks });
+    const persona = personaMessage(bram, worldFacts(map));
     const prefix = renderChat(text, [persona], { addGenerationPrompt: false });
     const lore = createLoreIndex(bram.lore);
     const prompts = [undefined, crowded, { ...crowded, speaker: 'Bea', players: [], events: [] }].map((situation) =>

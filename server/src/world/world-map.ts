@@ -104,6 +104,11 @@ export function loadWorldMap(path: string, bodyRadius: number): WorldMap {
   return parseWorldMap(raw, path, bodyRadius);
 }
 
+/** The landmarks as clients get them (the wire's Landmark: id, name, position; aliases stay on the server). */
+export function landmarksForClients(map: Pick<WorldMap, 'landmarks'>): Array<{ id: string; name: string; x: number; z: number }> {
+  return map.landmarks.map(({ id, name, x, z }) => ({ id, name, x, z }));
+}
+
 export function insideBounds(map: Pick<WorldMap, 'bounds'>, x: number, z: number, radius: number): boolean {
   const b = map.bounds;
   return x - radius >= b.minX && x + radius <= b.maxX && z - radius >= b.minZ && z + radius <= b.maxZ;

@@ -42,6 +42,7 @@ import type { PlayerLimits } from './player-limits.ts';
 import { SpatialGrid } from './spatial-grid.ts';
 import type { WorldServices } from './world-services.ts';
 import { VoiceInbox } from '../voice/voice-inbox.ts';
+import { landmarksForClients } from './world-map.ts';
 import { voiceInfo, type VoiceService } from '../voice/voice-service.ts';
 
 /**
@@ -261,7 +262,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
       name,
       worldName: map.name,
       bounds: map.bounds,
-      landmarks: map.landmarks,
+      landmarks: landmarksForClients(map),
       aoiRadius: config.AOI_RADIUS,
       chatRadius: config.CHAT_RADIUS,
       walkSpeed: config.WALK_SPEED,

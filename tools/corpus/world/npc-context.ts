@@ -7,7 +7,7 @@ import { ConfigSchema } from '../../../server/src/config.ts';
 import type { ChatMessage } from '../../../server/src/inference/tokenizer/index.ts';
 import { createLoreIndex, type LoreIndex } from '../../../server/src/npc/lore-index.ts';
 import type { Recollection } from '../../../server/src/npc/memory.ts';
-import { personaMessage, turnMessages, type WorldFacts } from '../../../server/src/npc/prompt.ts';
+import { personaMessage, turnMessages, worldFacts, type WorldFacts } from '../../../server/src/npc/prompt.ts';
 import { formatProblem, loadNpcScripts } from '../../../server/src/npc/script-loader.ts';
 import { estimateTokens, type Situation, type SituationBudget } from '../../../server/src/npc/situation.ts';
 import { npcLandmarks, type NpcScript } from '../../../server/src/npc/script-schema.ts';
@@ -52,7 +52,7 @@ export function loadCorpusWorld(opts: { npcDir?: string; mapPath?: string } = {}
   const loaded = loadNpcScripts(opts.npcDir ?? DEFAULT_NPC_DIR, { map });
   if (loaded.problems.length) throw new Error(`NPC scripts have problems:\n${loaded.problems.map(formatProblem).join('\n')}`);
   if (loaded.scripts.length === 0) throw new Error(`no NPC scripts in ${opts.npcDir ?? DEFAULT_NPC_DIR}`);
-  return { map, facts: { name: map.name, description: map.description, landmarks: map.landmarks }, scripts: loaded.scripts };
+  return { map, facts: worldFacts(map), scripts: loaded.scripts };
 }
 
 export interface NpcContext {

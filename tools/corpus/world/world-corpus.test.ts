@@ -8,7 +8,7 @@ import type { ChatMessage } from '../../../server/src/inference/tokenizer/index.
 import { formatReply, parseReply } from '../../../server/src/npc/action-syntax.ts';
 import { createLoreIndex } from '../../../server/src/npc/lore-index.ts';
 import type { Recollection } from '../../../server/src/npc/memory.ts';
-import { LORE_HEADER, personaMessage, turnMessages } from '../../../server/src/npc/prompt.ts';
+import { LORE_HEADER, personaMessage, turnMessages, worldFacts } from '../../../server/src/npc/prompt.ts';
 import { estimateTokens, itemPhrase, timeInWords } from '../../../server/src/npc/situation.ts';
 import { isActionAllowed, type NpcScript } from '../../../server/src/npc/script-schema.ts';
 import { parseSamples, serializeSamples, type WorldSample } from '../sample.ts';
@@ -51,7 +51,7 @@ function recollectionOf(middle: ChatMessage[]): Recollection {
 /** What the server builds for this line: persona, retrieved lore, memory, line (server code only). */
 function serverMessages(s: WorldSample): ChatMessage[] {
   const script = scripts.get(s.npcId)!;
-  const persona = personaMessage(script, { name: world.map.name, description: world.map.description, landmarks: world.map.landmarks });
+  const persona = personaMessage(script, worldFacts(world.map));
   const systems = s.messages.findIndex((m) => m.role !== 'system'); // persona, lore, situation
   const middle = s.messages.slice(systems, -1);
   return turnMessages({
