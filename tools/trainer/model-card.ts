@@ -93,7 +93,7 @@ export function writeModelCard(input: ModelCardInput): string {
     lines.push(
       '## Action memory',
       '',
-      `\`${ACTION_MEMORY_FILE}\`: the player lines of its dialogue fine-tuning with their calls (${counts.join(', ')})${memory.related ? `, and ${Object.keys(memory.related).length.toLocaleString('en')} words they never use with related words they do (WordNet)` : ''}, which the server recalls as a prior over an NPC's calls at decode time (\`NPC_ACTION_MEMORY\`; README "Action memory").`,
+      `\`${ACTION_MEMORY_FILE}\`: the player lines of its dialogue fine-tuning with their calls${memory.related ? ", plus WordNet's greeting and farewell expressions with each NPC's greeting call" : ''} (${counts.join(', ')})${memory.related ? `, and ${Object.keys(memory.related).length.toLocaleString('en')} words they never use with related words they do (WordNet)` : ''}, which the server recalls as a prior over an NPC's calls at decode time (\`NPC_ACTION_MEMORY\`; README "Action memory").`,
       '',
     );
   }

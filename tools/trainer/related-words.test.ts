@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { actionMemoryTerm } from '../../server/src/npc/action-memory.ts';
-import { hasWordNet, relatedWords, WORDNET_DIR } from './related-words.ts';
+import { relatedWords } from './related-words.ts';
+import { hasWordNet, WORDNET_DIR } from './wordnet.ts';
 
 const present = hasWordNet();
 if (!present) console.warn(`related-words.test.ts skipped: no WordNet at ${WORDNET_DIR} (apt-get install wordnet-base)`);

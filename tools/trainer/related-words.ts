@@ -9,34 +9,18 @@
  * Relations kept, in two lists per word: "close" — the other words of each sense (synonyms), similar
  * adjectives, derivationally related words — and "broad" — one step up or down the is-a tree ("dagger" →
  * knife, "smith" → blacksmith); line-index.ts weighs them 0.6 and 0.3. WordNet's inflection exception lists map irregular forms to their lemma first
- * ("met" → meet). Hand-written because no npm package reads the WordNet 3.0 database files (the ones that
- * exist bundle their own copy of the data, tens of MB, or need a native build).
+ * ("met" → meet). The database is read by wordnet.ts.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { actionMemoryTerm, type RelatedWords } from '../../server/src/npc/action-memory.ts';
-import { WORDNET_DIR } from '../corpus/general/sources.ts';
+import { POS_FILES, readSynsets, WORDNET_DIR } from './wordnet.ts';
 
-export { WORDNET_DIR };
-
-const POS_FILES = { n: 'noun', v: 'verb', a: 'adj', r: 'adv' } as const;
-type FilePos = keyof typeof POS_FILES;
 /** Related words kept per unknown word, closest first. */
 const MAX_RELATED = 6;
 
-interface Synset {
-  words: string[];
-  /** [pointer symbol, target synset key, source word index (0 = whole synset), target word index]. */
-  pointers: Array<[string, string, number, number]>;
-}
-
 const CLOSE_POINTERS = new Set(['&', '+', '$']); // similar to, derivationally related, verb group
 const BROAD_POINTERS = new Set(['@', '@i', '~', '~i']); // hypernym, instance hypernym, hyponym, instance hyponym
-
-/** True when the WordNet database files are on this machine. */
-export function hasWordNet(dir = WORDNET_DIR): boolean {
-  return Object.values(POS_FILES).every((f) => existsSync(join(dir, `data.${f}`)));
-}
 
 /**
  * Related words for every WordNet word (and irregular form) whose memory term is not in `vocabulary`,
@@ -106,38 +90,4 @@ export function relatedWords(vocabulary: ReadonlySet<string>, dir = WORDNET_DIR)
 function singleWordTerm(word: string): string | null {
   const w = word.replace(/\(\w+\)$/, '').toLowerCase(); // adjective markers: "galore(ip)"
   return /^[a-z][a-z'-]*$/.test(w) ? actionMemoryTerm(w) : null;
-}
-
-/** Parsed databases by directory: a process that trains several times (the tests) reads WordNet once. */
-const parsed = new Map<string, Map<string, Synset>>();
-
-/**
- * WordNet's `data.<pos>` files: `offset lex_filenum ss_type w_cnt word lex_id … p_cnt ptr… | gloss`, w_cnt
- * in hex, each pointer `symbol offset pos source/target` (source/target: two hex word numbers, 0000 = the
- * whole synset). Keys are `<file pos><offset>`; adjective satellites (`s`) live in data.adj.
- */
-function readSynsets(dir: string): Map<string, Synset> {
-  const cached = parsed.get(dir);
-  if (cached) return cached;
-  const synsets = new Map<string, Synset>();
-  for (const [pos, name] of Object.entries(POS_FILES) as Array<[FilePos, string]>) {
-    for (const line of readFileSync(join(dir, `data.${name}`), 'utf8').split('\n')) {
-      if (!line || line.startsWith('  ')) continue; // the licence header
-      const bar = line.indexOf(' | ');
-      const fields = (bar < 0 ? line : line.slice(0, bar)).split(' ');
-      const wordCount = parseInt(fields[3]!, 16);
-      const words: string[] = [];
-      for (let i = 0; i < wordCount; i++) words.push(fields[4 + 2 * i]!);
-      let at = 4 + 2 * wordCount;
-      const pointerCount = Number(fields[at++]);
-      const pointers: Synset['pointers'] = [];
-      for (let i = 0; i < pointerCount; i++, at += 4) {
-        const [symbol, offset, targetPos, st] = fields.slice(at, at + 4) as [string, string, string, string];
-        pointers.push([symbol, `${targetPos === 's' ? 'a' : targetPos}${offset}`, parseInt(st.slice(0, 2), 16), parseInt(st.slice(2), 16)]);
-      }
-      synsets.set(`${pos}${fields[0]}`, { words, pointers });
-    }
-  }
-  parsed.set(dir, synsets);
-  return synsets;
 }

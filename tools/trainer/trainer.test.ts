@@ -13,7 +13,7 @@ import { readActionMemoryFile } from '../../server/src/npc/action-memory.ts';
 import { rememberCorpus, updatedActionMemory } from './action-memory.ts';
 import { dialogueBatchList } from './batches.ts';
 import { writeModelCard } from './model-card.ts';
-import { hasWordNet } from './related-words.ts';
+import { hasWordNet } from './wordnet.ts';
 import { loraParamSpecs, type LoraConfig } from './llama-train-graph.ts';
 import { initLoraParams, mergeLora } from './lora.ts';
 import { readArchitecture, readParams } from './model-weights.ts';

@@ -192,7 +192,7 @@ function extractWorldEnglishBible(files: ReadonlyMap<string, Buffer>): SourceDoc
     .filter((doc) => doc.length > 0);
 }
 
-/** Where Debian's wordnet-base puts the WordNet 3.0 database (also read by tools/trainer/related-words.ts). */
+/** Where Debian's wordnet-base puts the WordNet 3.0 database (also read by tools/trainer/wordnet.ts). */
 export const WORDNET_DIR = '/usr/share/wordnet';
 const WORDNET_FILES = ['data.noun', 'data.verb', 'data.adj', 'data.adv'].map((f) => `${WORDNET_DIR}/${f}`);
 
