@@ -62,7 +62,7 @@ export class WorldGazetteer {
         const words = normalizedWords(name);
         if (words.length === 0) continue;
         this.#entries.push({ words, id: item.id, kind: 'item' });
-        // The plural of the last word ("horseshoes", "pouches of salt" is left to the singular's match).
+        // Its last word's plural ("horseshoes", "song sheets"; "pouches of salt" is not found this way).
         const last = words[words.length - 1]!;
         this.#entries.push({ words: [...words.slice(0, -1), /(s|sh|ch|x)$/.test(last) ? `${last}es` : `${last}s`], id: item.id, kind: 'item' });
       }
