@@ -79,6 +79,18 @@ describe('grounding the call weights', () => {
     expect(groundCallWeights(even, bodies, { places: [], items: [] })).toBeUndefined();
   });
 
+  it('grounds every kind the action registry says takes a place or an item: point_at and trade too', () => {
+    const kinds = ['none', 'walk_to forge', 'point_at chapel', 'point_at gate', 'trade salt_pouch 3', 'trade map 12', 'give_item ribbon'];
+    const start = Object.fromEntries(kinds.map((b) => [b, 1 / kinds.length]));
+    const weights = groundCallWeights(start, kinds, { places: ['chapel'], items: ['map'] })!;
+    // It cannot walk to the chapel, but it can point at it; it sells maps; the ribbon it gives is not named.
+    expect(weights['walk_to forge']! / weights['none']!).toBeCloseTo(UNREACHABLE, 2);
+    expect(weights['point_at chapel']!).toBeGreaterThan(0.97 * sum(weights, 'point_at'));
+    expect(sum(weights, 'point_at') / weights['none']!).toBeCloseTo(2, 2);
+    expect(weights['trade map 12']!).toBeGreaterThan(0.97 * sum(weights, 'trade'));
+    expect(weights['give_item ribbon']).toBeCloseTo(weights['none']!, 3);
+  });
+
   it('leaves a turn without a prior without one', () => {
     expect(groundedCallPrior(undefined, bodies, { places: ['bridge'], items: [] })).toBeUndefined();
     const prior: CallPriorRecord = { strength: 4, weights: even };

@@ -6,11 +6,14 @@
  * name and `aliases` on the map) and each item (the map's item catalogue), so the names in a line are
  * found exactly — a gazetteer, the slot-filling step of task-oriented dialogue systems — and:
  *
- * - named places the NPC can walk to: walk_to's prior weight moves onto them, its total unchanged, so
- *   *whether* to walk stays the model's and the memory's decision and only *where* is grounded;
- * - named places, none of which the NPC can walk to: walk_to's weight × UNREACHABLE (it cannot take you there);
- * - named items the NPC can give: give_item's weight moves onto them. Named items it cannot give change
- *   nothing: the item a line names is not always the one it asks for ("my knife is too dull to slice bread").
+ * - for each kind of call that goes to a place (the registry's `callLandmarks`: walk_to, point_at): when
+ *   the line names places among its calls', the kind's prior weight moves onto those calls, its total
+ *   unchanged, so *whether* to walk stays the model's and the memory's decision and only *where* is
+ *   grounded; when it names only places none of its calls take, the kind's weight × UNREACHABLE (the NPC
+ *   cannot take you there);
+ * - for each kind that hands over an item (`callItems`: give_item, trade): when the line names items among
+ *   its calls', the kind's weight moves onto them. Named items it does not have change nothing: the item a
+ *   line names is not always the one it asks for ("my knife is too dull to slice bread").
  *
  * Matching: case and punctuation aside, on whole words; a longer name wins over one inside it ("the
  * market well" is the well, not the market); a one-word place name needs a determiner before it ("the
@@ -22,9 +25,10 @@
  */
 import type { CallPriorRecord } from './action-memory.ts';
 import type { WorldFacts } from './prompt.ts';
-import { npcLandmarks, type NpcScript } from './script-schema.ts';
+import { anyKind } from './actions/index.ts';
+import { legalActions, npcLandmarks, type NpcScript } from './script-schema.ts';
 
-/** Share of walk_to's prior weight kept when the line names only places the NPC cannot walk to. */
+/** Share of a place-taking kind's prior weight kept when the line names only places none of its calls take. */
 export const UNREACHABLE = 0.05;
 /** Share of a kind's weight left to the arguments the line does not name (so none is pushed to -∞). */
 const UNNAMED_SHARE = 0.01;
@@ -102,10 +106,11 @@ export class WorldGazetteer {
   }
 }
 
-/** The gazetteer for one NPC's turns: the map's landmarks and its own places, the item catalogue and the items it gives. */
+/** The gazetteer for one NPC's turns: the map's landmarks and its own places, the item catalogue and the items its calls hand over. */
 export function npcGazetteer(script: Pick<NpcScript, 'places' | 'actions'>, world: WorldFacts): WorldGazetteer {
   const items = [...(world.items ?? [])];
-  for (const id of script.actions.give_item?.item ?? []) if (!items.some((i) => i.id === id)) items.push({ id, names: [id.replace(/_/g, ' ')] });
+  const own = legalActions(script.actions).flatMap((action) => anyKind(action.type)?.callItems?.(action) ?? []);
+  for (const id of own) if (!items.some((i) => i.id === id)) items.push({ id, names: [id.replace(/_/g, ' ')] });
   return new WorldGazetteer(npcLandmarks(script, world.landmarks), items);
 }
 
@@ -117,18 +122,17 @@ export function groundCallWeights(weights: Readonly<Record<string, number>>, bod
   const out: Record<string, number> = {};
   for (const body of bodies) out[body] = weights[body] ?? 0;
   let changed = false;
-  for (const [kind, ids, demoteUnreachable] of [['walk_to', named.places, true], ['give_item', named.items, false]] as const) {
+  for (const { slot, calls } of groundableKinds(bodies).values()) {
+    const ids = slot === 'place' ? named.places : named.items;
     if (ids.length === 0) continue;
-    const calls = bodies.filter((b) => b.startsWith(`${kind} `));
-    if (calls.length === 0) continue;
-    const total = calls.reduce((sum, b) => sum + out[b]!, 0);
-    const chosen = calls.filter((b) => ids.includes(b.slice(kind.length + 1)));
-    if (chosen.length > 0) {
-      const others = calls.length - chosen.length;
-      for (const b of calls) out[b] = chosen.includes(b) ? (total * (others > 0 ? 1 - UNNAMED_SHARE : 1)) / chosen.length : (total * UNNAMED_SHARE) / others;
+    const total = calls.reduce((sum, [b]) => sum + out[b]!, 0);
+    const chosen = new Set(calls.filter(([, args]) => args.some((id) => ids.includes(id))).map(([b]) => b));
+    if (chosen.size > 0) {
+      const others = calls.length - chosen.size;
+      for (const [b] of calls) out[b] = chosen.has(b) ? (total * (others > 0 ? 1 - UNNAMED_SHARE : 1)) / chosen.size : (total * UNNAMED_SHARE) / others;
       changed = true;
-    } else if (demoteUnreachable) {
-      for (const b of calls) out[b] = out[b]! * UNREACHABLE;
+    } else if (slot === 'place') {
+      for (const [b] of calls) out[b] = out[b]! * UNREACHABLE;
       changed = true;
     }
   }
@@ -137,6 +141,25 @@ export function groundCallWeights(weights: Readonly<Record<string, number>>, bod
   if (!(sum > 0)) return undefined;
   for (const body of bodies) out[body] = Math.round((out[body]! / sum) * 10000) / 10000 || 0.0001;
   return out;
+}
+
+/** Per kind among `bodies` whose calls take a place or an item (the action registry says which): its calls with theirs. */
+function groundableKinds(bodies: readonly string[]): Map<string, { slot: 'place' | 'item'; calls: Array<[string, string[]]> }> {
+  const kinds = new Map<string, { slot: 'place' | 'item'; calls: Array<[string, string[]]> }>();
+  for (const body of bodies) {
+    const [type, ...args] = body.split(' ');
+    const kind = anyKind(type!);
+    const action = kind?.parse(args);
+    if (!kind || !action) continue;
+    const places = kind.callLandmarks?.(action) ?? [];
+    const items = kind.callItems?.(action) ?? [];
+    const slot = places.length > 0 ? 'place' : items.length > 0 ? 'item' : undefined;
+    if (!slot) continue;
+    const entry = kinds.get(kind.type) ?? { slot, calls: [] };
+    entry.calls.push([body, slot === 'place' ? places : items]);
+    kinds.set(kind.type, entry);
+  }
+  return kinds;
 }
 
 /**

@@ -11,6 +11,7 @@ export const giveItem = defineAction({
   args: (a) => [a.item],
   parse: ([item, ...rest]) => (item && rest.length === 0 ? { type: 'give_item', item } : undefined),
   wireArgs: (a) => ({ item: a.item }),
+  callItems: (a) => [a.item],
   legal: (d) => d.item.map((item) => ({ type: 'give_item' as const, item })),
   promptLine: (d) => `[[give_item <item>]] — hand the player one item you have; items: ${d.item.join(', ')}`,
   checkScript: (d, script, issue) => {

@@ -60,6 +60,7 @@ export interface AnyActionKind {
   checkScript?(domain: unknown, script: ScriptView, issue: IssueSink): void;
   checkMap?(domain: unknown, map: MapView): void;
   callLandmarks?(action: NpcAction): string[];
+  callItems?(action: NpcAction): string[];
   execute(action: NpcAction, ctx: ExecuteContext): Execution | Promise<Execution>;
 }
 

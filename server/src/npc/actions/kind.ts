@@ -89,7 +89,10 @@ export interface ActionKind<T extends string, DomainSchema extends z.ZodType, Ca
   checkScript?(domain: z.output<DomainSchema>, script: ScriptView, issue: IssueSink): void;
   /** Checks against the world map (the domain's and an example call's landmarks). */
   checkMap?(domain: z.output<DomainSchema>, map: MapView): void;
+  /** The places the call goes to or points at (map checks; call grounding leans a line's named places to these). */
   callLandmarks?(action: z.output<CallSchema>): string[];
+  /** The items the call hands over (call grounding leans a line's named items to these). */
+  callItems?(action: z.output<CallSchema>): string[];
   /** Re-validates the call against the world as it is now and carries it out. */
   execute(action: z.output<CallSchema>, ctx: ExecuteContext): Execution | Promise<Execution>;
 }

@@ -22,6 +22,7 @@ export const trade = defineAction({
   args: (a) => [a.item, String(a.price)],
   parse: ([item, price, ...rest]) => (item && price && /^[1-9][0-9]{0,3}$/.test(price) && rest.length === 0 ? { type: 'trade', item, price: Number(price) } : undefined),
   wireArgs: (a) => ({ item: a.item, price: String(a.price) }),
+  callItems: (a) => [a.item],
   legal: (d) => Object.entries(d.price).map(([item, price]) => ({ type: 'trade' as const, item, price })),
   promptLine: (d) => `[[trade <item> <price>]] — sell the player one item for its price in ${TOWN_COIN}s, paid from what they carry; prices: ${Object.entries(d.price).map(([item, price]) => `${item} ${price}`).join(', ')}`,
   checkScript: (d, script, issue) => {
