@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { DEFAULT_SITUATION_TOKENS } from './npc/situation.ts';
 import { DEFAULT_LORE_GROUNDING } from './npc/lore-grounding.ts';
 import { DEFAULT_ACTION_MEMORY } from './npc/action-memory.ts';
+import { DEFAULT_CALL_GROUNDING } from './npc/call-grounding.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -70,7 +71,7 @@ export const ConfigSchema = z.object({
   NPC_MEMORY_TOKENS: int(0, 100_000).default(384).describe('tokens of conversation history recalled into each NPC prompt'),
   NPC_LORE_FACTS: int(0, 50).default(3).describe('lore facts retrieved into each NPC prompt'),
   NPC_LORE_GROUNDING: num(0, 20).default(DEFAULT_LORE_GROUNDING).describe('nats an NPC\'s speech is nudged towards the lore fact that best matches the player\'s line, or its schedule entry for a question about its day, in the NPC\'s own words (0 = off; see README "Lore grounding")'),
-  NPC_CALL_GROUNDING: bool.default(true).describe('the places and items a player\'s line names (the map\'s landmark names and aliases, its item catalogue) ground the action memory\'s call prior: walk_to and give_item lean to the named ones, and walk_to steps back when every named place is out of the NPC\'s reach (false = off; see README "Call grounding")'),
+  NPC_CALL_GROUNDING: bool.default(DEFAULT_CALL_GROUNDING).describe('the places and items a player\'s line names (the map\'s landmark names and aliases, its item catalogue) ground the action memory\'s call prior: calls that go to a place or hand over an item (walk_to, point_at, give_item, trade) lean to the named ones, and those going to a place step back when every named place is out of their reach (false = off; see README "Call grounding")'),
   NPC_ACTION_MEMORY: num(0, 20).default(DEFAULT_ACTION_MEMORY).describe('nats an NPC\'s action call is tipped towards the calls of the player lines most like this one in the model\'s action memory (its action-memory.json; 0 = off; see README "Action memory")'),
   NPC_ACTION_DECODING: z.enum(['greedy', 'sample']).default('greedy').describe('how an NPC picks its action call: greedy = the model\'s most likely legal call (the script\'s temperature shapes only the speech); sample = at the script\'s temperature, for varied actions (the default model without its action memory: 59.6 % action accuracy sampled against 66.3 % greedy)'),
   NPC_SITUATION_TOKENS: int(0, 2000).default(DEFAULT_SITUATION_TOKENS).describe('most tokens of the situation block in each NPC prompt (time, activity, who is near, what the speaker carries, recent events; 0 = none)'),

@@ -23,6 +23,7 @@ import { runLossPass } from './loss-runner.ts';
 import { EvalError, pickSubset, readSplit, trainedFacts } from './samples.ts';
 import { DEFAULT_LORE_GROUNDING } from '../../server/src/npc/lore-grounding.ts';
 import { ActionMemory, DEFAULT_ACTION_MEMORY } from '../../server/src/npc/action-memory.ts';
+import { DEFAULT_CALL_GROUNDING } from '../../server/src/npc/call-grounding.ts';
 import {
   aggregateScores,
   isActionSample,
@@ -347,7 +348,7 @@ async function evaluateDirectory(label: string, dir: string, parameters: number 
       loreGrounding: options.loreGrounding ?? DEFAULT_LORE_GROUNDING,
       ...(memory ? { memory } : {}),
       actionMemory: options.actionMemory ?? DEFAULT_ACTION_MEMORY,
-      callGrounding: options.callGrounding ?? true,
+      callGrounding: options.callGrounding ?? DEFAULT_CALL_GROUNDING,
       seed: ctx.seed,
       maxInFlight: options.maxInFlight ?? 64,
       requestTimeoutMs: options.requestTimeoutMs ?? 180_000,
@@ -520,7 +521,7 @@ export async function evaluateModel(options: EvalOptions): Promise<EvalReport> {
         decoding,
         loreGrounding: options.loreGrounding ?? DEFAULT_LORE_GROUNDING,
         actionMemory: options.actionMemory ?? DEFAULT_ACTION_MEMORY,
-        callGrounding: options.callGrounding ?? true,
+        callGrounding: options.callGrounding ?? DEFAULT_CALL_GROUNDING,
         seed,
         limit: options.limit ?? null,
         loreRule: LORE_RULE,

@@ -16,6 +16,7 @@ import type { WorldSample } from '../corpus/sample.ts';
 import { renderPrompt } from '../../server/src/inference/model/index.ts';
 import { DEFAULT_LORE_GROUNDING } from '../../server/src/npc/lore-grounding.ts';
 import { DEFAULT_ACTION_MEMORY, type ActionMemory } from '../../server/src/npc/action-memory.ts';
+import { DEFAULT_CALL_GROUNDING } from '../../server/src/npc/call-grounding.ts';
 
 /** The server's dialogue settings that shape a turn's budgets (npc-system.ts uses 48 speech tokens). */
 export const SERVER_DIALOGUE_SETTINGS: DialogueSettings = {
@@ -25,7 +26,7 @@ export const SERVER_DIALOGUE_SETTINGS: DialogueSettings = {
   defaultMaxSpeechTokens: 48,
   loreGrounding: DEFAULT_LORE_GROUNDING,
   actionMemory: DEFAULT_ACTION_MEMORY,
-  callGrounding: true,
+  callGrounding: DEFAULT_CALL_GROUNDING,
 };
 
 export type Decoding = 'greedy' | 'script';
@@ -88,7 +89,7 @@ export async function generateReplies(samples: readonly WorldSample[], options: 
   const compiler = dialogueCompiler(
     options.text,
     options.world,
-    { ...SERVER_DIALOGUE_SETTINGS, loreGrounding: options.loreGrounding ?? DEFAULT_LORE_GROUNDING, actionMemory: options.actionMemory ?? DEFAULT_ACTION_MEMORY, callGrounding: options.callGrounding ?? true },
+    { ...SERVER_DIALOGUE_SETTINGS, loreGrounding: options.loreGrounding ?? DEFAULT_LORE_GROUNDING, actionMemory: options.actionMemory ?? DEFAULT_ACTION_MEMORY, callGrounding: options.callGrounding ?? DEFAULT_CALL_GROUNDING },
     options.memory,
   );
   const results: GeneratedReply[] = new Array(samples.length);

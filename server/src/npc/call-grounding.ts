@@ -27,7 +27,10 @@ import type { CallPriorRecord } from './action-memory.ts';
 import type { WorldFacts } from './prompt.ts';
 import { anyKind } from './actions/index.ts';
 import { legalActions, npcLandmarks, type NpcScript } from './script-schema.ts';
+import { catalogueItem } from '../world/world-map.ts';
 
+/** Default NPC_CALL_GROUNDING. */
+export const DEFAULT_CALL_GROUNDING = true;
 /** Share of a place-taking kind's prior weight kept when the line names only places none of its calls take. */
 export const UNREACHABLE = 0.05;
 /** Share of a kind's weight left to the arguments the line does not name (so none is pushed to -∞). */
@@ -110,7 +113,7 @@ export class WorldGazetteer {
 export function npcGazetteer(script: Pick<NpcScript, 'places' | 'actions'>, world: WorldFacts): WorldGazetteer {
   const items = [...(world.items ?? [])];
   const own = legalActions(script.actions).flatMap((action) => anyKind(action.type)?.callItems?.(action) ?? []);
-  for (const id of own) if (!items.some((i) => i.id === id)) items.push({ id, names: [id.replace(/_/g, ' ')] });
+  for (const id of own) if (!items.some((i) => i.id === id)) items.push({ id, names: catalogueItem(items, id).names });
   return new WorldGazetteer(npcLandmarks(script, world.landmarks), items);
 }
 

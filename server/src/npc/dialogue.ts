@@ -28,7 +28,7 @@ import { isActionAllowed, samplingOverrides, type NpcAction, type NpcScript } fr
 import { withGroupLines, type HeardLine } from './group-prompt.ts';
 import { DEFAULT_SITUATION_TOKENS, type Situation, type SituationBudget } from './situation.ts';
 import { SpeechStream } from './speech-stream.ts';
-import { groundedCallPrior, npcGazetteer, type WorldGazetteer } from './call-grounding.ts';
+import { DEFAULT_CALL_GROUNDING, groundedCallPrior, npcGazetteer, type WorldGazetteer } from './call-grounding.ts';
 
 export interface DialogueSettings {
   /** Tokens of conversation history recalled into a prompt. */
@@ -47,7 +47,7 @@ export interface DialogueSettings {
   loreGrounding?: number;
   /** Strength of the action memory's call prior (NPC_ACTION_MEMORY, action-memory.ts); default DEFAULT_ACTION_MEMORY, 0 = off. */
   actionMemory?: number;
-  /** Ground the call prior's places and items on the names in the player's line (NPC_CALL_GROUNDING, call-grounding.ts); default true. */
+  /** Ground the call prior's places and items on the names in the player's line (NPC_CALL_GROUNDING, call-grounding.ts); default DEFAULT_CALL_GROUNDING. */
   callGrounding?: boolean;
 }
 
@@ -498,7 +498,7 @@ export class NpcDialogue {
     const grounding = groundingFor(compiled, line, settings);
     const bodies = entry.grammar.bodies;
     const recalled = bodies.length > 1 ? compiled.recall?.prior(line, bodies, settings.actionMemory ?? DEFAULT_ACTION_MEMORY) : undefined;
-    const callPrior = settings.callGrounding === false ? recalled : groundedCallPrior(recalled, bodies, compiled.gazetteer.find(line));
+    const callPrior = recalled && (settings.callGrounding ?? DEFAULT_CALL_GROUNDING) ? groundedCallPrior(recalled, bodies, compiled.gazetteer.find(line)) : recalled;
     if (!grounding && !callPrior) return entry;
     return {
       constraint: priorConstraint(groundConstraint(entry.constraint, grounding, text.tokenizer), callPrior, bodies),

@@ -104,6 +104,12 @@ export function loadWorldMap(path: string, bodyRadius: number): WorldMap {
   return parseWorldMap(raw, path, bodyRadius);
 }
 
+/** An item's catalogue entry in `items`, or, for an item the catalogue lacks, its id as its one name ("town_map" → "town map"). */
+export function catalogueItem(items: readonly { id: string; names: readonly string[]; mass?: boolean }[], id: string): { names: readonly string[]; mass: boolean } {
+  const known = items.find((i) => i.id === id);
+  return known ? { names: known.names, mass: known.mass ?? false } : { names: [id.replace(/_/g, ' ')], mass: false };
+}
+
 /** The landmarks as clients get them (the wire's Landmark: id, name, position; aliases stay on the server). */
 export function landmarksForClients(map: Pick<WorldMap, 'landmarks'>): Array<{ id: string; name: string; x: number; z: number }> {
   return map.landmarks.map(({ id, name, x, z }) => ({ id, name, x, z }));

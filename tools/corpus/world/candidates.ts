@@ -11,6 +11,7 @@ import type { SampleKind } from '../sample.ts';
 import { capitalize, firstName, rewritePerson, verbInfo, withArticle, wordCount } from '../../../server/src/npc/english.ts';
 import { contentStems, fill, LORE_TOPIC_TEMPLATES, loreQuestions, type LoreFact } from './lore.ts';
 import { directionTo, type Landmark, type NpcContext } from './npc-context.ts';
+import { catalogueItem } from '../../../server/src/world/world-map.ts';
 import {
   EMOTE_REQUESTS,
   EMOTE_SPEECH,
@@ -175,14 +176,8 @@ function playerPlaceNames(ctx: NpcContext, l: Landmark): string[] {
   return [...names].map((n) => n.replace(own, 'your '));
 }
 
-/** The world's catalogue entry for an item (assets/world: what players call it), or its id as its name. */
-function catalogueItem(ctx: NpcContext, item: string): { names: string[]; mass: boolean } {
-  const known = ctx.world.map.items.find((i) => i.id === item);
-  return known ?? { names: [item.replace(/_/g, ' ')], mass: false };
-}
-
-function itemInfo(ctx: NpcContext, item: string): { name: string; names: string[]; mass: boolean; a: string } {
-  const { names, mass } = catalogueItem(ctx, item);
+function itemInfo(ctx: NpcContext, item: string): { name: string; names: readonly string[]; mass: boolean; a: string } {
+  const { names, mass } = catalogueItem(ctx.world.map.items, item);
   return { name: names[0]!, names, mass, a: mass ? `some ${names[0]}` : withArticle(names[0]!) };
 }
 
