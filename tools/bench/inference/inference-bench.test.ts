@@ -138,6 +138,23 @@ describe('report over rounds', () => {
     expect(text).toContain('whole burst vs its compute bound (its prefill tokens at the prefill roofline + its decoded rows at the decode roofline): 50% (50–63%)');
   });
 
+  it('the steady state against the decode roofline at its own mean batch, not the burst\'s', () => {
+    // Each round: a steady state of 200 rows in 100 steps (batch 2) over 1 s, its own roofline at 2 rows 250 tok/s.
+    const steadyRounds = rounds.map((r) => ({
+      ...r,
+      steady: { summary: phase(150, 100, 4000), steps: { ...steps(200, 1000, 100, 500), decodeSteps: 100 } },
+      rooflineSteadyDecode: roof(2, 250),
+    }));
+    const report = buildReport({ ...ctx, steady: { requests: 16, process: 'poisson', seed: 1, rateReqS: 2, loadFactor: 0.9 } }, steadyRounds);
+    expect(report.roofline.steady_decode).toMatchObject({ rows: { median: 2 }, tok_s: { median: 250 } });
+    expect(report.ratios.steady_decode_steps_vs_roofline).toMatchObject({ median: 0.8, min: 0.8, max: 0.8 });
+    expect(report.ratios.steady_vs_roofline).toMatchObject({ median: 0.6 });
+    expect(buildReport(ctx, rounds).roofline.steady_decode).toBeNull();
+    const text = renderReport({ ...ctx, steady: { requests: 16, process: 'poisson', seed: 1, rateReqS: 2, loadFactor: 0.9 } }, report);
+    expect(text).toContain("the steady state's mean decode batch");
+    expect(text).toContain('of the decode roofline at its own mean batch (2 rows)');
+  });
+
   it('the int8 contender: speed-up per round against the same round\'s fp32 burst, and its quality cost', () => {
     const report = buildReport(ctx, rounds);
     if ('skipped' in report.int8) throw new Error('int8 skipped');

@@ -76,6 +76,7 @@ export function buildReport(ctx: ReportContext, rounds: readonly RoundResult[]) 
   const warmSteps = col((r) => (r.warm ? stepRates(r.warm.steps) : undefined));
   const decodeRoof = col((r) => r.rooflineDecode.tokS);
   const prefillRoof = col((r) => r.rooflinePrefill.tokS);
+  const steadyRoof = col((r) => r.rooflineSteadyDecode?.tokS);
   const kvStrategies = Object.keys(rounds[0]?.kv ?? {}) as Array<keyof RoundResult['kv']>;
   const schedulingNames = Object.keys(rounds[0]?.scheduling ?? {});
   return {
@@ -158,6 +159,9 @@ export function buildReport(ctx: ReportContext, rounds: readonly RoundResult[]) 
     roofline: {
       decode: { rows: ctx.concurrency, tok_s: spread(decodeRoof), step_ms: spread(col((r) => r.rooflineDecode.stepMsMedian), 1), gflops: spread(col((r) => r.rooflineDecode.gflops), 1) },
       prefill: { tokens: spread(col((r) => r.rooflinePrefill.batch), 0), head_rows: spread(col((r) => r.rooflinePrefill.headRows), 0), tok_s: spread(prefillRoof), step_ms: spread(col((r) => r.rooflinePrefill.stepMsMedian), 1), gflops: spread(col((r) => r.rooflinePrefill.gflops), 1) },
+      steady_decode: rounds.some((r) => r.rooflineSteadyDecode)
+        ? { rows: spread(col((r) => r.rooflineSteadyDecode?.batch), 0), tok_s: spread(steadyRoof), step_ms: spread(col((r) => r.rooflineSteadyDecode?.stepMsMedian), 1), gflops: spread(col((r) => r.rooflineSteadyDecode?.gflops), 1) }
+        : null,
     },
     ratios: {
       batched_vs_sequential: ratioSpread(batchedTok, col((r) => r.sequential.decode_tok_s)),
@@ -167,8 +171,9 @@ export function buildReport(ctx: ReportContext, rounds: readonly RoundResult[]) 
       batched_vs_roofline: ratioSpread(batchedTok, decodeRoof),
       decode_steps_vs_roofline: ratioSpread(batchedSteps.map((s) => s.decode_tok_s), decodeRoof),
       prefill_steps_vs_roofline: ratioSpread(batchedSteps.map((s) => s.prefill_tok_s), prefillRoof),
-      steady_vs_roofline: ratioSpread(col((r) => r.steady?.summary.decode_tok_s), decodeRoof),
-      steady_decode_steps_vs_roofline: ratioSpread(steadySteps.map((s) => s?.decode_tok_s), decodeRoof),
+      // The steady state against the decode roofline at its own mean decode batch (roofline.steady_decode).
+      steady_vs_roofline: ratioSpread(col((r) => r.steady?.summary.decode_tok_s), steadyRoof),
+      steady_decode_steps_vs_roofline: ratioSpread(steadySteps.map((s) => s?.decode_tok_s), steadyRoof),
       burst_ttft_p99_vs_prefill_bound: ratioSpread(col((r) => r.batched.summary.ttft_p99_ms), col((r) => r.batched.steps.prefillMs)),
       warm_vs_sequential: ratioSpread(col((r) => r.warm?.summary.decode_tok_s), col((r) => r.sequential.decode_tok_s)),
       warm_vs_roofline: ratioSpread(col((r) => r.warm?.summary.decode_tok_s), decodeRoof),
@@ -215,6 +220,9 @@ export function renderReport(ctx: ReportContext, report: Report): string {
     ...stepRows('engine', 'warm burst', e.warm),
     ...stepRows('engine', 'steady', e.steady),
     ['roofline decode (MatMuls)', `${r.decode.rows} rows`, s1(r.decode.tok_s), '', '', '', '', '', `${s1(r.decode.step_ms)} ms/step, ${s1(r.decode.gflops)} GFLOP/s`],
+    r.steady_decode
+      ? ['roofline decode (MatMuls)', `${s1(r.steady_decode.rows, 0)} rows`, s1(r.steady_decode.tok_s), '', '', '', '', '', `the steady state's mean decode batch, ${s1(r.steady_decode.step_ms)} ms/step, ${s1(r.steady_decode.gflops)} GFLOP/s`]
+      : null,
     ['roofline prefill (MatMuls)', `${s1(r.prefill.tokens, 0)} tokens`, s1(r.prefill.tok_s), '', '', '', '', '', `LM head on ${s1(r.prefill.head_rows, 0)} rows, ${s1(r.prefill.step_ms)} ms/step, ${s1(r.prefill.gflops)} GFLOP/s`],
   ].filter((x): x is string[] => x !== null);
   const q = report.ratios;
@@ -241,7 +249,7 @@ export function renderReport(ctx: ReportContext, report: Report): string {
         `  ${name}: burst TTFT p99 ${s1(p.ttft_p99_ms, 0)} ms vs its bound ${s1(p.prefill_bound_ms, 0)} ms: ${x(p.ttft_p99_vs_prefill_bound)}; TTFT mean ${s1(p.ttft_mean_ms, 0)} ms, ITL p99 ${s1(p.itl_p99_ms, 0)} ms, ${s1(p.decode_tok_s)} tok/s`,
     ),
     int8Line(report.int8, x),
-    `vs roofline: decode steps ${pct(q.decode_steps_vs_roofline)} and whole burst ${pct(q.batched_vs_roofline)} of the decode roofline; prefill steps ${pct(q.prefill_steps_vs_roofline)} of the prefill roofline; steady state ${pct(q.steady_vs_roofline)} (its decode steps ${pct(q.steady_decode_steps_vs_roofline)}) of the decode roofline`,
+    `vs roofline: decode steps ${pct(q.decode_steps_vs_roofline)} and whole burst ${pct(q.batched_vs_roofline)} of the decode roofline; prefill steps ${pct(q.prefill_steps_vs_roofline)} of the prefill roofline; steady state ${pct(q.steady_vs_roofline)} (its decode steps ${pct(q.steady_decode_steps_vs_roofline)}) of the decode roofline at its own mean batch (${s1(r.steady_decode?.rows ?? null, 0)} rows)`,
     `whole burst vs its compute bound (its prefill tokens at the prefill roofline + its decoded rows at the decode roofline): ${pct(q.batched_vs_compute_bound)}${report.warm ? `, warm burst ${pct(q.warm_vs_compute_bound)}` : ''}`,
     '',
   ].join('\n');

@@ -72,6 +72,8 @@ describe('a bench:inference round', () => {
     expect(round.rooflineDecode).toMatchObject({ batch: 3, headRows: 3 });
     expect(round.rooflinePrefill.batch).toBe(config.prefillShape(uncached(burst) / round.batched.steps.prefillSteps));
     expect(round.rooflinePrefill.headRows).toBeLessThanOrEqual(burst.length);
+    // The steady state's roofline is taken at its own mean decode batch.
+    expect(round.rooflineSteadyDecode!.batch).toBe(Math.max(1, Math.round(round.steady!.steps.decodedRows / round.steady!.steps.decodeSteps)));
 
     const report = buildReport(
       {
@@ -81,7 +83,7 @@ describe('a bench:inference round', () => {
       },
       [round],
     );
-    for (const ratio of ['batched_vs_sequential', 'batched_vs_transformersjs', 'decode_steps_vs_roofline', 'prefill_steps_vs_roofline', 'steady_vs_roofline', 'warm_vs_sequential', 'warm_decode_steps_vs_roofline', 'warm_burst_ttft_p99_vs_prefill_bound']) {
+    for (const ratio of ['batched_vs_sequential', 'batched_vs_transformersjs', 'decode_steps_vs_roofline', 'prefill_steps_vs_roofline', 'steady_vs_roofline', 'steady_decode_steps_vs_roofline', 'warm_vs_sequential', 'warm_decode_steps_vs_roofline', 'warm_burst_ttft_p99_vs_prefill_bound']) {
       expect(report.ratios[ratio as keyof typeof report.ratios]!.median, ratio).toBeGreaterThan(0);
     }
     expect(report.scheduling_compare.old!.ttft_p99_vs_prefill_bound!.median).toBeGreaterThan(0);

@@ -12,7 +12,7 @@ import type { SchedulerSettings } from '../../../server/src/inference/engine/pro
 import type { KvStrategy } from '../../../server/src/inference/engine/step-runner.ts';
 import { runClosedLoop, runOpenLoop, warmPrefixes } from './engine-phases.ts';
 import { runLlamaCpp } from './llamacpp-phase.ts';
-import { engineSteps, summarize, type EngineSteps, type PhaseSummary } from './phase-stats.ts';
+import { engineSteps, stepRates, summarize, type EngineSteps, type PhaseSummary } from './phase-stats.ts';
 import { measureRoofline, type RooflineResult } from './roofline.ts';
 import { runTransformersJs } from './transformers-phase.ts';
 import type { BenchRequest } from './workload.ts';
@@ -76,6 +76,8 @@ export interface RoundResult {
   llamacpp?: PhaseSummary & { batchSize: number; contextSize: number };
   rooflineDecode: RooflineResult;
   rooflinePrefill: RooflineResult;
+  /** The decode roofline at the steady state's own mean decode batch (with a steady state only). */
+  rooflineSteadyDecode?: RooflineResult;
 }
 
 async function startEngine(config: RoundConfig, kvStrategy: KvStrategy, modelDir = config.modelDir, scheduler: Partial<SchedulerSettings> = {}): Promise<InferenceEngine> {
@@ -190,6 +192,17 @@ export async function runRound(config: RoundConfig, round: number, rounds: numbe
   // one busy moment of the machine does not set the limit.
   const rooflineDecode = await measureRoofline(onnx, config.concurrency, { intraOpThreads: config.threads, steps: 20 });
   const rooflinePrefill = await measureRoofline(onnx, prefillTokens, { intraOpThreads: config.threads, steps: 6, headRows });
+  // The steady state decodes fewer rows per step than the burst (arrivals spread out): its steps are read against
+  // the MatMuls at its own mean decode batch, the shape it ran (fewer rows per weight read: a lower tokens/s).
+  let rooflineSteadyDecode: RooflineResult | undefined;
+  if (steady && steady.steps.decodeSteps > 0) {
+    const rows = Math.max(1, Math.round(stepRates(steady.steps).mean_decode_batch));
+    if (rows === config.concurrency) rooflineSteadyDecode = rooflineDecode;
+    else {
+      log(`${tag}: roofline, MatMuls alone at the steady state's decode shape (${rows} rows)...`);
+      rooflineSteadyDecode = await measureRoofline(onnx, rows, { intraOpThreads: config.threads, steps: 20 });
+    }
+  }
 
   return {
     load1,
@@ -204,5 +217,6 @@ export async function runRound(config: RoundConfig, round: number, rounds: numbe
     ...(llamacpp ? { llamacpp } : {}),
     rooflineDecode,
     rooflinePrefill,
+    ...(rooflineSteadyDecode ? { rooflineSteadyDecode } : {}),
   };
 }
