@@ -249,7 +249,7 @@ export function renderReport(ctx: ReportContext, report: Report): string {
         `  ${name}: burst TTFT p99 ${s1(p.ttft_p99_ms, 0)} ms vs its bound ${s1(p.prefill_bound_ms, 0)} ms: ${x(p.ttft_p99_vs_prefill_bound)}; TTFT mean ${s1(p.ttft_mean_ms, 0)} ms, ITL p99 ${s1(p.itl_p99_ms, 0)} ms, ${s1(p.decode_tok_s)} tok/s`,
     ),
     int8Line(report.int8, x),
-    `vs roofline: decode steps ${pct(q.decode_steps_vs_roofline)} and whole burst ${pct(q.batched_vs_roofline)} of the decode roofline; prefill steps ${pct(q.prefill_steps_vs_roofline)} of the prefill roofline; steady state ${pct(q.steady_vs_roofline)} (its decode steps ${pct(q.steady_decode_steps_vs_roofline)}) of the decode roofline at its own mean batch (${s1(r.steady_decode?.rows ?? null, 0)} rows)`,
+    `vs roofline: decode steps ${pct(q.decode_steps_vs_roofline)} and whole burst ${pct(q.batched_vs_roofline)} of the decode roofline; prefill steps ${pct(q.prefill_steps_vs_roofline)} of the prefill roofline; steady state ${r.steady_decode ? `${pct(q.steady_vs_roofline)} (its decode steps ${pct(q.steady_decode_steps_vs_roofline)}) of the decode roofline at its own mean batch (${s1(r.steady_decode.rows, 0)} rows)` : '-'}`,
     `whole burst vs its compute bound (its prefill tokens at the prefill roofline + its decoded rows at the decode roofline): ${pct(q.batched_vs_compute_bound)}${report.warm ? `, warm burst ${pct(q.warm_vs_compute_bound)}` : ''}`,
     '',
   ].join('\n');
