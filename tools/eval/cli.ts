@@ -1,7 +1,7 @@
 /**
  * npm run eval -- --model <dir> [--baseline <dir> | --no-baseline] [--corpus data/corpus/world] [--split test]
  *                  [--limit N] [--seed N] [--decoding greedy|script] [--lore-grounding nats] [--action-memory nats] [--call-grounding on|off] [--general <file> | --no-general]
- *                  [--threads N] [--npcs <dir>] [--map <file>] [--json-out file] [--replies] [--quiet]
+ *                  [--threads N] [--npcs <dir>] [--map <file>] [--json-out file] [--replies] [--misses] [--compare <eval.json>] [--quiet]
  *
  * Prints a table (metric rows × model columns) and one JSON line `{"eval": {...}}` on stdout; progress goes
  * to stderr. Exit 1 with a one-line reason when the corpus, the model or the split is unusable.
@@ -10,12 +10,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { evaluateModel, type EvalOptions } from './evaluate.ts';
+import { callChanges, formatChanges, formatMisses, readScoredReplies } from './misses.ts';
 import { formatReport, reportJson } from './report.ts';
+import type { ReplyScore } from './scoring.ts';
 import { EvalError, isSplit } from './samples.ts';
 
 const USAGE =
   'usage: npm run eval -- --model <dir> [--baseline <dir> | --no-baseline] [--corpus data/corpus/world] [--split test] ' +
-  '[--limit N] [--seed N] [--decoding greedy|script] [--lore-grounding nats] [--action-memory nats] [--call-grounding on|off] [--general <file> | --no-general] [--threads N] [--json-out file] [--replies]';
+  '[--limit N] [--seed N] [--decoding greedy|script] [--lore-grounding nats] [--action-memory nats] [--call-grounding on|off] [--general <file> | --no-general] [--threads N] [--json-out file] [--replies] [--misses] [--compare <eval.json>]';
 
 function usage(problem: string): never {
   console.error(`eval: ${problem}`);
@@ -52,6 +54,8 @@ function parse() {
       map: { type: 'string' },
       'json-out': { type: 'string' },
       replies: { type: 'boolean' },
+      misses: { type: 'boolean' },
+      compare: { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -82,6 +86,15 @@ if (callGroundingFlag !== undefined && callGroundingFlag !== 'on' && callGroundi
 const limit = integer('limit', values.limit, 1);
 const seed = integer('seed', values.seed, 0);
 const threads = integer('threads', values.threads, 1);
+// Read before the run, so a wrong file fails now and not after minutes of generation.
+let earlier: ReplyScore[] | undefined;
+if (values.compare) {
+  try {
+    earlier = readScoredReplies(values.compare);
+  } catch (error) {
+    usage(`--compare: ${(error as Error).message}`);
+  }
+}
 
 const options: EvalOptions = {
   model: values.model,
@@ -98,7 +111,7 @@ const options: EvalOptions = {
   ...(values.npcs ? { npcDir: values.npcs } : {}),
   ...(values.map ? { worldMap: values.map } : {}),
   ...(values['no-general'] ? { generalText: null } : values.general ? { generalText: values.general } : {}),
-  ...(values.replies ? { keepReplies: true } : {}),
+  ...(values.replies || values.misses || earlier ? { keepReplies: true } : {}),
   ...(values.quiet ? {} : { log: (line: string) => console.error(`eval: ${line}`) }),
 };
 
@@ -110,6 +123,9 @@ try {
   const report = await evaluateModel(options);
   const json = reportJson(report, { replies: values.replies ?? false });
   console.log(formatReport(report));
+  const scored = report.models[0]?.replies ?? [];
+  if (values.misses) console.log(`${formatMisses(scored, report.models[0]!.label)}\n`);
+  if (earlier) console.log(`${formatChanges(callChanges(earlier, scored), values.compare!)}\n`);
   console.log(json);
   if (values['json-out']) {
     mkdirSync(dirname(values['json-out']), { recursive: true });

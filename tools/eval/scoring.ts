@@ -144,6 +144,8 @@ export interface ReplyScore {
   npcId: string;
   kind: SampleKind;
   source: SampleSource;
+  /** The player's line the reply answers. */
+  player: string;
   /** The reply text scored (speech + call). */
   text: string;
   speech: string;
@@ -169,6 +171,7 @@ export function scoreReply(sample: WorldSample, replyText: string, script?: Pick
     npcId: sample.npcId,
     kind: sample.kind,
     source: sampleSource(sample),
+    player: sample.player,
     text: replyText,
     speech: parsed.speech,
     body: parsed.body,
