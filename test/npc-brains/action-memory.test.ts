@@ -14,6 +14,8 @@ import {
   ActionMemory,
   ActionMemoryError,
   actionMemoryFile,
+  isQuestionLine,
+  QUESTION_NONE_WEIGHT,
   readActionMemoryFile,
   writeActionMemory,
   type CallPriorRecord,
@@ -86,6 +88,40 @@ describe('recalling calls for a line', () => {
     const question = 'Why do you give a horseshoe to travellers you like, for luck on the road?';
     expect(withScript.prior(question, BODIES, 4)!.weights.none).toBeGreaterThan(bram.prior(question, BODIES, 4)!.weights.none!);
     expect(top(withScript.prior('nod if you can hear me', BODIES, 4))).toBe('emote nod');
+  });
+});
+
+describe('questions answered with none, and a line that asks nothing', () => {
+  // Three lore questions that open with the greeting, one greeting that shares a word with it.
+  const lines: Array<[string, string]> = [
+    ['Hey there, what is your daily routine?', 'none'],
+    ['Hey there, where do you sleep', 'none'],
+    ['hey there whats the story with the mill', 'none'],
+    ['Hi there!', 'emote wave'],
+    ['Hey there, tell me about the mill.', 'none'],
+  ];
+  const recall = ActionMemory.fromExamples(lines.map(([line, call]) => ({ npcId: 'bram', line, call }))).recall('bram', noScript)!;
+  const bodies = ['none', 'emote wave'];
+
+  it('tells a question by its mark or by a question word among its first four words', () => {
+    for (const q of ['Where do you sleep', 'hey bram, whats the story there', 'any idea about the mill', 'Is it noon?', 'you ok?']) expect(isQuestionLine(q), q).toBe(true);
+    for (const q of ['Hey there', 'Evening!', 'take me to the forge', 'give me a horseshoe, thanks', 'Well met, smith. I need a whetstone and the way to the mill']) expect(isQuestionLine(q), q).toBe(false);
+  });
+
+  it("weighs a remembered question's none vote by QUESTION_NONE_WEIGHT for a line that asks nothing, and fully for a question", () => {
+    expect(QUESTION_NONE_WEIGHT).toBeGreaterThan(0);
+    expect(QUESTION_NONE_WEIGHT).toBeLessThan(1);
+    const greeting = recall.prior('Hey there', bodies, 4)!;
+    const question = recall.prior('Hey there, what is going on?', bodies, 4)!;
+    // The plain "tell me about" line still votes in full: only questions are discounted.
+    expect(greeting.weights['emote wave']!).toBeGreaterThan(question.weights['emote wave']!);
+    expect(top(question)).toBe('none');
+    // Requests and greetings are never discounted, whatever the line.
+    const requests = ActionMemory.fromExamples([{ npcId: 'bram', line: 'Could you spare a horseshoe?', call: 'give_item horseshoe' }, { npcId: 'bram', line: 'What about a horseshoe?', call: 'none' }]).recall('bram', noScript)!;
+    const both = ['none', 'give_item horseshoe'];
+    const asked = requests.prior('a horseshoe?', both, 4)!;
+    const told = requests.prior('a horseshoe', both, 4)!;
+    expect(told.weights['give_item horseshoe']!).toBeGreaterThan(asked.weights['give_item horseshoe']!);
   });
 });
 

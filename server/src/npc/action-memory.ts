@@ -31,6 +31,15 @@ const NONE = 'none';
 export const DEFAULT_ACTION_MEMORY = 4;
 /** Recalled lines that vote. */
 export const NEIGHBOURS = 10;
+/**
+ * Weight of a remembered question's `none` vote when the player's line is not a question. Lore questions
+ * are answered with `none`, and many of them open with words a greeting or a request also uses ("Hey there,
+ * what's your daily routine?", "Good evening! where do you go after dark?"): their votes outweighed a model
+ * that read "Hey there" or "Evening!" right. A line that asks nothing should take its call from lines that
+ * ask nothing either. Tried once on the validation split (action 87.2 → 89.3 %, refusals unchanged) and
+ * measured once on the test split (78.8 → 79.8 %, refusals and lore unchanged).
+ */
+export const QUESTION_NONE_WEIGHT = 0.3;
 /** Share of the prior spread evenly over every legal call, so no call is ever pushed to -∞. */
 const SMOOTHING = 0.1;
 
@@ -109,10 +118,13 @@ export class ActionMemory {
 /** One NPC's recall: a BM25 index over its lines (built once per script version). */
 export class ActionRecall {
   readonly #calls: string[];
+  /** Per line: it is a question answered with `none` (its vote counts QUESTION_NONE_WEIGHT for a line that asks nothing). */
+  readonly #askedNone: Uint8Array;
   readonly #index: LineIndex;
 
   constructor(lines: ReadonlyArray<readonly [string, string]>, related: ReadonlyMap<string, readonly [string[], string[]]> = new Map()) {
     this.#calls = lines.map(([, call]) => call);
+    this.#askedNone = Uint8Array.from(lines, ([text, call]) => (call === NONE && isQuestionLine(text) ? 1 : 0));
     // Typed lines: prefixes ("blacksm") and typos ("rbbon", "sotp") still find their word; a word the lines
     // never use finds the related words they do ("halt" → stop) (line-index.ts).
     this.#index = new LineIndex(lines.map(([text]) => text), { tokenize: splitWords, processTerm: actionMemoryTerm, related: (term) => related.get(term) });
@@ -127,12 +139,14 @@ export class ActionRecall {
     if (strength <= 0 || !line.trim()) return undefined;
     const legal = new Set(bodies);
     const votes = new Map<string, number>();
+    const asks = isQuestionLine(line);
     let total = 0;
     for (const hit of this.#index.search(line, NEIGHBOURS)) {
       const call = this.#calls[hit.id]!;
       if (!legal.has(call)) continue;
-      votes.set(call, (votes.get(call) ?? 0) + hit.score);
-      total += hit.score;
+      const vote = !asks && this.#askedNone[hit.id] === 1 ? hit.score * QUESTION_NONE_WEIGHT : hit.score;
+      votes.set(call, (votes.get(call) ?? 0) + vote);
+      total += vote;
     }
     if (!(total > 0)) return undefined;
     const weights: Record<string, number> = {};
@@ -209,6 +223,27 @@ export function writeActionMemory(modelDir: string, file: ActionMemoryFile): voi
 export function actionMemoryTerm(word: string): string | null {
   const t = normalizeWord(word);
   return t.length === 0 ? null : stem(t);
+}
+
+/** Words that open a question (players drop the question mark): interrogatives, auxiliaries, "any idea …". */
+const QUESTION_OPENERS = new Set(
+  'what whats wat wats where wheres who whos whose why how hows when which is are was were do does did can could would will have has any anything anyone know'.split(' '),
+);
+
+/** "…, would you": the auxiliaries of a tag question. */
+const QUESTION_TAGS = new Set('would will could can wont won'.split(' '));
+
+/**
+ * Whether a player's line asks something: a question mark, a question word among its first four words
+ * (after a greeting or the NPC's name: "hey bram, where do you sleep"), or a tag ("…, would you"). Rule-based on purpose: it only sorts
+ * the memory's votes, and it was measured as it stands (QUESTION_NONE_WEIGHT).
+ */
+export function isQuestionLine(text: string): boolean {
+  if (text.includes('?')) return true;
+  const words = splitWords(text).map((word) => word.toLowerCase().replace(/'/g, ''));
+  if (words.slice(0, 4).some((word) => QUESTION_OPENERS.has(word))) return true;
+  // A tag question: "walk me to the chapel, would you".
+  return words.length >= 2 && QUESTION_TAGS.has(words[words.length - 2]!) && words[words.length - 1] === 'you';
 }
 
 /** Weights in the log and on the wire: 4 decimals are plenty. */
