@@ -10,7 +10,8 @@
  * The prior is a bias, not a rule: at each token of the call, `strength` × ln(share of the recalled
  * weight under that token) is added to the model's logit (action-constraint.ts), so a confident model
  * keeps its call and a hesitant one follows the memory. Lines the memory holds with a `none` call (lore
- * questions, refusals, injections) vote for `none` as much as requests vote for an action.
+ * questions, refusals, injections) vote for `none` as much as requests vote for an action, except that a
+ * remembered question counts QUESTION_NONE_WEIGHT of its vote for a line that asks nothing.
  *
  * The trainer writes the file after a dialogue fine-tune (its train split's lines, per NPC); a model
  * without one decodes exactly as before. The file is part of the model's identity (hashModelFiles).
@@ -235,8 +236,9 @@ const QUESTION_TAGS = new Set('would will could can wont won'.split(' '));
 
 /**
  * Whether a player's line asks something: a question mark, a question word among its first four words
- * (after a greeting or the NPC's name: "hey bram, where do you sleep"), or a tag ("…, would you"). Rule-based on purpose: it only sorts
- * the memory's votes, and it was measured as it stands (QUESTION_NONE_WEIGHT).
+ * (after a greeting or the NPC's name: "hey bram, where do you sleep"), or a tag ("…, would you").
+ * Rule-based on purpose: it only sorts the memory's votes, and it was measured as it stands
+ * (QUESTION_NONE_WEIGHT).
  */
 export function isQuestionLine(text: string): boolean {
   if (text.includes('?')) return true;
