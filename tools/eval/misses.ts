@@ -5,6 +5,7 @@
  * whatever settings or model made them.
  */
 import { readFileSync } from 'node:fs';
+import { table } from './report.ts';
 import type { ReplyScore } from './scoring.ts';
 
 /** The call a reply was scored against: the expected action, `none` for a refusal, or undefined (lore, small talk). */
@@ -54,7 +55,7 @@ export function formatMisses(replies: readonly ReplyScore[], label: string): str
   const misses = callMisses(replies);
   const scored = replies.filter((r) => callCorrect(r) !== undefined).length;
   const rows = misses.map((r) => [r.npcId, r.kind, expectedCall(r)!, r.body ?? '(malformed)', r.player]);
-  return [`call misses of ${label}: ${misses.length} of ${scored} replies with an expected call`, ...columns(['npc', 'kind', 'expected', 'got', 'player line'], rows)].join('\n');
+  return [`call misses of ${label}: ${misses.length} of ${scored} replies with an expected call`, listing(['npc', 'kind', 'expected', 'got', 'player line'], rows)].join('\n');
 }
 
 /** The changes as text lines, gains first, with a one-line tally. */
@@ -72,7 +73,7 @@ export function formatChanges(changes: readonly CallChange[], beforeLabel: strin
   const lost = changes.filter((c) => c.effect < 0).length;
   return [
     `calls changed against ${beforeLabel}: ${changes.length} (${gained} wrong → right, ${lost} right → wrong; + right, - wrong)`,
-    ...columns(['npc', 'kind', 'expected', 'before', 'now', 'player line'], rows),
+    listing(['npc', 'kind', 'expected', 'before', 'now', 'player line'], rows),
   ].join('\n');
 }
 
@@ -93,10 +94,6 @@ function byNpcKindLine(a: ReplyScore, b: ReplyScore): number {
   return a.npcId.localeCompare(b.npcId) || a.kind.localeCompare(b.kind) || (a.player ?? '').localeCompare(b.player ?? '');
 }
 
-function columns(header: string[], rows: string[][]): string[] {
-  if (rows.length === 0) return ['  (none)'];
-  // The last column (the player's line) is left unpadded.
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `  ${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}`.trimEnd();
-  return [line(header), ...rows.map(line)];
+function listing(header: string[], rows: string[][]): string {
+  return rows.length === 0 ? '  (none)' : table(header, rows, 'text');
 }

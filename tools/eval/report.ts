@@ -7,9 +7,14 @@ const big = (v: number | null | undefined) => (v === null || v === undefined || 
 const pct = (r: Rate) => (r.rate === null ? '–' : `${(100 * r.rate).toFixed(1)}% (${r.correct}/${r.total})`);
 const pctOnly = (v: number | null) => (v === null ? '–' : `${(100 * v).toFixed(1)}%`);
 
-function table(header: string[], rows: string[][]): string {
+/**
+ * A text table under a dashed rule: figures (the default) keep the first column left and the rest right-aligned;
+ * `text` aligns every column left (lines of words, as the misses listing prints).
+ */
+export function table(header: string[], rows: string[][], align: 'figures' | 'text' = 'figures'): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  const pad = (c: string, i: number) => (i === 0 || align === 'text' ? c.padEnd(widths[i]!) : c.padStart(widths[i]!));
+  const line = (cells: string[]) => cells.map(pad).join('  ').trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
