@@ -86,13 +86,16 @@ describe('trade and point_at end to end', () => {
   it('point_at: the NPC turns toward the place and points, without leaving its post', async () => {
     const before = ada.npcs.get('selka')!;
     const start = { x: before.x, z: before.z };
-    const anims: string[] = [];
-    ada.on('npcChange', (npc) => npc.id === 'selka' && anims.push(npc.anim));
+    // The pose as it was when the gesture began: once it ends the routine resumes and may turn the NPC again.
+    let pointing: { x: number; z: number; heading: number } | undefined;
+    ada.on('npcChange', (npc) => {
+      if (npc.id === 'selka' && npc.anim === 'point' && !pointing) pointing = { x: npc.x, z: npc.z, heading: npc.heading };
+    });
     const result = await talkUntil(ada, 'selka', 'Where is the gate?', 'point_at');
     const landmark = result.action!.args.landmark!;
     expect(['gate', 'well']).toContain(landmark);
-    await waitFor('the point gesture', () => anims.includes('point'));
-    const npc = ada.npcs.get('selka')!;
+    await waitFor('the point gesture', () => pointing !== undefined);
+    const npc = pointing!;
     const { loadWorldMap } = await import('../../server/src/world/world-map.ts');
     const place = loadWorldMap(server.config.WORLD_MAP, 0.5).landmarks.find((l) => l.id === landmark)!;
     const toward = Math.atan2(place.x - npc.x, place.z - npc.z);
